@@ -1,0 +1,78 @@
+"""Take the README's screenshots: serves a seeded throw-away database and photographs the main pages.
+
+Run with `make screenshots`; writes docs/screenshots/*.png.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "screenshots"
+PORT = int(os.environ.get("SCREENSHOT_PORT", "8765"))
+BASE = f"http://127.0.0.1:{PORT}"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def manage(env, *args):
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def sign_in(page, username):
+    page.goto(f"{BASE}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "leadhub-demo")
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+
+
+def shoot(page, path, name, full_page=False):
+    page.goto(f"{BASE}{path}")
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=OUT / f"{name}.png", full_page=full_page)
+    print(f"  {name}.png  <- {path}")
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "DEBUG": "1", "DATABASE_URL": f"sqlite:///{tmp}/shots.sqlite3", "CELERY_BROKER_URL": ""}
+        manage(env, "migrate", "-v", "0")
+        manage(env, "seed_demo", "--leads", "1500", "--no-progress")
+        server = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{PORT}", "--noreload"],
+                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(60):
+                try:
+                    urllib.request.urlopen(f"{BASE}/login/")
+                    break
+                except OSError:
+                    time.sleep(0.5)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=LAUNCH_ARGS)
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                sign_in(page, "manager")
+                shoot(page, "/leads/?ordering=-score", "lead-list")
+                page.goto(f"{BASE}/leads/?ordering=-score")
+                first = page.locator("table.table tbody a").first.get_attribute("href")
+                shoot(page, first, "lead-detail", full_page=True)
+                for extra in os.environ.get("SCREENSHOT_EXTRA", "").split(","):
+                    if extra:
+                        user, path, name = extra.split(":")
+                        sign_in(page, user)
+                        shoot(page, path, name, full_page=True)
+                browser.close()
+        finally:
+            server.terminate()
+            server.wait()
+
+
+if __name__ == "__main__":
+    main()

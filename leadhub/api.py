@@ -1,0 +1,209 @@
+"""REST API for lead records: upsert and read leads, push activity batches."""
+
+from dataclasses import asdict
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.response import Response
+
+from . import selectors, services
+from .choices import ActivityKind, Channel, Industry
+from .errors import ValidationFailed
+from .filters import LeadFilter
+from .models import Activity, Company, Lead, StageChange
+from .permissions import ModelPermissions
+
+
+class CompanySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Company
+        fields = ["id", "domain", "name", "industry", "employee_count", "annual_revenue", "country"]
+
+
+class LeadSerializer(serializers.ModelSerializer):
+    channel = serializers.CharField(source="source")
+    company = CompanySerializer(read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Lead
+        fields = [
+            "id", "email", "first_name", "last_name", "title", "phone", "country", "company",
+            "channel", "campaign", "stage", "owner", "fit_score", "engagement_score",
+            "total_score", "grade", "score_model_version", "last_activity_at", "recycle_count",
+            "nurture_until", "created_at", "updated_at",
+        ]
+
+
+class ActivitySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Activity
+        fields = ["id", "kind", "occurred_at", "properties", "source", "external_id"]
+
+
+class StageChangeSerializer(serializers.ModelSerializer):
+    by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = StageChange
+        fields = ["from_stage", "to_stage", "at", "by", "reason", "note"]
+
+
+class LeadDetailSerializer(LeadSerializer):
+    activities = serializers.SerializerMethodField()
+    stage_history = StageChangeSerializer(source="stage_changes", many=True, read_only=True)
+
+    class Meta(LeadSerializer.Meta):
+        fields = [*LeadSerializer.Meta.fields, "activities", "stage_history"]
+
+    @extend_schema_field(ActivitySerializer(many=True))
+    def get_activities(self, lead):
+        return ActivitySerializer(selectors.lead_timeline(lead), many=True).data
+
+
+class CompanyInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    industry = serializers.ChoiceField(choices=Industry.choices, required=False, allow_blank=True)
+    employee_count = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    annual_revenue = serializers.DecimalField(max_digits=16, decimal_places=2, min_value=0, required=False, allow_null=True)
+    country = serializers.CharField(max_length=2, required=False, allow_blank=True)
+
+
+class LeadUpsertSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    title = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    country = serializers.CharField(max_length=2, required=False, allow_blank=True)
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    campaign = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    company = CompanyInputSerializer(required=False)
+
+    def to_service_kwargs(self):
+        data = dict(self.validated_data)
+        if "channel" in data:
+            data["source"] = data.pop("channel")
+        if "country" in data:
+            data["country"] = data["country"].upper()
+        return data
+
+
+class ActivityInputSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254, help_text="The lead's email.")
+    kind = serializers.ChoiceField(choices=ActivityKind.choices)
+    occurred_at = serializers.DateTimeField()
+    properties = serializers.DictField(required=False, default=dict)
+    source = serializers.CharField(max_length=60)
+    external_id = serializers.CharField(max_length=120)
+
+
+class ActivityBatchSerializer(serializers.Serializer):
+    activities = ActivityInputSerializer(many=True, allow_empty=False, max_length=settings.ACTIVITY_BATCH_LIMIT)
+
+
+class ActivityOutcomeSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    source = serializers.CharField()
+    external_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=["created", "known"])
+
+
+class ActivityBatchResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    known = serializers.IntegerField()
+    items = ActivityOutcomeSerializer(many=True)
+
+
+def _indexed_errors(errors):
+    """DRF reports list errors as a list with {} for good items; keep only the bad ones, by index."""
+    if isinstance(errors, list):
+        return {str(i): e for i, e in enumerate(errors) if e}
+    if isinstance(errors, dict):
+        return {str(k): v for k, v in errors.items()}
+    return errors
+
+
+class LeadUpsertPermissions(ModelPermissions):
+    """An upsert may create or change a lead, so it needs both permissions."""
+
+    perms_map = {**ModelPermissions.perms_map, "POST": ["%(app_label)s.add_%(model_name)s", "%(app_label)s.change_%(model_name)s"]}
+
+
+class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Leads: list with filters, read one with its activities and stage history, upsert by email."""
+
+    queryset = selectors.lead_list()
+    permission_classes = [LeadUpsertPermissions]
+    filterset_class = LeadFilter
+
+    def get_queryset(self):
+        if self.action == "retrieve":
+            return super().get_queryset().prefetch_related("stage_changes__by")
+        return super().get_queryset()
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return LeadDetailSerializer
+        if self.action == "create":
+            return LeadUpsertSerializer
+        return LeadSerializer
+
+    @extend_schema(
+        request=LeadUpsertSerializer,
+        responses={201: LeadSerializer, 200: LeadSerializer},
+        summary="Create or update a lead by email",
+    )
+    def create(self, request):
+        serializer = LeadUpsertSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        lead, created = services.upsert_lead(**serializer.to_service_kwargs())
+        lead = selectors.lead_list().get(pk=lead.pk)
+        return Response(LeadSerializer(lead).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ActivityViewSet(viewsets.GenericViewSet):
+    """Activities arrive in batches; replays are recognised by (source, external_id)."""
+
+    queryset = Activity.objects.all()
+    serializer_class = ActivityBatchSerializer
+
+    @extend_schema(
+        request=ActivityBatchSerializer,
+        responses={200: ActivityBatchResultSerializer, 400: OpenApiResponse(description="Invalid items, by index; nothing written.")},
+        summary="Record a batch of up to 1,000 activities",
+        description="Send {\"activities\": [...]} (a bare list is accepted too). Items already "
+        "recorded (same source and external_id) are reported as known and not written again.",
+    )
+    def create(self, request):
+        data = request.data
+        if isinstance(data, list):
+            data = {"activities": data}
+        if not isinstance(data, dict):
+            raise ValidationFailed("Send a JSON object with an “activities” list.")
+        items = data.get("activities")
+        if isinstance(items, list) and len(items) > settings.ACTIVITY_BATCH_LIMIT:
+            raise ValidationFailed(
+                f"A batch holds at most {settings.ACTIVITY_BATCH_LIMIT} activities; this one has {len(items)}.",
+                field_errors={"activities": [f"Ensure this list has at most {settings.ACTIVITY_BATCH_LIMIT} items."]},
+            )
+        serializer = ActivityBatchSerializer(data=data)
+        if not serializer.is_valid():
+            errors = dict(serializer.errors)
+            if "activities" in errors:
+                errors["activities"] = _indexed_errors(errors["activities"])
+            raise ValidationFailed("Some activities are invalid; nothing was recorded.", field_errors=errors)
+        try:
+            outcomes = services.record_activities(items=serializer.validated_data["activities"])
+        except ValidationFailed as exc:
+            if exc.field_errors:
+                exc.field_errors = {"activities": {str(k): v for k, v in exc.field_errors.items()}}
+            raise
+        created = sum(1 for o in outcomes if o.status == "created")
+        body = {
+            "created": created,
+            "known": len(outcomes) - created,
+            "items": [asdict(o) for o in outcomes],
+        }
+        return Response(body, status=status.HTTP_200_OK)

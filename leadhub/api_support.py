@@ -1,0 +1,34 @@
+"""API plumbing shared by every app: error responses and content negotiation."""
+
+from rest_framework import status
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BrowsableAPIRenderer
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .errors import DomainError
+
+
+def exception_handler(exc, context):
+    """Domain errors become JSON with a sentence (`detail`) and per-field messages."""
+    if isinstance(exc, DomainError):
+        body = {"detail": exc.message, "code": exc.code}
+        if exc.field_errors:
+            body["errors"] = exc.field_errors
+        return Response(body, status=exc.status_code)
+    response = drf_exception_handler(exc, context)
+    if response is not None and response.status_code == status.HTTP_400_BAD_REQUEST:
+        data = response.data
+        if not (isinstance(data, dict) and "detail" in data):
+            response.data = {"detail": "The request has invalid fields.", "code": "invalid", "errors": data}
+    return response
+
+
+class StaffBrowsableNegotiation(DefaultContentNegotiation):
+    """The browsable API is for signed-in staff; everyone else gets JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        user = getattr(request, "user", None)
+        if not (user and user.is_authenticated and user.is_staff):
+            renderers = [r for r in renderers if not isinstance(r, BrowsableAPIRenderer)] or renderers
+        return super().select_renderer(request, renderers, format_suffix)

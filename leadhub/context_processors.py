@@ -1,0 +1,25 @@
+from django.urls import NoReverseMatch, reverse
+
+# (label, url name, permission needed or None). Pages of later apps appear when their
+# URLs exist.
+NAV_ITEMS = [
+    ("Queue", "handoff:queue", "handoff.view_handoff"),
+    ("Leads", "leads:list", "leadhub.view_lead"),
+    ("Dashboard", "handoff:dashboard", "handoff.view_dashboard"),
+    ("Feedback", "handoff:feedback", "handoff.view_feedback"),
+]
+
+
+def navigation(request):
+    user = getattr(request, "user", None)
+    if not (user and user.is_authenticated):
+        return {"nav_items": []}
+    items = []
+    for label, name, perm in NAV_ITEMS:
+        try:
+            url = reverse(name)
+        except NoReverseMatch:
+            continue
+        if perm is None or user.has_perm(perm):
+            items.append({"label": label, "url": url, "active": request.path.startswith(url)})
+    return {"nav_items": items}

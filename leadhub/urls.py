@@ -1,0 +1,34 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from . import api, views
+
+router = DefaultRouter()
+router.register("leads", api.LeadViewSet, basename="lead")
+router.register("activities", api.ActivityViewSet, basename="activity")
+
+lead_patterns = (
+    [
+        path("", views.lead_list, name="list"),
+        path("<int:pk>/", views.lead_detail, name="detail"),
+    ],
+    "leads",
+)
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("leads/", include(lead_patterns)),
+    path("", include("handoff.urls")),
+    path("", include("qualification.urls")),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    # DRF views authenticate themselves (401/403); the docs page is for people, so it redirects.
+    path("api/docs/", login_required(SpectacularSwaggerView.as_view(url_name="schema")), name="api-docs"),
+    path("api/", include(router.urls)),
+]

@@ -1,0 +1,51 @@
+import pytest
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import Group
+from django.core.management import CommandError, call_command
+
+from leadhub import roles
+from leadhub.choices import Channel
+from leadhub.models import Activity, Company, Lead
+
+pytestmark = pytest.mark.django_db
+
+
+def test_roles_exist_with_their_permissions():
+    perms = {g.name: {p.codename for p in g.permissions.all()} for g in Group.objects.all()}
+    assert set(roles.ALL_ROLES) <= set(perms)
+    assert {"add_lead", "change_lead", "add_activity"} <= perms[roles.INTEGRATION]
+    assert "view_lead" in perms[roles.SDR] and "add_activity" not in perms[roles.SDR]
+
+
+def test_seed_demo_builds_believable_data_and_demo_users(settings):
+    settings.DEBUG = True
+    call_command("seed_demo", leads=300, no_progress=True, stdout=open("/dev/null", "w"))
+    assert Lead.objects.count() == 300
+    assert Company.objects.count() >= 40
+    assert Activity.objects.count() > 300
+    channels = set(Lead.objects.values_list("source", flat=True))
+    assert channels >= {c for c in Channel.values if c != Channel.OTHER}
+    assert Lead.objects.filter(company__isnull=True).exists(), "some free-mail leads"
+    assert len(set(Company.objects.values_list("industry", flat=True))) >= 5
+    for username in ["sdr1", "sdr2", "sdr3", "marketer", "manager", "admin"]:
+        assert authenticate(username=username, password="leadhub-demo") is not None
+    assert Group.objects.get(name=roles.SDR).user_set.count() == 3
+    # New rows after the seed still get fresh ids.
+    assert Lead.objects.create(email="after@seed.com").pk > 300
+
+
+def test_seed_demo_refuses_with_debug_off(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG"):
+        call_command("seed_demo", leads=5, no_progress=True)
+    assert not Lead.objects.exists()
+
+
+def test_seed_demo_twice_is_refused_or_skipped(settings):
+    settings.DEBUG = True
+    out = open("/dev/null", "w")
+    call_command("seed_demo", leads=20, no_progress=True, stdout=out)
+    call_command("seed_demo", leads=20, no_progress=True, if_empty=True, stdout=out)
+    assert Lead.objects.count() == 20
+    with pytest.raises(CommandError, match="already has leads"):
+        call_command("seed_demo", leads=20, no_progress=True, stdout=out)
