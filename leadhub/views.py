@@ -3,6 +3,9 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 
+from handoff import selectors as handoff_selectors
+from qualification import selectors as qualification_selectors
+
 from . import selectors
 from .filters import LeadFilter
 from .models import Lead
@@ -59,8 +62,11 @@ def lead_detail(request, pk):
         lead = selectors.lead_detail(pk)
     except Lead.DoesNotExist:
         lead = get_object_or_404(Lead, pk=pk)
-    return render(
-        request,
-        "leadhub/lead_detail.html",
-        {"lead": lead, "timeline": selectors.lead_timeline(lead), "history": lead.stage_changes.all()},
-    )
+    context = {
+        "lead": lead,
+        "timeline": selectors.lead_timeline(lead),
+        "history": lead.stage_changes.all(),
+        **qualification_selectors.lead_score_context(lead),
+        **handoff_selectors.lead_handoff_context(lead, request.user),
+    }
+    return render(request, "leadhub/lead_detail.html", context)
