@@ -5,7 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from . import api, views
+from . import api, health, views
 
 router = DefaultRouter()
 router.register("leads", api.LeadViewSet, basename="lead")
@@ -21,6 +21,7 @@ lead_patterns = (
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("healthz", health.healthz, name="healthz"),
     path("leads/", include(lead_patterns)),
     path("", include("handoff.urls")),
     path("", include("qualification.urls")),

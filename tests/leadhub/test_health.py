@@ -1,0 +1,62 @@
+import pytest
+from django.db import connection
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_reports_ok_without_signing_in(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["checks"]["database"] == "ok"
+
+
+def test_healthz_reports_database_failure_with_503(client, monkeypatch):
+    def broken_cursor(*args, **kwargs):
+        raise ConnectionError("database unreachable")
+
+    monkeypatch.setattr(connection, "cursor", broken_cursor)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert "database unreachable" in response.json()["checks"]["database"]
+
+
+def test_healthz_reports_unreachable_broker_with_503(client, settings):
+    from leadhub.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    original = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    try:
+        response = client.get("/healthz")
+    finally:
+        app.conf.broker_url = original
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"].startswith("error")
+
+
+def test_healthz_reports_reachable_redis_broker(client, settings):
+    from leadhub.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    original = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:6379/0"
+    try:
+        response = client.get("/healthz")
+    finally:
+        app.conf.broker_url = original
+    assert response.status_code == 200, response.json()
+    assert response.json()["checks"]["broker"] == "ok"
+
+
+def test_healthz_reports_reachable_rabbitmq_broker(client, settings):
+    from leadhub.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    original = app.conf.broker_url
+    app.conf.broker_url = "amqp://guest:guest@127.0.0.1:5672//"
+    try:
+        response = client.get("/healthz")
+    finally:
+        app.conf.broker_url = original
+    assert response.status_code == 200, response.json()
+    assert response.json()["checks"]["broker"] == "ok"
