@@ -13,7 +13,7 @@ for c in python3.13 python3.12 python3 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/ve
 done; exit 1
 endef
 
-.PHONY: run test test-fast test-pg browser-deps screenshots bench migrate lint clean
+.PHONY: run serve smoke test test-fast test-pg browser-deps screenshots bench migrate lint clean
 
 $(STAMP): requirements.txt
 	@python=$$($(find_python)) || { echo "leadhub needs Python 3.12 or newer (tried python3.13, python3.12, python3); install one and run make again." >&2; exit 1; }; \
@@ -33,6 +33,17 @@ run: $(STAMP)
 	@echo "  Sign in as sdr1, sdr2, sdr3, marketer, manager or admin; password: leadhub-demo"
 	@echo ""
 	$(RUN_ENV) $(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+# The production shape on this machine: gunicorn + Celery worker + beat on PostgreSQL and Redis.
+# Override DATABASE_URL, CELERY_BROKER_URL, PORT, WEB_CONCURRENCY, WORKER_CONCURRENCY as needed.
+SERVE_ENV := DEBUG=0 SECURE_SSL_REDIRECT=0 SECURE_COOKIES=0 \
+  DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/leadhub} \
+  CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0} \
+  DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-$$(cat .secret-key 2>/dev/null || (python3 -c 'import secrets; print(secrets.token_urlsafe(50))' | tee .secret-key))}
+
+serve: $(STAMP)
+	@createdb -h 127.0.0.1 -U postgres leadhub 2>/dev/null || true
+	$(SERVE_ENV) PORT=$(PORT) deploy/serve.sh
 
 migrate: $(STAMP)
 	$(RUN_ENV) $(PY) manage.py migrate

@@ -7,3 +7,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadhub.settings")
 app = Celery("leadhub")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+from leadhub.observability import connect_task_logging  # noqa: E402
+
+connect_task_logging()
