@@ -71,6 +71,10 @@ test-pg: $(STAMP) browser-deps
 screenshots: $(STAMP) browser-deps
 	$(PY) docs/screenshots.py
 
+# Every benchmark on PostgreSQL at a size that takes about 10 minutes; BENCH_ARGS=--full for 1M leads.
+bench: $(STAMP)
+	$(PY) bench/run_all.py $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 

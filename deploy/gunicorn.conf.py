@@ -13,3 +13,5 @@ accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 wsgi_app = "leadhub.wsgi:application"
+# The control socket's default path is per user, so two instances on one machine would collide.
+control_socket_disable = os.environ.get("GUNICORN_CONTROL_SOCKET", "") == ""

@@ -1,0 +1,63 @@
+"""Run every benchmark under bench/ and print one table: figure, floor (same run), ratio, budget, pass/fail.
+
+    .venv/bin/python bench/run_all.py            # quick sizes, about 10 minutes
+    .venv/bin/python bench/run_all.py --full     # the budgets' sizes (1M leads); much longer
+    .venv/bin/python bench/run_all.py --tiny     # seconds; CI runs this so the scripts cannot rot
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# name -> {size: extra arguments}
+BENCHMARKS = {
+    "ingest.py": {"tiny": ["--leads", "300", "--activities", "3000"], "quick": ["--leads", "20000", "--activities", "100000"],
+                  "full": ["--leads", "100000", "--activities", "500000"]},
+    "rescore.py": {"tiny": ["--leads", "500"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
+    "queue.py": {"tiny": ["--leads", "500"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
+    "dashboard.py": {"tiny": ["--leads", "500"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
+}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--full", action="store_const", dest="size", const="full")
+    size.add_argument("--tiny", action="store_const", dest="size", const="tiny")
+    parser.add_argument("--only", nargs="*", help="benchmark file names to run")
+    args = parser.parse_args()
+    size = args.size or "quick"
+    rows, failures = [], []
+    for script, sizes in BENCHMARKS.items():
+        if args.only and script not in args.only:
+            continue
+        if not (HERE / script).exists():
+            continue
+        print(f"== {script} ({size})", flush=True)
+        proc = subprocess.run([sys.executable, str(HERE / script), *sizes[size]], capture_output=True, text=True)
+        sys.stdout.write(proc.stdout)
+        if proc.returncode != 0:
+            sys.stdout.write(proc.stderr[-3000:])
+            failures.append(script)
+        rows += [json.loads(line[7:]) for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+
+    print(f"\nleadhub benchmarks, {size} size, {date.today().isoformat()}\n")
+    print("| benchmark | figure | floor (same run) | ratio | budget | result |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        floor = f"{r['floor']:,} {r['unit']}" if r["floor"] is not None else "—"
+        ratio = f"{r['ratio']}×" if r["ratio"] is not None else "—"
+        print(f"| {r['name']} | {r['figure']:,} {r['unit']} | {floor} | {ratio} | {r['budget']} | {'pass' if r['pass'] else 'FAIL'} |")
+    if failures:
+        print(f"\nBenchmarks that crashed: {', '.join(failures)}")
+    # Tiny runs check that the scripts work, not the budgets (the sizes are too small to mean anything).
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
