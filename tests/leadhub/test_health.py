@@ -60,3 +60,25 @@ def test_healthz_reports_reachable_rabbitmq_broker(client, settings):
         app.conf.broker_url = original
     assert response.status_code == 200, response.json()
     assert response.json()["checks"]["broker"] == "ok"
+
+
+def test_production_settings_pass_deploy_checks():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DEBUG": "0", "DJANGO_SECRET_KEY": "x" * 60, "DJANGO_ALLOWED_HOSTS": "leadhub.example.com"}
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_settings_refuse_to_start_without_a_secret_key():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SECRET_KEY"}
+    result = subprocess.run([sys.executable, "manage.py", "check"], capture_output=True, text=True, env={**env, "DEBUG": "0"})
+    assert result.returncode != 0
+    assert "Set DJANGO_SECRET_KEY when DEBUG is off." in result.stderr
