@@ -64,10 +64,12 @@ def test_healthz_reports_reachable_rabbitmq_broker(client, settings):
 
 def test_production_settings_pass_deploy_checks():
     import os
+    import secrets
     import subprocess
     import sys
 
-    env = {**os.environ, "DEBUG": "0", "DJANGO_SECRET_KEY": "x" * 60, "DJANGO_ALLOWED_HOSTS": "leadhub.example.com"}
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}  # set by the browser tests
+    env.update(DEBUG="0", DJANGO_SECRET_KEY=secrets.token_urlsafe(50), DJANGO_ALLOWED_HOSTS="leadhub.example.com")
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                             capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
