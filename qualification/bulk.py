@@ -22,7 +22,7 @@ from leadhub.errors import InvalidTransition
 from leadhub.models import Lead, StageChange
 
 from . import engine
-from .choices import FitField, Operator
+from .choices import NUMERIC_FIELDS, FitField, Operator
 
 # The bulk new -> nurture move below is only valid while the lifecycle allows it.
 assert Stage.NURTURE in ALLOWED_TRANSITIONS[Stage.NEW]
@@ -41,8 +41,9 @@ def _pg():
 
 
 def _fold(sql):
-    # A–Z only, like engine.fold (SQLite's lower() folds ASCII only).
-    return f"translate({sql}, '{UPPER}', '{LOWER}')" if _pg() else f"lower({sql})"
+    # A–Z only, like engine.fold: SQLite's lower() folds ASCII only, and so does PostgreSQL's
+    # lower() under the "C" collation (and it is much faster than translate()).
+    return f'lower({sql} COLLATE "C")' if _pg() else f"lower({sql})"
 
 
 def _instr(haystack, needle):
@@ -114,32 +115,41 @@ ALL = Leads()
 
 # --- facts as SQL ---------------------------------------------------------------------------
 
-def _field_sql(field_name):
-    return {
-        FitField.INDUSTRY: "c.industry",
-        FitField.EMPLOYEE_COUNT: "c.employee_count",
-        FitField.ANNUAL_REVENUE: "c.annual_revenue",
-        FitField.TITLE: "l.title",
-        FitField.COUNTRY: "COALESCE(NULLIF(l.country, ''), c.country)",
-        FitField.EMAIL_DOMAIN: f"substr(l.email, {_instr('l.email', chr(39) + '@' + chr(39))} + 1)",
-    }[field_name]
+# The facts fit rules read, computed once per lead in a derived table `f` (text folded).
+FACT_COLUMNS = {
+    FitField.INDUSTRY: "c.industry",
+    FitField.EMPLOYEE_COUNT: "c.employee_count",
+    FitField.ANNUAL_REVENUE: "c.annual_revenue",
+    FitField.TITLE: "l.title",
+    FitField.COUNTRY: "COALESCE(NULLIF(l.country, ''), c.country)",
+    FitField.EMAIL_DOMAIN: None,  # vendor-specific, see _facts_sql
+}
+
+
+def _facts_sql():
+    columns = []
+    for name, expr in FACT_COLUMNS.items():
+        if name == FitField.EMAIL_DOMAIN:
+            expr = f"substr(l.email, {_instr('l.email', chr(39) + '@' + chr(39))} + 1)"
+        columns.append(f"{expr} AS {name}" if name in NUMERIC_FIELDS else f"{_fold(expr)} AS {name}")
+    return ", ".join(columns)
 
 
 def _fit_condition(rule):
-    column = _field_sql(rule.field)
+    column = f"f.{rule.field}"
     sql = SQL()
     if rule.operator == Operator.BETWEEN:
         return sql.add(f"{column} >= %s AND {column} <= %s", *rule.values)
     if rule.operator in (Operator.GTE, Operator.LTE):
         return sql.add(f"{column} {'>=' if rule.operator == Operator.GTE else '<='} %s", rule.values[0])
-    if rule.field in (FitField.EMPLOYEE_COUNT, FitField.ANNUAL_REVENUE):
+    if rule.field in NUMERIC_FIELDS:
         return sql.add(f"{column} = %s", rule.values[0])
-    folded = _fold(column)
+    # Folding keeps emptiness, so "<> ''" on the folded text is "the field is present".
     if rule.operator == Operator.EQUALS:
-        return sql.add(f"{column} <> '' AND {folded} = %s", rule.values[0])
+        return sql.add(f"{column} <> '' AND {column} = %s", rule.values[0])
     if rule.operator == Operator.IN:
-        return sql.add(f"{column} <> '' AND {folded} IN ({', '.join(['%s'] * len(rule.values))})", *rule.values)
-    return sql.add(f"{column} <> '' AND {_instr(folded, '%s')} > 0", rule.values[0])
+        return sql.add(f"{column} <> '' AND {column} IN ({', '.join(['%s'] * len(rule.values))})", *rule.values)
+    return sql.add(f"{column} <> '' AND {_instr(column, '%s')} > 0", rule.values[0])
 
 
 def _present_sql(name):
@@ -168,14 +178,16 @@ def scores_sql(spec, today, leads):
     sql = SQL().add(f"WITH {_decay_cte(spec)}, s AS (SELECT x.id AS id, x.fit AS fit, x.eng AS eng, x.fit + x.eng AS total, CASE")
     for letter, bound in (("A", spec.grade_a), ("B", spec.grade_b), ("C", spec.grade_c)):
         sql.add(f" WHEN x.fit >= {int(bound)} THEN '{letter}'")
-    sql.add(" ELSE 'D' END AS grade FROM (SELECT l.id AS id, (0")
+    sql.add(" ELSE 'D' END AS grade FROM (SELECT f.id AS id, (0")
     for rule in spec.fit_rules:
         sql.add(" + CASE WHEN ").extend(_fit_condition(rule)).add(f" THEN {int(rule.points)} ELSE 0 END")
     sql.add(") AS fit, (0")
     for i, rule in enumerate(spec.engagement_rules):
         rounded = f"({int(rule.points)} * COALESCE(a.s{i}, 0) + {engine.MICRO // 2}) / {engine.MICRO}"
         sql.add(" + " + (_least(rounded, int(rule.cap)) if rule.cap is not None else rounded))
-    sql.add(f") AS eng FROM {LEAD} l LEFT JOIN {COMPANY} c ON c.id = l.company_id")
+    # OFFSET 0 keeps `f` a separate step, so each fact is computed once, not once per rule.
+    sql.add(f") AS eng FROM (SELECT l.id AS id, {_facts_sql()} FROM {LEAD} l LEFT JOIN {COMPANY} c ON c.id = l.company_id WHERE ")
+    sql.extend(leads.where("l.id")).add(" OFFSET 0) f" if _pg() else ") f")
     if spec.engagement_rules:
         sql.add(" LEFT JOIN (SELECT r.lead_id AS lead_id")
         for i, rule in enumerate(spec.engagement_rules):
@@ -187,8 +199,10 @@ def scores_sql(spec, today, leads):
         sql.add(
             f" FROM {ROLLUP} r JOIN decay d ON d.age = (CASE WHEN r.day < {today} THEN {today} - r.day ELSE 0 END)"
             " WHERE "
-        ).extend(leads.where("r.lead_id")).add(f" AND r.day > {today - spec.max_window} GROUP BY r.lead_id) a ON a.lead_id = l.id")
-    sql.add(" WHERE ").extend(leads.where("l.id")).add(") x)")
+        ).extend(leads.where("r.lead_id")).add(f" AND r.day > {today - spec.max_window} GROUP BY r.lead_id) a ON a.lead_id = f.id")
+    # A fence here too: otherwise the fit and engagement sums are recomputed for total, grade
+    # and every later use of them.
+    sql.add(" OFFSET 0) x)" if _pg() else " LIMIT -1) x)")
     return sql
 
 
@@ -203,10 +217,11 @@ def write_scores(spec, as_of, leads):
         "fit_score = s.fit / 10.0, engagement_score = s.eng / 10.0, total_score = s.total / 10.0, "
         "grade = s.grade, score_model_version = %s, scored_at = %s"
     )
+    # The target is limited to the same leads too: otherwise PostgreSQL scans the whole table per chunk.
     if _pg():
-        sql.add(f" UPDATE {LEAD} AS l SET {sets} FROM s WHERE l.id = s.id", spec.version, _dt(as_of))
+        sql.add(f" UPDATE {LEAD} AS l SET {sets} FROM s WHERE l.id = s.id AND ", spec.version, _dt(as_of)).extend(leads.where("l.id"))
     else:
-        sql.add(f" UPDATE {LEAD} SET {sets} FROM s WHERE {LEAD}.id = s.id", spec.version, _dt(as_of))
+        sql.add(f" UPDATE {LEAD} SET {sets} FROM s WHERE {LEAD}.id = s.id AND ", spec.version, _dt(as_of)).extend(leads.where(f"{LEAD}.id"))
     with connection.cursor() as cursor:
         cursor.execute(sql.text, sql.params)
         return _rowcount(cursor)
@@ -282,11 +297,20 @@ def promote(spec, ids, *, at):
     return promoted
 
 
+def tune_for_aggregation():
+    """Inside a transaction: let PostgreSQL sort and hash a chunk's rollups in memory
+    (the default 4 MB spills to disk). Bounded by the chunk size, so memory stays flat."""
+    if _pg():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+
+
 def rescore(spec, leads, *, as_of, now=None):
     """Score `leads` and make the stage moves that follow, in one transaction.
     Returns (scored, nurtured, promoted)."""
     now = now or as_of
     with transaction.atomic():
+        tune_for_aggregation()
         scored = write_scores(spec, as_of, leads)
         nurtured = move_new_to_nurture(spec, leads, at=now)
         promoted = promote(spec, promotable_ids(spec, leads, now=now), at=now)
@@ -370,3 +394,11 @@ def refresh_rollups_for(activities):
     for activity in activities:
         days_by_lead.setdefault(activity.lead_id, set()).add(engine.epoch_day(activity.occurred_at))
     refresh_rollups(days_by_lead)
+
+
+def analyze():
+    """Fresh planner statistics after a bulk load (PostgreSQL plans the chunk joins from them)."""
+    if _pg():
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {ROLLUP}")
+            cursor.execute(f"ANALYZE {LEAD}")

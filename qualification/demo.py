@@ -84,6 +84,7 @@ def rebuild_all_rollups(chunk=REBUILD_CHUNK):
     rows = 0
     for low in range(1, top + 1, chunk):
         rows += bulk.rebuild_rollups(bulk.Leads(low, low + chunk - 1))
+    bulk.analyze()
     return rows
 
 

@@ -141,7 +141,8 @@ def preview(*, draft, by=None, now=None, sample_size=20):
     sql.add(f"{_bucket_sql('l.total_score', 1)}, {_bucket_sql('s.total', 10)}, COUNT(*){joins} GROUP BY 1, 2, 3, 4, 5, 6")
     result = Preview(draft_version=draft.version, current_version=current.version if current else None, as_of=now)
     now_dist, draft_dist = {}, {}
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        bulk.tune_for_aggregation()
         cursor.execute(sql.text, sql.params)
         for stage, cd, oq, nq, old_b, new_b, n in cursor.fetchall():
             result.leads += n
@@ -176,7 +177,8 @@ def preview(*, draft, by=None, now=None, sample_size=20):
     sql.add(f"CASE WHEN {cooldown} THEN 1 ELSE 0 END{joins} WHERE (CASE WHEN {old_q} THEN 1 ELSE 0 END) <> (CASE WHEN {new_q} THEN 1 ELSE 0 END)",
             bulk._dt(now), *old_params)
     sql.add(f" ORDER BY nq DESC, ABS(s.total - l.total_score * 10) DESC, l.id LIMIT {int(sample_size)}")
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        bulk.tune_for_aggregation()
         cursor.execute(sql.text, sql.params)
         for row in cursor.fetchall():
             lead_id, email, first, last, stage, old_total, old_grade, fit, eng, total, grade, oq, nq, cd = row
