@@ -7,6 +7,9 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
+from qualification.api import LeadExplanationSerializer
+from qualification.selectors import lead_explanation
+
 from . import selectors, services
 from .choices import ActivityKind, Channel, Industry
 from .errors import ValidationFailed
@@ -53,9 +56,14 @@ class StageChangeSerializer(serializers.ModelSerializer):
 class LeadDetailSerializer(LeadSerializer):
     activities = serializers.SerializerMethodField()
     stage_history = StageChangeSerializer(source="stage_changes", many=True, read_only=True)
+    explanation = serializers.SerializerMethodField()
 
     class Meta(LeadSerializer.Meta):
-        fields = [*LeadSerializer.Meta.fields, "activities", "stage_history"]
+        fields = [*LeadSerializer.Meta.fields, "activities", "stage_history", "explanation"]
+
+    @extend_schema_field(LeadExplanationSerializer)
+    def get_explanation(self, lead):
+        return LeadExplanationSerializer(lead_explanation(lead)).data
 
     @extend_schema_field(ActivitySerializer(many=True))
     def get_activities(self, lead):

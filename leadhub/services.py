@@ -153,6 +153,10 @@ def record_activities(*, items):
     if new_rows:
         # ignore_conflicts: a concurrent replay of the same batch must not fail the request.
         Activity.objects.bulk_create(new_rows, ignore_conflicts=True)
+        # Scoring reads daily rollups of activities; they change with the rows, in this transaction.
+        from qualification.bulk import refresh_rollups_for
+
+        refresh_rollups_for(new_rows)
         touched = {row.lead_id for row in new_rows}
         latest = {}
         for row in new_rows:

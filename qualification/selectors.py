@@ -1,6 +1,124 @@
-"""Read queries for scoring."""
+"""Read queries for scoring: model snapshots, lead facts, explanations."""
+
+from django.utils import timezone
+
+from leadhub.models import Activity
+
+from . import engine
+from .choices import ModelStatus, RequiredField, RunStatus
+from .models import RescoreRun, ScoringModel
+
+
+def published_model():
+    return ScoringModel.objects.filter(status=ModelStatus.PUBLISHED).first()
+
+
+def snapshot(model):
+    """The model and its rules as plain data for engine.score and bulk.py."""
+    fit_rules = tuple(
+        engine.FitRuleSpec(
+            id=r.pk, field=r.field, operator=r.operator,
+            values=engine.parse_fit_value(r.field, r.operator, r.value),
+            points=engine.to_tenths(r.points), label=r.describe(),
+        )
+        for r in model.fit_rules.all()
+    )
+    engagement_rules = tuple(
+        engine.EngagementRuleSpec(
+            id=r.pk, kind=r.kind, points=engine.to_tenths(r.points),
+            condition_property=r.condition_property or "", condition_operator=r.condition_operator or "",
+            condition_value=r.condition_value, cap=engine.to_tenths(r.cap) if r.cap is not None else None,
+            window_days=r.window_days, label=r.describe(),
+        )
+        for r in model.engagement_rules.all()
+    )
+    return engine.ModelSpec(
+        id=model.pk, version=model.version, threshold=engine.to_tenths(model.mql_threshold),
+        min_grade=model.min_grade, grade_a=engine.to_tenths(model.grade_a_min),
+        grade_b=engine.to_tenths(model.grade_b_min), grade_c=engine.to_tenths(model.grade_c_min),
+        required_fields=tuple(model.required_fields or ()), half_life_days=model.half_life_days,
+        fit_rules=fit_rules, engagement_rules=engagement_rules,
+    )
+
+
+def lead_facts(lead, *, activities=None):
+    """What the engine knows of a lead, read from the lead, its company and its raw activities."""
+    company = lead.company
+    if activities is None:
+        activities = Activity.objects.filter(lead=lead).values_list("kind", "occurred_at", "properties")
+    return engine.LeadFacts(
+        email_domain=lead.email.partition("@")[2],
+        title=lead.title or "",
+        country=lead.country or (company.country if company else "") or "",
+        first_name=lead.first_name or "",
+        last_name=lead.last_name or "",
+        phone=lead.phone or "",
+        has_company=company is not None,
+        industry=(company.industry if company else "") or "",
+        employee_count=company.employee_count if company else None,
+        annual_revenue=float(company.annual_revenue) if company and company.annual_revenue is not None else None,
+        activities=tuple(
+            engine.ActivityFact(kind, engine.epoch_day(at), engine.numeric_property(props, "minutes"))
+            for kind, at, props in activities
+        ),
+    )
+
+
+def _model_for(lead):
+    """The model the lead was scored with (its explanation must match its stored score)."""
+    if lead.score_model_version is None:
+        return None
+    return ScoringModel.objects.filter(version=lead.score_model_version).prefetch_related("fit_rules", "engagement_rules").first()
+
+
+def lead_score(lead):
+    """engine.ScoreResult re-derived for the lead's stored score (model and moment it was scored at)."""
+    model = _model_for(lead)
+    if model is None:
+        return None
+    return engine.score(lead_facts(lead), snapshot(model), lead.scored_at or timezone.now())
+
+
+def lead_explanation(lead):
+    """The API's explanation of a lead's score: model version and contributions."""
+    result = lead_score(lead)
+    if result is None:
+        return {"model_version": None, "scored_at": None, "contributions": [], "missing_required_fields": [], "qualifies": False}
+    return {
+        "model_version": result.model_version,
+        "scored_at": lead.scored_at,
+        "fit": result.fit, "engagement": result.engagement, "total": result.total, "grade": result.grade,
+        "qualifies": result.qualifies,
+        "missing_required_fields": list(result.missing_required_fields),
+        "contributions": [
+            {"kind": c.kind, "rule": c.rule, "points": c.points, "text": c.text} for c in result.contributions
+        ],
+    }
 
 
 def lead_score_context(lead):
     """Template context for the lead page's score section (templates/qualification/_lead_score.html)."""
-    return {}
+    model = _model_for(lead)
+    if model is None:
+        return {"score": None, "published_model": published_model()}
+    result = engine.score(lead_facts(lead), snapshot(model), lead.scored_at or timezone.now())
+    fit = [c for c in result.contributions if c.kind == "fit"]
+    engagement = [c for c in result.contributions if c.kind == "engagement"]
+    labels = dict(RequiredField.choices)
+    return {
+        "score": result,
+        "score_model": model,
+        "fit_contributions": fit,
+        "engagement_contributions": engagement,
+        "missing_labels": [labels.get(f, f) for f in result.missing_required_fields],
+        "below_threshold": result.total < model.mql_threshold,
+        "below_grade": engine.GRADES.index(result.grade) > engine.GRADES.index(model.min_grade),
+    }
+
+
+def active_run():
+    return RescoreRun.objects.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]).select_related("model").first()
+
+
+def recent_runs(limit=5):
+    return list(RescoreRun.objects.select_related("model")[:limit])

@@ -1,10 +1,361 @@
-"""Scoring services: the scoring engine fills these in."""
+"""Scoring services: drafts, preview, publish, and rescoring (one lead, all leads, resumable)."""
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from leadhub.choices import Stage
+from leadhub.errors import Conflict, ValidationFailed
+from leadhub.models import Lead
+
+from . import bulk, engine, selectors
+from .choices import ModelStatus, RunKind, RunStatus
+from .models import EngagementRule, FitRule, RescoreRun, ScoringModel
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 10_000  # leads per statement when rescoring everything
+LEAD_BATCH = 500  # leads per statement when rescoring a few after ingest
+STALE_AFTER = timedelta(minutes=5)  # a run without a heartbeat this long is presumed dead
 
 
-def rescore_leads(*, lead_ids):
-    """Recompute the score of these leads with the published model.
+# --- drafts ---------------------------------------------------------------------------------
 
-    Scoring rules arrive with the scoring models; until a model is published, leads keep
-    the zero scores they were created with.
+
+@transaction.atomic
+def copy_as_draft(*, model, by=None, name=None):
+    """A new draft with `model`'s settings and rules (any model: published, archived or draft)."""
+    source = ScoringModel.objects.prefetch_related("fit_rules", "engagement_rules").get(pk=model.pk)
+    draft = ScoringModel.objects.create(
+        name=name if name is not None else source.name, status=ModelStatus.DRAFT,
+        mql_threshold=source.mql_threshold, min_grade=source.min_grade, grade_a_min=source.grade_a_min,
+        grade_b_min=source.grade_b_min, grade_c_min=source.grade_c_min,
+        required_fields=list(source.required_fields or []), half_life_days=source.half_life_days, copied_from=source,
+    )
+    FitRule.objects.bulk_create(
+        FitRule(model=draft, field=r.field, operator=r.operator, value=r.value, points=r.points, label=r.label)
+        for r in source.fit_rules.all()
+    )
+    EngagementRule.objects.bulk_create(
+        EngagementRule(
+            model=draft, kind=r.kind, points=r.points, condition_property=r.condition_property,
+            condition_operator=r.condition_operator, condition_value=r.condition_value, cap=r.cap,
+            window_days=r.window_days, label=r.label,
+        )
+        for r in source.engagement_rules.all()
+    )
+    return draft
+
+
+def validate_model(model):
+    """Raise ValidationFailed (messages by field) unless the model and all its rules are valid."""
+    errors = {}
+    try:
+        model.full_clean(exclude=["version"])
+    except ValidationError as exc:
+        errors.update({k: [str(m) for m in v] for k, v in exc.message_dict.items()})
+    for rule in [*model.fit_rules.all(), *model.engagement_rules.all()]:
+        try:
+            rule.full_clean()
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                errors.setdefault(f"{type(rule).__name__} “{rule}”: {key}", []).extend(messages)
+    if not model.fit_rules.exists() and not model.engagement_rules.exists():
+        errors.setdefault("__all__", []).append("A model needs at least one rule.")
+    if errors:
+        first = next(iter(errors.values()))[0]
+        raise ValidationFailed(f"v{model.version} cannot be published: {first}", field_errors=errors)
+
+
+# --- preview --------------------------------------------------------------------------------
+
+BUCKETS = [(-1, "below 0")] + [(b, f"{b * 10}–{b * 10 + 9.9:g}") for b in range(10)] + [(10, "100 and up")]
+
+
+def _bucket_sql(expr, scale):
+    """CASE giving the score band of expr (scale 1 for points, 10 for tenths)."""
+    whens = " ".join(f"WHEN {expr} < {(b + 1) * 10 * scale} THEN {b}" for b in range(-1, 10))
+    return f"CASE {whens} ELSE 10 END"
+
+
+@dataclass
+class Preview:
+    draft_version: int
+    current_version: int | None
+    leads: int = 0
+    mql_now: int = 0
+    promoted: int = 0  # nurture/new leads publish moves to MQL
+    nurtured: int = 0  # new leads publish moves to nurture
+    qualify_now: int = 0
+    qualify_draft: int = 0
+    entering: int = 0  # qualify under the draft, not now
+    leaving: int = 0  # qualify now, not under the draft
+    leaving_in_mql: int = 0  # of those, already MQL: they stay (rescoring never demotes)
+    held_by_cooldown: int = 0  # would qualify but are in cooldown
+    held_past_mql: int = 0  # would qualify but are already past MQL or disqualified
+    distribution: list = field(default_factory=list)  # (label, now, draft)
+    sample: list = field(default_factory=list)
+    as_of: object = None
+
+    @property
+    def mql_after(self):
+        return self.mql_now + self.promoted
+
+
+def preview(*, draft, by=None, now=None, sample_size=20):
+    """What publishing `draft` would do, computed without writing (two set-based queries).
+
+    "Qualify" means meeting the MQL rule (threshold, grade, required fields) on scores: the
+    stored ones for now, the draft's for after. Publish moves to MQL exactly the new and
+    nurture leads that qualify under the draft and are not in cooldown (`promoted`).
     """
-    return 0
+    now = now or timezone.now()
+    spec = selectors.snapshot(draft)
+    current = selectors.published_model()
+    current_spec = selectors.snapshot(current) if current and current.pk != draft.pk else None
+    today = engine.epoch_day(now)
+    new_q = (
+        f"(s.total >= {spec.threshold} AND s.grade IN ({', '.join(repr(g) for g in bulk.grades_at_least(spec.min_grade))})"
+        f" AND {bulk.required_sql(spec)})"
+    )
+    if current_spec:
+        old_q = (
+            f"(l.score_model_version IS NOT NULL AND l.total_score >= %s AND l.grade IN"
+            f" ({', '.join(repr(g) for g in bulk.grades_at_least(current_spec.min_grade))}) AND {bulk.required_sql(current_spec)})"
+        )
+        old_params = [engine.from_tenths(current_spec.threshold)]
+    else:
+        old_q, old_params = "(1 = 0)", []
+    cooldown = "(l.nurture_until IS NOT NULL AND l.nurture_until > %s)"
+    joins = f" FROM s JOIN {bulk.LEAD} l ON l.id = s.id LEFT JOIN {bulk.COMPANY} c ON c.id = l.company_id"
+
+    sql = bulk.scores_sql(spec, today, bulk.ALL)
+    sql.add(f" SELECT l.stage, CASE WHEN {cooldown} THEN 1 ELSE 0 END, ", bulk._dt(now))
+    sql.add(f"CASE WHEN {old_q} THEN 1 ELSE 0 END, CASE WHEN {new_q} THEN 1 ELSE 0 END, ", *old_params)
+    sql.add(f"{_bucket_sql('l.total_score', 1)}, {_bucket_sql('s.total', 10)}, COUNT(*){joins} GROUP BY 1, 2, 3, 4, 5, 6")
+    result = Preview(draft_version=draft.version, current_version=current.version if current else None, as_of=now)
+    now_dist, draft_dist = {}, {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        bulk.tune_for_aggregation()
+        cursor.execute(sql.text, sql.params)
+        for stage, cd, oq, nq, old_b, new_b, n in cursor.fetchall():
+            result.leads += n
+            now_dist[old_b] = now_dist.get(old_b, 0) + n
+            draft_dist[new_b] = draft_dist.get(new_b, 0) + n
+            if stage == Stage.MQL:
+                result.mql_now += n
+            if stage == Stage.NEW:
+                result.nurtured += n
+            result.qualify_now += n if oq else 0
+            result.qualify_draft += n if nq else 0
+            if nq and not oq:
+                result.entering += n
+            if oq and not nq:
+                result.leaving += n
+                if stage == Stage.MQL:
+                    result.leaving_in_mql += n
+            if nq and stage in (Stage.NEW, Stage.NURTURE):
+                if cd:
+                    result.held_by_cooldown += n
+                else:
+                    result.promoted += n
+            elif nq and stage != Stage.MQL:
+                result.held_past_mql += n
+    result.distribution = [(label, now_dist.get(b, 0), draft_dist.get(b, 0)) for b, label in BUCKETS]
+
+    sql = bulk.scores_sql(spec, today, bulk.ALL)
+    sql.add(
+        " SELECT l.id, l.email, l.first_name, l.last_name, l.stage, l.total_score, l.grade, s.fit, s.eng, s.total, s.grade, "
+        f"CASE WHEN {old_q} THEN 1 ELSE 0 END AS oq, CASE WHEN {new_q} THEN 1 ELSE 0 END AS nq, ", *old_params,
+    )
+    sql.add(f"CASE WHEN {cooldown} THEN 1 ELSE 0 END{joins} WHERE (CASE WHEN {old_q} THEN 1 ELSE 0 END) <> (CASE WHEN {new_q} THEN 1 ELSE 0 END)",
+            bulk._dt(now), *old_params)
+    sql.add(f" ORDER BY nq DESC, ABS(s.total - l.total_score * 10) DESC, l.id LIMIT {int(sample_size)}")
+    with transaction.atomic(), connection.cursor() as cursor:
+        bulk.tune_for_aggregation()
+        cursor.execute(sql.text, sql.params)
+        for row in cursor.fetchall():
+            lead_id, email, first, last, stage, old_total, old_grade, fit, eng, total, grade, oq, nq, cd = row
+            moves = nq and stage in (Stage.NEW, Stage.NURTURE) and not cd
+            result.sample.append({
+                "id": lead_id, "name": f"{first} {last}".strip() or email, "email": email, "stage": stage,
+                "old_total": old_total, "old_grade": old_grade or "—", "new_fit": engine.from_tenths(fit),
+                "new_engagement": engine.from_tenths(eng), "new_total": engine.from_tenths(total), "new_grade": grade,
+                "enters": bool(nq), "moves_to_mql": bool(moves),
+                "note": "moves to MQL" if moves else ("in cooldown" if nq and cd else ("stays (already past nurture)" if nq else
+                        ("stays MQL: rescoring never demotes" if stage == Stage.MQL else "no longer qualifies"))),
+            })
+    return result
+
+
+# --- publish and runs -----------------------------------------------------------------------
+
+
+def _lead_span():
+    agg = Lead.objects.aggregate(n=Count("id"), top=Max("id"))
+    return agg["n"] or 0, agg["top"] or 0
+
+
+def _start_run(*, model, kind, by, now):
+    total, top = _lead_span()
+    try:
+        with transaction.atomic():
+            return RescoreRun.objects.create(
+                model=model, kind=kind, as_of=now, total=total, max_lead_id=top, started_by=by,
+            )
+    except IntegrityError:
+        run = selectors.active_run()
+        raise Conflict(
+            f"Another rescoring run is in progress ({run}: {run.done:,} of {run.total:,}). "
+            "Wait for it to finish, or resume it if it died." if run else "Another rescoring run is in progress."
+        )
+
+
+def _enqueue(run):
+    from .tasks import rescore_run
+
+    transaction.on_commit(lambda: rescore_run.delay(run.pk))
+
+
+def publish(*, draft, by, enqueue=True, now=None):
+    """Publish `draft`: archive the published model, make this the only published one, and
+    start a rescoring run of all leads (a Celery task, queued on commit). Returns the run.
+
+    Refused (Conflict) while another run is active, so two publishes never run at once."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        draft = ScoringModel.objects.select_for_update().get(pk=draft.pk)
+        if draft.status != ModelStatus.DRAFT:
+            raise Conflict(f"v{draft.version} is {draft.get_status_display().lower()}; only a draft can be published.")
+        validate_model(draft)
+        if selectors.active_run() is not None:
+            run = selectors.active_run()
+            raise Conflict(f"Another rescoring run is in progress ({run}: {run.done:,} of {run.total:,}); publish when it is done.")
+        try:
+            with transaction.atomic():
+                ScoringModel.objects.filter(status=ModelStatus.PUBLISHED).update(status=ModelStatus.ARCHIVED, updated_at=now)
+                draft.status = ModelStatus.PUBLISHED
+                draft.published_at = now
+                draft.published_by = by
+                draft.save(update_fields=["status", "published_at", "published_by", "updated_at"])
+        except IntegrityError:
+            raise Conflict("Another model was published at the same moment; reload and try again.")
+        run = _start_run(model=draft, kind=RunKind.PUBLISH, by=by, now=now)
+        if enqueue:
+            _enqueue(run)
+    log.info("Published scoring model v%s (run %s)", draft.version, run.pk)
+    return run
+
+
+def rescore_all(*, by=None, kind=RunKind.MANUAL, enqueue=True, now=None):
+    """Start a run rescoring every lead with the published model at `now` (nightly decay).
+    Returns the run, or None when nothing is published or another run is active."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        model = selectors.published_model()
+        if model is None:
+            return None
+        try:
+            run = _start_run(model=model, kind=kind, by=by, now=now)
+        except Conflict:
+            return None
+        if enqueue:
+            _enqueue(run)
+    return run
+
+
+def resume_run(*, run, by=None):
+    """Restart a failed or dead (no heartbeat for STALE_AFTER) run from where it stopped.
+    It continues with the same `as_of`, so the scores converge to those of a run that never died."""
+    with transaction.atomic():
+        run = RescoreRun.objects.select_for_update().select_related("model").get(pk=run.pk)
+        stale = run.status in (RunStatus.PENDING, RunStatus.RUNNING) and (
+            (run.heartbeat_at or run.created_at) < timezone.now() - STALE_AFTER
+        )
+        if run.status != RunStatus.FAILED and not stale:
+            raise Conflict("This run is not stopped: it finished, or it is still making progress.")
+        if run.model.status != ModelStatus.PUBLISHED:
+            raise Conflict(f"v{run.model.version} is no longer published; rescore with the published model instead.")
+        try:
+            with transaction.atomic():
+                RescoreRun.objects.filter(pk=run.pk).update(status=RunStatus.PENDING, active=True, error="")
+        except IntegrityError:
+            raise Conflict("Another rescoring run is in progress.")
+        run.refresh_from_db()
+        _enqueue(run)
+    return run
+
+
+def _set_status(run_id, status, **fields):
+    active = True if status in (RunStatus.PENDING, RunStatus.RUNNING) else None
+    RescoreRun.objects.filter(pk=run_id).update(status=status, active=active, **fields)
+
+
+def run_rescore(*, run_id, chunk_size=CHUNK_SIZE):
+    """Work through a run, chunk by chunk (one transaction each, the cursor saved with it).
+
+    Idempotent and resumable: a retried or resumed task continues from the saved cursor, and
+    redoing a chunk writes the same scores (they depend only on the facts, the model and the
+    run's `as_of`); stage moves already made are not made again.
+    """
+    run = RescoreRun.objects.select_related("model").get(pk=run_id)
+    if run.status not in (RunStatus.PENDING, RunStatus.RUNNING):
+        return run
+    if run.model.status != ModelStatus.PUBLISHED:
+        _set_status(run.pk, RunStatus.FAILED, error=f"v{run.model.version} is no longer published.", finished_at=timezone.now())
+        return run
+    now = timezone.now()
+    RescoreRun.objects.filter(pk=run.pk, started_at__isnull=True).update(started_at=now)
+    _set_status(run.pk, RunStatus.RUNNING, heartbeat_at=now)
+    spec = selectors.snapshot(run.model)
+    try:
+        while True:
+            with transaction.atomic():
+                run = RescoreRun.objects.select_for_update().get(pk=run_id)
+                if run.status != RunStatus.RUNNING:
+                    break
+                bounds = bulk.chunk_bounds(run.last_lead_id, chunk_size, max_id=run.max_lead_id)
+                if bounds is None:
+                    now = timezone.now()
+                    _set_status(run.pk, RunStatus.DONE, finished_at=now, heartbeat_at=now, done=run.total if run.done > run.total else run.done)
+                    break
+                scored, nurtured, promoted = bulk.rescore(spec, bulk.Leads(*bounds), as_of=run.as_of, now=timezone.now())
+                run.done += scored
+                run.total = max(run.total, run.done)
+                run.nurtured += nurtured
+                run.promoted += promoted
+                run.last_lead_id = bounds[1]
+                run.heartbeat_at = timezone.now()
+                run.save(update_fields=["done", "total", "nurtured", "promoted", "last_lead_id", "heartbeat_at"])
+    except Exception as exc:
+        _set_status(run_id, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now())
+        raise
+    run = RescoreRun.objects.get(pk=run_id)
+    log.info("Rescore run %s: %s, %s leads, %s promoted", run.pk, run.status, run.done, run.promoted)
+    return run
+
+
+# --- a few leads ----------------------------------------------------------------------------
+
+
+def rescore_leads(*, lead_ids, by=None, now=None):
+    """Rescore these leads with the published model (after ingest or a profile change) and
+    make the stage moves that follow. Returns how many leads were scored (0 when nothing is
+    published: leads keep the scores they have)."""
+    model = selectors.published_model()
+    if model is None:
+        return 0
+    spec = selectors.snapshot(model)
+    now = now or timezone.now()
+    scored = 0
+    ids = sorted(set(lead_ids))
+    for start in range(0, len(ids), LEAD_BATCH):
+        chunk = tuple(itertools.islice(ids, start, start + LEAD_BATCH))
+        scored += bulk.rescore(spec, bulk.Leads(ids=chunk), as_of=now)[0]
+    return scored

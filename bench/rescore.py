@@ -1,0 +1,134 @@
+"""Benchmark: rescore every lead after publishing a scoring model, against the floor.
+
+    .venv/bin/python bench/rescore.py                   # 100,000 leads, ~1M activities (a few minutes)
+    .venv/bin/python bench/rescore.py --leads 1000000   # the budget's size: 1M leads, ~10M activities
+
+Builds the data with seed_demo's bulk path in its own PostgreSQL database (which also
+publishes the demo model once), then in a fresh process: copies the published model into a
+draft with changed weights, times preview, times publish + the whole rescoring run (what the
+Celery task does), and times the floor: one plain UPDATE writing the same lead columns from
+constants. Prints leads/s, the ratio to the floor and the measuring process's peak RSS, and
+one "RESULT {json}" line per figure (the format bench/run_all.py collects).
+
+Budget (DESIGN.md section 8): ratio <= 4, peak RSS <= 300 MB.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+DATABASE = "leadhub_bench_rescore"
+
+
+def env_for(url):
+    return {**os.environ, "DATABASE_URL": url, "DEBUG": "1", "CELERY_BROKER_URL": "", "LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "leadhub.settings"}
+
+
+def report(name, figure, unit, *, floor=None, budget, passed, note=""):
+    ratio = figure / floor if floor else None
+    row = {"name": name, "figure": round(figure, 3), "unit": unit, "floor": round(floor, 3) if floor else None,
+           "ratio": round(ratio, 2) if ratio else None, "budget": budget, "pass": bool(passed), "note": note}
+    print("RESULT " + json.dumps(row), flush=True)
+    floor_text = f", floor {floor:,.2f} {unit}, ratio {ratio:.2f}" if floor else ""
+    print(f"{name}: {figure:,.2f} {unit}{floor_text}; budget {budget}: {'PASS' if passed else 'FAIL'} {note}".rstrip(), flush=True)
+
+
+def build(url, leads, activities_per_lead):
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DATABASE}"')
+    env = env_for(url)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    started = time.monotonic()
+    subprocess.run([sys.executable, "manage.py", "seed_demo", "--leads", str(leads), "--activities-per-lead",
+                    str(activities_per_lead), "--no-progress"], cwd=ROOT, env=env, check=True)
+    print(f"built {leads:,} leads (seed_demo, incl. rollups and the first scoring) in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def measure(url):
+    """Runs in its own process, so its peak RSS is the rescoring's, not the data builder's."""
+    os.environ.update(env_for(url))
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from decimal import Decimal
+
+    from django.db import connection
+
+    from leadhub.models import Activity, Lead
+    from qualification import selectors, services
+    from qualification.models import ActivityRollup
+
+    leads, activities, rollups = Lead.objects.count(), Activity.objects.count(), ActivityRollup.objects.count()
+    print(f"data: {leads:,} leads, {activities:,} activities, {rollups:,} rollup rows", flush=True)
+
+    draft = services.copy_as_draft(model=selectors.published_model(), by=None, name="bench: heavier pricing, faster decay")
+    rule = draft.engagement_rules.get(kind="pricing_page_view")
+    rule.points, rule.cap = Decimal("12"), Decimal("36")
+    rule.save()
+    draft.half_life_days = 14
+    draft.save()
+
+    def vacuum():
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE leadhub_lead")
+
+    vacuum()
+    started = time.monotonic()
+    preview = services.preview(draft=draft, by=None)
+    preview_s = time.monotonic() - started
+    print(f"preview: {preview_s:.2f} s ({preview.promoted:,} would enter MQL, {preview.leaving:,} stop qualifying)", flush=True)
+
+    vacuum()
+    started = time.monotonic()
+    run = services.publish(draft=draft, by=None, enqueue=False)
+    run = services.run_rescore(run_id=run.pk)
+    rescore_s = time.monotonic() - started
+    assert run.status == "done" and run.done == leads, (run.status, run.done, leads)
+
+    vacuum()
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE leadhub_lead SET fit_score = 1.5, engagement_score = 2.5, total_score = 4.0, grade = 'B', "
+            "score_model_version = 99, scored_at = now()"
+        )
+    floor_s = time.monotonic() - started
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    note = (f"{leads:,} leads, {activities:,} activities; {leads / rescore_s:,.0f} leads/s; "
+            f"{run.promoted:,} promoted to MQL through transition(); preview {preview_s:.1f} s")
+    report("rescore after publish", rescore_s, "s", floor=floor_s, budget="<= 4x floor",
+           passed=rescore_s <= 4 * floor_s, note=note)
+    report("rescore peak RSS", rss_mb, "MB", budget="<= 300 MB", passed=rss_mb <= 300)
+    report("preview", preview_s, "s", budget="seconds", passed=True, note=f"{leads:,} leads")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=100_000)
+    parser.add_argument("--activities-per-lead", type=float, default=10)
+    parser.add_argument("--reuse", action="store_true", help="Measure on the database of a previous run (same size).")
+    parser.add_argument("--measure", metavar="URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        return measure(args.measure)
+    url = f"{PG}/{DATABASE}"
+    if not args.reuse:
+        build(url, args.leads, args.activities_per_lead)
+    subprocess.run([sys.executable, __file__, "--measure", url], check=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,404 @@
+"""The scoring model compiled to set-based SQL, for SQLite and PostgreSQL.
+
+One statement scores a chunk of leads: fit is a sum of CASE expressions over the lead and
+its company; engagement aggregates the daily rollups (ActivityRollup) of the chunk joined to
+a small table of decay factors, one integer per day of age (engine.decay_micro). All
+arithmetic is in integers (tenths of points, millionths of decay), so it matches
+engine.score exactly on both databases, and a chunk is bounded, so memory stays flat.
+
+Stage moves after scoring (stage_moves_for) follow engine.stage_moves: new -> nurture is
+one conditional UPDATE plus the StageChange rows in the same transaction (the bulk twin
+of leadhub.services.transition, with the same check); nurture -> mql goes through
+transition() itself, lead by lead (few leads).
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db import connection, transaction
+
+from leadhub.choices import ALLOWED_TRANSITIONS, Stage
+from leadhub.errors import InvalidTransition
+from leadhub.models import Lead, StageChange
+
+from . import engine
+from .choices import NUMERIC_FIELDS, FitField, Operator
+
+# The bulk new -> nurture move below is only valid while the lifecycle allows it.
+assert Stage.NURTURE in ALLOWED_TRANSITIONS[Stage.NEW]
+
+LEAD = Lead._meta.db_table
+COMPANY = "leadhub_company"
+ACTIVITY = "leadhub_activity"
+ROLLUP = "qualification_activityrollup"
+STAGECHANGE = StageChange._meta.db_table
+GRADE_LETTERS = ["A", "B", "C", "D"]
+UPPER, LOWER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
+
+
+def _pg():
+    return connection.vendor == "postgresql"
+
+
+def _fold(sql):
+    # A–Z only, like engine.fold: SQLite's lower() folds ASCII only, and so does PostgreSQL's
+    # lower() under the "C" collation (and it is much faster than translate()).
+    return f'lower({sql} COLLATE "C")' if _pg() else f"lower({sql})"
+
+
+def _instr(haystack, needle):
+    return f"strpos({haystack}, {needle})" if _pg() else f"instr({haystack}, {needle})"
+
+
+def _dt(value):
+    # Raw SQL gets datetimes the way Django stores them (naive UTC text on SQLite).
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _rowcount(cursor):
+    # Python's sqlite3 reports -1 for statements that start with WITH; ask SQLite itself.
+    if cursor.rowcount is not None and cursor.rowcount >= 0:
+        return cursor.rowcount
+    cursor.execute("SELECT changes()")
+    return cursor.fetchone()[0]
+
+
+def _least(a, b):
+    return f"LEAST({a}, {b})" if _pg() else f"MIN({a}, {b})"
+
+
+class SQL:
+    """SQL text and its parameters, built in order."""
+
+    def __init__(self):
+        self.parts, self.params = [], []
+
+    def add(self, text, *params):
+        self.parts.append(text)
+        self.params.extend(params)
+        return self
+
+    def extend(self, other):
+        self.parts.extend(other.parts)
+        self.params.extend(other.params)
+        return self
+
+    @property
+    def text(self):
+        return "".join(self.parts)
+
+
+# --- which leads ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Leads:
+    """A set of leads: an id range (inclusive), a list of ids, or all."""
+
+    low: int | None = None
+    high: int | None = None
+    ids: tuple | None = None
+
+    def where(self, column):
+        sql = SQL()
+        if self.ids is not None:
+            if not self.ids:
+                return sql.add("1 = 0")
+            return sql.add(f"{column} IN ({', '.join(['%s'] * len(self.ids))})", *self.ids)
+        if self.low is not None:
+            return sql.add(f"{column} >= %s AND {column} <= %s", self.low, self.high)
+        return sql.add("1 = 1")
+
+
+ALL = Leads()
+
+
+# --- facts as SQL ---------------------------------------------------------------------------
+
+# The facts fit rules read, computed once per lead in a derived table `f` (text folded).
+FACT_COLUMNS = {
+    FitField.INDUSTRY: "c.industry",
+    FitField.EMPLOYEE_COUNT: "c.employee_count",
+    FitField.ANNUAL_REVENUE: "c.annual_revenue",
+    FitField.TITLE: "l.title",
+    FitField.COUNTRY: "COALESCE(NULLIF(l.country, ''), c.country)",
+    FitField.EMAIL_DOMAIN: None,  # vendor-specific, see _facts_sql
+}
+
+
+def _facts_sql():
+    columns = []
+    for name, expr in FACT_COLUMNS.items():
+        if name == FitField.EMAIL_DOMAIN:
+            expr = f"substr(l.email, {_instr('l.email', chr(39) + '@' + chr(39))} + 1)"
+        columns.append(f"{expr} AS {name}" if name in NUMERIC_FIELDS else f"{_fold(expr)} AS {name}")
+    return ", ".join(columns)
+
+
+def _fit_condition(rule):
+    column = f"f.{rule.field}"
+    sql = SQL()
+    if rule.operator == Operator.BETWEEN:
+        return sql.add(f"{column} >= %s AND {column} <= %s", *rule.values)
+    if rule.operator in (Operator.GTE, Operator.LTE):
+        return sql.add(f"{column} {'>=' if rule.operator == Operator.GTE else '<='} %s", rule.values[0])
+    if rule.field in NUMERIC_FIELDS:
+        return sql.add(f"{column} = %s", rule.values[0])
+    # Folding keeps emptiness, so "<> ''" on the folded text is "the field is present".
+    if rule.operator == Operator.EQUALS:
+        return sql.add(f"{column} <> '' AND {column} = %s", rule.values[0])
+    if rule.operator == Operator.IN:
+        return sql.add(f"{column} <> '' AND {column} IN ({', '.join(['%s'] * len(rule.values))})", *rule.values)
+    return sql.add(f"{column} <> '' AND {_instr(column, '%s')} > 0", rule.values[0])
+
+
+def _present_sql(name):
+    if name == "company":
+        return "l.company_id IS NOT NULL"
+    column = "COALESCE(NULLIF(l.country, ''), c.country, '')" if name == "country" else f"l.{name}"
+    return f"TRIM({column}) <> ''"
+
+
+def required_sql(spec):
+    return " AND ".join(_present_sql(name) for name in spec.required_fields) or "1 = 1"
+
+
+def grades_at_least(min_grade):
+    return GRADE_LETTERS[: GRADE_LETTERS.index(min_grade) + 1]
+
+
+def _decay_cte(spec):
+    ages = range(max(spec.max_window, 1))
+    rows = ", ".join(f"({age}, {engine.decay_micro(age, spec.half_life_days)})" for age in ages)
+    return f"decay(age, f) AS (VALUES {rows})"
+
+
+def scores_sql(spec, today, leads):
+    """WITH clauses `decay` and `s`; s has one row per lead: id, fit, eng, total (tenths), grade."""
+    sql = SQL().add(f"WITH {_decay_cte(spec)}, s AS (SELECT x.id AS id, x.fit AS fit, x.eng AS eng, x.fit + x.eng AS total, CASE")
+    for letter, bound in (("A", spec.grade_a), ("B", spec.grade_b), ("C", spec.grade_c)):
+        sql.add(f" WHEN x.fit >= {int(bound)} THEN '{letter}'")
+    sql.add(" ELSE 'D' END AS grade FROM (SELECT f.id AS id, (0")
+    for rule in spec.fit_rules:
+        sql.add(" + CASE WHEN ").extend(_fit_condition(rule)).add(f" THEN {int(rule.points)} ELSE 0 END")
+    sql.add(") AS fit, (0")
+    for i, rule in enumerate(spec.engagement_rules):
+        rounded = f"({int(rule.points)} * COALESCE(a.s{i}, 0) + {engine.MICRO // 2}) / {engine.MICRO}"
+        sql.add(" + " + (_least(rounded, int(rule.cap)) if rule.cap is not None else rounded))
+    # OFFSET 0 keeps `f` a separate step, so each fact is computed once, not once per rule.
+    sql.add(f") AS eng FROM (SELECT l.id AS id, {_facts_sql()} FROM {LEAD} l LEFT JOIN {COMPANY} c ON c.id = l.company_id WHERE ")
+    sql.extend(leads.where("l.id")).add(" OFFSET 0) f" if _pg() else ") f")
+    if spec.engagement_rules:
+        sql.add(" LEFT JOIN (SELECT r.lead_id AS lead_id")
+        for i, rule in enumerate(spec.engagement_rules):
+            sql.add(f", CAST(SUM(CASE WHEN r.kind = %s AND r.day > {today - rule.window_days}", rule.kind)
+            if rule.condition_property:
+                op = {"gte": ">=", "lte": "<=", "equals": "="}[rule.condition_operator]
+                sql.add(f" AND r.{rule.condition_property} {op} %s", float(rule.condition_value))
+            sql.add(f" THEN CAST(r.n AS BIGINT) * d.f ELSE 0 END) AS BIGINT) AS s{i}")
+        sql.add(
+            f" FROM {ROLLUP} r JOIN decay d ON d.age = (CASE WHEN r.day < {today} THEN {today} - r.day ELSE 0 END)"
+            " WHERE "
+        ).extend(leads.where("r.lead_id")).add(f" AND r.day > {today - spec.max_window} GROUP BY r.lead_id) a ON a.lead_id = f.id")
+    # A fence here too: otherwise the fit and engagement sums are recomputed for total, grade
+    # and every later use of them.
+    sql.add(" OFFSET 0) x)" if _pg() else " LIMIT -1) x)")
+    return sql
+
+
+# --- writing scores -------------------------------------------------------------------------
+
+
+def write_scores(spec, as_of, leads):
+    """One UPDATE: the scores of `leads` under `spec` at `as_of`. Returns the rows written."""
+    today = engine.epoch_day(as_of)
+    sql = scores_sql(spec, today, leads)
+    sets = (
+        "fit_score = s.fit / 10.0, engagement_score = s.eng / 10.0, total_score = s.total / 10.0, "
+        "grade = s.grade, score_model_version = %s, scored_at = %s"
+    )
+    # The target is limited to the same leads too: otherwise PostgreSQL scans the whole table per chunk.
+    if _pg():
+        sql.add(f" UPDATE {LEAD} AS l SET {sets} FROM s WHERE l.id = s.id AND ", spec.version, _dt(as_of)).extend(leads.where("l.id"))
+    else:
+        sql.add(f" UPDATE {LEAD} SET {sets} FROM s WHERE {LEAD}.id = s.id AND ", spec.version, _dt(as_of)).extend(leads.where(f"{LEAD}.id"))
+    with connection.cursor() as cursor:
+        cursor.execute(sql.text, sql.params)
+        return _rowcount(cursor)
+
+
+def scores(spec, as_of, leads=ALL):
+    """{lead id: (fit, eng, total, grade)} in tenths, without writing (tests, previews of a few)."""
+    sql = scores_sql(spec, engine.epoch_day(as_of), leads).add(" SELECT id, fit, eng, total, grade FROM s")
+    with connection.cursor() as cursor:
+        cursor.execute(sql.text, sql.params)
+        return {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
+
+
+# --- stage moves ----------------------------------------------------------------------------
+
+
+def move_new_to_nurture(spec, leads, *, at):
+    """new -> nurture for scored leads, with their StageChange rows (by = system), in the
+    caller's transaction. The bulk twin of transition(lead, "nurture"): the same allowed move,
+    checked in the UPDATE's WHERE against the stage in the database. Returns how many moved."""
+    reason = f"Scored by model v{spec.version}"
+    at = _dt(at)
+    where = leads.where("id")
+    with connection.cursor() as cursor:
+        if _pg():
+            # One statement: the conditional UPDATE locks the rows it moves and feeds the history.
+            sql = SQL().add(f"WITH moved AS (UPDATE {LEAD} SET stage = 'nurture', updated_at = %s WHERE ", at).extend(where)
+            sql.add(
+                f" AND stage = 'new' RETURNING id) INSERT INTO {STAGECHANGE} (lead_id, from_stage, to_stage, at, by_id, reason, note)"
+                " SELECT id, 'new', 'nurture', %s, NULL, %s, '' FROM moved", at, reason,
+            )
+            cursor.execute(sql.text, sql.params)
+            return _rowcount(cursor)
+        # SQLite has one writer at a time (transactions are IMMEDIATE), so the INSERT and the
+        # UPDATE below see the same rows.
+        sql = SQL().add(
+            f"INSERT INTO {STAGECHANGE} (lead_id, from_stage, to_stage, at, by_id, reason, note)"
+            f" SELECT id, 'new', 'nurture', %s, NULL, %s, '' FROM {LEAD} WHERE ", at, reason,
+        ).extend(where).add(" AND stage = 'new'")
+        cursor.execute(sql.text, sql.params)
+        moved = cursor.rowcount
+        sql = SQL().add(f"UPDATE {LEAD} SET stage = 'nurture', updated_at = %s WHERE ", at).extend(where).add(" AND stage = 'new'")
+        cursor.execute(sql.text, sql.params)
+        return moved
+
+
+def promotable_ids(spec, leads, *, now):
+    """Nurture leads that qualify under their stored score and are not in cooldown."""
+    sql = SQL().add(
+        f"SELECT l.id FROM {LEAD} l LEFT JOIN {COMPANY} c ON c.id = l.company_id WHERE l.stage = 'nurture'"
+        f" AND l.score_model_version = %s AND l.total_score >= %s"
+        f" AND l.grade IN ({', '.join(repr(g) for g in grades_at_least(spec.min_grade))})"
+        f" AND (l.nurture_until IS NULL OR l.nurture_until <= %s) AND {required_sql(spec)} AND ",
+        spec.version, engine.from_tenths(spec.threshold), _dt(now),
+    ).extend(leads.where("l.id")).add(" ORDER BY l.id")
+    with connection.cursor() as cursor:
+        cursor.execute(sql.text, sql.params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def promote(spec, ids, *, at):
+    """nurture -> mql through leadhub.services.transition, one lead at a time (there are few)."""
+    from leadhub.services import transition
+
+    promoted = 0
+    for lead in Lead.objects.filter(pk__in=ids).only("id", "stage", "total_score", "grade"):
+        reason = f"Score {lead.total_score} ≥ {engine.from_tenths(spec.threshold)}, grade {lead.grade} (model v{spec.version})"
+        try:
+            transition(lead, Stage.MQL, by=None, reason=reason, at=at)
+        except InvalidTransition:
+            continue  # moved by someone else since we looked: their move stands
+        promoted += 1
+    return promoted
+
+
+def tune_for_aggregation():
+    """Inside a transaction: let PostgreSQL sort and hash a chunk's rollups in memory
+    (the default 4 MB spills to disk). Bounded by the chunk size, so memory stays flat."""
+    if _pg():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+
+
+def rescore(spec, leads, *, as_of, now=None):
+    """Score `leads` and make the stage moves that follow, in one transaction.
+    Returns (scored, nurtured, promoted)."""
+    now = now or as_of
+    with transaction.atomic():
+        tune_for_aggregation()
+        scored = write_scores(spec, as_of, leads)
+        nurtured = move_new_to_nurture(spec, leads, at=now)
+        promoted = promote(spec, promotable_ids(spec, leads, now=now), at=now)
+    return scored, nurtured, promoted
+
+
+def chunk_bounds(after_id, size, *, max_id):
+    """The next chunk of up to `size` leads after `after_id`: (low, high) ids, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT MIN(id), MAX(id) FROM (SELECT id FROM {LEAD} WHERE id > %s AND id <= %s ORDER BY id LIMIT %s) t",
+            [after_id, max_id, size],
+        )
+        low, high = cursor.fetchone()
+    return None if low is None else (low, high)
+
+
+# --- rollups --------------------------------------------------------------------------------
+
+
+def _day_sql(column):
+    if _pg():
+        return f"(({column} AT TIME ZONE 'UTC')::date - DATE '1970-01-01')"
+    return f"CAST(julianday(substr({column}, 1, 10)) - 2440587.5 AS INTEGER)"
+
+
+def _minutes_sql():
+    if _pg():
+        return "CASE WHEN jsonb_typeof(properties -> 'minutes') = 'number' THEN (properties ->> 'minutes')::float8 END"
+    return "CASE WHEN json_type(properties, '$.minutes') IN ('integer', 'real') THEN json_extract(properties, '$.minutes') END"
+
+
+def _insert_rollups_sql(where):
+    sql = SQL().add(
+        f"INSERT INTO {ROLLUP} (lead_id, kind, day, minutes, n) SELECT lead_id, kind, {_day_sql('occurred_at')}, "
+        f"{_minutes_sql()}, COUNT(*) FROM {ACTIVITY} WHERE "
+    )
+    return sql.extend(where).add(" GROUP BY 1, 2, 3, 4")
+
+
+def rebuild_rollups(leads=ALL):
+    """Recompute the rollups of `leads` from their raw activities (set-based: one DELETE, one INSERT)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        sql = SQL().add(f"DELETE FROM {ROLLUP} WHERE ").extend(leads.where("lead_id"))
+        cursor.execute(sql.text, sql.params)
+        sql = _insert_rollups_sql(leads.where("lead_id"))
+        cursor.execute(sql.text, sql.params)
+        return cursor.rowcount
+
+
+def refresh_rollups(days_by_lead):
+    """Bring the rollups of these (lead, UTC day) pairs up to date after an ingest.
+
+    Called inside the ingest transaction. The lead rows are locked first (in id order, so
+    concurrent batches cannot deadlock), then the pairs are recounted from the raw activities:
+    a replayed or concurrent batch can never double-count, because each recount sees
+    everything committed before it plus this transaction's own rows.
+    """
+    if not days_by_lead:
+        return
+    lead_ids = sorted(days_by_lead)
+    days = sorted({day for ds in days_by_lead.values() for day in ds})
+    list(Lead.objects.select_for_update().filter(pk__in=lead_ids).order_by("pk").values_list("pk", flat=True))
+    leads = Leads(ids=tuple(lead_ids))
+    day_list = ", ".join(str(int(d)) for d in days)
+    start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=days[0])
+    end = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=days[-1] + 1)
+    with connection.cursor() as cursor:
+        sql = SQL().add(f"DELETE FROM {ROLLUP} WHERE ").extend(leads.where("lead_id")).add(f" AND day IN ({day_list})")
+        cursor.execute(sql.text, sql.params)
+        where = leads.where("lead_id").add(
+            f" AND occurred_at >= %s AND occurred_at < %s AND {_day_sql('occurred_at')} IN ({day_list})", _dt(start), _dt(end)
+        )
+        sql = _insert_rollups_sql(where)
+        cursor.execute(sql.text, sql.params)
+
+
+def refresh_rollups_for(activities):
+    """refresh_rollups for the (lead, day) pairs of these new Activity objects."""
+    days_by_lead = {}
+    for activity in activities:
+        days_by_lead.setdefault(activity.lead_id, set()).add(engine.epoch_day(activity.occurred_at))
+    refresh_rollups(days_by_lead)
+
+
+def analyze():
+    """Fresh planner statistics after a bulk load (PostgreSQL plans the chunk joins from them)."""
+    if _pg():
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {ROLLUP}")
+            cursor.execute(f"ANALYZE {LEAD}")

@@ -1,0 +1,114 @@
+"""Rescoring on ingest and profile change, the rollups behind it, the API explanation and the lead page."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from leadhub.models import StageChange
+from qualification import engine
+from qualification.choices import ModelStatus
+from qualification.models import ActivityRollup
+from tests.factories import CompanyFactory, LeadFactory
+
+from .factories import simple_model
+
+pytestmark = pytest.mark.django_db
+
+
+def activity(email, external_id, kind="pricing_page_view", days_ago=0, **properties):
+    at = timezone.now() - timedelta(days=days_ago)
+    return {"email": email, "kind": kind, "occurred_at": at.isoformat(), "source": "hubspot",
+            "external_id": external_id, "properties": properties}
+
+
+def post(api, capture, *items):
+    with capture(execute=True):
+        response = api.post("/api/activities/", {"activities": list(items)}, format="json")
+    assert response.status_code == 200, response.data
+    return response
+
+
+@pytest.fixture
+def published():
+    return simple_model(status=ModelStatus.PUBLISHED)
+
+
+@pytest.fixture
+def lead():
+    return LeadFactory(company=CompanyFactory(industry="software"), title="Marketing Manager")
+
+
+def test_activity_via_api_raises_the_score_and_can_make_the_lead_mql(integration_api, published, lead, django_capture_on_commit_callbacks):
+    post(integration_api, django_capture_on_commit_callbacks, activity(lead.email, "p1"))
+    lead.refresh_from_db()
+    assert (lead.fit_score, lead.engagement_score, lead.total_score, lead.stage) == (Decimal("20.0"), Decimal("10.0"), Decimal("30.0"), "nurture")
+    assert lead.score_model_version == published.version
+
+    post(integration_api, django_capture_on_commit_callbacks, activity(lead.email, "d1", kind="demo_request"))
+    lead.refresh_from_db()
+    assert lead.total_score == Decimal("70.0") and lead.stage == "mql"
+    assert list(StageChange.objects.filter(lead=lead).order_by("id").values_list("to_stage", "by")) == [("nurture", None), ("mql", None)]
+
+
+def test_ingest_keeps_daily_rollups_and_a_replay_does_not_double_count(integration_api, published, lead, django_capture_on_commit_callbacks):
+    post(integration_api, django_capture_on_commit_callbacks, activity(lead.email, "w1", kind="webinar_attended", minutes=45),
+         activity(lead.email, "w2", kind="webinar_attended", minutes=45), activity(lead.email, "p1", days_ago=3))
+    post(integration_api, django_capture_on_commit_callbacks, activity(lead.email, "w1", kind="webinar_attended", minutes=45),
+         activity(lead.email, "w3", kind="webinar_attended"))
+    rollups = sorted(ActivityRollup.objects.filter(lead=lead).values_list("kind", "day", "minutes", "n"), key=str)
+    today = engine.epoch_day(timezone.now())
+    assert rollups == sorted([("pricing_page_view", today - 3, None, 1), ("webinar_attended", today, 45.0, 2),
+                              ("webinar_attended", today, None, 1)], key=str)
+
+
+def test_profile_change_rescores_the_lead(integration_api, published, lead, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = integration_api.post("/api/leads/", {"email": lead.email, "title": "VP Marketing"}, format="json")
+    assert response.status_code == 200
+    lead.refresh_from_db()
+    assert lead.fit_score == Decimal("30.0") and lead.grade == "A"
+
+
+def test_without_a_published_model_ingest_leaves_scores_alone(integration_api, lead, django_capture_on_commit_callbacks):
+    post(integration_api, django_capture_on_commit_callbacks, activity(lead.email, "d1", kind="demo_request"))
+    lead.refresh_from_db()
+    assert (lead.total_score, lead.stage, lead.score_model_version) == (0, "new", None)
+
+
+def test_lead_api_returns_scores_and_an_explanation_that_adds_up(integration_api, published, lead, django_capture_on_commit_callbacks):
+    post(integration_api, django_capture_on_commit_callbacks, activity(lead.email, "p1", days_ago=14),
+         activity(lead.email, "p2", days_ago=0), activity(lead.email, "p3", days_ago=7))
+    body = integration_api.get(f"/api/leads/{lead.pk}/").json()
+    assert (body["fit_score"], body["engagement_score"], body["total_score"], body["grade"], body["score_model_version"]) == (
+        "20.0", "22.1", "42.1", "B", published.version)
+    explanation = body["explanation"]
+    assert explanation["model_version"] == published.version and explanation["total"] == 42.1
+    assert [c["rule"] for c in explanation["contributions"]] == ["Industry equals software", "Pricing page view"]
+    assert explanation["contributions"][1] == {
+        "kind": "engagement", "rule": "Pricing page view", "points": 22.1,
+        "text": "Pricing page view ×3, 10 pts each (today, 7, 14 days ago), halving every 14 days → 22.1",
+    }
+    assert sum(Decimal(str(c["points"])) for c in explanation["contributions"]) == Decimal(body["total_score"])
+    assert explanation["missing_required_fields"] == [] and explanation["qualifies"] is False
+
+
+def test_lead_api_explanation_of_an_unscored_lead_is_empty(integration_api, lead):
+    explanation = integration_api.get(f"/api/leads/{lead.pk}/").json()["explanation"]
+    assert explanation["model_version"] is None and explanation["contributions"] == []
+
+
+def test_lead_page_explains_the_score_and_the_missing_required_fields(client, manager, published, django_capture_on_commit_callbacks, integration_api):
+    lead = LeadFactory(company=CompanyFactory(industry="software"), title="", email="nobody@gmail.com")
+    post(integration_api, django_capture_on_commit_callbacks, activity(lead.email, "d1", kind="demo_request"),
+         activity(lead.email, "p1", days_ago=14))
+    client.force_login(manager)
+    html = client.get(f"/leads/{lead.pk}/").content.decode()
+    assert "Why this score" in html
+    assert "Free" not in html and "Email domain is one of gmail.com, yahoo.com (gmail.com): −25" in html
+    assert "Demo request ×1, 40 pts each → 40" in html
+    assert "Pricing page view ×1, 10 pts each (14 days ago), halving every 14 days → 5" in html
+    assert "Missing required field: <strong>Title</strong>" in html
+    lead.refresh_from_db()
+    assert lead.total_score == Decimal("40.0") and f'<td class="num">{lead.total_score}</td>' in html
