@@ -206,7 +206,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"StageEnum": "leadhub.choices.Stage", "ChannelEnum": "leadhub.choices.Channel"},
+    "ENUM_NAME_OVERRIDES": {
+        "StageEnum": "leadhub.choices.Stage",
+        "ChannelEnum": "leadhub.choices.Channel",
+        "ActivityKindEnum": "leadhub.choices.ActivityKind",
+    },
 }
 
 if not DEBUG:
