@@ -1,5 +1,6 @@
 """Admin for scoring models: drafts are edited here; preview, publish and copy call services."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed
@@ -11,7 +12,7 @@ from django.utils.html import format_html
 from leadhub.errors import DomainError
 
 from . import selectors, services
-from .choices import ModelStatus, RunStatus
+from .choices import ModelStatus, RequiredField, RunStatus
 from .models import EngagementRule, FitRule, RescoreRun, ScoringModel
 
 PUBLISH_PERM = "qualification.publish_scoringmodel"
@@ -43,8 +44,21 @@ class EngagementRuleInline(DraftOnlyInline):
     fields = ["kind", "points", "condition_property", "condition_operator", "condition_value", "cap", "window_days", "label"]
 
 
+class ScoringModelForm(forms.ModelForm):
+    required_fields = forms.MultipleChoiceField(
+        choices=RequiredField.choices, widget=forms.CheckboxSelectMultiple, required=False,
+        help_text="Profile fields a lead must have to become an MQL.",
+    )
+
+    class Meta:
+        model = ScoringModel
+        fields = ["name", "mql_threshold", "min_grade", "required_fields", "grade_a_min", "grade_b_min", "grade_c_min",
+                  "half_life_days"]
+
+
 @admin.register(ScoringModel)
 class ScoringModelAdmin(admin.ModelAdmin):
+    form = ScoringModelForm
     list_display = ["__str__", "status_badge", "mql_threshold", "min_grade", "half_life_days", "published_at", "published_by"]
     list_filter = ["status"]
     inlines = [FitRuleInline, EngagementRuleInline]

@@ -213,6 +213,7 @@ class Contribution:
     rule: str
     points: Decimal
     text: str
+    fact: str = ""  # for fit rules: the lead's value that matched
 
 
 @dataclass(frozen=True)
@@ -360,7 +361,7 @@ def score(facts, model, now):
             elif rule.field == FitField.EMPLOYEE_COUNT:
                 shown = f"{shown:,}"
             contributions.append(Contribution(
-                rule.id, "fit", rule.label, from_tenths(rule.points), f"{rule.label} ({shown}): {_signed(rule.points)}"
+                rule.id, "fit", rule.label, from_tenths(rule.points), f"{rule.label} ({shown}): {_signed(rule.points)}", str(shown)
             ))
     engagement = 0
     for rule in model.engagement_rules:

@@ -4,6 +4,7 @@ import itertools
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -135,63 +136,73 @@ def preview(*, draft, by=None, now=None, sample_size=20):
     cooldown = "(l.nurture_until IS NOT NULL AND l.nurture_until > %s)"
     joins = f" FROM s JOIN {bulk.LEAD} l ON l.id = s.id LEFT JOIN {bulk.COMPANY} c ON c.id = l.company_id"
 
+    # One statement, so the draft's scores are computed once: `p` (one row per lead) is
+    # materialized, then grouped for the counts and sorted for the sample.
     sql = bulk.scores_sql(spec, today, bulk.ALL)
-    sql.add(f" SELECT l.stage, CASE WHEN {cooldown} THEN 1 ELSE 0 END, ", bulk._dt(now))
-    sql.add(f"CASE WHEN {old_q} THEN 1 ELSE 0 END, CASE WHEN {new_q} THEN 1 ELSE 0 END, ", *old_params)
-    sql.add(f"{_bucket_sql('l.total_score', 1)}, {_bucket_sql('s.total', 10)}, COUNT(*){joins} GROUP BY 1, 2, 3, 4, 5, 6")
+    sql.add(
+        ", p AS MATERIALIZED (SELECT l.id AS id, l.email AS email, l.first_name AS first_name, l.last_name AS last_name,"
+        " l.stage AS stage, l.total_score AS old_total, l.grade AS old_grade, s.fit AS fit, s.eng AS eng, s.total AS total,"
+        f" s.grade AS grade, CASE WHEN {cooldown} THEN 1 ELSE 0 END AS cd, ", bulk._dt(now),
+    )
+    sql.add(f"CASE WHEN {old_q} THEN 1 ELSE 0 END AS oq, CASE WHEN {new_q} THEN 1 ELSE 0 END AS nq, ", *old_params)
+    sql.add(f"{_bucket_sql('l.total_score', 1)} AS ob, {_bucket_sql('s.total', 10)} AS nb{joins})")
+    sql.add(
+        " SELECT 'count' AS row_kind, stage, cd, oq, nq, ob, nb, COUNT(*) AS n, NULL AS id, NULL AS email, NULL AS first_name,"
+        " NULL AS last_name, NULL AS old_total, NULL AS old_grade, NULL AS fit, NULL AS eng, NULL AS total, NULL AS grade"
+        " FROM p GROUP BY stage, cd, oq, nq, ob, nb UNION ALL SELECT * FROM (SELECT 'sample', stage, cd, oq, nq, ob, nb, 1,"
+        " id, email, first_name, last_name, old_total, old_grade, fit, eng, total, grade FROM p WHERE oq <> nq"
+        f" ORDER BY nq DESC, ABS(total - old_total * 10) DESC, id LIMIT {int(sample_size)}) sample"
+    )
     result = Preview(draft_version=draft.version, current_version=current.version if current else None, as_of=now)
     now_dist, draft_dist = {}, {}
     with transaction.atomic(), connection.cursor() as cursor:
         bulk.tune_for_aggregation()
         cursor.execute(sql.text, sql.params)
-        for stage, cd, oq, nq, old_b, new_b, n in cursor.fetchall():
-            result.leads += n
-            now_dist[old_b] = now_dist.get(old_b, 0) + n
-            draft_dist[new_b] = draft_dist.get(new_b, 0) + n
+        rows = cursor.fetchall()
+    for row_kind, stage, cd, oq, nq, old_b, new_b, n, *lead in rows:
+        if row_kind == "sample":
+            result.sample.append(_sample_row(stage, cd, oq, nq, *lead))
+            continue
+        result.leads += n
+        now_dist[old_b] = now_dist.get(old_b, 0) + n
+        draft_dist[new_b] = draft_dist.get(new_b, 0) + n
+        if stage == Stage.MQL:
+            result.mql_now += n
+        if stage == Stage.NEW:
+            result.nurtured += n
+        result.qualify_now += n if oq else 0
+        result.qualify_draft += n if nq else 0
+        if nq and not oq:
+            result.entering += n
+        if oq and not nq:
+            result.leaving += n
             if stage == Stage.MQL:
-                result.mql_now += n
-            if stage == Stage.NEW:
-                result.nurtured += n
-            result.qualify_now += n if oq else 0
-            result.qualify_draft += n if nq else 0
-            if nq and not oq:
-                result.entering += n
-            if oq and not nq:
-                result.leaving += n
-                if stage == Stage.MQL:
-                    result.leaving_in_mql += n
-            if nq and stage in (Stage.NEW, Stage.NURTURE):
-                if cd:
-                    result.held_by_cooldown += n
-                else:
-                    result.promoted += n
-            elif nq and stage != Stage.MQL:
-                result.held_past_mql += n
+                result.leaving_in_mql += n
+        if nq and stage in (Stage.NEW, Stage.NURTURE):
+            if cd:
+                result.held_by_cooldown += n
+            else:
+                result.promoted += n
+        elif nq and stage != Stage.MQL:
+            result.held_past_mql += n
     result.distribution = [(label, now_dist.get(b, 0), draft_dist.get(b, 0)) for b, label in BUCKETS]
-
-    sql = bulk.scores_sql(spec, today, bulk.ALL)
-    sql.add(
-        " SELECT l.id, l.email, l.first_name, l.last_name, l.stage, l.total_score, l.grade, s.fit, s.eng, s.total, s.grade, "
-        f"CASE WHEN {old_q} THEN 1 ELSE 0 END AS oq, CASE WHEN {new_q} THEN 1 ELSE 0 END AS nq, ", *old_params,
-    )
-    sql.add(f"CASE WHEN {cooldown} THEN 1 ELSE 0 END{joins} WHERE (CASE WHEN {old_q} THEN 1 ELSE 0 END) <> (CASE WHEN {new_q} THEN 1 ELSE 0 END)",
-            bulk._dt(now), *old_params)
-    sql.add(f" ORDER BY nq DESC, ABS(s.total - l.total_score * 10) DESC, l.id LIMIT {int(sample_size)}")
-    with transaction.atomic(), connection.cursor() as cursor:
-        bulk.tune_for_aggregation()
-        cursor.execute(sql.text, sql.params)
-        for row in cursor.fetchall():
-            lead_id, email, first, last, stage, old_total, old_grade, fit, eng, total, grade, oq, nq, cd = row
-            moves = nq and stage in (Stage.NEW, Stage.NURTURE) and not cd
-            result.sample.append({
-                "id": lead_id, "name": f"{first} {last}".strip() or email, "email": email, "stage": stage,
-                "old_total": old_total, "old_grade": old_grade or "—", "new_fit": engine.from_tenths(fit),
-                "new_engagement": engine.from_tenths(eng), "new_total": engine.from_tenths(total), "new_grade": grade,
-                "enters": bool(nq), "moves_to_mql": bool(moves),
-                "note": "moves to MQL" if moves else ("in cooldown" if nq and cd else ("stays (already past nurture)" if nq else
-                        ("stays MQL: rescoring never demotes" if stage == Stage.MQL else "no longer qualifies"))),
-            })
     return result
+
+
+def _sample_row(stage, cd, oq, nq, lead_id, email, first, last, old_total, old_grade, fit, eng, total, grade):
+    moves = nq and stage in (Stage.NEW, Stage.NURTURE) and not cd
+    if moves:
+        note = "moves to MQL"
+    elif nq:
+        note = "in cooldown" if cd else "stays (already past nurture)"
+    else:
+        note = "stays MQL: rescoring never demotes" if stage == Stage.MQL else "no longer qualifies"
+    return {
+        "id": lead_id, "name": f"{first} {last}".strip() or email, "email": email, "stage": stage,
+        "old_total": Decimal(old_total).quantize(Decimal("0.1")), "old_grade": old_grade or "—",
+        "new_fit": engine.from_tenths(fit), "new_engagement": engine.from_tenths(eng), "new_total": engine.from_tenths(total),
+        "new_grade": grade, "enters": bool(nq), "moves_to_mql": bool(moves), "note": note,
+    }
 
 
 # --- publish and runs -----------------------------------------------------------------------
