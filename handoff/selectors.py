@@ -88,7 +88,7 @@ def top_reasons(leads):
         reasons = {pk: [_why_label(item) for item in items][:WHY_LIMIT] for pk, items in found.items() if items}
     for lead in leads:
         if not reasons.get(lead.pk):
-            reasons[lead.pk] = [f"Fit {lead.fit_score:g}", f"Engagement {lead.engagement_score:g}"]
+            reasons[lead.pk] = [f"Fit {lead.fit_score:.0f}", f"Engagement {lead.engagement_score:.0f}"]
     return reasons
 
 

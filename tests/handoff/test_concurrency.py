@@ -13,7 +13,7 @@ from leadhub.errors import Conflict
 from leadhub.models import StageChange
 from tests.handoff.factories import make_mql, reason
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.usefixtures("seeded_transactional_db"), pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
