@@ -110,7 +110,7 @@ def _seed_history(rng, now, sdrs, stdout):
     subjects.sort(key=lambda lead: (lead.created_at, lead.pk))
     # The newest MQLs make the live queue, in every SLA state; the rest are history.
     n_open = max(10, int(len(subjects) * OPEN_SHARE)) if subjects else 0
-    states = (["pool"] * 3 + ["on_time"] * 9 + ["due_soon"] * 4 + ["overdue"] * 5)
+    states = (["pool"] * 3 + ["on_time"] * 8 + ["due_soon"] * 4 + ["overdue"] * 6)
     plan = {lead.pk: (states[i % len(states)] if i < n_open else None) for i, lead in enumerate(reversed(subjects))}
     counts = dict.fromkeys(["decided", "accepted", "rejected", "sql", "won", "open", "pool"], 0)
     by_lead = {h.lead_id: h for h in existing}
@@ -135,7 +135,7 @@ def _seed_history(rng, now, sdrs, stdout):
         if state is not None:
             counts["open"] += 1
             counts["pool"] += state == "pool"
-            if state == "overdue" and rng.random() < 0.5 and handoff.owner_id:
+            if state == "overdue" and rng.random() < 0.34 and handoff.owner_id:
                 _give_to(handoff, sdrs[-1])  # the slow SDR holds most of the overdue work
             continue
         _decide(rng, now, lead, handoff, sdrs, reasons, counts)
@@ -187,27 +187,37 @@ def _decide(rng, now, lead, handoff, sdrs, reasons, counts):
 
 
 def _work_sal(rng, now, lead, owner, accepted_at, reasons, counts):
+    """Half the SALs become SQLs (a quarter of those won), some are recycled, the rest are still being worked."""
     roll = rng.random()
     if roll < 0.50:
-        at = accepted_at + timedelta(days=rng.uniform(1, 10))
-        if at >= now:
-            return
-        amount = rng.choice([8_000, 12_000, 18_000, 25_000, 40_000, 60_000, 95_000])
-        services.lead_qualify(
-            lead=lead, by=owner, at=at, buying_cycle=True, influencer=True, timeframe_known=True, permission_to_follow_up=True,
-            opportunity_amount=amount, budget_note=rng.choice(["Approved", "Pending CFO sign-off", "Part of FY budget"]),
-            need_note=rng.choice(["Replacing spreadsheets", "Scaling the SDR team", "Consolidating tools"]),
-        )
-        counts["sql"] += 1
-        outcome_roll = rng.random()
-        closed_at = at + min(timedelta(days=rng.uniform(5, 30)), (now - at) * 0.9)
-        if closed_at < now and outcome_roll < 0.25:
-            services.lead_record_outcome(lead=lead, by=owner, outcome="won", at=closed_at)
-            counts["won"] += 1
-        elif closed_at < now and outcome_roll < 0.60:
-            services.lead_record_outcome(lead=lead, by=owner, outcome="lost", lost_reason=rng.choice(LOST_REASONS), at=closed_at)
+        _qualify(rng, now, lead, owner, accepted_at, counts)
     elif roll < 0.62:
         at = accepted_at + timedelta(days=rng.uniform(2, 20))
         if at < now:
             label = rng.choice(["Bad timing", "No budget", "Not the decision maker"])
             services.lead_recycle(lead=lead, by=owner, reason=reasons[label], note="Went quiet after the first call.", at=at)
+    else:
+        at = accepted_at + timedelta(hours=rng.uniform(2, 48))
+        if at < now and rng.random() < 0.6:
+            services.qualification_save(lead=lead, by=owner, at=at, buying_cycle=True, influencer=rng.random() < 0.6,
+                                        opportunity_amount=rng.choice([None, 15_000, 30_000]), need_note="Replacing spreadsheets")
+
+
+def _qualify(rng, now, lead, owner, accepted_at, counts):
+    at = accepted_at + timedelta(days=rng.uniform(1, 10))
+    if at >= now:
+        return
+    services.lead_qualify(
+        lead=lead, by=owner, at=at, buying_cycle=True, influencer=True, timeframe_known=True, permission_to_follow_up=True,
+        opportunity_amount=rng.choice([8_000, 12_000, 18_000, 25_000, 40_000, 60_000, 95_000]),
+        budget_note=rng.choice(["Approved", "Pending CFO sign-off", "Part of FY budget"]),
+        need_note=rng.choice(["Replacing spreadsheets", "Scaling the SDR team", "Consolidating tools"]),
+    )
+    counts["sql"] += 1
+    outcome_roll = rng.random()
+    closed_at = at + min(timedelta(days=rng.uniform(5, 30)), (now - at) * 0.9)
+    if outcome_roll < 0.25:
+        services.lead_record_outcome(lead=lead, by=owner, outcome="won", at=closed_at)
+        counts["won"] += 1
+    elif outcome_roll < 0.60:
+        services.lead_record_outcome(lead=lead, by=owner, outcome="lost", lost_reason=rng.choice(LOST_REASONS), at=closed_at)

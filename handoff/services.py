@@ -196,8 +196,7 @@ def handoff_assign(*, handoff, by=None, at=None):
     if updated != 1:
         raise Conflict("This handoff is no longer waiting for an owner.")
     SDRProfile.objects.filter(pk=profile.pk).update(last_assigned_at=at)
-    _event(handoff=handoff, lead=handoff.lead_id, kind=EventKind.ASSIGNED, by=by, at=at, to_owner=profile.user_id,
-           reason="Round-robin")
+    _event(handoff=handoff, lead=handoff.lead_id, kind=EventKind.ASSIGNED, by=by, at=at, to_owner=profile.user_id)
     handoff.owner_id, handoff.assigned_at, handoff.due_at = profile.user_id, at, due
     return handoff
 
