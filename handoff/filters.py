@@ -47,10 +47,12 @@ def _as_querydict(data):
 class HandoffFilter(django_filters.FilterSet):
     assigned = django_filters.ChoiceFilter(choices=Assigned.choices, method="filter_assigned", label="Assigned", empty_label=None)
     owner = django_filters.ModelChoiceFilter(queryset=queue_workers, label="SDR", empty_label="Anyone")
-    status = django_filters.MultipleChoiceFilter(choices=HandoffStatus.choices)
-    channel = django_filters.MultipleChoiceFilter(choices=Channel.choices)
+    # distinct=False: these filters never multiply rows, and DISTINCT would stop PostgreSQL
+    # from reading the queue in index order.
+    status = django_filters.MultipleChoiceFilter(choices=HandoffStatus.choices, distinct=False)
+    channel = django_filters.MultipleChoiceFilter(choices=Channel.choices, distinct=False)
     campaign = django_filters.CharFilter(lookup_expr="iexact")
-    grade = django_filters.MultipleChoiceFilter(field_name="lead__grade", choices=Grade.choices)
+    grade = django_filters.MultipleChoiceFilter(field_name="lead__grade", choices=Grade.choices, distinct=False)
     score_min = django_filters.NumberFilter(field_name="lead__total_score", lookup_expr="gte", label="Score from")
     score_max = django_filters.NumberFilter(field_name="lead__total_score", lookup_expr="lte", label="Score to")
     overdue = django_filters.BooleanFilter(method="filter_overdue", label="Overdue only")

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django.db.models import Count, Q
+from django.urls import reverse
 from django.utils import timezone
 
 import qualification.selectors as qualification_selectors
@@ -93,15 +94,25 @@ def top_reasons(leads):
 
 
 def decorate(handoffs, now=None):
-    """Attach what a row shows and the queryset cannot: SLA state and text, age, why it scored."""
+    """Attach what a row shows, ready to print: SLA state and text, age, why it scored, names
+    and URLs. The queue renders many rows all day, so the template only prints strings."""
     now = now or timezone.now()
     handoffs = list(handoffs)
     why = top_reasons(h.lead for h in handoffs)
+    queue_prefix, lead_prefix = reverse("handoff:queue"), reverse("leads:list")
     for handoff in handoffs:
+        lead = handoff.lead
         handoff.sla_state = sla_state(handoff, now)
         handoff.sla_text = sla_text(handoff, now)
         handoff.age_text = format_duration(now - handoff.created_at)
         handoff.why = why.get(handoff.lead_id, [])
+        handoff.lead_name = lead.full_name or lead.email
+        handoff.lead_subtitle = " · ".join(filter(None, [lead.title or "No title", lead.company.name if lead.company_id else ""]))
+        handoff.score_text = f"{lead.total_score:.0f}"
+        handoff.owner_name = (handoff.owner.get_full_name() or handoff.owner.username) if handoff.owner_id else ""
+        handoff.due_title = f"Due {timezone.localtime(handoff.due_at):%b %-d, %H:%M}" if handoff.due_at else ""
+        handoff.url = f"{queue_prefix}{handoff.pk}/"
+        handoff.lead_url = f"{lead_prefix}{handoff.lead_id}/"
     return handoffs
 
 
