@@ -1,3 +1,18 @@
+from django.urls import path
+
+from . import views
+
 app_name = "handoff"
 
-urlpatterns = []
+urlpatterns = [
+    path("queue/", views.queue, name="queue"),
+    path("queue/<int:pk>/panel/", views.panel, name="panel"),
+    path("queue/<int:pk>/row/", views.row, name="row"),
+    path("queue/<int:pk>/accept/", views.accept, name="accept"),
+    path("queue/<int:pk>/reject/", views.reject, name="reject"),
+    path("queue/<int:pk>/claim/", views.claim, name="claim"),
+    path("queue/<int:pk>/reassign/", views.reassign, name="reassign"),
+    path("leads/<int:pk>/checklist/", views.lead_checklist, name="lead-checklist"),
+    path("leads/<int:pk>/outcome/", views.lead_outcome, name="lead-outcome"),
+    path("leads/<int:pk>/recycle/", views.lead_recycle, name="lead-recycle"),
+]

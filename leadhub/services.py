@@ -209,6 +209,11 @@ def transition(lead, to_stage, *, by=None, reason="", note="", updates=None, at=
             lead=locked, from_stage=from_stage, to_stage=to_stage, at=at, by=by,
             reason=reason or "", note=note or "",
         )
+        if to_stage == Stage.MQL:
+            # Every new MQL is handed to sales in the same transaction (handoff app).
+            from handoff.services import handoff_create
+
+            handoff_create(lead=locked, by=by, at=at)
     for key in (*fields, "updated_at"):
         setattr(lead, key, getattr(locked, key))
     return locked

@@ -210,6 +210,7 @@ SPECTACULAR_SETTINGS = {
         "StageEnum": "leadhub.choices.Stage",
         "ChannelEnum": "leadhub.choices.Channel",
         "ActivityKindEnum": "leadhub.choices.ActivityKind",
+        "GradeEnum": "leadhub.choices.Grade",
     },
 }
 

@@ -5,11 +5,15 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from handoff import api as handoff_api
+
 from . import api, health, views
 
 router = DefaultRouter()
 router.register("leads", api.LeadViewSet, basename="lead")
 router.register("activities", api.ActivityViewSet, basename="activity")
+router.register("handoffs", handoff_api.HandoffViewSet, basename="handoff")
+router.register("leads", handoff_api.LeadSalesViewSet, basename="lead-sales")
 
 lead_patterns = (
     [

@@ -1,0 +1,80 @@
+from django.contrib import admin
+
+from .models import Handoff, HandoffEvent, Qualification, RejectionReason, SDRProfile, SLAPolicy
+
+
+@admin.register(RejectionReason)
+class RejectionReasonAdmin(admin.ModelAdmin):
+    list_display = ["label", "destination", "cooldown_days", "active", "order"]
+    list_editable = ["destination", "cooldown_days", "active", "order"]
+    list_filter = ["destination", "active"]
+    search_fields = ["label"]
+
+    def has_delete_permission(self, request, obj=None):
+        # Past decisions point at their reason: retire a reason with "active" instead.
+        return False
+
+
+@admin.register(SDRProfile)
+class SDRProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "available", "out_of_office_until", "capacity", "last_assigned_at"]
+    list_editable = ["available", "out_of_office_until", "capacity"]
+    list_filter = ["available"]
+    search_fields = ["user__username", "user__first_name", "user__last_name"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["last_assigned_at"]
+    list_select_related = ["user"]
+
+
+@admin.register(SLAPolicy)
+class SLAPolicyAdmin(admin.ModelAdmin):
+    list_display = ["name", "channel", "response_hours", "active"]
+    list_filter = ["active", "channel"]
+
+
+class HandoffEventInline(admin.TabularInline):
+    model = HandoffEvent
+    fields = ["at", "kind", "by", "from_owner", "to_owner", "reason", "note"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["-at", "-id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Handoff)
+class HandoffAdmin(admin.ModelAdmin):
+    """Read-mostly: decisions are made in the queue (services), not by editing rows here."""
+
+    list_display = ["id", "lead", "status", "owner", "channel", "created_at", "assigned_at", "due_at", "first_decision_at", "rejection_reason"]
+    list_filter = ["status", "channel", "rejection_reason"]
+    search_fields = ["lead__email", "lead__last_name", "owner__username"]
+    list_select_related = ["lead", "owner", "rejection_reason"]
+    raw_id_fields = ["lead", "owner", "decided_by"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    inlines = [HandoffEventInline]
+    readonly_fields = [f.name for f in Handoff._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Qualification)
+class QualificationAdmin(admin.ModelAdmin):
+    list_display = ["lead", "qualified_at", "opportunity_amount", "outcome", "outcome_at"]
+    list_filter = ["outcome"]
+    raw_id_fields = ["lead", "handoff", "qualified_by", "outcome_by"]
+    readonly_fields = [f.name for f in Qualification._meta.fields]
+    list_select_related = ["lead"]
+
+    def has_add_permission(self, request):
+        return False

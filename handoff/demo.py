@@ -1,0 +1,227 @@
+"""Demo history for the queue: 90 days of handoffs, decisions, SQLs and outcomes, plus a live queue.
+
+Called by `seed_demo` after the lead records (and after scoring, whose MQL promotions open
+handoffs through the transition hook). Every decision goes through the services with a past
+`at`, so StageChange rows, handoff events, owners and cooldowns agree with each other; only
+the re-dating of handoffs that scoring opened "now" is done in bulk.
+"""
+
+import math
+import random
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from leadhub.choices import Stage
+from leadhub.models import Lead, StageChange
+from leadhub.services import transition
+
+from . import services
+from .choices import EventKind, HandoffStatus
+from .models import Handoff, HandoffEvent, RejectionReason, SDRProfile
+
+SDRS = ["sdr1", "sdr2", "sdr3"]
+# Median and spread (log-normal) of each SDR's response time in hours: sdr3 is the slow one.
+RESPONSE = {"sdr1": (1.1, 0.7), "sdr2": (1.5, 0.7), "sdr3": (3.4, 0.6)}
+MQL_SHARE = 0.10
+MAX_PROMOTIONS = 2000  # a big --leads set still seeds in seconds; its history is then this size
+OPEN_SHARE = 0.12
+ACCEPT_ODDS = {"paid": 0.45, "inbound_form": 0.76, "referral": 0.85, "event": 0.72, "interaction": 0.66, "import": 0.5}
+REASONS_PAID = {"Student": 34, "No budget": 30, "Bad contact data": 10, "No need": 10, "Not the decision maker": 10, "Bad timing": 6}
+REASONS_OTHER = {"No budget": 16, "Not the decision maker": 24, "Bad contact data": 9, "No need": 18, "Bad timing": 18,
+                 "Student": 3, "Competitor": 3, "Existing customer": 4, "Duplicate": 5}
+LOST_REASONS = ["Chose a competitor", "No decision", "Budget cut", "Price", "Timing: next fiscal year"]
+STUDENT_TITLES = ("Student", "Graduate Student", "Intern")
+
+
+def _pick(rng, weights):
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+def _placeholder_scores(leads, rng):
+    """Scores for leads the demo promotes when no scoring model has run (this branch alone):
+    engagement from activity count, fit from company size and title."""
+    for lead in leads:
+        fit = 20 + min(35, int(math.log10(max(lead.company.employee_count or 10, 10)) * 9)) + rng.randint(0, 15)
+        if any(word in lead.title for word in ("VP", "Head", "Director", "Chief", "CFO", "CTO")):
+            fit += 10
+        engagement = min(60, lead.n_activities * 4 + rng.randint(0, 10))
+        lead.fit_score, lead.engagement_score, lead.total_score = fit, engagement, fit + engagement
+        lead.grade = "A" if fit >= 60 else "B" if fit >= 48 else "C" if fit >= 36 else "D"
+        lead.scored_at = timezone.now()
+    Lead.objects.bulk_update(leads, ["fit_score", "engagement_score", "total_score", "grade", "scored_at"], batch_size=500)
+
+
+def _promote(rng, now, stdout):
+    """No MQLs yet (no scoring on this branch): promote the most engaged business leads."""
+    total = Lead.objects.count()
+    want = min(MAX_PROMOTIONS, max(10, int(total * MQL_SHARE)))
+    candidates = list(
+        Lead.objects.filter(stage=Stage.NEW, company__isnull=False).exclude(first_name="").exclude(title__in=("", *STUDENT_TITLES))
+        .select_related("company").annotate(n_activities=Count("activities")).order_by("-n_activities", "id")[:want]
+    )
+    _placeholder_scores(candidates, rng)
+    stdout.write(f"No MQLs yet: promoting the {len(candidates)} most engaged business leads.")
+    return candidates
+
+
+def _mql_time(rng, lead, now, open_state):
+    """When the lead became MQL: recent for the live queue, else anywhere in its life."""
+    earliest = lead.created_at + timedelta(hours=1)
+    if open_state == "pool":
+        at = now - timedelta(minutes=rng.uniform(10, 300))
+    elif open_state == "on_time":
+        at = now - timedelta(minutes=rng.uniform(5, 165))
+    elif open_state == "due_soon":
+        at = now - timedelta(minutes=rng.uniform(185, 235))
+    elif open_state == "overdue":
+        at = now - timedelta(minutes=rng.uniform(250, 1800))
+    else:
+        latest = now - timedelta(hours=8)
+        at = earliest + (latest - earliest) * rng.random() if latest > earliest else None
+    return max(at, earliest) if at else None
+
+
+def seed(*, users, seed=7, stdout=None, progress=False):
+    rng = random.Random(seed + 5)
+    now = timezone.now()
+    stdout = stdout or type("Null", (), {"write": lambda self, text: None})()
+    sdrs = [users[name] for name in SDRS if name in users]
+    with transaction.atomic():
+        for user in sdrs:
+            SDRProfile.objects.update_or_create(user=user, defaults={"available": True, "capacity": 40, "out_of_office_until": None})
+        counts = _seed_history(rng, now, sdrs, stdout)
+    stdout.write(
+        f"Handoffs: {counts['decided']:,} decided ({counts['accepted']:,} accepted, {counts['rejected']:,} rejected), "
+        f"{counts['sql']:,} SQLs, {counts['won']:,} won; {counts['open']:,} open in the queue ({counts['pool']} in the pool)."
+    )
+    return counts
+
+
+def _seed_history(rng, now, sdrs, stdout):
+    reasons = {r.label: r for r in RejectionReason.objects.filter(active=True)}
+    existing = list(
+        Handoff.objects.filter(status=HandoffStatus.OPEN, lead__stage=Stage.MQL).select_related("lead").order_by("lead__created_at", "id")
+    )
+    promote = [] if existing else _promote(rng, now, stdout)
+    subjects = [h.lead for h in existing] or promote
+    subjects.sort(key=lambda lead: (lead.created_at, lead.pk))
+    # The newest MQLs make the live queue, in every SLA state; the rest are history.
+    n_open = max(10, int(len(subjects) * OPEN_SHARE)) if subjects else 0
+    states = (["pool"] * 3 + ["on_time"] * 8 + ["due_soon"] * 4 + ["overdue"] * 6)
+    plan = {lead.pk: (states[i % len(states)] if i < n_open else None) for i, lead in enumerate(reversed(subjects))}
+    counts = dict.fromkeys(["decided", "accepted", "rejected", "sql", "won", "open", "pool"], 0)
+    by_lead = {h.lead_id: h for h in existing}
+    profiles = SDRProfile.objects.filter(user__in=sdrs)
+
+    timeline = [(_mql_time(rng, lead, now, plan[lead.pk]), lead) for lead in subjects]
+    # In MQL order, so round-robin turns go around the team as they would have.
+    timeline = sorted(((at, lead) for at, lead in timeline if at is not None), key=lambda item: (item[0], item[1].pk))
+    for mql_at, lead in timeline:
+        state = plan[lead.pk]
+        if lead.pk in by_lead:
+            handoff = _redate(by_lead[lead.pk], lead, mql_at)
+            # Scoring promoted these before the SDR profiles existed, so they wait in the pool;
+            # route them as they would have been routed when they became MQLs.
+            if state != "pool" and handoff.owner_id is None:
+                handoff = services.handoff_assign(handoff=handoff, at=mql_at + timedelta(seconds=30))
+        else:
+            # Pool entries are routed while nobody is available, as on a busy morning.
+            if state == "pool":
+                profiles.update(available=False)
+            transition(lead, Stage.NURTURE, at=lead.created_at + (mql_at - lead.created_at) * 0.3, reason="Score above 0")
+            transition(lead, Stage.MQL, at=mql_at, reason=f"Score {lead.total_score:g} reached the MQL threshold")
+            if state == "pool":
+                profiles.update(available=True)
+            handoff = Handoff.objects.get(lead=lead, status=HandoffStatus.OPEN)
+        if state is not None:
+            counts["open"] += 1
+            counts["pool"] += state == "pool"
+            if state == "overdue" and rng.random() < 0.34 and handoff.owner_id:
+                _give_to(handoff, sdrs[-1])  # the slow SDR holds most of the overdue work
+            continue
+        _decide(rng, now, lead, handoff, sdrs, reasons, counts)
+    return counts
+
+
+def _redate(handoff, lead, mql_at):
+    """Move a handoff opened 'now' by scoring's promotion (and its history rows) to mql_at."""
+    owner_at = mql_at + timedelta(seconds=30)
+    Handoff.objects.filter(pk=handoff.pk).update(
+        created_at=mql_at, assigned_at=owner_at if handoff.owner_id else None,
+        due_at=services.due_at_for(handoff.sla_policy, owner_at) if handoff.owner_id else None,
+    )
+    HandoffEvent.objects.filter(handoff=handoff).update(at=mql_at)
+    StageChange.objects.filter(lead=lead, to_stage=Stage.MQL, at__gt=mql_at).update(at=mql_at)
+    StageChange.objects.filter(lead=lead, to_stage=Stage.NURTURE, at__gt=mql_at).update(at=mql_at - timedelta(hours=2))
+    handoff.refresh_from_db()
+    return handoff
+
+
+def _give_to(handoff, user):
+    Handoff.objects.filter(pk=handoff.pk).update(owner=user)
+    HandoffEvent.objects.filter(handoff=handoff, kind=EventKind.ASSIGNED).update(to_owner=user)
+
+
+def _response_hours(rng, owner):
+    median, sigma = RESPONSE.get(owner.username, (1.5, 0.7))
+    return median * math.exp(rng.gauss(0, sigma))
+
+
+def _decide(rng, now, lead, handoff, sdrs, reasons, counts):
+    owner = next((u for u in sdrs if u.pk == handoff.owner_id), None)
+    if owner is None:  # pooled when routed: someone claimed it a little later
+        owner = rng.choice(sdrs)
+        services.handoff_claim(handoff=handoff, by=owner, at=handoff.created_at + timedelta(minutes=rng.uniform(5, 90)))
+        handoff.refresh_from_db()
+    decided_at = min(handoff.assigned_at + timedelta(hours=_response_hours(rng, owner)), now - timedelta(minutes=30))
+    student = lead.title in STUDENT_TITLES
+    if not student and rng.random() < ACCEPT_ODDS.get(lead.source, 0.66):
+        services.handoff_accept(handoff=handoff, by=owner, at=decided_at)
+        counts["accepted"] += 1
+        _work_sal(rng, now, lead, owner, decided_at, reasons, counts)
+    else:
+        label = "Student" if student else _pick(rng, REASONS_PAID if lead.source == "paid" else REASONS_OTHER)
+        note = rng.choice(["", "", "Left a voicemail twice.", "Spoke briefly; not a fit right now.", "Email bounced."])
+        services.handoff_reject(handoff=handoff, by=owner, reason=reasons[label], note=note, at=decided_at)
+        counts["rejected"] += 1
+    counts["decided"] += 1
+
+
+def _work_sal(rng, now, lead, owner, accepted_at, reasons, counts):
+    """Half the SALs become SQLs (a quarter of those won), some are recycled, the rest are still being worked."""
+    roll = rng.random()
+    if roll < 0.50:
+        _qualify(rng, now, lead, owner, accepted_at, counts)
+    elif roll < 0.62:
+        at = accepted_at + timedelta(days=rng.uniform(2, 20))
+        if at < now:
+            label = rng.choice(["Bad timing", "No budget", "Not the decision maker"])
+            services.lead_recycle(lead=lead, by=owner, reason=reasons[label], note="Went quiet after the first call.", at=at)
+    else:
+        at = accepted_at + timedelta(hours=rng.uniform(2, 48))
+        if at < now and rng.random() < 0.6:
+            services.qualification_save(lead=lead, by=owner, at=at, buying_cycle=True, influencer=rng.random() < 0.6,
+                                        opportunity_amount=rng.choice([None, 15_000, 30_000]), need_note="Replacing spreadsheets")
+
+
+def _qualify(rng, now, lead, owner, accepted_at, counts):
+    at = accepted_at + timedelta(days=rng.uniform(1, 10))
+    if at >= now:
+        return
+    services.lead_qualify(
+        lead=lead, by=owner, at=at, buying_cycle=True, influencer=True, timeframe_known=True, permission_to_follow_up=True,
+        opportunity_amount=rng.choice([8_000, 12_000, 18_000, 25_000, 40_000, 60_000, 95_000]),
+        budget_note=rng.choice(["Approved", "Pending CFO sign-off", "Part of FY budget"]),
+        need_note=rng.choice(["Replacing spreadsheets", "Scaling the SDR team", "Consolidating tools"]),
+    )
+    counts["sql"] += 1
+    outcome_roll = rng.random()
+    closed_at = at + min(timedelta(days=rng.uniform(5, 30)), (now - at) * 0.9)
+    if outcome_roll < 0.25:
+        services.lead_record_outcome(lead=lead, by=owner, outcome="won", at=closed_at)
+        counts["won"] += 1
+    elif outcome_roll < 0.60:
+        services.lead_record_outcome(lead=lead, by=owner, outcome="lost", lost_reason=rng.choice(LOST_REASONS), at=closed_at)

@@ -1,0 +1,96 @@
+"""One FilterSet for the HTML queue and GET /api/handoffs/."""
+
+import django_filters
+from django.contrib.auth import get_user_model
+from django.db.models import F, Q
+from django.http import QueryDict
+from django.utils import timezone
+
+from leadhub.choices import Channel, Grade
+
+from .choices import Assigned, HandoffStatus, QueueSort
+from .models import Handoff
+
+SORTS = {
+    QueueSort.DUE: (F("due_at").asc(nulls_last=True), "created_at", "id"),
+    QueueSort.SCORE: (F("lead__total_score").desc(), F("due_at").asc(nulls_last=True), "id"),
+    QueueSort.AGE: ("created_at", "id"),
+    QueueSort.NEWEST: ("-created_at", "-id"),
+}
+
+
+def queue_workers(request=None):
+    """People who can hold handoffs: SDRs and sales managers (by permission), active."""
+    condition = Q(groups__permissions__codename__in=["act_on_handoff", "reassign_handoff"]) | Q(
+        user_permissions__codename__in=["act_on_handoff", "reassign_handoff"]
+    )
+    ids = get_user_model().objects.filter(condition, is_active=True).values("pk")
+    return get_user_model().objects.filter(pk__in=ids).order_by("first_name", "username")
+
+
+def default_assigned(user):
+    """SDRs start on their own work plus the pool; everyone else sees the whole queue."""
+    if user and user.is_authenticated and user.has_perm("handoff.act_on_handoff") and not user.has_perm("handoff.reassign_handoff"):
+        return Assigned.MINE_AND_POOL
+    return Assigned.ALL
+
+
+def _as_querydict(data):
+    if isinstance(data, QueryDict):
+        return data.copy()
+    query = QueryDict(mutable=True)
+    for key, value in (data or {}).items():
+        query.setlist(key, value if isinstance(value, (list, tuple)) else [value])
+    return query
+
+
+class HandoffFilter(django_filters.FilterSet):
+    assigned = django_filters.ChoiceFilter(choices=Assigned.choices, method="filter_assigned", label="Assigned", empty_label=None)
+    owner = django_filters.ModelChoiceFilter(queryset=queue_workers, label="SDR", empty_label="Anyone")
+    # distinct=False: these filters never multiply rows, and DISTINCT would stop PostgreSQL
+    # from reading the queue in index order.
+    status = django_filters.MultipleChoiceFilter(choices=HandoffStatus.choices, distinct=False)
+    channel = django_filters.MultipleChoiceFilter(choices=Channel.choices, distinct=False)
+    campaign = django_filters.CharFilter(lookup_expr="iexact")
+    grade = django_filters.MultipleChoiceFilter(field_name="lead__grade", choices=Grade.choices, distinct=False)
+    score_min = django_filters.NumberFilter(field_name="lead__total_score", lookup_expr="gte", label="Score from")
+    score_max = django_filters.NumberFilter(field_name="lead__total_score", lookup_expr="lte", label="Score to")
+    overdue = django_filters.BooleanFilter(method="filter_overdue", label="Overdue only")
+    sort = django_filters.ChoiceFilter(choices=QueueSort.choices, method="filter_sort", label="Sort", empty_label=None)
+
+    class Meta:
+        model = Handoff
+        fields = ["assigned", "owner", "status", "channel", "campaign", "grade", "score_min", "score_max", "overdue", "sort"]
+
+    def __init__(self, data=None, *args, request=None, **kwargs):
+        # Defaults live here so the page and the API agree: open handoffs, due first,
+        # and the assignment scope that fits the user's role.
+        data = _as_querydict(data)
+        user = getattr(request, "user", None)
+        if not data.get("assigned"):
+            data["assigned"] = default_assigned(user)
+        if not data.get("sort"):
+            data["sort"] = QueueSort.DUE
+        if not data.get("status"):
+            data["status"] = HandoffStatus.OPEN
+        super().__init__(data, *args, request=request, **kwargs)
+
+    def filter_assigned(self, queryset, name, value):
+        user = getattr(self.request, "user", None)
+        user_id = user.pk if user and user.is_authenticated else None
+        if value == Assigned.MINE:
+            return queryset.filter(owner_id=user_id)
+        if value == Assigned.POOL:
+            return queryset.filter(owner__isnull=True)
+        if value == Assigned.MINE_AND_POOL:
+            return queryset.filter(Q(owner_id=user_id) | Q(owner__isnull=True))
+        return queryset
+
+    def filter_overdue(self, queryset, name, value):
+        now = timezone.now()
+        if value:
+            return queryset.filter(due_at__lt=now)
+        return queryset.filter(Q(due_at__gte=now) | Q(due_at__isnull=True))
+
+    def filter_sort(self, queryset, name, value):
+        return queryset.order_by(*SORTS[QueueSort(value)])

@@ -1,0 +1,200 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from leadhub.choices import Channel, Grade
+
+from .choices import Destination, EventKind, HandoffStatus, Outcome
+
+User = settings.AUTH_USER_MODEL
+
+
+class RejectionReason(models.Model):
+    """Why sales turned a lead down; the reason decides where the lead goes."""
+
+    label = models.CharField(max_length=100, unique=True)
+    destination = models.CharField(max_length=20, choices=Destination.choices, default=Destination.NURTURE)
+    cooldown_days = models.PositiveIntegerField(
+        default=90, help_text="Days the lead stays in nurture before it may become an MQL again."
+    )
+    active = models.BooleanField(default=True, help_text="Inactive reasons stay on old decisions but cannot be chosen.")
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "label"]
+        constraints = [
+            models.CheckConstraint(condition=Q(destination__in=Destination.values), name="rejectionreason_destination_valid"),
+        ]
+
+    def __str__(self):
+        return self.label
+
+
+class SDRProfile(models.Model):
+    """Routing facts about an SDR: round-robin only hands work to available SDRs under capacity."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="sdr_profile")
+    available = models.BooleanField(default=True)
+    out_of_office_until = models.DateTimeField(null=True, blank=True)
+    capacity = models.PositiveIntegerField(default=40, help_text="Most open handoffs this SDR holds at once.")
+    # The round-robin pointer: the SDR assigned longest ago goes next.
+    last_assigned_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "SDR profile"
+
+    def __str__(self):
+        return str(self.user)
+
+    def is_out_of_office(self, now=None):
+        return bool(self.out_of_office_until and self.out_of_office_until > (now or timezone.now()))
+
+
+class SLAPolicy(models.Model):
+    """How fast sales must respond. A placeholder: wall-clock hours now; business hours,
+    time zones and escalation tiers arrive with the dashboards issue."""
+
+    name = models.CharField(max_length=100)
+    channel = models.CharField(
+        max_length=20, choices=Channel.choices, blank=True, help_text="Empty: the default policy for every channel."
+    )
+    response_hours = models.DecimalField(max_digits=5, decimal_places=2, default=4)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+        ordering = ["channel", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel"], condition=Q(active=True), name="slapolicy_one_active_per_channel"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.response_hours} h)"
+
+
+class Handoff(models.Model):
+    """One MQL handed to sales: routed, assigned (or pooled), then accepted or rejected."""
+
+    lead = models.ForeignKey("leadhub.Lead", on_delete=models.CASCADE, related_name="handoffs")
+    status = models.CharField(max_length=20, choices=HandoffStatus.choices, default=HandoffStatus.OPEN)
+    owner = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="handoffs", help_text="Empty: in the pool."
+    )
+    sla_policy = models.ForeignKey(SLAPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Snapshots taken when the lead became an MQL, so reports describe the handoff as it was.
+    channel = models.CharField(max_length=20, choices=Channel.choices)
+    campaign = models.CharField(max_length=120, blank=True)
+    score_at_handoff = models.DecimalField(max_digits=8, decimal_places=1, default=0)
+    grade_at_handoff = models.CharField(max_length=1, choices=Grade.choices, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, help_text="When the lead became an MQL (routed).")
+    assigned_at = models.DateTimeField(null=True, blank=True, help_text="The SLA clock starts here.")
+    due_at = models.DateTimeField(null=True, blank=True)
+    first_decision_at = models.DateTimeField(null=True, blank=True, help_text="The SLA clock stops here.")
+    decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    rejection_reason = models.ForeignKey(RejectionReason, null=True, blank=True, on_delete=models.PROTECT, related_name="handoffs")
+    note = models.TextField(blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [
+            ("act_on_handoff", "Can claim, accept and reject own or pool handoffs"),
+            ("reassign_handoff", "Can reassign and act on any open handoff"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["lead"], condition=Q(status=HandoffStatus.OPEN), name="handoff_one_open_per_lead"),
+            models.CheckConstraint(condition=Q(status__in=HandoffStatus.values), name="handoff_status_valid"),
+            models.CheckConstraint(
+                condition=~Q(status=HandoffStatus.REJECTED) | Q(rejection_reason__isnull=False),
+                name="handoff_rejected_has_reason",
+            ),
+        ]
+        indexes = [
+            # The queue: open handoffs by owner (NULL = pool) in due order, and everyone's by due.
+            models.Index(fields=["owner", "due_at", "created_at"], condition=Q(status=HandoffStatus.OPEN), name="handoff_open_owner_due"),
+            models.Index(fields=["due_at", "created_at"], condition=Q(status=HandoffStatus.OPEN), name="handoff_open_due"),
+            # Reports (issue 5): response times per SDR and week, funnel by channel and week.
+            models.Index(fields=["owner", "assigned_at"], name="handoff_owner_assigned"),
+            models.Index(fields=["channel", "created_at"], name="handoff_channel_created"),
+            models.Index(fields=["lead", "-created_at"], name="handoff_lead_created"),
+        ]
+
+    def __str__(self):
+        return f"Handoff {self.pk} of lead {self.lead_id} ({self.status})"
+
+    @property
+    def is_open(self):
+        return self.status == HandoffStatus.OPEN
+
+    @property
+    def in_pool(self):
+        return self.is_open and self.owner_id is None
+
+
+class HandoffEvent(models.Model):
+    """Append-only audit of everything done to a handoff or a SAL: who, when, what, why."""
+
+    lead = models.ForeignKey("leadhub.Lead", on_delete=models.CASCADE, related_name="handoff_events")
+    handoff = models.ForeignKey(Handoff, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=EventKind.choices)
+    at = models.DateTimeField(default=timezone.now)
+    by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Empty: the system.")
+    from_owner = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    to_owner = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.CharField(max_length=200, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(kind__in=EventKind.values), name="handoffevent_kind_valid")]
+        indexes = [
+            models.Index(fields=["lead", "-at"], name="handoffevent_lead_at"),
+            models.Index(fields=["kind", "at"], name="handoffevent_kind_at"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Qualification(models.Model):
+    """The SQL checklist of one accepted handoff (a lead recycled and accepted again gets a new one)."""
+
+    handoff = models.OneToOneField(Handoff, null=True, blank=True, on_delete=models.CASCADE, related_name="qualification")
+    lead = models.ForeignKey("leadhub.Lead", on_delete=models.CASCADE, related_name="qualifications")
+    buying_cycle = models.BooleanField("buying cycle exists", default=False)
+    influencer = models.BooleanField("talking to an influencer", default=False)
+    timeframe_known = models.BooleanField("timeframe known", default=False)
+    opportunity_amount = models.DecimalField(
+        "opportunity size", max_digits=14, decimal_places=2, null=True, blank=True, help_text="Expected deal size in USD."
+    )
+    permission_to_follow_up = models.BooleanField("permission to follow up", default=False)
+    budget_note = models.TextField("budget", blank=True)
+    authority_note = models.TextField("authority", blank=True)
+    need_note = models.TextField("need", blank=True)
+    timeline_note = models.TextField("timeline", blank=True)
+    qualified_at = models.DateTimeField(null=True, blank=True)
+    qualified_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True)
+    lost_reason = models.CharField(max_length=200, blank=True)
+    outcome_at = models.DateTimeField(null=True, blank=True)
+    outcome_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(outcome__in=["", *Outcome.values]), name="qualification_outcome_valid"),
+            models.CheckConstraint(
+                condition=~Q(outcome=Outcome.LOST) | ~Q(lost_reason=""), name="qualification_lost_has_reason"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["lead", "-created_at"], name="qualification_lead_created"),
+            models.Index(fields=["qualified_at"], name="qualification_qualified_at"),
+        ]
+
+    def __str__(self):
+        return f"Qualification of lead {self.lead_id}"

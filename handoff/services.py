@@ -1,0 +1,460 @@
+"""Every write of the sales-acceptance queue: routing, claims, decisions, the SQL checklist.
+
+Each service takes keyword-only arguments and the acting user (`by`, None for the system),
+runs in one transaction, locks what it changes (the lead first, then its handoff, so every
+path takes locks in the same order) and raises a domain error from leadhub.errors when the
+request does not fit the current state. Stage moves go through leadhub.services.transition,
+which writes the lead's StageChange row; HandoffEvent rows record the rest.
+"""
+
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from leadhub.choices import Stage
+from leadhub.errors import Conflict, NotAllowed, ValidationFailed
+from leadhub.models import Lead
+from leadhub.services import transition
+
+from .choices import DEFAULT_RESPONSE_HOURS, REQUIRED_CHECKLIST, Destination, EventKind, HandoffStatus, Outcome
+from .models import Handoff, HandoffEvent, Qualification, RejectionReason, SDRProfile, SLAPolicy
+
+ACT_PERMISSION = "handoff.act_on_handoff"
+MANAGE_PERMISSION = "handoff.reassign_handoff"
+CHECKLIST_FLAGS = ("buying_cycle", "influencer", "timeframe_known", "permission_to_follow_up")
+CHECKLIST_NOTES = ("budget_note", "authority_note", "need_note", "timeline_note")
+CHECKLIST_FIELDS = (*CHECKLIST_FLAGS, "opportunity_amount", *CHECKLIST_NOTES)
+
+
+def display_name(user):
+    if user is None:
+        return "the system"
+    return user.get_full_name() or user.username
+
+
+def is_manager(user):
+    return bool(user and user.is_authenticated and user.has_perm(MANAGE_PERMISSION))
+
+
+def can_act(user):
+    return bool(user and user.is_authenticated and (user.has_perm(ACT_PERMISSION) or is_manager(user)))
+
+
+# --- SLA -------------------------------------------------------------------------------
+
+def sla_policy_for(channel):
+    """The active policy for this channel, else the default one (no channel), else None."""
+    policies = list(SLAPolicy.objects.filter(Q(channel=channel) | Q(channel=""), active=True))
+    policies.sort(key=lambda p: p.channel != channel)
+    return policies[0] if policies else None
+
+
+def due_at_for(policy, assigned_at):
+    """Deadline for the first decision. Wall-clock hours for now; business hours come with issue 5."""
+    hours = policy.response_hours if policy else DEFAULT_RESPONSE_HOURS
+    return assigned_at + timedelta(hours=float(hours))
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+def _event(*, handoff=None, lead, kind, by, at, reason="", note="", from_owner=None, to_owner=None):
+    return HandoffEvent.objects.create(
+        handoff_id=handoff.pk if hasattr(handoff, "pk") else handoff,
+        lead_id=lead.pk if hasattr(lead, "pk") else lead, kind=kind, by=by, at=at,
+        reason=reason or "", note=note or "", from_owner_id=from_owner, to_owner_id=to_owner,
+    )
+
+
+def _lock(handoff):
+    """Lock the handoff's lead, then the handoff; returns fresh copies of both."""
+    handoff_id = handoff.pk if isinstance(handoff, Handoff) else handoff
+    lead_id = Handoff.objects.filter(pk=handoff_id).values_list("lead_id", flat=True).first()
+    if lead_id is None:
+        raise ValidationFailed("This handoff does not exist.")
+    lead = Lead.objects.select_for_update().get(pk=lead_id)
+    locked = Handoff.objects.select_for_update().get(pk=handoff_id)
+    return lead, locked
+
+
+def _already_decided(handoff):
+    """The sentence a second decider sees: who decided, how and when."""
+    handoff = Handoff.objects.select_related("decided_by", "rejection_reason").get(pk=handoff.pk)
+    when = timezone.localtime(handoff.first_decision_at or handoff.closed_at or timezone.now())
+    if handoff.status == HandoffStatus.ACCEPTED:
+        what = ""
+    elif handoff.status == HandoffStatus.REJECTED:
+        what = f" (“{handoff.rejection_reason}”)"
+    else:
+        return Conflict("This handoff was closed: the lead is no longer an MQL.")
+    verb = handoff.get_status_display().lower()
+    return Conflict(f"{display_name(handoff.decided_by)} already {verb} this lead{what} at {when:%H:%M on %b %-d}.")
+
+
+def _check_can_decide(handoff, by):
+    """SDRs decide on their own handoffs and on pool handoffs; managers on any."""
+    if not can_act(by):
+        raise NotAllowed("Your role can view the queue but not act on it.")
+    if is_manager(by) or handoff.owner_id in (None, by.pk):
+        return
+    owner = get_user_model().objects.filter(pk=handoff.owner_id).first()
+    raise NotAllowed(f"This lead is assigned to {display_name(owner)}; only they or a sales manager can act on it.")
+
+
+def _resolve_reason(reason):
+    """A RejectionReason that may be chosen now, from an instance or an id; else ValidationFailed."""
+    if reason in (None, ""):
+        raise ValidationFailed("Choose a reason.", field_errors={"reason": ["Choose a reason."]})
+    if not isinstance(reason, RejectionReason):
+        try:
+            reason = RejectionReason.objects.get(pk=int(reason))
+        except (RejectionReason.DoesNotExist, ValueError, TypeError):
+            raise ValidationFailed("Unknown reason.", field_errors={"reason": ["Choose one of the listed reasons."]})
+    else:
+        reason.refresh_from_db()
+    if not reason.active:
+        message = f"“{reason.label}” is no longer in use; choose another reason."
+        raise ValidationFailed(message, field_errors={"reason": [message]})
+    return reason
+
+
+def _send_back(*, lead, by, reason, note, at):
+    """Move a lead out of sales as the reason says: nurture with a cooldown, or disqualified."""
+    if reason.destination == Destination.NURTURE:
+        updates = {
+            "owner": None,
+            "nurture_until": at + timedelta(days=reason.cooldown_days),
+            "recycle_count": lead.recycle_count + 1,
+        }
+        return transition(lead, Stage.NURTURE, by=by, reason=reason.label, note=note, updates=updates, at=at)
+    return transition(lead, Stage.DISQUALIFIED, by=by, reason=reason.label, note=note, updates={"owner": None}, at=at)
+
+
+# --- routing ---------------------------------------------------------------------------
+
+def _next_sdr(at):
+    """The available SDR under capacity who was assigned longest ago (round-robin), or None.
+
+    The candidates' profile rows are locked so concurrent routings take turns and cannot
+    both fill the last free slot of the same SDR.
+    """
+    candidates = list(
+        SDRProfile.objects.select_for_update()
+        .filter(available=True, user__is_active=True)
+        .filter(Q(out_of_office_until__isnull=True) | Q(out_of_office_until__lte=at))
+        .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+    )
+    if not candidates:
+        return None
+    load = dict(
+        Handoff.objects.filter(status=HandoffStatus.OPEN, owner_id__in=[p.user_id for p in candidates])
+        .order_by().values_list("owner_id").annotate(n=Count("id"))
+    )
+    for profile in candidates:
+        if load.get(profile.user_id, 0) < profile.capacity:
+            return profile
+    return None
+
+
+@transaction.atomic
+def handoff_create(*, lead, by=None, at=None):
+    """Open a handoff for a lead that just became an MQL and route it (see handoff_assign).
+
+    Called by leadhub.services.transition inside its transaction, with the lead row locked.
+    An open handoff left over from an earlier MQL spell (the lead left MQL by another path)
+    is closed first, so the one-open-per-lead constraint holds.
+    """
+    at = at or timezone.now()
+    for stale in Handoff.objects.select_for_update().filter(lead_id=lead.pk, status=HandoffStatus.OPEN):
+        Handoff.objects.filter(pk=stale.pk).update(status=HandoffStatus.CLOSED, closed_at=at)
+        _event(handoff=stale, lead=lead, kind=EventKind.CLOSED, by=by, at=at, reason="Superseded by a new MQL handoff")
+    policy = sla_policy_for(lead.source)
+    handoff = Handoff.objects.create(
+        lead_id=lead.pk, channel=lead.source, campaign=lead.campaign, score_at_handoff=lead.total_score,
+        grade_at_handoff=lead.grade, created_at=at, sla_policy=policy,
+    )
+    _event(handoff=handoff, lead=lead, kind=EventKind.CREATED, by=by, at=at)
+    return handoff_assign(handoff=handoff, by=by, at=at)
+
+
+@transaction.atomic
+def handoff_assign(*, handoff, by=None, at=None):
+    """Give a pool handoff to the next SDR round-robin; leave it in the pool when nobody is free."""
+    at = at or timezone.now()
+    profile = _next_sdr(at)
+    if profile is None:
+        _event(handoff=handoff, lead=handoff.lead_id, kind=EventKind.POOLED, by=by, at=at,
+               reason="No SDR is available under capacity")
+        return handoff
+    due = due_at_for(handoff.sla_policy, at)
+    updated = Handoff.objects.filter(pk=handoff.pk, status=HandoffStatus.OPEN, owner__isnull=True).update(
+        owner_id=profile.user_id, assigned_at=at, due_at=due
+    )
+    if updated != 1:
+        raise Conflict("This handoff is no longer waiting for an owner.")
+    SDRProfile.objects.filter(pk=profile.pk).update(last_assigned_at=at)
+    _event(handoff=handoff, lead=handoff.lead_id, kind=EventKind.ASSIGNED, by=by, at=at, to_owner=profile.user_id)
+    handoff.owner_id, handoff.assigned_at, handoff.due_at = profile.user_id, at, due
+    return handoff
+
+
+@transaction.atomic
+def handoff_claim(*, handoff, by, at=None):
+    """An SDR takes a pool handoff; the SLA clock starts now. Claiming one's own is a no-op."""
+    at = at or timezone.now()
+    if not can_act(by):
+        raise NotAllowed("Your role can view the queue but not claim leads.")
+    _lead, locked = _lock(handoff)
+    if locked.status != HandoffStatus.OPEN:
+        raise _already_decided(locked)
+    if locked.owner_id == by.pk:
+        return locked
+    if locked.owner_id is not None:
+        owner = get_user_model().objects.get(pk=locked.owner_id)
+        raise Conflict(f"{display_name(owner)} already has this lead.")
+    due = due_at_for(locked.sla_policy, at)
+    Handoff.objects.filter(pk=locked.pk).update(owner=by, assigned_at=at, due_at=due)
+    _event(handoff=locked, lead=locked.lead_id, kind=EventKind.CLAIMED, by=by, at=at, to_owner=by.pk)
+    locked.owner, locked.assigned_at, locked.due_at = by, at, due
+    return locked
+
+
+@transaction.atomic
+def handoff_reassign(*, handoff, by, to_user, note="", at=None):
+    """A sales manager moves an open handoff to another SDR (to_user) or back to the pool (None).
+
+    The SLA clock restarts for the new owner; the routing history stays in the events.
+    """
+    at = at or timezone.now()
+    if not is_manager(by):
+        raise NotAllowed("Only a sales manager can reassign leads.")
+    if to_user is not None and not (to_user.is_active and can_act(to_user)):
+        message = f"{display_name(to_user)} does not work the queue."
+        raise ValidationFailed(message, field_errors={"owner": [message]})
+    _lead, locked = _lock(handoff)
+    if locked.status != HandoffStatus.OPEN:
+        raise _already_decided(locked)
+    new_owner_id = to_user.pk if to_user else None
+    if locked.owner_id == new_owner_id:
+        message = "It is already assigned there." if to_user else "It is already in the pool."
+        raise ValidationFailed(message, field_errors={"owner": [message]})
+    assigned_at, due = (at, due_at_for(locked.sla_policy, at)) if to_user else (None, None)
+    Handoff.objects.filter(pk=locked.pk).update(owner_id=new_owner_id, assigned_at=assigned_at, due_at=due)
+    _event(handoff=locked, lead=locked.lead_id, kind=EventKind.REASSIGNED, by=by, at=at, note=note,
+           from_owner=locked.owner_id, to_owner=new_owner_id)
+    locked.owner_id, locked.assigned_at, locked.due_at = new_owner_id, assigned_at, due
+    return locked
+
+
+def _decide(locked, by, at):
+    """Fields every decision sets; a pool handoff becomes the decider's."""
+    locked.owner_id = locked.owner_id or by.pk
+    locked.assigned_at = locked.assigned_at or at
+    locked.first_decision_at = at
+    locked.decided_by = by
+    locked.closed_at = at
+
+
+@transaction.atomic
+def handoff_accept(*, handoff, by, note="", at=None):
+    """Sales accepts the MQL: the lead becomes a SAL owned by the handoff's SDR, with an empty SQL checklist."""
+    at = at or timezone.now()
+    lead, locked = _lock(handoff)
+    if locked.status != HandoffStatus.OPEN:
+        raise _already_decided(locked)
+    _check_can_decide(locked, by)
+    if lead.stage != Stage.MQL:
+        raise Conflict(f"This lead is no longer an MQL (it is {lead.get_stage_display()}).")
+    _decide(locked, by, at)
+    transition(lead, Stage.SAL, by=by, reason="Accepted by sales", note=note, updates={"owner_id": locked.owner_id}, at=at)
+    locked.status, locked.note = HandoffStatus.ACCEPTED, note or ""
+    locked.save(update_fields=["status", "note", "owner", "assigned_at", "first_decision_at", "decided_by", "closed_at"])
+    Qualification.objects.create(handoff=locked, lead=lead, created_at=at)
+    _event(handoff=locked, lead=lead, kind=EventKind.ACCEPTED, by=by, at=at, note=note, to_owner=locked.owner_id)
+    return locked
+
+
+@transaction.atomic
+def handoff_reject(*, handoff, by, reason, note="", at=None):
+    """Sales turns the MQL down. The reason is required and decides where the lead goes:
+    back to nurture until its cooldown ends (recycle count +1), or disqualified."""
+    at = at or timezone.now()
+    reason = _resolve_reason(reason)
+    lead, locked = _lock(handoff)
+    if locked.status != HandoffStatus.OPEN:
+        raise _already_decided(locked)
+    _check_can_decide(locked, by)
+    if lead.stage != Stage.MQL:
+        raise Conflict(f"This lead is no longer an MQL (it is {lead.get_stage_display()}).")
+    _decide(locked, by, at)
+    _send_back(lead=lead, by=by, reason=reason, note=note, at=at)
+    locked.status, locked.rejection_reason, locked.note = HandoffStatus.REJECTED, reason, note or ""
+    locked.save(update_fields=[
+        "status", "rejection_reason", "note", "owner", "assigned_at", "first_decision_at", "decided_by", "closed_at",
+    ])
+    _event(handoff=locked, lead=lead, kind=EventKind.REJECTED, by=by, at=at, reason=reason.label, note=note)
+    return locked
+
+
+@transaction.atomic
+def handoff_close(*, lead, by=None, reason="", at=None):
+    """Close the lead's open handoff without a decision (the lead left MQL by another path).
+    Returns the number closed (0 or 1)."""
+    at = at or timezone.now()
+    closed = 0
+    for stale in Handoff.objects.select_for_update().filter(lead_id=lead.pk, status=HandoffStatus.OPEN):
+        closed += Handoff.objects.filter(pk=stale.pk, status=HandoffStatus.OPEN).update(
+            status=HandoffStatus.CLOSED, closed_at=at)
+        _event(handoff=stale, lead=lead, kind=EventKind.CLOSED, by=by, at=at, reason=reason)
+    return closed
+
+
+# --- working a SAL ---------------------------------------------------------------------
+
+def _check_can_work_lead(lead, by):
+    if not can_act(by):
+        raise NotAllowed("Your role can view leads but not work them.")
+    if is_manager(by) or lead.owner_id == by.pk:
+        return
+    owner = get_user_model().objects.filter(pk=lead.owner_id).first()
+    raise NotAllowed(f"This lead belongs to {display_name(owner)}; only they or a sales manager can work it.")
+
+
+def _lock_lead(lead, stage, verb):
+    locked = Lead.objects.select_for_update().get(pk=lead.pk)
+    if locked.stage != stage:
+        raise Conflict(f"Only a {Stage(stage).label} can be {verb}; this lead is {locked.get_stage_display()}.")
+    return locked
+
+
+def current_qualification(lead):
+    """The checklist of the lead's latest acceptance, or None."""
+    return Qualification.objects.filter(lead_id=lead.pk).order_by("-created_at", "-id").first()
+
+
+def _clean_checklist(values):
+    """Typed checklist values from loosely typed input; unknown keys are refused."""
+    unknown = set(values) - set(CHECKLIST_FIELDS)
+    if unknown:
+        raise ValidationFailed(f"Unknown checklist fields: {', '.join(sorted(unknown))}.")
+    cleaned = {}
+    for key, value in values.items():
+        if key in CHECKLIST_FLAGS:
+            cleaned[key] = bool(value)
+        elif key == "opportunity_amount":
+            if value in (None, ""):
+                cleaned[key] = None
+            else:
+                try:
+                    amount = Decimal(str(value))
+                except InvalidOperation:
+                    raise ValidationFailed("Enter the opportunity size as a number.",
+                                           field_errors={key: ["Enter a number."]})
+                if not amount.is_finite() or amount < 0 or amount >= Decimal("1e12"):
+                    raise ValidationFailed("Enter a positive opportunity size.",
+                                           field_errors={key: ["Enter a positive amount."]})
+                cleaned[key] = amount.quantize(Decimal("0.01"))
+        else:
+            cleaned[key] = (value or "").strip()
+    return cleaned
+
+
+def _save_checklist(lead, cleaned, at):
+    qualification = current_qualification(lead)
+    if qualification is None:
+        # A SAL made outside the queue (e.g. imported) still gets a checklist.
+        qualification = Qualification(lead_id=lead.pk, created_at=at)
+    for key, value in cleaned.items():
+        setattr(qualification, key, value)
+    return qualification
+
+
+def missing_checklist_items(qualification):
+    labels = {f.name: f.verbose_name for f in Qualification._meta.get_fields() if hasattr(f, "verbose_name")}
+    missing = {}
+    for key in REQUIRED_CHECKLIST:
+        value = getattr(qualification, key)
+        if key == "opportunity_amount":
+            if not value or value <= 0:
+                missing[key] = ["Enter the opportunity size."]
+        elif not value:
+            missing[key] = [f"Confirm “{labels[key]}”."]
+    return missing
+
+
+@transaction.atomic
+def qualification_save(*, lead, by, at=None, **checklist):
+    """Save the SQL checklist of a SAL without qualifying it yet."""
+    at = at or timezone.now()
+    cleaned = _clean_checklist(checklist)
+    locked = _lock_lead(lead, Stage.SAL, "worked on")
+    _check_can_work_lead(locked, by)
+    qualification = _save_checklist(locked, cleaned, at)
+    qualification.save()
+    _event(handoff=qualification.handoff_id, lead=locked, kind=EventKind.CHECKLIST, by=by, at=at)
+    return qualification
+
+
+@transaction.atomic
+def lead_qualify(*, lead, by, note="", at=None, **checklist):
+    """SAL → SQL once every required checklist item is confirmed; the checklist is saved with it.
+
+    When items are missing nothing is written and ValidationFailed lists them by field.
+    """
+    at = at or timezone.now()
+    cleaned = _clean_checklist(checklist)
+    locked = _lock_lead(lead, Stage.SAL, "qualified")
+    _check_can_work_lead(locked, by)
+    qualification = _save_checklist(locked, cleaned, at)
+    missing = missing_checklist_items(qualification)
+    if missing:
+        raise ValidationFailed("Confirm every required checklist item before qualifying.", field_errors=missing)
+    qualification.qualified_at, qualification.qualified_by = at, by
+    qualification.save()
+    summary = f"Opportunity ${qualification.opportunity_amount:,.0f}"
+    transition(locked, Stage.SQL, by=by, reason="Qualified: checklist complete", note=note or summary, at=at)
+    _event(handoff=qualification.handoff_id, lead=locked, kind=EventKind.QUALIFIED, by=by, at=at, note=note or summary)
+    lead.stage = locked.stage
+    return qualification
+
+
+@transaction.atomic
+def lead_record_outcome(*, lead, by, outcome, lost_reason="", note="", at=None):
+    """SQL → won or lost; a loss needs its reason."""
+    at = at or timezone.now()
+    if outcome not in Outcome.values:
+        raise ValidationFailed("Choose won or lost.", field_errors={"outcome": ["Choose won or lost."]})
+    lost_reason = (lost_reason or "").strip()
+    if outcome == Outcome.LOST and not lost_reason:
+        raise ValidationFailed("Say why it was lost.", field_errors={"lost_reason": ["Say why it was lost."]})
+    if outcome == Outcome.WON:
+        lost_reason = ""
+    locked = _lock_lead(lead, Stage.SQL, "closed as won or lost")
+    _check_can_work_lead(locked, by)
+    qualification = current_qualification(locked) or Qualification(lead_id=locked.pk, created_at=at)
+    qualification.outcome, qualification.lost_reason = outcome, lost_reason
+    qualification.outcome_at, qualification.outcome_by = at, by
+    qualification.save()
+    reason = "Won" if outcome == Outcome.WON else f"Lost: {lost_reason}"
+    transition(locked, Stage(outcome), by=by, reason=reason, note=note, at=at)
+    _event(handoff=qualification.handoff_id, lead=locked, kind=EventKind.OUTCOME, by=by, at=at, reason=reason, note=note)
+    lead.stage = locked.stage
+    return qualification
+
+
+@transaction.atomic
+def lead_recycle(*, lead, by, reason, note="", at=None):
+    """A SAL goes back to marketing: to nurture with the reason's cooldown, or disqualified."""
+    at = at or timezone.now()
+    reason = _resolve_reason(reason)
+    locked = _lock_lead(lead, Stage.SAL, "recycled")
+    _check_can_work_lead(locked, by)
+    moved = _send_back(lead=locked, by=by, reason=reason, note=note, at=at)
+    qualification = current_qualification(locked)
+    _event(handoff=qualification.handoff_id if qualification else None, lead=locked, kind=EventKind.RECYCLED, by=by,
+           at=at, reason=reason.label, note=note)
+    lead.stage = moved.stage
+    return moved

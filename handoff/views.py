@@ -1,0 +1,258 @@
+"""The SDR queue (/queue/) and the lead page's handoff actions. Views parse input, call one
+service and render; htmx requests get partials, plain posts a redirect with a message."""
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from leadhub.errors import DomainError
+from leadhub.models import Lead
+from leadhub.views import non_empty
+
+from . import selectors, services
+from .choices import Assigned, QueueSort
+from .filters import HandoffFilter, queue_workers
+from .models import Handoff
+
+QUEUE_PAGE_SIZE = 25
+VIEW = "handoff.view_handoff"
+
+
+def _queue_query(request):
+    query = non_empty(request.GET)
+    query.pop("status", None)  # the queue shows open handoffs only
+    return query
+
+
+@require_GET
+@permission_required(VIEW, raise_exception=True)
+def queue(request):
+    query = _queue_query(request)
+    handoff_filter = HandoffFilter(query, queryset=selectors.queue_handoffs(), request=request)
+    page, rows = None, []
+    if handoff_filter.is_valid():
+        page = Paginator(handoff_filter.qs, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+        rows = selectors.decorate(page.object_list)
+    query.pop("page", None)
+    form = handoff_filter.form
+    context = {
+        "filter": handoff_filter,
+        "form_values": {name: form[name].value() for name in form.fields} if form.is_bound else {},
+        "page": page,
+        "rows": rows,
+        "query": query.urlencode(),
+        "summary": selectors.queue_summary(request.user),
+        "can_act": services.can_act(request.user),
+        "is_manager": services.is_manager(request.user),
+        "assigned_choices": Assigned.choices,
+        "sort_choices": QueueSort.choices,
+        "show_owner": handoff_filter.form.cleaned_data.get("assigned") != Assigned.MINE if handoff_filter.is_valid() else True,
+    }
+    if request.htmx and request.htmx.target == "queue-results":
+        return render(request, "handoff/_queue_results.html", context)
+    return render(request, "handoff/queue.html", context)
+
+
+@require_GET
+@permission_required(VIEW, raise_exception=True)
+def panel(request, pk):
+    get_object_or_404(Handoff, pk=pk)
+    context = selectors.handoff_panel(pk, request.user)
+    context["show_reject"] = request.GET.get("reject") == "1"
+    context["workers"] = queue_workers() if context["is_manager"] else []
+    return render(request, "handoff/_panel.html", context)
+
+
+@require_GET
+@permission_required(VIEW, raise_exception=True)
+def row(request, pk):
+    get_object_or_404(Handoff, pk=pk)
+    return render(request, "handoff/_row.html", _row_context(request, pk))
+
+
+def _row_context(request, pk, **extra):
+    return {"h": selectors.queue_row(pk), "can_act": services.can_act(request.user),
+            "is_manager": services.is_manager(request.user), "show_owner": True, **extra}
+
+
+def _back_to_queue(request):
+    target = request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect("handoff:queue")
+
+
+def _act(request, pk, action, done):
+    """Run one queue action and answer: the refreshed row, the side panel and a status line.
+
+    `action()` calls the service; `done(handoff)` is the confirmation sentence. Domain errors
+    (conflict, not allowed, bad input) answer with their HTTP status and a sentence, and the
+    row is re-rendered from the database so the SDR sees what really happened."""
+    get_object_or_404(Handoff, pk=pk)
+    status, error = 200, None
+    try:
+        handoff = action()
+        message = done(handoff)
+    except DomainError as exc:
+        status, error, message = exc.status_code, exc, exc.message
+    if not request.htmx:
+        (messages.error if error else messages.success)(request, message)
+        return _back_to_queue(request)
+    context = _row_context(request, pk, notice=message, notice_error=bool(error))
+    html = render_to_string("handoff/_row.html", context, request=request)
+    if error and error.field_errors:
+        # Bad input: keep the panel's form open with its messages.
+        panel_context = selectors.handoff_panel(pk, request.user)
+        panel_context.update(show_reject=True, errors=error.field_errors, note=request.POST.get("note", ""),
+                             workers=queue_workers() if panel_context["is_manager"] else [], oob=True)
+        html += render_to_string("handoff/_panel.html", panel_context, request=request)
+    else:
+        panel_context = selectors.handoff_panel(pk, request.user)
+        panel_context.update(oob=True, workers=queue_workers() if panel_context["is_manager"] else [],
+                             panel_notice=message, panel_notice_error=bool(error))
+        html += render_to_string("handoff/_panel.html", panel_context, request=request)
+    html += render_to_string("handoff/_status.html", {"message": message, "error": bool(error)}, request=request)
+    return HttpResponse(html, status=status)
+
+
+def _lead_name(handoff):
+    lead = Lead.objects.only("first_name", "last_name", "email").get(pk=handoff.lead_id)
+    return lead.full_name or lead.email
+
+
+@require_POST
+@permission_required(VIEW, raise_exception=True)
+def accept(request, pk):
+    note = request.POST.get("note", "")
+    return _act(
+        request, pk,
+        lambda: services.handoff_accept(handoff=Handoff(pk=pk), by=request.user, note=note),
+        lambda h: f"Accepted {_lead_name(h)}: now a SAL owned by {services.display_name(get_user_model().objects.get(pk=h.owner_id))}.",
+    )
+
+
+@require_POST
+@permission_required(VIEW, raise_exception=True)
+def reject(request, pk):
+    note = request.POST.get("note", "")
+
+    def done(h):
+        reason = h.rejection_reason
+        where = (f"back to nurture for {reason.cooldown_days} days" if reason.destination == "nurture" else "disqualified")
+        return f"Rejected {_lead_name(h)} ({reason.label}): {where}."
+
+    return _act(request, pk, lambda: services.handoff_reject(
+        handoff=Handoff(pk=pk), by=request.user, reason=request.POST.get("reason"), note=note), done)
+
+
+@require_POST
+@permission_required(VIEW, raise_exception=True)
+def claim(request, pk):
+    return _act(request, pk, lambda: services.handoff_claim(handoff=Handoff(pk=pk), by=request.user),
+                lambda h: f"Claimed {_lead_name(h)}: it is yours now, and the SLA clock has started.")
+
+
+@require_POST
+@permission_required(VIEW, raise_exception=True)
+def reassign(request, pk):
+    owner_id = request.POST.get("owner", "")
+
+    def action():
+        to_user = None
+        if owner_id:
+            to_user = queue_workers().filter(pk=owner_id).first() if owner_id.isdigit() else None
+            if to_user is None:
+                from leadhub.errors import ValidationFailed
+
+                raise ValidationFailed("Choose someone who works the queue.", field_errors={"owner": ["Choose someone from the list."]})
+        return services.handoff_reassign(handoff=Handoff(pk=pk), by=request.user, to_user=to_user, note=request.POST.get("note", ""))
+
+    def done(h):
+        if h.owner_id is None:
+            return f"{_lead_name(h)} is back in the pool."
+        return f"Reassigned {_lead_name(h)} to {services.display_name(get_user_model().objects.get(pk=h.owner_id))}."
+
+    return _act(request, pk, action, done)
+
+
+# --- the lead page's handoff section ----------------------------------------------------
+
+CHECKBOX_FIELDS = services.CHECKLIST_FLAGS
+TEXT_FIELDS = ("opportunity_amount", *services.CHECKLIST_NOTES)
+
+
+def _checklist_from_post(post):
+    values = {name: post.get(name) in ("on", "true", "1", "yes") for name in CHECKBOX_FIELDS}
+    values.update({name: post.get(name, "") for name in TEXT_FIELDS})
+    return values
+
+
+def _lead_section(request, lead, *, status=200, **kwargs):
+    lead = Lead.objects.select_related("company", "owner").get(pk=lead.pk)
+    context = {"lead": lead, **selectors.lead_handoff_context(lead, request.user, **kwargs)}
+    return render(request, "handoff/_lead_handoff.html", context, status=status)
+
+
+def _lead_action(request, pk, action, done, *, values=None):
+    lead = get_object_or_404(Lead, pk=pk)
+    try:
+        result = action(lead)
+    except DomainError as exc:
+        if not request.htmx:
+            messages.error(request, exc.message)
+            return redirect("leads:detail", pk=pk)
+        return _lead_section(request, lead, status=exc.status_code, errors={"form": [exc.message], **exc.field_errors},
+                             values=values)
+    message = done(result)
+    if request.htmx and request.POST.get("action") == "save":
+        return _lead_section(request, lead, notice=message)
+    messages.success(request, message)
+    if request.htmx:
+        # The stage changed: reload the whole lead page (badge, history) with the message.
+        response = HttpResponse()
+        response["HX-Redirect"] = reverse("leads:detail", args=[pk])
+        return response
+    return redirect("leads:detail", pk=pk)
+
+
+@require_POST
+@permission_required(VIEW, raise_exception=True)
+def lead_checklist(request, pk):
+    values = _checklist_from_post(request.POST)
+    if request.POST.get("action") == "save":
+        return _lead_action(request, pk, lambda lead: services.qualification_save(lead=lead, by=request.user, **values),
+                            lambda q: "Checklist saved.", values=values)
+    return _lead_action(
+        request, pk, lambda lead: services.lead_qualify(lead=lead, by=request.user, note=request.POST.get("note", ""), **values),
+        lambda q: "Qualified: the lead is now an SQL.", values=values,
+    )
+
+
+@require_POST
+@permission_required(VIEW, raise_exception=True)
+def lead_outcome(request, pk):
+    outcome = request.POST.get("outcome", "")
+    return _lead_action(
+        request, pk,
+        lambda lead: services.lead_record_outcome(lead=lead, by=request.user, outcome=outcome,
+                                                  lost_reason=request.POST.get("lost_reason", ""), note=request.POST.get("note", "")),
+        lambda q: f"Outcome recorded: {q.get_outcome_display().lower()}.",
+    )
+
+
+@require_POST
+@permission_required(VIEW, raise_exception=True)
+def lead_recycle(request, pk):
+    return _lead_action(
+        request, pk,
+        lambda lead: services.lead_recycle(lead=lead, by=request.user, reason=request.POST.get("reason"), note=request.POST.get("note", "")),
+        lambda moved: f"Recycled: the lead is now {moved.get_stage_display()}.",
+    )
+

@@ -1,0 +1,113 @@
+// The acceptance queue from the keyboard: j/k move, Enter/o open, a accept, r reject,
+// c claim, Esc close the panel. Loaded by the queue page and the lead page's handoff section.
+(function () {
+  "use strict";
+  if (window.leadhubQueue) return; // the lead page section may be re-rendered with its script tag
+  window.leadhubQueue = true;
+
+  // Refusals (bad input 400, not allowed 403, conflict 409) carry a sentence and a fresh
+  // row or form: swap them in like successes instead of dropping them.
+  if (window.htmx) {
+    htmx.config.responseHandling = [
+      { code: "204", swap: false },
+      { code: "[23]..", swap: true },
+      { code: "(400|403|409)", swap: true, error: false },
+      { code: "[45]..", swap: false, error: true },
+      { code: "...", swap: false },
+    ];
+  }
+
+  const rows = () => Array.from(document.querySelectorAll("#queue-rows tr[data-handoff]"));
+  let selectedId = null;
+
+  function selectedRow() {
+    return selectedId ? document.getElementById("handoff-" + selectedId) : null;
+  }
+
+  function openPanel(row, extra) {
+    if (!row || !window.htmx) return;
+    htmx.ajax("GET", row.dataset.panelUrl + (extra || ""), { target: "#panel", swap: "outerHTML" });
+  }
+
+  function select(row, { open = true } = {}) {
+    if (!row) return;
+    rows().forEach((r) => { r.classList.remove("is-selected"); r.removeAttribute("aria-selected"); });
+    row.classList.add("is-selected");
+    row.setAttribute("aria-selected", "true");
+    selectedId = row.dataset.handoff;
+    row.focus({ preventScroll: true });
+    row.scrollIntoView({ block: "nearest" });
+    if (open) openPanel(row);
+  }
+
+  function move(step) {
+    const all = rows();
+    if (!all.length) return;
+    const index = all.indexOf(selectedRow());
+    const next = index < 0 ? (step > 0 ? 0 : all.length - 1) : Math.min(all.length - 1, Math.max(0, index + step));
+    select(all[next]);
+  }
+
+  function press(action) {
+    const row = selectedRow();
+    const button = row && row.querySelector('[data-action="' + action + '"]');
+    if (button) button.click();
+  }
+
+  function closePanel() {
+    const panel = document.getElementById("panel");
+    if (!panel || panel.classList.contains("panel-empty")) return;
+    panel.classList.add("panel-empty");
+    panel.innerHTML = '<p class="muted">Select a lead to see its profile, score explanation and activity here.</p>';
+    const row = selectedRow();
+    if (row) row.focus({ preventScroll: true });
+  }
+
+  document.addEventListener("keydown", (event) => {
+    if (!document.getElementById("queue-rows")) return;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const tag = (event.target.tagName || "").toLowerCase();
+    if (event.key === "Escape") { closePanel(); return; }
+    if (["input", "select", "textarea"].includes(tag) || event.target.isContentEditable) return;
+    const keys = {
+      j: () => move(1), k: () => move(-1),
+      Enter: () => openPanel(selectedRow()), o: () => openPanel(selectedRow()),
+      a: () => press("accept"), c: () => press("claim"),
+      r: () => { const row = selectedRow(); if (row && row.querySelector('[data-action="reject"]')) openPanel(row, "?reject=1"); },
+    };
+    const handler = keys[event.key];
+    if (!handler) return;
+    if (event.key === "Enter" && (tag === "button" || tag === "a")) return; // Enter presses what has focus
+    event.preventDefault();
+    handler();
+  });
+
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-close-panel]")) { closePanel(); return; }
+    const row = event.target.closest("#queue-rows tr[data-handoff]");
+    if (!row) return;
+    if (event.target.closest("a, button, input, select, textarea")) {
+      // The row's own links and buttons act; just remember where we are.
+      select(row, { open: false });
+      return;
+    }
+    select(row);
+  });
+
+  // After a row is swapped (decision, conflict), keep the selection on it.
+  document.addEventListener("htmx:afterSwap", (event) => {
+    const target = event.detail.target;
+    if (target && target.id === "queue-results") { selectedId = null; return; }
+    const row = selectedRow();
+    if (row && !row.classList.contains("is-selected")) {
+      row.classList.add("is-selected");
+      row.setAttribute("aria-selected", "true");
+      if (!document.activeElement || document.activeElement === document.body) row.focus({ preventScroll: true });
+    }
+  });
+  document.addEventListener("htmx:oobAfterSwap", (event) => {
+    if (event.detail.target && event.detail.target.id === "panel") {
+      event.detail.target.classList.remove("panel-empty");
+    }
+  });
+})();

@@ -1,0 +1,41 @@
+from collections import Counter
+
+import pytest
+from django.core.management import call_command
+from django.db.models import F
+from django.utils import timezone
+
+from handoff.choices import HandoffStatus
+from handoff.models import Handoff, SDRProfile
+from handoff.selectors import sla_state
+from leadhub.choices import Stage
+from leadhub.models import Lead, StageChange
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_builds_a_believable_consistent_queue_history(settings):
+    settings.DEBUG = True
+    call_command("seed_demo", leads=1500, no_progress=True, stdout=open("/dev/null", "w"))
+    now = timezone.now()
+    assert SDRProfile.objects.filter(user__username__in=["sdr1", "sdr2", "sdr3"], capacity=40).count() == 3
+    decided = Handoff.objects.exclude(status=HandoffStatus.OPEN)
+    accepted = decided.filter(status=HandoffStatus.ACCEPTED).count()
+    assert 0.55 < accepted / decided.count() < 0.8  # about two thirds accepted
+    assert not decided.filter(first_decision_at__lt=F("assigned_at")).exists()
+    assert not StageChange.objects.filter(at__gt=now).exists()
+    for handoff in decided.filter(status=HandoffStatus.ACCEPTED)[:30]:
+        assert StageChange.objects.get(lead=handoff.lead, to_stage=Stage.SAL).at == handoff.first_decision_at
+    states = Counter(sla_state(h, now) for h in Handoff.objects.filter(status=HandoffStatus.OPEN))
+    assert set(states) == {"pool", "on_time", "due_soon", "overdue"}
+    assert Lead.objects.filter(stage=Stage.MQL).count() == sum(states.values())
+
+    def median_hours(username):
+        times = sorted((h.first_decision_at - h.assigned_at).total_seconds() / 3600 for h in decided.filter(owner__username=username))
+        return times[len(times) // 2]
+
+    assert median_hours("sdr3") > 1.8 * max(median_hours("sdr1"), median_hours("sdr2"))
+    paid_reasons = Counter(decided.filter(channel="paid", status="rejected").values_list("rejection_reason__label", flat=True))
+    assert {label for label, _ in paid_reasons.most_common(2)} <= {"Student", "No budget", "Bad contact data"}
+    assert Lead.objects.filter(stage=Stage.NURTURE, nurture_until__gt=now, recycle_count__gte=1).exists()
+    assert Lead.objects.filter(stage=Stage.SQL).exists() and Lead.objects.filter(stage=Stage.WON).exists()

@@ -1,0 +1,317 @@
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from handoff.choices import HandoffStatus
+from handoff.models import Handoff
+from leadhub.choices import Stage
+from leadhub.models import StageChange
+from tests.factories import CompanyFactory, LeadFactory
+from tests.handoff.factories import HandoffFactory, make_mql, reason
+
+pytestmark = pytest.mark.django_db
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def row_ids(response):
+    return [h.pk for h in response.context["rows"]]
+
+
+def test_sdr_lands_on_the_queue(client, sdr):
+    client.force_login(sdr)
+    response = client.get("/", follow=True)
+    assert response.request["PATH_INFO"] == "/queue/"
+    assert b'aria-current="page">Queue' in response.content
+
+
+def test_people_without_the_queue_permission_get_403(client, outsider):
+    client.force_login(outsider)
+    assert client.get("/queue/").status_code == 403
+    handoff = HandoffFactory()
+    assert client.post(f"/queue/{handoff.pk}/accept/", **HX).status_code == 403
+
+
+def test_sdr_sees_own_and_pool_handoffs_not_a_teammates(client, sdr, other_sdr):
+    mine, pool = HandoffFactory(owner=sdr), HandoffFactory(owner=None)
+    HandoffFactory(owner=other_sdr)
+    HandoffFactory(owner=sdr, status=HandoffStatus.ACCEPTED)
+    client.force_login(sdr)
+    assert set(row_ids(client.get("/queue/"))) == {mine.pk, pool.pk}
+    assert row_ids(client.get("/queue/", {"assigned": "pool"})) == [pool.pk]
+    assert row_ids(client.get("/queue/", {"assigned": "mine"})) == [mine.pk]
+
+
+def test_manager_sees_everyones_open_handoffs_by_default(client, manager, sdr, other_sdr):
+    handoffs = [HandoffFactory(owner=sdr), HandoffFactory(owner=other_sdr), HandoffFactory(owner=None)]
+    client.force_login(manager)
+    assert set(row_ids(client.get("/queue/"))) == {h.pk for h in handoffs}
+
+
+def test_queue_rows_show_who_why_and_time_left_with_overdue_in_red(client, sdr):
+    now = timezone.now()
+    lead = LeadFactory(first_name="Ada", last_name="Lovelace", title="CTO", company=CompanyFactory(name="Engines Ltd"),
+                       total_score=72, fit_score=40, engagement_score=32, grade="A", stage=Stage.MQL)
+    HandoffFactory(lead=lead, owner=sdr, created_at=now - timedelta(hours=5), assigned_at=now - timedelta(hours=5),
+                   due_at=now - timedelta(hours=1, minutes=10))
+    HandoffFactory(owner=sdr, assigned_at=now, due_at=now + timedelta(minutes=30))
+    client.force_login(sdr)
+    html = client.get("/queue/").content.decode()
+    assert "Ada Lovelace" in html and "CTO · Engines Ltd" in html
+    assert "Fit 40" in html and "Engagement 32" in html
+    assert 'class="sla sla-overdue"' in html and "Overdue 1 h 10 min" in html
+    assert 'class="sla sla-due_soon"' in html and "min left" in html
+
+
+def test_why_it_scored_uses_scorings_top_reasons_when_available(client, sdr, monkeypatch):
+    import qualification.selectors as qs
+
+    handoff = HandoffFactory(owner=sdr)
+    monkeypatch.setattr(qs, "lead_top_reasons", lambda ids: {handoff.lead_id: [{"label": "Pricing page ×3", "points": 17.5}, "VP title"]},
+                        raising=False)
+    client.force_login(sdr)
+    html = client.get("/queue/").content.decode()
+    assert "Pricing page ×3 +17.5" in html and "VP title" in html
+
+
+def test_filters_and_sort_keep_their_state_in_the_url(client, manager):
+    now = timezone.now()
+    paid_a = HandoffFactory(lead=LeadFactory(source="paid", grade="A", total_score=80, stage=Stage.MQL, campaign="paid-social-q4"),
+                            owner=manager, assigned_at=now, due_at=now - timedelta(minutes=5))
+    paid_c = HandoffFactory(lead=LeadFactory(source="paid", grade="C", total_score=40, stage=Stage.MQL), owner=manager,
+                            assigned_at=now, due_at=now + timedelta(hours=3))
+    event = HandoffFactory(lead=LeadFactory(source="event", grade="A", total_score=60, stage=Stage.MQL), owner=manager,
+                           assigned_at=now, due_at=now + timedelta(hours=1, minutes=30))
+    client.force_login(manager)
+    assert set(row_ids(client.get("/queue/", {"channel": "paid"}))) == {paid_a.pk, paid_c.pk}
+    assert row_ids(client.get("/queue/", {"grade": "A", "sort": "score"})) == [paid_a.pk, event.pk]
+    assert row_ids(client.get("/queue/", {"score_min": 50, "score_max": 70})) == [event.pk]
+    assert row_ids(client.get("/queue/", {"overdue": "true"})) == [paid_a.pk]
+    assert row_ids(client.get("/queue/", {"campaign": "PAID-social-q4"})) == [paid_a.pk]
+    assert row_ids(client.get("/queue/")) == [paid_a.pk, event.pk, paid_c.pk]  # due first
+    response = client.get("/queue/", {"channel": "paid", "sort": "score"})
+    html = response.content.decode()
+    assert '<option value="paid" selected>' in html and '<option value="score" selected>' in html
+
+
+def test_bad_filters_show_a_form_error_not_a_500(client, sdr):
+    client.force_login(sdr)
+    response = client.get("/queue/", {"score_min": "lots", "sort": "sideways"})
+    assert response.status_code == 200
+    assert b"Some filters are not valid" in response.content
+
+
+def test_htmx_filter_request_gets_only_the_results(client, sdr):
+    HandoffFactory(owner=sdr)
+    client.force_login(sdr)
+    response = client.get("/queue/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="queue-results")
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="queue-results"') and "<html" not in html
+
+
+def test_queue_query_count_does_not_grow_with_rows(client, sdr):
+    HandoffFactory(owner=sdr)
+    client.force_login(sdr)
+    client.get("/queue/")  # warm caches (content types, permissions)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get("/queue/").status_code == 200
+    for _ in range(15):
+        HandoffFactory(owner=sdr, lead=LeadFactory(stage=Stage.MQL, company=CompanyFactory()))
+    HandoffFactory(owner=None)
+    with CaptureQueriesContext(connection) as many:
+        response = client.get("/queue/")
+    assert len(response.context["rows"]) == 17
+    assert len(many) == len(few), [q["sql"] for q in many.captured_queries]
+    assert len(many) <= 8
+
+
+def test_panel_shows_profile_score_timeline_and_actions(client, sdr):
+    from tests.factories import ActivityFactory
+
+    handoff = HandoffFactory(owner=sdr, lead=LeadFactory(first_name="Ada", last_name="Lovelace", stage=Stage.MQL, phone="+1 555"))
+    ActivityFactory(lead=handoff.lead, kind="webinar_attended", properties={"minutes": 45})
+    client.force_login(sdr)
+    html = client.get(f"/queue/{handoff.pk}/panel/", **HX).content.decode()
+    assert 'id="panel"' in html and "Ada Lovelace" in html and "Webinar attended" in html and "45 min" in html
+    assert "Accept" in html and "Choose a reason" in html and "No budget" in html
+    assert "Reassign to" not in html  # managers only
+
+
+def test_marketer_sees_the_queue_without_action_buttons(client, marketer, sdr):
+    handoff = HandoffFactory(owner=sdr)
+    client.force_login(marketer)
+    html = client.get("/queue/").content.decode()
+    assert f'id="handoff-{handoff.pk}"' in html
+    assert 'data-action="accept"' not in html
+    assert "Choose a reason" not in client.get(f"/queue/{handoff.pk}/panel/").content.decode()
+
+
+def test_accept_in_place_returns_a_confirmation_row_and_updates_the_lead(client, sdr, routing):
+    lead = make_mql(first_name="Ada", last_name="Lovelace")
+    handoff = Handoff.objects.get(lead=lead)
+    client.force_login(sdr)
+    response = client.post(f"/queue/{handoff.pk}/accept/", **HX)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f'<tr id="handoff-{handoff.pk}" class="qrow done done-accepted"' in html
+    assert "Accepted Ada Lovelace: now a SAL owned by" in html
+    assert 'id="queue-status"' in html and 'hx-swap-oob="true"' in html
+    lead.refresh_from_db()
+    assert lead.stage == Stage.SAL
+
+
+def test_second_decision_in_the_page_shows_a_conflict_notice_and_the_fresh_row(client, sdr, manager, routing):
+    lead = make_mql()
+    handoff = Handoff.objects.get(lead=lead)
+    client.force_login(manager)
+    client.post(f"/queue/{handoff.pk}/reject/", {"reason": reason("No need").pk}, **HX)
+    client.force_login(sdr)
+    response = client.post(f"/queue/{handoff.pk}/accept/", **HX)
+    html = response.content.decode()
+    assert response.status_code == 409
+    assert "already rejected this lead" in html and 'role="alert"' in html and "done-rejected" in html
+    lead.refresh_from_db()
+    assert lead.stage == Stage.NURTURE
+
+
+def test_reject_without_reason_keeps_the_form_open_with_an_error(client, sdr, routing):
+    lead = make_mql()
+    handoff = Handoff.objects.get(lead=lead)
+    client.force_login(sdr)
+    response = client.post(f"/queue/{handoff.pk}/reject/", {"reason": "", "note": "hmm"}, **HX)
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert 'aria-invalid="true"' in html and "Choose a reason." in html and ">hmm</textarea>" in html
+    assert Handoff.objects.get(pk=handoff.pk).status == HandoffStatus.OPEN
+
+
+def test_reject_in_place_sends_the_lead_to_nurture_with_the_reason_on_its_page(client, sdr, marketer, routing):
+    lead = make_mql()
+    handoff = Handoff.objects.get(lead=lead)
+    client.force_login(sdr)
+    html = client.post(f"/queue/{handoff.pk}/reject/", {"reason": reason("No budget").pk, "note": "Frozen"}, **HX).content.decode()
+    assert "back to nurture for 90 days" in html
+    assert handoff.pk not in row_ids(client.get("/queue/"))
+    client.force_login(marketer)
+    page = client.get(f"/leads/{lead.pk}/").content.decode()
+    assert "Reason: <strong>No budget</strong> — Frozen" in page
+
+
+def test_other_sdr_acting_on_my_handoff_gets_403_and_nothing_changes(client, sdr, other_sdr, routing):
+    handoff = Handoff.objects.get(lead=make_mql())
+    assert handoff.owner == sdr
+    client.force_login(other_sdr)
+    response = client.post(f"/queue/{handoff.pk}/accept/", **HX)
+    assert response.status_code == 403 and b"assigned to" in response.content
+    assert Handoff.objects.get(pk=handoff.pk).status == HandoffStatus.OPEN
+
+
+def test_claim_from_the_pool_in_place(client, sdr):
+    handoff = Handoff.objects.get(lead=make_mql())
+    client.force_login(sdr)
+    html = client.post(f"/queue/{handoff.pk}/claim/", **HX).content.decode()
+    assert "Claimed" in html and "left" in html  # the row now shows its SLA clock
+    assert Handoff.objects.get(pk=handoff.pk).owner == sdr
+
+
+def test_plain_post_without_javascript_redirects_back_with_a_message(client, sdr):
+    handoff = Handoff.objects.get(lead=make_mql())
+    client.force_login(sdr)
+    response = client.post(f"/queue/{handoff.pk}/claim/", {"next": "/queue/?sort=score"})
+    assert response.status_code == 302 and response.url == "/queue/?sort=score"
+    response = client.post(f"/queue/{handoff.pk}/claim/", {"next": "https://evil.example/"}, follow=True)
+    assert response.request["PATH_INFO"] == "/queue/"
+
+
+def test_manager_reassigns_from_the_panel(client, manager, sdr, other_sdr, routing):
+    handoff = Handoff.objects.get(lead=make_mql())
+    client.force_login(manager)
+    assert "Reassign to" in client.get(f"/queue/{handoff.pk}/panel/").content.decode()
+    response = client.post(f"/queue/{handoff.pk}/reassign/", {"owner": other_sdr.pk}, **HX)
+    assert response.status_code == 200 and b"Reassigned" in response.content
+    assert Handoff.objects.get(pk=handoff.pk).owner == other_sdr
+
+
+# --- the lead page's section -----------------------------------------------------------
+
+def sal_for(sdr):
+    lead = make_mql()
+    handoff = Handoff.objects.get(lead=lead)
+    Handoff.objects.filter(pk=handoff.pk).update(owner=sdr)
+    from handoff.services import handoff_accept
+
+    handoff_accept(handoff=handoff, by=sdr)
+    return lead
+
+
+CHECKED = {"buying_cycle": "on", "influencer": "on", "timeframe_known": "on", "permission_to_follow_up": "on",
+           "opportunity_amount": "40000"}
+
+
+def test_sal_page_shows_the_checklist_to_its_owner_only(client, sdr, other_sdr, routing):
+    lead = sal_for(sdr)
+    client.force_login(sdr)
+    html = client.get(f"/leads/{lead.pk}/").content.decode()
+    assert "SQL checklist" in html and 'name="buying_cycle"' in html and "Qualify to SQL" in html
+    client.force_login(other_sdr)
+    html = client.get(f"/leads/{lead.pk}/").content.decode()
+    assert "SQL checklist" in html and 'name="buying_cycle"' not in html
+
+
+def test_qualify_from_the_lead_page_with_missing_items_shows_field_errors(client, sdr, routing):
+    lead = sal_for(sdr)
+    client.force_login(sdr)
+    response = client.post(f"/leads/{lead.pk}/checklist/", {"buying_cycle": "on", "action": "qualify"}, **HX)
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Confirm every required checklist item" in html and "Confirm “talking to an influencer”." in html
+    assert 'name="buying_cycle" checked' in html  # what was ticked stays ticked
+    lead.refresh_from_db()
+    assert lead.stage == Stage.SAL
+
+
+def test_qualify_then_record_outcome_from_the_lead_page(client, sdr, routing):
+    lead = sal_for(sdr)
+    client.force_login(sdr)
+    response = client.post(f"/leads/{lead.pk}/checklist/", {**CHECKED, "action": "qualify"}, **HX)
+    assert response.headers["HX-Redirect"] == f"/leads/{lead.pk}/"
+    lead.refresh_from_db()
+    assert lead.stage == Stage.SQL
+    response = client.post(f"/leads/{lead.pk}/outcome/", {"outcome": "lost"}, **HX)
+    assert response.status_code == 400 and b"Say why it was lost" in response.content
+    client.post(f"/leads/{lead.pk}/outcome/", {"outcome": "lost", "lost_reason": "Went with a competitor"})
+    lead.refresh_from_db()
+    assert lead.stage == Stage.LOST
+    assert StageChange.objects.filter(lead=lead).first().reason == "Lost: Went with a competitor"
+
+
+def test_save_checklist_keeps_the_lead_a_sal(client, sdr, routing):
+    lead = sal_for(sdr)
+    client.force_login(sdr)
+    response = client.post(f"/leads/{lead.pk}/checklist/", {"influencer": "on", "need_note": "Churn in EMEA", "action": "save"}, **HX)
+    assert response.status_code == 200 and b"Checklist saved." in response.content
+    assert b"Churn in EMEA" in response.content
+    lead.refresh_from_db()
+    assert lead.stage == Stage.SAL
+
+
+def test_recycle_from_the_lead_page(client, sdr, routing):
+    lead = sal_for(sdr)
+    client.force_login(sdr)
+    response = client.post(f"/leads/{lead.pk}/recycle/", {"reason": reason("Bad timing").pk, "note": "After Q2"}, follow=True)
+    assert b"Recycled: the lead is now Nurture." in response.content
+    lead.refresh_from_db()
+    assert lead.stage == Stage.NURTURE and lead.recycle_count == 1
+
+
+def test_lead_page_shows_the_decision_history(client, marketer, sdr, routing):
+    lead = make_mql()
+    handoff = Handoff.objects.get(lead=lead)
+    from handoff.services import handoff_reject
+
+    handoff_reject(handoff=handoff, by=sdr, reason=reason("Not the decision maker"), note="Talk to the CFO")
+    client.force_login(marketer)
+    html = client.get(f"/leads/{lead.pk}/").content.decode()
+    assert "Decisions and routing" in html and "Not the decision maker" in html and "Talk to the CFO" in html
