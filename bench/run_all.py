@@ -19,7 +19,7 @@ BENCHMARKS = {
     "ingest.py": {"tiny": ["--leads", "300", "--activities", "3000"], "quick": ["--leads", "20000", "--activities", "100000"],
                   "full": ["--leads", "100000", "--activities", "500000"]},
     "rescore.py": {"tiny": ["--leads", "500"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
-    "queue.py": {"tiny": ["--leads", "500"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
+    "queue_page.py": {"tiny": ["--leads", "500"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
     "dashboard.py": {"tiny": ["--leads", "500"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
 }
 

@@ -1,7 +1,7 @@
 """Benchmark: the SDR queue page against a bare Django view through the same middleware.
 
-    .venv/bin/python bench/queue.py                    # quick: 100,000 leads, 10,000 open handoffs
-    .venv/bin/python bench/queue.py --leads 1000000    # the budget's size: 1M leads, 100k open handoffs
+    .venv/bin/python bench/queue_page.py                    # quick: 100,000 leads, 10,000 open handoffs
+    .venv/bin/python bench/queue_page.py --leads 1000000    # the budget's size: 1M leads, 100k open handoffs
 
 Uses its own PostgreSQL database (BENCH_DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/leadhub_bench_queue), created and filled when it does not
