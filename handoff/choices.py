@@ -45,7 +45,7 @@ class SLAState(models.TextChoices):
 
 class QueueSort(models.TextChoices):
     DUE = "due", "Due first"
-    SCORE = "score", "Highest score"
+    SCORE = "score", "Highest score at handoff"
     AGE = "age", "Oldest MQL first"
     NEWEST = "newest", "Newest MQL first"
 

@@ -139,7 +139,8 @@ def _seed_history(rng, now, sdrs, stdout):
         if state is not None:
             counts["open"] += 1
             counts["pool"] += state == "pool"
-            if state == "overdue" and rng.random() < 0.34 and handoff.owner_id:
+            counts["overdue"] = counts.get("overdue", 0) + (state == "overdue")
+            if state == "overdue" and counts["overdue"] % 3 == 0 and handoff.owner_id:
                 _give_to(handoff, sdrs[-1])  # the slow SDR holds most of the overdue work
             continue
         _decide(rng, now, lead, handoff, sdrs, reasons, counts)

@@ -53,7 +53,8 @@ def queue(request):
         "is_manager": services.is_manager(request.user),
         "assigned_choices": Assigned.choices,
         "sort_choices": QueueSort.choices,
-        "show_owner": handoff_filter.form.cleaned_data.get("assigned") != Assigned.MINE if handoff_filter.is_valid() else True,
+        # An SDR's own view needs no owner column (mine or "Unassigned"); everyone's view does.
+        "show_owner": handoff_filter.form.cleaned_data.get("assigned") == Assigned.ALL if handoff_filter.is_valid() else True,
     }
     if request.htmx and request.htmx.target == "queue-results":
         return render(request, "handoff/_queue_results.html", context)

@@ -40,6 +40,7 @@ class HandoffFactory(factory.django.DjangoModelFactory):
     owner = None
     channel = factory.LazyAttribute(lambda h: h.lead.source)
     campaign = factory.LazyAttribute(lambda h: h.lead.campaign)
+    score_at_handoff = factory.LazyAttribute(lambda h: h.lead.total_score)
     created_at = factory.LazyFunction(lambda: timezone.now() - timedelta(hours=1))
     assigned_at = factory.LazyAttribute(lambda h: h.created_at if h.owner else None)
     due_at = factory.LazyAttribute(lambda h: h.assigned_at + timedelta(hours=4) if h.assigned_at else None)

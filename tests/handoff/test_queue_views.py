@@ -82,12 +82,13 @@ def test_filters_and_sort_keep_their_state_in_the_url(client, manager):
                             owner=manager, assigned_at=now, due_at=now - timedelta(minutes=5))
     paid_c = HandoffFactory(lead=LeadFactory(source="paid", grade="C", total_score=40, stage=Stage.MQL), owner=manager,
                             assigned_at=now, due_at=now + timedelta(hours=3))
-    event = HandoffFactory(lead=LeadFactory(source="event", grade="A", total_score=60, stage=Stage.MQL), owner=manager,
+    event = HandoffFactory(lead=LeadFactory(source="event", grade="A", total_score=90, stage=Stage.MQL), owner=manager,
                            assigned_at=now, due_at=now + timedelta(hours=1, minutes=30))
     client.force_login(manager)
     assert set(row_ids(client.get("/queue/", {"channel": "paid"}))) == {paid_a.pk, paid_c.pk}
-    assert row_ids(client.get("/queue/", {"grade": "A", "sort": "score"})) == [paid_a.pk, event.pk]
-    assert row_ids(client.get("/queue/", {"score_min": 50, "score_max": 70})) == [event.pk]
+    assert row_ids(client.get("/queue/", {"grade": "A", "sort": "score"})) == [event.pk, paid_a.pk]
+    assert row_ids(client.get("/queue/", {"grade": "A"})) == [paid_a.pk, event.pk]  # due first
+    assert row_ids(client.get("/queue/", {"score_min": 50, "score_max": 85})) == [paid_a.pk]
     assert row_ids(client.get("/queue/", {"overdue": "true"})) == [paid_a.pk]
     assert row_ids(client.get("/queue/", {"campaign": "PAID-social-q4"})) == [paid_a.pk]
     assert row_ids(client.get("/queue/")) == [paid_a.pk, event.pk, paid_c.pk]  # due first
