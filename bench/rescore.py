@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-DATABASE = "leadhub_bench_rescore"
+DATABASE = os.environ.get("BENCH_RESCORE_DB", "leadhub_bench_rescore")
 
 
 def env_for(url):

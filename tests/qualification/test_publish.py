@@ -157,10 +157,11 @@ def test_a_run_that_dies_midway_resumes_and_converges(marketer, django_capture_o
         bulk.rescore = real
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED and run.done == 4 and "worker lost" in run.error
-    with pytest.raises(Conflict):  # the dead run is stopped, not active: but resuming twice is refused
+    with pytest.raises(Conflict, match="in progress"):  # a stopped run does not block... until it is resumed
+        services.resume_run(run=run, by=marketer)  # back to pending; its task is queued on commit
+        services.publish(draft=simple_model(), by=marketer, enqueue=False)
+    with pytest.raises(Conflict, match="not stopped"):
         services.resume_run(run=run, by=marketer)
-        services.resume_run(run=run, by=marketer)
-    run.refresh_from_db()
     services.run_rescore(run_id=run.pk, chunk_size=2)
     run.refresh_from_db()
     assert run.status == RunStatus.DONE and run.done == 7
