@@ -1,0 +1,13 @@
+from django.db import migrations
+
+from leadhub.roles import MARKETING, grant
+
+
+def grant_import(apps, schema_editor):
+    grant(apps, {MARKETING: ["leadhub.import_leads"]})
+
+
+class Migration(migrations.Migration):
+    dependencies = [("leadhub", "0003_import_and_canonical_email"), ("leadhub", "0002_roles")]
+
+    operations = [migrations.RunPython(grant_import, migrations.RunPython.noop)]
