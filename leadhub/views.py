@@ -1,3 +1,5 @@
+import re
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -242,5 +244,6 @@ def import_rejected_csv(request, pk):
     """The rejected lines with their original cells and an error column, to fix and re-upload."""
     job = get_object_or_404(LeadImport, pk=pk)
     header, rows = imports.rejected_rows(job)
-    stem = job.original_name.rsplit(".", 1)[0] or "import"
-    return csv_export.stream_csv(rows, header, f"{stem}-rejected.csv")
+    # The uploaded name goes into a header: keep it to safe characters.
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", job.original_name.rsplit(".", 1)[0]).strip("-.") or "import"
+    return csv_export.stream_csv(rows, header, f"{stem[:80]}-rejected.csv")

@@ -4,7 +4,10 @@ from leadhub.roles import MARKETING, grant
 
 
 def grant_import(apps, schema_editor):
-    grant(apps, {MARKETING: ["leadhub.import_leads"]})
+    # Marketers import; in the admin they can see past imports and forget a remembered mapping.
+    grant(apps, {MARKETING: [
+        "leadhub.import_leads", "leadhub.view_leadimport", "leadhub.view_importmapping", "leadhub.delete_importmapping",
+    ]})
 
 
 class Migration(migrations.Migration):

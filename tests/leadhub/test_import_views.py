@@ -167,3 +167,48 @@ def test_import_list_shows_recent_imports(client, marketer, django_capture_on_co
     upload(client)
     html = client.get("/leads/import/").content.decode()
     assert "Recent imports" in html and "messe.csv" in html and "Waiting for mapping" in html
+
+
+def test_marketer_sees_imports_and_remembered_mappings_in_the_admin(client, marketer, sdr):
+    client.force_login(marketer)
+    upload(client)
+    assert "messe.csv" in client.get("/admin/leadhub/leadimport/").content.decode()
+    assert client.get("/admin/leadhub/importmapping/").status_code == 200
+    assert client.get("/admin/leadhub/leadimport/add/").status_code == 403
+
+
+def test_upload_still_checks_the_csrf_token(marketer):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(marketer)
+    assert upload(client).status_code == 403
+    assert not LeadImport.objects.exists()
+
+
+def test_result_page_queries_do_not_grow_with_rows(client, marketer, django_capture_on_commit_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(marketer)
+    counts = []
+    for n in (3, 150):
+        data = ("email,first_name\n" + "".join(f"p{n}-{i}@acme.com,P\n" for i in range(n)) + "bad,X\n").encode()
+        upload(client, data=data, name=f"f{n}.csv")
+        job = LeadImport.objects.order_by("-pk").first()
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(f"/leads/import/{job.pk}/", mapping_post(job))
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(f"/leads/import/{job.pk}/commit/")
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(f"/leads/import/{job.pk}/").status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
+
+
+def test_rejected_download_name_is_safe_for_the_header(client, marketer, django_capture_on_commit_callbacks):
+    client.force_login(marketer)
+    upload(client, name='Messe "Berlin"; Käufer.csv')
+    job = LeadImport.objects.get()
+    response = client.get(f"/leads/import/{job.pk}/rejected.csv")
+    assert response["Content-Disposition"] == 'attachment; filename="Messe-Berlin-K-ufer-rejected.csv"'
