@@ -806,9 +806,13 @@ def import_commit(*, job_id, on_progress=None):
     except ImportFileError as exc:
         LeadImport.objects.filter(pk=job_id).update(status=ImportStatus.FAILED, error=exc.message, finished_at=timezone.now())
         return LeadImport.objects.get(pk=job_id)
-    LeadImport.objects.filter(pk=job_id, status=ImportStatus.IMPORTING).update(
-        status=ImportStatus.DONE, finished_at=timezone.now(), bytes_done=job.size, rows_total=F("rows_done"),
+    finished = LeadImport.objects.filter(pk=job_id, status=ImportStatus.IMPORTING).update(
+        status=ImportStatus.DONE, finished_at=timezone.now(), bytes_done=job.size, rows_total=F("rows_done"), file="",
     )
+    if finished:
+        # The leads and the rejected lines (with their cells) are in the database now; the file
+        # is personal data nobody needs any more.
+        job.file.storage.delete(job.file.name)
     return LeadImport.objects.get(pk=job_id)
 
 

@@ -1,3 +1,5 @@
+import os
+
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.db import models
@@ -210,9 +212,22 @@ class ImportMapping(models.Model):
         return ", ".join(self.header)[:80]
 
 
+class ImportStorage(FileSystemStorage):
+    """Uploaded import files, in settings.LEADHUB_IMPORT_DIR read at each use (not at start-up),
+    so a test or a deployment that changes the setting is obeyed."""
+
+    @property
+    def base_location(self):
+        return settings.LEADHUB_IMPORT_DIR
+
+    @property
+    def location(self):
+        return os.path.abspath(self.base_location)
+
+
 def import_storage():
-    # A callable, so tests and deployments choose the directory through settings.
-    return FileSystemStorage(location=settings.LEADHUB_IMPORT_DIR)
+    # A callable keeps the storage out of the migration files.
+    return ImportStorage()
 
 
 class LeadImport(models.Model):

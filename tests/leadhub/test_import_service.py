@@ -83,6 +83,15 @@ def test_commit_writes_creates_and_updates_and_lists_every_row(preview, commit):
     ]
 
 
+def test_the_stored_upload_is_deleted_once_imported(preview, commit, tmp_path):
+    job = preview((HEADER + rows(3)).encode())
+    stored = tmp_path / "imports" / job.file.name
+    assert stored.is_file()
+    job = commit(job)
+    assert not stored.exists() and job.file.name == ""
+    assert job.rejected_count == 0 and job.created_count == 3
+
+
 def test_importing_the_same_file_twice_creates_nothing_new(preview, commit):
     data = (HEADER + rows(30)).encode()
     first = commit(preview(data))
