@@ -33,7 +33,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files import File
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import reset_queries, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -511,6 +511,7 @@ class Plan:
     lead_values: dict  # every LEAD_WRITE_FIELDS value the lead will have
     domain: str | None
     existing_id: int | None = None
+    company_changed: bool = False
     possible_duplicate_of: int | None = None
 
 
@@ -544,9 +545,13 @@ def plan_batch(rows):
             incoming = {k: v for k, v in row.lead.items() if k not in ("source", "campaign")}
             values = {f: current[f] for f in LEAD_WRITE_FIELDS} | incoming
             company_id = companies.get(domain, {}).get("id") if domain else None
+            # A lead is updated when its own fields or its company link change. New facts about its
+            # company (a list vendor's employee count) change the company, not the lead, so a file
+            # that says different things about one company still re-imports as "unchanged".
             same = values == {f: current[f] for f in LEAD_WRITE_FIELDS} and current["company_id"] == company_id
-            same = same and domain not in company_facts["changed"] and (domain is None or domain in companies)
-            plan = Plan(row, "unchanged" if same else "update", values, domain, existing_id=current["id"])
+            same = same and (domain is None or domain in companies)
+            plan = Plan(row, "unchanged" if same else "update", values, domain, existing_id=current["id"],
+                        company_changed=domain in company_facts["changed"])
         plans.append(plan)
     return plans, company_facts
 
@@ -717,6 +722,7 @@ def preview_rows(binary, spec, *, job_id=None, on_progress=None, keep_issues=100
     """
     summary = Summary()
     for batch, bytes_read in parsed_batches(binary, spec):
+        reset_queries()  # with DEBUG on, Django would keep every batch's SQL until the end
         valid = [row for row in batch if not row.error]
         plans, _ = plan_batch(valid)
         issues = []
@@ -798,6 +804,7 @@ def import_commit(*, job_id, on_progress=None):
     try:
         with _job_file(job) as binary:
             for batch, bytes_read in parsed_batches(binary, spec, skip=job.rows_done):
+                reset_queries()  # with DEBUG on, Django would keep every batch's SQL until the end
                 with transaction.atomic():
                     counts = commit_batch(job.pk, batch)
                     _progress(job.pk, bytes_done=bytes_read or job.size, **counts)
@@ -834,7 +841,8 @@ def commit_batch(job_id, batch):
         ))
     rows.sort(key=lambda r: r.line)
     ImportRow.objects.bulk_create(rows)
-    _enqueue_rescore(ids.values())
+    # Fit scores read company facts: rescore unchanged leads whose company changed, too.
+    _enqueue_rescore([*ids.values(), *(p.existing_id for p in plans if p.kind == "unchanged" and p.company_changed)])
     counts = {"created_count": 0, "updated_count": 0, "unchanged_count": 0}
     for plan in plans:
         counts[{"new": "created_count", "update": "updated_count", "unchanged": "unchanged_count"}[plan.kind]] += 1

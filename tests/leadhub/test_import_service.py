@@ -105,6 +105,27 @@ def test_importing_the_same_file_twice_creates_nothing_new(preview, commit):
     assert Company.objects.count() == 1
 
 
+def test_a_file_with_conflicting_company_facts_still_reimports_as_unchanged(preview, commit, monkeypatch):
+    monkeypatch.setattr(imports, "BATCH_SIZE", 2)
+    data = (
+        b"email,company,employees\n"
+        b"a@acme.com,Acme,100\nb@acme.com,Acme,100\nc@acme.com,Acme Inc,250\nd@acme.com,,\n"
+    )
+    first = commit(preview(data))
+    assert first.created_count == 4
+    acme = Company.objects.get()
+    assert (acme.name, acme.employee_count) == ("Acme Inc", 250)  # the last row that says something wins
+    again = preview(data)
+    assert (again.new_count, again.update_count, again.unchanged_count) == (0, 0, 4)
+    with mock.patch("leadhub.tasks.rescore_leads.delay") as delay:
+        second = commit(again)
+    assert (second.created_count, second.updated_count, second.unchanged_count) == (0, 0, 4)
+    acme.refresh_from_db()
+    assert (acme.name, acme.employee_count) == ("Acme Inc", 250)
+    # The first batch set the company back to "Acme, 100" for a moment: its leads are rescored.
+    assert delay.call_count == 2
+
+
 def test_a_duplicate_row_in_the_file_is_rejected_as_duplicate_of_the_earlier_line(preview, commit):
     data = (HEADER + "ann@acme.com,Ann,Lee,CMO\nbob@acme.com,Bob,,\nANN@Acme.com ,Annie,,\n").encode()
     job = preview(data)
