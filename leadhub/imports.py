@@ -137,8 +137,6 @@ class Summary:
     unchanged: int = 0
     rejected: int = 0
     possible_duplicates: int = 0
-    created: int = 0
-    updated: int = 0
     issues: list = field(default_factory=list)  # (line, email, message) for a dry run
 
 
@@ -286,9 +284,9 @@ def validate_email_ok(value):
     return True
 
 
-def iter_records(binary, spec, *, on_bytes=None):
-    """(line, cells) for every non-blank data row. Line numbers count records as a spreadsheet
-    does (the header is line 1), so a quoted cell with line breaks is still one line."""
+def iter_records(binary, spec):
+    """(line, cells, bytes read so far) for every non-blank data row. Line numbers count records
+    as a spreadsheet does (the header is line 1), so a quoted cell with line breaks is one line."""
     binary.seek(0)
     counter, reader = _reader(binary, spec.encoding, spec.delimiter)
     line = 1
@@ -470,7 +468,7 @@ def parse_row(line, cells, spec):
     return row
 
 
-def parsed_batches(binary, spec, *, skip=0, on_bytes=None) -> Iterator[list]:
+def parsed_batches(binary, spec, *, skip=0) -> Iterator[tuple[list, int | None]]:
     """Batches of ParsedRow, with duplicates inside the file marked.
 
     A later row with the same email as an earlier valid row is rejected ("duplicate of line N");
@@ -512,6 +510,12 @@ class Plan:
     domain: str | None
     existing_id: int | None = None
     company_changed: bool = False
+
+    @property
+    def note(self):
+        if self.row.note:
+            return self.row.note
+        return f"Possible duplicate of lead #{self.possible_duplicate_of}." if self.possible_duplicate_of else ""
     possible_duplicate_of: int | None = None
 
 
@@ -709,9 +713,10 @@ def import_local_file(*, path, channel, campaign="", mapping=(), dry_run=False, 
     return job.header, fields, import_commit(job_id=job.pk, on_progress=on_progress)
 
 
-def _progress(job_id, **counts):
-    LeadImport.objects.filter(pk=job_id).update(**{k: F(k) + v for k, v in counts.items() if k != "bytes_done"},
-                                                **({"bytes_done": counts["bytes_done"]} if "bytes_done" in counts else {}))
+def _progress(job_id, *, bytes_done, **counts):
+    """Add `counts` to the job's counters and set how far into the file it is (None: the end)."""
+    position = {"bytes_done": bytes_done if bytes_done is not None else F("size")}
+    LeadImport.objects.filter(pk=job_id).update(**position, **{k: F(k) + v for k, v in counts.items()})
 
 
 def preview_rows(binary, spec, *, job_id=None, on_progress=None, keep_issues=1000):
@@ -733,18 +738,15 @@ def preview_rows(binary, spec, *, job_id=None, on_progress=None, keep_issues=100
                                         email=row.email[:254], message=row.error, values=row.cells))
         for plan in plans:
             setattr(summary, plan.kind, getattr(summary, plan.kind) + 1)
-            note = plan.row.note or (
-                f"Possible duplicate of lead #{plan.possible_duplicate_of}." if plan.possible_duplicate_of else ""
-            )
-            if note:
+            if plan.note:
                 summary.possible_duplicates += 1
                 issues.append(ImportRow(job_id=job_id, line=plan.row.line, outcome=ImportOutcome.POSSIBLE_DUPLICATE,
-                                        email=plan.row.email, message=note, possible_duplicate_of_id=plan.possible_duplicate_of))
+                                        email=plan.row.email, message=plan.note, possible_duplicate_of_id=plan.possible_duplicate_of))
         summary.rows += len(batch)
         if job_id:
             issues.sort(key=lambda r: r.line)
             ImportRow.objects.bulk_create(issues)
-            _progress(job_id, rows_done=len(batch), bytes_done=bytes_read or 0)
+            _progress(job_id, rows_done=len(batch), bytes_done=bytes_read)
         elif len(summary.issues) < keep_issues:
             summary.issues.extend((r.line, r.email, r.message) for r in sorted(issues, key=lambda r: r.line))
             del summary.issues[keep_issues:]
@@ -774,6 +776,7 @@ def import_preview(*, job_id, on_progress=None):
     return LeadImport.objects.get(pk=job_id)
 
 
+@transaction.atomic
 def import_start(*, job, by=None, queue=True):
     """Commit a previewed import: exactly one caller wins (a double click starts it once)."""
     started = LeadImport.objects.filter(pk=job.pk, status=ImportStatus.PREVIEWED).update(
@@ -807,7 +810,7 @@ def import_commit(*, job_id, on_progress=None):
                 reset_queries()  # with DEBUG on, Django would keep every batch's SQL until the end
                 with transaction.atomic():
                     counts = commit_batch(job.pk, batch)
-                    _progress(job.pk, bytes_done=bytes_read or job.size, **counts)
+                    _progress(job.pk, bytes_done=bytes_read, **counts)
                 if on_progress:
                     on_progress(bytes_read)
     except ImportFileError as exc:
@@ -834,9 +837,8 @@ def commit_batch(job_id, batch):
         for row in batch if row.error
     ]
     for plan in plans:
-        note = plan.row.note or (f"Possible duplicate of lead #{plan.possible_duplicate_of}." if plan.possible_duplicate_of else "")
         rows.append(ImportRow(
-            job_id=job_id, line=plan.row.line, outcome=outcome[plan.kind], email=plan.row.email, message=note,
+            job_id=job_id, line=plan.row.line, outcome=outcome[plan.kind], email=plan.row.email, message=plan.note,
             lead_id=ids.get(plan.row.email, plan.existing_id), possible_duplicate_of_id=plan.possible_duplicate_of,
         ))
     rows.sort(key=lambda r: r.line)
