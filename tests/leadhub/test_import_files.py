@@ -68,6 +68,14 @@ def test_windows_1252_byte_late_in_a_long_file_is_still_detected(run):
     assert job.created_count == 5001
 
 
+def test_excel_unicode_text_utf16_with_tabs(run):
+    data = "Email\tFirst name\tLast name\r\nzoe@acme.com\tZoë\tŁukasz\r\n".encode("utf-16")
+    assert data[:2] == b"\xff\xfe"
+    job = run(data)
+    assert (job.encoding, job.delimiter) == ("utf-16", "\t")
+    assert Lead.objects.get().last_name == "Łukasz"
+
+
 def test_quoted_fields_with_delimiters_quotes_and_newlines(run):
     data = (
         b'email,first_name,last_name,title\r\n'
