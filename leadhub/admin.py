@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Activity, Company, Lead, StageChange
+from .models import Activity, Company, ImportMapping, Lead, LeadImport, StageChange
 from .services import normalize_email
 
 
@@ -57,3 +57,32 @@ class ActivityAdmin(admin.ModelAdmin):
     list_select_related = ["lead"]
     date_hierarchy = "occurred_at"
     show_full_result_count = False
+
+
+@admin.register(ImportMapping)
+class ImportMappingAdmin(admin.ModelAdmin):
+    """Remembered column mappings; delete one to have the next file's columns guessed afresh."""
+
+    list_display = ["__str__", "updated_by", "updated_at"]
+    readonly_fields = ["fingerprint", "header", "fields", "updated_by", "updated_at"]
+    list_select_related = ["updated_by"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(LeadImport)
+class LeadImportAdmin(admin.ModelAdmin):
+    """Imports are made on /leads/import/; the admin only shows them."""
+
+    list_display = ["original_name", "status", "rows_total", "created_count", "updated_count", "rejected_count", "created_by", "created_at"]
+    list_filter = ["status", "channel"]
+    search_fields = ["original_name", "campaign"]
+    list_select_related = ["created_by"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

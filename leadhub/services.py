@@ -21,6 +21,30 @@ def normalize_email(email):
     return (email or "").strip().lower()
 
 
+def canonical_email(email):
+    """The address with case and plus-tags removed: "Ann+Webinar@X.com" -> "ann@x.com".
+
+    Two leads with the same canonical email are possibly one person. The database computes the
+    same value (models.canonical_email_expression, indexed) for Lead.objects.with_canonical_email().
+    """
+    email = normalize_email(email)
+    local, at, domain = email.rpartition("@")
+    if not at:
+        return email
+    plus = local.find("+")
+    if plus > 0:
+        local = local[:plus]
+    return f"{local}@{domain}"
+
+
+def possible_duplicates(lead):
+    """Other leads that are possibly the same person as `lead` (same canonical email), oldest first."""
+    return list(
+        Lead.objects.with_canonical_email().filter(canonical_email=canonical_email(lead.email))
+        .exclude(pk=lead.pk).order_by("pk")
+    )
+
+
 def email_domain(email):
     return normalize_email(email).rpartition("@")[2]
 
@@ -61,6 +85,8 @@ def upsert_lead(*, email, by=None, company=None, **fields):
 
     Only the fields given are written. `company` is an optional dict of company facts
     (name, industry, employee_count, annual_revenue, country) for the email's domain.
+    The returned lead carries `possible_duplicate_ids`: leads with the same canonical email
+    (plus-addressing aside), reported, never merged automatically.
     """
     email = normalize_email(email)
     try:
@@ -94,6 +120,14 @@ def upsert_lead(*, email, by=None, company=None, **fields):
             profile_changed = True
     if profile_changed:
         _enqueue_rescore([lead.pk])
+    if created:
+        lead.possible_duplicate_ids = list(
+            Lead.objects.with_canonical_email().filter(canonical_email=canonical_email(email)).exclude(pk=lead.pk)
+            .order_by("pk").values_list("pk", flat=True)
+        )
+    else:
+        # Known leads were reported when they were created; skip the query on every update.
+        lead.possible_duplicate_ids = []
     return lead, created
 
 

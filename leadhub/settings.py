@@ -5,6 +5,7 @@ Production sets DATABASE_URL, CELERY_BROKER_URL, DJANGO_SECRET_KEY, DJANGO_ALLOW
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -259,3 +260,9 @@ FREE_MAIL_DOMAINS = frozenset(
     )
 )
 ACTIVITY_BATCH_LIMIT = 1000
+
+# CSV imports (leadhub.imports). Uploads are streamed to this directory (a shared volume
+# when web and worker run on different hosts) and parsed from disk, never held in memory.
+LEADHUB_IMPORT_DIR = env_str("LEADHUB_IMPORT_DIR", str(Path(tempfile.gettempdir()) / "leadhub-imports"))
+# Larger files are refused with a sentence before they reach the disk: split them.
+LEADHUB_IMPORT_MAX_BYTES = env_int("LEADHUB_IMPORT_MAX_MB", 100) * 1024 * 1024

@@ -19,6 +19,12 @@ lead_patterns = (
     [
         path("", views.lead_list, name="list"),
         path("<int:pk>/", views.lead_detail, name="detail"),
+        path("export.csv", views.lead_export, name="export"),
+        path("import/", views.import_start, name="import"),
+        path("import/<int:pk>/", views.import_detail, name="import-detail"),
+        path("import/<int:pk>/progress/", views.import_progress, name="import-progress"),
+        path("import/<int:pk>/commit/", views.import_commit, name="import-commit"),
+        path("import/<int:pk>/rejected.csv", views.import_rejected_csv, name="import-rejected"),
     ],
     "leads",
 )
