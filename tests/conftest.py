@@ -14,6 +14,46 @@ from leadhub import roles  # noqa: E402
 from tests.factories import UserFactory  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
+PROJECT_APPS = ("leadhub", "qualification", "handoff")
+_migration_data_steps = []
+
+
+def restore_migration_data(**kwargs):
+    """Re-run the project's data migrations (role groups, rejection reasons, SLA policy...).
+
+    Transactional tests (browser tests with a live server, concurrency tests with threads)
+    end with a flush that also deletes what data migrations wrote. Django emits post_migrate
+    after that flush, so this runs then and every later test finds the seeded rows again.
+    Each step runs with the historical models of its own migration; all steps are idempotent.
+    """
+    sender = kwargs.get("sender")
+    if sender is not None and sender.label != PROJECT_APPS[-1]:
+        return
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+    from django.db.migrations.operations import RunPython
+
+    if not _migration_data_steps:
+        loader = MigrationExecutor(connection).loader
+        for key in loader.graph.leaf_nodes():
+            for node in loader.graph.forwards_plan(key):
+                if node[0] not in PROJECT_APPS or any(step[0] == node for step in _migration_data_steps):
+                    continue
+                migration = loader.graph.nodes[node]
+                operations = [op for op in migration.operations if isinstance(op, RunPython)]
+                if operations:
+                    apps = loader.project_state(node, at_end=False).apps
+                    _migration_data_steps.extend((node, op.code, apps) for op in operations)
+    for _node, code, apps in _migration_data_steps:
+        code(apps, None)
+
+
+def pytest_configure(config):
+    from django.db.models.signals import post_migrate
+
+    # Once per flush: the last project app's post_migrate comes after contenttypes and auth have
+    # recreated content types and permissions.
+    post_migrate.connect(restore_migration_data, sender=None, dispatch_uid="tests-restore-migration-data")
 
 
 @pytest.fixture(scope="session")

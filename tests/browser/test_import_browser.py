@@ -1,43 +1,12 @@
 import re
 
 import pytest
-from django.db import connection
-from django.db.migrations.loader import MigrationLoader
-from django.db.migrations.operations.special import RunPython
 from playwright.sync_api import expect
 
-from leadhub import roles
 from leadhub.models import Lead
 from tests.browser.test_leads_browser import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def replay_role_grants():
-    """Run again the data migrations that create the role groups (they call leadhub.roles.grant,
-    which is idempotent)."""
-    loader = MigrationLoader(connection)
-    state_apps = loader.project_state().apps
-    plan = dict.fromkeys(key for leaf in loader.graph.leaf_nodes() for key in loader.graph.forwards_plan(leaf))
-    for key in plan:
-        for operation in loader.graph.nodes[key].operations:
-            if isinstance(operation, RunPython) and operation.code.__globals__.get("grant") is roles.grant:
-                operation.code(state_apps, None)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _role_groups_after_this_module(django_db_blocker):
-    """A transactional test ends with a flush that also empties what data migrations wrote (the
-    role groups); the transactional tests after this module expect them, so put them back."""
-    yield
-    with django_db_blocker.unblock():
-        replay_role_grants()
-
-
-@pytest.fixture(autouse=True)
-def _role_groups(transactional_db):
-    # ...and an earlier transactional test may have flushed them before this one.
-    replay_role_grants()
 
 
 # A trade-show export as Excel writes it on a German Windows: cp1252, semicolons.

@@ -17,22 +17,7 @@ def routing(sdr, other_sdr):
     return [SDRProfileFactory(user=sdr), SDRProfileFactory(user=other_sdr)]
 
 
-def restore_seed_data():
-    """Re-run the data migrations' seeding (role groups, rejection reasons, SLA policy).
-
-    Transactional tests (threads, live server) flush the database afterwards, and with it
-    what migrations wrote; serialized_rollback clashes with content types recreated by the
-    flush, so the seeding runs again here, with the historical models migrations use."""
-    import importlib
-
-    from django.db import connection
-    from django.db.migrations.executor import MigrationExecutor
-
-    apps = MigrationExecutor(connection).loader.project_state().apps
-    importlib.import_module("leadhub.migrations.0002_roles").create_roles(apps, None)
-    importlib.import_module("handoff.migrations.0002_reasons_policy_roles").seed(apps, None)
-
-
 @pytest.fixture
 def seeded_transactional_db(transactional_db):
-    restore_seed_data()
+    """A transactional test with the data migrations' rows (tests/conftest.py restores them after every flush)."""
+    return transactional_db

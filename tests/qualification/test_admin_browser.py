@@ -1,6 +1,5 @@
 """A marketer edits a draft rule in the admin, previews the effect and publishes it."""
 
-import importlib
 import re
 
 import pytest
@@ -13,22 +12,6 @@ from tests.factories import ActivityFactory, CompanyFactory, LeadFactory
 from .factories import simple_model
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _role_groups(transactional_db):
-    """Transactional tests flush the database after each test, and with it the role groups the
-    data migrations created (permissions come back through post_migrate; groups do not)."""
-    from django.contrib.auth.models import Group, Permission
-
-    for module in ("leadhub.migrations.0002_roles", "qualification.migrations.0002_roles"):
-        roles = importlib.import_module(module)
-        table = getattr(roles, "LEAD_RECORD_PERMISSIONS", None) or roles.SCORING_PERMISSIONS
-        for role, perms in table.items():
-            group, _ = Group.objects.get_or_create(name=role)
-            for perm in perms:
-                app_label, codename = perm.split(".")
-                group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
 
 
 def test_marketer_edits_a_draft_rule_previews_and_publishes(page, live_server, marketer):
