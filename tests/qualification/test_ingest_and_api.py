@@ -112,3 +112,22 @@ def test_lead_page_explains_the_score_and_the_missing_required_fields(client, ma
     assert "Missing required field: <strong>Title</strong>" in html
     lead.refresh_from_db()
     assert lead.total_score == Decimal("40.0") and f'<td class="num">{lead.total_score}</td>' in html
+
+
+def test_top_reasons_name_the_three_biggest_contributions_in_constant_queries(
+        integration_api, published, django_capture_on_commit_callbacks, django_assert_max_num_queries):
+    from qualification.selectors import lead_top_reasons
+
+    hot = LeadFactory(company=CompanyFactory(industry="software"), title="VP Marketing")
+    other = LeadFactory(company=CompanyFactory(industry="retail"), title="Analyst")
+    post(integration_api, django_capture_on_commit_callbacks, activity(hot.email, "d1", kind="demo_request"),
+         *[activity(hot.email, f"p{n}") for n in range(3)], activity(other.email, "o1"))
+    with django_assert_max_num_queries(5):
+        reasons = lead_top_reasons([hot.pk, other.pk])
+    # Demo 40, pricing 3 x 10 = 30, industry 20; the title's 10 is the fourth and left out.
+    assert reasons[hot.pk] == [
+        {"rule": "Demo request", "points": Decimal("40.0")},
+        {"rule": "Pricing page view", "points": Decimal("30.0")},
+        {"rule": "Industry equals software", "points": Decimal("20.0")},
+    ]
+    assert reasons[other.pk] == [{"rule": "Pricing page view", "points": Decimal("10.0")}]
