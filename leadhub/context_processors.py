@@ -5,6 +5,7 @@ from django.urls import NoReverseMatch, reverse
 NAV_ITEMS = [
     ("Queue", "handoff:queue", "handoff.view_handoff"),
     ("Leads", "leads:list", "leadhub.view_lead"),
+    ("Import", "leads:import", "leadhub.import_leads"),
     ("Dashboard", "handoff:dashboard", "handoff.view_dashboard"),
     ("Feedback", "handoff:feedback", "handoff.view_feedback"),
 ]
@@ -21,5 +22,9 @@ def navigation(request):
         except NoReverseMatch:
             continue
         if perm is None or user.has_perm(perm):
-            items.append({"label": label, "url": url, "active": request.path.startswith(url)})
+            items.append({"label": label, "url": url, "active": False})
+    # The most specific page is the active one (/leads/import/ is Import, not Leads).
+    matching = [item for item in items if request.path.startswith(item["url"])]
+    if matching:
+        max(matching, key=lambda item: len(item["url"]))["active"] = True
     return {"nav_items": items}

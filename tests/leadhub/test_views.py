@@ -116,3 +116,13 @@ def test_blank_filter_fields_mean_any(client, manager):
     LeadFactory(email="a@a.com", source="event")
     response = client.get("/leads/", {"q": "", "stage": "", "source": "event", "owner": "", "score_min": ""})
     assert names(response) == ["a@a.com"]
+
+
+def test_navigation_shows_the_pages_of_the_users_role_and_marks_the_current_one(client, marketer, sdr):
+    client.force_login(marketer)
+    nav = client.get("/leads/import/").context["nav_items"]
+    assert [(item["label"], item["active"]) for item in nav if item["label"] in ("Leads", "Import")] == [
+        ("Leads", False), ("Import", True)]
+    client.force_login(sdr)
+    labels = [item["label"] for item in client.get("/leads/").context["nav_items"]]
+    assert "Queue" in labels and "Import" not in labels
