@@ -20,44 +20,28 @@ def test_healthz_reports_database_failure_with_503(client, monkeypatch):
     assert "database unreachable" in response.json()["checks"]["database"]
 
 
-def test_healthz_reports_unreachable_broker_with_503(client, settings):
+def healthz_with_broker(client, settings, broker_url):
+    """GET /healthz as a process configured with this broker (tasks not eager)."""
     from leadhub.celery import app
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
     original = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    app.conf.broker_url = broker_url
     try:
-        response = client.get("/healthz")
+        return client.get("/healthz")
     finally:
         app.conf.broker_url = original
+
+
+def test_healthz_reports_unreachable_broker_with_503(client, settings):
+    response = healthz_with_broker(client, settings, "redis://127.0.0.1:1/0")  # nothing listens on port 1
     assert response.status_code == 503
     assert response.json()["checks"]["broker"].startswith("error")
 
 
-def test_healthz_reports_reachable_redis_broker(client, settings):
-    from leadhub.celery import app
-
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    original = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:6379/0"
-    try:
-        response = client.get("/healthz")
-    finally:
-        app.conf.broker_url = original
-    assert response.status_code == 200, response.json()
-    assert response.json()["checks"]["broker"] == "ok"
-
-
-def test_healthz_reports_reachable_rabbitmq_broker(client, settings):
-    from leadhub.celery import app
-
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    original = app.conf.broker_url
-    app.conf.broker_url = "amqp://guest:guest@127.0.0.1:5672//"
-    try:
-        response = client.get("/healthz")
-    finally:
-        app.conf.broker_url = original
+@pytest.mark.parametrize("broker_url", ["redis://127.0.0.1:6379/0", "amqp://guest:guest@127.0.0.1:5672//"], ids=["redis", "rabbitmq"])
+def test_healthz_reports_reachable_broker(client, settings, broker_url):
+    response = healthz_with_broker(client, settings, broker_url)
     assert response.status_code == 200, response.json()
     assert response.json()["checks"]["broker"] == "ok"
 
