@@ -23,6 +23,9 @@ QUEUE_FIELDS = (
     "lead__id", "lead__first_name", "lead__last_name", "lead__email", "lead__title", "lead__stage",
     "lead__fit_score", "lead__engagement_score", "lead__total_score", "lead__grade", "lead__company_id",
     "lead__company__id", "lead__company__name", "lead__company__domain",
+    # What scoring needs to say why each lead scored (qualification.selectors.lead_top_reasons).
+    "lead__score_model_version", "lead__scored_at", "lead__country", "lead__phone",
+    "lead__company__industry", "lead__company__employee_count", "lead__company__annual_revenue", "lead__company__country",
     "owner__id", "owner__username", "owner__first_name", "owner__last_name",
 )
 
@@ -85,7 +88,7 @@ def top_reasons(leads):
     provider = getattr(qualification_selectors, "lead_top_reasons", None)
     reasons = {}
     if provider is not None and leads:
-        found = provider([lead.pk for lead in leads]) or {}
+        found = provider(leads) or {}
         reasons = {pk: [_why_label(item) for item in items][:WHY_LIMIT] for pk, items in found.items() if items}
     for lead in leads:
         if not reasons.get(lead.pk):

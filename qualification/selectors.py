@@ -84,12 +84,17 @@ def lead_score(lead):
     return engine.score(lead_facts(lead), snapshot(model), lead.scored_at or timezone.now())
 
 
-def lead_top_reasons(lead_ids, limit=3):
+def lead_top_reasons(leads, limit=3):
     """{lead id: [{"rule", "points"}, ...]}: the biggest contributions to each lead's stored
-    score, for lists such as the queue. A constant number of queries whatever the number of
-    leads: activity facts come from the daily rollups, the rules from one query per table."""
-    leads = list(Lead.objects.filter(pk__in=lead_ids).select_related("company"))
+    score, for lists such as the queue. `leads` are Lead objects (company loaded) or ids.
+    A constant number of queries whatever the number of leads, none for unscored leads:
+    activity facts come from the daily rollups, the rules from one query per table."""
+    leads = list(leads)
+    if leads and not isinstance(leads[0], Lead):
+        leads = list(Lead.objects.filter(pk__in=leads).select_related("company"))
     versions = {lead.score_model_version for lead in leads if lead.score_model_version is not None}
+    if not versions:
+        return {}
     specs = {
         model.version: snapshot(model)
         for model in ScoringModel.objects.filter(version__in=versions).prefetch_related("fit_rules", "engagement_rules")

@@ -24,7 +24,7 @@ def test_marketer_uploads_fixes_a_mapping_previews_and_commits(page, live_server
     upload.write_bytes(TRADE_SHOW)
 
     sign_in(page, live_server, marketer)
-    page.get_by_role("link", name="Import").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Import").click()
     expect(page.get_by_role("heading", name="Import leads from a CSV file")).to_be_visible()
     page.get_by_label("CSV file").set_input_files(str(upload))
     page.get_by_label("Channel of new leads").select_option("event")
