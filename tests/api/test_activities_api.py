@@ -77,3 +77,33 @@ def test_posting_activities_needs_permission(sdr):
     lead = LeadFactory()
     response = token_client(sdr).post("/api/activities/", {"activities": [item(lead.email, "a")]}, format="json")
     assert response.status_code == 403
+
+
+def test_missing_fields_wrong_types_and_non_objects_are_reported_by_index(integration_api):
+    lead = LeadFactory()
+    batch = {"activities": [
+        {"kind": "page_view", "occurred_at": "2026-11-20T10:00:00Z", "source": "hubspot", "external_id": "a"},
+        {**item(lead.email, "b"), "email": 42},
+        {**item(lead.email, "c"), "source": "x" * 61},
+        "not an object",
+        {**item(lead.email, "e"), "external_id": True},
+        item(lead.email, "fine"),
+    ]}
+    response = integration_api.post("/api/activities/", batch, format="json")
+    assert response.status_code == 400
+    errors = response.data["errors"]["activities"]
+    assert errors == {
+        "0": {"email": ["This field is required."]},
+        "1": {"email": ["Enter a valid email address."]},
+        "2": {"source": ["Ensure this field has no more than 60 characters."]},
+        "3": {"non_field_errors": ["Expected an object."]},
+        "4": {"external_id": ["Not a valid string."]},
+    }
+    assert not Activity.objects.exists()
+
+
+def test_naive_times_are_taken_in_the_server_time_zone(integration_api, settings):
+    lead = LeadFactory()
+    response = integration_api.post("/api/activities/", [item(lead.email, "n", occurred_at="2026-11-20T10:00:00")], format="json")
+    assert response.status_code == 200
+    assert Activity.objects.get(external_id="n").occurred_at.isoformat() == "2026-11-20T10:00:00+00:00"
