@@ -111,7 +111,7 @@ class LeadAdmin(admin.ModelAdmin):
             "title": "Merge duplicate leads",
             "survivor": survivor,
             "duplicate": duplicate,
-            "columns": [_merge_column(survivor, "Survives"), _merge_column(duplicate, "Merged into it, then deleted")],
+            "columns": [_merge_column(survivor, "Survives", fill_from=duplicate), _merge_column(duplicate, "Merged into it, then deleted")],
             "swap_url": merge_url(duplicate, survivor),
             "error": error,
         }
@@ -129,24 +129,32 @@ def _int(value):
         return 0
 
 
-def _merge_column(lead, role):
-    """What the confirmation page shows of one lead: its profile and how much hangs off it."""
+def _merge_column(lead, role, fill_from=None):
+    """What the confirmation page shows of one lead: its profile and how much hangs off it.
+    For the survivor, blank fields the duplicate fills are shown with the value they get."""
+    def fact(label, field, shown=None):
+        value = shown if shown is not None else getattr(lead, field)
+        if not value and fill_from is not None and getattr(fill_from, field):
+            return (label, getattr(fill_from, field), True)
+        return (label, value or "—", False)
+
     return {
         "lead": lead,
         "role": role,
         "facts": [
-            ("Email", lead.email),
-            ("Name", lead.full_name or "—"),
-            ("Title", lead.title or "—"),
-            ("Phone", lead.phone or "—"),
-            ("Country", lead.country or "—"),
-            ("Company", lead.company or "—"),
-            ("Channel", lead.get_source_display()),
-            ("Campaign", lead.campaign or "—"),
-            ("Stage", lead.get_stage_display()),
-            ("Owner", lead.owner or "—"),
-            ("Score", f"{lead.total_score} ({lead.grade or 'no grade'})"),
-            ("Created", lead.created_at),
+            ("Email", lead.email, False),
+            fact("First name", "first_name"),
+            fact("Last name", "last_name"),
+            fact("Title", "title"),
+            fact("Phone", "phone"),
+            fact("Country", "country"),
+            fact("Company", "company"),
+            ("Channel", lead.get_source_display(), False),
+            fact("Campaign", "campaign"),
+            ("Stage", lead.get_stage_display(), False),
+            ("Owner", lead.owner or "—", False),
+            ("Score", f"{lead.total_score} ({lead.grade or 'no grade'})", False),
+            ("Created", lead.created_at, False),
         ],
         "counts": [
             ("Activities", Activity.objects.filter(lead=lead).count()),
