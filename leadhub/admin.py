@@ -1,7 +1,17 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 
-from .models import Activity, Company, ImportMapping, Lead, LeadImport, StageChange
-from .services import normalize_email
+from handoff.models import Handoff
+
+from .errors import DomainError
+from .models import Activity, Company, ImportMapping, Lead, LeadAlias, LeadImport, LeadMerge, StageChange
+from .services import MERGE_PERMISSION, lead_merge, merge_order, normalize_email, possible_duplicates
 
 
 @admin.register(Company)
@@ -43,9 +53,147 @@ class LeadAdmin(admin.ModelAdmin):
         "scored_at", "last_activity_at", "recycle_count", "nurture_until", "created_at", "updated_at",
     ]
 
+    actions = ["merge_duplicates"]
+
     def save_model(self, request, obj, form, change):
         obj.email = normalize_email(obj.email)
         super().save_model(request, obj, form, change)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return [*fields, "duplicates"] if obj else fields
+
+    @admin.display(description="Possible duplicates")
+    def duplicates(self, obj):
+        # Links to the lead pages, which offer "Merge…" to users allowed to merge.
+        twins = possible_duplicates(obj)
+        if not twins:
+            return "None"
+        return format_html_join(
+            format_html("<br>"), '<a href="{}">{}</a>',
+            ((reverse("leads:detail", args=[twin.pk]), twin.email) for twin in twins),
+        )
+
+    def has_merge_permission(self, request):
+        return request.user.has_perm(MERGE_PERMISSION)
+
+    @admin.action(description="Merge duplicates…", permissions=["merge"])
+    def merge_duplicates(self, request, queryset):
+        leads = list(queryset[:3])
+        if len(leads) != 2:
+            self.message_user(request, "Select exactly two leads to merge.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(merge_url(*merge_order(*leads)))
+
+    def get_urls(self):
+        merge = path("merge/", self.admin_site.admin_view(self.merge_view), name="leadhub_lead_merge")
+        return [merge, *super().get_urls()]
+
+    def merge_view(self, request):
+        """Both leads side by side, which one survives (swappable), then the merge (one service call)."""
+        if not self.has_merge_permission(request):
+            raise PermissionDenied
+        data = request.POST if request.method == "POST" else request.GET
+        survivor = get_object_or_404(Lead.objects.select_related("company", "owner"), pk=_int(data.get("survivor")))
+        duplicate = get_object_or_404(Lead.objects.select_related("company", "owner"), pk=_int(data.get("duplicate")))
+        error = ""
+        if request.method == "POST":
+            try:
+                lead_merge(survivor=survivor, duplicate=duplicate, by=request.user)
+            except DomainError as exc:
+                error = exc.message
+            else:
+                self.message_user(request, f"Merged {duplicate.email} into {survivor.email}.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("leads:detail", args=[survivor.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Merge duplicate leads",
+            "survivor": survivor,
+            "duplicate": duplicate,
+            "columns": [_merge_column(survivor, "Survives", fill_from=duplicate), _merge_column(duplicate, "Merged into it, then deleted")],
+            "swap_url": merge_url(duplicate, survivor),
+            "error": error,
+        }
+        return TemplateResponse(request, "admin/leadhub/lead/merge.html", context, status=200)
+
+
+def merge_url(survivor, duplicate):
+    return f"{reverse('admin:leadhub_lead_merge')}?{urlencode({'survivor': survivor.pk, 'duplicate': duplicate.pk})}"
+
+
+def _int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _merge_column(lead, role, fill_from=None):
+    """What the confirmation page shows of one lead: its profile and how much hangs off it.
+    For the survivor, blank fields the duplicate fills are shown with the value they get."""
+    def fact(label, field, shown=None):
+        value = shown if shown is not None else getattr(lead, field)
+        if not value and fill_from is not None and getattr(fill_from, field):
+            return (label, getattr(fill_from, field), True)
+        return (label, value or "—", False)
+
+    return {
+        "lead": lead,
+        "role": role,
+        "facts": [
+            ("Email", lead.email, False),
+            fact("First name", "first_name"),
+            fact("Last name", "last_name"),
+            fact("Title", "title"),
+            fact("Phone", "phone"),
+            fact("Country", "country"),
+            fact("Company", "company"),
+            ("Channel", lead.get_source_display(), False),
+            fact("Campaign", "campaign"),
+            ("Stage", lead.get_stage_display(), False),
+            ("Owner", lead.owner or "—", False),
+            ("Score", f"{lead.total_score} ({lead.grade or 'no grade'})", False),
+            ("Created", lead.created_at, False),
+        ],
+        "counts": [
+            ("Activities", Activity.objects.filter(lead=lead).count()),
+            ("Stage changes", StageChange.objects.filter(lead=lead).count()),
+            ("Handoffs", Handoff.objects.filter(lead=lead).count()),
+            ("Open handoffs", Handoff.objects.filter(lead=lead, status="open").count()),
+        ],
+    }
+
+
+@admin.register(LeadMerge)
+class LeadMergeAdmin(admin.ModelAdmin):
+    """Past merges, read only: they are written by the merge service."""
+
+    list_display = ["duplicate_email", "survivor", "by", "at"]
+    search_fields = ["duplicate_email", "survivor__email"]
+    list_select_related = ["survivor", "by"]
+    readonly_fields = ["survivor", "duplicate_id", "duplicate_email", "snapshot", "moved", "by", "at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LeadAlias)
+class LeadAliasAdmin(admin.ModelAdmin):
+    """Addresses of merged-away leads; ingest and imports for them reach the survivor."""
+
+    list_display = ["email", "lead", "created_at"]
+    search_fields = ["email", "lead__email"]
+    list_select_related = ["lead"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Activity)

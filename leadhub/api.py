@@ -225,8 +225,11 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         serializer = LeadUpsertSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         lead, created = services.upsert_lead(**serializer.to_service_kwargs())
+        duplicate_ids = lead.possible_duplicate_ids
         lead = selectors.lead_list().get(pk=lead.pk)
-        return Response(LeadSerializer(lead).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        # Same-person candidates (plus-addressing, case) for a new lead; never merged automatically.
+        data = {**LeadSerializer(lead).data, "possible_duplicate_ids": duplicate_ids}
+        return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class ActivityViewSet(viewsets.GenericViewSet):

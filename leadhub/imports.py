@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from .choices import Channel, Industry
 from .errors import Conflict, ValidationFailed
-from .models import Company, ImportMapping, ImportOutcome, ImportRow, ImportStatus, Lead, LeadImport
+from .models import Company, ImportMapping, ImportOutcome, ImportRow, ImportStatus, Lead, LeadAlias, LeadImport
 from .services import _enqueue_rescore, canonical_email, email_domain, is_free_mail, normalize_email
 
 BATCH_SIZE = 1000
@@ -521,6 +521,7 @@ class Plan:
 
 def plan_batch(rows):
     """What importing these valid rows does to leads and companies, read with a few queries."""
+    rows = _follow_aliases(rows)
     emails = [row.email for row in rows]
     existing = {
         values["email"]: values
@@ -536,7 +537,7 @@ def plan_batch(rows):
         twins[canon] = pk  # the oldest lead wins (ordered newest first)
 
     company_facts = _merge_company_facts(rows, domains, companies)
-    plans = []
+    plans, planned = [], set()
     for row in rows:
         domain = email_domain(row.email)
         domain = domain if domain in domains else None
@@ -556,8 +557,24 @@ def plan_batch(rows):
             same = same and (domain is None or domain in companies)
             plan = Plan(row, "unchanged" if same else "update", values, domain, existing_id=current["id"],
                         company_changed=domain in company_facts["changed"])
+            if current["email"] in planned:
+                # A merged address and its survivor in one batch: one statement must not write a lead twice.
+                plan.kind = "unchanged"
+        if plan.kind != "unchanged":
+            planned.add(row.email)
         plans.append(plan)
     return plans, company_facts
+
+
+def _follow_aliases(rows):
+    """Rows for the address of a merged-away lead update its survivor (one query per batch):
+    the row takes the survivor's email, so the batch writes that lead."""
+    aliases = dict(
+        LeadAlias.objects.filter(email__in={row.email for row in rows}).values_list("email", "lead__email")
+    )
+    for row in rows:
+        row.email = aliases.get(row.email, row.email)
+    return rows
 
 
 def _merge_company_facts(rows, domains, companies):

@@ -2,6 +2,7 @@ import os
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Concat, Lower, StrIndex, Substr
@@ -93,6 +94,7 @@ class Lead(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("merge_leads", "Can merge duplicate leads")]
         constraints = [
             models.UniqueConstraint(Lower("email"), name="lead_email_lower_unique"),
             models.CheckConstraint(
@@ -177,6 +179,48 @@ class StageChange(models.Model):
 
     def __str__(self):
         return f"{self.lead_id}: {self.from_stage} → {self.to_stage}"
+
+
+class LeadAlias(models.Model):
+    """An email address of a lead that was merged away: ingest and imports for it reach `lead`.
+
+    Written by services.lead_merge; read wherever a lead is looked up by email, so a merged
+    address never recreates the duplicate.
+    """
+
+    email = models.EmailField(max_length=254, unique=True)
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="aliases")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["email"]
+        verbose_name_plural = "lead aliases"
+
+    def __str__(self):
+        return f"{self.email} → lead {self.lead_id}"
+
+
+class LeadMerge(models.Model):
+    """One merge, kept with the survivor: who merged which lead into it, and what that lead was."""
+
+    survivor = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="merges")
+    # The duplicate row is deleted by the merge, so it is described, not referenced.
+    duplicate_id = models.PositiveIntegerField()
+    duplicate_email = models.EmailField(max_length=254)
+    snapshot = models.JSONField(default=dict, encoder=DjangoJSONEncoder, help_text="The duplicate's fields before the merge.")
+    moved = models.JSONField(default=dict, help_text="How many rows of each kind moved to the survivor.")
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Empty when the system merged.",
+    )
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["survivor", "-at"], name="leadmerge_survivor_at")]
+
+    def __str__(self):
+        return f"{self.duplicate_email} merged into lead {self.survivor_id}"
 
 
 class ImportStatus(models.TextChoices):

@@ -2,7 +2,7 @@
 
 from django.db.models import Prefetch
 
-from .models import Activity, Lead, StageChange
+from .models import Activity, Lead, LeadMerge, StageChange
 
 TIMELINE_LIMIT = 200
 
@@ -12,14 +12,20 @@ def lead_list():
 
 
 def lead_detail(pk):
-    """A lead with its company, owner, recent activities and whole stage history."""
-    return (
+    """A lead with its company, owner, recent activities, whole stage history, the merges into
+    it (lead.merges) and the leads that are possibly the same person (lead.possible_duplicates)."""
+    from .services import possible_duplicates
+
+    lead = (
         Lead.objects.select_related("company", "owner")
         .prefetch_related(
             Prefetch("stage_changes", queryset=StageChange.objects.select_related("by")),
+            Prefetch("merges", queryset=LeadMerge.objects.select_related("by")),
         )
         .get(pk=pk)
     )
+    lead.possible_duplicates = possible_duplicates(lead)
+    return lead
 
 
 def lead_timeline(lead, limit=TIMELINE_LIMIT):
