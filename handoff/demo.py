@@ -20,11 +20,17 @@ from leadhub.services import transition
 
 from . import services
 from .choices import EventKind, HandoffStatus
-from .models import Handoff, HandoffEvent, RejectionReason, SDRProfile
+from .models import Handoff, HandoffEvent, RejectionReason, SDRProfile, SLAPolicy
+from .sla import calendar_for
 
 SDRS = ["sdr1", "sdr2", "sdr3"]
-# Median and spread (log-normal) of each SDR's response time in hours: sdr3 is the slow one.
-RESPONSE = {"sdr1": (1.1, 0.7), "sdr2": (1.5, 0.7), "sdr3": (3.4, 0.6)}
+# Median and spread (log-normal) of each SDR's response time in business hours against a
+# 4-hour SLA (scaled to faster or slower policies): sdr3 is the slow one. About 13% breach.
+RESPONSE = {"sdr1": (1.1, 0.7), "sdr2": (1.5, 0.7), "sdr3": (2.9, 0.6)}
+# Faster and slower per-channel policies next to the 4-hour default (DESIGN.md section 5).
+DEMO_POLICIES = [("Demo and contact requests", "inbound_form", 1), ("Content leads", "interaction", 8)]
+# Minutes before now to try as assignment moments for each state of the live queue.
+OPEN_RANGES = {"pool": (10, 300), "on_time": (5, 600), "due_soon": (20, 6000), "overdue": (240, 7000)}
 MQL_SHARE = 0.10
 MAX_PROMOTIONS = 2000  # a big --leads set still seeds in seconds; its history is then this size
 OPEN_SHARE = 0.12
@@ -67,17 +73,30 @@ def _promote(rng, now, stdout):
     return candidates
 
 
+def _state_of(due, now):
+    left = due - now
+    return "overdue" if left < timedelta(0) else "due_soon" if left <= timedelta(minutes=55) else "on_time"
+
+
+def _open_time(rng, lead, now, state):
+    """An MQL moment whose business-hours deadline puts the handoff in `state` now. Deadlines
+    fall in business hours only, so at night or at the weekend no moment makes one "due soon":
+    the last try is then used and _seed_history moves that deadline (the live queue is staged)."""
+    policy = services.sla_policy_for(lead.source)
+    low, high = OPEN_RANGES[state]
+    at = now
+    for _ in range(200):
+        at = now - timedelta(minutes=rng.uniform(low, high))
+        if state == "pool" or _state_of(services.due_at_for(policy, at + timedelta(seconds=30)), now) == state:
+            break
+    return at
+
+
 def _mql_time(rng, lead, now, open_state):
     """When the lead became MQL: recent for the live queue, else anywhere in its life."""
     earliest = lead.created_at + timedelta(hours=1)
-    if open_state == "pool":
-        at = now - timedelta(minutes=rng.uniform(10, 300))
-    elif open_state == "on_time":
-        at = now - timedelta(minutes=rng.uniform(5, 165))
-    elif open_state == "due_soon":
-        at = now - timedelta(minutes=rng.uniform(185, 235))
-    elif open_state == "overdue":
-        at = now - timedelta(minutes=rng.uniform(250, 1800))
+    if open_state is not None:
+        at = _open_time(rng, lead, now, open_state)
     else:
         latest = now - timedelta(hours=8)
         at = earliest + (latest - earliest) * rng.random() if latest > earliest else None
@@ -90,6 +109,8 @@ def seed(*, users, seed=7, stdout=None, progress=False):
     stdout = stdout or type("Null", (), {"write": lambda self, text: None})()
     sdrs = [users[name] for name in SDRS if name in users]
     with transaction.atomic():
+        for name, channel, hours in DEMO_POLICIES:
+            SLAPolicy.objects.get_or_create(channel=channel, active=True, defaults={"name": name, "response_hours": hours})
         for user in sdrs:
             SDRProfile.objects.update_or_create(user=user, defaults={"available": True, "capacity": 40, "out_of_office_until": None})
         counts = _seed_history(rng, now, sdrs, stdout)
@@ -137,6 +158,11 @@ def _seed_history(rng, now, sdrs, stdout):
                 profiles.update(available=True)
             handoff = Handoff.objects.get(lead=lead, status=HandoffStatus.OPEN)
         if state is not None:
+            if state in ("due_soon", "overdue") and handoff.due_at and _state_of(handoff.due_at, now) != state:
+                # Outside business hours nothing can be due within the hour: stage the deadline.
+                due = now + timedelta(minutes=rng.uniform(10, 50)) if state == "due_soon" else now - timedelta(minutes=rng.uniform(30, 600))
+                Handoff.objects.filter(pk=handoff.pk).update(due_at=due)
+                handoff.due_at = due
             counts["open"] += 1
             counts["pool"] += state == "pool"
             counts["overdue"] = counts.get("overdue", 0) + (state == "overdue")
@@ -150,9 +176,10 @@ def _seed_history(rng, now, sdrs, stdout):
 def _redate(handoff, lead, mql_at):
     """Move a handoff opened 'now' by scoring's promotion (and its history rows) to mql_at."""
     owner_at = mql_at + timedelta(seconds=30)
+    policy = services.sla_policy_for(handoff.channel)  # the demo's channel policies came after scoring
     Handoff.objects.filter(pk=handoff.pk).update(
-        created_at=mql_at, assigned_at=owner_at if handoff.owner_id else None,
-        due_at=services.due_at_for(handoff.sla_policy, owner_at) if handoff.owner_id else None,
+        created_at=mql_at, assigned_at=owner_at if handoff.owner_id else None, sla_policy=policy,
+        due_at=services.due_at_for(policy, owner_at) if handoff.owner_id else None,
     )
     HandoffEvent.objects.filter(handoff=handoff).update(at=mql_at)
     StageChange.objects.filter(lead=lead, to_stage=Stage.MQL, at__gt=mql_at).update(at=mql_at)
@@ -166,9 +193,13 @@ def _give_to(handoff, user):
     HandoffEvent.objects.filter(handoff=handoff, kind=EventKind.ASSIGNED).update(to_owner=user)
 
 
-def _response_hours(rng, owner):
+def _decision_time(rng, owner, handoff):
+    """assigned_at + the SDR's response in business hours, scaled to the policy's response time."""
     median, sigma = RESPONSE.get(owner.username, (1.5, 0.7))
-    return median * math.exp(rng.gauss(0, sigma))
+    policy = handoff.sla_policy
+    scale = float(policy.response_hours) / 4 if policy else 1
+    hours = median * scale * math.exp(rng.gauss(0, sigma))
+    return calendar_for(policy).add(handoff.assigned_at, timedelta(hours=hours))
 
 
 def _decide(rng, now, lead, handoff, sdrs, reasons, counts):
@@ -177,7 +208,7 @@ def _decide(rng, now, lead, handoff, sdrs, reasons, counts):
         owner = rng.choice(sdrs)
         services.handoff_claim(handoff=handoff, by=owner, at=handoff.created_at + timedelta(minutes=rng.uniform(5, 90)))
         handoff.refresh_from_db()
-    decided_at = min(handoff.assigned_at + timedelta(hours=_response_hours(rng, owner)), now - timedelta(minutes=30))
+    decided_at = min(_decision_time(rng, owner, handoff), now - timedelta(minutes=30))
     student = lead.title in STUDENT_TITLES
     if not student and rng.random() < ACCEPT_ODDS.get(lead.source, 0.66):
         services.handoff_accept(handoff=handoff, by=owner, at=decided_at)

@@ -31,6 +31,7 @@ def restore_seed_data():
     apps = MigrationExecutor(connection).loader.project_state().apps
     importlib.import_module("leadhub.migrations.0002_roles").create_roles(apps, None)
     importlib.import_module("handoff.migrations.0002_reasons_policy_roles").seed(apps, None)
+    importlib.import_module("handoff.migrations.0004_tiers_dashboard_roles").seed(apps, None)
 
 
 @pytest.fixture
