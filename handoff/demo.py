@@ -26,7 +26,7 @@ from .sla import calendar_for
 SDRS = ["sdr1", "sdr2", "sdr3"]
 # Median and spread (log-normal) of each SDR's response time in business hours against a
 # 4-hour SLA (scaled to faster or slower policies): sdr3 is the slow one. About 13% breach.
-RESPONSE = {"sdr1": (1.1, 0.7), "sdr2": (1.5, 0.7), "sdr3": (2.9, 0.6)}
+RESPONSE = {"sdr1": (1.0, 0.65), "sdr2": (1.3, 0.65), "sdr3": (2.9, 0.55)}
 # Faster and slower per-channel policies next to the 4-hour default (DESIGN.md section 5).
 DEMO_POLICIES = [("Demo and contact requests", "inbound_form", 1), ("Content leads", "interaction", 8)]
 # Minutes before now to try as assignment moments for each state of the live queue.
@@ -40,6 +40,21 @@ REASONS_OTHER = {"No budget": 16, "Not the decision maker": 24, "Bad contact dat
                  "Student": 3, "Competitor": 3, "Existing customer": 4, "Duplicate": 5}
 LOST_REASONS = ["Chose a competitor", "No decision", "Budget cut", "Price", "Timing: next fiscal year"]
 STUDENT_TITLES = ("Student", "Graduate Student", "Intern")
+# The rule that does not help (feedback page): downloads add points but not buyers, so the
+# odds below use the score without them.
+UNHELPFUL_RULE = "Content download"
+UNHELPFUL_WEIGHT = 2
+
+
+def _buying_score(handoff):
+    """The score that predicts buying in this demo: the score at handoff minus the unhelpful rule."""
+    noise = sum(handoff.rules.filter(label=UNHELPFUL_RULE).values_list("points", flat=True))
+    return float(handoff.score_at_handoff) - UNHELPFUL_WEIGHT * float(noise)
+
+
+def _odds(base, score, slope):
+    """Conversion rising with score: base at 80 points, `slope` per point, within 5–95%."""
+    return min(0.95, max(0.05, base + (score - 80) * slope))
 
 
 def _pick(rng, weights):
@@ -210,10 +225,11 @@ def _decide(rng, now, lead, handoff, sdrs, reasons, counts):
         handoff.refresh_from_db()
     decided_at = min(_decision_time(rng, owner, handoff), now - timedelta(minutes=30))
     student = lead.title in STUDENT_TITLES
-    if not student and rng.random() < ACCEPT_ODDS.get(lead.source, 0.66):
+    buying = _buying_score(handoff)
+    if not student and rng.random() < _odds(ACCEPT_ODDS.get(lead.source, 0.66), buying, 0.008):
         services.handoff_accept(handoff=handoff, by=owner, at=decided_at)
         counts["accepted"] += 1
-        _work_sal(rng, now, lead, owner, decided_at, reasons, counts)
+        _work_sal(rng, now, lead, owner, decided_at, reasons, counts, buying)
     else:
         label = "Student" if student else _pick(rng, REASONS_PAID if lead.source == "paid" else REASONS_OTHER)
         note = rng.choice(["", "", "Left a voicemail twice.", "Spoke briefly; not a fit right now.", "Email bounced."])
@@ -222,12 +238,14 @@ def _decide(rng, now, lead, handoff, sdrs, reasons, counts):
     counts["decided"] += 1
 
 
-def _work_sal(rng, now, lead, owner, accepted_at, reasons, counts):
-    """Half the SALs become SQLs (a quarter of those won), some are recycled, the rest are still being worked."""
+def _work_sal(rng, now, lead, owner, accepted_at, reasons, counts, buying=80.0):
+    """About half the SALs become SQLs (more with a higher score; a quarter of those won), some
+    are recycled, the rest are still being worked."""
     roll = rng.random()
-    if roll < 0.50:
+    qualify = _odds(0.45, buying, 0.012)
+    if roll < qualify:
         _qualify(rng, now, lead, owner, accepted_at, counts)
-    elif roll < 0.62:
+    elif roll < qualify + 0.12:
         at = accepted_at + timedelta(days=rng.uniform(2, 20))
         if at < now:
             label = rng.choice(["Bad timing", "No budget", "Not the decision maker"])

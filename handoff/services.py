@@ -486,3 +486,11 @@ def lead_recycle(*, lead, by, reason, note="", at=None):
            at=at, reason=reason.label, note=note)
     lead.stage = moved.stage
     return moved
+
+
+def notification_dismiss(*, notification_id, by, at=None):
+    """Mark one of the user's notices read; someone else's or an unknown one is a no-op (0)."""
+    from .models import Notification
+
+    return Notification.objects.filter(pk=notification_id, recipient_id=by.pk, read_at__isnull=True).update(
+        read_at=at or timezone.now())
