@@ -16,7 +16,7 @@ def _nice_max(value):
     if not value or value <= 0:
         return 1
     for power in range(-1, 9):
-        for step in (1, 2, 2.5, 5):
+        for step in (2, 4, 8, 10):  # quarters of these are round: 0.5, 1, 2, 2.5
             top = step * 10 ** power
             if top >= value:
                 return top

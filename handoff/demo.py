@@ -226,7 +226,7 @@ def _decide(rng, now, lead, handoff, sdrs, reasons, counts):
     decided_at = min(_decision_time(rng, owner, handoff), now - timedelta(minutes=30))
     student = lead.title in STUDENT_TITLES
     buying = _buying_score(handoff)
-    if not student and rng.random() < _odds(ACCEPT_ODDS.get(lead.source, 0.66), buying, 0.008):
+    if not student and rng.random() < _odds(ACCEPT_ODDS.get(lead.source, 0.66), buying, 0.01):
         services.handoff_accept(handoff=handoff, by=owner, at=decided_at)
         counts["accepted"] += 1
         _work_sal(rng, now, lead, owner, decided_at, reasons, counts, buying)
@@ -242,7 +242,7 @@ def _work_sal(rng, now, lead, owner, accepted_at, reasons, counts, buying=80.0):
     """About half the SALs become SQLs (more with a higher score; a quarter of those won), some
     are recycled, the rest are still being worked."""
     roll = rng.random()
-    qualify = _odds(0.45, buying, 0.012)
+    qualify = _odds(0.42, buying, 0.02)
     if roll < qualify:
         _qualify(rng, now, lead, owner, accepted_at, counts)
     elif roll < qualify + 0.12:

@@ -184,6 +184,10 @@ class Handoff(models.Model):
     response_minutes = models.PositiveIntegerField(
         null=True, blank=True, help_text="Business minutes from assignment to the first decision (the SLA clock)."
     )
+    # Copies of the handoff's qualification milestones (written by lead_qualify and
+    # lead_record_outcome) so funnel reports scan one table instead of joining.
+    sql_at = models.DateTimeField(null=True, blank=True, help_text="When this handoff's SAL became an SQL.")
+    won_at = models.DateTimeField(null=True, blank=True, help_text="When that SQL was won.")
     breached_at = models.DateTimeField(null=True, blank=True, help_text="Set by the SLA check when the deadline passed undecided.")
     rejection_reason = models.ForeignKey(RejectionReason, null=True, blank=True, on_delete=models.PROTECT, related_name="handoffs")
     note = models.TextField(blank=True)

@@ -2,8 +2,8 @@
 
 Every report is one or two GROUP BY queries over handoffs of an MQL date range (indexes
 handoff_created_chan_owner, handoff_reason_created, handoffrule_rule_handoff). A handoff is
-one MQL spell: its funnel is MQL (the handoff) → SAL (accepted) → SQL (its qualification was
-qualified) → won (the qualification's outcome). Response times are the stored business
+one MQL spell: its funnel is MQL (the handoff) → SAL (accepted) → SQL (Handoff.sql_at, copied
+from its qualification) → won (Handoff.won_at). Response times are the stored business
 minutes from assignment to the first decision (Handoff.response_minutes).
 
 Percentiles are continuous (linear interpolation, like PostgreSQL's percentile_cont): on
@@ -28,7 +28,7 @@ from django.utils import timezone
 from leadhub.choices import Channel, Stage
 from leadhub.models import Lead
 
-from .choices import DUE_SOON_MINUTES, EventKind, HandoffStatus, Outcome
+from .choices import DUE_SOON_MINUTES, EventKind, HandoffStatus
 from .models import Handoff, HandoffEvent, HandoffRule, RejectionReason
 
 # Score bands of the calibration view: the MQL threshold is usually 60–70.
@@ -83,9 +83,9 @@ def handoff_q(*, mql_after=None, mql_before=None, owner_id=None, channel="", cam
     if reached == "sal":
         q &= Q(status=HandoffStatus.ACCEPTED)
     elif reached == "sql":
-        q &= Q(qualification__qualified_at__isnull=False)
+        q &= Q(sql_at__isnull=False)
     elif reached == "won":
-        q &= Q(qualification__outcome=Outcome.WON)
+        q &= Q(won_at__isnull=False)
     elif reached == "rejected":
         q &= Q(status=HandoffStatus.REJECTED)
     elif reached == "decided":
@@ -185,15 +185,17 @@ def percentile(sorted_values, fraction):
 
 
 def _percentiles(queryset, key, value, fractions=(0.5, 0.9)):
-    """{group key: [p for each fraction]} of `value` over `queryset` grouped by `key`."""
+    """{group key: [p for each fraction]} of `value` over `queryset` grouped by `key`
+    (SQLite; PostgreSQL computes them in the grouped query itself, see _sla_counts)."""
     queryset = queryset.filter(**{f"{value}__isnull": False}).order_by()
-    if connection.vendor == "postgresql":
-        rows = queryset.values(key).annotate(**{f"p{i}": PercentileCont(f, value) for i, f in enumerate(fractions)})
-        return {row[key]: [row[f"p{i}"] for i in range(len(fractions))] for row in rows}
     groups = {}
     for group, number in queryset.values_list(key, value).order_by(key, value):
         groups.setdefault(group, []).append(number)
     return {group: [percentile(values, f) for f in fractions] for group, values in groups.items()}
+
+
+def _pg():
+    return connection.vendor == "postgresql"
 
 
 def _r(number, digits=1):
@@ -203,11 +205,22 @@ def _r(number, digits=1):
 # --- SLA ----------------------------------------------------------------------------------
 
 def _sla_counts(queryset, now):
-    return dict(
+    """Counts of one group; on PostgreSQL its percentiles too, so each table is one scan."""
+    counts = dict(
         handoffs=Count("id", filter=Q(due_at__isnull=False)),
         decided=Count("id", filter=Q(response_minutes__isnull=False)),
         breached=Count("id", filter=_breached_q(now)),
     )
+    if _pg():
+        counts.update(p50=PercentileCont(0.5, "response_minutes"), p90=PercentileCont(0.9, "response_minutes"))
+    return counts
+
+
+def _group_percentiles(rows, queryset, key):
+    """{key: (median, p90)}: from the rows on PostgreSQL, from sorted values on SQLite."""
+    if _pg():
+        return {row[key]: (row.pop("p50"), row.pop("p90")) for row in rows}
+    return _percentiles(queryset, key, "response_minutes")
 
 
 def _sla_row(row, pcts, url_extra, scope):
@@ -224,7 +237,7 @@ def response_by_sdr(scope):
     the first decision, breaches (decided late or open past the deadline) and breach rate."""
     base = scoped(scope).filter(owner__isnull=False)
     rows = list(base.order_by().values("owner_id").annotate(**_sla_counts(base, scope.now)).filter(handoffs__gt=0))
-    pcts = _percentiles(base, "owner_id", "response_minutes")
+    pcts = _group_percentiles(rows, base, "owner_id")
     users = {u.pk: u for u in get_user_model().objects.filter(pk__in=[r["owner_id"] for r in rows])}
     out = []
     for row in rows:
@@ -255,7 +268,7 @@ def response_by_week(scope):
     """Per MQL week (Monday): the same figures as response_by_sdr."""
     base = _weeks(scoped(scope).filter(owner__isnull=False))
     rows = list(base.values("week").annotate(**_sla_counts(base, scope.now)))
-    pcts = {_week_key(k): v for k, v in _percentiles(base, "week", "response_minutes").items()}
+    pcts = {_week_key(k): v for k, v in _group_percentiles(rows, base, "week").items()}
     out = []
     for row in rows:
         row["week"] = _week_key(row["week"])
@@ -268,7 +281,10 @@ def sla_summary(scope):
     """The whole scope in one row: handoffs, decided, median, p90, breaches, breach rate."""
     base = scoped(scope).filter(owner__isnull=False)
     row = base.aggregate(**_sla_counts(base, scope.now))
-    pcts = _percentiles(base.annotate(all=Value(1, output_field=IntegerField())), "all", "response_minutes").get(1)
+    if _pg():
+        pcts = (row.pop("p50"), row.pop("p90"))
+    else:
+        pcts = _percentiles(base.annotate(all=Value(1, output_field=IntegerField())), "all", "response_minutes").get(1)
     return _sla_row(row, pcts, {}, scope)
 
 
@@ -288,13 +304,13 @@ def open_by_state(scope):
 FUNNEL_COUNTS = dict(
     mql=Count("id"),
     sal=Count("id", filter=Q(status=HandoffStatus.ACCEPTED)),
-    sql=Count("id", filter=Q(qualification__qualified_at__isnull=False)),
-    won=Count("id", filter=Q(qualification__outcome=Outcome.WON)),
+    sql=Count("id", filter=Q(sql_at__isnull=False)),
+    won=Count("id", filter=Q(won_at__isnull=False)),
 )
 STAGE_TIMES = dict(
     mql_to_sal=Avg(Minutes("created_at", "first_decision_at"), filter=Q(status=HandoffStatus.ACCEPTED)),
-    sal_to_sql=Avg(Minutes("first_decision_at", "qualification__qualified_at"), filter=Q(qualification__qualified_at__isnull=False)),
-    sql_to_won=Avg(Minutes("qualification__qualified_at", "qualification__outcome_at"), filter=Q(qualification__outcome=Outcome.WON)),
+    sal_to_sql=Avg(Minutes("first_decision_at", "sql_at"), filter=Q(sql_at__isnull=False)),
+    sql_to_won=Avg(Minutes("sql_at", "won_at"), filter=Q(won_at__isnull=False)),
 )
 
 
@@ -385,7 +401,7 @@ def rejections_by_rule(scope, limit=None):
     rows = list(rules.order_by().values("kind", "rule_id").annotate(
         label=Max("label"), points=Max("points"), handoffs=Count("handoff_id"),
         rejected=Count("handoff_id", filter=Q(handoff__status=HandoffStatus.REJECTED)),
-        sql=Count("handoff_id", filter=Q(handoff__qualification__qualified_at__isnull=False)),
+        sql=Count("handoff_id", filter=Q(handoff__sql_at__isnull=False)),
     ))
     top = {}
     for row in rules.filter(handoff__status=HandoffStatus.REJECTED).order_by().values(

@@ -442,6 +442,8 @@ def lead_qualify(*, lead, by, note="", at=None, **checklist):
         raise ValidationFailed("Confirm every required checklist item before qualifying.", field_errors=missing)
     qualification.qualified_at, qualification.qualified_by = at, by
     qualification.save()
+    if qualification.handoff_id:
+        Handoff.objects.filter(pk=qualification.handoff_id).update(sql_at=at)
     summary = f"Opportunity ${qualification.opportunity_amount:,.0f}"
     transition(locked, Stage.SQL, by=by, reason="Qualified: checklist complete", note=note or summary, at=at)
     _event(handoff=qualification.handoff_id, lead=locked, kind=EventKind.QUALIFIED, by=by, at=at, note=note or summary)
@@ -466,6 +468,8 @@ def lead_record_outcome(*, lead, by, outcome, lost_reason="", note="", at=None):
     qualification.outcome, qualification.lost_reason = outcome, lost_reason
     qualification.outcome_at, qualification.outcome_by = at, by
     qualification.save()
+    if qualification.handoff_id:
+        Handoff.objects.filter(pk=qualification.handoff_id).update(won_at=at if outcome == Outcome.WON else None)
     reason = "Won" if outcome == Outcome.WON else f"Lost: {lost_reason}"
     transition(locked, Stage(outcome), by=by, reason=reason, note=note, at=at)
     _event(handoff=qualification.handoff_id, lead=locked, kind=EventKind.OUTCOME, by=by, at=at, reason=reason, note=note)

@@ -14,6 +14,17 @@ from tests.handoff.factories import HandoffFactory, reason
 pytestmark = [pytest.mark.usefixtures("seeded_transactional_db"), pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _leave_the_seed_data_behind(django_db_setup, django_db_blocker):
+    """This module sorts before other live-server tests that expect migration-written rows
+    (role groups): put them back after the last flush of this module."""
+    yield
+    from tests.handoff.conftest import restore_seed_data
+
+    with django_db_blocker.unblock():
+        restore_seed_data()
+
+
 def sign_in(page, live_server, user, path):
     page.goto(f"{live_server.url}/login/")
     page.get_by_label("Username").fill(user.username)

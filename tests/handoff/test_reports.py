@@ -20,7 +20,7 @@ import pytest
 
 from handoff import reports
 from handoff.choices import HandoffStatus
-from handoff.models import HandoffEvent, HandoffRule, Qualification
+from handoff.models import Handoff, HandoffEvent, HandoffRule, Qualification
 from leadhub.choices import Stage
 from tests.factories import LeadFactory
 from tests.handoff.factories import HandoffFactory, reason
@@ -59,6 +59,9 @@ def data(sdr, other_sdr):
     h[10] = make(other_sdr, at(21, 10, month=2), at(12, 10))
     Qualification.objects.create(handoff=h[1], lead=h[1].lead, qualified_at=at(4, 10), outcome="won", outcome_at=at(6, 10))
     Qualification.objects.create(handoff=h[3], lead=h[3].lead, qualified_at=at(10, 10))
+    # The services copy the milestones onto the handoff (lead_qualify, lead_record_outcome).
+    Handoff.objects.filter(pk=h[1].pk).update(sql_at=at(4, 10), won_at=at(6, 10))
+    Handoff.objects.filter(pk=h[3].pk).update(sql_at=at(10, 10))
     Qualification.objects.create(handoff=h[5], lead=h[5].lead)  # accepted, not qualified
     for number, kind, rule_id, label, points in [
         (1, "fit", 1, "Target industry", 15), (1, "engagement", 2, "Demo request", 40), (2, "fit", 1, "Target industry", 15),
@@ -204,3 +207,19 @@ def test_every_number_links_to_the_same_leads(data, scope, sdr, client, manager)
     assert leads_at(rule["rejected_url"]) == {data[2].lead_id, data[4].lead_id}
     overdue = next(r for r in reports.open_by_state(reports.Scope(now=NOW)) if r["state"] == "pool")
     assert leads_at(overdue["url"]) == {data[7].lead_id}
+
+
+def test_qualifying_and_winning_copy_the_milestones_onto_the_handoff(sdr):
+    from handoff import services
+    from tests.handoff.factories import SDRProfileFactory, make_mql
+
+    SDRProfileFactory(user=sdr)
+    lead = make_mql()
+    handoff = services.handoff_accept(handoff=Handoff.objects.get(lead=lead), by=sdr)
+    services.lead_qualify(lead=lead, by=sdr, buying_cycle=True, influencer=True, timeframe_known=True,
+                          permission_to_follow_up=True, opportunity_amount="1000")
+    services.lead_record_outcome(lead=lead, by=sdr, outcome="won")
+    handoff.refresh_from_db()
+    qualification = Qualification.objects.get(handoff=handoff)
+    assert (handoff.sql_at, handoff.won_at) == (qualification.qualified_at, qualification.outcome_at)
+    assert pick(reports.funnel(reports.Scope()), "mql", "sal", "sql", "won") == dict(mql=1, sal=1, sql=1, won=1)
