@@ -34,7 +34,7 @@ OPEN_RANGES = {"pool": (10, 300), "on_time": (5, 600), "due_soon": (20, 6000), "
 MQL_SHARE = 0.10
 MAX_PROMOTIONS = 2000  # a big --leads set still seeds in seconds; its history is then this size
 OPEN_SHARE = 0.12
-ACCEPT_ODDS = {"paid": 0.45, "inbound_form": 0.76, "referral": 0.85, "event": 0.72, "interaction": 0.66, "import": 0.5}
+ACCEPT_ODDS = {"paid": 0.3, "inbound_form": 0.76, "referral": 0.85, "event": 0.72, "interaction": 0.66, "import": 0.5}
 REASONS_PAID = {"Student": 34, "No budget": 30, "Bad contact data": 10, "No need": 10, "Not the decision maker": 10, "Bad timing": 6}
 REASONS_OTHER = {"No budget": 16, "Not the decision maker": 24, "Bad contact data": 9, "No need": 18, "Bad timing": 18,
                  "Student": 3, "Competitor": 3, "Existing customer": 4, "Duplicate": 5}
@@ -242,7 +242,7 @@ def _work_sal(rng, now, lead, owner, accepted_at, reasons, counts, buying=80.0):
     """About half the SALs become SQLs (more with a higher score; a quarter of those won), some
     are recycled, the rest are still being worked."""
     roll = rng.random()
-    qualify = _odds(0.42, buying, 0.02)
+    qualify = _odds(0.4, buying, 0.03)
     if roll < qualify:
         _qualify(rng, now, lead, owner, accepted_at, counts)
     elif roll < qualify + 0.12:
