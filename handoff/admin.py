@@ -1,6 +1,17 @@
+from django import forms
 from django.contrib import admin
 
-from .models import Handoff, HandoffEvent, Qualification, RejectionReason, SDRProfile, SLAPolicy
+from .models import (
+    WEEKDAY_NAMES,
+    Escalation,
+    EscalationTier,
+    Handoff,
+    HandoffEvent,
+    Qualification,
+    RejectionReason,
+    SDRProfile,
+    SLAPolicy,
+)
 
 
 @admin.register(RejectionReason)
@@ -26,10 +37,48 @@ class SDRProfileAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
 
 
+class SLAPolicyForm(forms.ModelForm):
+    """Business days as checkboxes; the model's clean() refuses policies with no business hours
+    and a second active policy for the same channel."""
+
+    workdays = forms.TypedMultipleChoiceField(
+        label="Business days", coerce=int, required=False, widget=forms.CheckboxSelectMultiple,
+        choices=list(enumerate(WEEKDAY_NAMES)),
+    )
+
+    class Meta:
+        model = SLAPolicy
+        fields = ["name", "channel", "response_hours", "workdays", "opens_at", "closes_at", "time_zone", "holidays", "active"]
+
+
 @admin.register(SLAPolicy)
 class SLAPolicyAdmin(admin.ModelAdmin):
-    list_display = ["name", "channel", "response_hours", "active"]
+    form = SLAPolicyForm
+    list_display = ["name", "channel", "response_hours", "weekday_names", "opens_at", "closes_at", "time_zone", "active"]
     list_filter = ["active", "channel"]
+
+
+@admin.register(EscalationTier)
+class EscalationTierAdmin(admin.ModelAdmin):
+    list_display = ["name", "action", "delay_minutes", "active"]
+    list_editable = ["delay_minutes", "active"]
+
+
+@admin.register(Escalation)
+class EscalationAdmin(admin.ModelAdmin):
+    """The record of every escalation step; written by the SLA check only."""
+
+    list_display = ["at", "handoff", "tier", "action", "owner", "due_at"]
+    list_filter = ["action", "tier"]
+    list_select_related = ["tier", "owner"]
+    raw_id_fields = ["handoff", "owner"]
+    readonly_fields = [f.name for f in Escalation._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class HandoffEventInline(admin.TabularInline):

@@ -20,20 +20,41 @@ from leadhub.services import transition
 
 from . import services
 from .choices import EventKind, HandoffStatus
-from .models import Handoff, HandoffEvent, RejectionReason, SDRProfile
+from .models import Handoff, HandoffEvent, RejectionReason, SDRProfile, SLAPolicy
+from .sla import calendar_for
 
 SDRS = ["sdr1", "sdr2", "sdr3"]
-# Median and spread (log-normal) of each SDR's response time in hours: sdr3 is the slow one.
-RESPONSE = {"sdr1": (1.1, 0.7), "sdr2": (1.5, 0.7), "sdr3": (3.4, 0.6)}
+# Median and spread (log-normal) of each SDR's response time in business hours against a
+# 4-hour SLA (scaled to faster or slower policies): sdr3 is the slow one. About 13% breach.
+RESPONSE = {"sdr1": (1.0, 0.65), "sdr2": (1.3, 0.65), "sdr3": (2.9, 0.55)}
+# Faster and slower per-channel policies next to the 4-hour default (DESIGN.md section 5).
+DEMO_POLICIES = [("Demo and contact requests", "inbound_form", 1), ("Content leads", "interaction", 8)]
+# Minutes before now to try as assignment moments for each state of the live queue.
+OPEN_RANGES = {"pool": (10, 300), "on_time": (5, 600), "due_soon": (20, 6000), "overdue": (240, 7000)}
 MQL_SHARE = 0.10
 MAX_PROMOTIONS = 2000  # a big --leads set still seeds in seconds; its history is then this size
 OPEN_SHARE = 0.12
-ACCEPT_ODDS = {"paid": 0.45, "inbound_form": 0.76, "referral": 0.85, "event": 0.72, "interaction": 0.66, "import": 0.5}
+ACCEPT_ODDS = {"paid": 0.3, "inbound_form": 0.76, "referral": 0.85, "event": 0.72, "interaction": 0.66, "import": 0.5}
 REASONS_PAID = {"Student": 34, "No budget": 30, "Bad contact data": 10, "No need": 10, "Not the decision maker": 10, "Bad timing": 6}
 REASONS_OTHER = {"No budget": 16, "Not the decision maker": 24, "Bad contact data": 9, "No need": 18, "Bad timing": 18,
                  "Student": 3, "Competitor": 3, "Existing customer": 4, "Duplicate": 5}
 LOST_REASONS = ["Chose a competitor", "No decision", "Budget cut", "Price", "Timing: next fiscal year"]
 STUDENT_TITLES = ("Student", "Graduate Student", "Intern")
+# The rule that does not help (feedback page): downloads add points but not buyers, so the
+# odds below use the score without them.
+UNHELPFUL_RULE = "Content download"
+UNHELPFUL_WEIGHT = 2
+
+
+def _buying_score(handoff):
+    """The score that predicts buying in this demo: the score at handoff minus the unhelpful rule."""
+    noise = sum(handoff.rules.filter(label=UNHELPFUL_RULE).values_list("points", flat=True))
+    return float(handoff.score_at_handoff) - UNHELPFUL_WEIGHT * float(noise)
+
+
+def _odds(base, score, slope):
+    """Conversion rising with score: base at 80 points, `slope` per point, within 5–95%."""
+    return min(0.95, max(0.05, base + (score - 80) * slope))
 
 
 def _pick(rng, weights):
@@ -67,17 +88,30 @@ def _promote(rng, now, stdout):
     return candidates
 
 
+def _state_of(due, now):
+    left = due - now
+    return "overdue" if left < timedelta(0) else "due_soon" if left <= timedelta(minutes=55) else "on_time"
+
+
+def _open_time(rng, lead, now, state):
+    """An MQL moment whose business-hours deadline puts the handoff in `state` now. Deadlines
+    fall in business hours only, so at night or at the weekend no moment makes one "due soon":
+    the last try is then used and _seed_history moves that deadline (the live queue is staged)."""
+    policy = services.sla_policy_for(lead.source)
+    low, high = OPEN_RANGES[state]
+    at = now
+    for _ in range(200):
+        at = now - timedelta(minutes=rng.uniform(low, high))
+        if state == "pool" or _state_of(services.due_at_for(policy, at + timedelta(seconds=30)), now) == state:
+            break
+    return at
+
+
 def _mql_time(rng, lead, now, open_state):
     """When the lead became MQL: recent for the live queue, else anywhere in its life."""
     earliest = lead.created_at + timedelta(hours=1)
-    if open_state == "pool":
-        at = now - timedelta(minutes=rng.uniform(10, 300))
-    elif open_state == "on_time":
-        at = now - timedelta(minutes=rng.uniform(5, 165))
-    elif open_state == "due_soon":
-        at = now - timedelta(minutes=rng.uniform(185, 235))
-    elif open_state == "overdue":
-        at = now - timedelta(minutes=rng.uniform(250, 1800))
+    if open_state is not None:
+        at = _open_time(rng, lead, now, open_state)
     else:
         latest = now - timedelta(hours=8)
         at = earliest + (latest - earliest) * rng.random() if latest > earliest else None
@@ -90,6 +124,8 @@ def seed(*, users, seed=7, stdout=None, progress=False):
     stdout = stdout or type("Null", (), {"write": lambda self, text: None})()
     sdrs = [users[name] for name in SDRS if name in users]
     with transaction.atomic():
+        for name, channel, hours in DEMO_POLICIES:
+            SLAPolicy.objects.get_or_create(channel=channel, active=True, defaults={"name": name, "response_hours": hours})
         for user in sdrs:
             SDRProfile.objects.update_or_create(user=user, defaults={"available": True, "capacity": 40, "out_of_office_until": None})
         counts = _seed_history(rng, now, sdrs, stdout)
@@ -137,6 +173,11 @@ def _seed_history(rng, now, sdrs, stdout):
                 profiles.update(available=True)
             handoff = Handoff.objects.get(lead=lead, status=HandoffStatus.OPEN)
         if state is not None:
+            if state in ("due_soon", "overdue") and handoff.due_at and _state_of(handoff.due_at, now) != state:
+                # Outside business hours nothing can be due within the hour: stage the deadline.
+                due = now + timedelta(minutes=rng.uniform(10, 50)) if state == "due_soon" else now - timedelta(minutes=rng.uniform(30, 600))
+                Handoff.objects.filter(pk=handoff.pk).update(due_at=due)
+                handoff.due_at = due
             counts["open"] += 1
             counts["pool"] += state == "pool"
             counts["overdue"] = counts.get("overdue", 0) + (state == "overdue")
@@ -150,9 +191,10 @@ def _seed_history(rng, now, sdrs, stdout):
 def _redate(handoff, lead, mql_at):
     """Move a handoff opened 'now' by scoring's promotion (and its history rows) to mql_at."""
     owner_at = mql_at + timedelta(seconds=30)
+    policy = services.sla_policy_for(handoff.channel)  # the demo's channel policies came after scoring
     Handoff.objects.filter(pk=handoff.pk).update(
-        created_at=mql_at, assigned_at=owner_at if handoff.owner_id else None,
-        due_at=services.due_at_for(handoff.sla_policy, owner_at) if handoff.owner_id else None,
+        created_at=mql_at, assigned_at=owner_at if handoff.owner_id else None, sla_policy=policy,
+        due_at=services.due_at_for(policy, owner_at) if handoff.owner_id else None,
     )
     HandoffEvent.objects.filter(handoff=handoff).update(at=mql_at)
     StageChange.objects.filter(lead=lead, to_stage=Stage.MQL, at__gt=mql_at).update(at=mql_at)
@@ -166,9 +208,13 @@ def _give_to(handoff, user):
     HandoffEvent.objects.filter(handoff=handoff, kind=EventKind.ASSIGNED).update(to_owner=user)
 
 
-def _response_hours(rng, owner):
+def _decision_time(rng, owner, handoff):
+    """assigned_at + the SDR's response in business hours, scaled to the policy's response time."""
     median, sigma = RESPONSE.get(owner.username, (1.5, 0.7))
-    return median * math.exp(rng.gauss(0, sigma))
+    policy = handoff.sla_policy
+    scale = float(policy.response_hours) / 4 if policy else 1
+    hours = median * scale * math.exp(rng.gauss(0, sigma))
+    return calendar_for(policy).add(handoff.assigned_at, timedelta(hours=hours))
 
 
 def _decide(rng, now, lead, handoff, sdrs, reasons, counts):
@@ -177,12 +223,13 @@ def _decide(rng, now, lead, handoff, sdrs, reasons, counts):
         owner = rng.choice(sdrs)
         services.handoff_claim(handoff=handoff, by=owner, at=handoff.created_at + timedelta(minutes=rng.uniform(5, 90)))
         handoff.refresh_from_db()
-    decided_at = min(handoff.assigned_at + timedelta(hours=_response_hours(rng, owner)), now - timedelta(minutes=30))
+    decided_at = min(_decision_time(rng, owner, handoff), now - timedelta(minutes=30))
     student = lead.title in STUDENT_TITLES
-    if not student and rng.random() < ACCEPT_ODDS.get(lead.source, 0.66):
+    buying = _buying_score(handoff)
+    if not student and rng.random() < _odds(ACCEPT_ODDS.get(lead.source, 0.66), buying, 0.01):
         services.handoff_accept(handoff=handoff, by=owner, at=decided_at)
         counts["accepted"] += 1
-        _work_sal(rng, now, lead, owner, decided_at, reasons, counts)
+        _work_sal(rng, now, lead, owner, decided_at, reasons, counts, buying)
     else:
         label = "Student" if student else _pick(rng, REASONS_PAID if lead.source == "paid" else REASONS_OTHER)
         note = rng.choice(["", "", "Left a voicemail twice.", "Spoke briefly; not a fit right now.", "Email bounced."])
@@ -191,12 +238,14 @@ def _decide(rng, now, lead, handoff, sdrs, reasons, counts):
     counts["decided"] += 1
 
 
-def _work_sal(rng, now, lead, owner, accepted_at, reasons, counts):
-    """Half the SALs become SQLs (a quarter of those won), some are recycled, the rest are still being worked."""
+def _work_sal(rng, now, lead, owner, accepted_at, reasons, counts, buying=80.0):
+    """About half the SALs become SQLs (more with a higher score; a quarter of those won), some
+    are recycled, the rest are still being worked."""
     roll = rng.random()
-    if roll < 0.50:
+    qualify = _odds(0.4, buying, 0.03)
+    if roll < qualify:
         _qualify(rng, now, lead, owner, accepted_at, counts)
-    elif roll < 0.62:
+    elif roll < qualify + 0.12:
         at = accepted_at + timedelta(days=rng.uniform(2, 20))
         if at < now:
             label = rng.choice(["Bad timing", "No budget", "Not the decision maker"])

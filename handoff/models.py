@@ -1,3 +1,5 @@
+from datetime import time
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -51,15 +53,35 @@ class SDRProfile(models.Model):
         return bool(self.out_of_office_until and self.out_of_office_until > (now or timezone.now()))
 
 
+WEEKDAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+def _default_workdays():
+    return [0, 1, 2, 3, 4]
+
+
 class SLAPolicy(models.Model):
-    """How fast sales must respond. A placeholder: wall-clock hours now; business hours,
-    time zones and escalation tiers arrive with the dashboards issue."""
+    """How fast sales must respond, counted in business hours of the team's calendar.
+
+    One active policy has no channel (the default); active per-channel policies (for example
+    paid or event leads) override it. handoff.sla turns a policy into a BusinessCalendar."""
 
     name = models.CharField(max_length=100)
     channel = models.CharField(
         max_length=20, choices=Channel.choices, blank=True, help_text="Empty: the default policy for every channel."
     )
-    response_hours = models.DecimalField(max_digits=5, decimal_places=2, default=4)
+    response_hours = models.DecimalField(
+        "response time (business hours)", max_digits=5, decimal_places=2, default=4,
+        help_text="Business hours from assignment to the first decision.",
+    )
+    workdays = models.JSONField(
+        "business days", default=_default_workdays, blank=True,
+        help_text="Weekday numbers, Monday = 0 … Sunday = 6.",
+    )
+    opens_at = models.TimeField("opens", default=time(9, 0))
+    closes_at = models.TimeField("closes", default=time(18, 0))
+    time_zone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. Europe/Berlin.")
+    holidays = models.TextField(blank=True, help_text="Dates the team does not work, YYYY-MM-DD, separated by commas or new lines.")
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -68,10 +90,76 @@ class SLAPolicy(models.Model):
         ordering = ["channel", "name"]
         constraints = [
             models.UniqueConstraint(fields=["channel"], condition=Q(active=True), name="slapolicy_one_active_per_channel"),
+            models.CheckConstraint(condition=Q(response_hours__gt=0), name="slapolicy_response_positive"),
         ]
 
     def __str__(self):
-        return f"{self.name} ({self.response_hours} h)"
+        return f"{self.name} ({self.response_hours:g} business h)"
+
+    def clean(self):
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from django.core.exceptions import ValidationError
+
+        from .business_hours import parse_holidays
+
+        errors = {}
+        days = self.workdays or []
+        if not isinstance(days, list) or not all(isinstance(d, int) and 0 <= d <= 6 for d in days):
+            errors["workdays"] = "Business days are weekday numbers from 0 (Monday) to 6 (Sunday)."
+        elif not days:
+            errors["workdays"] = "Choose at least one business day: a policy with no business hours never comes due."
+        if self.opens_at and self.closes_at and self.opens_at >= self.closes_at:
+            errors["closes_at"] = "Closing time must be after opening time: a policy with no business hours never comes due."
+        try:
+            ZoneInfo(self.time_zone or "")
+        except (ZoneInfoNotFoundError, ValueError):
+            errors["time_zone"] = f"“{self.time_zone}” is not a time zone name such as Europe/Berlin or UTC."
+        try:
+            parse_holidays(self.holidays or "")
+        except ValueError:
+            errors["holidays"] = "Write holidays as dates like 2026-12-25, separated by commas or new lines."
+        if self.response_hours is not None and self.response_hours <= 0:
+            errors["response_hours"] = "The response time must be more than zero business hours."
+        if self.active:
+            clash = SLAPolicy.objects.filter(channel=self.channel, active=True).exclude(pk=self.pk).first()
+            if clash:
+                where = f"the {self.get_channel_display()} channel" if self.channel else "every channel (the default)"
+                errors["channel"] = f"“{clash.name}” already applies to {where}; deactivate it or choose another channel."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def weekday_names(self):
+        return ", ".join(WEEKDAY_NAMES[d] for d in sorted(self.workdays or []) if 0 <= d <= 6)
+
+
+class EscalationTier(models.Model):
+    """One step of the escalation ladder: what happens, how long after the deadline.
+
+    The delay counts business time of the handoff's policy, so a deadline missed at 17:55
+    does not page the manager at night."""
+
+    class Action(models.TextChoices):
+        NOTIFY_OWNER = "notify_owner", "Notify the owner"
+        NOTIFY_MANAGER = "notify_manager", "Notify the sales managers"
+        RETURN_TO_POOL = "return_to_pool", "Return the handoff to the pool"
+        REASSIGN = "reassign", "Reassign to the next available SDR"
+
+    name = models.CharField(max_length=100)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    delay_minutes = models.PositiveIntegerField(default=0, help_text="Business minutes after the deadline.")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["delay_minutes", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(action__in=["notify_owner", "notify_manager", "return_to_pool", "reassign"]),
+                                   name="escalationtier_action_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} (+{self.delay_minutes} min)"
 
 
 class Handoff(models.Model):
@@ -93,6 +181,14 @@ class Handoff(models.Model):
     due_at = models.DateTimeField(null=True, blank=True)
     first_decision_at = models.DateTimeField(null=True, blank=True, help_text="The SLA clock stops here.")
     decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    response_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Business minutes from assignment to the first decision (the SLA clock)."
+    )
+    # Copies of the handoff's qualification milestones (written by lead_qualify and
+    # lead_record_outcome) so funnel reports scan one table instead of joining.
+    sql_at = models.DateTimeField(null=True, blank=True, help_text="When this handoff's SAL became an SQL.")
+    won_at = models.DateTimeField(null=True, blank=True, help_text="When that SQL was won.")
+    breached_at = models.DateTimeField(null=True, blank=True, help_text="Set by the SLA check when the deadline passed undecided.")
     rejection_reason = models.ForeignKey(RejectionReason, null=True, blank=True, on_delete=models.PROTECT, related_name="handoffs")
     note = models.TextField(blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -102,6 +198,8 @@ class Handoff(models.Model):
         permissions = [
             ("act_on_handoff", "Can claim, accept and reject own or pool handoffs"),
             ("reassign_handoff", "Can reassign and act on any open handoff"),
+            ("view_dashboard", "Can see the manager dashboard"),
+            ("view_feedback", "Can see marketing's feedback page"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["lead"], condition=Q(status=HandoffStatus.OPEN), name="handoff_one_open_per_lead"),
@@ -119,6 +217,9 @@ class Handoff(models.Model):
             models.Index(fields=["owner", "assigned_at"], name="handoff_owner_assigned"),
             models.Index(fields=["channel", "created_at"], name="handoff_channel_created"),
             models.Index(fields=["lead", "-created_at"], name="handoff_lead_created"),
+            # Dashboards: every report scans handoffs of an MQL date range.
+            models.Index(fields=["created_at", "channel", "owner"], name="handoff_created_chan_owner"),
+            models.Index(fields=["rejection_reason", "created_at"], name="handoff_reason_created"),
         ]
 
     def __str__(self):
@@ -198,3 +299,64 @@ class Qualification(models.Model):
 
     def __str__(self):
         return f"Qualification of lead {self.lead_id}"
+
+
+class Escalation(models.Model):
+    """One escalation step taken for one SLA clock of a handoff. The unique constraint is
+    what makes the step happen once, even when two SLA checks run at the same moment."""
+
+    handoff = models.ForeignKey(Handoff, on_delete=models.CASCADE, related_name="escalations")
+    tier = models.ForeignKey(EscalationTier, on_delete=models.PROTECT, related_name="escalations")
+    # The clock this step belongs to: a reassigned handoff gets a new deadline and new steps.
+    due_at = models.DateTimeField()
+    owner = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=20, choices=EscalationTier.Action.choices)
+    at = models.DateTimeField(default=timezone.now)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["handoff", "tier", "due_at"], name="escalation_once_per_tier_and_clock"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_action_display()} for handoff {self.handoff_id}"
+
+
+class HandoffRule(models.Model):
+    """A scoring rule that contributed to the lead's score when it was handed off.
+
+    Written by handoff_create from the score explanation, so marketing's feedback page
+    can group rejections by rule with one GROUP BY instead of re-scoring leads."""
+
+    handoff = models.ForeignKey(Handoff, on_delete=models.CASCADE, related_name="rules")
+    rule_id = models.PositiveIntegerField()
+    kind = models.CharField(max_length=12)
+    label = models.CharField(max_length=200)
+    points = models.DecimalField(max_digits=8, decimal_places=1)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["handoff", "kind", "rule_id"], name="handoffrule_once")]
+        indexes = [models.Index(fields=["kind", "rule_id", "handoff"], name="handoffrule_rule_handoff")]
+
+    def __str__(self):
+        return f"{self.label} {self.points:+}"
+
+
+class Notification(models.Model):
+    """An in-app notice shown at the top of the recipient's queue until dismissed."""
+
+    recipient = models.ForeignKey(User, on_delete=models.CASCADE, related_name="handoff_notifications")
+    handoff = models.ForeignKey(Handoff, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications")
+    escalation = models.ForeignKey(Escalation, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications")
+    text = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["recipient", "created_at"], condition=Q(read_at__isnull=True), name="notification_unread")]
+
+    def __str__(self):
+        return self.text

@@ -213,3 +213,13 @@ def lead_handoff_context(lead, user, *, errors=None, notice=None, values=None):
             "notice": notice,
         }
     }
+
+
+NOTICE_LIMIT = 5
+
+
+def unread_notices(user):
+    """The user's newest undismissed escalation notices for the top of the queue."""
+    from .models import Notification
+
+    return list(Notification.objects.filter(recipient_id=user.pk, read_at__isnull=True).order_by("-created_at", "-id")[:NOTICE_LIMIT])

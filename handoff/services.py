@@ -20,8 +20,8 @@ from leadhub.errors import Conflict, NotAllowed, ValidationFailed
 from leadhub.models import Lead
 from leadhub.services import transition
 
-from .choices import DEFAULT_RESPONSE_HOURS, REQUIRED_CHECKLIST, Destination, EventKind, HandoffStatus, Outcome
-from .models import Handoff, HandoffEvent, Qualification, RejectionReason, SDRProfile, SLAPolicy
+from .choices import REQUIRED_CHECKLIST, Destination, EventKind, HandoffStatus, Outcome
+from .models import Handoff, HandoffEvent, HandoffRule, Qualification, RejectionReason, SDRProfile, SLAPolicy
 
 ACT_PERMISSION = "handoff.act_on_handoff"
 MANAGE_PERMISSION = "handoff.reassign_handoff"
@@ -54,9 +54,10 @@ def sla_policy_for(channel):
 
 
 def due_at_for(policy, assigned_at):
-    """Deadline for the first decision. Wall-clock hours for now; business hours come with issue 5."""
-    hours = policy.response_hours if policy else DEFAULT_RESPONSE_HOURS
-    return assigned_at + timedelta(hours=float(hours))
+    """Deadline for the first decision: the policy's response time in business hours (handoff.sla)."""
+    from .sla import due_at_for as business_due_at
+
+    return business_due_at(policy, assigned_at)
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -135,7 +136,7 @@ def _send_back(*, lead, by, reason, note, at):
 
 # --- routing ---------------------------------------------------------------------------
 
-def _next_sdr(at):
+def _next_sdr(at, exclude=()):
     """The available SDR under capacity who was assigned longest ago (round-robin), or None.
 
     The candidates' profile rows are locked so concurrent routings take turns and cannot
@@ -145,6 +146,7 @@ def _next_sdr(at):
         SDRProfile.objects.select_for_update()
         .filter(available=True, user__is_active=True)
         .filter(Q(out_of_office_until__isnull=True) | Q(out_of_office_until__lte=at))
+        .exclude(user_id__in=exclude)
         .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
     )
     if not candidates:
@@ -157,6 +159,24 @@ def _next_sdr(at):
         if load.get(profile.user_id, 0) < profile.capacity:
             return profile
     return None
+
+
+def _record_rules(handoff, lead):
+    """Store the scoring rules that contributed to the lead's score at handoff (HandoffRule):
+    marketing's feedback groups rejections by rule with one GROUP BY, and the rows describe
+    the score sales actually saw, even after the model changes."""
+    import qualification.selectors as scoring
+
+    if lead.score_model_version is None:
+        return
+    result = scoring.lead_score(lead)
+    if result is None:
+        return
+    HandoffRule.objects.bulk_create(
+        [HandoffRule(handoff=handoff, rule_id=c.rule_id, kind=c.kind, label=c.rule[:200], points=c.points)
+         for c in result.contributions if c.points],
+        ignore_conflicts=True,
+    )
 
 
 @transaction.atomic
@@ -177,6 +197,7 @@ def handoff_create(*, lead, by=None, at=None):
         grade_at_handoff=lead.grade, created_at=at, sla_policy=policy,
     )
     _event(handoff=handoff, lead=lead, kind=EventKind.CREATED, by=by, at=at)
+    _record_rules(handoff, lead)
     return handoff_assign(handoff=handoff, by=by, at=at)
 
 
@@ -254,6 +275,11 @@ def _decide(locked, by, at):
     locked.owner_id = locked.owner_id or by.pk
     locked.assigned_at = locked.assigned_at or at
     locked.first_decision_at = at
+    # The SLA clock in business time, stored so reports aggregate a column instead of a calendar.
+    from .sla import calendar_for
+
+    elapsed = calendar_for(locked.sla_policy).elapsed(locked.assigned_at, at)
+    locked.response_minutes = round(elapsed.total_seconds() / 60)
     locked.decided_by = by
     locked.closed_at = at
 
@@ -271,7 +297,8 @@ def handoff_accept(*, handoff, by, note="", at=None):
     _decide(locked, by, at)
     transition(lead, Stage.SAL, by=by, reason="Accepted by sales", note=note, updates={"owner_id": locked.owner_id}, at=at)
     locked.status, locked.note = HandoffStatus.ACCEPTED, note or ""
-    locked.save(update_fields=["status", "note", "owner", "assigned_at", "first_decision_at", "decided_by", "closed_at"])
+    locked.save(update_fields=["status", "note", "owner", "assigned_at", "first_decision_at", "decided_by", "closed_at",
+                                "response_minutes"])
     Qualification.objects.create(handoff=locked, lead=lead, created_at=at)
     _event(handoff=locked, lead=lead, kind=EventKind.ACCEPTED, by=by, at=at, note=note, to_owner=locked.owner_id)
     return locked
@@ -294,6 +321,7 @@ def handoff_reject(*, handoff, by, reason, note="", at=None):
     locked.status, locked.rejection_reason, locked.note = HandoffStatus.REJECTED, reason, note or ""
     locked.save(update_fields=[
         "status", "rejection_reason", "note", "owner", "assigned_at", "first_decision_at", "decided_by", "closed_at",
+        "response_minutes",
     ])
     _event(handoff=locked, lead=lead, kind=EventKind.REJECTED, by=by, at=at, reason=reason.label, note=note)
     return locked
@@ -414,6 +442,8 @@ def lead_qualify(*, lead, by, note="", at=None, **checklist):
         raise ValidationFailed("Confirm every required checklist item before qualifying.", field_errors=missing)
     qualification.qualified_at, qualification.qualified_by = at, by
     qualification.save()
+    if qualification.handoff_id:
+        Handoff.objects.filter(pk=qualification.handoff_id).update(sql_at=at)
     summary = f"Opportunity ${qualification.opportunity_amount:,.0f}"
     transition(locked, Stage.SQL, by=by, reason="Qualified: checklist complete", note=note or summary, at=at)
     _event(handoff=qualification.handoff_id, lead=locked, kind=EventKind.QUALIFIED, by=by, at=at, note=note or summary)
@@ -438,6 +468,8 @@ def lead_record_outcome(*, lead, by, outcome, lost_reason="", note="", at=None):
     qualification.outcome, qualification.lost_reason = outcome, lost_reason
     qualification.outcome_at, qualification.outcome_by = at, by
     qualification.save()
+    if qualification.handoff_id:
+        Handoff.objects.filter(pk=qualification.handoff_id).update(won_at=at if outcome == Outcome.WON else None)
     reason = "Won" if outcome == Outcome.WON else f"Lost: {lost_reason}"
     transition(locked, Stage(outcome), by=by, reason=reason, note=note, at=at)
     _event(handoff=qualification.handoff_id, lead=locked, kind=EventKind.OUTCOME, by=by, at=at, reason=reason, note=note)
@@ -485,3 +517,11 @@ def handoff_lead_merged(*, survivor, duplicate, by, at):
         "qualifications": Qualification.objects.filter(lead_id=duplicate.pk).update(lead_id=survivor.pk),
     }
     return {**moved, "closed": closed}
+
+
+def notification_dismiss(*, notification_id, by, at=None):
+    """Mark one of the user's notices read; someone else's or an unknown one is a no-op (0)."""
+    from .models import Notification
+
+    return Notification.objects.filter(pk=notification_id, recipient_id=by.pk, read_at__isnull=True).update(
+        read_at=at or timezone.now())

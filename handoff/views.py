@@ -1,11 +1,13 @@
 """The SDR queue (/queue/) and the lead page's handoff actions. Views parse input, call one
 service and render; htmx requests get partials, plain posts a redirect with a message."""
 
+import csv
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -19,6 +21,7 @@ from leadhub.views import non_empty
 from . import selectors, services
 from .choices import Assigned, QueueSort
 from .filters import HandoffFilter, queue_workers
+from .forms import ReportFilterForm
 from .models import Handoff
 
 QUEUE_PAGE_SIZE = 25
@@ -49,6 +52,7 @@ def queue(request):
         "rows": rows,
         "query": query.urlencode(),
         "summary": selectors.queue_summary(request.user),
+        "notices": selectors.unread_notices(request.user),
         "can_act": services.can_act(request.user),
         "is_manager": services.is_manager(request.user),
         "assigned_choices": Assigned.choices,
@@ -257,3 +261,136 @@ def lead_recycle(request, pk):
         lambda moved: f"Recycled: the lead is now {moved.get_stage_display()}.",
     )
 
+
+
+# --- dashboards -------------------------------------------------------------------------
+
+DASHBOARD = "handoff.view_dashboard"
+FEEDBACK = "handoff.view_feedback"
+
+
+def _week(row):
+    return f"{row['week']:%b %-d}"
+
+
+def _dashboard_context(scope):
+    from . import charts, reports
+
+    weeks = reports.response_by_week(scope)
+    total = reports.funnel(scope)
+    funnel_weeks = reports.funnel(scope, by="week")
+    return {
+        "summary": reports.sla_summary(scope),
+        "by_sdr": reports.response_by_sdr(scope),
+        "weeks": weeks,
+        "open_states": reports.open_by_state(scope),
+        "funnel": total,
+        "funnel_channel": reports.funnel(scope, by="channel"),
+        "funnel_campaign": reports.funnel(scope, by="campaign")[:15],
+        "funnel_weeks": funnel_weeks,
+        "response_chart": charts.line_chart(
+            "Response time per MQL week, business hours: median and 90th percentile", [_week(w) for w in weeks],
+            [("Median", [_hours(w["median_minutes"]) for w in weeks]), ("90th percentile", [_hours(w["p90_minutes"]) for w in weeks])],
+            unit=" h"),
+        "breach_chart": charts.bar_chart("SLA breach rate per MQL week", [(_week(w), w["breach_rate"]) for w in weeks],
+                                         unit="%", color="#ef4444"),
+        "funnel_chart": charts.bar_chart("Funnel: MQL, SAL, SQL, won",
+                                         [("MQL", total["mql"]), ("SAL", total["sal"]), ("SQL", total["sql"]), ("Won", total["won"])],
+                                         color="#2563eb"),
+    }
+
+
+def _hours(minutes):
+    return round(minutes / 60, 1) if minutes is not None else None
+
+
+def _feedback_context(scope):
+    from . import charts, reports
+
+    acceptance = reports.acceptance_by_channel(scope)
+    bands = reports.conversion_by_band(scope)
+    return {
+        "acceptance": acceptance,
+        "rejections_channel": reports.rejections(scope, by="channel"),
+        "rejections_campaign": reports.rejections(scope, by="campaign"),
+        "rules": reports.rejections_by_rule(scope, limit=20),
+        "bands": bands,
+        "grades": reports.conversion_by_grade(scope),
+        "recycled": reports.recycled_leads(scope, limit=15),
+        "acceptance_chart": charts.bar_chart("MQL to SAL acceptance rate by channel",
+                                             [(r["label"], r["rate"]) for r in acceptance], unit="%", color="#10b981", top=100),
+        "band_chart": charts.bar_chart("MQL to SQL conversion by score band at handoff",
+                                       [(b["band"], b["mql_to_sql"]) for b in bands], unit="%", color="#2563eb"),
+    }
+
+
+def _report_page(request, *, template, partial, build, with_owner=True):
+    form = ReportFilterForm(request.GET, with_owner=with_owner)
+    context = {"form": form, "query": request.GET.urlencode()}
+    if form.is_valid():
+        scope = form.scope()
+        context.update(build(scope), scope=scope)
+    if request.htmx and request.htmx.target == "report-results":
+        return render(request, partial, context)
+    return render(request, template, context)
+
+
+@require_GET
+@permission_required(DASHBOARD, raise_exception=True)
+def dashboard(request):
+    return _report_page(request, template="handoff/dashboard.html", partial="handoff/_dashboard_partial.html",
+                        build=_dashboard_context)
+
+
+@require_GET
+@permission_required(FEEDBACK, raise_exception=True)
+def feedback(request):
+    return _report_page(request, template="handoff/feedback.html", partial="handoff/_feedback_partial.html",
+                        build=_feedback_context, with_owner=False)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _csv_response(request, tables, name, with_owner=True):
+    """Stream one report table as CSV; the page's filters apply. Bad filters: 400 with the errors."""
+    from .exports import rows_for
+
+    form = ReportFilterForm(request.GET, with_owner=with_owner)
+    table = request.GET.get("table", "")
+    if table not in tables:
+        return HttpResponse(f"Unknown table. Choose one of: {', '.join(tables)}.", status=400, content_type="text/plain")
+    if not form.is_valid():
+        errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        return HttpResponse(f"Invalid filters: {errors}", status=400, content_type="text/plain")
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse((writer.writerow(row) for row in rows_for(table, form.scope())), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="leadhub-{name}-{table}.csv"'
+    return response
+
+
+@require_GET
+@permission_required(DASHBOARD, raise_exception=True)
+def dashboard_csv(request):
+    from .exports import DASHBOARD_TABLES
+
+    return _csv_response(request, DASHBOARD_TABLES, "dashboard")
+
+
+@require_GET
+@permission_required(FEEDBACK, raise_exception=True)
+def feedback_csv(request):
+    from .exports import FEEDBACK_TABLES
+
+    return _csv_response(request, FEEDBACK_TABLES, "feedback", with_owner=False)
+
+
+@require_POST
+@login_required
+def notice_dismiss(request, pk):
+    services.notification_dismiss(notification_id=pk, by=request.user)
+    if request.htmx:
+        return HttpResponse("")
+    return redirect("handoff:queue")

@@ -2,9 +2,10 @@
 
 import django_filters
 from django.contrib.auth import get_user_model
+from django.core.validators import RegexValidator
 from django.db.models import Q
 
-from .choices import Channel, Stage
+from .choices import Channel, Grade, Stage
 from .models import Lead
 
 
@@ -23,6 +24,25 @@ class LeadFilter(django_filters.FilterSet):
     score_max = django_filters.NumberFilter(field_name="total_score", lookup_expr="lte", label="Score to")
     created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte", label="Created from")
     created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte", label="Created to")
+    # The dashboards' links (handoff/reports.py): leads with a handoff matching all of these
+    # at once. filter_queryset combines them into one handoff subquery (see _handoff_filter).
+    mql_after = django_filters.DateFilter(method="_handoff", label="MQL from")
+    mql_before = django_filters.DateFilter(method="_handoff", label="MQL to")
+    handoff_owner = django_filters.NumberFilter(method="_handoff", label="Handoff owner (user id)")
+    handoff_channel = django_filters.ChoiceFilter(choices=Channel.choices, method="_handoff", label="Channel at handoff")
+    handoff_campaign = django_filters.CharFilter(method="_handoff", label="Campaign at handoff")
+    reached = django_filters.ChoiceFilter(method="_handoff", label="Handoff outcome", choices=[
+        ("sal", "Accepted (SAL)"), ("sql", "Qualified (SQL)"), ("won", "Won"), ("rejected", "Rejected"),
+        ("decided", "Decided"), ("breached", "SLA breached")])
+    rejection_reason = django_filters.NumberFilter(method="_handoff", label="Rejection reason (id)")
+    handoff_score_min = django_filters.NumberFilter(method="_handoff", label="Score at handoff from")
+    handoff_score_max = django_filters.NumberFilter(method="_handoff", label="Score at handoff below")
+    handoff_grade = django_filters.ChoiceFilter(choices=Grade.choices, method="_handoff", label="Grade at handoff")
+    sla_state = django_filters.ChoiceFilter(method="_handoff", label="Open handoff SLA state", choices=[
+        ("on_time", "On time"), ("due_soon", "Due within an hour"), ("overdue", "Overdue"), ("pool", "In the pool")])
+    rule = django_filters.CharFilter(method="_handoff", label="Scoring rule fired at handoff (kind:id)", validators=[
+        RegexValidator(r"^(fit|engagement):\d+$", "Write a rule as fit:<id> or engagement:<id>.")])
+    in_cooldown = django_filters.BooleanFilter(method="_in_cooldown", label="Recycled, in cooldown")
     ordering = django_filters.OrderingFilter(
         fields=(
             ("created_at", "created"),
@@ -47,7 +67,30 @@ class LeadFilter(django_filters.FilterSet):
             condition |= Q(first_name__icontains=term) | Q(last_name__icontains=term)
         return queryset.filter(condition)
 
+    HANDOFF_PARAMS = {
+        "mql_after": "mql_after", "mql_before": "mql_before", "handoff_owner": "owner_id", "handoff_channel": "channel",
+        "handoff_campaign": "campaign", "reached": "reached", "rejection_reason": "reason_id",
+        "handoff_score_min": "score_min", "handoff_score_max": "score_max", "handoff_grade": "grade",
+        "sla_state": "sla_state", "rule": "rule",
+    }
+
+    def _handoff(self, queryset, name, value):
+        return queryset  # applied together in filter_queryset
+
+    def _in_cooldown(self, queryset, name, value):
+        from django.utils import timezone
+
+        condition = Q(stage=Stage.NURTURE, recycle_count__gte=1, nurture_until__gt=timezone.now())
+        return queryset.filter(condition) if value else queryset.exclude(condition)
+
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)
+        conditions = {arg: self.form.cleaned_data.get(name) for name, arg in self.HANDOFF_PARAMS.items()}
+        conditions = {k: v for k, v in conditions.items() if v not in (None, "")}
+        if conditions:
+            from handoff.models import Handoff
+            from handoff.reports import handoff_q
+
+            queryset = queryset.filter(pk__in=Handoff.objects.filter(handoff_q(**conditions)).values("lead_id"))
         # A stable order whatever the sort: ties broken by id.
         return queryset.order_by(*queryset.query.order_by, "-id") if queryset.query.order_by else queryset

@@ -175,6 +175,8 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     # Engagement decays with time: rescore every lead at today's date, nightly.
     "qualification-nightly-decay": {"task": "qualification.tasks.nightly_rescore", "schedule": crontab(hour=2, minute=30)},
+    # SLA clock: mark breaches and escalate overdue handoffs (handoff.sla.check_sla).
+    "handoff-check-sla": {"task": "handoff.tasks.check_sla", "schedule": crontab(minute="*")},
 }
 
 REST_FRAMEWORK = {

@@ -31,7 +31,8 @@ def test_seed_demo_builds_a_believable_consistent_queue_history(settings):
     assert Lead.objects.filter(stage=Stage.MQL).count() == sum(states.values())
 
     def median_hours(username):
-        times = sorted((h.first_decision_at - h.assigned_at).total_seconds() / 3600 for h in decided.filter(owner__username=username))
+        times = sorted(m / 60 for m in decided.filter(owner__username=username, response_minutes__isnull=False)
+                       .values_list("response_minutes", flat=True))
         return times[len(times) // 2]
 
     assert median_hours("sdr3") > 1.8 * max(median_hours("sdr1"), median_hours("sdr2"))
@@ -39,3 +40,26 @@ def test_seed_demo_builds_a_believable_consistent_queue_history(settings):
     assert {label for label, _ in paid_reasons.most_common(2)} <= {"Student", "No budget", "Bad contact data"}
     assert Lead.objects.filter(stage=Stage.NURTURE, nurture_until__gt=now, recycle_count__gte=1).exists()
     assert Lead.objects.filter(stage=Stage.SQL).exists() and Lead.objects.filter(stage=Stage.WON).exists()
+
+
+def test_seed_demo_tells_the_dashboard_story(settings):
+    """The default demo's dashboards have something to say (DESIGN.md section 9)."""
+    from handoff import reports
+
+    settings.DEBUG = True
+    call_command("seed_demo", leads=3000, no_progress=True, stdout=open("/dev/null", "w"))
+    scope = reports.Scope()
+    summary = reports.sla_summary(scope)
+    assert 7 <= summary["breach_rate"] <= 17
+    by_sdr = {r["name"]: r["median_minutes"] for r in reports.response_by_sdr(scope)}
+    slowest = max(by_sdr, key=by_sdr.get)
+    assert by_sdr[slowest] > 1.6 * max(v for k, v in by_sdr.items() if k != slowest)
+    assert all(r["count"] > 0 for r in reports.open_by_state(scope))
+    bands = [b for b in reports.conversion_by_band(scope) if b["mql"] >= 10]
+    assert bands[-1]["mql_to_sql"] > bands[0]["mql_to_sql"] + 10
+    acceptance = reports.acceptance_by_channel(scope)
+    assert acceptance[0]["channel"] in ("paid", "import")  # the lowest acceptance
+    paid = next(r for r in reports.rejections(scope)["rows"] if r["key"] == "paid")
+    top_two = sorted(paid["cells"], key=lambda c: -c["n"])[:2]
+    assert {c["reason"] for c in top_two} & {"Student", "No budget"}
+    assert reports.recycled_leads(scope)["total"] > 0

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -6,6 +6,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from handoff import services
+from handoff.business_hours import BusinessCalendar
 from handoff.choices import EventKind, HandoffStatus
 from handoff.models import Handoff, HandoffEvent, Qualification, SLAPolicy
 from leadhub.choices import Stage
@@ -16,6 +17,12 @@ from tests.factories import LeadFactory
 from tests.handoff.factories import HandoffFactory, SDRProfileFactory, make_mql, reason
 
 pytestmark = pytest.mark.django_db
+
+NINE_TO_SIX = BusinessCalendar(opens=time(9), closes=time(18))
+
+
+def business_add(start, hours):
+    return NINE_TO_SIX.add(start, timedelta(hours=hours))
 
 FULL_CHECKLIST = dict(buying_cycle=True, influencer=True, timeframe_known=True, opportunity_amount="25000",
                       permission_to_follow_up=True, budget_note="Approved for Q1")
@@ -42,7 +49,7 @@ def test_becoming_mql_opens_a_handoff_assigned_round_robin(sdr, other_sdr, routi
     assert owners == [sdr, other_sdr, sdr]
     handoff = open_handoff(first)
     assert handoff.assigned_at is not None
-    assert handoff.due_at == handoff.assigned_at + timedelta(hours=4)  # the seeded "Standard" policy
+    assert handoff.due_at == business_add(handoff.assigned_at, 4)  # the seeded "Standard" policy, Mon–Fri 9–18 UTC
     assert handoff.channel == first.source and handoff.campaign == first.campaign
     kinds = list(HandoffEvent.objects.filter(handoff=handoff).order_by("id").values_list("kind", flat=True))
     assert kinds == [EventKind.CREATED, EventKind.ASSIGNED]
@@ -71,9 +78,9 @@ def test_no_sdr_profiles_means_the_pool(sdr):
 def test_channel_policy_sets_a_faster_due_time(sdr, routing):
     SLAPolicy.objects.create(name="Referrals", channel="referral", response_hours=1)
     handoff = open_handoff(make_mql(source="referral"))
-    assert handoff.due_at - handoff.assigned_at == timedelta(hours=1)
+    assert handoff.due_at == business_add(handoff.assigned_at, 1)
     other = open_handoff(make_mql(source="paid"))
-    assert other.due_at - other.assigned_at == timedelta(hours=4)
+    assert other.due_at == business_add(other.assigned_at, 4)
 
 
 def test_database_allows_only_one_open_handoff_per_lead(sdr):
@@ -102,7 +109,7 @@ def test_sdr_claims_a_pool_handoff_and_the_clock_starts(sdr):
     claimed = services.handoff_claim(handoff=handoff, by=sdr)
     handoff.refresh_from_db()
     assert handoff.owner == sdr and claimed.owner == sdr
-    assert handoff.due_at == handoff.assigned_at + timedelta(hours=4)
+    assert handoff.due_at == business_add(handoff.assigned_at, 4)
     assert HandoffEvent.objects.filter(handoff=handoff, kind=EventKind.CLAIMED, by=sdr).exists()
 
 

@@ -1,0 +1,57 @@
+"""The dashboards' filter form: a date range of MQL days, an SDR, a channel, a campaign.
+
+Nonsense (from after to, ranges over a year, unknown channels or SDRs, malformed dates)
+becomes form errors on the page, never a 500."""
+
+from datetime import timedelta
+
+from django import forms
+from django.utils import timezone
+
+from leadhub.choices import Channel
+
+from .filters import queue_workers
+from .reports import Scope
+
+DEFAULT_DAYS = 28
+MAX_DAYS = 366
+
+
+class ReportFilterForm(forms.Form):
+    date_from = forms.DateField(label="MQL from", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="to", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    owner = forms.ModelChoiceField(label="SDR", required=False, queryset=None, empty_label="Whole team")
+    channel = forms.ChoiceField(label="Channel", required=False, choices=[("", "All channels"), *Channel.choices])
+    campaign = forms.CharField(label="Campaign", required=False, max_length=120)
+
+    def __init__(self, data=None, *, with_owner=True, **kwargs):
+        today = timezone.localdate()
+        if data is not None:
+            data = data.copy()
+            if not data.get("date_from") and not data.get("date_to"):
+                data["date_from"] = (today - timedelta(days=DEFAULT_DAYS - 1)).isoformat()
+                data["date_to"] = today.isoformat()
+        super().__init__(data, **kwargs)
+        self.fields["owner"].queryset = queue_workers()
+        self.fields["owner"].label_from_instance = lambda u: u.get_full_name() or u.username
+        if not with_owner:
+            del self.fields["owner"]
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        today = timezone.localdate()
+        if start and end and start > end:
+            self.add_error("date_to", "The end date is before the start date.")
+        elif start and end and (end - start).days >= MAX_DAYS:
+            self.add_error("date_from", f"Choose at most {MAX_DAYS} days.")
+        if start and start > today:
+            self.add_error("date_from", "The start date is in the future: there is no data yet.")
+        return cleaned
+
+    def scope(self, now=None):
+        data = self.cleaned_data
+        owner = data.get("owner")
+        return Scope(date_from=data.get("date_from"), date_to=data.get("date_to"), owner_id=owner.pk if owner else None,
+                     channel=data.get("channel") or "", campaign=(data.get("campaign") or "").strip(),
+                     now=now or timezone.now())

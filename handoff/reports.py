@@ -1,0 +1,473 @@
+"""Set-based reports for the manager dashboard and marketing's feedback page.
+
+Every report is one or two GROUP BY queries over handoffs of an MQL date range (indexes
+handoff_created_chan_owner, handoff_reason_created, handoffrule_rule_handoff). A handoff is
+one MQL spell: its funnel is MQL (the handoff) → SAL (accepted) → SQL (Handoff.sql_at, copied
+from its qualification) → won (Handoff.won_at). Response times are the stored business
+minutes from assignment to the first decision (Handoff.response_minutes).
+
+Percentiles are continuous (linear interpolation, like PostgreSQL's percentile_cont): on
+PostgreSQL in SQL, on SQLite from the sorted values per group (SQLite has no ordered-set
+aggregates); tests hold the two equal.
+
+Each row carries `url`s to the lead list with the matching filters (leadhub.filters.LeadFilter
+uses `handoff_q` below, so a link lists exactly the leads behind a number).
+"""
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from urllib.parse import urlencode
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import Aggregate, Case, Count, F, FloatField, Func, IntegerField, Max, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import TruncWeek
+from django.urls import reverse
+from django.utils import timezone
+
+from leadhub.choices import Channel, Stage
+from leadhub.models import Lead
+
+from .choices import DUE_SOON_MINUTES, EventKind, HandoffStatus
+from .models import Handoff, HandoffEvent, HandoffRule, RejectionReason
+
+# Score bands of the calibration view: the MQL threshold is usually 60–70.
+BANDS = [(None, 70), (70, 80), (80, 90), (90, 100), (100, None)]
+REACHED = ("sal", "sql", "won", "rejected", "decided", "breached")
+
+
+# --- scope and the shared handoff conditions ---------------------------------------------
+
+@dataclass(frozen=True)
+class Scope:
+    """What the filter forms choose: MQL dates (inclusive, local days), SDR, channel, campaign."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    owner_id: int | None = None
+    channel: str = ""
+    campaign: str = ""
+    now: datetime = field(default_factory=timezone.now)
+
+    def params(self):
+        """The lead-list query parameters of this scope."""
+        return {k: v for k, v in {
+            "mql_after": self.date_from.isoformat() if self.date_from else "",
+            "mql_before": self.date_to.isoformat() if self.date_to else "",
+            "handoff_owner": self.owner_id or "", "handoff_channel": self.channel, "handoff_campaign": self.campaign,
+        }.items() if v}
+
+
+def day_start(day):
+    """The first moment of a local day (TIME_ZONE), aware."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def handoff_q(*, mql_after=None, mql_before=None, owner_id=None, channel="", campaign="", reached="", reason_id=None,
+              score_min=None, score_max=None, grade="", sla_state="", rule="", now=None):
+    """Conditions on Handoff for a report cell; the lead list filters with the same function.
+
+    Date bounds are ranges on created_at (local days), so the created_at index serves them."""
+    now = now or timezone.now()
+    q = Q()
+    if mql_after:
+        q &= Q(created_at__gte=day_start(mql_after))
+    if mql_before:
+        q &= Q(created_at__lt=day_start(mql_before + timedelta(days=1)))
+    if owner_id:
+        q &= Q(owner_id=owner_id)
+    if channel:
+        q &= Q(channel=channel)
+    if campaign:
+        q &= Q(campaign=campaign)
+    if reached == "sal":
+        q &= Q(status=HandoffStatus.ACCEPTED)
+    elif reached == "sql":
+        q &= Q(sql_at__isnull=False)
+    elif reached == "won":
+        q &= Q(won_at__isnull=False)
+    elif reached == "rejected":
+        q &= Q(status=HandoffStatus.REJECTED)
+    elif reached == "decided":
+        q &= Q(first_decision_at__isnull=False)
+    elif reached == "breached":
+        q &= _breached_q(now)
+    if reason_id:
+        q &= Q(rejection_reason_id=reason_id)
+    if score_min is not None:
+        q &= Q(score_at_handoff__gte=score_min)
+    if score_max is not None:
+        q &= Q(score_at_handoff__lt=score_max)
+    if grade:
+        q &= Q(grade_at_handoff=grade)
+    if sla_state:
+        q &= Q(status=HandoffStatus.OPEN) & _state_q(sla_state, now)
+    if rule:
+        kind, _, rule_id = rule.partition(":")
+        q &= Q(pk__in=HandoffRule.objects.filter(kind=kind, rule_id=int(rule_id)).values("handoff_id"))
+    return q
+
+
+def _state_q(state, now):
+    soon = now + timedelta(minutes=DUE_SOON_MINUTES)
+    return {
+        "pool": Q(owner__isnull=True),
+        "overdue": Q(owner__isnull=False, due_at__lt=now),
+        "due_soon": Q(owner__isnull=False, due_at__gte=now, due_at__lte=soon),
+        "on_time": Q(owner__isnull=False) & (Q(due_at__isnull=True) | Q(due_at__gt=soon)),
+    }[state]
+
+
+def _breached_q(now):
+    """Decided after the deadline, or still open past it."""
+    return Q(due_at__isnull=False) & (
+        Q(first_decision_at__gt=F("due_at")) | Q(first_decision_at__isnull=True, status=HandoffStatus.OPEN, due_at__lt=now)
+    )
+
+
+def scoped(scope, **extra):
+    return Handoff.objects.filter(handoff_q(mql_after=scope.date_from, mql_before=scope.date_to, owner_id=scope.owner_id,
+                                            channel=scope.channel, campaign=scope.campaign, now=scope.now, **extra))
+
+
+def leads_url(scope, **extra):
+    params = {**scope.params(), **{k: v for k, v in extra.items() if v not in (None, "")}}
+    return f"{reverse('leads:list')}?{urlencode(params)}"
+
+
+def rate(part, whole):
+    return round(100 * part / whole, 1) if whole else None
+
+
+# --- SQL helpers ----------------------------------------------------------------------------
+
+class PercentileCont(Aggregate):
+    """PostgreSQL's ordered-set aggregate percentile_cont(f) WITHIN GROUP (ORDER BY expr)."""
+
+    function = "percentile_cont"
+    output_field = FloatField()
+
+    def __init__(self, fraction, expression, **extra):
+        self.fraction = fraction
+        super().__init__(expression, **extra)
+
+    def as_sql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"percentile_cont({float(self.fraction)!r}) WITHIN GROUP (ORDER BY {sql})", params
+
+
+class Minutes(Func):
+    """Minutes from the first datetime to the second, as a float, on both databases."""
+
+    output_field = FloatField()
+    arity = 2
+
+    def as_sql(self, compiler, connection, **extra):
+        (start, p1), (end, p2) = (compiler.compile(e) for e in self.source_expressions)
+        if connection.vendor == "postgresql":
+            return f"(EXTRACT(EPOCH FROM ({end} - {start})) / 60.0)", [*p2, *p1]
+        return f"((julianday({end}) - julianday({start})) * 1440.0)", [*p2, *p1]
+
+
+class Avg(Aggregate):
+    function = "AVG"
+    output_field = FloatField()
+
+
+def percentile(sorted_values, fraction):
+    """Continuous percentile of sorted values: percentile_cont's linear interpolation."""
+    if not sorted_values:
+        return None
+    k = (len(sorted_values) - 1) * fraction
+    lo = int(k)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return float(sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo))
+
+
+def _percentiles(queryset, key, value, fractions=(0.5, 0.9)):
+    """{group key: [p for each fraction]} of `value` over `queryset` grouped by `key`
+    (SQLite; PostgreSQL computes them in the grouped query itself, see _sla_counts)."""
+    queryset = queryset.filter(**{f"{value}__isnull": False}).order_by()
+    groups = {}
+    for group, number in queryset.values_list(key, value).order_by(key, value):
+        groups.setdefault(group, []).append(number)
+    return {group: [percentile(values, f) for f in fractions] for group, values in groups.items()}
+
+
+def _pg():
+    return connection.vendor == "postgresql"
+
+
+def _r(number, digits=1):
+    return round(number, digits) if number is not None else None
+
+
+# --- SLA ----------------------------------------------------------------------------------
+
+def _sla_counts(queryset, now):
+    """Counts of one group; on PostgreSQL its percentiles too, so each table is one scan."""
+    counts = dict(
+        handoffs=Count("id", filter=Q(due_at__isnull=False)),
+        decided=Count("id", filter=Q(response_minutes__isnull=False)),
+        breached=Count("id", filter=_breached_q(now)),
+    )
+    if _pg():
+        counts.update(p50=PercentileCont(0.5, "response_minutes"), p90=PercentileCont(0.9, "response_minutes"))
+    return counts
+
+
+def _group_percentiles(rows, queryset, key):
+    """{key: (median, p90)}: from the rows on PostgreSQL, from sorted values on SQLite."""
+    if _pg():
+        return {row[key]: (row.pop("p50"), row.pop("p90")) for row in rows}
+    return _percentiles(queryset, key, "response_minutes")
+
+
+def _sla_row(row, pcts, url_extra, scope):
+    median, p90 = pcts or (None, None)
+    return {
+        **row, "median_minutes": _r(median), "p90_minutes": _r(p90), "breach_rate": rate(row["breached"], row["handoffs"]),
+        "url": leads_url(scope, reached="decided", **url_extra),
+        "breached_url": leads_url(scope, reached="breached", **url_extra),
+    }
+
+
+def response_by_sdr(scope):
+    """Per SDR (owner): handoffs with a deadline, decided, median and p90 business minutes to
+    the first decision, breaches (decided late or open past the deadline) and breach rate."""
+    base = scoped(scope).filter(owner__isnull=False)
+    rows = list(base.order_by().values("owner_id").annotate(**_sla_counts(base, scope.now)).filter(handoffs__gt=0))
+    pcts = _group_percentiles(rows, base, "owner_id")
+    users = {u.pk: u for u in get_user_model().objects.filter(pk__in=[r["owner_id"] for r in rows])}
+    out = []
+    for row in rows:
+        user = users[row["owner_id"]]
+        row["name"] = user.get_full_name() or user.username
+        out.append(_sla_row(row, pcts.get(row["owner_id"]), {"handoff_owner": row["owner_id"]}, scope))
+    return sorted(out, key=lambda r: r["name"])
+
+
+def _weeks(queryset):
+    return queryset.annotate(week=TruncWeek("created_at")).order_by()
+
+
+def _week_scope(scope, week_start):
+    start = week_start.date() if isinstance(week_start, datetime) else week_start
+    end = start + timedelta(days=6)
+    return replace(scope, date_from=max(start, scope.date_from) if scope.date_from else start,
+                   date_to=min(end, scope.date_to) if scope.date_to else end)
+
+
+def _week_key(value):
+    if isinstance(value, datetime):
+        return timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
+    return value
+
+
+def response_by_week(scope):
+    """Per MQL week (Monday): the same figures as response_by_sdr."""
+    base = _weeks(scoped(scope).filter(owner__isnull=False))
+    rows = list(base.values("week").annotate(**_sla_counts(base, scope.now)))
+    pcts = {_week_key(k): v for k, v in _group_percentiles(rows, base, "week").items()}
+    out = []
+    for row in rows:
+        row["week"] = _week_key(row["week"])
+        week_scope = _week_scope(scope, row["week"])
+        out.append(_sla_row(row, pcts.get(row["week"]), {}, week_scope))
+    return sorted(out, key=lambda r: r["week"])
+
+
+def sla_summary(scope):
+    """The whole scope in one row: handoffs, decided, median, p90, breaches, breach rate."""
+    base = scoped(scope).filter(owner__isnull=False)
+    row = base.aggregate(**_sla_counts(base, scope.now))
+    if _pg():
+        pcts = (row.pop("p50"), row.pop("p90"))
+    else:
+        pcts = _percentiles(base.annotate(all=Value(1, output_field=IntegerField())), "all", "response_minutes").get(1)
+    return _sla_row(row, pcts, {}, scope)
+
+
+def open_by_state(scope):
+    """Open handoffs right now by SLA state (pool, on time, due within the hour, overdue);
+    the SDR and channel filters apply, the date range does not (this is the live queue)."""
+    now = scope.now
+    live = replace(scope, date_from=None, date_to=None)
+    base = scoped(live, ).filter(status=HandoffStatus.OPEN)
+    counts = base.aggregate(**{state: Count("id", filter=_state_q(state, now)) for state in ("on_time", "due_soon", "overdue", "pool")})
+    labels = {"on_time": "On time", "due_soon": "Due within an hour", "overdue": "Overdue", "pool": "In the pool"}
+    return [{"state": s, "label": labels[s], "count": counts[s], "url": leads_url(live, sla_state=s)} for s in labels]
+
+
+# --- funnel --------------------------------------------------------------------------------
+
+FUNNEL_COUNTS = dict(
+    mql=Count("id"),
+    sal=Count("id", filter=Q(status=HandoffStatus.ACCEPTED)),
+    sql=Count("id", filter=Q(sql_at__isnull=False)),
+    won=Count("id", filter=Q(won_at__isnull=False)),
+)
+STAGE_TIMES = dict(
+    mql_to_sal=Avg(Minutes("created_at", "first_decision_at"), filter=Q(status=HandoffStatus.ACCEPTED)),
+    sal_to_sql=Avg(Minutes("first_decision_at", "sql_at"), filter=Q(sql_at__isnull=False)),
+    sql_to_won=Avg(Minutes("sql_at", "won_at"), filter=Q(won_at__isnull=False)),
+)
+
+
+def _funnel_row(row, scope, **url_extra):
+    for key in ("mql_to_sal", "sal_to_sql", "sql_to_won"):
+        if key in row:
+            row[key] = _r(row[key] / 1440, 2) if row[key] is not None else None  # days
+    row.update(
+        sal_rate=rate(row["sal"], row["mql"]), sql_rate=rate(row["sql"], row["sal"]), won_rate=rate(row["won"], row["sql"]),
+        mql_to_sql=rate(row["sql"], row["mql"]),
+        urls={stage: leads_url(scope, reached="" if stage == "mql" else stage, **url_extra) for stage in ("mql", "sal", "sql", "won")},
+    )
+    return row
+
+
+def funnel(scope, by=None):
+    """MQL → SAL → SQL → won counts, conversion rates (%) and average days in each stage,
+    for the whole scope (by=None) or per "channel", "campaign" or "week"."""
+    base = scoped(scope)
+    if by is None:
+        return _funnel_row(base.aggregate(**FUNNEL_COUNTS, **STAGE_TIMES), scope)
+    if by == "week":
+        rows = list(_weeks(base).values("week").annotate(**FUNNEL_COUNTS, **STAGE_TIMES))
+        out = []
+        for row in rows:
+            row["week"] = _week_key(row["week"])
+            out.append(_funnel_row(row, _week_scope(scope, row["week"])))
+        return sorted(out, key=lambda r: r["week"])
+    key = {"channel": "channel", "campaign": "campaign"}[by]
+    rows = list(base.order_by().values(key).annotate(**FUNNEL_COUNTS, **STAGE_TIMES))
+    labels = dict(Channel.choices)
+    out = []
+    for row in rows:
+        row["label"] = labels.get(row[key], row[key]) if by == "channel" else (row[key] or "(none)")
+        out.append(_funnel_row(row, scope, **{f"handoff_{key}": row[key]}))
+    return sorted(out, key=lambda r: (-r["mql"], r["label"]))
+
+
+# --- marketing's feedback -----------------------------------------------------------------
+
+def acceptance_by_channel(scope):
+    """MQL → SAL: per channel, MQLs, decided, accepted, rejected and acceptance rate (of decided)."""
+    rows = scoped(scope).order_by().values("channel").annotate(
+        mql=Count("id"), decided=Count("id", filter=Q(status__in=[HandoffStatus.ACCEPTED, HandoffStatus.REJECTED])),
+        accepted=Count("id", filter=Q(status=HandoffStatus.ACCEPTED)), rejected=Count("id", filter=Q(status=HandoffStatus.REJECTED)),
+    )
+    labels = dict(Channel.choices)
+    out = []
+    for row in rows:
+        extra = {"handoff_channel": row["channel"]}
+        out.append({**row, "label": labels.get(row["channel"], row["channel"]), "rate": rate(row["accepted"], row["decided"]),
+                    "url": leads_url(scope, **extra), "accepted_url": leads_url(scope, reached="sal", **extra),
+                    "rejected_url": leads_url(scope, reached="rejected", **extra)})
+    return sorted(out, key=lambda r: (r["rate"] is None, r["rate"] or 0))
+
+
+def rejections(scope, by="channel"):
+    """Rejection reasons per channel or campaign: a pivot {"reasons": [...], "rows": [...]},
+    each row with its rejected total, and per reason the count and its share of the row."""
+    key = {"channel": "channel", "campaign": "campaign"}[by]
+    counts = list(scoped(scope, reached="rejected").order_by().values(key, "rejection_reason_id").annotate(n=Count("id")))
+    reason_ids = {row["rejection_reason_id"] for row in counts}
+    reasons = list(RejectionReason.objects.filter(pk__in=reason_ids).order_by("order", "label"))
+    labels = dict(Channel.choices)
+    table = {}
+    for row in counts:
+        table.setdefault(row[key], {})[row["rejection_reason_id"]] = row["n"]
+    out = []
+    for value, cells in table.items():
+        total = sum(cells.values())
+        extra = {f"handoff_{key}": value}
+        out.append({
+            "key": value, "label": labels.get(value, value) if by == "channel" else (value or "(none)"), "rejected": total,
+            "url": leads_url(scope, reached="rejected", **extra),
+            "cells": [{"reason": r.label, "n": cells.get(r.pk, 0), "share": rate(cells.get(r.pk, 0), total),
+                       "url": leads_url(scope, reached="rejected", rejection_reason=r.pk, **extra)} for r in reasons],
+        })
+    out.sort(key=lambda r: -r["rejected"])
+    return {"reasons": [r.label for r in reasons], "rows": out}
+
+
+def rejections_by_rule(scope, limit=None):
+    """Scoring rules that fired on handed-off leads (HandoffRule, stored at handoff): per rule,
+    handoffs, rejected, rejection rate, SQLs and SQL rate, and the most common rejection reason.
+    A rule whose SQL rate is no better than the average adds points without adding buyers."""
+    handoffs = scoped(scope)
+    rules = HandoffRule.objects.filter(handoff__in=handoffs.values("pk"))
+    rows = list(rules.order_by().values("kind", "rule_id").annotate(
+        label=Max("label"), points=Max("points"), handoffs=Count("handoff_id"),
+        rejected=Count("handoff_id", filter=Q(handoff__status=HandoffStatus.REJECTED)),
+        sql=Count("handoff_id", filter=Q(handoff__sql_at__isnull=False)),
+    ))
+    top = {}
+    for row in rules.filter(handoff__status=HandoffStatus.REJECTED).order_by().values(
+            "kind", "rule_id", "handoff__rejection_reason__label").annotate(n=Count("id")):
+        best = top.get((row["kind"], row["rule_id"]))
+        if best is None or (row["n"], row["handoff__rejection_reason__label"]) > best:
+            top[(row["kind"], row["rule_id"])] = (row["n"], row["handoff__rejection_reason__label"])
+    out = []
+    for row in rows:
+        rule = f"{row['kind']}:{row['rule_id']}"
+        reason = top.get((row["kind"], row["rule_id"]))
+        out.append({**row, "rule": rule, "rejection_rate": rate(row["rejected"], row["handoffs"]), "sql_rate": rate(row["sql"], row["handoffs"]),
+                    "top_reason": reason[1] if reason else "", "top_reason_n": reason[0] if reason else 0,
+                    "url": leads_url(scope, rule=rule), "rejected_url": leads_url(scope, rule=rule, reached="rejected"),
+                    "sql_url": leads_url(scope, rule=rule, reached="sql")})
+    out.sort(key=lambda r: (-r["handoffs"], r["label"]))
+    return out[:limit] if limit else out
+
+
+def _band_label(low, high):
+    if low is None:
+        return f"under {high}"
+    if high is None:
+        return f"{low}+"
+    return f"{low}–{high - 1}"
+
+
+def conversion_by_band(scope):
+    """Funnel per band of the score at handoff: does a higher score mean more SQLs?"""
+    whens = [When(Q(**({"score_at_handoff__gte": lo} if lo is not None else {})) & Q(**({"score_at_handoff__lt": hi} if hi is not None else {})),
+                  then=Value(i)) for i, (lo, hi) in enumerate(BANDS)]
+    rows = {r["band"]: r for r in scoped(scope).annotate(band=Case(*whens, output_field=IntegerField())).order_by()
+            .values("band").annotate(**FUNNEL_COUNTS)}
+    out = []
+    for i, (lo, hi) in enumerate(BANDS):
+        row = rows.get(i, {"mql": 0, "sal": 0, "sql": 0, "won": 0})
+        out.append(_funnel_row({"band": _band_label(lo, hi), **{k: row[k] for k in ("mql", "sal", "sql", "won")}}, scope,
+                               handoff_score_min=lo, handoff_score_max=hi))
+    return out
+
+
+def conversion_by_grade(scope):
+    """Funnel per fit grade at handoff."""
+    rows = scoped(scope).order_by().values("grade_at_handoff").annotate(**FUNNEL_COUNTS)
+    out = [_funnel_row({"grade": r["grade_at_handoff"] or "–", **{k: r[k] for k in ("mql", "sal", "sql", "won")}}, scope,
+                       handoff_grade=r["grade_at_handoff"]) for r in rows]
+    return sorted(out, key=lambda r: r["grade"])
+
+
+def recycled_leads(scope, limit=50):
+    """Leads back in nurture after sales turned them down, still in cooldown: (total, first
+    `limit` rows by cooldown end) with the latest reason. Channel applies; dates do not."""
+    now = scope.now
+    leads = Lead.objects.filter(stage=Stage.NURTURE, recycle_count__gte=1, nurture_until__gt=now)
+    if scope.channel:
+        leads = leads.filter(source=scope.channel)
+    if scope.campaign:
+        leads = leads.filter(campaign=scope.campaign)
+    last = HandoffEvent.objects.filter(lead_id=OuterRef("pk"), kind__in=[EventKind.REJECTED, EventKind.RECYCLED]).order_by("-at", "-id")
+    rows = list(
+        leads.annotate(last_reason=Subquery(last.values("reason")[:1]), last_kind=Subquery(last.values("kind")[:1]),
+                       last_at=Subquery(last.values("at")[:1]))
+        .select_related("company").order_by("nurture_until", "id")[:limit]
+    )
+    total = leads.count()
+    for lead in rows:
+        lead.days_left = (lead.nurture_until - now).days
+    url = f"{reverse('leads:list')}?{urlencode({'in_cooldown': 'true', **({'source': scope.channel} if scope.channel else {})})}"
+    return {"total": total, "rows": rows, "url": url}
