@@ -24,7 +24,7 @@ def restore_migration_data(**kwargs):
     Transactional tests (browser tests with a live server, concurrency tests with threads)
     end with a flush that also deletes what data migrations wrote. Django emits post_migrate
     after that flush, so this runs then and every later test finds the seeded rows again.
-    Each step runs with the historical models of its own migration; all steps are idempotent.
+    Each step runs with today's models (the tables it fills have today's schema); all steps are idempotent.
     """
     sender = kwargs.get("sender")
     if sender is not None and sender.label != PROJECT_APPS[-1]:
@@ -35,15 +35,15 @@ def restore_migration_data(**kwargs):
 
     if not _migration_data_steps:
         loader = MigrationExecutor(connection).loader
+        # The flushed tables have today's schema, so every step gets today's models.
+        apps = loader.project_state().apps
         for key in loader.graph.leaf_nodes():
             for node in loader.graph.forwards_plan(key):
                 if node[0] not in PROJECT_APPS or any(step[0] == node for step in _migration_data_steps):
                     continue
-                migration = loader.graph.nodes[node]
-                operations = [op for op in migration.operations if isinstance(op, RunPython)]
-                if operations:
-                    apps = loader.project_state(node, at_end=False).apps
-                    _migration_data_steps.extend((node, op.code, apps) for op in operations)
+                for operation in loader.graph.nodes[node].operations:
+                    if isinstance(operation, RunPython):
+                        _migration_data_steps.append((node, operation.code, apps))
     for _node, code, apps in _migration_data_steps:
         code(apps, None)
 
