@@ -32,7 +32,9 @@ run: $(STAMP)
 	@echo "  leadhub is at http://127.0.0.1:$(PORT)/"
 	@echo "  Sign in as sdr1, sdr2, sdr3, marketer, manager or admin; password: leadhub-demo"
 	@echo ""
-	$(RUN_ENV) $(PY) manage.py runserver 127.0.0.1:$(PORT)
+	@# No beat in the default run: the SLA check (breaches, escalations) runs every minute beside the server.
+	$(RUN_ENV) bash -c '(while sleep 60; do $(PY) manage.py check_sla >/dev/null 2>&1; done) & loop=$$!; \
+	  trap "kill $$loop 2>/dev/null" EXIT INT TERM; $(PY) manage.py runserver 127.0.0.1:$(PORT)'
 
 # The production shape on this machine: gunicorn + Celery worker + beat on PostgreSQL and Redis.
 # Override DATABASE_URL, CELERY_BROKER_URL, PORT, WEB_CONCURRENCY, WORKER_CONCURRENCY as needed.
