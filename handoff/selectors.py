@@ -223,3 +223,16 @@ def unread_notices(user):
     from .models import Notification
 
     return list(Notification.objects.filter(recipient_id=user.pk, read_at__isnull=True).order_by("-created_at", "-id")[:NOTICE_LIMIT])
+
+
+def queue_csv_rows(handoffs):
+    """Rows of the queue's CSV export, streamed from the database in chunks."""
+    now = timezone.now()
+    for handoff in handoffs.defer(None).iterator(chunk_size=2000):
+        lead = handoff.lead
+        yield [
+            handoff.pk, lead.pk, lead.full_name, lead.email, lead.title, lead.company.name if lead.company_id else "",
+            handoff.channel, handoff.campaign, handoff.score_at_handoff, handoff.grade_at_handoff,
+            handoff.owner.username if handoff.owner_id else "", handoff.created_at, handoff.assigned_at, handoff.due_at,
+            sla_state(handoff, now),
+        ]

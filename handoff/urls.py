@@ -6,6 +6,7 @@ app_name = "handoff"
 
 urlpatterns = [
     path("queue/", views.queue, name="queue"),
+    path("queue/export.csv", views.queue_csv, name="queue-csv"),
     path("queue/<int:pk>/panel/", views.panel, name="panel"),
     path("queue/<int:pk>/row/", views.row, name="row"),
     path("queue/<int:pk>/accept/", views.accept, name="accept"),

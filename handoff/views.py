@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from leadhub import csv_export
 from leadhub.errors import DomainError
 from leadhub.models import Lead
 from leadhub.views import non_empty
@@ -63,6 +64,23 @@ def queue(request):
     if request.htmx and request.htmx.target == "queue-results":
         return render(request, "handoff/_queue_results.html", context)
     return render(request, "handoff/queue.html", context)
+
+
+QUEUE_CSV_HEADER = [
+    "handoff id", "lead id", "name", "email", "title", "company", "channel", "campaign", "score at handoff",
+    "grade at handoff", "owner", "mql at", "assigned at", "due at", "sla state",
+]
+
+
+@require_GET
+@permission_required(VIEW, raise_exception=True)
+def queue_csv(request):
+    """The queue with its current filters as a streamed CSV (constant memory)."""
+    handoff_filter = HandoffFilter(_queue_query(request), queryset=selectors.queue_handoffs(), request=request)
+    if not handoff_filter.is_valid():
+        problems = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in handoff_filter.errors.items())
+        return HttpResponse(f"Some filters are not valid: {problems}", status=400, content_type="text/plain")
+    return csv_export.stream_csv(selectors.queue_csv_rows(handoff_filter.qs), QUEUE_CSV_HEADER, "queue.csv")
 
 
 @require_GET
