@@ -1,4 +1,6 @@
-"""Take the README's screenshots: serves a seeded throw-away database and photographs the main pages.
+"""Take the README's screenshots: serves a seeded throw-away database and photographs the main pages
+(lead list, lead page, dashboard, feedback, queue, a SAL's checklist). The scoring preview, import and
+merge pictures come from their browser tests' flows and are refreshed by hand.
 
 Run with `make screenshots`; writes docs/screenshots/*.png.
 """
@@ -26,6 +28,7 @@ def manage(env, *args):
 
 
 def sign_in(page, username):
+    page.context.clear_cookies()  # sign the previous user out
     page.goto(f"{BASE}/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", "leadhub-demo")
@@ -63,6 +66,21 @@ def main():
                 page.goto(f"{BASE}/leads/?ordering=-score")
                 first = page.locator("table.table tbody a").first.get_attribute("href")
                 shoot(page, first, "lead-detail", full_page=True)
+                shoot(page, "/dashboard/", "dashboard", full_page=True)
+                sign_in(page, "marketer")
+                shoot(page, "/feedback/", "feedback", full_page=True)
+                sign_in(page, "sdr1")
+                page.goto(f"{BASE}/queue/")
+                page.wait_for_load_state("networkidle")
+                page.locator("tr.qrow a[data-open]").nth(1).click()
+                page.wait_for_selector("#panel:not(.panel-empty)")
+                page.wait_for_load_state("networkidle")
+                page.screenshot(path=OUT / "queue.png")
+                print("  queue.png  <- /queue/ with a lead open")
+                sign_in(page, "manager")
+                page.goto(f"{BASE}/leads/?stage=sal&ordering=-score")
+                sal = page.locator("table.table tbody a").first.get_attribute("href")
+                shoot(page, sal, "sal-checklist", full_page=True)
                 for extra in os.environ.get("SCREENSHOT_EXTRA", "").split(","):
                     if extra:
                         user, path, name = extra.split(":")

@@ -77,12 +77,13 @@ def _why_label(item):
     if isinstance(item, dict):
         label = item.get("label") or item.get("rule") or item.get("name") or ""
         points = item.get("points")
-        return f"{label} {float(points):+g}" if points not in (None, "") else str(label)
+        # Points first: a long rule name is cut short in the cell, the number must stay visible.
+        return f"{float(points):+g} {label}" if points not in (None, "") else str(label)
     return str(item)
 
 
 def top_reasons(leads):
-    """{lead id: ["Pricing page ×3 +17.5", ...]}: scoring's top contributions when the scoring
+    """{lead id: ["+17.5 Pricing page ×3", ...]}: scoring's top contributions when the scoring
     app provides them, else the fit/engagement split the lead row already carries."""
     leads = list(leads)
     provider = getattr(qualification_selectors, "lead_top_reasons", None)

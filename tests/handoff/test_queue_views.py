@@ -73,7 +73,7 @@ def test_why_it_scored_uses_scorings_top_reasons_when_available(client, sdr, mon
                         raising=False)
     client.force_login(sdr)
     html = client.get("/queue/").content.decode()
-    assert "Pricing page ×3 +17.5" in html and "VP title" in html
+    assert "+17.5 Pricing page ×3" in html and "VP title" in html
 
 
 def test_filters_and_sort_keep_their_state_in_the_url(client, manager):
