@@ -18,6 +18,7 @@ import sys
 sys.path[:] = [p for p in sys.path if p and not p.rstrip("/").endswith("bench")]
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import statistics  # noqa: E402
@@ -198,6 +199,11 @@ def main():
         ratio = pct(page, 95) / pct(base, 95)
         worst = max(worst, ratio)
         print(f"{label:42} {pct(page, 50):8.1f} {pct(page, 95):8.1f} {pct(base, 50):10.1f} {pct(base, 95):10.1f} {ratio:9.1f}x")
+        # One line per scenario for bench/run_all.py's table (figures in milliseconds).
+        print("RESULT " + json.dumps({
+            "name": f"queue page p95, {label}", "figure": round(pct(page, 95), 1), "unit": "ms",
+            "floor": round(pct(base, 95), 1), "ratio": round(ratio, 2), "budget": "p95 ≤ 3× floor",
+            "pass": ratio <= 3, "note": f"{args.leads:,} leads, {handoffs:,} open handoffs"}), flush=True)
     print(f"\nBudget p95 <= 3.0 x floor: {'met' if worst <= 3 else 'NOT met'} (worst {worst:.1f}x; median of page {statistics.median(page) * 1000:.1f} ms)")
 
 
