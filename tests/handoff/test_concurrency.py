@@ -1,9 +1,6 @@
 """Two people decide on the same handoff at the same moment: real connections, real locks."""
 
-import threading
-
 import pytest
-from django.db import close_old_connections, connection
 
 from handoff import services
 from handoff.choices import EventKind, HandoffStatus
@@ -11,38 +8,10 @@ from handoff.models import Handoff, HandoffEvent
 from leadhub.choices import Stage
 from leadhub.errors import Conflict
 from leadhub.models import StageChange
+from tests.concurrency import race
 from tests.handoff.factories import make_mql, reason
 
 pytestmark = [pytest.mark.usefixtures("seeded_transactional_db"), pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _postgresql_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: SQLite serialises every writer, so nothing would race")
-
-
-def race(*actions):
-    """Run the actions in threads (one DB connection each) released together; returns results or exceptions."""
-    barrier = threading.Barrier(len(actions))
-    results = [None] * len(actions)
-
-    def run(index, action):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = action()
-        except Exception as exc:  # noqa: BLE001 - the race's loser is the point
-            results[index] = exc
-        finally:
-            close_old_connections()
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
 
 
 @pytest.mark.parametrize("attempt", range(3))

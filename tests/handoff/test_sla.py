@@ -1,17 +1,16 @@
 """The SLA clock in business time per policy, validation of policies, and the escalation ladder."""
 
-import threading
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.db import connection
 
 from handoff import services, sla
 from handoff.choices import EventKind, HandoffStatus
 from handoff.models import Escalation, EscalationTier, Handoff, HandoffEvent, Notification, SLAPolicy
+from tests.concurrency import race
 from tests.handoff.factories import HandoffFactory, SDRProfileFactory, make_mql
 
 pytestmark = pytest.mark.django_db
@@ -209,11 +208,10 @@ def test_queue_shows_my_notices_and_i_can_dismiss_them(client, overdue, sdr, oth
     assert "is past its SLA deadline" not in client.get("/queue/").content.decode()
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_checks_at_once_take_each_step_once(seeded_transactional_db):
     """Two beat workers: real threads with their own PostgreSQL connections, started together."""
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: SQLite serialises writers, so there is no race to test")
     from leadhub import roles
     from tests.conftest import make_user
 
@@ -222,25 +220,8 @@ def test_two_checks_at_once_take_each_step_once(seeded_transactional_db):
     handoffs = [HandoffFactory(owner=owner, created_at=FRIDAY_1730 - timedelta(hours=4),
                                assigned_at=FRIDAY_1730 - timedelta(hours=4), due_at=FRIDAY_1730) for _ in range(5)]
     now = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)  # owner and manager tiers due, the pool tier not yet
-    barrier = threading.Barrier(2)
-    results, errors = [], []
-
-    def run():
-        from django.db import connections
-
-        try:
-            barrier.wait()
-            results.append(sla.check_sla(now=now))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race(lambda: sla.check_sla(now=now), lambda: sla.check_sla(now=now))
+    errors = [r for r in results if isinstance(r, Exception)]
     assert not errors
     assert sum(r.escalations for r in results) == 10  # 5 handoffs × 2 tiers, whoever took them
     assert Escalation.objects.count() == 10

@@ -1,11 +1,9 @@
 """Merging duplicate leads: nothing is lost, the merged address keeps reaching the survivor."""
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import close_old_connections, connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,6 +15,7 @@ from leadhub.errors import Conflict, NotAllowed, ValidationFailed
 from leadhub.models import Activity, ImportRow, Lead, LeadAlias, LeadMerge, StageChange
 from qualification.choices import ModelStatus
 from qualification.models import ActivityRollup
+from tests.concurrency import race
 from tests.conftest import token_client
 from tests.factories import ActivityFactory, CompanyFactory, LeadFactory
 from tests.handoff.factories import make_mql
@@ -322,34 +321,10 @@ def test_staff_without_the_merge_permission_gets_403(client, sdr):
 # --- concurrency (PostgreSQL) -------------------------------------------------------------
 
 
-def race(*actions):
-    barrier = threading.Barrier(len(actions))
-    results = [None] * len(actions)
-
-    def run(index, action):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = action()
-        except Exception as exc:  # noqa: BLE001 - the loser of the race is the point
-            results[index] = exc
-        finally:
-            close_old_connections()
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("attempt", range(3))
 def test_two_merges_of_the_same_duplicate_at_once_exactly_one_wins(marketer, attempt):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: SQLite serialises every writer, so nothing would race")
     first, second = LeadFactory(), LeadFactory()
     duplicate = LeadFactory()
     ActivityFactory.create_batch(3, lead=duplicate)
