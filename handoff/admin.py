@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib import admin
 
+from leadhub.admin import HistoryInline
+
 from .models import (
     WEEKDAY_NAMES,
     Escalation,
@@ -81,19 +83,9 @@ class EscalationAdmin(admin.ModelAdmin):
         return False
 
 
-class HandoffEventInline(admin.TabularInline):
+class HandoffEventInline(HistoryInline):
     model = HandoffEvent
     fields = ["at", "kind", "by", "from_owner", "to_owner", "reason", "note"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    ordering = ["-at", "-id"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Handoff)

@@ -21,19 +21,27 @@ class CompanyAdmin(admin.ModelAdmin):
     search_fields = ["name", "domain"]
 
 
-class StageChangeInline(admin.TabularInline):
-    model = StageChange
-    fields = ["at", "from_stage", "to_stage", "by", "reason", "note"]
-    readonly_fields = fields
+class HistoryInline(admin.TabularInline):
+    """Append-only history rows (written by services) shown read-only, newest first.
+    Subclasses set `model` and `fields`."""
+
     extra = 0
     can_delete = False
     ordering = ["-at", "-id"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
 
     def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class StageChangeInline(HistoryInline):
+    model = StageChange
+    fields = ["at", "from_stage", "to_stage", "by", "reason", "note"]
 
 
 @admin.register(Lead)
