@@ -72,6 +72,7 @@ def build(leads, handoffs):
     call_command("migrate", verbosity=0)
     if Lead.objects.count() == leads and Handoff.objects.filter(status="open").count() == handoffs:
         print(f"Database already holds {leads:,} leads and {handoffs:,} open handoffs.")
+        attach_scoring_model()
         return
     started = time.monotonic()
     with connection.cursor() as cursor:
@@ -117,9 +118,35 @@ def build(leads, handoffs):
     writer = demo.BulkWriter(Handoff, ["lead_id", "status", "owner_id", "channel", "campaign", "score_at_handoff",
                                        "grade_at_handoff", "created_at", "assigned_at", "due_at", "note"])
     writer.write(rows)
+    attach_scoring_model()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     print(f"Built {leads:,} leads and {handoffs:,} open handoffs in {time.monotonic() - started:.0f} s.", flush=True)
+
+
+def attach_scoring_model():
+    """Mark every lead as scored by a published demo model, with activity rollups, so the
+    queue's "why it scored" chips do their real work (rules, rollups, the engine) per row."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from leadhub.models import Lead
+    from qualification import demo as scoring_demo
+    from qualification.choices import ModelStatus
+    from qualification.models import ActivityRollup, ScoringModel
+
+    model = ScoringModel.objects.filter(status=ModelStatus.PUBLISHED).first()
+    if model is None:
+        model = scoring_demo.default_model()
+        ScoringModel.objects.filter(pk=model.pk).update(status=ModelStatus.PUBLISHED, published_at=timezone.now())
+    if not ActivityRollup.objects.exists():
+        print("Building activity rollups…", flush=True)
+        scoring_demo.rebuild_all_rollups()
+    if Lead.objects.filter(score_model_version__isnull=True).exists():
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE leadhub_lead SET score_model_version = %s, scored_at = %s WHERE score_model_version IS NULL",
+                           [model.version, timezone.now()])
+            cursor.execute("VACUUM ANALYZE leadhub_lead")
 
 
 def measure(requests, warmup):

@@ -77,6 +77,31 @@ class HandoffFilter(django_filters.FilterSet):
             data["status"] = HandoffStatus.OPEN
         super().__init__(data, *args, request=request, **kwargs)
 
+    _form_class = None
+
+    def get_form_class(self):
+        # django-filter builds a new form class (every field, the owner queryset) per request;
+        # the fields never change, and each form deep-copies them (the owner queryset is cloned
+        # unevaluated), so one class serves every request.
+        cls = type(self)
+        if cls.__dict__.get("_form_class") is None:
+            cls._form_class = super().get_form_class()
+        return cls._form_class
+
+    def filter_queryset(self, queryset):
+        """The filtered queue; also `self.owner_parts`, the same queue as querysets whose union
+        it is, one per owner condition, each able to read the open-handoff index for one owner
+        in order (an OR of owners cannot). None when the queue is a single part."""
+        cleaned = self.form.cleaned_data
+        for name, value in cleaned.items():
+            if name != "assigned":
+                queryset = self.filters[name].filter(queryset, value)
+        self.owner_parts = None
+        if cleaned.get("assigned") == Assigned.MINE_AND_POOL:
+            self.owner_parts = [self.filter_assigned(queryset, "assigned", Assigned.MINE),
+                                self.filter_assigned(queryset, "assigned", Assigned.POOL)]
+        return self.filter_assigned(queryset, "assigned", cleaned.get("assigned"))
+
     def filter_assigned(self, queryset, name, value):
         user = getattr(self.request, "user", None)
         user_id = user.pk if user and user.is_authenticated else None

@@ -213,6 +213,10 @@ class Handoff(models.Model):
             # The queue: open handoffs by owner (NULL = pool) in due order, and everyone's by due.
             models.Index(fields=["owner", "due_at", "created_at"], condition=Q(status=HandoffStatus.OPEN), name="handoff_open_owner_due"),
             models.Index(fields=["due_at", "created_at"], condition=Q(status=HandoffStatus.OPEN), name="handoff_open_due"),
+            # The pool in queue order: without it PostgreSQL walks the whole due index to reach
+            # the pool's rows (no due time, so last).
+            models.Index(fields=["due_at", "created_at", "id"], condition=Q(status=HandoffStatus.OPEN, owner__isnull=True),
+                         name="handoff_pool_due"),
             # Reports (issue 5): response times per SDR and week, funnel by channel and week.
             models.Index(fields=["owner", "assigned_at"], name="handoff_owner_assigned"),
             models.Index(fields=["channel", "created_at"], name="handoff_channel_created"),

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from leadhub import csv_export
@@ -26,6 +27,9 @@ from .forms import ReportFilterForm
 from .models import Handoff
 
 QUEUE_PAGE_SIZE = 25
+# Queue rows render with Jinja2 (see TEMPLATES in leadhub/settings.py).
+ROWS_ENGINE = "jinja2"
+ROW_TEMPLATE = "handoff/_row.html"
 VIEW = "handoff.view_handoff"
 
 
@@ -41,8 +45,12 @@ def queue(request):
     query = _queue_query(request)
     handoff_filter = HandoffFilter(query, queryset=selectors.queue_handoffs(), request=request)
     page, rows = None, []
-    if handoff_filter.is_valid():
-        page = Paginator(handoff_filter.qs, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    valid = handoff_filter.is_valid()
+    parts = selectors.queue_parts(handoff_filter) if valid else []
+    summary = selectors.queue_summary(request.user, matching=parts)
+    if valid:
+        handoffs = selectors.MergedQueue(handoff_filter.qs, parts, summary["matching"])
+        page = Paginator(handoffs, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
         rows = selectors.decorate(page.object_list)
     query.pop("page", None)
     form = handoff_filter.form
@@ -52,8 +60,8 @@ def queue(request):
         "page": page,
         "rows": rows,
         "query": query.urlencode(),
-        "summary": selectors.queue_summary(request.user),
-        "notices": selectors.unread_notices(request.user),
+        "summary": summary,
+        "notices": selectors.unread_notices(request.user) if summary["unread_notices"] else [],
         "can_act": services.can_act(request.user),
         "is_manager": services.is_manager(request.user),
         "assigned_choices": Assigned.choices,
@@ -61,6 +69,7 @@ def queue(request):
         # An SDR's own view needs no owner column (mine or "Unassigned"); everyone's view does.
         "show_owner": handoff_filter.form.cleaned_data.get("assigned") == Assigned.ALL if handoff_filter.is_valid() else True,
     }
+    context["rows_html"] = mark_safe(render_to_string("handoff/_queue_rows.html", {**context, "user_id": request.user.pk}, using=ROWS_ENGINE))
     if request.htmx and request.htmx.target == "queue-results":
         return render(request, "handoff/_queue_results.html", context)
     return render(request, "handoff/queue.html", context)
@@ -97,12 +106,12 @@ def panel(request, pk):
 @permission_required(VIEW, raise_exception=True)
 def row(request, pk):
     get_object_or_404(Handoff, pk=pk)
-    return render(request, "handoff/_row.html", _row_context(request, pk))
+    return render(request, ROW_TEMPLATE, _row_context(request, pk), using=ROWS_ENGINE)
 
 
 def _row_context(request, pk, **extra):
     return {"h": selectors.queue_row(pk), "can_act": services.can_act(request.user),
-            "is_manager": services.is_manager(request.user), "show_owner": True, **extra}
+            "is_manager": services.is_manager(request.user), "show_owner": True, "user_id": request.user.pk, **extra}
 
 
 def _back_to_queue(request):
@@ -129,7 +138,7 @@ def _act(request, pk, action, done):
         (messages.error if error else messages.success)(request, message)
         return _back_to_queue(request)
     context = _row_context(request, pk, notice=message, notice_error=bool(error))
-    html = render_to_string("handoff/_row.html", context, request=request)
+    html = render_to_string(ROW_TEMPLATE, context, request=request, using=ROWS_ENGINE)
     if error and error.field_errors:
         # Bad input: keep the panel's form open with its messages.
         panel_context = selectors.handoff_panel(pk, request.user)

@@ -1,6 +1,6 @@
 """Read queries for scoring: model snapshots, lead facts, explanations."""
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 
 from django.utils import timezone
 
@@ -41,6 +41,43 @@ def snapshot(model):
         required_fields=tuple(model.required_fields or ()), half_life_days=model.half_life_days,
         fit_rules=fit_rules, engagement_rules=engagement_rules,
     )
+
+
+# Snapshots of models that can no longer change (published or archived: only drafts are
+# editable), keyed so that a different model row never hits: lists such as the queue explain
+# many leads per request and should not rebuild the same rules every time.
+_FROZEN_SPECS = {}
+_FROZEN_SPECS_MAX = 16
+
+
+def _specs_with_keys(versions):
+    """{version: (key or None for a draft, engine.ModelSpec)}; one small query when cached."""
+    versions = set(versions)
+    if not versions:
+        return {}
+    rows = ScoringModel.objects.filter(version__in=versions).values_list("pk", "version", "status", "published_at", "updated_at")
+    specs, missing = {}, []
+    for pk, version, status, published_at, updated_at in rows:
+        key = (pk, version, published_at, updated_at)
+        if status != ModelStatus.DRAFT and key in _FROZEN_SPECS:
+            specs[version] = (key, _FROZEN_SPECS[key])
+        else:
+            missing.append(pk)
+    if missing:
+        for model in ScoringModel.objects.filter(pk__in=missing).prefetch_related("fit_rules", "engagement_rules"):
+            spec, key = snapshot(model), None
+            if model.status != ModelStatus.DRAFT:
+                key = (model.pk, model.version, model.published_at, model.updated_at)
+                if len(_FROZEN_SPECS) >= _FROZEN_SPECS_MAX:
+                    _FROZEN_SPECS.clear()
+                _FROZEN_SPECS[key] = spec
+            specs[model.version] = (key, spec)
+    return specs
+
+
+def specs_for_versions(versions):
+    """{version: engine.ModelSpec} for these model versions."""
+    return {version: spec for version, (_key, spec) in _specs_with_keys(versions).items()}
 
 
 def lead_facts(lead, *, activities=None, activity_facts=None):
@@ -84,34 +121,50 @@ def lead_score(lead):
     return engine.score(lead_facts(lead), snapshot(model), lead.scored_at or timezone.now())
 
 
+# A lead's top reasons are a function of what it was scored with: the lead as scored (id and
+# moment), and a frozen model. The queue shows the same leads all day; keep the answers.
+_TOP_REASONS = OrderedDict()
+_TOP_REASONS_MAX = 20_000
+
+
 def lead_top_reasons(leads, limit=3):
     """{lead id: [{"rule", "points"}, ...]}: the biggest contributions to each lead's stored
     score, for lists such as the queue. `leads` are Lead objects (company loaded) or ids.
     A constant number of queries whatever the number of leads, none for unscored leads:
-    activity facts come from the daily rollups, the rules from one query per table."""
+    activity facts come from the daily rollups, the rules from one query per table; answers
+    already computed for the same lead, moment and model are reused."""
     leads = list(leads)
     if leads and not isinstance(leads[0], Lead):
         leads = list(Lead.objects.filter(pk__in=leads).select_related("company"))
-    versions = {lead.score_model_version for lead in leads if lead.score_model_version is not None}
-    if not versions:
+    specs = _specs_with_keys(lead.score_model_version for lead in leads if lead.score_model_version is not None)
+    if not specs:
         return {}
-    specs = {
-        model.version: snapshot(model)
-        for model in ScoringModel.objects.filter(version__in=versions).prefetch_related("fit_rules", "engagement_rules")
-    }
+    reasons, todo = {}, []
+    for lead in leads:
+        model_key, spec = specs.get(lead.score_model_version, (None, None))
+        if spec is None:
+            continue
+        key = (lead.pk, lead.scored_at, model_key, limit) if model_key and lead.scored_at else None
+        if key in _TOP_REASONS:
+            _TOP_REASONS.move_to_end(key)
+            reasons[lead.pk] = _TOP_REASONS[key]
+        else:
+            todo.append((lead, spec, key))
+    if not todo:
+        return reasons
     facts = defaultdict(list)
-    rollups = ActivityRollup.objects.filter(lead_id__in=[lead.pk for lead in leads]).values_list("lead_id", "kind", "day", "minutes", "n")
+    rollups = ActivityRollup.objects.filter(lead_id__in=[lead.pk for lead, _, _ in todo]).values_list("lead_id", "kind", "day", "minutes", "n")
     for lead_id, kind, day, minutes, count in rollups:
         facts[lead_id].append(engine.ActivityFact(kind, day, minutes, count))
     now = timezone.now()
-    reasons = {}
-    for lead in leads:
-        spec = specs.get(lead.score_model_version)
-        if spec is None:
-            continue
+    for lead, spec, key in todo:
         result = engine.score(lead_facts(lead, activity_facts=facts[lead.pk]), spec, lead.scored_at or now)
         top = sorted(result.contributions, key=lambda c: (-abs(c.points), c.rule))[:limit]
         reasons[lead.pk] = [{"rule": c.rule, "points": c.points} for c in top]
+        if key is not None:
+            _TOP_REASONS[key] = reasons[lead.pk]
+            if len(_TOP_REASONS) > _TOP_REASONS_MAX:
+                _TOP_REASONS.popitem(last=False)
     return reasons
 
 

@@ -128,6 +128,34 @@ def test_queue_query_count_does_not_grow_with_rows(client, sdr):
     assert len(many) <= 8
 
 
+@pytest.mark.parametrize("sort", ["due", "score", "age", "newest"])
+def test_mine_and_pool_pages_list_every_handoff_once_in_queue_order(client, sdr, other_sdr, sort):
+    # The page is cut from the first rows of "mine" and of "the pool" read separately; paging
+    # through must give exactly the one list an OR of the two would, in the same order.
+    now = timezone.now()
+    for n in range(31):
+        HandoffFactory(owner=sdr, created_at=now - timedelta(minutes=3 * n + 1), score_at_handoff=(n * 7) % 50)
+    for n in range(24):
+        HandoffFactory(owner=None, created_at=now - timedelta(minutes=2 * n + 2), score_at_handoff=(n * 11) % 50)
+    HandoffFactory(owner=other_sdr)
+    client.force_login(sdr)
+    seen, page = [], 1
+    while True:
+        response = client.get("/queue/", {"sort": sort, "page": page})
+        seen += row_ids(response)
+        assert response.context["page"].paginator.count == 55
+        if not response.context["page"].has_next():
+            break
+        page += 1
+    assert page == 3
+    from django.db.models import Q
+
+    from handoff.filters import SORTS
+
+    expected = Handoff.objects.filter(Q(owner=sdr) | Q(owner=None), status=HandoffStatus.OPEN).order_by(*SORTS[sort])
+    assert seen == [h.pk for h in expected]
+
+
 def test_panel_shows_profile_score_timeline_and_actions(client, sdr):
     from tests.factories import ActivityFactory
 

@@ -122,8 +122,11 @@ def test_top_reasons_name_the_three_biggest_contributions_in_constant_queries(
     other = LeadFactory(company=CompanyFactory(industry="retail"), title="Analyst")
     post(integration_api, django_capture_on_commit_callbacks, activity(hot.email, "d1", kind="demo_request"),
          *[activity(hot.email, f"p{n}") for n in range(3)], activity(other.email, "o1"))
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):
         reasons = lead_top_reasons([hot.pk, other.pk])
+    # The published model's rules are kept once read: leads, model versions, rollups.
+    with django_assert_max_num_queries(3):
+        assert lead_top_reasons([hot.pk, other.pk]) == reasons
     # Demo 40, pricing 3 x 10 = 30, industry 20; the title's 10 is the fourth and left out.
     assert reasons[hot.pk] == [
         {"rule": "Demo request", "points": Decimal("40.0")},
@@ -131,3 +134,16 @@ def test_top_reasons_name_the_three_biggest_contributions_in_constant_queries(
         {"rule": "Industry equals software", "points": Decimal("20.0")},
     ]
     assert reasons[other.pk] == [{"rule": "Pricing page view", "points": Decimal("10.0")}]
+
+
+def test_top_reasons_follow_the_lead_when_it_is_rescored(integration_api, published, django_capture_on_commit_callbacks):
+    from qualification.selectors import lead_top_reasons
+
+    lead = LeadFactory(company=CompanyFactory(industry="retail"), title="Analyst")
+    post(integration_api, django_capture_on_commit_callbacks, activity(lead.email, "a1"))
+    assert lead_top_reasons([lead.pk])[lead.pk] == [{"rule": "Pricing page view", "points": Decimal("10.0")}]
+    post(integration_api, django_capture_on_commit_callbacks, activity(lead.email, "a2", kind="demo_request"))
+    assert lead_top_reasons([lead.pk])[lead.pk] == [
+        {"rule": "Demo request", "points": Decimal("40.0")},
+        {"rule": "Pricing page view", "points": Decimal("10.0")},
+    ]
