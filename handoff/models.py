@@ -217,6 +217,11 @@ class Handoff(models.Model):
             # the pool's rows (no due time, so last).
             models.Index(fields=["due_at", "created_at", "id"], condition=Q(status=HandoffStatus.OPEN, owner__isnull=True),
                          name="handoff_pool_due"),
+            # "Sorted by score": one owner's (or the pool's) open handoffs, and everyone's.
+            models.Index(fields=["owner", "-score_at_handoff", "due_at", "id"], condition=Q(status=HandoffStatus.OPEN),
+                         name="handoff_open_owner_score"),
+            models.Index(fields=["-score_at_handoff", "due_at", "id"], condition=Q(status=HandoffStatus.OPEN),
+                         name="handoff_open_score"),
             # Reports (issue 5): response times per SDR and week, funnel by channel and week.
             models.Index(fields=["owner", "assigned_at"], name="handoff_owner_assigned"),
             models.Index(fields=["channel", "created_at"], name="handoff_channel_created"),
