@@ -122,11 +122,15 @@ def decorate(handoffs, now=None):
     return handoffs
 
 
-def count_each(querysets):
-    """[count of each queryset] in one round trip. Each count is its own subquery, so the
-    database answers it from the best index for that filter alone (an index-only scan of the
-    open-handoff index per owner) instead of one scan for an OR of them all."""
+def count_each(querysets, *, fixed=()):
+    """[count of each queryset] in one round trip, after the counts of `fixed` (sql, params)
+    pairs. Each count is its own subquery, so the database answers it from the best index for
+    that filter alone (an index-only scan of the open-handoff index per owner) instead of one
+    scan for an OR of them all."""
     parts, params = [], []
+    for sql, part_params in fixed:
+        parts.append(f"({sql})")
+        params.extend(part_params)
     for queryset in querysets:
         try:
             sql, part_params = queryset.order_by().values("pk").query.sql_with_params()
@@ -182,21 +186,27 @@ class MergedQueue:
         return self.queryset.filter(pk__in=candidates)[start:stop]
 
 
+def _summary_counts(user, now):
+    """The header's counts as plain SQL: they never change shape, and the ORM would compile
+    them again on every queue load."""
+    from .models import Notification
+
+    handoffs, notifications = Handoff._meta.db_table, Notification._meta.db_table
+    due = connection.ops.adapt_datetimefield_value(now)
+    status = HandoffStatus.OPEN.value
+    return [
+        (f"SELECT COUNT(*) FROM {handoffs} WHERE status = %s AND owner_id = %s", [status, user.pk]),
+        (f"SELECT COUNT(*) FROM {handoffs} WHERE status = %s AND owner_id = %s AND due_at < %s", [status, user.pk, due]),
+        (f"SELECT COUNT(*) FROM {handoffs} WHERE status = %s AND owner_id IS NULL", [status]),
+        (f"SELECT COUNT(*) FROM {notifications} WHERE recipient_id = %s AND read_at IS NULL", [user.pk]),
+    ]
+
+
 def queue_summary(user, matching=(), now=None):
     """Counts for the queue's header (my open and overdue handoffs, the pool), the number of
     unread notices, and `matching`: the sum of the counts of the `matching` querysets (the
     filtered queue, split into parts that each use an index). One query."""
-    now = now or timezone.now()
-    from .models import Notification
-
-    open_handoffs = Handoff.objects.filter(status=HandoffStatus.OPEN)
-    counts = count_each([
-        open_handoffs.filter(owner_id=user.pk),
-        open_handoffs.filter(owner_id=user.pk, due_at__lt=now),
-        open_handoffs.filter(owner__isnull=True),
-        Notification.objects.filter(recipient_id=user.pk, read_at__isnull=True),
-        *matching,
-    ])
+    counts = count_each(matching, fixed=_summary_counts(user, now or timezone.now()))
     mine, overdue, pool, notices, *matching_counts = counts
     return {"mine": mine, "overdue": overdue, "pool": pool, "unread_notices": notices, "matching": sum(matching_counts)}
 

@@ -44,6 +44,26 @@ def test_sdr_sees_own_and_pool_handoffs_not_a_teammates(client, sdr, other_sdr):
     assert row_ids(client.get("/queue/", {"assigned": "mine"})) == [mine.pk]
 
 
+def test_header_counts_mine_overdue_and_pool_and_shows_unread_notices(client, sdr, other_sdr):
+    from handoff.models import Notification
+
+    now = timezone.now()
+    HandoffFactory(owner=sdr, created_at=now - timedelta(hours=6))  # due 2 h ago
+    late = HandoffFactory(owner=sdr, created_at=now - timedelta(hours=5))
+    HandoffFactory(owner=sdr)
+    HandoffFactory(owner=sdr, status=HandoffStatus.ACCEPTED, created_at=now - timedelta(hours=9))
+    HandoffFactory(owner=None), HandoffFactory(owner=None)
+    HandoffFactory(owner=other_sdr, created_at=now - timedelta(hours=9))
+    client.force_login(sdr)
+    response = client.get("/queue/")
+    assert response.context["summary"] == {"mine": 3, "overdue": 2, "pool": 2, "unread_notices": 0, "matching": 5}
+    assert response.context["notices"] == []
+    Notification.objects.create(recipient=sdr, handoff=late, text="Overdue: answer Ada today")
+    response = client.get("/queue/")
+    assert response.context["summary"]["unread_notices"] == 1
+    assert b"Overdue: answer Ada today" in response.content
+
+
 def test_manager_sees_everyones_open_handoffs_by_default(client, manager, sdr, other_sdr):
     handoffs = [HandoffFactory(owner=sdr), HandoffFactory(owner=other_sdr), HandoffFactory(owner=None)]
     client.force_login(manager)
