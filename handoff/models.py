@@ -370,6 +370,7 @@ class HandoffDailyRollup(models.Model):
     is unique and concurrent services can add to a row with one upsert."""
 
     day = models.DateField()
+    week = models.DateField(help_text="Monday of day: weekly reports group by it without date arithmetic.")
     owner = models.PositiveIntegerField(help_text="SDR user id; 0: the pool.")
     channel = models.CharField(max_length=20)
     campaign = models.CharField(max_length=120)
@@ -393,7 +394,7 @@ class HandoffDailyRollup(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(
-            fields=["day", "owner", "channel", "campaign", "grade", "band", "status", "reason"], name="handoffdailyrollup_key")]
+            fields=["day", "week", "owner", "channel", "campaign", "grade", "band", "status", "reason"], name="handoffdailyrollup_key")]
 
     def __str__(self):
         return f"{self.day} {self.channel} {self.status}: {self.n}"
@@ -404,25 +405,26 @@ class HandoffResponseRollup(models.Model):
     and channel: the response-time histogram the SLA percentiles are computed from."""
 
     day = models.DateField()
+    week = models.DateField(help_text="Monday of day.")
     owner = models.PositiveIntegerField()
     channel = models.CharField(max_length=20)
     minutes = models.PositiveIntegerField()
     n = models.IntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["day", "owner", "channel", "minutes"], name="handoffresponserollup_key")]
+        constraints = [models.UniqueConstraint(fields=["day", "week", "owner", "channel", "minutes"], name="handoffresponserollup_key")]
 
     def __str__(self):
         return f"{self.day} {self.minutes} min: {self.n}"
 
 
 class HandoffRuleRollup(models.Model):
-    """Per MQL day, channel, campaign, scoring rule and rejection reason: handoffs the rule
-    fired on, how many were rejected and how many became SQLs (marketing's per-rule view)."""
+    """Per MQL day, channel, scoring rule and rejection reason: handoffs the rule fired on, how
+    many were rejected and how many became SQLs (marketing's per-rule view). No campaign: it
+    would multiply the rows by the number of campaigns; a campaign filter reads the raw rows."""
 
     day = models.DateField()
     channel = models.CharField(max_length=20)
-    campaign = models.CharField(max_length=120)
     kind = models.CharField(max_length=12)
     rule_id = models.PositiveIntegerField()
     label = models.CharField(max_length=200)
@@ -434,7 +436,7 @@ class HandoffRuleRollup(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(
-            fields=["day", "channel", "campaign", "kind", "rule_id", "label", "points", "reason"], name="handoffrulerollup_key")]
+            fields=["day", "channel", "kind", "rule_id", "label", "points", "reason"], name="handoffrulerollup_key")]
 
     def __str__(self):
         return f"{self.day} {self.label}: {self.n}"

@@ -15,7 +15,7 @@ month instead of every handoff, and percentiles from the per-minute response his
 equal the raw ones exactly. What changes with the clock is counted live from the open
 handoffs (partial index handoff_open_due): open handoffs past their deadline are breaches now.
 Filters a rollup does not hold fall back to the raw queries: a campaign for the SLA tables
-(the histogram has no campaign) and an SDR for the per-rule table. Setting
+(the histogram has no campaign) and an SDR or a campaign for the per-rule table. Setting
 HANDOFF_REPORTS_FROM_ROLLUP = False reads everything raw; tests compare the two.
 
 Each row carries `url`s to the lead list with the matching filters (leadhub.filters.LeadFilter
@@ -229,13 +229,12 @@ def _rollup_rows(model, scope, **filters):
     return model.objects.filter(q).order_by()
 
 
-def _grouped(queryset, key, date_field):
-    """`queryset` grouped by key: None (one group, key None), "week" (Monday of date_field) or a field."""
+def _grouped(queryset, key, week="week"):
+    """`queryset` grouped by key: None (one group, key None), "week" (the week expression) or a field."""
     if key is None:
         return queryset.annotate(group=Value(None, output_field=IntegerField())).values("group")
-    if key == "week":
-        return queryset.annotate(group=TruncWeek(date_field)).values("group")
-    return queryset.annotate(group=F(key)).values("group")
+    group = (F(week) if isinstance(week, str) else week) if key == "week" else F(key)
+    return queryset.annotate(group=group).values("group")
 
 
 def percentile_of_counts(counts, fraction):
@@ -260,16 +259,16 @@ def percentile_of_counts(counts, fraction):
 def _rollup_sla(scope, key):
     """{group: counts, breaches and percentiles} of SDR-owned handoffs, from the rollups plus the
     live count of open handoffs past their deadline. key: None, "owner" or "week"."""
-    rows = _grouped(_rollup_rows(HandoffDailyRollup, scope).exclude(owner=0), key, "day").annotate(
+    rows = _grouped(_rollup_rows(HandoffDailyRollup, scope).exclude(owner=0), key).annotate(
         handoffs=Sum("with_deadline", default=0), decided=Sum("decided", default=0), late=Sum("late", default=0))
     out = {row["group"]: {"handoffs": row["handoffs"], "decided": row["decided"], "breached": row["late"]} for row in rows}
     live_key = {None: None, "owner": "owner_id", "week": "week"}[key]
     overdue = scoped(scope).filter(status=HandoffStatus.OPEN, owner__isnull=False, due_at__lt=scope.now, first_decision_at__isnull=True)
-    for row in _grouped(overdue.order_by(), live_key, "created_at").annotate(n=Count("id")):
+    for row in _grouped(overdue.order_by(), live_key, TruncWeek("created_at")).annotate(n=Count("id")):
         group = _week_key(row["group"]) if key == "week" else row["group"]
         out.setdefault(group, {"handoffs": 0, "decided": 0, "breached": 0})["breached"] += row["n"]
     histogram = {}
-    for row in _grouped(_rollup_rows(HandoffResponseRollup, scope), key, "day").annotate(count=Sum("n")).values(
+    for row in _grouped(_rollup_rows(HandoffResponseRollup, scope), key).annotate(count=Sum("n")).values(
             "group", "minutes", "count").order_by("group", "minutes"):
         histogram.setdefault(row["group"], []).append((row["minutes"], row["count"]))
     for group, counts in histogram.items():
@@ -468,7 +467,7 @@ def _rollup_funnel(scope, by):
         return _funnel_row(_funnel_sums(rows.aggregate(**FUNNEL_SUMS)), scope)
     if by == "week":
         out = []
-        for row in _grouped(rows, "week", "day").annotate(**FUNNEL_SUMS):
+        for row in _grouped(rows, "week").annotate(**FUNNEL_SUMS):
             week = _week_key(row["group"])
             out.append(_funnel_row({"week": week, **_funnel_sums(row)}, _week_scope(scope, week)))
         return sorted(out, key=lambda r: r["week"])
@@ -534,7 +533,7 @@ def rejections_by_rule(scope, limit=None):
     """Scoring rules that fired on handed-off leads (HandoffRule, stored at handoff): per rule,
     handoffs, rejected, rejection rate, SQLs and SQL rate, and the most common rejection reason.
     A rule whose SQL rate is no better than the average adds points without adding buyers."""
-    if _rollup(scope, owner=False):
+    if _rollup(scope, owner=False, campaign=False):
         rules = _rollup_rows(HandoffRuleRollup, scope)
         rows = list(rules.values("kind", "rule_id").annotate(
             label=Max("label"), points=Max("points"), handoffs=Sum("n"), rejected=Sum("rejected"), sql=Sum("sql")))

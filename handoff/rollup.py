@@ -2,7 +2,8 @@
 
 Three tables (handoff.models): HandoffDailyRollup (counts per MQL day, SDR, channel, campaign,
 grade, score band, status, rejection reason), HandoffResponseRollup (a histogram of response
-times per MQL day, SDR, channel and business minute) and HandoffRuleRollup (per scoring rule).
+times per MQL day, SDR, channel and business minute) and HandoffRuleRollup (per MQL day, channel,
+scoring rule and rejection reason).
 "Day" is the local date of created_at in settings.TIME_ZONE, the zone the report filters use;
 after changing TIME_ZONE run `manage.py rebuild_rollups`.
 
@@ -29,8 +30,8 @@ from zoneinfo import ZoneInfo
 from django.apps import apps as global_apps
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Count, F, FloatField, Func, IntegerField, Q, Sum, Value, When
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import Case, Count, DateField, F, FloatField, Func, IntegerField, Q, Sum, Value, When
+from django.db.models.functions import Coalesce, TruncDate, TruncWeek
 
 # Score bands of the calibration view: the MQL threshold is usually 60–70.
 BANDS = [(None, 70), (70, 80), (80, 90), (90, 100), (100, None)]
@@ -60,9 +61,13 @@ def band_case(field="score_at_handoff"):
     return Case(*whens, default=Value(0), output_field=IntegerField())
 
 
+def _week():
+    return TruncWeek("created_at", tzinfo=reporting_zone(), output_field=DateField())
+
+
 def _daily(apps):
     keys = dict(
-        day=TruncDate("created_at", tzinfo=reporting_zone()), owner=Coalesce("owner_id", 0, output_field=IntegerField()), channel=F("channel"),
+        day=TruncDate("created_at", tzinfo=reporting_zone()), week=_week(), owner=Coalesce("owner_id", 0, output_field=IntegerField()), channel=F("channel"),
         campaign=F("campaign"), grade=F("grade_at_handoff"), band=band_case(), status=F("status"),
         reason=Coalesce("rejection_reason_id", 0, output_field=IntegerField()),
     )
@@ -79,7 +84,7 @@ def _daily(apps):
 
 
 def _response(apps):
-    keys = dict(day=TruncDate("created_at", tzinfo=reporting_zone()), owner=F("owner_id"), channel=F("channel"),
+    keys = dict(day=TruncDate("created_at", tzinfo=reporting_zone()), week=_week(), owner=F("owner_id"), channel=F("channel"),
                 minutes=F("response_minutes"))
     source = apps.get_model("handoff", "Handoff").objects.filter(owner__isnull=False, response_minutes__isnull=False)
     return apps.get_model("handoff", "HandoffResponseRollup"), source, "id", keys, dict(n=Count("id"))
@@ -87,8 +92,7 @@ def _response(apps):
 
 def _rules(apps):
     keys = dict(
-        day=TruncDate("handoff__created_at", tzinfo=reporting_zone()), channel=F("handoff__channel"),
-        campaign=F("handoff__campaign"), kind=F("kind"), rule_id=F("rule_id"), label=F("label"), points=F("points"),
+        day=TruncDate("handoff__created_at", tzinfo=reporting_zone()), channel=F("handoff__channel"), kind=F("kind"), rule_id=F("rule_id"), label=F("label"), points=F("points"),
         reason=Coalesce("handoff__rejection_reason_id", 0, output_field=IntegerField()),
     )
     measures = dict(n=Count("id"), rejected=Count("id", filter=Q(handoff__status="rejected")),
