@@ -256,25 +256,46 @@ def percentile_of_counts(counts, fraction):
     return float(low_value + (high_value - low_value) * (k - lo))
 
 
-def _rollup_sla(scope, key):
-    """{group: counts, breaches and percentiles} of SDR-owned handoffs, from the rollups plus the
-    live count of open handoffs past their deadline. key: None, "owner" or "week"."""
-    rows = _grouped(_rollup_rows(HandoffDailyRollup, scope).exclude(owner=0), key).annotate(
-        handoffs=Sum("with_deadline", default=0), decided=Sum("decided", default=0), late=Sum("late", default=0))
-    out = {row["group"]: {"handoffs": row["handoffs"], "decided": row["decided"], "breached": row["late"]} for row in rows}
-    live_key = {None: None, "owner": "owner_id", "week": "week"}[key]
+def _empty_sla():
+    return {"handoffs": 0, "decided": 0, "breached": 0}
+
+
+def _rollup_sla(scope):
+    """{None: {None: figures}, "owner": {owner: figures}, "week": {week: figures}} of SDR-owned
+    handoffs, each with counts, breaches and percentiles: one pass over each rollup, grouped by
+    week and SDR, summed here, plus the live count of open handoffs past their deadline."""
+    out = {None: {}, "owner": {}, "week": {}}
+
+    def add(week, owner, **counts):
+        for key, group in ((None, None), ("owner", owner), ("week", week)):
+            figures = out[key].setdefault(group, _empty_sla())
+            for name, n in counts.items():
+                figures[name] += n
+
+    for row in _rollup_rows(HandoffDailyRollup, scope).exclude(owner=0).values("week", "owner").annotate(
+            handoffs=Sum("with_deadline"), decided=Sum("decided"), late=Sum("late")):
+        add(row["week"], row["owner"], handoffs=row["handoffs"], decided=row["decided"], breached=row["late"])
     overdue = scoped(scope).filter(status=HandoffStatus.OPEN, owner__isnull=False, due_at__lt=scope.now, first_decision_at__isnull=True)
-    for row in _grouped(overdue.order_by(), live_key, TruncWeek("created_at")).annotate(n=Count("id")):
-        group = _week_key(row["group"]) if key == "week" else row["group"]
-        out.setdefault(group, {"handoffs": 0, "decided": 0, "breached": 0})["breached"] += row["n"]
-    histogram = {}
-    for row in _grouped(_rollup_rows(HandoffResponseRollup, scope), key).annotate(count=Sum("n")).values(
-            "group", "minutes", "count").order_by("group", "minutes"):
-        histogram.setdefault(row["group"], []).append((row["minutes"], row["count"]))
-    for group, counts in histogram.items():
-        out.setdefault(group, {"handoffs": 0, "decided": 0, "breached": 0}).update(
-            p50=percentile_of_counts(counts, 0.5), p90=percentile_of_counts(counts, 0.9))
+    for row in overdue.annotate(week=TruncWeek("created_at")).order_by().values("week", "owner_id").annotate(n=Count("id")):
+        add(_week_key(row["week"]), row["owner_id"], breached=row["n"])
+    histograms = {None: {}, "owner": {}, "week": {}}
+    for week, owner, minutes, n in (_rollup_rows(HandoffResponseRollup, scope).values("week", "owner", "minutes")
+                                    .annotate(count=Sum("n")).values_list("week", "owner", "minutes", "count")):
+        for key, group in ((None, None), ("owner", owner), ("week", week)):
+            counts = histograms[key].setdefault(group, {})
+            counts[minutes] = counts.get(minutes, 0) + n
+    for key, groups in histograms.items():
+        for group, counts in groups.items():
+            pairs = sorted(counts.items())
+            out[key].setdefault(group, _empty_sla()).update(
+                p50=percentile_of_counts(pairs, 0.5), p90=percentile_of_counts(pairs, 0.9))
     return out
+
+
+def sla_tables(scope):
+    """(sla_summary, response_by_sdr, response_by_week) of one scope, reading the rollups once."""
+    sla = _rollup_sla(scope) if _rollup(scope, campaign=False) else None
+    return sla_summary(scope, sla=sla), response_by_sdr(scope, sla=sla), response_by_week(scope, sla=sla)
 
 
 FUNNEL_SUMS = dict(
@@ -323,11 +344,11 @@ def _sla_row(row, pcts, url_extra, scope):
     }
 
 
-def response_by_sdr(scope):
+def response_by_sdr(scope, *, sla=None):
     """Per SDR (owner): handoffs with a deadline, decided, median and p90 business minutes to
     the first decision, breaches (decided late or open past the deadline) and breach rate."""
     if _rollup(scope, campaign=False):
-        groups = _rollup_sla(scope, "owner")
+        groups = (sla or _rollup_sla(scope))["owner"]
         rows = [{"owner_id": owner, **{k: g[k] for k in ("handoffs", "decided", "breached")}}
                 for owner, g in groups.items() if g["handoffs"] > 0]
         pcts = {owner: (g.get("p50"), g.get("p90")) for owner, g in groups.items()}
@@ -361,10 +382,10 @@ def _week_key(value):
     return value
 
 
-def response_by_week(scope):
+def response_by_week(scope, *, sla=None):
     """Per MQL week (Monday): the same figures as response_by_sdr."""
     if _rollup(scope, campaign=False):
-        groups = _rollup_sla(scope, "week")
+        groups = (sla or _rollup_sla(scope))["week"]
         rows = [{"week": week, **{k: g[k] for k in ("handoffs", "decided", "breached")}} for week, g in groups.items()]
         pcts = {week: (g.get("p50"), g.get("p90")) for week, g in groups.items()}
     else:
@@ -379,10 +400,10 @@ def response_by_week(scope):
     return sorted(out, key=lambda r: r["week"])
 
 
-def sla_summary(scope):
+def sla_summary(scope, *, sla=None):
     """The whole scope in one row: handoffs, decided, median, p90, breaches, breach rate."""
     if _rollup(scope, campaign=False):
-        group = _rollup_sla(scope, None).get(None, {"handoffs": 0, "decided": 0, "breached": 0})
+        group = (sla or _rollup_sla(scope))[None].get(None, _empty_sla())
         row = {k: group[k] for k in ("handoffs", "decided", "breached")}
         return _sla_row(row, (group.get("p50"), group.get("p90")), {}, scope)
     base = scoped(scope).filter(owner__isnull=False)
@@ -461,18 +482,35 @@ def _funnel_rows(rows, scope, key):
     return sorted(out, key=lambda r: (-r["mql"], r["label"]))
 
 
-def _rollup_funnel(scope, by):
-    rows = _rollup_rows(HandoffDailyRollup, scope)
+def _rollup_funnel(scope, by, sums=None):
+    """funnel(scope, by) from FUNNEL_SUMS per week, channel and campaign (one rollup query)."""
+    if sums is None:
+        sums = _funnel_sums_by(scope)
     if by is None:
-        return _funnel_row(_funnel_sums(rows.aggregate(**FUNNEL_SUMS)), scope)
+        return _funnel_row(_funnel_sums(sums[None].get(None, {})), scope)
     if by == "week":
-        out = []
-        for row in _grouped(rows, "week").annotate(**FUNNEL_SUMS):
-            week = _week_key(row["group"])
-            out.append(_funnel_row({"week": week, **_funnel_sums(row)}, _week_scope(scope, week)))
+        out = [_funnel_row({"week": week, **_funnel_sums(row)}, _week_scope(scope, week)) for week, row in sums["week"].items()]
         return sorted(out, key=lambda r: r["week"])
     key = {"channel": "channel", "campaign": "campaign"}[by]
-    return _funnel_rows([{key: row[key], **_funnel_sums(row)} for row in rows.values(key).annotate(**FUNNEL_SUMS)], scope, key)
+    return _funnel_rows([{key: value, **_funnel_sums(row)} for value, row in sums[key].items()], scope, key)
+
+
+def _funnel_sums_by(scope):
+    """{None|"week"|"channel"|"campaign": {group: FUNNEL_SUMS}} summed from one grouped rollup query."""
+    out = {None: {}, "week": {}, "channel": {}, "campaign": {}}
+    for row in _rollup_rows(HandoffDailyRollup, scope).values("week", "channel", "campaign").annotate(**FUNNEL_SUMS):
+        for key, group in ((None, None), ("week", row["week"]), ("channel", row["channel"]), ("campaign", row["campaign"])):
+            total = out[key].setdefault(group, dict.fromkeys(FUNNEL_SUMS, 0))
+            for name in FUNNEL_SUMS:
+                total[name] += row[name] or 0
+    return out
+
+
+def funnel_tables(scope):
+    """{None: funnel(scope), "channel": ..., "campaign": ..., "week": ...}, reading the rollup once."""
+    sums = _funnel_sums_by(scope) if _rollup(scope) else None
+    return {by: _rollup_funnel(scope, by, sums) if sums is not None else funnel(scope, by=by)
+            for by in (None, "channel", "campaign", "week")}
 
 
 # --- marketing's feedback -----------------------------------------------------------------
