@@ -359,7 +359,9 @@ def response_by_sdr(scope, *, sla=None):
     users = {u.pk: u for u in get_user_model().objects.filter(pk__in=[r["owner_id"] for r in rows])}
     out = []
     for row in rows:
-        user = users[row["owner_id"]]
+        user = users.get(row["owner_id"])
+        if user is None:
+            continue  # deleted since: the rollups keep its id until the next rebuild_rollups
         row["name"] = user.get_full_name() or user.username
         out.append(_sla_row(row, pcts.get(row["owner_id"]), {"handoff_owner": row["owner_id"]}, scope))
     return sorted(out, key=lambda r: r["name"])
