@@ -6,10 +6,13 @@
 Own database (BENCH_DATABASE_URL, default .../leadhub_bench_dashboard), rebuilt when it does
 not hold the requested size. Everything is written set-based: leads, handoffs (one per lead,
 90 days, every status), qualifications, three scoring-rule rows per handoff and recycled
-leads with INSERT ... SELECT generate_series, then VACUUM ANALYZE. Pages are requested
-in-process through the full middleware stack as a signed-in sales manager (marketer for
-feedback); the figure is the median server time of --requests requests after --warmup.
-Budget: <= 300 ms each.
+leads with INSERT ... SELECT generate_series, then VACUUM ANALYZE. The rows bypass the
+services, so the dashboards' rollups are rebuilt from them (set-based) on every run, reused
+database or not, and the time that takes is printed. Pages are requested in-process through
+the full middleware stack as a signed-in sales manager (marketer for feedback), with the
+default filters and with typical ones (90 days, a channel, an SDR); each scenario prints the
+median and p95 server time of --requests requests after --warmup, and the budget
+(<= 300 ms each) is checked against the p95: the slow request is the one a manager notices.
 """
 
 import argparse
@@ -22,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from _common import report  # noqa: E402
+from _common import percentile, report  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/leadhub_bench_dashboard"
 SDRS = 12
@@ -60,6 +63,7 @@ def build(n, rebuild=False):
     call_command("migrate", verbosity=0)
     if not rebuild and Handoff.objects.count() == n:
         print(f"Database already holds {n:,} leads and handoffs.")
+        build_rollups()
         return
     started = time.monotonic()
     User = get_user_model()
@@ -129,6 +133,21 @@ def build(n, rebuild=False):
             cursor.execute(sql)
             print(f"  {sql.split()[0]} {sql.split()[2] if sql.startswith('INSERT') else ''} {time.monotonic() - t0:.1f} s", flush=True)
     print(f"Built {n:,} leads and handoffs in {time.monotonic() - started:.0f} s.", flush=True)
+    build_rollups()
+
+
+def build_rollups():
+    from django.db import connection
+
+    from handoff import rollup
+    from handoff.models import HandoffDailyRollup, HandoffResponseRollup, HandoffRuleRollup
+
+    started = time.monotonic()
+    rollup.rebuild()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE handoff_handoffdailyrollup, handoff_handoffresponserollup, handoff_handoffrulerollup")
+    sizes = ", ".join(f"{m.objects.count():,} {m.__name__}" for m in (HandoffDailyRollup, HandoffResponseRollup, HandoffRuleRollup))
+    print(f"Rebuilt the rollups in {time.monotonic() - started:.1f} s: {sizes} rows.", flush=True)
 
 
 def measure(requests, warmup):
@@ -139,12 +158,16 @@ def measure(requests, warmup):
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     manager = get_user_model().objects.get(username="bench_manager")
     marketer = get_user_model().objects.get(username="bench_marketer")
+    sdr = get_user_model().objects.get(username="bench_sdr3").pk
     scenarios = [
         ("dashboard page, last 28 days", manager, "/dashboard/"),
         ("dashboard page, 90 days", manager, "/dashboard/?date_from={d90}&date_to={today}"),
         ("dashboard page, 90 days, paid", manager, "/dashboard/?date_from={d90}&date_to={today}&channel=paid"),
+        ("dashboard page, last 28 days, one SDR", manager, f"/dashboard/?date_from={{d28}}&date_to={{today}}&owner={sdr}"),
+        ("dashboard page, 90 days, one campaign", manager, "/dashboard/?date_from={d90}&date_to={today}&campaign=campaign-7"),
         ("feedback page, last 28 days", marketer, "/feedback/"),
         ("feedback page, 90 days", marketer, "/feedback/?date_from={d90}&date_to={today}"),
+        ("feedback page, 90 days, paid", marketer, "/feedback/?date_from={d90}&date_to={today}&channel=paid"),
     ]
     from datetime import timedelta
 
@@ -153,7 +176,8 @@ def measure(requests, warmup):
     today = timezone.localdate()
     results = []
     for label, user, url in scenarios:
-        url = url.format(today=today.isoformat(), d90=(today - timedelta(days=89)).isoformat())
+        url = url.format(today=today.isoformat(), d90=(today - timedelta(days=89)).isoformat(),
+                         d28=(today - timedelta(days=27)).isoformat())
         client = Client()
         client.force_login(user)
         for _ in range(warmup):
@@ -172,7 +196,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=100_000, help="Leads, and as many handoffs (default 100000).")
     parser.add_argument("--rebuild", action="store_true", help="Rebuild the data even when the size matches.")
-    parser.add_argument("--requests", type=int, default=7)
+    parser.add_argument("--requests", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=2)
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
@@ -180,9 +204,10 @@ def main():
     setup_django(url)
     build(args.leads, args.rebuild)
     for label, times in measure(args.requests, args.warmup):
-        figure = statistics.median(times)
-        report(label, figure, "ms", budget=f"≤ {BUDGET_MS} ms", passed=figure <= BUDGET_MS,
-               note=f"{args.leads:,} handoffs; median of {len(times)}, max {max(times):.0f} ms")
+        p95 = percentile(times, 0.95)
+        report(f"{label} (p95)", p95, "ms", budget=f"≤ {BUDGET_MS} ms", passed=p95 <= BUDGET_MS,
+               note=f"{args.leads:,} handoffs; {len(times)} requests: median {statistics.median(times):.0f} ms, "
+                    f"max {max(times):.0f} ms")
 
 
 if __name__ == "__main__":

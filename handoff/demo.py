@@ -18,7 +18,7 @@ from leadhub.choices import Stage
 from leadhub.models import Lead, StageChange
 from leadhub.services import transition
 
-from . import services
+from . import rollup, services
 from .choices import EventKind, HandoffStatus
 from .models import Handoff, HandoffEvent, RejectionReason, SDRProfile, SLAPolicy
 from .sla import calendar_for
@@ -129,6 +129,8 @@ def seed(*, users, seed=7, stdout=None, progress=False):
         for user in sdrs:
             SDRProfile.objects.update_or_create(user=user, defaults={"available": True, "capacity": 40, "out_of_office_until": None})
         counts = _seed_history(rng, now, sdrs, stdout)
+        # The history is back-dated with plain UPDATEs, past the services: recount the rollups.
+        rollup.rebuild()
     stdout.write(
         f"Handoffs: {counts['decided']:,} decided ({counts['accepted']:,} accepted, {counts['rejected']:,} rejected), "
         f"{counts['sql']:,} SQLs, {counts['won']:,} won; {counts['open']:,} open in the queue ({counts['pool']} in the pool)."

@@ -369,3 +369,83 @@ class Notification(models.Model):
 
     def __str__(self):
         return self.text
+
+
+# --- daily rollups for the dashboards (handoff.rollup keeps them, handoff.reports reads them) ---
+
+class HandoffDailyRollup(models.Model):
+    """Handoff counts per MQL day (TIME_ZONE) and per combination of what reports group or
+    filter by. The pool is owner 0 and "no reason" is reason 0 (not NULL), so every key
+    is unique and concurrent services can add to a row with one upsert."""
+
+    day = models.DateField()
+    week = models.DateField(help_text="Monday of day: weekly reports group by it without date arithmetic.")
+    owner = models.PositiveIntegerField(help_text="SDR user id; 0: the pool.")
+    channel = models.CharField(max_length=20)
+    campaign = models.CharField(max_length=120)
+    grade = models.CharField(max_length=1)
+    band = models.PositiveSmallIntegerField(help_text="Index into handoff.rollup.BANDS (score at handoff).")
+    status = models.CharField(max_length=20)
+    reason = models.PositiveIntegerField(help_text="RejectionReason id; 0: none.")
+    n = models.IntegerField(default=0, help_text="Handoffs (MQLs).")
+    with_deadline = models.IntegerField(default=0)
+    decided = models.IntegerField(default=0, help_text="With a response time.")
+    late = models.IntegerField(default=0, help_text="Decided after the deadline.")
+    sql = models.IntegerField(default=0)
+    won = models.IntegerField(default=0)
+    # Sums and counts of minutes between milestones, for the funnel's average time in stage.
+    sal_minutes = models.FloatField(default=0)
+    sal_timed = models.IntegerField(default=0)
+    sql_minutes = models.FloatField(default=0)
+    sql_timed = models.IntegerField(default=0)
+    won_minutes = models.FloatField(default=0)
+    won_timed = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["day", "week", "owner", "channel", "campaign", "grade", "band", "status", "reason"], name="handoffdailyrollup_key")]
+
+    def __str__(self):
+        return f"{self.day} {self.channel} {self.status}: {self.n}"
+
+
+class HandoffResponseRollup(models.Model):
+    """How many decided handoffs took exactly `minutes` business minutes, per MQL day, SDR
+    and channel: the response-time histogram the SLA percentiles are computed from."""
+
+    day = models.DateField()
+    week = models.DateField(help_text="Monday of day.")
+    owner = models.PositiveIntegerField()
+    channel = models.CharField(max_length=20)
+    minutes = models.PositiveIntegerField()
+    n = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "week", "owner", "channel", "minutes"], name="handoffresponserollup_key")]
+
+    def __str__(self):
+        return f"{self.day} {self.minutes} min: {self.n}"
+
+
+class HandoffRuleRollup(models.Model):
+    """Per MQL day, channel, scoring rule and rejection reason: handoffs the rule fired on, how
+    many were rejected and how many became SQLs (marketing's per-rule view). No campaign: it
+    would multiply the rows by the number of campaigns; a campaign filter reads the raw rows."""
+
+    day = models.DateField()
+    channel = models.CharField(max_length=20)
+    kind = models.CharField(max_length=12)
+    rule_id = models.PositiveIntegerField()
+    label = models.CharField(max_length=200)
+    points = models.DecimalField(max_digits=8, decimal_places=1)
+    reason = models.PositiveIntegerField(help_text="RejectionReason id; 0: none.")
+    n = models.IntegerField(default=0)
+    rejected = models.IntegerField(default=0)
+    sql = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["day", "channel", "kind", "rule_id", "label", "points", "reason"], name="handoffrulerollup_key")]
+
+    def __str__(self):
+        return f"{self.day} {self.label}: {self.n}"

@@ -10,6 +10,14 @@ Percentiles are continuous (linear interpolation, like PostgreSQL's percentile_c
 PostgreSQL in SQL, on SQLite from the sorted values per group (SQLite has no ordered-set
 aggregates); tests hold the two equal.
 
+The aggregate tables read the daily rollups (handoff.rollup) instead: a few thousand rows per
+month instead of every handoff, and percentiles from the per-minute response histogram, which
+equal the raw ones exactly. What changes with the clock is counted live from the open
+handoffs (partial index handoff_open_due): open handoffs past their deadline are breaches now.
+Filters a rollup does not hold fall back to the raw queries: a campaign for the SLA tables
+(the histogram has no campaign) and an SDR or a campaign for the per-rule table. Setting
+HANDOFF_REPORTS_FROM_ROLLUP = False reads everything raw; tests compare the two.
+
 Each row carries `url`s to the lead list with the matching filters (leadhub.filters.LeadFilter
 uses `handoff_q` below, so a link lists exactly the leads behind a number).
 """
@@ -18,9 +26,10 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Aggregate, Case, Count, F, FloatField, Func, IntegerField, Max, OuterRef, Q, Subquery, Value, When
+from django.db.models import Aggregate, Case, Count, F, FloatField, IntegerField, Max, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import TruncWeek
 from django.urls import reverse
 from django.utils import timezone
@@ -29,10 +38,17 @@ from leadhub.choices import Channel, Stage
 from leadhub.models import Lead
 
 from .choices import DUE_SOON_MINUTES, EventKind, HandoffStatus
-from .models import Handoff, HandoffEvent, HandoffRule, RejectionReason
+from .models import (
+    Handoff,
+    HandoffDailyRollup,
+    HandoffEvent,
+    HandoffResponseRollup,
+    HandoffRule,
+    HandoffRuleRollup,
+    RejectionReason,
+)
+from .rollup import BANDS, Minutes
 
-# Score bands of the calibration view: the MQL threshold is usually 60–70.
-BANDS = [(None, 70), (70, 80), (80, 90), (90, 100), (100, None)]
 REACHED = ("sal", "sql", "won", "rejected", "decided", "breached")
 
 
@@ -156,19 +172,6 @@ class PercentileCont(Aggregate):
         return f"percentile_cont({float(self.fraction)!r}) WITHIN GROUP (ORDER BY {sql})", params
 
 
-class Minutes(Func):
-    """Minutes from the first datetime to the second, as a float, on both databases."""
-
-    output_field = FloatField()
-    arity = 2
-
-    def as_sql(self, compiler, connection, **extra):
-        (start, p1), (end, p2) = (compiler.compile(e) for e in self.source_expressions)
-        if connection.vendor == "postgresql":
-            return f"(EXTRACT(EPOCH FROM ({end} - {start})) / 60.0)", [*p2, *p1]
-        return f"((julianday({end}) - julianday({start})) * 1440.0)", [*p2, *p1]
-
-
 class Avg(Aggregate):
     function = "AVG"
     output_field = FloatField()
@@ -202,6 +205,115 @@ def _r(number, digits=1):
     return round(number, digits) if number is not None else None
 
 
+# --- reading the rollups ---------------------------------------------------------------------
+
+def _rollup(scope, *, campaign=True, owner=True):
+    """True when the rollups can answer this scope (see the module docstring)."""
+    if not getattr(settings, "HANDOFF_REPORTS_FROM_ROLLUP", True):
+        return False
+    return (campaign or not scope.campaign) and (owner or not scope.owner_id)
+
+
+def _rollup_rows(model, scope, **filters):
+    """Rollup rows of the scope's days, SDR, channel and campaign (the fields a model has)."""
+    names = {f.name for f in model._meta.fields}
+    q = Q(n__gt=0, **filters)
+    if scope.date_from:
+        q &= Q(day__gte=scope.date_from)
+    if scope.date_to:
+        q &= Q(day__lte=scope.date_to)
+    for name, value in (("owner", scope.owner_id), ("channel", scope.channel), ("campaign", scope.campaign)):
+        if value:
+            assert name in names, f"{model.__name__} cannot filter by {name}"
+            q &= Q(**{name: value})
+    return model.objects.filter(q).order_by()
+
+
+def _grouped(queryset, key, week="week"):
+    """`queryset` grouped by key: None (one group, key None), "week" (the week expression) or a field."""
+    if key is None:
+        return queryset.annotate(group=Value(None, output_field=IntegerField())).values("group")
+    group = (F(week) if isinstance(week, str) else week) if key == "week" else F(key)
+    return queryset.annotate(group=group).values("group")
+
+
+def percentile_of_counts(counts, fraction):
+    """percentile_cont of a multiset given as sorted (value, count) pairs, count > 0."""
+    total = sum(n for _, n in counts)
+    if not total:
+        return None
+    k = (total - 1) * fraction
+    lo = int(k)
+    below, low_value, high_value = 0, None, None
+    for value, n in counts:
+        if low_value is None and lo < below + n:
+            low_value = value
+        if lo + 1 < below + n or below + n == total:
+            high_value = value
+            if low_value is not None:
+                break
+        below += n
+    return float(low_value + (high_value - low_value) * (k - lo))
+
+
+def _empty_sla():
+    return {"handoffs": 0, "decided": 0, "breached": 0}
+
+
+def _rollup_sla(scope):
+    """{None: {None: figures}, "owner": {owner: figures}, "week": {week: figures}} of SDR-owned
+    handoffs, each with counts, breaches and percentiles: one pass over each rollup, grouped by
+    week and SDR, summed here, plus the live count of open handoffs past their deadline."""
+    out = {None: {}, "owner": {}, "week": {}}
+
+    def add(week, owner, **counts):
+        for key, group in ((None, None), ("owner", owner), ("week", week)):
+            figures = out[key].setdefault(group, _empty_sla())
+            for name, n in counts.items():
+                figures[name] += n
+
+    for row in _rollup_rows(HandoffDailyRollup, scope).exclude(owner=0).values("week", "owner").annotate(
+            handoffs=Sum("with_deadline"), decided=Sum("decided"), late=Sum("late")):
+        add(row["week"], row["owner"], handoffs=row["handoffs"], decided=row["decided"], breached=row["late"])
+    overdue = scoped(scope).filter(status=HandoffStatus.OPEN, owner__isnull=False, due_at__lt=scope.now, first_decision_at__isnull=True)
+    for row in overdue.annotate(week=TruncWeek("created_at")).order_by().values("week", "owner_id").annotate(n=Count("id")):
+        add(_week_key(row["week"]), row["owner_id"], breached=row["n"])
+    histograms = {None: {}, "owner": {}, "week": {}}
+    for week, owner, minutes, n in (_rollup_rows(HandoffResponseRollup, scope).values("week", "owner", "minutes")
+                                    .annotate(count=Sum("n")).values_list("week", "owner", "minutes", "count")):
+        for key, group in ((None, None), ("owner", owner), ("week", week)):
+            counts = histograms[key].setdefault(group, {})
+            counts[minutes] = counts.get(minutes, 0) + n
+    for key, groups in histograms.items():
+        for group, counts in groups.items():
+            pairs = sorted(counts.items())
+            out[key].setdefault(group, _empty_sla()).update(
+                p50=percentile_of_counts(pairs, 0.5), p90=percentile_of_counts(pairs, 0.9))
+    return out
+
+
+def sla_tables(scope):
+    """(sla_summary, response_by_sdr, response_by_week) of one scope, reading the rollups once."""
+    sla = _rollup_sla(scope) if _rollup(scope, campaign=False) else None
+    return sla_summary(scope, sla=sla), response_by_sdr(scope, sla=sla), response_by_week(scope, sla=sla)
+
+
+FUNNEL_SUMS = dict(
+    mql=Sum("n"), sal=Sum("n", filter=Q(status=HandoffStatus.ACCEPTED)), sql=Sum("sql"), won=Sum("won"),
+    sal_minutes=Sum("sal_minutes", filter=Q(status=HandoffStatus.ACCEPTED)), sal_timed=Sum("sal_timed", filter=Q(status=HandoffStatus.ACCEPTED)),
+    sql_minutes=Sum("sql_minutes"), sql_timed=Sum("sql_timed"), won_minutes=Sum("won_minutes"), won_timed=Sum("won_timed"),
+)
+
+
+def _funnel_sums(row):
+    """A FUNNEL_SUMS row as FUNNEL_COUNTS and STAGE_TIMES give it (counts, average minutes)."""
+    out = {k: row.get(k) or 0 for k in ("mql", "sal", "sql", "won")}
+    for name, total, timed in (("mql_to_sal", "sal_minutes", "sal_timed"), ("sal_to_sql", "sql_minutes", "sql_timed"),
+                               ("sql_to_won", "won_minutes", "won_timed")):
+        out[name] = row[total] / row[timed] if row.get(timed) else None
+    return out
+
+
 # --- SLA ----------------------------------------------------------------------------------
 
 def _sla_counts(queryset, now):
@@ -232,16 +344,24 @@ def _sla_row(row, pcts, url_extra, scope):
     }
 
 
-def response_by_sdr(scope):
+def response_by_sdr(scope, *, sla=None):
     """Per SDR (owner): handoffs with a deadline, decided, median and p90 business minutes to
     the first decision, breaches (decided late or open past the deadline) and breach rate."""
-    base = scoped(scope).filter(owner__isnull=False)
-    rows = list(base.order_by().values("owner_id").annotate(**_sla_counts(base, scope.now)).filter(handoffs__gt=0))
-    pcts = _group_percentiles(rows, base, "owner_id")
+    if _rollup(scope, campaign=False):
+        groups = (sla or _rollup_sla(scope))["owner"]
+        rows = [{"owner_id": owner, **{k: g[k] for k in ("handoffs", "decided", "breached")}}
+                for owner, g in groups.items() if g["handoffs"] > 0]
+        pcts = {owner: (g.get("p50"), g.get("p90")) for owner, g in groups.items()}
+    else:
+        base = scoped(scope).filter(owner__isnull=False)
+        rows = list(base.order_by().values("owner_id").annotate(**_sla_counts(base, scope.now)).filter(handoffs__gt=0))
+        pcts = _group_percentiles(rows, base, "owner_id")
     users = {u.pk: u for u in get_user_model().objects.filter(pk__in=[r["owner_id"] for r in rows])}
     out = []
     for row in rows:
-        user = users[row["owner_id"]]
+        user = users.get(row["owner_id"])
+        if user is None:
+            continue  # deleted since: the rollups keep its id until the next rebuild_rollups
         row["name"] = user.get_full_name() or user.username
         out.append(_sla_row(row, pcts.get(row["owner_id"]), {"handoff_owner": row["owner_id"]}, scope))
     return sorted(out, key=lambda r: r["name"])
@@ -264,11 +384,16 @@ def _week_key(value):
     return value
 
 
-def response_by_week(scope):
+def response_by_week(scope, *, sla=None):
     """Per MQL week (Monday): the same figures as response_by_sdr."""
-    base = _weeks(scoped(scope).filter(owner__isnull=False))
-    rows = list(base.values("week").annotate(**_sla_counts(base, scope.now)))
-    pcts = {_week_key(k): v for k, v in _group_percentiles(rows, base, "week").items()}
+    if _rollup(scope, campaign=False):
+        groups = (sla or _rollup_sla(scope))["week"]
+        rows = [{"week": week, **{k: g[k] for k in ("handoffs", "decided", "breached")}} for week, g in groups.items()]
+        pcts = {week: (g.get("p50"), g.get("p90")) for week, g in groups.items()}
+    else:
+        base = _weeks(scoped(scope).filter(owner__isnull=False))
+        rows = list(base.values("week").annotate(**_sla_counts(base, scope.now)))
+        pcts = {_week_key(k): v for k, v in _group_percentiles(rows, base, "week").items()}
     out = []
     for row in rows:
         row["week"] = _week_key(row["week"])
@@ -277,8 +402,12 @@ def response_by_week(scope):
     return sorted(out, key=lambda r: r["week"])
 
 
-def sla_summary(scope):
+def sla_summary(scope, *, sla=None):
     """The whole scope in one row: handoffs, decided, median, p90, breaches, breach rate."""
+    if _rollup(scope, campaign=False):
+        group = (sla or _rollup_sla(scope))[None].get(None, _empty_sla())
+        row = {k: group[k] for k in ("handoffs", "decided", "breached")}
+        return _sla_row(row, (group.get("p50"), group.get("p90")), {}, scope)
     base = scoped(scope).filter(owner__isnull=False)
     row = base.aggregate(**_sla_counts(base, scope.now))
     if _pg():
@@ -329,6 +458,8 @@ def _funnel_row(row, scope, **url_extra):
 def funnel(scope, by=None):
     """MQL → SAL → SQL → won counts, conversion rates (%) and average days in each stage,
     for the whole scope (by=None) or per "channel", "campaign" or "week"."""
+    if _rollup(scope):
+        return _rollup_funnel(scope, by)
     base = scoped(scope)
     if by is None:
         return _funnel_row(base.aggregate(**FUNNEL_COUNTS, **STAGE_TIMES), scope)
@@ -341,22 +472,64 @@ def funnel(scope, by=None):
         return sorted(out, key=lambda r: r["week"])
     key = {"channel": "channel", "campaign": "campaign"}[by]
     rows = list(base.order_by().values(key).annotate(**FUNNEL_COUNTS, **STAGE_TIMES))
+    return _funnel_rows(rows, scope, key)
+
+
+def _funnel_rows(rows, scope, key):
     labels = dict(Channel.choices)
     out = []
     for row in rows:
-        row["label"] = labels.get(row[key], row[key]) if by == "channel" else (row[key] or "(none)")
+        row["label"] = labels.get(row[key], row[key]) if key == "channel" else (row[key] or "(none)")
         out.append(_funnel_row(row, scope, **{f"handoff_{key}": row[key]}))
     return sorted(out, key=lambda r: (-r["mql"], r["label"]))
+
+
+def _rollup_funnel(scope, by, sums=None):
+    """funnel(scope, by) from FUNNEL_SUMS per week, channel and campaign (one rollup query)."""
+    if sums is None:
+        sums = _funnel_sums_by(scope)
+    if by is None:
+        return _funnel_row(_funnel_sums(sums[None].get(None, {})), scope)
+    if by == "week":
+        out = [_funnel_row({"week": week, **_funnel_sums(row)}, _week_scope(scope, week)) for week, row in sums["week"].items()]
+        return sorted(out, key=lambda r: r["week"])
+    key = {"channel": "channel", "campaign": "campaign"}[by]
+    return _funnel_rows([{key: value, **_funnel_sums(row)} for value, row in sums[key].items()], scope, key)
+
+
+def _funnel_sums_by(scope):
+    """{None|"week"|"channel"|"campaign": {group: FUNNEL_SUMS}} summed from one grouped rollup query."""
+    out = {None: {}, "week": {}, "channel": {}, "campaign": {}}
+    for row in _rollup_rows(HandoffDailyRollup, scope).values("week", "channel", "campaign").annotate(**FUNNEL_SUMS):
+        for key, group in ((None, None), ("week", row["week"]), ("channel", row["channel"]), ("campaign", row["campaign"])):
+            total = out[key].setdefault(group, dict.fromkeys(FUNNEL_SUMS, 0))
+            for name in FUNNEL_SUMS:
+                total[name] += row[name] or 0
+    return out
+
+
+def funnel_tables(scope):
+    """{None: funnel(scope), "channel": ..., "campaign": ..., "week": ...}, reading the rollup once."""
+    sums = _funnel_sums_by(scope) if _rollup(scope) else None
+    return {by: _rollup_funnel(scope, by, sums) if sums is not None else funnel(scope, by=by)
+            for by in (None, "channel", "campaign", "week")}
 
 
 # --- marketing's feedback -----------------------------------------------------------------
 
 def acceptance_by_channel(scope):
     """MQL → SAL: per channel, MQLs, decided, accepted, rejected and acceptance rate (of decided)."""
-    rows = scoped(scope).order_by().values("channel").annotate(
-        mql=Count("id"), decided=Count("id", filter=Q(status__in=[HandoffStatus.ACCEPTED, HandoffStatus.REJECTED])),
-        accepted=Count("id", filter=Q(status=HandoffStatus.ACCEPTED)), rejected=Count("id", filter=Q(status=HandoffStatus.REJECTED)),
-    )
+    if _rollup(scope):
+        rows = _rollup_rows(HandoffDailyRollup, scope).values("channel").annotate(
+            mql=Sum("n"), decided=Sum("n", filter=Q(status__in=[HandoffStatus.ACCEPTED, HandoffStatus.REJECTED]), default=0),
+            accepted=Sum("n", filter=Q(status=HandoffStatus.ACCEPTED), default=0),
+            rejected=Sum("n", filter=Q(status=HandoffStatus.REJECTED), default=0),
+        )
+    else:
+        rows = scoped(scope).order_by().values("channel").annotate(
+            mql=Count("id"), decided=Count("id", filter=Q(status__in=[HandoffStatus.ACCEPTED, HandoffStatus.REJECTED])),
+            accepted=Count("id", filter=Q(status=HandoffStatus.ACCEPTED)), rejected=Count("id", filter=Q(status=HandoffStatus.REJECTED)),
+        )
     labels = dict(Channel.choices)
     out = []
     for row in rows:
@@ -371,7 +544,11 @@ def rejections(scope, by="channel"):
     """Rejection reasons per channel or campaign: a pivot {"reasons": [...], "rows": [...]},
     each row with its rejected total, and per reason the count and its share of the row."""
     key = {"channel": "channel", "campaign": "campaign"}[by]
-    counts = list(scoped(scope, reached="rejected").order_by().values(key, "rejection_reason_id").annotate(n=Count("id")))
+    if _rollup(scope):
+        counts = [{key: row[key], "rejection_reason_id": row["reason"], "n": row["count"]} for row in
+                  _rollup_rows(HandoffDailyRollup, scope, status=HandoffStatus.REJECTED).values(key, "reason").annotate(count=Sum("n"))]
+    else:
+        counts = list(scoped(scope, reached="rejected").order_by().values(key, "rejection_reason_id").annotate(n=Count("id")))
     reason_ids = {row["rejection_reason_id"] for row in counts}
     reasons = list(RejectionReason.objects.filter(pk__in=reason_ids).order_by("order", "label"))
     labels = dict(Channel.choices)
@@ -396,19 +573,29 @@ def rejections_by_rule(scope, limit=None):
     """Scoring rules that fired on handed-off leads (HandoffRule, stored at handoff): per rule,
     handoffs, rejected, rejection rate, SQLs and SQL rate, and the most common rejection reason.
     A rule whose SQL rate is no better than the average adds points without adding buyers."""
-    handoffs = scoped(scope)
-    rules = HandoffRule.objects.filter(handoff__in=handoffs.values("pk"))
-    rows = list(rules.order_by().values("kind", "rule_id").annotate(
-        label=Max("label"), points=Max("points"), handoffs=Count("handoff_id"),
-        rejected=Count("handoff_id", filter=Q(handoff__status=HandoffStatus.REJECTED)),
-        sql=Count("handoff_id", filter=Q(handoff__sql_at__isnull=False)),
-    ))
+    if _rollup(scope, owner=False, campaign=False):
+        rules = _rollup_rows(HandoffRuleRollup, scope)
+        rows = list(rules.values("kind", "rule_id").annotate(
+            label=Max("label"), points=Max("points"), handoffs=Sum("n"), rejected=Sum("rejected"), sql=Sum("sql")))
+        by_reason = list(rules.filter(rejected__gt=0).values("kind", "rule_id", "reason").annotate(count=Sum("rejected")))
+        labels = dict(RejectionReason.objects.filter(pk__in={r["reason"] for r in by_reason}).values_list("pk", "label"))
+        reasons = [(r["kind"], r["rule_id"], labels.get(r["reason"]), r["count"]) for r in by_reason]
+    else:
+        handoffs = scoped(scope)
+        rules = HandoffRule.objects.filter(handoff__in=handoffs.values("pk"))
+        rows = list(rules.order_by().values("kind", "rule_id").annotate(
+            label=Max("label"), points=Max("points"), handoffs=Count("handoff_id"),
+            rejected=Count("handoff_id", filter=Q(handoff__status=HandoffStatus.REJECTED)),
+            sql=Count("handoff_id", filter=Q(handoff__sql_at__isnull=False)),
+        ))
+        reasons = [(r["kind"], r["rule_id"], r["handoff__rejection_reason__label"], r["n"]) for r in
+                   rules.filter(handoff__status=HandoffStatus.REJECTED).order_by().values(
+                       "kind", "rule_id", "handoff__rejection_reason__label").annotate(n=Count("id"))]
     top = {}
-    for row in rules.filter(handoff__status=HandoffStatus.REJECTED).order_by().values(
-            "kind", "rule_id", "handoff__rejection_reason__label").annotate(n=Count("id")):
-        best = top.get((row["kind"], row["rule_id"]))
-        if best is None or (row["n"], row["handoff__rejection_reason__label"]) > best:
-            top[(row["kind"], row["rule_id"])] = (row["n"], row["handoff__rejection_reason__label"])
+    for kind, rule_id, label, n in reasons:
+        best = top.get((kind, rule_id))
+        if best is None or (n, label) > best:
+            top[(kind, rule_id)] = (n, label)
     out = []
     for row in rows:
         rule = f"{row['kind']}:{row['rule_id']}"
@@ -433,8 +620,11 @@ def conversion_by_band(scope):
     """Funnel per band of the score at handoff: does a higher score mean more SQLs?"""
     whens = [When(Q(**({"score_at_handoff__gte": lo} if lo is not None else {})) & Q(**({"score_at_handoff__lt": hi} if hi is not None else {})),
                   then=Value(i)) for i, (lo, hi) in enumerate(BANDS)]
-    rows = {r["band"]: r for r in scoped(scope).annotate(band=Case(*whens, output_field=IntegerField())).order_by()
-            .values("band").annotate(**FUNNEL_COUNTS)}
+    if _rollup(scope):
+        rows = {r["band"]: _funnel_sums(r) for r in _rollup_rows(HandoffDailyRollup, scope).values("band").annotate(**FUNNEL_SUMS)}
+    else:
+        rows = {r["band"]: r for r in scoped(scope).annotate(band=Case(*whens, output_field=IntegerField())).order_by()
+                .values("band").annotate(**FUNNEL_COUNTS)}
     out = []
     for i, (lo, hi) in enumerate(BANDS):
         row = rows.get(i, {"mql": 0, "sal": 0, "sql": 0, "won": 0})
@@ -445,7 +635,11 @@ def conversion_by_band(scope):
 
 def conversion_by_grade(scope):
     """Funnel per fit grade at handoff."""
-    rows = scoped(scope).order_by().values("grade_at_handoff").annotate(**FUNNEL_COUNTS)
+    if _rollup(scope):
+        rows = [{"grade_at_handoff": r["grade"], **_funnel_sums(r)}
+                for r in _rollup_rows(HandoffDailyRollup, scope).values("grade").annotate(**FUNNEL_SUMS)]
+    else:
+        rows = scoped(scope).order_by().values("grade_at_handoff").annotate(**FUNNEL_COUNTS)
     out = [_funnel_row({"grade": r["grade_at_handoff"] or "–", **{k: r[k] for k in ("mql", "sal", "sql", "won")}}, scope,
                        handoff_grade=r["grade_at_handoff"]) for r in rows]
     return sorted(out, key=lambda r: r["grade"])

@@ -20,6 +20,7 @@ from leadhub.errors import Conflict, NotAllowed, ValidationFailed
 from leadhub.models import Lead
 from leadhub.services import transition
 
+from . import rollup
 from .choices import REQUIRED_CHECKLIST, Destination, EventKind, HandoffStatus, Outcome
 from .models import Handoff, HandoffEvent, HandoffRule, Qualification, RejectionReason, SDRProfile, SLAPolicy
 
@@ -189,7 +190,8 @@ def handoff_create(*, lead, by=None, at=None):
     """
     at = at or timezone.now()
     for stale in Handoff.objects.select_for_update().filter(lead_id=lead.pk, status=HandoffStatus.OPEN):
-        Handoff.objects.filter(pk=stale.pk).update(status=HandoffStatus.CLOSED, closed_at=at)
+        with rollup.tracking([stale.pk]):
+            Handoff.objects.filter(pk=stale.pk).update(status=HandoffStatus.CLOSED, closed_at=at)
         _event(handoff=stale, lead=lead, kind=EventKind.CLOSED, by=by, at=at, reason="Superseded by a new MQL handoff")
     policy = sla_policy_for(lead.source)
     handoff = Handoff.objects.create(
@@ -198,6 +200,7 @@ def handoff_create(*, lead, by=None, at=None):
     )
     _event(handoff=handoff, lead=lead, kind=EventKind.CREATED, by=by, at=at)
     _record_rules(handoff, lead)
+    rollup.add([handoff.pk])
     return handoff_assign(handoff=handoff, by=by, at=at)
 
 
@@ -211,9 +214,10 @@ def handoff_assign(*, handoff, by=None, at=None):
                reason="No SDR is available under capacity")
         return handoff
     due = due_at_for(handoff.sla_policy, at)
-    updated = Handoff.objects.filter(pk=handoff.pk, status=HandoffStatus.OPEN, owner__isnull=True).update(
-        owner_id=profile.user_id, assigned_at=at, due_at=due
-    )
+    with rollup.tracking([handoff.pk]):
+        updated = Handoff.objects.filter(pk=handoff.pk, status=HandoffStatus.OPEN, owner__isnull=True).update(
+            owner_id=profile.user_id, assigned_at=at, due_at=due
+        )
     if updated != 1:
         raise Conflict("This handoff is no longer waiting for an owner.")
     SDRProfile.objects.filter(pk=profile.pk).update(last_assigned_at=at)
@@ -237,7 +241,8 @@ def handoff_claim(*, handoff, by, at=None):
         owner = get_user_model().objects.get(pk=locked.owner_id)
         raise Conflict(f"{display_name(owner)} already has this lead.")
     due = due_at_for(locked.sla_policy, at)
-    Handoff.objects.filter(pk=locked.pk).update(owner=by, assigned_at=at, due_at=due)
+    with rollup.tracking([locked.pk]):
+        Handoff.objects.filter(pk=locked.pk).update(owner=by, assigned_at=at, due_at=due)
     _event(handoff=locked, lead=locked.lead_id, kind=EventKind.CLAIMED, by=by, at=at, to_owner=by.pk)
     locked.owner, locked.assigned_at, locked.due_at = by, at, due
     return locked
@@ -263,7 +268,8 @@ def handoff_reassign(*, handoff, by, to_user, note="", at=None):
         message = "It is already assigned there." if to_user else "It is already in the pool."
         raise ValidationFailed(message, field_errors={"owner": [message]})
     assigned_at, due = (at, due_at_for(locked.sla_policy, at)) if to_user else (None, None)
-    Handoff.objects.filter(pk=locked.pk).update(owner_id=new_owner_id, assigned_at=assigned_at, due_at=due)
+    with rollup.tracking([locked.pk]):
+        Handoff.objects.filter(pk=locked.pk).update(owner_id=new_owner_id, assigned_at=assigned_at, due_at=due)
     _event(handoff=locked, lead=locked.lead_id, kind=EventKind.REASSIGNED, by=by, at=at, note=note,
            from_owner=locked.owner_id, to_owner=new_owner_id)
     locked.owner_id, locked.assigned_at, locked.due_at = new_owner_id, assigned_at, due
@@ -297,8 +303,9 @@ def handoff_accept(*, handoff, by, note="", at=None):
     _decide(locked, by, at)
     transition(lead, Stage.SAL, by=by, reason="Accepted by sales", note=note, updates={"owner_id": locked.owner_id}, at=at)
     locked.status, locked.note = HandoffStatus.ACCEPTED, note or ""
-    locked.save(update_fields=["status", "note", "owner", "assigned_at", "first_decision_at", "decided_by", "closed_at",
-                                "response_minutes"])
+    with rollup.tracking([locked.pk]):
+        locked.save(update_fields=["status", "note", "owner", "assigned_at", "first_decision_at", "decided_by", "closed_at",
+                                    "response_minutes"])
     Qualification.objects.create(handoff=locked, lead=lead, created_at=at)
     _event(handoff=locked, lead=lead, kind=EventKind.ACCEPTED, by=by, at=at, note=note, to_owner=locked.owner_id)
     return locked
@@ -319,10 +326,11 @@ def handoff_reject(*, handoff, by, reason, note="", at=None):
     _decide(locked, by, at)
     _send_back(lead=lead, by=by, reason=reason, note=note, at=at)
     locked.status, locked.rejection_reason, locked.note = HandoffStatus.REJECTED, reason, note or ""
-    locked.save(update_fields=[
-        "status", "rejection_reason", "note", "owner", "assigned_at", "first_decision_at", "decided_by", "closed_at",
-        "response_minutes",
-    ])
+    with rollup.tracking([locked.pk]):
+        locked.save(update_fields=[
+            "status", "rejection_reason", "note", "owner", "assigned_at", "first_decision_at", "decided_by", "closed_at",
+            "response_minutes",
+        ])
     _event(handoff=locked, lead=lead, kind=EventKind.REJECTED, by=by, at=at, reason=reason.label, note=note)
     return locked
 
@@ -334,8 +342,9 @@ def handoff_close(*, lead, by=None, reason="", at=None):
     at = at or timezone.now()
     closed = 0
     for stale in Handoff.objects.select_for_update().filter(lead_id=lead.pk, status=HandoffStatus.OPEN):
-        closed += Handoff.objects.filter(pk=stale.pk, status=HandoffStatus.OPEN).update(
-            status=HandoffStatus.CLOSED, closed_at=at)
+        with rollup.tracking([stale.pk]):
+            closed += Handoff.objects.filter(pk=stale.pk, status=HandoffStatus.OPEN).update(
+                status=HandoffStatus.CLOSED, closed_at=at)
         _event(handoff=stale, lead=lead, kind=EventKind.CLOSED, by=by, at=at, reason=reason)
     return closed
 
@@ -442,8 +451,9 @@ def lead_qualify(*, lead, by, note="", at=None, **checklist):
         raise ValidationFailed("Confirm every required checklist item before qualifying.", field_errors=missing)
     qualification.qualified_at, qualification.qualified_by = at, by
     qualification.save()
-    if qualification.handoff_id:
-        Handoff.objects.filter(pk=qualification.handoff_id).update(sql_at=at)
+    with rollup.tracking([qualification.handoff_id]):
+        if qualification.handoff_id:
+            Handoff.objects.filter(pk=qualification.handoff_id).update(sql_at=at)
     summary = f"Opportunity ${qualification.opportunity_amount:,.0f}"
     transition(locked, Stage.SQL, by=by, reason="Qualified: checklist complete", note=note or summary, at=at)
     _event(handoff=qualification.handoff_id, lead=locked, kind=EventKind.QUALIFIED, by=by, at=at, note=note or summary)
@@ -468,8 +478,9 @@ def lead_record_outcome(*, lead, by, outcome, lost_reason="", note="", at=None):
     qualification.outcome, qualification.lost_reason = outcome, lost_reason
     qualification.outcome_at, qualification.outcome_by = at, by
     qualification.save()
-    if qualification.handoff_id:
-        Handoff.objects.filter(pk=qualification.handoff_id).update(won_at=at if outcome == Outcome.WON else None)
+    with rollup.tracking([qualification.handoff_id]):
+        if qualification.handoff_id:
+            Handoff.objects.filter(pk=qualification.handoff_id).update(won_at=at if outcome == Outcome.WON else None)
     reason = "Won" if outcome == Outcome.WON else f"Lost: {lost_reason}"
     transition(locked, Stage(outcome), by=by, reason=reason, note=note, at=at)
     _event(handoff=qualification.handoff_id, lead=locked, kind=EventKind.OUTCOME, by=by, at=at, reason=reason, note=note)
@@ -507,8 +518,9 @@ def handoff_lead_merged(*, survivor, duplicate, by, at):
     if open_duplicate is not None:
         survivor_has_open = Handoff.objects.filter(lead_id=survivor.pk, status=HandoffStatus.OPEN).exists()
         if survivor_has_open or survivor.stage != Stage.MQL:
-            closed = Handoff.objects.filter(pk=open_duplicate.pk, status=HandoffStatus.OPEN).update(
-                status=HandoffStatus.CLOSED, closed_at=at)
+            with rollup.tracking([open_duplicate.pk]):
+                closed = Handoff.objects.filter(pk=open_duplicate.pk, status=HandoffStatus.OPEN).update(
+                    status=HandoffStatus.CLOSED, closed_at=at)
             _event(handoff=open_duplicate, lead=duplicate, kind=EventKind.CLOSED, by=by, at=at, reason="Duplicate",
                    note=f"Lead {duplicate.email} was merged into {survivor.email}.")
     moved = {

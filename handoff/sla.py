@@ -27,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from . import rollup
 from .business_hours import BusinessCalendar, parse_holidays
 from .choices import DEFAULT_RESPONSE_HOURS, EventKind, HandoffStatus
 from .models import Escalation, EscalationTier, Handoff, HandoffEvent, Notification
@@ -128,7 +129,8 @@ def _step(handoff_id, tier, now):
             profile = services._next_sdr(now, exclude=[owner.pk]) if tier.action == Action.REASSIGN else None
             to_owner = profile.user if profile else None
             due = due_at_for(handoff.sla_policy, now) if to_owner else None
-            Handoff.objects.filter(pk=handoff.pk).update(owner=to_owner, assigned_at=now if to_owner else None, due_at=due)
+            with rollup.tracking([handoff.pk]):
+                Handoff.objects.filter(pk=handoff.pk).update(owner=to_owner, assigned_at=now if to_owner else None, due_at=due)
             if profile:
                 type(profile).objects.filter(pk=profile.pk).update(last_assigned_at=now)
                 text = f"{name} was overdue with {overdue} and is now yours."

@@ -303,18 +303,18 @@ def _week(row):
 def _dashboard_context(scope):
     from . import charts, reports
 
-    weeks = reports.response_by_week(scope)
-    total = reports.funnel(scope)
-    funnel_weeks = reports.funnel(scope, by="week")
+    summary, by_sdr, weeks = reports.sla_tables(scope)
+    funnels = reports.funnel_tables(scope)
+    total = funnels[None]
     return {
-        "summary": reports.sla_summary(scope),
-        "by_sdr": reports.response_by_sdr(scope),
+        "summary": summary,
+        "by_sdr": by_sdr,
         "weeks": weeks,
         "open_states": reports.open_by_state(scope),
         "funnel": total,
-        "funnel_channel": reports.funnel(scope, by="channel"),
-        "funnel_campaign": reports.funnel(scope, by="campaign")[:15],
-        "funnel_weeks": funnel_weeks,
+        "funnel_channel": funnels["channel"],
+        "funnel_campaign": funnels["campaign"][:15],
+        "funnel_weeks": funnels["week"],
         "response_chart": charts.line_chart(
             "Response time per MQL week, business hours: median and 90th percentile", [_week(w) for w in weeks],
             [("Median", [_hours(w["median_minutes"]) for w in weeks]), ("90th percentile", [_hours(w["p90_minutes"]) for w in weeks])],

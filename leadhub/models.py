@@ -114,6 +114,10 @@ class Lead(models.Model):
             # Possible duplicates ("ann+webinar@x.com" / "ann@x.com"); not unique on purpose:
             # both leads may exist until someone merges them.
             models.Index(canonical_email_expression(), name="lead_canonical_email"),
+            # Marketing's feedback lists recycled leads in cooldown by cooldown end and counts
+            # them (per channel): an index-only scan instead of visiting every nurture lead.
+            models.Index(fields=["nurture_until", "id", "source"], name="lead_recycled_cooldown",
+                         condition=models.Q(stage="nurture", recycle_count__gte=1)),
         ]
 
     def __str__(self):

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from handoff import rollup
 from handoff.choices import HandoffStatus
 from handoff.models import HandoffRule
 from tests.handoff.conftest import seeded_transactional_db  # noqa: F401 (fixture)
@@ -40,6 +41,7 @@ def handoffs(sdr, other_sdr):
         )
         HandoffRule.objects.create(handoff=handoff, kind="fit", rule_id=1, label="Target industry", points=15)
         rows.append(handoff)
+    rollup.rebuild()  # rows written directly, as the bench does
     return rows
 
 

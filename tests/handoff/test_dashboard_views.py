@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from handoff import rollup
 from handoff.choices import HandoffStatus
 from tests.handoff.factories import HandoffFactory, reason
 
@@ -25,6 +26,7 @@ def history(sdr, other_sdr):
             status=HandoffStatus.REJECTED if late else HandoffStatus.ACCEPTED,
             rejection_reason=reason("Student") if late else None, channel="paid" if late else "event",
         ))
+    rollup.rebuild()  # rows written directly, as the bench does
     return made
 
 
