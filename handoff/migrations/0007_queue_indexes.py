@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('handoff', '0005_handoff_sql_won_at'),
+        ('handoff', '0006_daily_rollups'),
         ('leadhub', '0005_merge'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
