@@ -191,13 +191,20 @@ def _engagement_points_sql(spec, sums):
 def _engagement_sql(spec, today, leads):
     """SELECT lead_id, eng (tenths): one row per lead of `leads` with rollups within the longest window.
 
-    The rules' sums are capped and added up inside the grouping, so what joins the leads is narrow."""
+    Each rollup row is weighed once and added to the rules that count it (FILTER: one addition
+    per row, not one per rule); the sums are capped and added up inside the grouping, so what
+    joins the leads is narrow. PostgreSQL looks the decay factor up in an array (no join)."""
+    age = f"(CASE WHEN r.day < {today} THEN {today} - r.day ELSE 0 END)"
+    if _pg():
+        factors = ",".join(str(engine.decay_micro(a, spec.half_life_days)) for a in range(max(spec.max_window, 1)))
+        weighted, source = f"CAST(r.n AS BIGINT) * ('{{{factors}}}'::bigint[])[{age} + 1]", f"{ROLLUP} r"
+    else:
+        weighted, source = "CAST(r.n AS BIGINT) * d.f", f"{ROLLUP} r JOIN decay d ON d.age = {age}"
     sums = [
-        SQL().add("CAST(SUM(CASE WHEN ").extend(_counted_sql(rule, today)).add(" THEN CAST(r.n AS BIGINT) * d.f ELSE 0 END) AS BIGINT)")
+        SQL().add(f"CAST(SUM({weighted}) FILTER (WHERE ").extend(_counted_sql(rule, today)).add(") AS BIGINT)")
         for rule in spec.engagement_rules
     ]
-    sql = SQL().add("SELECT r.lead_id AS lead_id, ").extend(_engagement_points_sql(spec, sums)).add(" AS eng")
-    sql.add(f" FROM {ROLLUP} r JOIN decay d ON d.age = (CASE WHEN r.day < {today} THEN {today} - r.day ELSE 0 END) WHERE ")
+    sql = SQL().add("SELECT r.lead_id AS lead_id, ").extend(_engagement_points_sql(spec, sums)).add(f" AS eng FROM {source} WHERE ")
     return sql.extend(leads.where("r.lead_id")).add(f" AND r.day > {today - spec.max_window} GROUP BY r.lead_id")
 
 
