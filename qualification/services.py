@@ -166,7 +166,7 @@ def preview(*, draft, by=None, now=None, sample_size=20):
     result = Preview(draft_version=draft.version, current_version=current.version if current else None, as_of=now)
     now_dist, draft_dist = {}, {}
     with transaction.atomic(), connection.cursor() as cursor:
-        bulk.tune_for_aggregation()
+        bulk.tune_for_preview()
         cursor.execute(sql.text, sql.params)
         rows = cursor.fetchall()
     for row_kind, stage, cd, oq, nq, old_b, new_b, n, *lead in rows:
