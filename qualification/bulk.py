@@ -193,11 +193,14 @@ def _engagement_sql(spec, today, leads):
 
     Each rollup row is weighed once and added to the rules that count it (FILTER: one addition
     per row, not one per rule); the sums are capped and added up inside the grouping, so what
-    joins the leads is narrow. PostgreSQL looks the decay factor up in an array (no join)."""
+    joins the leads is narrow. PostgreSQL looks the decay factor up in an array (no join), and
+    sums in float8: every product and sum is an integer far below 2^53, so exact, and a float8
+    sum is a plain value, much cheaper to add and to pass between parallel workers than a bigint
+    sum's 128-bit state."""
     age = f"(CASE WHEN r.day < {today} THEN {today} - r.day ELSE 0 END)"
     if _pg():
         factors = ",".join(str(engine.decay_micro(a, spec.half_life_days)) for a in range(max(spec.max_window, 1)))
-        weighted, source = f"CAST(r.n AS BIGINT) * ('{{{factors}}}'::bigint[])[{age} + 1]", f"{ROLLUP} r"
+        weighted, source = f"CAST(r.n AS float8) * ('{{{factors}}}'::float8[])[{age} + 1]", f"{ROLLUP} r"
     else:
         weighted, source = "CAST(r.n AS BIGINT) * d.f", f"{ROLLUP} r JOIN decay d ON d.age = {age}"
     sums = [
