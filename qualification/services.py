@@ -110,7 +110,7 @@ class Preview:
 
 
 def preview(*, draft, by=None, now=None, sample_size=20):
-    """What publishing `draft` would do, computed without writing (two set-based queries).
+    """What publishing `draft` would do, computed without writing (one set-based statement).
 
     "Qualify" means meeting the MQL rule (threshold, grade, required fields) on scores: the
     stored ones for now, the draft's for after. Publish moves to MQL exactly the new and
