@@ -63,10 +63,6 @@ def _rowcount(cursor):
     return cursor.fetchone()[0]
 
 
-def _least(a, b):
-    return f"LEAST({a}, {b})" if _pg() else f"MIN({a}, {b})"
-
-
 class SQL:
     """SQL text and its parameters, built in order."""
 
@@ -173,33 +169,73 @@ def _decay_cte(spec):
     return f"decay(age, f) AS (VALUES {rows})"
 
 
-def scores_sql(spec, today, leads):
-    """WITH clauses `decay` and `s`; s has one row per lead: id, fit, eng, total (tenths), grade."""
-    sql = SQL().add(f"WITH {_decay_cte(spec)}, s AS (SELECT x.id AS id, x.fit AS fit, x.eng AS eng, x.fit + x.eng AS total, CASE")
+def _counted_sql(rule, today):
+    """The rollup rows `r` that engagement `rule` counts: its kind, within its window, meeting its condition."""
+    sql = SQL().add(f"r.kind = %s AND r.day > {today - rule.window_days}", rule.kind)
+    if rule.condition_property:
+        op = {"gte": ">=", "lte": "<=", "equals": "="}[rule.condition_operator]
+        sql.add(f" AND r.{rule.condition_property} {op} %s", float(rule.condition_value))
+    return sql
+
+
+def _engagement_points_sql(spec, sums):
+    """Engagement in tenths from each rule's sum of count × decay (SQL; NULL when none), capped per rule."""
+    sql = SQL().add("(0")
+    for rule, weighted in zip(spec.engagement_rules, sums, strict=True):
+        least = ("LEAST(" if _pg() else "MIN(") if rule.cap is not None else ""
+        sql.add(f" + {least}({int(rule.points)} * COALESCE(").extend(weighted).add(f", 0) + {engine.MICRO // 2}) / {engine.MICRO}")
+        sql.add(f", {int(rule.cap)})" if rule.cap is not None else "")
+    return sql.add(")")
+
+
+def _engagement_sql(spec, today, leads):
+    """SELECT lead_id, eng (tenths): one row per lead of `leads` with rollups within the longest window.
+
+    Each rollup row is weighed once and added to the rules that count it (FILTER: one addition
+    per row, not one per rule); the sums are capped and added up inside the grouping, so what
+    joins the leads is narrow. PostgreSQL looks the decay factor up in an array (no join), and
+    sums in float8: every product and sum is an integer far below 2^53, so exact, and a float8
+    sum is a plain value, much cheaper to add and to pass between parallel workers than a bigint
+    sum's 128-bit state."""
+    age = f"(CASE WHEN r.day < {today} THEN {today} - r.day ELSE 0 END)"
+    if _pg():
+        factors = ",".join(str(engine.decay_micro(a, spec.half_life_days)) for a in range(max(spec.max_window, 1)))
+        weighted, source = f"CAST(r.n AS float8) * ('{{{factors}}}'::float8[])[{age} + 1]", f"{ROLLUP} r"
+    else:
+        weighted, source = "CAST(r.n AS BIGINT) * d.f", f"{ROLLUP} r JOIN decay d ON d.age = {age}"
+    sums = [
+        SQL().add(f"CAST(SUM({weighted}) FILTER (WHERE ").extend(_counted_sql(rule, today)).add(") AS BIGINT)")
+        for rule in spec.engagement_rules
+    ]
+    sql = SQL().add("SELECT r.lead_id AS lead_id, ").extend(_engagement_points_sql(spec, sums)).add(f" AS eng FROM {source} WHERE ")
+    return sql.extend(leads.where("r.lead_id")).add(f" AND r.day > {today - spec.max_window} GROUP BY r.lead_id")
+
+
+def scores_sql(spec, today, leads, carry=()):
+    """WITH clauses `decay` and `s`; s has one row per lead: id, fit, eng, total (tenths), grade,
+    and the columns `carry` names: (name, SQL expression over the lead `l` and its company `c`)."""
+    names = "".join(f", x.{name} AS {name}" for name, _ in carry)
+    sql = SQL().add(f"WITH {_decay_cte(spec)}, s AS (SELECT x.id AS id, x.fit AS fit, x.eng AS eng, x.fit + x.eng AS total{names}, CASE")
     for letter, bound in (("A", spec.grade_a), ("B", spec.grade_b), ("C", spec.grade_c)):
         sql.add(f" WHEN x.fit >= {int(bound)} THEN '{letter}'")
-    sql.add(" ELSE 'D' END AS grade FROM (SELECT f.id AS id, (0")
+    sql.add(" ELSE 'D' END AS grade FROM (SELECT f.id AS id" + "".join(f", f.{name} AS {name}" for name, _ in carry) + ", (0")
     for rule in spec.fit_rules:
         sql.add(" + CASE WHEN ").extend(_fit_condition(rule)).add(f" THEN {int(rule.points)} ELSE 0 END")
-    sql.add(") AS fit, (0")
-    for i, rule in enumerate(spec.engagement_rules):
-        rounded = f"({int(rule.points)} * COALESCE(a.s{i}, 0) + {engine.MICRO // 2}) / {engine.MICRO}"
-        sql.add(" + " + (_least(rounded, int(rule.cap)) if rule.cap is not None else rounded))
+    # Leads without rollups in the window get what the rules give for no activity.
+    no_activity = _engagement_points_sql(spec, [SQL().add("NULL") for _ in spec.engagement_rules])
+    sql.add(") AS fit, ")
+    if spec.engagement_rules:
+        sql.add("COALESCE(a.eng, ").extend(no_activity).add(")")
+    else:
+        sql.extend(no_activity)
     # OFFSET 0 keeps `f` a separate step, so each fact is computed once, not once per rule.
-    sql.add(f") AS eng FROM (SELECT l.id AS id, {_facts_sql()} FROM {LEAD} l LEFT JOIN {COMPANY} c ON c.id = l.company_id WHERE ")
+    sql.add(f" AS eng FROM (SELECT l.id AS id, {_facts_sql()}")
+    for name, expr in carry:
+        sql.add(", ").extend(expr).add(f" AS {name}")
+    sql.add(f" FROM {LEAD} l LEFT JOIN {COMPANY} c ON c.id = l.company_id WHERE ")
     sql.extend(leads.where("l.id")).add(" OFFSET 0) f" if _pg() else ") f")
     if spec.engagement_rules:
-        sql.add(" LEFT JOIN (SELECT r.lead_id AS lead_id")
-        for i, rule in enumerate(spec.engagement_rules):
-            sql.add(f", CAST(SUM(CASE WHEN r.kind = %s AND r.day > {today - rule.window_days}", rule.kind)
-            if rule.condition_property:
-                op = {"gte": ">=", "lte": "<=", "equals": "="}[rule.condition_operator]
-                sql.add(f" AND r.{rule.condition_property} {op} %s", float(rule.condition_value))
-            sql.add(f" THEN CAST(r.n AS BIGINT) * d.f ELSE 0 END) AS BIGINT) AS s{i}")
-        sql.add(
-            f" FROM {ROLLUP} r JOIN decay d ON d.age = (CASE WHEN r.day < {today} THEN {today} - r.day ELSE 0 END)"
-            " WHERE "
-        ).extend(leads.where("r.lead_id")).add(f" AND r.day > {today - spec.max_window} GROUP BY r.lead_id) a ON a.lead_id = f.id")
+        sql.add(" LEFT JOIN (").extend(_engagement_sql(spec, today, leads)).add(") a ON a.lead_id = f.id")
     # A fence here too: otherwise the fit and engagement sums are recomputed for total, grade
     # and every later use of them.
     sql.add(" OFFSET 0) x)" if _pg() else " LIMIT -1) x)")
@@ -303,6 +339,15 @@ def tune_for_aggregation():
     if _pg():
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL work_mem = '64MB'")
+
+
+def tune_for_preview():
+    """Inside a transaction: settings for the preview's one pass over every lead and rollup.
+    JIT compiling its many rule expressions costs seconds, more than it saves here."""
+    if _pg():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+            cursor.execute("SET LOCAL jit = off")
 
 
 def rescore(spec, leads, *, as_of, now=None):

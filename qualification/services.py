@@ -110,7 +110,7 @@ class Preview:
 
 
 def preview(*, draft, by=None, now=None, sample_size=20):
-    """What publishing `draft` would do, computed without writing (two set-based queries).
+    """What publishing `draft` would do, computed without writing (one set-based statement).
 
     "Qualify" means meeting the MQL rule (threshold, grade, required fields) on scores: the
     stored ones for now, the draft's for after. Publish moves to MQL exactly the new and
@@ -121,10 +121,6 @@ def preview(*, draft, by=None, now=None, sample_size=20):
     current = selectors.published_model()
     current_spec = selectors.snapshot(current) if current and current.pk != draft.pk else None
     today = engine.epoch_day(now)
-    new_q = (
-        f"(s.total >= {spec.threshold} AND s.grade IN ({', '.join(repr(g) for g in bulk.grades_at_least(spec.min_grade))})"
-        f" AND {bulk.required_sql(spec)})"
-    )
     if current_spec:
         old_q = (
             f"(l.score_model_version IS NOT NULL AND l.total_score >= %s AND l.grade IN"
@@ -134,29 +130,43 @@ def preview(*, draft, by=None, now=None, sample_size=20):
     else:
         old_q, old_params = "(1 = 0)", []
     cooldown = "(l.nurture_until IS NOT NULL AND l.nurture_until > %s)"
-    joins = f" FROM s JOIN {bulk.LEAD} l ON l.id = s.id LEFT JOIN {bulk.COMPANY} c ON c.id = l.company_id"
+    # What the counts need of each lead rides along with its scores, so the leads are read once.
+    carry = [
+        ("stage", bulk.SQL().add("l.stage")),
+        ("cd", bulk.SQL().add(f"CASE WHEN {cooldown} THEN 1 ELSE 0 END", bulk._dt(now))),
+        ("oq", bulk.SQL().add(f"CASE WHEN {old_q} THEN 1 ELSE 0 END", *old_params)),
+        ("rq", bulk.SQL().add(f"CASE WHEN {bulk.required_sql(spec)} THEN 1 ELSE 0 END")),
+        ("ob", bulk.SQL().add(_bucket_sql("l.total_score", 1))),
+        ("old_total", bulk.SQL().add("l.total_score")),
+        ("old_grade", bulk.SQL().add("l.grade")),
+    ]
+    new_q = f"(s.total >= {spec.threshold} AND s.grade IN ({', '.join(repr(g) for g in bulk.grades_at_least(spec.min_grade))}) AND s.rq = 1)"
 
-    # One statement, so the draft's scores are computed once: `p` (one row per lead) is
-    # materialized, then grouped for the counts and sorted for the sample.
-    sql = bulk.scores_sql(spec, today, bulk.ALL)
+    # One statement, so the draft's scores are computed once: `p` (one narrow row per lead) is
+    # materialized, then grouped for the counts and sorted for the sample; only the sample's
+    # few leads are read again, for their names.
+    sql = bulk.scores_sql(spec, today, bulk.ALL, carry=carry)
     sql.add(
-        ", p AS MATERIALIZED (SELECT l.id AS id, l.email AS email, l.first_name AS first_name, l.last_name AS last_name,"
-        " l.stage AS stage, l.total_score AS old_total, l.grade AS old_grade, s.fit AS fit, s.eng AS eng, s.total AS total,"
-        f" s.grade AS grade, CASE WHEN {cooldown} THEN 1 ELSE 0 END AS cd, ", bulk._dt(now),
+        ", p AS MATERIALIZED (SELECT s.id AS id, s.stage AS stage, s.cd AS cd, s.oq AS oq, s.ob AS ob, s.old_total AS old_total,"
+        f" s.old_grade AS old_grade, s.fit AS fit, s.eng AS eng, s.total AS total, s.grade AS grade, CASE WHEN {new_q} THEN 1 ELSE 0 END AS nq,"
+        f" {_bucket_sql('s.total', 10)} AS nb FROM s)"
     )
-    sql.add(f"CASE WHEN {old_q} THEN 1 ELSE 0 END AS oq, CASE WHEN {new_q} THEN 1 ELSE 0 END AS nq, ", *old_params)
-    sql.add(f"{_bucket_sql('l.total_score', 1)} AS ob, {_bucket_sql('s.total', 10)} AS nb{joins})")
+
+    def order(t=""):
+        return f"ORDER BY {t}nq DESC, ABS({t}total - {t}old_total * 10) DESC, {t}id"
+
     sql.add(
         " SELECT 'count' AS row_kind, stage, cd, oq, nq, ob, nb, COUNT(*) AS n, NULL AS id, NULL AS email, NULL AS first_name,"
         " NULL AS last_name, NULL AS old_total, NULL AS old_grade, NULL AS fit, NULL AS eng, NULL AS total, NULL AS grade"
-        " FROM p GROUP BY stage, cd, oq, nq, ob, nb UNION ALL SELECT * FROM (SELECT 'sample', stage, cd, oq, nq, ob, nb, 1,"
-        " id, email, first_name, last_name, old_total, old_grade, fit, eng, total, grade FROM p WHERE oq <> nq"
-        f" ORDER BY nq DESC, ABS(total - old_total * 10) DESC, id LIMIT {int(sample_size)}) sample"
+        " FROM p GROUP BY stage, cd, oq, nq, ob, nb UNION ALL SELECT * FROM (SELECT 'sample', t.stage, t.cd, t.oq, t.nq, t.ob, t.nb, 1,"
+        " t.id, l.email, l.first_name, l.last_name, t.old_total, t.old_grade, t.fit, t.eng, t.total, t.grade"
+        f" FROM (SELECT * FROM p WHERE oq <> nq {order()} LIMIT {int(sample_size)}) t JOIN {bulk.LEAD} l ON l.id = t.id"
+        f" {order('t.')}) sample"
     )
     result = Preview(draft_version=draft.version, current_version=current.version if current else None, as_of=now)
     now_dist, draft_dist = {}, {}
     with transaction.atomic(), connection.cursor() as cursor:
-        bulk.tune_for_aggregation()
+        bulk.tune_for_preview()
         cursor.execute(sql.text, sql.params)
         rows = cursor.fetchall()
     for row_kind, stage, cd, oq, nq, old_b, new_b, n, *lead in rows:

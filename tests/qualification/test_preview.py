@@ -1,0 +1,127 @@
+"""Preview on random leads: its counts, score distributions and sample are what scoring every
+lead under the draft gives (engine.score in Python) and what publishing the draft then does."""
+
+import random
+from collections import Counter
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from leadhub.models import Lead
+from qualification import bulk, engine, selectors, services
+from qualification.choices import ModelStatus
+from qualification.models import RescoreRun
+from tests.factories import ActivityFactory, CompanyFactory, LeadFactory
+
+from .factories import EngagementRuleFactory, FitRuleFactory, ScoringModelFactory
+
+pytestmark = pytest.mark.django_db
+
+INDUSTRIES = ["software", "retail", "manufacturing", "financial_services"]
+TITLES = ["VP Sales", "Head of Growth", "Marketing Manager", "Student", "", "CFO", "  "]
+KINDS = ["demo_request", "pricing_page_view", "webinar_attended", "page_view", "email_open", "content_download"]
+STAGES = ["new", "new", "nurture", "nurture", "nurture", "mql", "sal", "sql", "disqualified"]
+
+
+def random_leads(rng, now, count, start=0):
+    companies = [CompanyFactory(domain=f"c{start + i}.com", industry=rng.choice(INDUSTRIES), employee_count=rng.choice([20, 150, 800, 9000]),
+                                country=rng.choice(["US", "DE", "BR", ""])) for i in range(6)]
+    for i in range(start, start + count):
+        cooldown = rng.choice([None, None, now + timedelta(days=5), now - timedelta(days=5)])
+        lead = LeadFactory(
+            company=rng.choice([*companies, None]), email=f"lead{i}@{rng.choice(['acme.com', 'gmail.com', 'big.de'])}",
+            title=rng.choice(TITLES), first_name=rng.choice(["Ann", "Bo", ""]), country=rng.choice(["", "US", "FR"]),
+            stage=rng.choice(STAGES), nurture_until=cooldown,
+        )
+        for _ in range(rng.randint(0, 12)):
+            properties = {"minutes": rng.choice([10, 30, 45])} if rng.random() < 0.4 else {}
+            ActivityFactory(lead=lead, kind=rng.choice(KINDS), properties=properties,
+                            occurred_at=now - timedelta(days=rng.randint(0, 100), hours=rng.randint(0, 23)))
+    bulk.rebuild_rollups()
+
+
+def random_model(rng, status):
+    model = ScoringModelFactory(status=status, mql_threshold=Decimal(rng.choice([20, 35, 50])), min_grade=rng.choice("BCD"),
+                                half_life_days=rng.choice([7, 21, 45]), required_fields=rng.choice([["title"], ["first_name", "country"], []]))
+    FitRuleFactory(model=model, field="industry", operator="in", value="software, financial_services", points=Decimal(rng.choice([15, 25])))
+    FitRuleFactory(model=model, field="employee_count", operator="gte", value="500", points=Decimal("10"))
+    FitRuleFactory(model=model, field="title", operator="contains", value="vp", points=Decimal("10"))
+    FitRuleFactory(model=model, field="title", operator="contains", value="student", points=Decimal("-30"))
+    FitRuleFactory(model=model, field="email_domain", operator="equals", value="gmail.com", points=Decimal("-15"))
+    for kind in rng.sample(KINDS, 4):
+        EngagementRuleFactory(model=model, kind=kind, points=Decimal(rng.choice(["0.5", "5", "12", "40"])),
+                              cap=rng.choice([None, Decimal("40"), Decimal("55")]), window_days=rng.choice([14, 30, 90]))
+    EngagementRuleFactory(model=model, kind="webinar_attended", points=Decimal("8"), condition_property="minutes",
+                          condition_operator="gte", condition_value=30, window_days=60)
+    return model
+
+
+def band(points):
+    return next((label for b, label in services.BUCKETS if b < 10 and points < (b + 1) * 10), services.BUCKETS[-1][1])
+
+
+def qualifies_stored(lead, facts, spec):
+    allowed = bulk.grades_at_least(spec.min_grade)
+    return (lead.score_model_version is not None and engine.to_tenths(lead.total_score) >= spec.threshold
+            and lead.grade in allowed and not engine.missing_required(facts, spec))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_preview_equals_scoring_every_lead_under_the_draft_and_what_publish_does(seed, marketer, django_capture_on_commit_callbacks):
+    rng = random.Random(seed)
+    now = timezone.now()
+    random_leads(rng, now, 40)
+    published = random_model(rng, ModelStatus.DRAFT)
+    services.run_rescore(run_id=services.publish(draft=published, by=marketer, enqueue=False, now=now - timedelta(days=3)).pk)
+    # Stages move on after scoring, and new leads arrive unscored.
+    for lead_id in Lead.objects.values_list("pk", flat=True):
+        Lead.objects.filter(pk=lead_id).update(stage=rng.choice(STAGES))
+    random_leads(rng, now, 10, start=100)
+    draft = random_model(rng, ModelStatus.DRAFT)
+
+    preview = services.preview(draft=draft, by=marketer, now=now, sample_size=1000)
+
+    # The expected figures, lead by lead in Python.
+    old_spec, new_spec = selectors.snapshot(published), selectors.snapshot(draft)
+    expected = Counter()
+    now_dist, draft_dist, changed = Counter(), Counter(), {}
+    for lead in Lead.objects.select_related("company"):
+        facts = selectors.lead_facts(lead)
+        new = engine.score(facts, new_spec, now)
+        old_q, new_q = qualifies_stored(lead, facts, old_spec), new.qualifies
+        in_cooldown = lead.nurture_until is not None and lead.nurture_until > now
+        now_dist[band(lead.total_score)] += 1
+        draft_dist[band(new.total)] += 1
+        expected["leads"] += 1
+        expected["mql_now"] += lead.stage == "mql"
+        expected["nurtured"] += lead.stage == "new"
+        expected["qualify_now"] += old_q
+        expected["qualify_draft"] += new_q
+        expected["entering"] += new_q and not old_q
+        expected["leaving"] += old_q and not new_q
+        expected["leaving_in_mql"] += old_q and not new_q and lead.stage == "mql"
+        if new_q and lead.stage in ("new", "nurture"):
+            expected["held_by_cooldown" if in_cooldown else "promoted"] += 1
+        elif new_q and lead.stage != "mql":
+            expected["held_past_mql"] += 1
+        if old_q != new_q:
+            changed[lead.pk] = (new.fit, new.engagement, new.total, new.grade, lead.total_score)
+    for name in ["leads", "mql_now", "nurtured", "qualify_now", "qualify_draft", "entering", "leaving", "leaving_in_mql",
+                 "held_by_cooldown", "promoted", "held_past_mql"]:
+        assert getattr(preview, name) == expected[name], name
+    assert preview.distribution == [(label, now_dist[label], draft_dist[label]) for _, label in services.BUCKETS]
+    assert {row["id"]: (row["new_fit"], row["new_engagement"], row["new_total"], row["new_grade"], row["old_total"])
+            for row in preview.sample} == changed
+    order = [(not row["enters"], -abs(row["new_total"] - row["old_total"]), row["id"]) for row in preview.sample]
+    assert order == sorted(order)
+
+    # Publishing the draft at the same moment makes exactly the moves the preview announced.
+    mql_before = Lead.objects.filter(stage="mql").count()
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.publish(draft=draft, by=marketer, now=now)
+    run = RescoreRun.objects.get(pk=run.pk)
+    assert (run.promoted, run.nurtured) == (preview.promoted, preview.nurtured)
+    assert mql_before == preview.mql_now and Lead.objects.filter(stage="mql").count() == preview.mql_after
+    assert Counter(band(t) for t in Lead.objects.values_list("total_score", flat=True)) == draft_dist
