@@ -112,7 +112,6 @@ def measure(url):
     report("rescore after publish", rescore_s, "s", floor=floor_s, budget="<= 4x floor",
            passed=rescore_s <= 4 * floor_s, note=note)
     report("rescore peak RSS", rss_mb, "MB", budget="<= 300 MB", passed=rss_mb <= 300)
-    report("preview", preview_s, "s", budget="seconds", passed=True, note=f"{leads:,} leads")
 
 
 def main():
