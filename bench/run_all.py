@@ -24,6 +24,10 @@ BENCHMARKS = {
     "preview.py": {"tiny": ["--leads", "500"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
 }
 
+# Scripts that rebuild their database unless told to reuse it (the others reuse a database that
+# already holds the requested size by themselves).
+REUSABLE = {"rescore.py", "preview.py", "ingest.py"}
+
 
 def main():
     parser = argparse.ArgumentParser()
@@ -31,6 +35,8 @@ def main():
     size.add_argument("--full", action="store_const", dest="size", const="full")
     size.add_argument("--tiny", action="store_const", dest="size", const="tiny")
     parser.add_argument("--only", nargs="*", help="benchmark file names to run")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure databases built by an earlier run of the same size (scripts that build from scratch otherwise)")
     args = parser.parse_args()
     size = args.size or "quick"
     rows, failures = [], []
@@ -40,7 +46,8 @@ def main():
         if not (HERE / script).exists():
             continue
         print(f"== {script} ({size})", flush=True)
-        proc = subprocess.run([sys.executable, str(HERE / script), *sizes[size]], capture_output=True, text=True)
+        extra = ["--reuse"] if args.reuse and script in REUSABLE else []
+        proc = subprocess.run([sys.executable, str(HERE / script), *sizes[size], *extra], capture_output=True, text=True)
         sys.stdout.write(proc.stdout)
         if proc.returncode != 0:
             sys.stdout.write(proc.stderr[-3000:])
