@@ -168,6 +168,7 @@ def measure(requests, warmup):
         ("feedback page, last 28 days", marketer, "/feedback/"),
         ("feedback page, 90 days", marketer, "/feedback/?date_from={d90}&date_to={today}"),
         ("feedback page, 90 days, paid", marketer, "/feedback/?date_from={d90}&date_to={today}&channel=paid"),
+        ("feedback page, 90 days, one campaign", marketer, "/feedback/?date_from={d90}&date_to={today}&campaign=campaign-7"),
     ]
     from datetime import timedelta
 

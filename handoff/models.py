@@ -232,7 +232,8 @@ class Handoff(models.Model):
             # Dashboards filtered by a campaign read raw handoffs (the response histogram has no
             # campaign): everything their SLA tables need, so PostgreSQL reads the index alone.
             models.Index(fields=["campaign", "created_at"], name="handoff_campaign_created",
-                         include=["id", "owner", "response_minutes", "due_at", "first_decision_at", "status"]),
+                         include=["id", "owner", "response_minutes", "due_at", "first_decision_at", "status", "sql_at",
+                                  "rejection_reason"]),
         ]
 
     def __str__(self):
@@ -351,7 +352,11 @@ class HandoffRule(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["handoff", "kind", "rule_id"], name="handoffrule_once")]
-        indexes = [models.Index(fields=["kind", "rule_id", "handoff"], name="handoffrule_rule_handoff")]
+        indexes = [
+            models.Index(fields=["kind", "rule_id", "handoff"], name="handoffrule_rule_handoff"),
+            # Feedback filtered by a campaign: a handoff's rules from the index alone.
+            models.Index(fields=["handoff"], include=["kind", "rule_id", "label", "points"], name="handoffrule_handoff_cover"),
+        ]
 
     def __str__(self):
         return f"{self.label} {self.points:+}"

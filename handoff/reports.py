@@ -614,16 +614,26 @@ def rejections_by_rule(scope, limit=None):
         labels = dict(RejectionReason.objects.filter(pk__in={r["reason"] for r in by_reason}).values_list("pk", "label"))
         reasons = [(r["kind"], r["rule_id"], labels.get(r["reason"]), r["count"]) for r in by_reason]
     else:
-        handoffs = scoped(scope)
-        rules = HandoffRule.objects.filter(handoff__in=handoffs.values("pk"))
-        rows = list(rules.order_by().values("kind", "rule_id").annotate(
-            label=Max("label"), points=Max("points"), handoffs=Count("handoff_id"),
-            rejected=Count("handoff_id", filter=Q(handoff__status=HandoffStatus.REJECTED)),
-            sql=Count("handoff_id", filter=Q(handoff__sql_at__isnull=False)),
-        ))
-        reasons = [(r["kind"], r["rule_id"], r["handoff__rejection_reason__label"], r["n"]) for r in
-                   rules.filter(handoff__status=HandoffStatus.REJECTED).order_by().values(
-                       "kind", "rule_id", "handoff__rejection_reason__label").annotate(n=Count("id"))]
+        # One grouped pass from the scope's handoffs (read from the campaign index alone) to
+        # their rules, per rule and rejection reason; summed per rule here.
+        groups = scoped(scope).order_by().values("rules__kind", "rules__rule_id", "rejection_reason__label").annotate(
+            label=Max("rules__label"), points=Max("rules__points"), handoffs=Count("rules__id"),
+            rejected=Count("rules__id", filter=Q(status=HandoffStatus.REJECTED)),
+            sql=Count("rules__id", filter=Q(sql_at__isnull=False)),
+        )
+        per_rule, reasons = {}, []
+        for group in groups:
+            if group["rules__kind"] is None:
+                continue  # a handoff without stored rules
+            key = (group["rules__kind"], group["rules__rule_id"])
+            row = per_rule.setdefault(key, {"kind": key[0], "rule_id": key[1], "label": group["label"],
+                                            "points": group["points"], "handoffs": 0, "rejected": 0, "sql": 0})
+            row["label"], row["points"] = max(row["label"], group["label"]), max(row["points"], group["points"])
+            for name in ("handoffs", "rejected", "sql"):
+                row[name] += group[name]
+            if group["rejected"]:
+                reasons.append((key[0], key[1], group["rejection_reason__label"], group["rejected"]))
+        rows = list(per_rule.values())
     top = {}
     for kind, rule_id, label, n in reasons:
         best = top.get((kind, rule_id))

@@ -118,6 +118,9 @@ class Lead(models.Model):
             # them (per channel): an index-only scan instead of visiting every nurture lead.
             models.Index(fields=["nurture_until", "id", "source"], name="lead_recycled_cooldown",
                          condition=models.Q(stage="nurture", recycle_count__gte=1)),
+            # …and the same for one campaign (feedback filtered by a campaign).
+            models.Index(fields=["campaign", "nurture_until", "id"], name="lead_recycled_campaign",
+                         condition=models.Q(stage="nurture", recycle_count__gte=1)),
         ]
 
     def __str__(self):
