@@ -113,7 +113,9 @@ def _mql_time(rng, lead, now, open_state):
     if open_state is not None:
         at = _open_time(rng, lead, now, open_state)
     else:
-        latest = now - timedelta(hours=8)
+        # Decided history ends days before now: a decision cut short at "now" (over a weekend,
+        # say) would shrink the slow SDR's response times and blur the dashboard's story.
+        latest = now - timedelta(days=4)
         at = earliest + (latest - earliest) * rng.random() if latest > earliest else None
     return max(at, earliest) if at else None
 
