@@ -147,12 +147,12 @@ def count_each(querysets, *, fixed=()):
 def queue_parts(handoff_filter):
     """The filtered queue as querysets whose counts add up to its count and whose rows make it
     up ("mine and the pool" is two parts, each read from its own index)."""
-    queryset = handoff_filter.qs
+    queryset = handoff_filter.qs  # evaluating the filter sets owner_parts
     return handoff_filter.owner_parts or [queryset]
 
 
 class MergedQueue:
-    """A page source for a queue split into parts (see queue_count_parts) for Paginator.
+    """A page source for a queue split into parts (see queue_parts) for Paginator.
 
     A page [start:stop] of the whole queue lies within the first `stop` rows of each part, so
     each part reads only its own index, in order, for `stop` ids; the page is then cut from

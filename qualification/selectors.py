@@ -75,11 +75,6 @@ def _specs_with_keys(versions):
     return specs
 
 
-def specs_for_versions(versions):
-    """{version: engine.ModelSpec} for these model versions."""
-    return {version: spec for version, (_key, spec) in _specs_with_keys(versions).items()}
-
-
 def lead_facts(lead, *, activities=None, activity_facts=None):
     """What the engine knows of a lead, read from the lead, its company and its raw activities
     (or from ready-made `activity_facts`, e.g. built from rollups)."""

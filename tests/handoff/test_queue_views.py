@@ -64,6 +64,15 @@ def test_header_counts_mine_overdue_and_pool_and_shows_unread_notices(client, sd
     assert b"Overdue: answer Ada today" in response.content
 
 
+def test_one_row_can_be_fetched_fresh(client, sdr):
+    handoff = HandoffFactory(owner=sdr, lead=LeadFactory(stage=Stage.MQL, first_name="Rowan", last_name="Fresh"))
+    client.force_login(sdr)
+    response = client.get(f"/queue/{handoff.pk}/row/")
+    assert response.status_code == 200
+    assert f'id="handoff-{handoff.pk}"'.encode() in response.content
+    assert b"Rowan Fresh" in response.content and b"Accept" in response.content
+
+
 def test_manager_sees_everyones_open_handoffs_by_default(client, manager, sdr, other_sdr):
     handoffs = [HandoffFactory(owner=sdr), HandoffFactory(owner=other_sdr), HandoffFactory(owner=None)]
     client.force_login(manager)
