@@ -42,11 +42,15 @@ def setup_django(url):
     django.setup()
 
 
-def ensure_database(url):
+def ensure_database(url, fresh=False):
+    """Create the database when missing; with `fresh`, drop it first (a database left by older
+    code, with other migrations applied, cannot then break the run)."""
     import psycopg
 
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        if fresh:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
 
@@ -199,9 +203,10 @@ def main():
     parser.add_argument("--rebuild", action="store_true", help="Rebuild the data even when the size matches.")
     parser.add_argument("--requests", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--fresh", action="store_true", help="Drop and create the database first.")
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    ensure_database(url)
+    ensure_database(url, fresh=args.fresh)
     setup_django(url)
     build(args.leads, args.rebuild)
     for label, times in measure(args.requests, args.warmup):

@@ -106,7 +106,7 @@ def main():
     parser.add_argument("--lag-timeout", type=float, default=120)
     args = parser.parse_args()
 
-    database_url = c.fresh_database("leadhub_bench_ingest")
+    database_url = c.fresh_database(os.environ.get("BENCH_INGEST_DB", "leadhub_bench_ingest"))
     env = c.bench_env(database_url)
     print(f"Setting up {args.leads:,} leads ...", flush=True)
     c.manage(env, "migrate", "-v", "0")

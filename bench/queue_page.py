@@ -47,12 +47,16 @@ def setup_django(url):
     django.setup()
 
 
-def ensure_database(url):
+def ensure_database(url, fresh=False):
+    """Create the database when missing; with `fresh`, drop it first (a database left by older
+    code, with other migrations applied, cannot then break the run)."""
     import psycopg
 
     name = url.rsplit("/", 1)[1]
     admin = url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
+        if fresh:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
 
@@ -212,10 +216,11 @@ def main():
     parser.add_argument("--handoffs", type=int, help="Open handoffs (default: a tenth of --leads).")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--fresh", action="store_true", help="Drop and create the database first.")
     args = parser.parse_args()
     handoffs = args.handoffs or args.leads // 10
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    ensure_database(url)
+    ensure_database(url, fresh=args.fresh)
     setup_django(url)
     build(args.leads, handoffs)
     print(f"\nQueue page vs floor: {args.leads:,} leads, {handoffs:,} open handoffs, {SDR_COUNT} SDRs, "

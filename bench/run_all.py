@@ -7,6 +7,7 @@
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from datetime import date
@@ -19,14 +20,25 @@ BENCHMARKS = {
     "ingest.py": {"tiny": ["--leads", "300", "--activities", "3000"], "quick": ["--leads", "20000", "--activities", "100000"],
                   "full": ["--leads", "100000", "--activities", "500000"]},
     "rescore.py": {"tiny": ["--leads", "500"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
-    "queue_page.py": {"tiny": ["--leads", "500"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
-    "dashboard.py": {"tiny": ["--leads", "500"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
+    "queue_page.py": {"tiny": ["--leads", "500", "--fresh"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
+    "dashboard.py": {"tiny": ["--leads", "500", "--fresh"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
     "preview.py": {"tiny": ["--leads", "500"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
 }
 
+# Tiny runs (CI) build every database afresh, so one left by older code cannot break them.
 # Scripts that rebuild their database unless told to reuse it (the others reuse a database that
 # already holds the requested size by themselves).
-REUSABLE = {"rescore.py", "preview.py", "ingest.py"}
+REUSABLE = {"rescore.py", "preview.py"}
+
+# Tiny runs use databases of their own, so CI never drops or reuses a full-size benchmark database.
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+TINY_DATABASES = {
+    "ingest.py": {"BENCH_INGEST_DB": "leadhub_tiny_ingest"},
+    "rescore.py": {"BENCH_RESCORE_DB": "leadhub_tiny_rescore"},
+    "queue_page.py": {"BENCH_DATABASE_URL": f"{PG}/leadhub_tiny_queue"},
+    "dashboard.py": {"BENCH_DATABASE_URL": f"{PG}/leadhub_tiny_dashboard"},
+    "preview.py": {"BENCH_PREVIEW_DB": "leadhub_tiny_preview"},
+}
 
 
 def main():
@@ -47,7 +59,9 @@ def main():
             continue
         print(f"== {script} ({size})", flush=True)
         extra = ["--reuse"] if args.reuse and script in REUSABLE else []
-        proc = subprocess.run([sys.executable, str(HERE / script), *sizes[size], *extra], capture_output=True, text=True)
+        env = {**os.environ, **TINY_DATABASES[script]} if size == "tiny" else None
+        proc = subprocess.run([sys.executable, str(HERE / script), *sizes[size], *extra], capture_output=True, text=True,
+                              env=env)
         sys.stdout.write(proc.stdout)
         if proc.returncode != 0:
             sys.stdout.write(proc.stderr[-3000:])
