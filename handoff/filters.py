@@ -65,6 +65,10 @@ class HandoffFilter(django_filters.FilterSet):
         fields = ["assigned", "owner", "status", "channel", "campaign", "grade", "score_min", "score_max", "overdue", "sort"]
 
     def __init__(self, data=None, *args, request=None, **kwargs):
+        super().__init__(self.with_defaults(data, request), *args, request=request, **kwargs)
+
+    @staticmethod
+    def with_defaults(data, request):
         # Defaults live here so the page and the API agree: open handoffs, due first,
         # and the assignment scope that fits the user's role.
         data = _as_querydict(data)
@@ -75,7 +79,15 @@ class HandoffFilter(django_filters.FilterSet):
             data["sort"] = QueueSort.DUE
         if not data.get("status"):
             data["status"] = HandoffStatus.OPEN
-        super().__init__(data, *args, request=request, **kwargs)
+        return data
+
+    @classmethod
+    def bound_form(cls, data, request):
+        """The bound filter form alone: validation and the values to show, without the
+        FilterSet's querysets (the queue page reads with plain SQL, selectors.QueueQuery)."""
+        if cls.__dict__.get("_form_class") is None:
+            cls(request=request).get_form_class()
+        return cls._form_class(cls.with_defaults(data, request))
 
     _form_class = None
 
@@ -87,20 +99,6 @@ class HandoffFilter(django_filters.FilterSet):
         if cls.__dict__.get("_form_class") is None:
             cls._form_class = super().get_form_class()
         return cls._form_class
-
-    def filter_queryset(self, queryset):
-        """The filtered queue; also `self.owner_parts`, the same queue as querysets whose union
-        it is, one per owner condition, each able to read the open-handoff index for one owner
-        in order (an OR of owners cannot). None when the queue is a single part."""
-        cleaned = self.form.cleaned_data
-        for name, value in cleaned.items():
-            if name != "assigned":
-                queryset = self.filters[name].filter(queryset, value)
-        self.owner_parts = None
-        if cleaned.get("assigned") == Assigned.MINE_AND_POOL:
-            self.owner_parts = [self.filter_assigned(queryset, "assigned", Assigned.MINE),
-                                self.filter_assigned(queryset, "assigned", Assigned.POOL)]
-        return self.filter_assigned(queryset, "assigned", cleaned.get("assigned"))
 
     def filter_assigned(self, queryset, name, value):
         user = getattr(self.request, "user", None)

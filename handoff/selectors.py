@@ -1,10 +1,9 @@
 """Read queries for the sales-acceptance queue, its side panel and the lead page's handoff section."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
-from django.core.exceptions import EmptyResultSet
+import psycopg
 from django.db import connection
-from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone
 
@@ -13,7 +12,7 @@ from leadhub.choices import Stage
 from leadhub.models import Activity
 
 from . import services
-from .choices import DUE_SOON_MINUTES, REQUIRED_CHECKLIST, Destination, HandoffStatus, SLAState
+from .choices import DUE_SOON_MINUTES, REQUIRED_CHECKLIST, Assigned, Destination, HandoffStatus, QueueSort, SLAState
 from .models import Handoff, HandoffEvent, Qualification, RejectionReason
 
 PANEL_TIMELINE_LIMIT = 30
@@ -49,11 +48,15 @@ def format_duration(delta):
 
 
 def sla_state(handoff, now):
-    if handoff.owner_id is None:
+    return _sla_state(handoff.owner_id, handoff.due_at, now)
+
+
+def _sla_state(owner_id, due_at, now):
+    if owner_id is None:
         return SLAState.POOL
-    if handoff.due_at is None:
+    if due_at is None:
         return SLAState.ON_TIME
-    left = handoff.due_at - now
+    left = due_at - now
     if left < timedelta(0):
         return SLAState.OVERDUE
     if left <= timedelta(minutes=DUE_SOON_MINUTES):
@@ -62,14 +65,17 @@ def sla_state(handoff, now):
 
 
 def sla_text(handoff, now):
-    state = sla_state(handoff, now)
+    return _sla_text(sla_state(handoff, now), handoff.due_at, now)
+
+
+def _sla_text(state, due_at, now):
     if state == SLAState.POOL:
         return "Unassigned"
-    if handoff.due_at is None:
+    if due_at is None:
         return "—"
     if state == SLAState.OVERDUE:
-        return f"Overdue {format_duration(now - handoff.due_at)}"
-    return f"{format_duration(handoff.due_at - now)} left"
+        return f"Overdue {format_duration(now - due_at)}"
+    return f"{format_duration(due_at - now)} left"
 
 
 def _why_label(item):
@@ -84,15 +90,21 @@ def _why_label(item):
     return str(item)
 
 
+def _reasons(leads):
+    """{lead id: ["+17.5 Pricing page ×3", ...]} from scoring's top contributions, for the
+    leads scoring can explain (Lead objects or qualification.selectors.LeadRef)."""
+    provider = getattr(qualification_selectors, "lead_top_reasons", None)
+    if provider is None or not leads:
+        return {}
+    found = provider(leads) or {}
+    return {pk: [_why_label(item) for item in items][:WHY_LIMIT] for pk, items in found.items() if items}
+
+
 def top_reasons(leads):
     """{lead id: ["+17.5 Pricing page ×3", ...]}: scoring's top contributions when the scoring
     app provides them, else the fit/engagement split the lead row already carries."""
     leads = list(leads)
-    provider = getattr(qualification_selectors, "lead_top_reasons", None)
-    reasons = {}
-    if provider is not None and leads:
-        found = provider(leads) or {}
-        reasons = {pk: [_why_label(item) for item in items][:WHY_LIMIT] for pk, items in found.items() if items}
+    reasons = _reasons(leads)
     for lead in leads:
         if not reasons.get(lead.pk):
             reasons[lead.pk] = [f"Fit {lead.fit_score:.0f}", f"Engagement {lead.engagement_score:.0f}"]
@@ -115,6 +127,8 @@ def decorate(handoffs, now=None):
         handoff.lead_name = lead.full_name or lead.email
         handoff.lead_subtitle = " · ".join(filter(None, [lead.title or "No title", lead.company.name if lead.company_id else ""]))
         handoff.score_text = f"{lead.total_score:.0f}"
+        handoff.grade_text = lead.grade or ""
+        handoff.channel_label = handoff.get_channel_display()
         handoff.owner_name = (handoff.owner.get_full_name() or handoff.owner.username) if handoff.owner_id else ""
         handoff.due_title = f"Due {timezone.localtime(handoff.due_at):%b %-d, %H:%M}" if handoff.due_at else ""
         handoff.url = f"{queue_prefix}{handoff.pk}/"
@@ -122,68 +136,8 @@ def decorate(handoffs, now=None):
     return handoffs
 
 
-def count_each(querysets, *, fixed=()):
-    """[count of each queryset] in one round trip, after the counts of `fixed` (sql, params)
-    pairs. Each count is its own subquery, so the database answers it from the best index for
-    that filter alone (an index-only scan of the open-handoff index per owner) instead of one
-    scan for an OR of them all."""
-    parts, params = [], []
-    for sql, part_params in fixed:
-        parts.append(f"({sql})")
-        params.extend(part_params)
-    for queryset in querysets:
-        try:
-            sql, part_params = queryset.order_by().values("pk").query.sql_with_params()
-        except EmptyResultSet:  # a filter that matches nothing by construction
-            parts.append("0")
-            continue
-        parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS part)")
-        params.extend(part_params)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(parts), params)
-        return list(cursor.fetchone())
-
-
-def queue_parts(handoff_filter):
-    """The filtered queue as querysets whose counts add up to its count and whose rows make it
-    up ("mine and the pool" is two parts, each read from its own index)."""
-    queryset = handoff_filter.qs  # evaluating the filter sets owner_parts
-    return handoff_filter.owner_parts or [queryset]
-
-
-class MergedQueue:
-    """A page source for a queue split into parts (see queue_parts) for Paginator.
-
-    A page [start:stop] of the whole queue lies within the first `stop` rows of each part, so
-    each part reads only its own index, in order, for `stop` ids; the page is then cut from
-    those few rows in the queue's own order. One query, however small a share of the queue
-    the parts are."""
-
-    def __init__(self, queryset, parts, count):
-        self.queryset, self.parts, self._count = queryset, parts, count
-
-    def count(self):
-        return self._count
-
-    def __len__(self):
-        return self._count
-
-    def __getitem__(self, item):
-        if len(self.parts) == 1 or not isinstance(item, slice):
-            return (self.parts[0] if len(self.parts) == 1 else self.queryset)[item]
-        start, stop = item.start or 0, item.stop
-        selects, params = [], []
-        for part in self.parts:
-            try:
-                sql, part_params = part.values("pk")[:stop].query.sql_with_params()
-            except EmptyResultSet:  # an empty page, or a part that matches nothing
-                continue
-            selects.append(f"SELECT * FROM ({sql}) AS part")
-            params.extend(part_params)
-        if not selects:
-            return []
-        candidates = RawSQL(" UNION ALL ".join(selects), params)
-        return self.queryset.filter(pk__in=candidates)[start:stop]
+def _count_each(pairs):
+    return list(_query("SELECT " + ", ".join(f"({sql})" for sql, _ in pairs), [p for _, params in pairs for p in params], one=True))
 
 
 def _summary_counts(user, now):
@@ -192,23 +146,225 @@ def _summary_counts(user, now):
     from .models import Notification
 
     handoffs, notifications = Handoff._meta.db_table, Notification._meta.db_table
-    due = connection.ops.adapt_datetimefield_value(now)
-    status = HandoffStatus.OPEN.value
+    open_ = f"status = '{HandoffStatus.OPEN.value}'"
     return [
-        (f"SELECT COUNT(*) FROM {handoffs} WHERE status = %s AND owner_id = %s", [status, user.pk]),
-        (f"SELECT COUNT(*) FROM {handoffs} WHERE status = %s AND owner_id = %s AND due_at < %s", [status, user.pk, due]),
-        (f"SELECT COUNT(*) FROM {handoffs} WHERE status = %s AND owner_id IS NULL", [status]),
+        (f"SELECT COUNT(*) FROM {handoffs} WHERE {open_} AND owner_id = %s", [user.pk]),
+        (f"SELECT COUNT(*) FROM {handoffs} WHERE {open_} AND owner_id = %s AND due_at < %s", [user.pk, _dt(now)]),
+        (f"SELECT COUNT(*) FROM {handoffs} WHERE {open_} AND owner_id IS NULL", []),
         (f"SELECT COUNT(*) FROM {notifications} WHERE recipient_id = %s AND read_at IS NULL", [user.pk]),
     ]
 
 
 def queue_summary(user, matching=(), now=None):
     """Counts for the queue's header (my open and overdue handoffs, the pool), the number of
-    unread notices, and `matching`: the sum of the counts of the `matching` querysets (the
-    filtered queue, split into parts that each use an index). One query."""
-    counts = count_each(matching, fixed=_summary_counts(user, now or timezone.now()))
+    unread notices, and `matching`: the sum of the `matching` counts ((sql, params) pairs, see
+    QueueQuery.count_sql). One query: each count is its own subquery, so the database answers
+    each from the best index for that filter alone."""
+    counts = _count_each([*_summary_counts(user, now or timezone.now()), *matching])
     mine, overdue, pool, notices, *matching_counts = counts
     return {"mine": mine, "overdue": overdue, "pool": pool, "unread_notices": notices, "matching": sum(matching_counts)}
+
+
+# --- The queue page ---------------------------------------------------------------------------
+# Every SDR reloads the queue all day: its counts and rows are read with plain SQL built from
+# the validated filter (handoff.filters.HandoffFilter, which the API and the CSV export use as
+# querysets; a test holds both to the same rows in the same order), and rows stay plain values.
+
+QUEUE_ORDER_SQL = {
+    QueueSort.DUE: "h.due_at ASC NULLS LAST, h.created_at ASC, h.id ASC",
+    QueueSort.SCORE: "h.score_at_handoff DESC, h.due_at ASC NULLS LAST, h.id ASC",
+    QueueSort.AGE: "h.created_at ASC, h.id ASC",
+    QueueSort.NEWEST: "h.created_at DESC, h.id DESC",
+}
+_ROW_COLUMNS = (
+    "h.id, h.owner_id, h.channel, h.campaign, h.created_at, h.due_at, l.id, l.first_name, l.last_name, l.email,"
+    " l.title, l.fit_score, l.engagement_score, l.total_score, l.grade, l.scored_at, l.score_model_version,"
+    " c.name, u.username, u.first_name, u.last_name, "
+    # The lead's scoring model, so "why it scored" needs no query of its own.
+    + ", ".join(f"sm.{column}" for column in qualification_selectors.MODEL_KEY_COLUMNS)
+)
+
+
+class _PreparedCursor(psycopg.Cursor):
+    """Server-side binding, prepared on first use (Django's own cursors bind client-side)."""
+
+    def execute(self, query, params=None, **kwargs):
+        return super().execute(query, params, prepare=True)
+
+
+def _query(sql, params, *, one=False):
+    """Rows (or the one row) of one of the queue page's reads. On PostgreSQL a prepared
+    statement: planning these joins costs more than running them, and the queue runs the same
+    few statements all day, so each connection plans each one once."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone() if one else cursor.fetchall()
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection._prepare_cursor(_PreparedCursor(connection.connection)) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() if one else cursor.fetchall()
+
+
+def _tables():
+    from django.contrib.auth import get_user_model
+
+    from leadhub.models import Company, Lead
+    from qualification.models import ScoringModel
+
+    return {"h": Handoff._meta.db_table, "l": Lead._meta.db_table, "c": Company._meta.db_table,
+            "u": get_user_model()._meta.db_table, "sm": ScoringModel._meta.db_table}
+
+
+def _dt(value):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _aware(value):
+    """A datetime read by plain SQL as the ORM would give it (SQLite returns naive UTC)."""
+    if value is None or timezone.is_aware(value):
+        return value
+    if isinstance(value, str):
+        from django.utils.dateparse import parse_datetime
+
+        value = parse_datetime(value)
+    return value.replace(tzinfo=UTC) if timezone.is_naive(value) else value
+
+
+class QueueQuery:
+    """The open-handoff queue as asked for (a valid filter form's cleaned data): the WHERE of
+    each part (one, or two for "mine and the pool", each read in order from its own index)."""
+
+    def __init__(self, cleaned, user_id, now):
+        from leadhub.models import Lead
+
+        # Constants stay in the text: a prepared plan can then use the open-handoff indexes.
+        where, params = [f"h.status = '{HandoffStatus.OPEN.value}'"], []
+        if cleaned.get("owner") is not None:
+            where.append("h.owner_id = %s")
+            params.append(cleaned["owner"].pk)
+        for column, values in (("h.channel", cleaned.get("channel")), ("l.grade", cleaned.get("grade"))):
+            if values:
+                where.append(f"{column} IN ({', '.join(['%s'] * len(values))})")
+                params.extend(values)
+        if cleaned.get("campaign"):
+            where.append("UPPER(h.campaign) = UPPER(%s)")
+            params.append(cleaned["campaign"])
+        score = Lead._meta.get_field("total_score")
+        for op, name in ((">=", "score_min"), ("<=", "score_max")):
+            if cleaned.get(name) is not None:
+                where.append(f"l.total_score {op} %s")
+                params.append(connection.ops.adapt_decimalfield_value(cleaned[name], score.max_digits, score.decimal_places))
+        if cleaned.get("overdue") is True:
+            where.append("h.due_at < %s")
+            params.append(_dt(now))
+        elif cleaned.get("overdue") is False:
+            where.append("(h.due_at >= %s OR h.due_at IS NULL)")
+            params.append(_dt(now))
+        mine = ("h.owner_id = %s", [user_id]) if user_id is not None else ("h.owner_id IS NULL", [])
+        pool = ("h.owner_id IS NULL", [])
+        assigned = cleaned.get("assigned")
+        owners = {Assigned.MINE: [mine], Assigned.POOL: [pool], Assigned.MINE_AND_POOL: [mine, pool]}.get(assigned, [None])
+        self.parts = []
+        for owner in owners:
+            part_where, part_params = list(where), list(params)
+            if owner is not None:
+                part_where.append(owner[0])
+                part_params.extend(owner[1])
+            self.parts.append((" AND ".join(part_where), part_params))
+        self.order = QUEUE_ORDER_SQL[QueueSort(cleaned.get("sort") or QueueSort.DUE)]
+        # Lead columns in the WHERE need the lead joined; otherwise the count reads handoffs only.
+        self.lead_join = any(name in cleaned and cleaned[name] not in (None, "", []) for name in ("grade", "score_min", "score_max"))
+
+    def _from(self):
+        t = _tables()
+        return f"{t['h']} h JOIN {t['l']} l ON l.id = h.lead_id" if self.lead_join else f"{t['h']} h"
+
+    def count_sql(self):
+        """[(sql, params)]: the count of each part."""
+        return [(f"SELECT COUNT(*) FROM {self._from()} WHERE {where}", params) for where, params in self.parts]
+
+    def page_source(self, count):
+        """What Paginator pages over: `count` rows, fetched only for the page asked for."""
+        return _QueueRows(self, count)
+
+    def rows(self, start, stop):
+        """Rows [start:stop] of the queue as plain tuples (_ROW_COLUMNS), in queue order."""
+        if stop <= start:
+            return []
+        t = _tables()
+        limit = f"LIMIT {int(stop - start)} OFFSET {int(start)}"
+        if len(self.parts) == 1:
+            where, params = self.parts[0]
+            page = f"SELECT h.id FROM {self._from()} WHERE {where} ORDER BY {self.order} {limit}"
+        else:
+            # A page [start:stop] lies within the first `stop` rows of each part: read those ids
+            # from each part's index, then cut the page from those few in the queue's order.
+            selects, params = [], []
+            for n, (part_where, part_params) in enumerate(self.parts):
+                selects.append(f"SELECT id FROM (SELECT h.id FROM {self._from()} WHERE {part_where} ORDER BY {self.order} LIMIT {int(stop)}) p{n}")
+                params.extend(part_params)
+            page = f"SELECT h.id FROM ({' UNION ALL '.join(selects)}) c JOIN {t['h']} h ON h.id = c.id ORDER BY {self.order} {limit}"
+        # Only the page's rows are joined to their lead, company and owner.
+        sql = (f"SELECT {_ROW_COLUMNS} FROM ({page}) page JOIN {t['h']} h ON h.id = page.id JOIN {t['l']} l ON l.id = h.lead_id"
+               f" LEFT JOIN {t['c']} c ON c.id = l.company_id LEFT JOIN {t['u']} u ON u.id = h.owner_id"
+               f" LEFT JOIN {t['sm']} sm ON sm.version = l.score_model_version ORDER BY {self.order}")
+        return _query(sql, params)
+
+
+class _QueueRows:
+    def __init__(self, query, count):
+        self.query, self._count = query, count
+
+    def count(self):
+        return self._count
+
+    def __len__(self):
+        return self._count
+
+    def __getitem__(self, item):
+        return self.query.rows(item.start or 0, min(item.stop, self._count))
+
+
+class QueueRow:
+    """One open handoff as the queue shows it: strings ready to print (see decorate)."""
+
+    __slots__ = ("pk", "id", "status", "owner_id", "channel", "campaign", "lead_id", "lead_name", "lead_subtitle",
+                 "lead_url", "url", "score_text", "grade_text", "channel_label", "why", "sla_state", "sla_text",
+                 "due_title", "age_text", "owner_name")
+
+
+_CHANNEL_LABELS = dict(Handoff._meta.get_field("channel").choices)
+
+
+def queue_rows(tuples, now=None):
+    """QueueRows from QueueQuery.rows: the same strings decorate() gives model rows."""
+    now = now or timezone.now()
+    refs, rows = [], []
+    queue_prefix, lead_prefix = reverse("handoff:queue"), reverse("leads:list")
+    for (pk, owner_id, channel, campaign, created_at, due_at, lead_id, first_name, last_name, email, title, fit, engagement,
+         total, grade, scored_at, model_version, company_name, username, owner_first, owner_last, *model) in tuples:
+        due_at = _aware(due_at)
+        row = QueueRow()
+        row.pk = row.id = pk
+        row.status, row.owner_id, row.channel, row.campaign, row.lead_id = HandoffStatus.OPEN.value, owner_id, channel, campaign, lead_id
+        row.lead_name = f"{first_name} {last_name}".strip() or email
+        row.lead_subtitle = " · ".join(filter(None, [title or "No title", company_name or ""]))
+        row.lead_url, row.url = f"{lead_prefix}{lead_id}/", f"{queue_prefix}{pk}/"
+        row.score_text, row.grade_text = f"{total:.0f}", grade or ""
+        row.channel_label = _CHANNEL_LABELS.get(channel, channel)
+        row.why = [f"Fit {fit:.0f}", f"Engagement {engagement:.0f}"]
+        row.sla_state = _sla_state(owner_id, due_at, now)
+        row.sla_text = _sla_text(row.sla_state, due_at, now)
+        row.due_title = f"Due {timezone.localtime(due_at):%b %-d, %H:%M}" if due_at else ""
+        row.age_text = format_duration(now - _aware(created_at))
+        row.owner_name = (f"{owner_first} {owner_last}".strip() or username) if owner_id else ""
+        rows.append(row)
+        refs.append(qualification_selectors.LeadRef(lead_id, _aware(scored_at), model_version, tuple(model) if model[0] else None))
+    why = _reasons(refs)
+    for row in rows:
+        row.why = why.get(row.lead_id) or row.why
+    return rows
 
 
 def queue_row(handoff_id):

@@ -11,11 +11,13 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from leadhub import csv_export
+from leadhub.choices import Channel, Grade
 from leadhub.errors import DomainError
 from leadhub.models import Lead
 from leadhub.views import non_empty
@@ -43,36 +45,48 @@ def _queue_query(request):
 @permission_required(VIEW, raise_exception=True)
 def queue(request):
     query = _queue_query(request)
-    handoff_filter = HandoffFilter(query, queryset=selectors.queue_handoffs(), request=request)
-    page, rows = None, []
-    valid = handoff_filter.is_valid()
-    parts = selectors.queue_parts(handoff_filter) if valid else []
-    summary = selectors.queue_summary(request.user, matching=parts)
-    if valid:
-        handoffs = selectors.MergedQueue(handoff_filter.qs, parts, summary["matching"])
-        page = Paginator(handoffs, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
-        rows = selectors.decorate(page.object_list)
+    form = HandoffFilter.bound_form(query, request)
+    now = timezone.now()
+    page, rows, matching = None, [], []
+    if form.is_valid():
+        queue_query = selectors.QueueQuery(form.cleaned_data, request.user.pk, now)
+        matching = queue_query.count_sql()
+    summary = selectors.queue_summary(request.user, matching=matching, now=now)
+    if form.is_valid():
+        page = Paginator(queue_query.page_source(summary["matching"]), QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+        rows = selectors.queue_rows(page.object_list, now)
     query.pop("page", None)
-    form = handoff_filter.form
+    query = query.urlencode()
     context = {
-        "filter": handoff_filter,
-        "form_values": {name: form[name].value() for name in form.fields} if form.is_bound else {},
         "page": page,
         "rows": rows,
-        "query": query.urlencode(),
         "summary": summary,
-        "notices": selectors.unread_notices(request.user) if summary["unread_notices"] else [],
+        "errors": form.errors,
+        "query": query,
+        "pagination": render_to_string("partials/pagination.html", {"page": page, "query": query}) if page else "",
+        "show_owner": form.cleaned_data.get("assigned") == Assigned.ALL if form.is_valid() else True,
         "can_act": services.can_act(request.user),
         "is_manager": services.is_manager(request.user),
-        "assigned_choices": Assigned.choices,
-        "sort_choices": QueueSort.choices,
-        # An SDR's own view needs no owner column (mine or "Unassigned"); everyone's view does.
-        "show_owner": handoff_filter.form.cleaned_data.get("assigned") == Assigned.ALL if handoff_filter.is_valid() else True,
+        "user_id": request.user.pk,
     }
-    context["rows_html"] = mark_safe(render_to_string("handoff/_queue_rows.html", {**context, "user_id": request.user.pk}, using=ROWS_ENGINE))
+    results = _jinja(request, "handoff/_queue_results.html", context)
     if request.htmx and request.htmx.target == "queue-results":
-        return render(request, "handoff/_queue_results.html", context)
-    return render(request, "handoff/queue.html", context)
+        return HttpResponse(results)
+    context.update(
+        form_values={name: field.widget.value_from_datadict(form.data, form.files, name) for name, field in form.fields.items()},
+        notices=[{"text": n.text, "dismiss_url": reverse("handoff:notice-dismiss", args=[n.pk])}
+                 for n in (selectors.unread_notices(request.user) if summary["unread_notices"] else [])],
+        urls={"queue": reverse("handoff:queue"), "csv": reverse("handoff:queue-csv")},
+        assigned_choices=Assigned.choices, sort_choices=QueueSort.choices, channel_choices=Channel.choices,
+        grade_choices=Grade.choices,
+    )
+    context["results"] = results
+    return render(request, "handoff/queue.html", {**context, "content": _jinja(request, "handoff/queue.html", context)})
+
+
+def _jinja(request, template, context):
+    """Queue HTML rendered by Jinja2 (see TEMPLATES in leadhub/settings.py), safe to embed."""
+    return mark_safe(render_to_string(template, context, request=request, using=ROWS_ENGINE))
 
 
 QUEUE_CSV_HEADER = [
@@ -150,7 +164,7 @@ def _act(request, pk, action, done):
         panel_context.update(oob=True, workers=queue_workers() if panel_context["is_manager"] else [],
                              panel_notice=message, panel_notice_error=bool(error))
         html += render_to_string("handoff/_panel.html", panel_context, request=request)
-    html += render_to_string("handoff/_status.html", {"message": message, "error": bool(error)}, request=request)
+    html += _jinja(request, "handoff/_status.html", {"message": message, "error": bool(error)})
     return HttpResponse(html, status=status)
 
 

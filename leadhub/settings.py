@@ -118,6 +118,14 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The queue page's reads run as prepared statements (handoff.selectors._query): each
+    # connection plans them once. Django's own queries bind client-side and are never
+    # prepared. Set DATABASE_PREPARED_STATEMENTS=0 behind a pooler in transaction mode that
+    # cannot carry prepared statements.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        5 if env_bool("DATABASE_PREPARED_STATEMENTS", True) else None
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the dev server and eager tasks share the file.
     DATABASES["default"]["OPTIONS"] = {

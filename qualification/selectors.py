@@ -1,7 +1,8 @@
 """Read queries for scoring: model snapshots, lead facts, explanations."""
 
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict, defaultdict, namedtuple
 
+from django.db import connection
 from django.utils import timezone
 
 from leadhub.models import Activity, Lead
@@ -50,24 +51,34 @@ _FROZEN_SPECS = {}
 _FROZEN_SPECS_MAX = 16
 
 
-def _specs_with_keys(versions):
-    """{version: (key or None for a draft, engine.ModelSpec)}; one small query when cached."""
-    versions = set(versions)
+MODEL_KEY_COLUMNS = ("id", "version", "status", "published_at", "updated_at")
+
+
+def _specs_with_keys(versions, known=None):
+    """{version: (key or None for a draft, engine.ModelSpec)}; one small query when cached, none
+    when `known` holds each version's MODEL_KEY_COLUMNS row (read along with the leads)."""
+    versions = sorted(set(versions))
     if not versions:
         return {}
-    rows = ScoringModel.objects.filter(version__in=versions).values_list("pk", "version", "status", "published_at", "updated_at")
-    specs, missing = {}, []
+    if known is not None and all(version in known for version in versions):
+        rows = [known[version] for version in versions]
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {', '.join(MODEL_KEY_COLUMNS)} FROM {ScoringModel._meta.db_table}"
+                f" WHERE version IN ({', '.join(['%s'] * len(versions))})", versions)
+            rows = cursor.fetchall()
+    specs, missing = {}, {}
     for pk, version, status, published_at, updated_at in rows:
-        key = (pk, version, published_at, updated_at)
-        if status != ModelStatus.DRAFT and key in _FROZEN_SPECS:
+        key = (pk, version, published_at, updated_at) if status != ModelStatus.DRAFT else None
+        if key is not None and key in _FROZEN_SPECS:
             specs[version] = (key, _FROZEN_SPECS[key])
         else:
-            missing.append(pk)
+            missing[pk] = key
     if missing:
         for model in ScoringModel.objects.filter(pk__in=missing).prefetch_related("fit_rules", "engagement_rules"):
-            spec, key = snapshot(model), None
-            if model.status != ModelStatus.DRAFT:
-                key = (model.pk, model.version, model.published_at, model.updated_at)
+            spec, key = snapshot(model), missing[model.pk]
+            if key is not None:
                 if len(_FROZEN_SPECS) >= _FROZEN_SPECS_MAX:
                     _FROZEN_SPECS.clear()
                 _FROZEN_SPECS[key] = spec
@@ -122,16 +133,23 @@ _TOP_REASONS = OrderedDict()
 _TOP_REASONS_MAX = 20_000
 
 
+# What lead_top_reasons needs of a lead read as a plain row (the queue reads rows, not models):
+# `model` is its scoring model's MODEL_KEY_COLUMNS row, or None when not read along.
+LeadRef = namedtuple("LeadRef", "pk scored_at score_model_version model")
+
+
 def lead_top_reasons(leads, limit=3):
     """{lead id: [{"rule", "points"}, ...]}: the biggest contributions to each lead's stored
-    score, for lists such as the queue. `leads` are Lead objects (company loaded) or ids.
-    A constant number of queries whatever the number of leads, none for unscored leads:
+    score, for lists such as the queue. `leads` are Lead objects (company loaded), LeadRefs or
+    ids. A constant number of queries whatever the number of leads, none for unscored leads:
     activity facts come from the daily rollups, the rules from one query per table; answers
-    already computed for the same lead, moment and model are reused."""
+    already computed for the same lead, moment and model are reused (then only the leads'
+    models are looked up)."""
     leads = list(leads)
-    if leads and not isinstance(leads[0], Lead):
+    if leads and not isinstance(leads[0], (Lead, LeadRef)):
         leads = list(Lead.objects.filter(pk__in=leads).select_related("company"))
-    specs = _specs_with_keys(lead.score_model_version for lead in leads if lead.score_model_version is not None)
+    known = {lead.model[1]: lead.model for lead in leads if isinstance(lead, LeadRef) and lead.model}
+    specs = _specs_with_keys((lead.score_model_version for lead in leads if lead.score_model_version is not None), known)
     if not specs:
         return {}
     reasons, todo = {}, []
@@ -147,6 +165,18 @@ def lead_top_reasons(leads, limit=3):
             todo.append((lead, spec, key))
     if not todo:
         return reasons
+    refs = [lead.pk for lead, _, _ in todo if not isinstance(lead, Lead)]
+    if refs:  # explaining needs the lead's facts: read those leads in full
+        loaded = Lead.objects.select_related("company").in_bulk(refs)
+        fresh = []
+        for lead, spec, key in todo:
+            if isinstance(lead, LeadRef):
+                full = loaded.get(lead.pk)
+                if full is None or (full.scored_at, full.score_model_version) != (lead.scored_at, lead.score_model_version):
+                    continue  # deleted or rescored since the row was read: the next load explains it
+                lead = full
+            fresh.append((lead, spec, key))
+        todo = fresh
     facts = defaultdict(list)
     rollups = ActivityRollup.objects.filter(lead_id__in=[lead.pk for lead, _, _ in todo]).values_list("lead_id", "kind", "day", "minutes", "n")
     for lead_id, kind, day, minutes, count in rollups:
