@@ -46,6 +46,13 @@ def _as_querydict(data):
     return query
 
 
+class _SharedFields(dict):
+    """A form's base_fields that each form takes as they are (Form.__init__ deep-copies them)."""
+
+    def __deepcopy__(self, memo):
+        return dict(self)
+
+
 class HandoffFilter(django_filters.FilterSet):
     assigned = django_filters.ChoiceFilter(choices=Assigned.choices, method="filter_assigned", label="Assigned", empty_label=None)
     owner = django_filters.ModelChoiceFilter(queryset=queue_workers, label="SDR", empty_label="Anyone")
@@ -93,11 +100,14 @@ class HandoffFilter(django_filters.FilterSet):
 
     def get_form_class(self):
         # django-filter builds a new form class (every field, the owner queryset) per request;
-        # the fields never change, and each form deep-copies them (the owner queryset is cloned
-        # unevaluated), so one class serves every request.
+        # the fields never change, so one class serves every request, and its forms share the
+        # fields instead of deep-copying them: validating reads them only (the owner queryset
+        # is only ever cloned by .get(), never evaluated in place).
         cls = type(self)
         if cls.__dict__.get("_form_class") is None:
-            cls._form_class = super().get_form_class()
+            form_class = super().get_form_class()
+            form_class.base_fields = _SharedFields(form_class.base_fields)
+            cls._form_class = form_class
         return cls._form_class
 
     def filter_assigned(self, queryset, name, value):

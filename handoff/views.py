@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from leadhub import csv_export
 from leadhub.choices import Channel, Grade
+from leadhub.context_processors import navigation
 from leadhub.errors import DomainError
 from leadhub.models import Lead
 from leadhub.views import non_empty
@@ -29,7 +30,7 @@ from .forms import ReportFilterForm
 from .models import Handoff
 
 QUEUE_PAGE_SIZE = 25
-# Queue rows render with Jinja2 (see TEMPLATES in leadhub/settings.py).
+# The queue page and its rows render with Jinja2 (see TEMPLATES in leadhub/settings.py).
 ROWS_ENGINE = "jinja2"
 ROW_TEMPLATE = "handoff/_row.html"
 VIEW = "handoff.view_handoff"
@@ -80,8 +81,9 @@ def queue(request):
         assigned_choices=Assigned.choices, sort_choices=QueueSort.choices, channel_choices=Channel.choices,
         grade_choices=Grade.choices,
     )
-    context["results"] = results
-    return render(request, "handoff/queue.html", {**context, "content": _jinja(request, "handoff/queue.html", context)})
+    context.update(results=results, user=request.user, messages=messages.get_messages(request),
+                   nav_items=navigation(request)["nav_items"])
+    return render(request, "handoff/queue.html", context, using=ROWS_ENGINE)
 
 
 def _jinja(request, template, context):

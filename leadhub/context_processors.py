@@ -1,4 +1,6 @@
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch
+
+from .links import link
 
 # (label, url name, permission needed or None). Pages of later apps appear when their
 # URLs exist.
@@ -18,7 +20,7 @@ def navigation(request):
     items = []
     for label, name, perm in NAV_ITEMS:
         try:
-            url = reverse(name)
+            url = link(name)
         except NoReverseMatch:
             continue
         if perm is None or user.has_perm(perm):

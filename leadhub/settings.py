@@ -101,14 +101,15 @@ TEMPLATES = [
             ],
         },
     },
-    # Queue rows only: SDRs load the queue all day and Django's template language took most of
-    # its render time; Jinja2 compiles templates to Python and renders the same rows ~6x faster.
+    # The queue page and the site's layout parts: SDRs load the queue all day and Django's
+    # template language took most of its render time; Jinja2 compiles templates to Python and
+    # renders the same rows ~6x faster.
     {
         "NAME": "jinja2",
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "DIRS": [BASE_DIR / "templates" / "jinja2"],
         "APP_DIRS": False,
-        "OPTIONS": {"autoescape": True},
+        "OPTIONS": {"autoescape": True, "environment": "leadhub.jinja2.environment"},
     },
 ]
 

@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 import pytest
@@ -17,7 +18,18 @@ HX = {"HTTP_HX_REQUEST": "true"}
 
 
 def row_ids(response):
-    return [h.pk for h in response.context["rows"]]
+    """The handoffs listed on the page, in order (read from the HTML the SDR gets)."""
+    return [int(pk) for pk in re.findall(r'<tr id="handoff-(\d+)"', response.content.decode())]
+
+
+def header_counts(response):
+    html = response.content.decode()
+    return {name: int(re.search(rf"<strong>(\d+)</strong> {label}", html).group(1))
+            for name, label in (("mine", "yours"), ("overdue", "overdue"), ("pool", "in the pool"))}
+
+
+def matching(response):
+    return int(re.search(r"([\d,]+) open handoffs? in this view", response.content.decode()).group(1).replace(",", ""))
 
 
 def test_sdr_lands_on_the_queue(client, sdr):
@@ -56,11 +68,12 @@ def test_header_counts_mine_overdue_and_pool_and_shows_unread_notices(client, sd
     HandoffFactory(owner=other_sdr, created_at=now - timedelta(hours=9))
     client.force_login(sdr)
     response = client.get("/queue/")
-    assert response.context["summary"] == {"mine": 3, "overdue": 2, "pool": 2, "unread_notices": 0, "matching": 5}
-    assert response.context["notices"] == []
+    assert header_counts(response) == {"mine": 3, "overdue": 2, "pool": 2}
+    assert matching(response) == 5
+    assert b'id="queue-notices"' not in response.content
     Notification.objects.create(recipient=sdr, handoff=late, text="Overdue: answer Ada today")
     response = client.get("/queue/")
-    assert response.context["summary"]["unread_notices"] == 1
+    assert b'id="queue-notices"' in response.content
     assert b"Overdue: answer Ada today" in response.content
 
 
@@ -152,7 +165,7 @@ def test_queue_query_count_does_not_grow_with_rows(client, sdr):
     HandoffFactory(owner=None)
     with CaptureQueriesContext(connection) as many:
         response = client.get("/queue/")
-    assert len(response.context["rows"]) == 17
+    assert len(row_ids(response)) == 17
     assert len(many) == len(few), [q["sql"] for q in many.captured_queries]
     assert len(many) <= 8
 
@@ -172,8 +185,8 @@ def test_mine_and_pool_pages_list_every_handoff_once_in_queue_order(client, sdr,
     while True:
         response = client.get("/queue/", {"sort": sort, "page": page})
         seen += row_ids(response)
-        assert response.context["page"].paginator.count == 55
-        if not response.context["page"].has_next():
+        assert matching(response) == 55
+        if b'rel="next"' not in response.content:
             break
         page += 1
     assert page == 3
