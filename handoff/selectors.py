@@ -162,13 +162,19 @@ def queue_summary(user, matching=(), now=None):
     each from the best index for that filter alone."""
     counts = _count_each([*_summary_counts(user, now or timezone.now()), *matching])
     mine, overdue, pool, notices, *matching_counts = counts
-    return {"mine": mine, "overdue": overdue, "pool": pool, "unread_notices": notices, "matching": sum(matching_counts)}
+    matching = sum(matching_counts)
+    return {"mine": mine, "overdue": overdue, "pool": pool, "unread_notices": notices,
+            "matching": min(matching, QUEUE_COUNT_CAP), "more": matching > QUEUE_COUNT_CAP}
 
 
 # --- The queue page ---------------------------------------------------------------------------
 # Every SDR reloads the queue all day: its counts and rows are read with plain SQL built from
 # the validated filter (handoff.filters.HandoffFilter, which the API and the CSV export use as
 # querysets; a test holds both to the same rows in the same order), and rows stay plain values.
+
+# A manager's whole queue can hold a hundred thousand handoffs; counting them all on every
+# load costs more than the page. Past this many the page says "more than 1,000".
+QUEUE_COUNT_CAP = 1_000
 
 QUEUE_ORDER_SQL = {
     QueueSort.DUE: "h.due_at ASC NULLS LAST, h.created_at ASC, h.id ASC",
@@ -281,8 +287,9 @@ class QueueQuery:
         return f"{t['h']} h JOIN {t['l']} l ON l.id = h.lead_id" if self.lead_join else f"{t['h']} h"
 
     def count_sql(self):
-        """[(sql, params)]: the count of each part."""
-        return [(f"SELECT COUNT(*) FROM {self._from()} WHERE {where}", params) for where, params in self.parts]
+        """[(sql, params)]: the count of each part, up to one past QUEUE_COUNT_CAP."""
+        return [(f"SELECT COUNT(*) FROM (SELECT 1 FROM {self._from()} WHERE {where} LIMIT {QUEUE_COUNT_CAP + 1}) part", params)
+                for where, params in self.parts]
 
     def page_source(self, count):
         """What Paginator pages over: `count` rows, fetched only for the page asked for."""

@@ -64,7 +64,7 @@ def queue(request):
         "summary": summary,
         "errors": form.errors,
         "query": query,
-        "pagination": render_to_string("partials/pagination.html", {"page": page, "query": query}) if page else "",
+        "more": summary["more"],
         "show_owner": form.cleaned_data.get("assigned") == Assigned.ALL if form.is_valid() else True,
         "can_act": services.can_act(request.user),
         "is_manager": services.is_manager(request.user),

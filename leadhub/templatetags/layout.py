@@ -1,4 +1,5 @@
-"""{% layout "topbar" %}: the parts of the page shared with Jinja2 pages (templates/jinja2/layout/)."""
+"""{% layout "topbar" %}, {% layout "pagination" page=page query=query %}: the parts of the page
+shared with Jinja2 pages (templates/jinja2/layout/)."""
 
 from django import template
 from django.template import engines
@@ -8,7 +9,7 @@ register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
-def layout(context, part):
+def layout(context, part, **values):
     values = {"user": context.get("user"), "nav_items": context.get("nav_items", []), "messages": context.get("messages"),
-              "csrf_token": context.get("csrf_token", "")}
+              "csrf_token": context.get("csrf_token", ""), **values}
     return mark_safe(engines["jinja2"].env.get_template(f"layout/{part}.html").render(values))

@@ -386,3 +386,18 @@ def test_lead_page_shows_the_decision_history(client, marketer, sdr, routing):
     client.force_login(marketer)
     html = client.get(f"/leads/{lead.pk}/").content.decode()
     assert "Decisions and routing" in html and "Not the decision maker" in html and "Talk to the CFO" in html
+
+
+def test_a_huge_queue_says_more_than_the_cap_instead_of_counting_it_all(client, manager, monkeypatch):
+    from handoff import selectors
+
+    monkeypatch.setattr(selectors, "QUEUE_COUNT_CAP", 30)
+    for _ in range(40):
+        HandoffFactory(owner=None)
+    client.force_login(manager)
+    html = client.get("/queue/").content.decode()
+    assert "More than 30 open handoffs in this view" in html
+    assert "Page 1 of 2+" in html and 'rel="next"' in html
+    assert len(row_ids(client.get("/queue/", {"page": 2}))) == 5
+    monkeypatch.setattr(selectors, "QUEUE_COUNT_CAP", 40)
+    assert "40 open handoffs in this view" in client.get("/queue/").content.decode()
