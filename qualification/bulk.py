@@ -140,12 +140,15 @@ def _fit_condition(rule):
         return sql.add(f"{column} {'>=' if rule.operator == Operator.GTE else '<='} %s", rule.values[0])
     if rule.field in NUMERIC_FIELDS:
         return sql.add(f"{column} = %s", rule.values[0])
-    # Folding keeps emptiness, so "<> ''" on the folded text is "the field is present".
+    # A missing field never fires a rule. Folding keeps emptiness, so "<> ''" on the folded text
+    # is "the field is present"; it is only needed when a value is empty, as an empty field
+    # (or NULL) matches no other value.
+    present = f"{column} <> '' AND " if "" in rule.values else ""
     if rule.operator == Operator.EQUALS:
-        return sql.add(f"{column} <> '' AND {column} = %s", rule.values[0])
+        return sql.add(f"{present}{column} = %s", rule.values[0])
     if rule.operator == Operator.IN:
-        return sql.add(f"{column} <> '' AND {column} IN ({', '.join(['%s'] * len(rule.values))})", *rule.values)
-    return sql.add(f"{column} <> '' AND {_instr(column, '%s')} > 0", rule.values[0])
+        return sql.add(f"{present}{column} IN ({', '.join(['%s'] * len(rule.values))})", *rule.values)
+    return sql.add(f"{present}{_instr(column, '%s')} > 0", rule.values[0])
 
 
 def _present_sql(name):
