@@ -140,12 +140,15 @@ def _fit_condition(rule):
         return sql.add(f"{column} {'>=' if rule.operator == Operator.GTE else '<='} %s", rule.values[0])
     if rule.field in NUMERIC_FIELDS:
         return sql.add(f"{column} = %s", rule.values[0])
-    # Folding keeps emptiness, so "<> ''" on the folded text is "the field is present".
+    # A missing field never fires a rule. Folding keeps emptiness, so "<> ''" on the folded text
+    # is "the field is present"; it is only needed when a value is empty, as an empty field
+    # (or NULL) matches no other value.
+    present = f"{column} <> '' AND " if "" in rule.values else ""
     if rule.operator == Operator.EQUALS:
-        return sql.add(f"{column} <> '' AND {column} = %s", rule.values[0])
+        return sql.add(f"{present}{column} = %s", rule.values[0])
     if rule.operator == Operator.IN:
-        return sql.add(f"{column} <> '' AND {column} IN ({', '.join(['%s'] * len(rule.values))})", *rule.values)
-    return sql.add(f"{column} <> '' AND {_instr(column, '%s')} > 0", rule.values[0])
+        return sql.add(f"{present}{column} IN ({', '.join(['%s'] * len(rule.values))})", *rule.values)
+    return sql.add(f"{present}{_instr(column, '%s')} > 0", rule.values[0])
 
 
 def _present_sql(name):
@@ -211,11 +214,37 @@ def _engagement_sql(spec, today, leads):
     return sql.extend(leads.where("r.lead_id")).add(f" AND r.day > {today - spec.max_window} GROUP BY r.lead_id")
 
 
+def fence(parallel=False):
+    """What ends a derived table that PostgreSQL must compute as a step of its own, so the
+    expressions in it are computed once rather than copied into every use: OFFSET 0, or with
+    `parallel` a volatile (but parallel-safe) column, because a subquery with OFFSET is never
+    run in a parallel worker. Returns (column to add to the select list, text before the `)`)."""
+    if not _pg():
+        return "", " LIMIT -1"
+    return (", clock_timestamp() AS fence", "") if parallel else ("", " OFFSET 0")
+
+
 def scores_sql(spec, today, leads, carry=()):
     """WITH clauses `decay` and `s`; s has one row per lead: id, fit, eng, total (tenths), grade,
     and the columns `carry` names: (name, SQL expression over the lead `l` and its company `c`)."""
+    return SQL().add(f"WITH {_decay_cte(spec)}, s AS (").extend(_scored_sql(spec, today, leads, carry)).add(")")
+
+
+def parallel_scores_sql(spec, today, parts, carry=()):
+    """The WITH clause `decay` (for SQLite), and a SELECT of what `s` of scores_sql holds, for
+    use as a derived table: the UNION ALL of scoring each of `parts` (disjoint Leads) on its
+    own. Every part is complete by itself (its leads with all their rollups), so PostgreSQL can
+    hand whole parts to parallel workers (Parallel Append) and nothing per lead has to be
+    combined afterwards. (Not a WITH query: its volatile fences would make it materialized.)"""
+    body = SQL()
+    for i, part in enumerate(parts):
+        body.add(" UNION ALL " if i else "").extend(_scored_sql(spec, today, part, carry, parallel=True))
+    return f"WITH {_decay_cte(spec)}", body
+
+
+def _scored_sql(spec, today, leads, carry, parallel=False):
     names = "".join(f", x.{name} AS {name}" for name, _ in carry)
-    sql = SQL().add(f"WITH {_decay_cte(spec)}, s AS (SELECT x.id AS id, x.fit AS fit, x.eng AS eng, x.fit + x.eng AS total{names}, CASE")
+    sql = SQL().add(f"SELECT x.id AS id, x.fit AS fit, x.eng AS eng, x.fit + x.eng AS total{names}, CASE")
     for letter, bound in (("A", spec.grade_a), ("B", spec.grade_b), ("C", spec.grade_c)):
         sql.add(f" WHEN x.fit >= {int(bound)} THEN '{letter}'")
     sql.add(" ELSE 'D' END AS grade FROM (SELECT f.id AS id" + "".join(f", f.{name} AS {name}" for name, _ in carry) + ", (0")
@@ -228,18 +257,18 @@ def scores_sql(spec, today, leads, carry=()):
         sql.add("COALESCE(a.eng, ").extend(no_activity).add(")")
     else:
         sql.extend(no_activity)
-    # OFFSET 0 keeps `f` a separate step, so each fact is computed once, not once per rule.
-    sql.add(f" AS eng FROM (SELECT l.id AS id, {_facts_sql()}")
+    # A fence keeps `f` a separate step, so each fact is computed once, not once per rule.
+    column, end = fence(parallel)
+    sql.add(f" AS eng{column} FROM (SELECT l.id AS id, {_facts_sql()}{column}")
     for name, expr in carry:
         sql.add(", ").extend(expr).add(f" AS {name}")
     sql.add(f" FROM {LEAD} l LEFT JOIN {COMPANY} c ON c.id = l.company_id WHERE ")
-    sql.extend(leads.where("l.id")).add(" OFFSET 0) f" if _pg() else ") f")
+    sql.extend(leads.where("l.id")).add(f"{end if _pg() else ''}) f")
     if spec.engagement_rules:
         sql.add(" LEFT JOIN (").extend(_engagement_sql(spec, today, leads)).add(") a ON a.lead_id = f.id")
     # A fence here too: otherwise the fit and engagement sums are recomputed for total, grade
     # and every later use of them.
-    sql.add(" OFFSET 0) x)" if _pg() else " LIMIT -1) x)")
-    return sql
+    return sql.add(f"{end}) x")
 
 
 # --- writing scores -------------------------------------------------------------------------
@@ -343,11 +372,15 @@ def tune_for_aggregation():
 
 def tune_for_preview():
     """Inside a transaction: settings for the preview's one pass over every lead and rollup.
-    JIT compiling its many rule expressions costs seconds, more than it saves here."""
+    JIT compiling its many rule expressions costs seconds, more than it saves here. Its
+    parallelism comes from whole parts (parallel_scores_sql): a parallel scan inside a part
+    would put a Gather in every part, and then the parts would run one after the other."""
     if _pg():
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL work_mem = '64MB'")
             cursor.execute("SET LOCAL jit = off")
+            cursor.execute("SET LOCAL min_parallel_index_scan_size = '1TB'")
+            cursor.execute("SET LOCAL min_parallel_table_scan_size = '1TB'")
 
 
 def rescore(spec, leads, *, as_of, now=None):

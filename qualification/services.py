@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from leadhub.choices import Stage
@@ -109,6 +109,24 @@ class Preview:
         return self.mql_now + self.promoted
 
 
+PREVIEW_PARTS = 8  # id ranges of leads the preview scores separately (bulk.parallel_scores_sql)
+BIGINT_MAX = 2**63 - 1
+
+
+def _parts():
+    """All leads as PREVIEW_PARTS id ranges of about equal size (PostgreSQL; elsewhere one part).
+    The first and last ranges are open-ended, so a lead added meanwhile still falls in one."""
+    if connection.vendor != "postgresql":
+        return (bulk.ALL,)
+    low, high = Lead.objects.aggregate(low=Min("id"), high=Max("id")).values()
+    if low is None:
+        return (bulk.ALL,)
+    step = (high - low) // PREVIEW_PARTS + 1
+    starts = list(range(low, high + 1, step))
+    ends = [start - 1 for start in starts[1:]] + [BIGINT_MAX]
+    return tuple(bulk.Leads(start, end) for start, end in zip([-BIGINT_MAX, *starts[1:]], ends, strict=True))
+
+
 def preview(*, draft, by=None, now=None, sample_size=20):
     """What publishing `draft` would do, computed without writing (one set-based statement).
 
@@ -138,29 +156,38 @@ def preview(*, draft, by=None, now=None, sample_size=20):
         ("rq", bulk.SQL().add(f"CASE WHEN {bulk.required_sql(spec)} THEN 1 ELSE 0 END")),
         ("ob", bulk.SQL().add(_bucket_sql("l.total_score", 1))),
         ("old_total", bulk.SQL().add("l.total_score")),
-        ("old_grade", bulk.SQL().add("l.grade")),
     ]
     new_q = f"(s.total >= {spec.threshold} AND s.grade IN ({', '.join(repr(g) for g in bulk.grades_at_least(spec.min_grade))}) AND s.rq = 1)"
 
-    # One statement, so the draft's scores are computed once: `p` (one narrow row per lead) is
-    # materialized, then grouped for the counts and sorted for the sample; only the sample's
-    # few leads are read again, for their names.
-    sql = bulk.scores_sql(spec, today, bulk.ALL, carry=carry)
-    sql.add(
-        ", p AS MATERIALIZED (SELECT s.id AS id, s.stage AS stage, s.cd AS cd, s.oq AS oq, s.ob AS ob, s.old_total AS old_total,"
-        f" s.old_grade AS old_grade, s.fit AS fit, s.eng AS eng, s.total AS total, s.grade AS grade, CASE WHEN {new_q} THEN 1 ELSE 0 END AS nq,"
-        f" {_bucket_sql('s.total', 10)} AS nb FROM s)"
+    # One statement, so the draft's scores are computed once. The leads are scored in parts that
+    # parallel workers take whole (bulk.parallel_scores_sql), and each worker reduces its leads at
+    # once to groups for the counts, so all that is handed on and kept is `g`: one row per group,
+    # except that leads whose qualification changes keep a row of their own (with what the sample
+    # shows of them), for the sample to be chosen from. Only the sample's few leads are read
+    # again, for their names and stored grade.
+    changed = "q.oq <> q.nq"
+    column, end = bulk.fence(parallel=True)
+    with_decay, scored = bulk.parallel_scores_sql(spec, today, _parts(), carry=carry)
+    sql = bulk.SQL().add(
+        f"{with_decay}, g AS MATERIALIZED (SELECT q.stage AS stage, q.cd AS cd, q.oq AS oq, q.nq AS nq, q.ob AS ob, q.nb AS nb,"
+        f" CASE WHEN {changed} THEN q.id END AS id, CASE WHEN {changed} THEN q.old_total END AS old_total,"
+        f" CASE WHEN {changed} THEN q.fit END AS fit, CASE WHEN {changed} THEN q.eng END AS eng,"
+        f" CASE WHEN {changed} THEN q.grade END AS grade, COUNT(*) AS n"
+        " FROM (SELECT s.id AS id, s.stage AS stage, s.cd AS cd, s.oq AS oq, s.ob AS ob, s.old_total AS old_total, s.fit AS fit,"
+        f" s.eng AS eng, s.grade AS grade, CASE WHEN {new_q} THEN 1 ELSE 0 END AS nq, {_bucket_sql('s.total', 10)} AS nb{column}"
+        " FROM ("
     )
+    sql.extend(scored).add(f") s{end}) q GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)")
 
     def order(t=""):
-        return f"ORDER BY {t}nq DESC, ABS({t}total - {t}old_total * 10) DESC, {t}id"
+        return f"ORDER BY {t}nq DESC, ABS({t}fit + {t}eng - {t}old_total * 10) DESC, {t}id"
 
     sql.add(
-        " SELECT 'count' AS row_kind, stage, cd, oq, nq, ob, nb, COUNT(*) AS n, NULL AS id, NULL AS email, NULL AS first_name,"
-        " NULL AS last_name, NULL AS old_total, NULL AS old_grade, NULL AS fit, NULL AS eng, NULL AS total, NULL AS grade"
-        " FROM p GROUP BY stage, cd, oq, nq, ob, nb UNION ALL SELECT * FROM (SELECT 'sample', t.stage, t.cd, t.oq, t.nq, t.ob, t.nb, 1,"
-        " t.id, l.email, l.first_name, l.last_name, t.old_total, t.old_grade, t.fit, t.eng, t.total, t.grade"
-        f" FROM (SELECT * FROM p WHERE oq <> nq {order()} LIMIT {int(sample_size)}) t JOIN {bulk.LEAD} l ON l.id = t.id"
+        " SELECT 'count' AS row_kind, stage, cd, oq, nq, ob, nb, CAST(SUM(n) AS BIGINT) AS n, NULL AS id, NULL AS email,"
+        " NULL AS first_name, NULL AS last_name, NULL AS old_total, NULL AS old_grade, NULL AS fit, NULL AS eng, NULL AS total,"
+        " NULL AS grade FROM g GROUP BY stage, cd, oq, nq, ob, nb UNION ALL SELECT * FROM (SELECT 'sample', t.stage, t.cd, t.oq,"
+        " t.nq, t.ob, t.nb, 1, t.id, l.email, l.first_name, l.last_name, t.old_total, l.grade, t.fit, t.eng, t.fit + t.eng, t.grade"
+        f" FROM (SELECT * FROM g WHERE id IS NOT NULL {order()} LIMIT {int(sample_size)}) t JOIN {bulk.LEAD} l ON l.id = t.id"
         f" {order('t.')}) sample"
     )
     result = Preview(draft_version=draft.version, current_version=current.version if current else None, as_of=now)
