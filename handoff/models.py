@@ -222,6 +222,10 @@ class Handoff(models.Model):
                          name="handoff_open_owner_score"),
             models.Index(fields=["-score_at_handoff", "due_at", "id"], condition=Q(status=HandoffStatus.OPEN),
                          name="handoff_open_score"),
+            # A channel's open handoffs in due order: the queue filtered by channel (and overdue)
+            # is counted and read from here.
+            models.Index(fields=["channel", "due_at", "created_at", "id"], condition=Q(status=HandoffStatus.OPEN),
+                         name="handoff_open_channel_due"),
             # Reports (issue 5): response times per SDR and week, funnel by channel and week.
             models.Index(fields=["owner", "assigned_at"], name="handoff_owner_assigned"),
             models.Index(fields=["channel", "created_at"], name="handoff_channel_created"),

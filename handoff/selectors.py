@@ -4,11 +4,11 @@ from datetime import UTC, timedelta
 
 import psycopg
 from django.db import connection
-from django.urls import reverse
 from django.utils import timezone
 
 import qualification.selectors as qualification_selectors
 from leadhub.choices import Stage
+from leadhub.links import link
 from leadhub.models import Activity
 
 from . import services
@@ -78,6 +78,9 @@ def _sla_text(state, due_at, now):
     return f"{format_duration(due_at - now)} left"
 
 
+_WHY_LABELS = {}
+
+
 def _why_label(item):
     """One 'why it scored' entry from whatever the scoring app returns (text or a dict)."""
     if isinstance(item, str):
@@ -85,8 +88,13 @@ def _why_label(item):
     if isinstance(item, dict):
         label = item.get("label") or item.get("rule") or item.get("name") or ""
         points = item.get("points")
-        # Points first: a long rule name is cut short in the cell, the number must stay visible.
-        return f"{float(points):+g} {label}" if points not in (None, "") else str(label)
+        key = (label, points)
+        if key not in _WHY_LABELS:  # the queue prints the same few rules' labels all day
+            if len(_WHY_LABELS) > 10_000:
+                _WHY_LABELS.clear()
+            # Points first: a long rule name is cut short in the cell, the number must stay visible.
+            _WHY_LABELS[key] = f"{float(points):+g} {label}" if points not in (None, "") else str(label)
+        return _WHY_LABELS[key]
     return str(item)
 
 
@@ -117,7 +125,7 @@ def decorate(handoffs, now=None):
     now = now or timezone.now()
     handoffs = list(handoffs)
     why = top_reasons(h.lead for h in handoffs)
-    queue_prefix, lead_prefix = reverse("handoff:queue"), reverse("leads:list")
+    queue_prefix, lead_prefix = link("handoff:queue"), link("leads:list")
     for handoff in handoffs:
         lead = handoff.lead
         handoff.sla_state = sla_state(handoff, now)
@@ -136,8 +144,8 @@ def decorate(handoffs, now=None):
     return handoffs
 
 
-def _count_each(pairs):
-    return list(_query("SELECT " + ", ".join(f"({sql})" for sql, _ in pairs), [p for _, params in pairs for p in params], one=True))
+def _counts_sql(pairs):
+    return "SELECT " + ", ".join(f"({sql})" for sql, _ in pairs), [p for _, params in pairs for p in params]
 
 
 def _summary_counts(user, now):
@@ -160,7 +168,17 @@ def queue_summary(user, matching=(), now=None):
     unread notices, and `matching`: the sum of the `matching` counts ((sql, params) pairs, see
     QueueQuery.count_sql). One query: each count is its own subquery, so the database answers
     each from the best index for that filter alone."""
-    counts = _count_each([*_summary_counts(user, now or timezone.now()), *matching])
+    return _summary(_query(*_counts_sql([*_summary_counts(user, now or timezone.now()), *matching]), one=True))
+
+
+def queue_summary_and_rows(user, query, start, stop, now):
+    """(queue_summary for `query`, its rows [start:stop]), read in one round trip."""
+    counts, rows = _query_many([(*_counts_sql([*_summary_counts(user, now), *query.count_sql()]), True),
+                                (*query.rows_sql(start, stop), False)])
+    return _summary(counts), rows
+
+
+def _summary(counts):
     mine, overdue, pool, notices, *matching_counts = counts
     matching = sum(matching_counts)
     return {"mine": mine, "overdue": overdue, "pool": pool, "unread_notices": notices,
@@ -210,6 +228,26 @@ def _query(sql, params, *, one=False):
     with connection.wrap_database_errors, connection._prepare_cursor(_PreparedCursor(connection.connection)) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone() if one else cursor.fetchall()
+
+
+def _query_many(statements):
+    """The results of several of the queue page's reads ((sql, params, one) each): on
+    PostgreSQL sent together as prepared statements, so one round trip answers them all."""
+    if connection.vendor != "postgresql":
+        return [_query(sql, params, one=one) for sql, params, one in statements]
+    connection.ensure_connection()
+    pg, cursors = connection.connection, []
+    with connection.wrap_database_errors:
+        with pg.pipeline():
+            for sql, params, one in statements:
+                cursor = connection._prepare_cursor(_PreparedCursor(pg))
+                cursor.execute(sql, params)
+                cursors.append((cursor, one))
+        results = []
+        for cursor, one in cursors:
+            with cursor:
+                results.append(cursor.fetchone() if one else cursor.fetchall())
+        return results
 
 
 def _tables():
@@ -291,14 +329,16 @@ class QueueQuery:
         return [(f"SELECT COUNT(*) FROM (SELECT 1 FROM {self._from()} WHERE {where} LIMIT {QUEUE_COUNT_CAP + 1}) part", params)
                 for where, params in self.parts]
 
-    def page_source(self, count):
-        """What Paginator pages over: `count` rows, fetched only for the page asked for."""
-        return _QueueRows(self, count)
+    def page_source(self, count, read=None):
+        """What Paginator pages over: `count` rows, fetched only for the page asked for
+        (`read`: (start, rows) already read with the counts, see queue_summary_and_rows)."""
+        return _QueueRows(self, count, read)
 
     def rows(self, start, stop):
         """Rows [start:stop] of the queue as plain tuples (_ROW_COLUMNS), in queue order."""
-        if stop <= start:
-            return []
+        return _query(*self.rows_sql(start, stop)) if stop > start else []
+
+    def rows_sql(self, start, stop):
         t = _tables()
         limit = f"LIMIT {int(stop - start)} OFFSET {int(start)}"
         if len(self.parts) == 1:
@@ -316,12 +356,12 @@ class QueueQuery:
         sql = (f"SELECT {_ROW_COLUMNS} FROM ({page}) page JOIN {t['h']} h ON h.id = page.id JOIN {t['l']} l ON l.id = h.lead_id"
                f" LEFT JOIN {t['c']} c ON c.id = l.company_id LEFT JOIN {t['u']} u ON u.id = h.owner_id"
                f" LEFT JOIN {t['sm']} sm ON sm.version = l.score_model_version ORDER BY {self.order}")
-        return _query(sql, params)
+        return sql, params
 
 
 class _QueueRows:
-    def __init__(self, query, count):
-        self.query, self._count = query, count
+    def __init__(self, query, count, read=None):
+        self.query, self._count, self.read = query, count, read
 
     def count(self):
         return self._count
@@ -330,7 +370,10 @@ class _QueueRows:
         return self._count
 
     def __getitem__(self, item):
-        return self.query.rows(item.start or 0, min(item.stop, self._count))
+        start, stop = item.start or 0, min(item.stop, self._count)
+        if self.read and self.read[0] == start:
+            return self.read[1][: max(stop - start, 0)]
+        return self.query.rows(start, stop)
 
 
 class QueueRow:
@@ -348,7 +391,8 @@ def queue_rows(tuples, now=None):
     """QueueRows from QueueQuery.rows: the same strings decorate() gives model rows."""
     now = now or timezone.now()
     refs, rows = [], []
-    queue_prefix, lead_prefix = reverse("handoff:queue"), reverse("leads:list")
+    queue_prefix, lead_prefix = link("handoff:queue"), link("leads:list")
+    tz = timezone.get_current_timezone()
     for (pk, owner_id, channel, campaign, created_at, due_at, lead_id, first_name, last_name, email, title, fit, engagement,
          total, grade, scored_at, model_version, company_name, username, owner_first, owner_last, *model) in tuples:
         due_at = _aware(due_at)
@@ -363,7 +407,7 @@ def queue_rows(tuples, now=None):
         row.why = [f"Fit {fit:.0f}", f"Engagement {engagement:.0f}"]
         row.sla_state = _sla_state(owner_id, due_at, now)
         row.sla_text = _sla_text(row.sla_state, due_at, now)
-        row.due_title = f"Due {timezone.localtime(due_at):%b %-d, %H:%M}" if due_at else ""
+        row.due_title = f"Due {due_at.astimezone(tz):%b %-d, %H:%M}" if due_at else ""
         row.age_text = format_duration(now - _aware(created_at))
         row.owner_name = (f"{owner_first} {owner_last}".strip() or username) if owner_id else ""
         rows.append(row)

@@ -2,6 +2,7 @@
 service and render; htmx requests get partials, plain posts a redirect with a message."""
 
 import csv
+import functools
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -9,6 +10,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template import engines
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +22,7 @@ from leadhub import csv_export
 from leadhub.choices import Channel, Grade
 from leadhub.context_processors import navigation
 from leadhub.errors import DomainError
+from leadhub.links import link
 from leadhub.models import Lead
 from leadhub.views import non_empty
 
@@ -48,14 +51,17 @@ def queue(request):
     query = _queue_query(request)
     form = HandoffFilter.bound_form(query, request)
     now = timezone.now()
-    page, rows, matching = None, [], []
+    page, rows = None, []
     if form.is_valid():
         queue_query = selectors.QueueQuery(form.cleaned_data, request.user.pk, now)
-        matching = queue_query.count_sql()
-    summary = selectors.queue_summary(request.user, matching=matching, now=now)
-    if form.is_valid():
-        page = Paginator(queue_query.page_source(summary["matching"]), QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+        # The page asked for is read with the counts; a page past the end is read again.
+        number = request.GET.get("page")
+        start = (max(int(number), 1) - 1) * QUEUE_PAGE_SIZE if number and number.isdigit() else 0
+        summary, read = selectors.queue_summary_and_rows(request.user, queue_query, start, start + QUEUE_PAGE_SIZE, now)
+        page = Paginator(queue_query.page_source(summary["matching"], (start, read)), QUEUE_PAGE_SIZE).get_page(number)
         rows = selectors.queue_rows(page.object_list, now)
+    else:
+        summary = selectors.queue_summary(request.user, now=now)
     query.pop("page", None)
     query = query.urlencode()
     context = {
@@ -73,17 +79,25 @@ def queue(request):
     results = _jinja(request, "handoff/_queue_results.html", context)
     if request.htmx and request.htmx.target == "queue-results":
         return HttpResponse(results)
+    values = tuple((name, tuple(value) if isinstance(value, list) else value)
+                   for name, value in ((name, field.widget.value_from_datadict(form.data, form.files, name)) for name, field in form.fields.items()))
     context.update(
-        form_values={name: field.widget.value_from_datadict(form.data, form.files, name) for name, field in form.fields.items()},
+        filter_bar=_filter_bar(values, link("handoff:queue")),
         notices=[{"text": n.text, "dismiss_url": reverse("handoff:notice-dismiss", args=[n.pk])}
                  for n in (selectors.unread_notices(request.user) if summary["unread_notices"] else [])],
-        urls={"queue": reverse("handoff:queue"), "csv": reverse("handoff:queue-csv")},
-        assigned_choices=Assigned.choices, sort_choices=QueueSort.choices, channel_choices=Channel.choices,
-        grade_choices=Grade.choices,
+        urls={"queue": link("handoff:queue"), "csv": link("handoff:queue-csv")},
     )
     context.update(results=results, user=request.user, messages=messages.get_messages(request),
                    nav_items=navigation(request)["nav_items"])
     return render(request, "handoff/queue.html", context, using=ROWS_ENGINE)
+
+
+@functools.lru_cache(maxsize=256)
+def _filter_bar(values, queue_url):
+    """The filter bar for these values ((name, value) pairs); most loads ask for the same few."""
+    context = {"form_values": dict(values), "urls": {"queue": queue_url}, "assigned_choices": Assigned.choices,
+               "sort_choices": QueueSort.choices, "channel_choices": Channel.choices, "grade_choices": Grade.choices}
+    return mark_safe(engines[ROWS_ENGINE].env.get_template("handoff/_filters.html").render(context))
 
 
 def _jinja(request, template, context):

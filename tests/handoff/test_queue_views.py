@@ -401,3 +401,14 @@ def test_a_huge_queue_says_more_than_the_cap_instead_of_counting_it_all(client, 
     assert len(row_ids(client.get("/queue/", {"page": 2}))) == 5
     monkeypatch.setattr(selectors, "QUEUE_COUNT_CAP", 40)
     assert "40 open handoffs in this view" in client.get("/queue/").content.decode()
+
+
+def test_a_page_past_the_end_or_not_a_number_shows_the_last_or_first_page(client, manager):
+    for _ in range(30):
+        HandoffFactory(owner=None)
+    client.force_login(manager)
+    first = row_ids(client.get("/queue/"))
+    last = row_ids(client.get("/queue/", {"page": 2}))
+    assert len(first) == 25 and len(last) == 5
+    assert row_ids(client.get("/queue/", {"page": 9})) == last
+    assert row_ids(client.get("/queue/", {"page": "x"})) == first
