@@ -2,7 +2,6 @@
 
 from datetime import UTC, timedelta
 
-import psycopg
 from django.db import connection
 from django.utils import timezone
 
@@ -10,6 +9,8 @@ import qualification.selectors as qualification_selectors
 from leadhub.choices import Stage
 from leadhub.links import link
 from leadhub.models import Activity
+from leadhub.sql import query as _query
+from leadhub.sql import query_many as _query_many
 
 from . import services
 from .choices import DUE_SOON_MINUTES, REQUIRED_CHECKLIST, Assigned, Destination, HandoffStatus, QueueSort, SLAState
@@ -207,47 +208,6 @@ _ROW_COLUMNS = (
     # The lead's scoring model, so "why it scored" needs no query of its own.
     + ", ".join(f"sm.{column}" for column in qualification_selectors.MODEL_KEY_COLUMNS)
 )
-
-
-class _PreparedCursor(psycopg.Cursor):
-    """Server-side binding, prepared on first use (Django's own cursors bind client-side)."""
-
-    def execute(self, query, params=None, **kwargs):
-        return super().execute(query, params, prepare=True)
-
-
-def _query(sql, params, *, one=False):
-    """Rows (or the one row) of one of the queue page's reads. On PostgreSQL a prepared
-    statement: planning these joins costs more than running them, and the queue runs the same
-    few statements all day, so each connection plans each one once."""
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone() if one else cursor.fetchall()
-    connection.ensure_connection()
-    with connection.wrap_database_errors, connection._prepare_cursor(_PreparedCursor(connection.connection)) as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone() if one else cursor.fetchall()
-
-
-def _query_many(statements):
-    """The results of several of the queue page's reads ((sql, params, one) each): on
-    PostgreSQL sent together as prepared statements, so one round trip answers them all."""
-    if connection.vendor != "postgresql":
-        return [_query(sql, params, one=one) for sql, params, one in statements]
-    connection.ensure_connection()
-    pg, cursors = connection.connection, []
-    with connection.wrap_database_errors:
-        with pg.pipeline():
-            for sql, params, one in statements:
-                cursor = connection._prepare_cursor(_PreparedCursor(pg))
-                cursor.execute(sql, params)
-                cursors.append((cursor, one))
-        results = []
-        for cursor, one in cursors:
-            with cursor:
-                results.append(cursor.fetchone() if one else cursor.fetchall())
-        return results
 
 
 def _tables():

@@ -8,7 +8,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection
+
+from .sql import query
 
 
 def _permissions_sql(superuser):
@@ -32,10 +33,8 @@ class ModelBackendOneQuery(ModelBackend):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
         if not hasattr(user_obj, "_perm_cache"):
-            with connection.cursor() as cursor:
-                if user_obj.is_superuser:
-                    cursor.execute(_permissions_sql(True))
-                else:
-                    cursor.execute(_permissions_sql(False), [user_obj.pk, user_obj.pk])
-                user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in cursor.fetchall()}
+            # A prepared statement (leadhub.sql): planning this join costs more than running it.
+            params = [] if user_obj.is_superuser else [user_obj.pk, user_obj.pk]
+            rows = query(_permissions_sql(user_obj.is_superuser), params)
+            user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in rows}
         return user_obj._perm_cache

@@ -120,8 +120,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # The queue page's reads run as prepared statements (handoff.selectors._query): each
-    # connection plans them once. Django's own queries bind client-side and are never
+    # The reads every page makes (the queue, permissions) run as prepared statements
+    # (leadhub/sql.py): each connection plans them once. Django's own queries bind client-side and are never
     # prepared. Set DATABASE_PREPARED_STATEMENTS=0 behind a pooler in transaction mode that
     # cannot carry prepared statements.
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (

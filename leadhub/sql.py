@@ -1,0 +1,48 @@
+"""Plain SQL for the reads every page load makes (the queue, permissions), as prepared
+statements on PostgreSQL: planning those joins costs more than running them, and they run all
+day with the same text. Constants that partial indexes match on belong in the SQL text, so a
+prepared plan can still use those indexes. Off when DATABASE_PREPARED_STATEMENTS=0 (see
+settings.py)."""
+
+import psycopg
+from django.db import connection
+
+
+class _PreparedCursor(psycopg.Cursor):
+    """Server-side binding, prepared on first use (Django's own cursors bind client-side)."""
+
+    def execute(self, query, params=None, **kwargs):
+        return super().execute(query, params, prepare=True)
+
+
+def query(sql, params, *, one=False):
+    """Rows (or the one row) of `sql`. On PostgreSQL a prepared statement: each connection
+    plans it once (Django's own queries bind client-side and are planned every time)."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone() if one else cursor.fetchall()
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection._prepare_cursor(_PreparedCursor(connection.connection)) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() if one else cursor.fetchall()
+
+
+def query_many(statements):
+    """The results of several reads ((sql, params, one) each): on PostgreSQL sent together as
+    prepared statements, so one round trip answers them all."""
+    if connection.vendor != "postgresql":
+        return [query(sql, params, one=one) for sql, params, one in statements]
+    connection.ensure_connection()
+    pg, cursors = connection.connection, []
+    with connection.wrap_database_errors:
+        with pg.pipeline():
+            for sql, params, one in statements:
+                cursor = connection._prepare_cursor(_PreparedCursor(pg))
+                cursor.execute(sql, params)
+                cursors.append((cursor, one))
+        results = []
+        for cursor, one in cursors:
+            with cursor:
+                results.append(cursor.fetchone() if one else cursor.fetchall())
+        return results
