@@ -222,6 +222,8 @@ class Handoff(models.Model):
                          name="handoff_open_owner_score"),
             models.Index(fields=["-score_at_handoff", "due_at", "id"], condition=Q(status=HandoffStatus.OPEN),
                          name="handoff_open_score"),
+            models.Index(fields=["-score_at_handoff", "due_at", "id"], condition=Q(status=HandoffStatus.OPEN, owner__isnull=True),
+                         name="handoff_pool_score"),
             # A channel's open handoffs in due order: the queue filtered by channel (and overdue)
             # is counted and read from here.
             models.Index(fields=["channel", "due_at", "created_at", "id"], condition=Q(status=HandoffStatus.OPEN),

@@ -145,23 +145,23 @@ def decorate(handoffs, now=None):
     return handoffs
 
 
-def _counts_sql(pairs):
-    return "SELECT " + ", ".join(f"({sql})" for sql, _ in pairs), [p for _, params in pairs for p in params]
-
-
-def _summary_counts(user, now):
-    """The header's counts as plain SQL: they never change shape, and the ORM would compile
-    them again on every queue load."""
+def _counts_sql(user, now, matching=()):
+    """One statement for the header's counts (my open and overdue handoffs, the pool, unread
+    notices) and the `matching` counts ((sql, params) pairs): each its own subquery, answered
+    from the best index for it alone. Plain SQL: the counts never change shape."""
     from .models import Notification
 
     handoffs, notifications = Handoff._meta.db_table, Notification._meta.db_table
     open_ = f"status = '{HandoffStatus.OPEN.value}'"
-    return [
-        (f"SELECT COUNT(*) FROM {handoffs} WHERE {open_} AND owner_id = %s", [user.pk]),
-        (f"SELECT COUNT(*) FROM {handoffs} WHERE {open_} AND owner_id = %s AND due_at < %s", [user.pk, _dt(now)]),
+    pairs = [
         (f"SELECT COUNT(*) FROM {handoffs} WHERE {open_} AND owner_id IS NULL", []),
         (f"SELECT COUNT(*) FROM {notifications} WHERE recipient_id = %s AND read_at IS NULL", [user.pk]),
+        *matching,
     ]
+    # Mine and my overdue ones in one pass over my open handoffs.
+    sql = (f"SELECT mine.n, mine.overdue, {', '.join(f'({sql})' for sql, _ in pairs)} FROM (SELECT COUNT(*) AS n,"
+           f" COUNT(*) FILTER (WHERE due_at < %s) AS overdue FROM {handoffs} WHERE {open_} AND owner_id = %s) mine")
+    return sql, [p for _, params in pairs for p in params] + [_dt(now), user.pk]
 
 
 def queue_summary(user, matching=(), now=None):
@@ -169,19 +169,21 @@ def queue_summary(user, matching=(), now=None):
     unread notices, and `matching`: the sum of the `matching` counts ((sql, params) pairs, see
     QueueQuery.count_sql). One query: each count is its own subquery, so the database answers
     each from the best index for that filter alone."""
-    return _summary(_query(*_counts_sql([*_summary_counts(user, now or timezone.now()), *matching]), one=True))
+    return _summary(_query(*_counts_sql(user, now or timezone.now(), matching), one=True))
 
 
 def queue_summary_and_rows(user, query, start, stop, now):
     """(queue_summary for `query`, its rows [start:stop]), read in one round trip."""
-    counts, rows = _query_many([(*_counts_sql([*_summary_counts(user, now), *query.count_sql()]), True),
+    own = query.assigned in (Assigned.MINE, Assigned.POOL, Assigned.MINE_AND_POOL) and query.unfiltered
+    counts, rows = _query_many([(*_counts_sql(user, now, [] if own else query.count_sql()), True),
                                 (*query.rows_sql(start, stop), False)])
-    return _summary(counts), rows
+    return _summary(counts, own=query.assigned if own else None), rows
 
 
-def _summary(counts):
+def _summary(counts, own=None):
+    """`own`: the queue is the user's own and/or the pool, unfiltered; the header counts it."""
     mine, overdue, pool, notices, *matching_counts = counts
-    matching = sum(matching_counts)
+    matching = {Assigned.MINE: mine, Assigned.POOL: pool, Assigned.MINE_AND_POOL: mine + pool}[own] if own else sum(matching_counts)
     return {"mine": mine, "overdue": overdue, "pool": pool, "unread_notices": notices,
             "matching": min(matching, QUEUE_COUNT_CAP), "more": matching > QUEUE_COUNT_CAP}
 
@@ -265,9 +267,11 @@ class QueueQuery:
         elif cleaned.get("overdue") is False:
             where.append("(h.due_at >= %s OR h.due_at IS NULL)")
             params.append(_dt(now))
+        # Only whose handoffs: the header's counts of mine and of the pool already count them.
+        self.unfiltered = len(where) == 1
         mine = ("h.owner_id = %s", [user_id]) if user_id is not None else ("h.owner_id IS NULL", [])
         pool = ("h.owner_id IS NULL", [])
-        assigned = cleaned.get("assigned")
+        self.assigned = assigned = cleaned.get("assigned")
         owners = {Assigned.MINE: [mine], Assigned.POOL: [pool], Assigned.MINE_AND_POOL: [mine, pool]}.get(assigned, [None])
         self.parts = []
         for owner in owners:

@@ -63,6 +63,9 @@ def test_plain_sql_queue_lists_what_the_filter_does(queue, sdr, assigned, sort):
         rows = [row.pk for row in selectors.queue_rows(query.rows(0, 1000), queue)]
         assert rows == expected, data
         assert selectors.queue_summary(sdr, matching=query.count_sql(), now=queue)["matching"] == len(expected), data
+        # What the page reads: counts and the first page together.
+        summary, first = selectors.queue_summary_and_rows(sdr, query, 0, 25, queue)
+        assert summary["matching"] == len(expected) and [row[0] for row in first] == expected[:25], data
         # A page in the middle is the same slice of the same order.
         assert [row[0] for row in query.rows(3, 9)] == expected[3:9], data
 

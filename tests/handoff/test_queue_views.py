@@ -412,3 +412,24 @@ def test_a_page_past_the_end_or_not_a_number_shows_the_last_or_first_page(client
     assert len(first) == 25 and len(last) == 5
     assert row_ids(client.get("/queue/", {"page": 9})) == last
     assert row_ids(client.get("/queue/", {"page": "x"})) == first
+
+
+def test_whatever_people_typed_is_escaped_in_queue_rows(client, manager, sdr, monkeypatch):
+    import qualification.selectors as qs
+
+    sdr.first_name = "<u>Owner</u>"
+    sdr.save()
+    lead = LeadFactory(first_name="<script>alert(1)</script>", last_name="", title='"><img src=x onerror=alert(2)>',
+                       company=CompanyFactory(name="<b>Bold Co</b>"), campaign="<i>camp</i>", stage=Stage.MQL)
+    handoff = HandoffFactory(lead=lead, owner=sdr)
+    monkeypatch.setattr(qs, "lead_top_reasons", lambda leads: {lead.pk: [{"rule": "<svg onload=alert(3)>", "points": 5}]},
+                        raising=False)
+    client.force_login(manager)
+    pages = [client.get("/queue/", {"assigned": "all"}).content.decode(), client.get(f"/queue/{handoff.pk}/row/").content.decode()]
+    for html in pages:
+        for raw in ("<script>alert(1)</script>", '"><img src=x onerror=alert(2)>', "<b>Bold Co</b>", "<i>camp</i>",
+                    "<svg onload=alert(3)>"):
+            assert raw not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;b&gt;Bold Co&lt;/b&gt;" in html
+        assert "&lt;i&gt;camp&lt;/i&gt;" in html and "&lt;svg onload=alert(3)&gt;" in html
+    assert "<u>Owner</u>" not in pages[0] and "&lt;u&gt;Owner&lt;/u&gt;" in pages[0]
