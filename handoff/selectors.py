@@ -154,7 +154,7 @@ def _counts_sql(user, now, matching=()):
     handoffs, notifications = Handoff._meta.db_table, Notification._meta.db_table
     open_ = f"status = '{HandoffStatus.OPEN.value}'"
     pairs = [
-        (f"SELECT COUNT(*) FROM {handoffs} WHERE {open_} AND owner_id IS NULL", []),
+        (f"SELECT COUNT(*) FROM (SELECT 1 FROM {handoffs} WHERE {open_} AND owner_id IS NULL LIMIT {QUEUE_COUNT_CAP + 1}) pool", []),
         (f"SELECT COUNT(*) FROM {notifications} WHERE recipient_id = %s AND read_at IS NULL", [user.pk]),
         *matching,
     ]
@@ -184,7 +184,8 @@ def _summary(counts, own=None):
     """`own`: the queue is the user's own and/or the pool, unfiltered; the header counts it."""
     mine, overdue, pool, notices, *matching_counts = counts
     matching = {Assigned.MINE: mine, Assigned.POOL: pool, Assigned.MINE_AND_POOL: mine + pool}[own] if own else sum(matching_counts)
-    return {"mine": mine, "overdue": overdue, "pool": pool, "unread_notices": notices,
+    return {"mine": mine, "overdue": overdue, "pool": min(pool, QUEUE_COUNT_CAP), "pool_more": pool > QUEUE_COUNT_CAP,
+            "unread_notices": notices,
             "matching": min(matching, QUEUE_COUNT_CAP), "more": matching > QUEUE_COUNT_CAP}
 
 
@@ -194,7 +195,8 @@ def _summary(counts, own=None):
 # querysets; a test holds both to the same rows in the same order), and rows stay plain values.
 
 # A manager's whole queue can hold a hundred thousand handoffs; counting them all on every
-# load costs more than the page. Past this many the page says "more than 1,000".
+# load costs more than the page. Past this many the page says "more than 1,000" (and the
+# header "1,000+ in the pool").
 QUEUE_COUNT_CAP = 1_000
 
 QUEUE_ORDER_SQL = {
@@ -203,6 +205,8 @@ QUEUE_ORDER_SQL = {
     QueueSort.AGE: "h.created_at ASC, h.id ASC",
     QueueSort.NEWEST: "h.created_at DESC, h.id DESC",
 }
+# What every queue order sorts on (QUEUE_ORDER_SQL).
+_ORDER_COLUMNS = "h.id, h.due_at, h.created_at, h.score_at_handoff"
 _ROW_COLUMNS = (
     "h.id, h.owner_id, h.channel, h.campaign, h.created_at, h.due_at, l.id, l.first_name, l.last_name, l.email,"
     " l.title, l.fit_score, l.engagement_score, l.total_score, l.grade, l.scored_at, l.score_model_version,"
@@ -313,9 +317,11 @@ class QueueQuery:
             # from each part's index, then cut the page from those few in the queue's order.
             selects, params = [], []
             for n, (part_where, part_params) in enumerate(self.parts):
-                selects.append(f"SELECT id FROM (SELECT h.id FROM {self._from()} WHERE {part_where} ORDER BY {self.order} LIMIT {int(stop)}) p{n}")
+                selects.append(f"SELECT * FROM (SELECT {_ORDER_COLUMNS} FROM {self._from()} WHERE {part_where}"
+                               f" ORDER BY {self.order} LIMIT {int(stop)}) p{n}")
                 params.extend(part_params)
-            page = f"SELECT h.id FROM ({' UNION ALL '.join(selects)}) c JOIN {t['h']} h ON h.id = c.id ORDER BY {self.order} {limit}"
+            order = self.order.replace("h.", "c.")
+            page = f"SELECT c.id FROM ({' UNION ALL '.join(selects)}) c ORDER BY {order} {limit}"
         # Only the page's rows are joined to their lead, company and owner.
         sql = (f"SELECT {_ROW_COLUMNS} FROM ({page}) page JOIN {t['h']} h ON h.id = page.id JOIN {t['l']} l ON l.id = h.lead_id"
                f" LEFT JOIN {t['c']} c ON c.id = l.company_id LEFT JOIN {t['u']} u ON u.id = h.owner_id"

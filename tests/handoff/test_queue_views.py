@@ -396,7 +396,7 @@ def test_a_huge_queue_says_more_than_the_cap_instead_of_counting_it_all(client, 
         HandoffFactory(owner=None)
     client.force_login(manager)
     html = client.get("/queue/").content.decode()
-    assert "More than 30 open handoffs in this view" in html
+    assert "More than 30 open handoffs in this view" in html and "<strong>30+</strong> in the pool" in html
     assert "Page 1 of 2+" in html and 'rel="next"' in html
     assert len(row_ids(client.get("/queue/", {"page": 2}))) == 5
     monkeypatch.setattr(selectors, "QUEUE_COUNT_CAP", 40)
