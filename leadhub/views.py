@@ -62,11 +62,29 @@ def lead_list(request):
     context = {
         "filter": lead_filter,
         "page": page,
+        "linked_filters": _linked_filters(lead_filter, query),
         "query": query.urlencode(),
         "sort_query": sort_query.urlencode(),
         "current_sort": request.GET.get("ordering", ""),
     }
     return render(request, "leadhub/lead_list.html", context)
+
+
+# Filters the lead list shows as fields; the others arrive in links (dashboards, feedback).
+LEAD_LIST_FIELDS = {"q", "stage", "source", "owner", "score_min", "score_max", "created_after", "created_before", "ordering"}
+
+
+def _linked_filters(lead_filter, query):
+    """[(name, label, value, value as shown)] of the filters in the URL that have no field on the page: the form
+    carries them as hidden inputs (so "Apply" keeps them) and the page names them."""
+    linked = []
+    for name, values in query.lists():
+        if name in lead_filter.filters and name not in LEAD_LIST_FIELDS:
+            field = lead_filter.filters[name]
+            shown = dict(field.extra.get("choices") or [])
+            for value in values:
+                linked.append((name, field.label or name.replace("_", " "), value, shown.get(value, value)))
+    return linked
 
 
 @permission_required("leadhub.view_lead", raise_exception=True)

@@ -126,3 +126,22 @@ def test_navigation_shows_the_pages_of_the_users_role_and_marks_the_current_one(
     client.force_login(sdr)
     labels = [item["label"] for item in client.get("/leads/").context["nav_items"]]
     assert "Queue" in labels and "Import" not in labels
+
+
+def test_filters_from_a_dashboard_link_are_named_and_kept_when_the_form_is_applied(client, manager):
+    import re
+
+    client.force_login(manager)
+    LeadFactory(email="tagged@a.com", source="paid", campaign="spring")
+    LeadFactory(email="other@a.com", source="paid", campaign="autumn")
+    response = client.get("/leads/", {"campaign": "spring", "source": "paid"})
+    html = response.content.decode()
+    assert names(response) == ["tagged@a.com"]
+    assert "Also filtered by" in html and "spring" in html
+    # What "Apply" submits: every input of the filter form, the link's campaign among them.
+    start = html.index('<form method="get" class="filterbar')
+    form = html[start:html.index("</form>", start)]
+    assert re.search(r'<input type="hidden" name="campaign" value="spring">', form)
+    assert 'name="source"' in form  # a visible field, not repeated as a hidden one
+    assert form.count('name="source"') == 1
+    assert "Also filtered by" not in client.get("/leads/", {"source": "paid"}).content.decode()
