@@ -9,6 +9,7 @@ from django.utils.http import urlencode
 
 from handoff.models import Handoff
 
+from . import services
 from .errors import DomainError
 from .models import Activity, Company, ImportMapping, Lead, LeadAlias, LeadImport, LeadMerge, StageChange
 from .services import MERGE_PERMISSION, lead_merge, merge_order, normalize_email, possible_duplicates
@@ -19,6 +20,11 @@ class CompanyAdmin(admin.ModelAdmin):
     list_display = ["name", "domain", "industry", "employee_count", "annual_revenue", "country"]
     list_filter = ["industry", "country"]
     search_fields = ["name", "domain"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change:  # a company's facts are part of its leads' fit
+            services.rescore_after_commit(Lead.objects.filter(company=obj).values_list("pk", flat=True))
 
 
 class HistoryInline(admin.TabularInline):
@@ -66,6 +72,7 @@ class LeadAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         obj.email = normalize_email(obj.email)
         super().save_model(request, obj, form, change)
+        services.rescore_after_commit([obj.pk])
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
@@ -213,6 +220,17 @@ class ActivityAdmin(admin.ModelAdmin):
     list_select_related = ["lead"]
     date_hierarchy = "occurred_at"
     show_full_result_count = False
+
+    # Activities arrive through ingest and imports, which keep scoring's daily rollups in step;
+    # here they are read only.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(ImportMapping)

@@ -53,6 +53,12 @@ def is_free_mail(domain):
     return domain in settings.FREE_MAIL_DOMAINS
 
 
+def rescore_after_commit(lead_ids):
+    """Rescore these leads once the current transaction commits (their profile changed outside
+    upsert_lead and record_activities, e.g. in the admin)."""
+    _enqueue_rescore(lead_ids)
+
+
 def _enqueue_rescore(lead_ids):
     # Scoring runs after commit so the task sees the rows it is asked to score.
     from .tasks import rescore_leads

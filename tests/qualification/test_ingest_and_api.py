@@ -147,3 +147,21 @@ def test_top_reasons_follow_the_lead_when_it_is_rescored(integration_api, publis
         {"rule": "Demo request", "points": Decimal("40.0")},
         {"rule": "Pricing page view", "points": Decimal("10.0")},
     ]
+
+
+def test_profile_edits_in_the_admin_rescore_and_activities_there_are_read_only(client, published, lead,
+                                                                                django_capture_on_commit_callbacks):
+    from django.contrib.auth import get_user_model
+
+    admin_user = get_user_model().objects.create_superuser("admin-editor", password="x")
+    client.force_login(admin_user)
+    form = client.get(f"/admin/leadhub/lead/{lead.pk}/change/").context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data.update({"title": "VP Marketing", "stage_changes-TOTAL_FORMS": 0, "stage_changes-INITIAL_FORMS": 0})
+    data = {k: ("" if v is None else v) for k, v in data.items()}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/admin/leadhub/lead/{lead.pk}/change/", data)
+    assert response.status_code == 302, (response.context["adminform"].form.errors, [(f.formset.prefix, f.formset.errors, f.formset.non_form_errors()) for f in response.context["inline_admin_formsets"]])
+    lead.refresh_from_db()
+    assert lead.title == "VP Marketing" and lead.fit_score == Decimal("30.0") and lead.grade == "A"
+    assert client.get("/admin/leadhub/activity/add/").status_code == 403
