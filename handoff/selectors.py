@@ -195,9 +195,9 @@ def _summary(counts, own=None):
 # querysets; a test holds both to the same rows in the same order), and rows stay plain values.
 
 # A manager's whole queue can hold a hundred thousand handoffs; counting them all on every
-# load costs more than the page. Past this many the page says "more than 1,000" (and the
-# header "1,000+ in the pool").
-QUEUE_COUNT_CAP = 1_000
+# load costs more than the page. Past this many the page says "more than 500" (and the
+# header "500+ in the pool").
+QUEUE_COUNT_CAP = 500
 
 QUEUE_ORDER_SQL = {
     QueueSort.DUE: "h.due_at ASC NULLS LAST, h.created_at ASC, h.id ASC",
