@@ -200,6 +200,10 @@ def record_activities(*, items):
         )
         outcomes.append(ActivityOutcome(index, *key, "created"))
     if new_rows:
+        # Lock the leads first, in id order, as every writer of many leads does: inserting their
+        # activities takes key-share locks on them in batch order, and two batches holding those
+        # while waiting for each other's leads deadlocked.
+        list(Lead.objects.select_for_update().filter(pk__in={row.lead_id for row in new_rows}).order_by("pk").values_list("pk", flat=True))
         # ignore_conflicts: a concurrent replay of the same batch must not fail the request.
         Activity.objects.bulk_create(new_rows, ignore_conflicts=True)
         # Scoring reads daily rollups of activities; they change with the rows, in this transaction.

@@ -383,12 +383,23 @@ def tune_for_preview():
             cursor.execute("SET LOCAL min_parallel_table_scan_size = '1TB'")
 
 
+def lock_leads(leads):
+    """Lock these leads' rows in id order (inside a transaction). Every writer of many leads
+    (ingest, rescoring) takes them in this order first, so two can never wait on each other in
+    a cycle; the UPDATE that follows would otherwise lock them in whatever order it meets them."""
+    if _pg():
+        sql = SQL().add(f"SELECT id FROM {LEAD} WHERE ").extend(leads.where("id")).add(" ORDER BY id FOR UPDATE")
+        with connection.cursor() as cursor:
+            cursor.execute(sql.text, sql.params)
+
+
 def rescore(spec, leads, *, as_of, now=None):
     """Score `leads` and make the stage moves that follow, in one transaction.
     Returns (scored, nurtured, promoted)."""
     now = now or as_of
     with transaction.atomic():
         tune_for_aggregation()
+        lock_leads(leads)
         scored = write_scores(spec, as_of, leads)
         nurtured = move_new_to_nurture(spec, leads, at=now)
         promoted = promote(spec, promotable_ids(spec, leads, now=now), at=now)
