@@ -45,6 +45,20 @@ class HistoryInline(admin.TabularInline):
         return False
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows that services write (event logs, run records): listed and opened here, never added,
+    edited or deleted by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class StageChangeInline(HistoryInline):
     model = StageChange
     fields = ["at", "from_stage", "to_stage", "by", "reason", "note"]
@@ -212,7 +226,7 @@ class LeadAliasAdmin(admin.ModelAdmin):
 
 
 @admin.register(Activity)
-class ActivityAdmin(admin.ModelAdmin):
+class ActivityAdmin(ReadOnlyAdmin):
     list_display = ["lead", "kind", "occurred_at", "source", "external_id"]
     list_filter = ["kind", "source"]
     search_fields = ["lead__email", "external_id"]
@@ -220,17 +234,8 @@ class ActivityAdmin(admin.ModelAdmin):
     list_select_related = ["lead"]
     date_hierarchy = "occurred_at"
     show_full_result_count = False
-
-    # Activities arrive through ingest and imports, which keep scoring's daily rollups in step;
-    # here they are read only.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    # Read only: activities arrive through ingest and imports, which keep scoring's daily
+    # rollups in step.
 
 
 @admin.register(ImportMapping)

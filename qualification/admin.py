@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from leadhub.admin import ReadOnlyAdmin
 from leadhub.errors import DomainError
 
 from . import selectors, services
@@ -170,7 +171,7 @@ class ScoringModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(RescoreRun)
-class RescoreRunAdmin(admin.ModelAdmin):
+class RescoreRunAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "status", "progress", "rate_display", "promoted", "nurtured", "created_at", "finished_at"]
     list_filter = ["status", "kind"]
     actions = ["resume"]
@@ -188,15 +189,6 @@ class RescoreRunAdmin(admin.ModelAdmin):
     @admin.display(description="rate")
     def rate_display(self, run):
         return f"{run.rate:,.0f} leads/s" if run.rate else "—"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
         context.update({"run": obj, "can_resume": obj is not None and obj.status != RunStatus.DONE and request.user.has_perm(PUBLISH_PERM)})
