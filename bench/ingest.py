@@ -22,6 +22,7 @@ import _common as c  # noqa: E402
 
 KINDS = ["page_view"] * 6 + ["email_open"] * 3 + ["email_click"] * 2 + ["pricing_page_view", "content_download", "webinar_attended"]
 BUDGET = 5000.0
+LAG_BUDGET = 5.0  # "the lead's score is current within a few seconds"
 PORT = int(os.environ.get("BENCH_INGEST_PORT", "8431"))
 BROKER = os.environ.get("BENCH_BROKER", "redis://127.0.0.1:6379/9")
 
@@ -65,6 +66,7 @@ def post_batches(bodies, token, clients):
     queue = list(enumerate(bodies))
     lock = threading.Lock()
     errors = []
+    sent_at = {}
 
     def worker():
         conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=120)
@@ -72,7 +74,8 @@ def post_batches(bodies, token, clients):
             with lock:
                 if not queue:
                     break
-                _, body = queue.pop()
+                index, body = queue.pop()
+                sent_at[index] = datetime.now(UTC)
             conn.request("POST", "/api/activities/", body=body,
                          headers={"Authorization": f"Token {token}", "Content-Type": "application/json"})
             response = conn.getresponse()
@@ -87,7 +90,7 @@ def post_batches(bodies, token, clients):
         t.start()
     for t in threads:
         t.join()
-    return time.perf_counter() - started, errors
+    return time.perf_counter() - started, errors, sent_at
 
 
 def queue_length():
@@ -146,19 +149,22 @@ def main():
             for item in warm:
                 item.update(source="warmup", external_id=f"warm-{i}-{item['external_id']}")
             post_batches([json.dumps({"activities": warm}).encode()], token, 1)
-        seconds, errors = post_batches(bodies, token, args.clients)
+        seconds, errors, sent_at = post_batches(bodies, token, args.clients)
         done_at = time.perf_counter()
         if errors:
             print(f"{len(errors)} batches failed, first: {errors[0]}", flush=True)
         rate = args.activities / seconds
-        # Lag: until the worker has drained the queue and the last batch's leads are scored.
+        # Lag: until the worker has drained the queue and every lead of the last batch sent is
+        # scored after that batch was sent (its rescoring is queued when it commits).
+        last = min(sent_at)  # the clients take batches from the end of the list
+        last_emails = sorted({item["email"] for item in batches[last]})
         lag = None
         deadline = done_at + args.lag_timeout
         while time.perf_counter() < deadline:
-            if queue_length() == 0:
+            if queue_length() == 0 and not Lead.objects.filter(email__in=last_emails, scored_at__lt=sent_at[last]).exists():
                 lag = time.perf_counter() - done_at
                 break
-            time.sleep(0.2)
+            time.sleep(0.1)
     finally:
         c.stop(web)
         c.stop(worker)
@@ -166,10 +172,11 @@ def main():
     from leadhub.models import Activity
 
     stored = Activity.objects.filter(source="bench").count()
-    c.report("ingest via API (activities/s)", rate, "act/s", floor=floor_rate, budget="≥ 5,000 act/s",
-             passed=rate >= BUDGET and stored == args.activities and not errors,
-             note=f"{stored:,} stored; rescoring queue drained {lag:.1f} s after the last batch" if lag is not None
-             else f"{stored:,} stored; rescoring queue not drained within {args.lag_timeout:.0f} s")
+    c.report("ingest via API (activities/s)", rate, "act/s", floor=floor_rate,
+             budget=f"≥ 5,000 act/s, scores current ≤ {LAG_BUDGET:.0f} s after",
+             passed=rate >= BUDGET and stored == args.activities and not errors and lag is not None and lag <= LAG_BUDGET,
+             note=f"{stored:,} stored; the last batch's leads were scored {lag:.1f} s after the last batch returned"
+             if lag is not None else f"{stored:,} stored; the last batch's leads not scored within {args.lag_timeout:.0f} s")
 
 
 if __name__ == "__main__":

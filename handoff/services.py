@@ -137,11 +137,13 @@ def _send_back(*, lead, by, reason, note, at):
 
 # --- routing ---------------------------------------------------------------------------
 
-def _next_sdr(at, exclude=()):
-    """The available SDR under capacity who was assigned longest ago (round-robin), or None.
+def _sdrs_in_turn(count, at, exclude=()):
+    """Who gets each of `count` new handoffs, in turn (round-robin): a list of SDRProfiles,
+    None where nobody is free.
 
-    The candidates' profile rows are locked so concurrent routings take turns and cannot
-    both fill the last free slot of the same SDR.
+    The turn starts with the available SDR who was assigned longest ago and skips anyone at
+    capacity (max open handoffs). The candidates' profile rows are locked so concurrent
+    routings take turns and cannot both fill the last free slot of the same SDR.
     """
     candidates = list(
         SDRProfile.objects.select_for_update()
@@ -151,62 +153,114 @@ def _next_sdr(at, exclude=()):
         .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
     )
     if not candidates:
-        return None
+        return [None] * count
     load = dict(
         Handoff.objects.filter(status=HandoffStatus.OPEN, owner_id__in=[p.user_id for p in candidates])
         .order_by().values_list("owner_id").annotate(n=Count("id"))
     )
-    for profile in candidates:
-        if load.get(profile.user_id, 0) < profile.capacity:
-            return profile
-    return None
+    free = [profile.capacity - load.get(profile.user_id, 0) for profile in candidates]
+    owners, turn = [], 0
+    for _ in range(count):
+        nxt = next(((turn + step) % len(candidates) for step in range(len(candidates)) if free[(turn + step) % len(candidates)] > 0), None)
+        if nxt is None:
+            owners.extend([None] * (count - len(owners)))
+            break
+        owners.append(candidates[nxt])
+        free[nxt] -= 1
+        turn = nxt + 1
+    return owners
 
 
-def _record_rules(handoff, lead):
-    """Store the scoring rules that contributed to the lead's score at handoff (HandoffRule):
+def _next_sdr(at, exclude=()):
+    """The available SDR under capacity whose turn it is, or None (see _sdrs_in_turn)."""
+    return _sdrs_in_turn(1, at, exclude)[0]
+
+
+def _mark_assigned(owners, at):
+    """Move each assigned SDR's turn to the back: last_assigned_at is `at` plus the position of
+    their last handoff in this routing (microseconds), so the next routing goes on where this
+    one stopped instead of restarting from the lowest id."""
+    last = {profile.pk: index for index, profile in enumerate(owners) if profile is not None}
+    for pk, index in last.items():
+        SDRProfile.objects.filter(pk=pk).update(last_assigned_at=at + timedelta(microseconds=index))
+
+
+def _record_rules(handoffs, leads):
+    """Store the scoring rules that contributed to each lead's score at handoff (HandoffRule):
     marketing's feedback groups rejections by rule with one GROUP BY, and the rows describe
     the score sales actually saw, even after the model changes."""
     import qualification.selectors as scoring
 
-    if lead.score_model_version is None:
-        return
-    result = scoring.lead_score(lead)
-    if result is None:
-        return
+    results = scoring.lead_scores([lead for lead in leads if lead.score_model_version is not None])
     HandoffRule.objects.bulk_create(
         [HandoffRule(handoff=handoff, rule_id=c.rule_id, kind=c.kind, label=c.rule[:200], points=c.points)
-         for c in result.contributions if c.points],
+         for handoff in handoffs if handoff.lead_id in results
+         for c in results[handoff.lead_id].contributions if c.points],
         ignore_conflicts=True,
     )
 
 
 @transaction.atomic
 def handoff_create(*, lead, by=None, at=None):
-    """Open a handoff for a lead that just became an MQL and route it (see handoff_assign).
+    """Open a handoff for a lead that just became an MQL and route it (see handoff_create_many)."""
+    return handoff_create_many(lead_ids=[lead.pk], by=by, at=at)[0]
 
-    Called by leadhub.services.transition inside its transaction, with the lead row locked.
-    An open handoff left over from an earlier MQL spell (the lead left MQL by another path)
-    is closed first, so the one-open-per-lead constraint holds.
+
+@transaction.atomic
+def handoff_create_many(*, lead_ids, by=None, at=None):
+    """Open a handoff for each lead that just became an MQL and route them round-robin
+    (_sdrs_in_turn); a handoff nobody can take waits in the pool. Returns the handoffs in
+    lead id order.
+
+    Called by leadhub.services.transition and transition_many inside their transaction, with
+    the lead rows locked. A constant number of queries for any number of leads. An open
+    handoff left over from an earlier MQL spell (the lead left MQL by another path) is closed
+    first, so the one-open-per-lead constraint holds.
     """
     at = at or timezone.now()
-    for stale in Handoff.objects.select_for_update().filter(lead_id=lead.pk, status=HandoffStatus.OPEN):
-        with rollup.tracking([stale.pk]):
-            Handoff.objects.filter(pk=stale.pk).update(status=HandoffStatus.CLOSED, closed_at=at)
-        _event(handoff=stale, lead=lead, kind=EventKind.CLOSED, by=by, at=at, reason="Superseded by a new MQL handoff")
-    policy = sla_policy_for(lead.source)
-    handoff = Handoff.objects.create(
-        lead_id=lead.pk, channel=lead.source, campaign=lead.campaign, score_at_handoff=lead.total_score,
-        grade_at_handoff=lead.grade, created_at=at, sla_policy=policy,
-    )
-    _event(handoff=handoff, lead=lead, kind=EventKind.CREATED, by=by, at=at)
-    _record_rules(handoff, lead)
-    rollup.add([handoff.pk])
-    return handoff_assign(handoff=handoff, by=by, at=at)
+    leads = sorted(Lead.objects.filter(pk__in=lead_ids).select_related("company"), key=lambda lead: lead.pk)
+    if not leads:
+        return []
+    stale = list(Handoff.objects.select_for_update().filter(lead_id__in=[lead.pk for lead in leads], status=HandoffStatus.OPEN))
+    if stale:
+        with rollup.tracking([h.pk for h in stale]):
+            Handoff.objects.filter(pk__in=[h.pk for h in stale]).update(status=HandoffStatus.CLOSED, closed_at=at)
+        HandoffEvent.objects.bulk_create([
+            HandoffEvent(handoff_id=h.pk, lead_id=h.lead_id, kind=EventKind.CLOSED, by=by, at=at,
+                         reason="Superseded by a new MQL handoff") for h in stale
+        ])
+    policies, due = {}, {}
+    owners = _sdrs_in_turn(len(leads), at)
+    handoffs = []
+    for lead, owner in zip(leads, owners, strict=True):
+        if lead.source not in policies:
+            policies[lead.source] = sla_policy_for(lead.source)
+        policy = policies[lead.source]
+        if owner is not None and policy not in due:
+            due[policy] = due_at_for(policy, at)
+        handoffs.append(Handoff(
+            lead_id=lead.pk, channel=lead.source, campaign=lead.campaign, score_at_handoff=lead.total_score,
+            grade_at_handoff=lead.grade, created_at=at, sla_policy=policy, owner_id=owner.user_id if owner else None,
+            assigned_at=at if owner else None, due_at=due[policy] if owner else None,
+        ))
+    handoffs = Handoff.objects.bulk_create(handoffs)
+    events = [HandoffEvent(handoff_id=h.pk, lead_id=h.lead_id, kind=EventKind.CREATED, by=by, at=at) for h in handoffs]
+    events += [
+        HandoffEvent(handoff_id=h.pk, lead_id=h.lead_id, kind=EventKind.ASSIGNED, by=by, at=at, to_owner_id=h.owner_id)
+        if h.owner_id is not None else
+        HandoffEvent(handoff_id=h.pk, lead_id=h.lead_id, kind=EventKind.POOLED, by=by, at=at, reason="No SDR is available under capacity")
+        for h in handoffs
+    ]
+    HandoffEvent.objects.bulk_create(events)
+    _mark_assigned(owners, at)
+    _record_rules(handoffs, leads)
+    rollup.add([h.pk for h in handoffs])
+    return handoffs
 
 
 @transaction.atomic
 def handoff_assign(*, handoff, by=None, at=None):
-    """Give a pool handoff to the next SDR round-robin; leave it in the pool when nobody is free."""
+    """Give a pool handoff to the SDR whose turn it is; leave it in the pool when nobody is free."""
     at = at or timezone.now()
     profile = _next_sdr(at)
     if profile is None:
@@ -220,7 +274,7 @@ def handoff_assign(*, handoff, by=None, at=None):
         )
     if updated != 1:
         raise Conflict("This handoff is no longer waiting for an owner.")
-    SDRProfile.objects.filter(pk=profile.pk).update(last_assigned_at=at)
+    _mark_assigned([profile], at)
     _event(handoff=handoff, lead=handoff.lead_id, kind=EventKind.ASSIGNED, by=by, at=at, to_owner=profile.user_id)
     handoff.owner_id, handoff.assigned_at, handoff.due_at = profile.user_id, at, due
     return handoff

@@ -1,16 +1,18 @@
 """Every write to lead records goes through here: ingest, profile upserts, stage moves."""
 
+import json
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from .choices import ALLOWED_TRANSITIONS, Stage
 from .errors import Conflict, InvalidTransition, NotAllowed, ValidationFailed
 from .models import Activity, Company, ImportRow, Lead, LeadAlias, LeadMerge, StageChange
+from .sql import execute as sql_execute
 
 LEAD_PROFILE_FIELDS = ("first_name", "last_name", "title", "phone", "country", "source", "campaign")
 COMPANY_FIELDS = ("name", "industry", "employee_count", "annual_revenue", "country")
@@ -174,64 +176,65 @@ def record_activities(*, items):
     if errors:
         raise ValidationFailed("Some activities refer to unknown leads.", field_errors=errors)
 
-    keys = {(item["source"], item["external_id"]) for item in items}
-    known = set(
-        Activity.objects.filter(
-            source__in={k[0] for k in keys}, external_id__in={k[1] for k in keys}
-        ).values_list("source", "external_id")
-    ) & keys
+    from qualification import bulk, engine
 
-    outcomes, new_rows, seen = [], [], set()
+    rows, first = [], {}
     for index, item in enumerate(items):
         key = (item["source"], item["external_id"])
-        if key in known or key in seen:
-            outcomes.append(ActivityOutcome(index, *key, "known"))
-            continue
-        seen.add(key)
-        new_rows.append(
-            Activity(
-                lead_id=lead_ids[normalize_email(item["email"])],
-                kind=item["kind"],
-                occurred_at=item["occurred_at"],
-                properties=item.get("properties") or {},
-                source=item["source"],
-                external_id=item["external_id"],
-            )
-        )
-        outcomes.append(ActivityOutcome(index, *key, "created"))
+        if key not in first:
+            first[key] = index
+            rows.append((lead_ids[normalize_email(item["email"])], item["kind"], item["occurred_at"], item.get("properties") or {}, *key))
+    # Lock the leads first, in id order, as every writer of many leads does: inserting their
+    # activities takes key-share locks on them in batch order, and two batches holding those
+    # while waiting for each other's leads deadlocked.
+    bulk.lock_leads(bulk.Leads(ids=tuple(sorted({row[0] for row in rows}))))
+    created = _insert_new_activities(rows)
+    outcomes = [
+        ActivityOutcome(index, *key, "created" if key in created and first[key] == index else "known")
+        for index, key in enumerate((item["source"], item["external_id"]) for item in items)
+    ]
+    new_rows = [row for row in rows if (row[4], row[5]) in created]
     if new_rows:
-        # Lock the leads first, in id order, as every writer of many leads does: inserting their
-        # activities takes key-share locks on them in batch order, and two batches holding those
-        # while waiting for each other's leads deadlocked.
-        list(Lead.objects.select_for_update().filter(pk__in={row.lead_id for row in new_rows}).order_by("pk").values_list("pk", flat=True))
-        # ignore_conflicts: a concurrent replay of the same batch must not fail the request.
-        Activity.objects.bulk_create(new_rows, ignore_conflicts=True)
         # Scoring reads daily rollups of activities; they change with the rows, in this transaction.
-        from qualification.bulk import refresh_rollups_for
-
-        refresh_rollups_for(new_rows)
-        touched = {row.lead_id for row in new_rows}
+        bulk.refresh_rollups({(lead_id, engine.epoch_day(at)) for lead_id, _, at, *_ in new_rows})
         latest = {}
-        for row in new_rows:
-            if row.lead_id not in latest or row.occurred_at > latest[row.lead_id]:
-                latest[row.lead_id] = row.occurred_at
+        for lead_id, _, at, *_ in new_rows:
+            if lead_id not in latest or at > latest[lead_id]:
+                latest[lead_id] = at
         _touch_last_activity(latest)
-        _enqueue_rescore(touched)
+        _enqueue_rescore(latest)
     return outcomes
 
 
+def _insert_new_activities(rows):
+    """Insert (lead_id, kind, occurred_at, properties, source, external_id) rows in one
+    statement, skipping those whose (source, external_id) is already recorded (also by a
+    concurrent replay of the same batch). Returns the keys of the rows inserted."""
+    from qualification.bulk import rows_cte
+
+    ops = connection.ops
+    values = [(lead_id, kind, ops.adapt_datetimefield_value(at), json.dumps(props), source, external_id)
+              for lead_id, kind, at, props, source, external_id in rows]
+    cte, params = rows_cte("v", [("lead_id", "bigint"), ("kind", "text"), ("occurred_at", "timestamptz"),
+                                 ("properties", "text"), ("source", "text"), ("external_id", "text")], values)
+    properties = "v.properties::jsonb" if connection.vendor == "postgresql" else "v.properties"
+    # "WHERE true": SQLite needs it to tell the upsert's ON CONFLICT from a join's ON.
+    sql = (f"WITH {cte} INSERT INTO {Activity._meta.db_table} (lead_id, kind, occurred_at, properties, source, external_id, created_at)"
+           f" SELECT v.lead_id, v.kind, v.occurred_at, {properties}, v.source, v.external_id, %s FROM v WHERE true"
+           f" ON CONFLICT (source, external_id) DO NOTHING RETURNING source, external_id")
+    return set(sql_execute(sql, [*params, ops.adapt_datetimefield_value(timezone.now())]))
+
+
 def _touch_last_activity(latest_by_lead):
-    """Move last_activity_at forward (never back) for the leads in a batch."""
-    current = dict(
-        Lead.objects.filter(pk__in=latest_by_lead.keys()).values_list("pk", "last_activity_at")
-    )
-    stale = [
-        Lead(pk=pk, last_activity_at=at)
-        for pk, at in latest_by_lead.items()
-        if current.get(pk) is None or current[pk] < at
-    ]
-    if stale:
-        Lead.objects.bulk_update(stale, ["last_activity_at"], batch_size=500)
+    """Move last_activity_at forward (never back) for the leads in a batch, in one statement."""
+    from qualification.bulk import rows_cte
+
+    ops = connection.ops
+    cte, params = rows_cte("v", [("id", "bigint"), ("at", "timestamptz")],
+                           [(pk, ops.adapt_datetimefield_value(at)) for pk, at in sorted(latest_by_lead.items())])
+    table = Lead._meta.db_table
+    sql_execute(f"WITH {cte} UPDATE {table} SET last_activity_at = v.at FROM v"
+                f" WHERE {table}.id = v.id AND ({table}.last_activity_at IS NULL OR {table}.last_activity_at < v.at)", params)
 
 
 # --- merging duplicates ---------------------------------------------------------------------
@@ -369,4 +372,32 @@ def transition(lead, to_stage, *, by=None, reason="", note="", updates=None, at=
     for key in (*fields, "updated_at"):
         setattr(lead, key, getattr(locked, key))
     return locked
+
+
+def transition_many(reasons, to_stage, *, by=None, at=None):
+    """transition() for many leads at once, in a constant number of queries: `reasons` maps
+    lead id -> the reason recorded for its move. The same rules: the leads are locked (in id
+    order, as every writer of many leads does), each move is checked against
+    ALLOWED_TRANSITIONS using the stage in the database, and each lead that moves gets its
+    StageChange row (and, for MQL, its handoff) in the same transaction. Leads that may not
+    make the move are left alone (someone moved them since the caller looked).
+    Returns the ids that moved."""
+    to_stage = Stage(to_stage)
+    at = at or timezone.now()
+    allowed_from = [stage for stage, targets in ALLOWED_TRANSITIONS.items() if to_stage in targets]
+    with transaction.atomic():
+        current = Lead.objects.select_for_update().filter(pk__in=list(reasons)).order_by("pk").values_list("pk", "stage")
+        moving = {pk: stage for pk, stage in current if stage in allowed_from}
+        if not moving:
+            return []
+        Lead.objects.filter(pk__in=list(moving)).update(stage=to_stage, updated_at=at)
+        StageChange.objects.bulk_create([
+            StageChange(lead_id=pk, from_stage=stage, to_stage=to_stage, at=at, by=by, reason=reasons[pk] or "", note="")
+            for pk, stage in moving.items()
+        ])
+        if to_stage == Stage.MQL:
+            from handoff.services import handoff_create_many
+
+            handoff_create_many(lead_ids=list(moving), by=by, at=at)
+    return list(moving)
 

@@ -15,6 +15,13 @@ class _PreparedCursor(psycopg.Cursor):
         return super().execute(query, params, prepare=True)
 
 
+class _BoundCursor(psycopg.Cursor):
+    """Server-side binding, never prepared (see execute)."""
+
+    def execute(self, query, params=None, **kwargs):
+        return super().execute(query, params, prepare=False)
+
+
 def query(sql, params, *, one=False):
     """Rows (or the one row) of `sql`. On PostgreSQL a prepared statement: each connection
     plans it once (Django's own queries bind client-side and are planned every time)."""
@@ -46,3 +53,18 @@ def query_many(statements):
             with cursor:
                 results.append(cursor.fetchone() if one else cursor.fetchall())
         return results
+
+
+def execute(sql, params):
+    """Run a write with server-side binding on PostgreSQL: large array parameters, such as an
+    ingest batch's columns, are sent as they are instead of being quoted into the text. Not
+    prepared: the planner sees each call's arrays (a generic plan cannot, and joins them
+    badly). Returns the rows of a RETURNING clause, else None."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall() if cursor.description else None
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection._prepare_cursor(_BoundCursor(connection.connection)) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else None

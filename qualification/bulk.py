@@ -14,12 +14,13 @@ transition() itself, lead by lead (few leads).
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from django.db import connection, transaction
 
 from leadhub.choices import ALLOWED_TRANSITIONS, Stage
-from leadhub.errors import InvalidTransition
 from leadhub.models import Lead, StageChange
+from leadhub.sql import execute as sql_execute
 
 from . import engine
 from .choices import NUMERIC_FIELDS, FitField, Operator
@@ -63,6 +64,18 @@ def _rowcount(cursor):
     return cursor.fetchone()[0]
 
 
+def rows_cte(name, columns, rows):
+    """`name(columns) AS (...)` for a WITH clause holding `rows` (tuples); `columns` are
+    (name, PostgreSQL type) pairs. PostgreSQL gets one array per column (a few parameters
+    whatever the number of rows), SQLite a VALUES list. Returns (sql text, params)."""
+    names = ", ".join(column for column, _ in columns)
+    if _pg():
+        arrays = ", ".join(f"%s::{pg_type}[]" for _, pg_type in columns)
+        return f"{name}({names}) AS (SELECT * FROM unnest({arrays}))", [list(values) for values in zip(*rows, strict=True)]
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    return f"{name}({names}) AS (VALUES {', '.join([row] * len(rows))})", [value for r in rows for value in r]
+
+
 class SQL:
     """SQL text and its parameters, built in order."""
 
@@ -100,6 +113,8 @@ class Leads:
         if self.ids is not None:
             if not self.ids:
                 return sql.add("1 = 0")
+            if _pg():  # one array parameter: a thousand placeholders cost more to bind than to run
+                return sql.add(f"{column} = ANY(%s)", list(self.ids))
             return sql.add(f"{column} IN ({', '.join(['%s'] * len(self.ids))})", *self.ids)
         if self.low is not None:
             return sql.add(f"{column} >= %s AND {column} <= %s", self.low, self.high)
@@ -333,10 +348,11 @@ def move_new_to_nurture(spec, leads, *, at):
         return moved
 
 
-def promotable_ids(spec, leads, *, now):
-    """Nurture leads that qualify under their stored score and are not in cooldown."""
+def promotable(spec, leads, *, now):
+    """{lead id: (total, grade)} for nurture leads that qualify under their stored score and
+    are not in cooldown."""
     sql = SQL().add(
-        f"SELECT l.id FROM {LEAD} l LEFT JOIN {COMPANY} c ON c.id = l.company_id WHERE l.stage = 'nurture'"
+        f"SELECT l.id, l.total_score, l.grade FROM {LEAD} l LEFT JOIN {COMPANY} c ON c.id = l.company_id WHERE l.stage = 'nurture'"
         f" AND l.score_model_version = %s AND l.total_score >= %s"
         f" AND l.grade IN ({', '.join(repr(g) for g in grades_at_least(spec.min_grade))})"
         f" AND (l.nurture_until IS NULL OR l.nurture_until <= %s) AND {required_sql(spec)} AND ",
@@ -344,22 +360,24 @@ def promotable_ids(spec, leads, *, now):
     ).extend(leads.where("l.id")).add(" ORDER BY l.id")
     with connection.cursor() as cursor:
         cursor.execute(sql.text, sql.params)
-        return [row[0] for row in cursor.fetchall()]
+        return {pk: (total, grade) for pk, total, grade in cursor.fetchall()}
 
 
-def promote(spec, ids, *, at):
-    """nurture -> mql through leadhub.services.transition, one lead at a time (there are few)."""
-    from leadhub.services import transition
+TENTH = Decimal("0.1")
 
-    promoted = 0
-    for lead in Lead.objects.filter(pk__in=ids).only("id", "stage", "total_score", "grade"):
-        reason = f"Score {lead.total_score} ≥ {engine.from_tenths(spec.threshold)}, grade {lead.grade} (model v{spec.version})"
-        try:
-            transition(lead, Stage.MQL, by=None, reason=reason, at=at)
-        except InvalidTransition:
-            continue  # moved by someone else since we looked: their move stands
-        promoted += 1
-    return promoted
+
+def promote(spec, qualifying, *, at):
+    """nurture -> mql for the `promotable` leads through leadhub.services.transition_many (set-based:
+    their history rows and routed handoffs in a few statements). Returns how many moved;
+    a lead someone else moved since it was read keeps their move."""
+    from leadhub.services import transition_many
+
+    threshold = engine.from_tenths(spec.threshold)
+    reasons = {
+        pk: f"Score {Decimal(str(total)).quantize(TENTH)} ≥ {threshold}, grade {grade} (model v{spec.version})"
+        for pk, (total, grade) in qualifying.items()
+    }
+    return len(transition_many(reasons, Stage.MQL, at=at))
 
 
 def tune_for_aggregation():
@@ -402,7 +420,7 @@ def rescore(spec, leads, *, as_of, now=None):
         lock_leads(leads)
         scored = write_scores(spec, as_of, leads)
         nurtured = move_new_to_nurture(spec, leads, at=now)
-        promoted = promote(spec, promotable_ids(spec, leads, now=now), at=now)
+        promoted = promote(spec, promotable(spec, leads, now=now), at=now)
     return scored, nurtured, promoted
 
 
@@ -426,10 +444,10 @@ def _day_sql(column):
     return f"CAST(julianday(substr({column}, 1, 10)) - 2440587.5 AS INTEGER)"
 
 
-def _minutes_sql():
+def _minutes_sql(column="properties"):
     if _pg():
-        return "CASE WHEN jsonb_typeof(properties -> 'minutes') = 'number' THEN (properties ->> 'minutes')::float8 END"
-    return "CASE WHEN json_type(properties, '$.minutes') IN ('integer', 'real') THEN json_extract(properties, '$.minutes') END"
+        return f"CASE WHEN jsonb_typeof({column} -> 'minutes') = 'number' THEN ({column} ->> 'minutes')::float8 END"
+    return f"CASE WHEN json_type({column}, '$.minutes') IN ('integer', 'real') THEN json_extract({column}, '$.minutes') END"
 
 
 def _insert_rollups_sql(where):
@@ -450,39 +468,28 @@ def rebuild_rollups(leads=ALL):
         return cursor.rowcount
 
 
-def refresh_rollups(days_by_lead):
-    """Bring the rollups of these (lead, UTC day) pairs up to date after an ingest.
+def refresh_rollups(pairs):
+    """Bring the rollups of these (lead id, UTC day) pairs up to date after an ingest.
 
-    Called inside the ingest transaction. The lead rows are locked first (in id order, so
-    concurrent batches cannot deadlock), then the pairs are recounted from the raw activities:
-    a replayed or concurrent batch can never double-count, because each recount sees
-    everything committed before it plus this transaction's own rows.
+    Called inside the ingest transaction, with the leads locked (in id order, so concurrent
+    batches cannot deadlock). Each pair is recounted from the raw activities: a replayed or
+    concurrent batch can never double-count, because each recount sees everything committed
+    before it plus this transaction's own rows.
     """
-    if not days_by_lead:
+    if not pairs:
         return
-    lead_ids = sorted(days_by_lead)
-    days = sorted({day for ds in days_by_lead.values() for day in ds})
-    list(Lead.objects.select_for_update().filter(pk__in=lead_ids).order_by("pk").values_list("pk", flat=True))
-    leads = Leads(ids=tuple(lead_ids))
-    day_list = ", ".join(str(int(d)) for d in days)
-    start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=days[0])
-    end = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=days[-1] + 1)
-    with connection.cursor() as cursor:
-        sql = SQL().add(f"DELETE FROM {ROLLUP} WHERE ").extend(leads.where("lead_id")).add(f" AND day IN ({day_list})")
-        cursor.execute(sql.text, sql.params)
-        where = leads.where("lead_id").add(
-            f" AND occurred_at >= %s AND occurred_at < %s AND {_day_sql('occurred_at')} IN ({day_list})", _dt(start), _dt(end)
-        )
-        sql = _insert_rollups_sql(where)
-        cursor.execute(sql.text, sql.params)
-
-
-def refresh_rollups_for(activities):
-    """refresh_rollups for the (lead, day) pairs of these new Activity objects."""
-    days_by_lead = {}
-    for activity in activities:
-        days_by_lead.setdefault(activity.lead_id, set()).add(engine.epoch_day(activity.occurred_at))
-    refresh_rollups(days_by_lead)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    rows = [(lead_id, day, _dt(epoch + timedelta(days=day)), _dt(epoch + timedelta(days=day + 1)))
+            for lead_id, day in sorted(pairs)]
+    cte, params = rows_cte("p", [("lead_id", "bigint"), ("day", "int"), ("since", "timestamptz"), ("until", "timestamptz")], rows)
+    sql_execute(f"WITH {cte} DELETE FROM {ROLLUP} WHERE (lead_id, day) IN (SELECT lead_id, day FROM p)", params)
+    sql_execute(
+        f"WITH {cte} INSERT INTO {ROLLUP} (lead_id, kind, day, minutes, n)"
+        f" SELECT a.lead_id, a.kind, p.day, {_minutes_sql('a.properties')}, COUNT(*) FROM p JOIN {ACTIVITY} a"
+        f" ON a.lead_id = p.lead_id AND a.occurred_at >= p.since AND a.occurred_at < p.until"
+        f" GROUP BY a.lead_id, a.kind, p.day, 4",
+        params,
+    )
 
 
 def analyze():

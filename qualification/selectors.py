@@ -177,20 +177,33 @@ def lead_top_reasons(leads, limit=3):
                 lead = full
             fresh.append((lead, spec, key))
         todo = fresh
-    facts = defaultdict(list)
-    rollups = ActivityRollup.objects.filter(lead_id__in=[lead.pk for lead, _, _ in todo]).values_list("lead_id", "kind", "day", "minutes", "n")
-    for lead_id, kind, day, minutes, count in rollups:
-        facts[lead_id].append(engine.ActivityFact(kind, day, minutes, count))
-    now = timezone.now()
-    for lead, spec, key in todo:
-        result = engine.score(lead_facts(lead, activity_facts=facts[lead.pk]), spec, lead.scored_at or now)
-        top = sorted(result.contributions, key=lambda c: (-abs(c.points), c.rule))[:limit]
+    results = _stored_scores([(lead, spec) for lead, spec, _ in todo])
+    for lead, _spec, key in todo:
+        top = sorted(results[lead.pk].contributions, key=lambda c: (-abs(c.points), c.rule))[:limit]
         reasons[lead.pk] = [{"rule": c.rule, "points": c.points} for c in top]
         if key is not None:
             _TOP_REASONS[key] = reasons[lead.pk]
             if len(_TOP_REASONS) > _TOP_REASONS_MAX:
                 _TOP_REASONS.popitem(last=False)
     return reasons
+
+
+def _stored_scores(pairs):
+    """{lead id: engine.ScoreResult} for (Lead with company loaded, spec) pairs, each scored at
+    the moment it was scored; the activity facts come from the daily rollups in one query."""
+    facts = defaultdict(list)
+    rollups = ActivityRollup.objects.filter(lead_id__in=[lead.pk for lead, _ in pairs]).values_list("lead_id", "kind", "day", "minutes", "n")
+    for lead_id, kind, day, minutes, count in rollups:
+        facts[lead_id].append(engine.ActivityFact(kind, day, minutes, count))
+    now = timezone.now()
+    return {lead.pk: engine.score(lead_facts(lead, activity_facts=facts[lead.pk]), spec, lead.scored_at or now) for lead, spec in pairs}
+
+
+def lead_scores(leads):
+    """lead_score for many Lead objects (company loaded) in a constant number of queries:
+    {lead id: engine.ScoreResult}, without the leads that were never scored."""
+    specs = _specs_with_keys(lead.score_model_version for lead in leads if lead.score_model_version is not None)
+    return _stored_scores([(lead, specs[lead.score_model_version][1]) for lead in leads if lead.score_model_version in specs])
 
 
 def lead_explanation(lead):

@@ -22,7 +22,7 @@ from .models import EngagementRule, FitRule, RescoreRun, ScoringModel
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 10_000  # leads per statement when rescoring everything
-LEAD_BATCH = 500  # leads per statement when rescoring a few after ingest
+LEAD_BATCH = 2_000  # leads per statement when rescoring a few after ingest
 STALE_AFTER = timedelta(minutes=5)  # a run without a heartbeat this long is presumed dead
 
 

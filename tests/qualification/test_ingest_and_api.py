@@ -63,6 +63,45 @@ def test_ingest_keeps_daily_rollups_and_a_replay_does_not_double_count(integrati
                               ("webinar_attended", today, None, 1)], key=str)
 
 
+def test_rollups_and_last_activity_after_many_batches_equal_a_rebuild_from_the_raw_activities():
+    """Batches over several leads and days (some at the edges of a UTC day), with items repeated
+    inside a batch and replayed across batches: the rollups ingest keeps equal a recount."""
+    import random
+    from datetime import UTC, datetime
+
+    from leadhub.models import Activity, Lead
+    from leadhub.services import record_activities
+    from qualification import bulk
+
+    rng = random.Random(5)
+    leads = [LeadFactory() for _ in range(4)]
+    midnight = datetime(2026, 11, 20, tzinfo=UTC)
+    sent = []
+    for _ in range(6):
+        items = []
+        for _ in range(25):
+            if sent and rng.random() < 0.3:
+                items.append(rng.choice(sent))  # a replay (or a repeat inside this batch)
+                continue
+            at = midnight + timedelta(days=rng.randrange(-3, 3), seconds=rng.choice([0, 1, 43200, 86399]))
+            items.append({"email": rng.choice(leads).email, "kind": rng.choice(["page_view", "webinar_attended"]),
+                          "occurred_at": at, "properties": {"minutes": rng.choice([10, 45])} if rng.random() < 0.5 else {},
+                          "source": "crm", "external_id": f"x{len(sent)}"})
+            sent.append(items[-1])
+        recorded = set(Activity.objects.values_list("external_id", flat=True))
+        outcomes = record_activities(items=items)
+        ids = [item["external_id"] for item in items]
+        assert [o.status for o in outcomes] == [
+            "known" if key in recorded or key in ids[:index] else "created" for index, key in enumerate(ids)]
+    assert Activity.objects.count() == len({item["external_id"] for item in sent})
+    kept = sorted(ActivityRollup.objects.values_list("lead_id", "kind", "day", "minutes", "n"), key=str)
+    bulk.rebuild_rollups()
+    assert kept == sorted(ActivityRollup.objects.values_list("lead_id", "kind", "day", "minutes", "n"), key=str)
+    for lead in Lead.objects.all():
+        latest = max(item["occurred_at"] for item in sent if item["email"] == lead.email)
+        assert lead.last_activity_at == latest
+
+
 def test_profile_change_rescores_the_lead(integration_api, published, lead, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = integration_api.post("/api/leads/", {"email": lead.email, "title": "VP Marketing"}, format="json")
