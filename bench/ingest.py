@@ -106,6 +106,7 @@ def main():
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--web-workers", type=int, default=3)
+    parser.add_argument("--worker-processes", type=int, default=1, help="Celery worker concurrency (prefork processes)")
     parser.add_argument("--lag-timeout", type=float, default=120)
     args = parser.parse_args()
 
@@ -139,7 +140,7 @@ def main():
     redis.Redis.from_url(BROKER).flushdb()
     logs = tempfile.mkdtemp(prefix="bench-ingest-")
     web = c.start([c.PY, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"], serve_env, f"{logs}/web.log")
-    worker = c.start([c.PY, "-m", "celery", "-A", "leadhub", "worker", "-l", "warning", "--concurrency", "1",
+    worker = c.start([c.PY, "-m", "celery", "-A", "leadhub", "worker", "-l", "warning", "--concurrency", str(args.worker_processes),
                       "--pidfile", f"{logs}/worker.pid"], serve_env, f"{logs}/worker.log")
     try:
         c.wait_for_http(f"http://127.0.0.1:{PORT}/healthz")

@@ -1,6 +1,6 @@
 """Every write to lead records goes through here: ingest, profile upserts, stage moves."""
 
-import json
+from collections import Counter
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -196,7 +196,9 @@ def record_activities(*, items):
     new_rows = [row for row in rows if (row[4], row[5]) in created]
     if new_rows:
         # Scoring reads daily rollups of activities; they change with the rows, in this transaction.
-        bulk.refresh_rollups({(lead_id, engine.epoch_day(at)) for lead_id, _, at, *_ in new_rows})
+        counts = Counter((lead_id, kind, engine.epoch_day(at), engine.numeric_property(props, "minutes"))
+                         for lead_id, kind, at, props, *_ in new_rows)
+        bulk.add_to_rollups(counts)
         latest = {}
         for lead_id, _, at, *_ in new_rows:
             if lead_id not in latest or at > latest[lead_id]:
@@ -212,26 +214,20 @@ def _insert_new_activities(rows):
     concurrent replay of the same batch). Returns the keys of the rows inserted."""
     from qualification.bulk import rows_cte
 
-    ops = connection.ops
-    values = [(lead_id, kind, ops.adapt_datetimefield_value(at), json.dumps(props), source, external_id)
-              for lead_id, kind, at, props, source, external_id in rows]
     cte, params = rows_cte("v", [("lead_id", "bigint"), ("kind", "text"), ("occurred_at", "timestamptz"),
-                                 ("properties", "text"), ("source", "text"), ("external_id", "text")], values)
-    properties = "v.properties::jsonb" if connection.vendor == "postgresql" else "v.properties"
+                                 ("properties", "jsonb"), ("source", "text"), ("external_id", "text")], rows)
     # "WHERE true": SQLite needs it to tell the upsert's ON CONFLICT from a join's ON.
     sql = (f"WITH {cte} INSERT INTO {Activity._meta.db_table} (lead_id, kind, occurred_at, properties, source, external_id, created_at)"
-           f" SELECT v.lead_id, v.kind, v.occurred_at, {properties}, v.source, v.external_id, %s FROM v WHERE true"
+           f" SELECT v.lead_id, v.kind, v.occurred_at, v.properties, v.source, v.external_id, %s FROM v WHERE true"
            f" ON CONFLICT (source, external_id) DO NOTHING RETURNING source, external_id")
-    return set(sql_execute(sql, [*params, ops.adapt_datetimefield_value(timezone.now())]))
+    return set(map(tuple, sql_execute(sql, [*params, connection.ops.adapt_datetimefield_value(timezone.now())])))
 
 
 def _touch_last_activity(latest_by_lead):
     """Move last_activity_at forward (never back) for the leads in a batch, in one statement."""
     from qualification.bulk import rows_cte
 
-    ops = connection.ops
-    cte, params = rows_cte("v", [("id", "bigint"), ("at", "timestamptz")],
-                           [(pk, ops.adapt_datetimefield_value(at)) for pk, at in sorted(latest_by_lead.items())])
+    cte, params = rows_cte("v", [("id", "bigint"), ("at", "timestamptz")], sorted(latest_by_lead.items()))
     table = Lead._meta.db_table
     sql_execute(f"WITH {cte} UPDATE {table} SET last_activity_at = v.at FROM v"
                 f" WHERE {table}.id = v.id AND ({table}.last_activity_at IS NULL OR {table}.last_activity_at < v.at)", params)

@@ -12,9 +12,10 @@ of leadhub.services.transition, with the same check); nurture -> mql goes throug
 transition() itself, lead by lead (few leads).
 """
 
+import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 
 from django.db import connection, transaction
 
@@ -65,15 +66,27 @@ def _rowcount(cursor):
 
 
 def rows_cte(name, columns, rows):
-    """`name(columns) AS (...)` for a WITH clause holding `rows` (tuples); `columns` are
-    (name, PostgreSQL type) pairs. PostgreSQL gets one array per column (a few parameters
-    whatever the number of rows), SQLite a VALUES list. Returns (sql text, params)."""
+    """`name(columns) AS (...)` for a WITH clause holding `rows` (tuples), and its one
+    parameter: the rows as a JSON array of arrays, which the database takes apart (a batch
+    of a thousand rows costs one json.dumps, not a thousand parameters or arrays adapted
+    value by value). `columns` are (name, PostgreSQL type) pairs; "jsonb" columns take
+    JSON-able values, "timestamptz" columns datetimes. Returns (sql text, params)."""
+    pg = _pg()
+    stamps = [i for i, (_, kind) in enumerate(columns) if kind == "timestamptz"]
+    if stamps:
+        rows = [list(row) for row in rows]
+        for row in rows:
+            for i in stamps:
+                value = _dt(row[i])
+                row[i] = value.isoformat() if pg and value is not None else value
+    if pg:
+        values = ", ".join(f"e -> {i}" if kind == "jsonb" else f"(e ->> {i})::{kind}" for i, (_, kind) in enumerate(columns))
+        source = f"SELECT {values} FROM jsonb_array_elements(%s::jsonb) AS e"
+    else:
+        values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
+        source = f"SELECT {values} FROM json_each(%s)"
     names = ", ".join(column for column, _ in columns)
-    if _pg():
-        arrays = ", ".join(f"%s::{pg_type}[]" for _, pg_type in columns)
-        return f"{name}({names}) AS (SELECT * FROM unnest({arrays}))", [list(values) for values in zip(*rows, strict=True)]
-    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    return f"{name}({names}) AS (VALUES {', '.join([row] * len(rows))})", [value for r in rows for value in r]
+    return f"{name}({names}) AS ({source})", [json.dumps(rows, separators=(",", ":"))]
 
 
 class SQL:
@@ -108,13 +121,19 @@ class Leads:
     high: int | None = None
     ids: tuple | None = None
 
+    @cached_property
+    def pg_array(self):
+        """The ids as one PostgreSQL array literal, made once: a chunk's statements all use it,
+        and the driver would otherwise adapt the list element by element for each of them."""
+        return "{" + ",".join(str(int(pk)) for pk in self.ids) + "}"
+
     def where(self, column):
         sql = SQL()
         if self.ids is not None:
             if not self.ids:
                 return sql.add("1 = 0")
             if _pg():  # one array parameter: a thousand placeholders cost more to bind than to run
-                return sql.add(f"{column} = ANY(%s)", list(self.ids))
+                return sql.add(f"{column} = ANY(%s::bigint[])", self.pg_array)
             return sql.add(f"{column} IN ({', '.join(['%s'] * len(self.ids))})", *self.ids)
         if self.low is not None:
             return sql.add(f"{column} >= %s AND {column} <= %s", self.low, self.high)
@@ -401,27 +420,37 @@ def tune_for_preview():
             cursor.execute("SET LOCAL min_parallel_table_scan_size = '1TB'")
 
 
-def lock_leads(leads):
+def lock_leads(leads, *, skip_locked=False):
     """Lock these leads' rows in id order (inside a transaction). Every writer of many leads
     (ingest, rescoring) takes them in this order first, so two can never wait on each other in
-    a cycle; the UPDATE that follows would otherwise lock them in whatever order it meets them."""
-    if _pg():
-        sql = SQL().add(f"SELECT id FROM {LEAD} WHERE ").extend(leads.where("id")).add(" ORDER BY id FOR UPDATE")
-        with connection.cursor() as cursor:
+    a cycle; the UPDATE that follows would otherwise lock them in whatever order it meets them.
+    With `skip_locked` (a list of ids only), leads another transaction holds are passed over.
+    Returns the Leads now locked."""
+    if not _pg():
+        return leads  # SQLite: one writer at a time, the transaction holds the whole database
+    sql = SQL().add(f"SELECT id FROM {LEAD} WHERE ").extend(leads.where("id")).add(" ORDER BY id FOR UPDATE")
+    with connection.cursor() as cursor:
+        if not skip_locked:
             cursor.execute(sql.text, sql.params)
+            return leads
+        cursor.execute(sql.text + " SKIP LOCKED", sql.params)
+        locked = tuple(row[0] for row in cursor.fetchall())
+    return leads if len(locked) == len(leads.ids) else Leads(ids=locked)
 
 
-def rescore(spec, leads, *, as_of, now=None):
-    """Score `leads` and make the stage moves that follow, in one transaction.
-    Returns (scored, nurtured, promoted)."""
+def rescore(spec, leads, *, as_of, now=None, skip_locked=False):
+    """Score `leads` and make the stage moves that follow, in one transaction. With
+    `skip_locked`, leads another transaction holds are left for later (see lock_leads).
+    Returns (scored, nurtured, promoted, ids of the leads left)."""
     now = now or as_of
     with transaction.atomic():
         tune_for_aggregation()
-        lock_leads(leads)
-        scored = write_scores(spec, as_of, leads)
-        nurtured = move_new_to_nurture(spec, leads, at=now)
-        promoted = promote(spec, promotable(spec, leads, now=now), at=now)
-    return scored, nurtured, promoted
+        locked = lock_leads(leads, skip_locked=skip_locked)
+        left = tuple(sorted(set(leads.ids) - set(locked.ids))) if locked is not leads else ()
+        scored = write_scores(spec, as_of, locked)
+        nurtured = move_new_to_nurture(spec, locked, at=now)
+        promoted = promote(spec, promotable(spec, locked, now=now), at=now)
+    return scored, nurtured, promoted, left
 
 
 def chunk_bounds(after_id, size, *, max_id):
@@ -468,28 +497,24 @@ def rebuild_rollups(leads=ALL):
         return cursor.rowcount
 
 
-def refresh_rollups(pairs):
-    """Bring the rollups of these (lead id, UTC day) pairs up to date after an ingest.
+def add_to_rollups(counts):
+    """Add new activities to the rollups: `counts` maps (lead id, kind, UTC day, minutes) to how
+    many activities were just inserted with those values.
 
-    Called inside the ingest transaction, with the leads locked (in id order, so concurrent
-    batches cannot deadlock). Each pair is recounted from the raw activities: a replayed or
-    concurrent batch can never double-count, because each recount sees everything committed
-    before it plus this transaction's own rows.
+    Called inside the ingest transaction, with the leads locked: every writer of a lead's
+    activities takes that lock first, so two batches for the same lead add up one after the
+    other, each seeing the other's rows. Only rows actually inserted are counted, so a replayed
+    batch adds nothing. Existing rows grow, the others are inserted (one statement each).
     """
-    if not pairs:
+    if not counts:
         return
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    rows = [(lead_id, day, _dt(epoch + timedelta(days=day)), _dt(epoch + timedelta(days=day + 1)))
-            for lead_id, day in sorted(pairs)]
-    cte, params = rows_cte("p", [("lead_id", "bigint"), ("day", "int"), ("since", "timestamptz"), ("until", "timestamptz")], rows)
-    sql_execute(f"WITH {cte} DELETE FROM {ROLLUP} WHERE (lead_id, day) IN (SELECT lead_id, day FROM p)", params)
-    sql_execute(
-        f"WITH {cte} INSERT INTO {ROLLUP} (lead_id, kind, day, minutes, n)"
-        f" SELECT a.lead_id, a.kind, p.day, {_minutes_sql('a.properties')}, COUNT(*) FROM p JOIN {ACTIVITY} a"
-        f" ON a.lead_id = p.lead_id AND a.occurred_at >= p.since AND a.occurred_at < p.until"
-        f" GROUP BY a.lead_id, a.kind, p.day, 4",
-        params,
-    )
+    cte, params = rows_cte("d", [("lead_id", "bigint"), ("kind", "text"), ("day", "int"), ("minutes", "float8"), ("n", "int")],
+                           [(*key, n) for key, n in sorted(counts.items(), key=lambda item: (item[0][0], item[0][2], item[0][1]))])
+    same = (f"{ROLLUP}.lead_id = d.lead_id AND {ROLLUP}.day = d.day AND {ROLLUP}.kind = d.kind"
+            f" AND ({ROLLUP}.minutes = d.minutes OR ({ROLLUP}.minutes IS NULL AND d.minutes IS NULL))")
+    sql_execute(f"WITH {cte} UPDATE {ROLLUP} SET n = {ROLLUP}.n + d.n FROM d WHERE {same}", params)
+    sql_execute(f"WITH {cte} INSERT INTO {ROLLUP} (lead_id, kind, day, minutes, n)"
+                f" SELECT d.lead_id, d.kind, d.day, d.minutes, d.n FROM d WHERE NOT EXISTS (SELECT 1 FROM {ROLLUP} WHERE {same})", params)
 
 
 def analyze():

@@ -280,7 +280,7 @@ class ActivityRollup(models.Model):
     """Activities per lead, kind, UTC day and `minutes` property, with their count.
 
     Rescoring reads these narrow rows instead of the raw activities (no JSON parsing, fewer
-    rows); leadhub.services.record_activities keeps them current through bulk.refresh_rollups.
+    rows); leadhub.services.record_activities keeps them current through bulk.add_to_rollups.
     Conditions on activity properties can only use the properties kept here.
     """
 

@@ -16,6 +16,16 @@ def published_model():
     return ScoringModel.objects.filter(status=ModelStatus.PUBLISHED).first()
 
 
+def published_spec():
+    """The published model's engine.ModelSpec, or None; kept between calls while the model is
+    unchanged (rescoring after every ingest batch would rebuild the same rules)."""
+    row = ScoringModel.objects.filter(status=ModelStatus.PUBLISHED).values_list(*MODEL_KEY_COLUMNS).first()
+    if row is None:
+        return None
+    version = row[1]
+    return _specs_with_keys([version], known={version: row})[version][1]
+
+
 def snapshot(model):
     """The model and its rules as plain data for engine.score and bulk.py."""
     fit_rules = tuple(

@@ -373,7 +373,7 @@ def run_rescore(*, run_id, chunk_size=CHUNK_SIZE):
                     now = timezone.now()
                     _set_status(run.pk, RunStatus.DONE, finished_at=now, heartbeat_at=now, done=run.total if run.done > run.total else run.done)
                     break
-                scored, nurtured, promoted = bulk.rescore(spec, bulk.Leads(*bounds), as_of=run.as_of, now=timezone.now())
+                scored, nurtured, promoted, _ = bulk.rescore(spec, bulk.Leads(*bounds), as_of=run.as_of, now=timezone.now())
                 run.done += scored
                 run.total = max(run.total, run.done)
                 run.nurtured += nurtured
@@ -396,14 +396,26 @@ def rescore_leads(*, lead_ids, by=None, now=None):
     """Rescore these leads with the published model (after ingest or a profile change) and
     make the stage moves that follow. Returns how many leads were scored (0 when nothing is
     published: leads keep the scores they have)."""
-    model = selectors.published_model()
-    if model is None:
-        return 0
-    spec = selectors.snapshot(model)
+    return _rescore(lead_ids, now, skip_busy=False)[0]
+
+
+def rescore_free_leads(*, lead_ids, now=None):
+    """rescore_leads, passing over the leads another transaction holds right now (an ingest
+    batch that will queue their rescoring itself when it commits, a decision in progress)
+    instead of waiting for them. Returns (how many were scored, ids of the leads passed over)."""
+    return _rescore(lead_ids, now, skip_busy=True)
+
+
+def _rescore(lead_ids, now, *, skip_busy):
+    spec = selectors.published_spec()
+    if spec is None:
+        return 0, ()
     now = now or timezone.now()
-    scored = 0
+    scored, busy = 0, []
     ids = sorted(set(lead_ids))
     for start in range(0, len(ids), LEAD_BATCH):
         chunk = tuple(itertools.islice(ids, start, start + LEAD_BATCH))
-        scored += bulk.rescore(spec, bulk.Leads(ids=chunk), as_of=now)[0]
-    return scored
+        n, _, _, left = bulk.rescore(spec, bulk.Leads(ids=chunk), as_of=now, skip_locked=skip_busy)
+        scored += n
+        busy += left
+    return scored, tuple(busy)

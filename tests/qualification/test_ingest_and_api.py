@@ -65,7 +65,8 @@ def test_ingest_keeps_daily_rollups_and_a_replay_does_not_double_count(integrati
 
 def test_rollups_and_last_activity_after_many_batches_equal_a_rebuild_from_the_raw_activities():
     """Batches over several leads and days (some at the edges of a UTC day), with items repeated
-    inside a batch and replayed across batches: the rollups ingest keeps equal a recount."""
+    inside a batch and replayed across batches, and minutes that are numbers, text or booleans
+    (only numbers count): the rollups ingest keeps equal a recount from the raw activities."""
     import random
     from datetime import UTC, datetime
 
@@ -85,7 +86,7 @@ def test_rollups_and_last_activity_after_many_batches_equal_a_rebuild_from_the_r
                 continue
             at = midnight + timedelta(days=rng.randrange(-3, 3), seconds=rng.choice([0, 1, 43200, 86399]))
             items.append({"email": rng.choice(leads).email, "kind": rng.choice(["page_view", "webinar_attended"]),
-                          "occurred_at": at, "properties": {"minutes": rng.choice([10, 45])} if rng.random() < 0.5 else {},
+                          "occurred_at": at, "properties": rng.choice([{}, {"minutes": 10}, {"minutes": 45.5}, {"minutes": "45"}, {"minutes": True}]),
                           "source": "crm", "external_id": f"x{len(sent)}"})
             sent.append(items[-1])
         recorded = set(Activity.objects.values_list("external_id", flat=True))

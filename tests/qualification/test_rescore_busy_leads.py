@@ -1,0 +1,76 @@
+"""Rescoring after ingest does not wait for leads another transaction holds: it scores the
+others and comes back for the busy ones. Real connections, real row locks."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from leadhub.models import Lead
+from leadhub.tasks import rescore_leads
+from qualification import bulk
+from qualification.choices import ModelStatus
+from qualification.services import rescore_free_leads
+from tests.factories import ActivityFactory, CompanyFactory, LeadFactory
+
+from .factories import simple_model
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def hot_lead():
+    """Qualifies under simple_model once scored: software company (+20) and a demo request (+40)."""
+    lead = LeadFactory(company=CompanyFactory(industry="software"))
+    ActivityFactory(lead=lead, kind="demo_request", occurred_at=timezone.now() - timedelta(hours=1))
+    bulk.rebuild_rollups(bulk.Leads(ids=(lead.pk,)))
+    return lead
+
+
+class HeldLead:
+    """Another connection holds the lead's row lock (as an ingest batch in progress does) until released."""
+
+    def __init__(self, lead):
+        self.locked, self.release = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._hold, args=(lead.pk,))
+
+    def _hold(self, pk):
+        try:
+            with transaction.atomic():
+                Lead.objects.select_for_update().get(pk=pk)
+                self.locked.set()
+                self.release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        assert self.locked.wait(timeout=10)
+        return self
+
+    def __exit__(self, *exc):
+        self.release.set()
+        self.thread.join(timeout=30)
+
+
+def test_a_busy_lead_is_passed_over_and_the_others_are_scored():
+    simple_model(status=ModelStatus.PUBLISHED)
+    busy, free = hot_lead(), hot_lead()
+    with HeldLead(busy):
+        scored, passed_over = rescore_free_leads(lead_ids=[busy.pk, free.pk])
+    assert (scored, passed_over) == (1, (busy.pk,))
+    assert Lead.objects.get(pk=free.pk).total_score == 60 and Lead.objects.get(pk=free.pk).stage == "mql"
+    assert Lead.objects.get(pk=busy.pk).scored_at is None
+
+
+def test_the_task_comes_back_for_a_busy_lead_until_it_is_scored():
+    simple_model(status=ModelStatus.PUBLISHED)
+    busy, free = hot_lead(), hot_lead()
+    with HeldLead(busy) as held:
+        # Tasks run eagerly here, so the follow-ups run at once; after the last one the task
+        # waits for the lock, which the other transaction gives up a moment later.
+        threading.Timer(0.5, held.release.set).start()
+        rescore_leads.delay([busy.pk, free.pk])
+    assert {lead.pk: (lead.total_score, lead.stage) for lead in Lead.objects.filter(pk__in=[busy.pk, free.pk])} == {
+        busy.pk: (60, "mql"), free.pk: (60, "mql")}
