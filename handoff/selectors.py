@@ -206,12 +206,14 @@ def queue_summary(user, matching=(), now=None):
     return _summary(_counts(_query_many(_counts_statements(user, now or timezone.now(), matching))))
 
 
-def queue_summary_and_rows(user, query, start, stop, now):
-    """(queue_summary for `query`, its rows [start:stop]), read in one round trip."""
+def queue_summary_and_rows(user, query, start, stop, now, also=()):
+    """(queue_summary for `query`, its rows [start:stop], then the results of the `also`
+    statements (for leadhub.sql.query_many)), read in one round trip."""
     own = query.assigned in (Assigned.MINE, Assigned.POOL, Assigned.MINE_AND_POOL) and query.unfiltered
-    *counts, rows = _query_many([*_counts_statements(user, now, [] if own else query.count_sql()),
-                                 (*query.rows_sql(start, stop), False)])
-    return _summary(_counts(counts), own=query.assigned if own else None), rows
+    counts = _counts_statements(user, now, [] if own else query.count_sql())
+    results = _query_many([*counts, (*query.rows_sql(start, stop), False), *also])
+    summary = _summary(_counts(results[:len(counts)]), own=query.assigned if own else None)
+    return summary, *results[len(counts):]
 
 
 def _counts(results):
