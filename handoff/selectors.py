@@ -176,11 +176,11 @@ def _counts_statements(user, now, matching=()):
     handoffs, the pool, unread notices), then the `matching` counts ((sql, params) pairs), if
     any; each count its own subquery, answered from the best index for it alone.
 
-    Apart: the matching counts change with the filters, while the header's statement has one
-    shape for everyone, and one plan (prepared, planned once per connection) serves everyone.
-    The user's id comes as `(SELECT id)`: PostgreSQL then costs every user's plan alike. Given the
-    id itself, it found a user owning few handoffs (a manager) cheaper to plan afresh, and did
-    so on every load (0.2-0.4 ms)."""
+    Two statements: the matching counts change with the filters, while the header's has one
+    shape for everyone, so one plan (prepared, planned once per connection) serves everyone.
+    The user's id comes as `(SELECT id)` so that PostgreSQL costs every user's plan alike: given
+    the id itself, it found a user owning few handoffs (a manager) cheaper to plan afresh, and
+    did so on every load (0.2-0.4 ms)."""
     from .models import Notification
 
     handoffs, notifications = Handoff._meta.db_table, Notification._meta.db_table
