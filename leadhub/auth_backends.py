@@ -28,13 +28,49 @@ def _permissions_sql(superuser):
     )
 
 
+def permissions_statement(user):
+    """The user's permissions, read afresh: (sql, params, one) for leadhub.sql.query_many.
+    A prepared statement (leadhub.sql): planning this join costs more than running it."""
+    return _permissions_sql(user.is_superuser), [] if user.is_superuser else [user.pk, user.pk], False
+
+
+# What this process last read of each user's permissions. A page that reads its data in one
+# round trip may go ahead with them and read them afresh in that same round trip, answering
+# only from the fresh ones (handoff.views.queue): they never grant anything by themselves.
+_LAST_READ = {}
+_LAST_READ_MAX = 10_000
+
+
+def last_read_permissions(user):
+    """What this process last read of `user`'s permissions (a frozenset), or None."""
+    return _LAST_READ.get(user.pk)
+
+
+def assume_permissions(user, permissions):
+    """Let has_perm answer from `permissions` until set_permissions gives the fresh ones."""
+    user._perm_cache = set(permissions)
+
+
+def set_permissions(user, rows):
+    """The rows of permissions_statement as `user`'s permissions for this request (what
+    has_perm answers from), and as what this process last read; returns them as a frozenset."""
+    permissions = frozenset(f"{app_label}.{codename}" for app_label, codename in rows)
+    user._perm_cache = set(permissions)
+    if len(_LAST_READ) >= _LAST_READ_MAX:
+        _LAST_READ.clear()
+    _LAST_READ[user.pk] = permissions
+    return permissions
+
+
+def read_permissions(user):
+    sql, params, _ = permissions_statement(user)
+    return set_permissions(user, query(sql, params))
+
+
 class ModelBackendOneQuery(ModelBackend):
     def get_all_permissions(self, user_obj, obj=None):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
         if not hasattr(user_obj, "_perm_cache"):
-            # A prepared statement (leadhub.sql): planning this join costs more than running it.
-            params = [] if user_obj.is_superuser else [user_obj.pk, user_obj.pk]
-            rows = query(_permissions_sql(user_obj.is_superuser), params)
-            user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in rows}
+            read_permissions(user_obj)
         return user_obj._perm_cache

@@ -1,5 +1,9 @@
 """The Jinja2 environment of the pages SDRs reload all day (see TEMPLATES in settings.py)."""
 
+import functools
+
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.templatetags.static import static
 from django.urls import reverse
 from django_htmx.jinja import htmx_script
@@ -12,7 +16,30 @@ def url(name, *args):
     return reverse(name, args=args) if args else link(name)
 
 
+# Every page's layout prints the same few static URLs and the same htmx script tag; they depend
+# on the settings only (a manifest storage reads its manifest once per process), so each is
+# worked out once, again after a setting changes (tests).
+@functools.lru_cache(maxsize=256)
+def static_url(path):
+    return static(path)
+
+
+@functools.lru_cache(maxsize=1)
+def _htmx_script():
+    return htmx_script()
+
+
+def htmx(**options):
+    return htmx_script(**options) if options else _htmx_script()
+
+
+@receiver(setting_changed)
+def _forget_static_urls(**kwargs):
+    static_url.cache_clear()
+    _htmx_script.cache_clear()
+
+
 def environment(**options):
     env = Environment(**options)
-    env.globals.update(static=static, url=url, htmx_script=htmx_script)
+    env.globals.update(static=static_url, url=url, htmx_script=htmx)
     return env

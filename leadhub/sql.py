@@ -9,10 +9,13 @@ from django.db import connection
 
 
 class _PreparedCursor(psycopg.Cursor):
-    """Server-side binding, prepared on first use (Django's own cursors bind client-side)."""
+    """Server-side binding, prepared on first use (Django's own cursors bind client-side), with
+    results in binary: psycopg's C loaders read them faster than Django's timestamptz text loader
+    (a Python call per value; the queue reads 125 per page). These reads select no jsonb, inet
+    or cidr, which Django has loaded as text."""
 
     def execute(self, query, params=None, **kwargs):
-        return super().execute(query, params, prepare=True)
+        return super().execute(query, params, prepare=True, binary=True)
 
 
 class _BoundCursor(psycopg.Cursor):

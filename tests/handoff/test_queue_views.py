@@ -46,6 +46,38 @@ def test_people_without_the_queue_permission_get_403(client, outsider):
     assert client.post(f"/queue/{handoff.pk}/accept/", **HX).status_code == 403
 
 
+def test_a_permission_taken_away_between_loads_is_refused_at_once(client, sdr):
+    # The queue starts from the permissions it read for the user last time (same process) and
+    # reads them afresh with its rows: the answer must go by the fresh ones.
+    from django.contrib.auth.models import Group
+
+    from leadhub import roles
+
+    client.force_login(sdr)
+    assert client.get("/queue/").status_code == 200
+    sdr.groups.remove(Group.objects.get(name=roles.SDR))
+    assert client.get("/queue/").status_code == 403
+    assert client.get("/queue/", {"sort": "nonsense"}).status_code == 403  # an invalid filter too
+    assert client.get("/queue/", **HX, HTTP_HX_TARGET="queue-results").status_code == 403
+
+
+def test_a_role_changed_between_loads_shows_the_new_roles_queue(client, sdr, other_sdr):
+    from django.contrib.auth.models import Group
+
+    from leadhub import roles
+
+    mine, theirs = HandoffFactory(owner=sdr), HandoffFactory(owner=other_sdr)
+    client.force_login(sdr)
+    response = client.get("/queue/")
+    assert row_ids(response) == [mine.pk]
+    sdr.groups.set([Group.objects.get(name=roles.SALES_MANAGER)])
+    response = client.get("/queue/")  # a manager's default: everyone's handoffs, each one actionable
+    assert set(row_ids(response)) == {mine.pk, theirs.pk} and b"Not yours" not in response.content
+    sdr.groups.set([Group.objects.get(name=roles.MARKETING)])
+    response = client.get("/queue/")
+    assert set(row_ids(response)) == {mine.pk, theirs.pk} and b'data-action="accept"' not in response.content
+
+
 def test_sdr_sees_own_and_pool_handoffs_not_a_teammates(client, sdr, other_sdr):
     mine, pool = HandoffFactory(owner=sdr), HandoffFactory(owner=None)
     HandoffFactory(owner=other_sdr)
