@@ -159,6 +159,19 @@ class Activity(models.Model):
         return f"{self.get_kind_display()} at {self.occurred_at:%Y-%m-%d %H:%M}"
 
 
+class PendingRescore(models.Model):
+    """A lead whose facts changed since it was last scored (activities arrived, its profile
+    changed). The rescoring task takes waiting rows in batches, oldest first (qualification.
+    services.rescore_pending), and scores each lead once however many rows it has. A lead may
+    have several rows: writers only ever insert, so an ingest batch never waits on another or
+    on the worker here."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self):
+        return f"lead {self.lead_id} waits for rescoring"
+
+
 class StageChange(models.Model):
     """Append-only history of a lead's stage: who moved it, when and why."""
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from .choices import ALLOWED_TRANSITIONS, Stage
 from .errors import Conflict, InvalidTransition, NotAllowed, ValidationFailed
-from .models import Activity, Company, ImportRow, Lead, LeadAlias, LeadMerge, StageChange
+from .models import Activity, Company, ImportRow, Lead, LeadAlias, LeadMerge, PendingRescore, StageChange
 from .sql import execute as sql_execute
 
 LEAD_PROFILE_FIELDS = ("first_name", "last_name", "title", "phone", "country", "source", "campaign")
@@ -62,12 +62,24 @@ def rescore_after_commit(lead_ids):
 
 
 def _enqueue_rescore(lead_ids):
-    # Scoring runs after commit so the task sees the rows it is asked to score.
+    """Mark these leads as waiting for rescoring, in the caller's transaction, and wake the
+    rescoring task once it commits (so the task sees the rows it scores). Leads already
+    waiting are not added twice: the worker scores each once, however often it changed."""
     from .tasks import rescore_leads
+
+    if mark_for_rescoring(lead_ids):
+        transaction.on_commit(rescore_leads.delay)
+
+
+def mark_for_rescoring(lead_ids):
+    """Add these leads to those waiting for rescoring (PendingRescore); returns how many ids."""
+    from qualification.bulk import rows_cte
 
     ids = sorted(set(lead_ids))
     if ids:
-        transaction.on_commit(lambda: rescore_leads.delay(ids))
+        cte, params = rows_cte("v", [("lead_id", "bigint")], [(pk,) for pk in ids])
+        sql_execute(f"WITH {cte} INSERT INTO {PendingRescore._meta.db_table} (lead_id) SELECT lead_id FROM v", params)
+    return len(ids)
 
 
 def company_for_email(email, *, company_fields=None):
@@ -184,10 +196,6 @@ def record_activities(*, items):
         if key not in first:
             first[key] = index
             rows.append((lead_ids[normalize_email(item["email"])], item["kind"], item["occurred_at"], item.get("properties") or {}, *key))
-    # Lock the leads first, in id order, as every writer of many leads does: inserting their
-    # activities takes key-share locks on them in batch order, and two batches holding those
-    # while waiting for each other's leads deadlocked.
-    bulk.lock_leads(bulk.Leads(ids=tuple(sorted({row[0] for row in rows}))))
     created = _insert_new_activities(rows)
     outcomes = [
         ActivityOutcome(index, *key, "created" if key in created and first[key] == index else "known")
@@ -195,6 +203,10 @@ def record_activities(*, items):
     ]
     new_rows = [row for row in rows if (row[4], row[5]) in created]
     if new_rows:
+        # The leads that got activities are locked in id order, as every writer of many leads
+        # does, only now: the lock (FOR NO KEY UPDATE) does not conflict with the key-share
+        # locks inserting activities takes, so it is held for the rollups and last activity only.
+        bulk.lock_leads(bulk.Leads(ids=tuple(sorted({row[0] for row in new_rows}))))
         # Scoring reads daily rollups of activities; they change with the rows, in this transaction.
         counts = Counter((lead_id, kind, engine.epoch_day(at), engine.numeric_property(props, "minutes"))
                          for lead_id, kind, at, props, *_ in new_rows)
@@ -382,7 +394,9 @@ def transition_many(reasons, to_stage, *, by=None, at=None):
     at = at or timezone.now()
     allowed_from = [stage for stage, targets in ALLOWED_TRANSITIONS.items() if to_stage in targets]
     with transaction.atomic():
-        current = Lead.objects.select_for_update().filter(pk__in=list(reasons)).order_by("pk").values_list("pk", "stage")
+        # no_key: the lock rescoring already holds (bulk.lock_leads), which ingest's key-share
+        # locks do not block; a full FOR UPDATE here could wait on an ingest that waits on us.
+        current = Lead.objects.select_for_update(no_key=True).filter(pk__in=list(reasons)).order_by("pk").values_list("pk", "stage")
         moving = {pk: stage for pk, stage in current if stage in allowed_from}
         if not moving:
             return []

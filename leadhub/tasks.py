@@ -5,23 +5,26 @@ BUSY_RETRIES = 5
 
 
 @shared_task(acks_late=True)
-def rescore_leads(lead_ids, attempt=0):
-    """Rescore these leads after their profile changed or activities arrived.
+def rescore_leads(lead_ids=None, attempt=0):
+    """Rescore the leads waiting for it (their profile changed or activities arrived).
 
-    Queued on commit by leadhub.services; idempotent (scoring is a pure function of the
-    lead's facts and the published model), so a retry is harmless. Leads another transaction
-    holds (often the next ingest batch, which queues them again itself) are not waited for:
-    they are rescored by a follow-up task a moment later, so the worker keeps up with ingest.
+    Queued on commit by leadhub.services after it marks the leads (PendingRescore); a task
+    scores whatever is waiting by then, so while the worker is busy many changes to one lead
+    cost one scoring. Idempotent (scoring is a pure function of the lead's facts and the
+    published model), so a retry is harmless. Leads another transaction holds (often the next
+    ingest batch) are not waited for: a follow-up task comes back for them a moment later, and
+    after BUSY_RETRIES it waits. `lead_ids`: leads to add first (messages queued by the
+    previous release named them).
     """
-    from qualification.services import rescore_free_leads
-    from qualification.services import rescore_leads as rescore
+    from qualification.services import rescore_pending
 
-    if attempt >= BUSY_RETRIES:
-        rescore(lead_ids=lead_ids)
-        return
-    _, busy = rescore_free_leads(lead_ids=lead_ids)
+    from .services import mark_for_rescoring
+
+    if lead_ids:
+        mark_for_rescoring(lead_ids)
+    _, busy = rescore_pending(wait=attempt >= BUSY_RETRIES)
     if busy:
-        rescore_leads.apply_async((list(busy), attempt + 1), countdown=0.2 * (attempt + 1))
+        rescore_leads.apply_async(kwargs={"attempt": attempt + 1}, countdown=0.2 * (attempt + 1))
 
 
 @shared_task(acks_late=True)

@@ -424,11 +424,13 @@ def lock_leads(leads, *, skip_locked=False):
     """Lock these leads' rows in id order (inside a transaction). Every writer of many leads
     (ingest, rescoring) takes them in this order first, so two can never wait on each other in
     a cycle; the UPDATE that follows would otherwise lock them in whatever order it meets them.
+    The lock is the one an UPDATE of non-key columns takes (FOR NO KEY UPDATE): it does not
+    block inserting activities, whose foreign key only takes a key-share lock on the lead.
     With `skip_locked` (a list of ids only), leads another transaction holds are passed over.
     Returns the Leads now locked."""
     if not _pg():
         return leads  # SQLite: one writer at a time, the transaction holds the whole database
-    sql = SQL().add(f"SELECT id FROM {LEAD} WHERE ").extend(leads.where("id")).add(" ORDER BY id FOR UPDATE")
+    sql = SQL().add(f"SELECT id FROM {LEAD} WHERE ").extend(leads.where("id")).add(" ORDER BY id FOR NO KEY UPDATE")
     with connection.cursor() as cursor:
         if not skip_locked:
             cursor.execute(sql.text, sql.params)

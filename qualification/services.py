@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from leadhub.choices import Stage
 from leadhub.errors import Conflict, ValidationFailed
-from leadhub.models import Lead
+from leadhub.models import Lead, PendingRescore
 
 from . import bulk, engine, selectors
 from .choices import ModelStatus, RunKind, RunStatus
@@ -397,6 +397,34 @@ def rescore_leads(*, lead_ids, by=None, now=None):
     make the stage moves that follow. Returns how many leads were scored (0 when nothing is
     published: leads keep the scores they have)."""
     return _rescore(lead_ids, now, skip_busy=False)[0]
+
+
+def rescore_pending(*, wait=False):
+    """Rescore the leads waiting for it (leadhub.models.PendingRescore), LEAD_BATCH at a time:
+    each batch is taken and scored in one transaction, so a failure leaves it waiting. Leads
+    another transaction holds right now stay waiting (unless `wait`), and are not taken again in
+    this call. Two workers take different batches. Returns (how many were scored, how many
+    were left waiting because they were busy)."""
+    from leadhub.services import mark_for_rescoring
+
+    table = PendingRescore._meta.db_table
+    pg = connection.vendor == "postgresql"
+    scored, busy = 0, set()
+    while True:
+        with transaction.atomic():
+            skip = f" WHERE lead_id NOT IN ({', '.join(str(int(pk)) for pk in sorted(busy))})" if busy else ""
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table}{skip}"
+                    f" ORDER BY id LIMIT {int(LEAD_BATCH)}{' FOR UPDATE SKIP LOCKED' if pg else ''}) RETURNING lead_id")
+                taken = sorted({row[0] for row in cursor.fetchall()})
+            if not taken:
+                return scored, len(busy)
+            n, left = _rescore(taken, None, skip_busy=not wait)
+            scored += n
+            if left:
+                mark_for_rescoring(left)
+                busy.update(left)
 
 
 def rescore_free_leads(*, lead_ids, now=None):

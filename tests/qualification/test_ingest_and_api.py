@@ -205,3 +205,30 @@ def test_profile_edits_in_the_admin_rescore_and_activities_there_are_read_only(c
     lead.refresh_from_db()
     assert lead.title == "VP Marketing" and lead.fit_score == Decimal("30.0") and lead.grade == "A"
     assert client.get("/admin/leadhub/activity/add/").status_code == 403
+
+
+def test_leads_waiting_for_rescoring_are_scored_once_however_often_they_changed(published, monkeypatch):
+    from leadhub.models import PendingRescore
+    from leadhub.services import mark_for_rescoring
+    from qualification import bulk, services
+
+    first, second = LeadFactory(company=CompanyFactory(industry="software")), LeadFactory()
+    for _ in range(3):
+        mark_for_rescoring([first.pk, second.pk])
+    mark_for_rescoring([first.pk])
+    assert PendingRescore.objects.count() == 7
+
+    # A rescoring that fails leaves them waiting (taking and scoring are one transaction).
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(bulk, "rescore", broken)
+    with pytest.raises(RuntimeError):
+        services.rescore_pending()
+    assert PendingRescore.objects.count() == 7
+    monkeypatch.undo()
+
+    assert services.rescore_pending() == (2, 0)
+    assert not PendingRescore.objects.exists()
+    first.refresh_from_db()
+    assert first.scored_at is not None and first.fit_score == Decimal("20.0")

@@ -74,3 +74,37 @@ def test_the_task_comes_back_for_a_busy_lead_until_it_is_scored():
         rescore_leads.delay([busy.pk, free.pk])
     assert {lead.pk: (lead.total_score, lead.stage) for lead in Lead.objects.filter(pk__in=[busy.pk, free.pk])} == {
         busy.pk: (60, "mql"), free.pk: (60, "mql")}
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_concurrent_ingest_batches_and_rescoring_neither_deadlock_nor_miscount(attempt):
+    """Batches sharing leads in opposite orders, and the rescoring of those leads, at once: every
+    batch is recorded (a deadlock would fail one with an error) and the rollups add up."""
+    from datetime import UTC, datetime
+
+    from leadhub.models import Activity
+    from leadhub.services import record_activities
+    from qualification.models import ActivityRollup
+    from qualification.services import rescore_leads as rescore
+    from tests.concurrency import race
+
+    simple_model(status=ModelStatus.PUBLISHED)
+    leads = [LeadFactory() for _ in range(30)]
+    day = datetime(2026, 11, 20, 9, tzinfo=UTC)
+
+    def batch(name, order):
+        return [{"email": lead.email, "kind": "pricing_page_view", "occurred_at": day + timedelta(minutes=i), "properties": {},
+                 "source": "race", "external_id": f"{attempt}-{name}-{i}"} for i, lead in enumerate(order)]
+
+    results = race(
+        lambda: record_activities(items=batch("a", leads)),
+        lambda: record_activities(items=batch("b", leads[::-1])),
+        lambda: record_activities(items=batch("c", leads[10:] + leads[:10])),
+        lambda: rescore(lead_ids=[lead.pk for lead in leads[::-1]]),
+    )
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert Activity.objects.filter(source="race").count() == 90
+    kept = sorted(ActivityRollup.objects.values_list("lead_id", "kind", "day", "minutes", "n"))
+    assert {row[4] for row in kept} == {3}  # one row per lead and day: three activities each
+    bulk.rebuild_rollups()
+    assert kept == sorted(ActivityRollup.objects.values_list("lead_id", "kind", "day", "minutes", "n"))
