@@ -159,6 +159,11 @@ FACT_COLUMNS = {
 def _facts_sql():
     columns = []
     for name, expr in FACT_COLUMNS.items():
+        if name == FitField.EMPLOYEE_COUNT and _pg():
+            # The rules' values arrive as numeric literals: compared with the integer column each
+            # one would convert it to numeric again. As float8 (exact for any integer count) every
+            # comparison is a plain float8 one, as in engine.fit_matches, which compares floats.
+            expr = f"CAST({expr} AS float8)"
         if name == FitField.EMAIL_DOMAIN:
             expr = f"substr(l.email, {_instr('l.email', chr(39) + '@' + chr(39))} + 1)"
         columns.append(f"{expr} AS {name}" if name in NUMERIC_FIELDS else f"{_fold(expr)} AS {name}")
