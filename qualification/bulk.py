@@ -159,6 +159,11 @@ FACT_COLUMNS = {
 def _facts_sql():
     columns = []
     for name, expr in FACT_COLUMNS.items():
+        if name == FitField.EMPLOYEE_COUNT and _pg():
+            # The rules' values arrive as numeric literals: compared with the integer column each
+            # one would convert it to numeric again. As float8 (exact for any integer count) every
+            # comparison is a plain float8 one, as in engine.fit_matches, which compares floats.
+            expr = f"CAST({expr} AS float8)"
         if name == FitField.EMAIL_DOMAIN:
             expr = f"substr(l.email, {_instr('l.email', chr(39) + '@' + chr(39))} + 1)"
         columns.append(f"{expr} AS {name}" if name in NUMERIC_FIELDS else f"{_fold(expr)} AS {name}")
@@ -207,8 +212,13 @@ def _decay_cte(spec):
 
 
 def _counted_sql(rule, today):
-    """The rollup rows `r` that engagement `rule` counts: its kind, within its window, meeting its condition."""
-    sql = SQL().add(f"r.kind = %s AND r.day > {today - rule.window_days}", rule.kind)
+    """The rollup rows `r` that engagement `rule` counts: its kind, within its window, meeting its condition.
+
+    Every rollup row is tested against every rule, so the kind test is worth keeping cheap: under
+    the "C" collation texteq skips looking up the database's collation (equality is byte
+    equality under any deterministic collation, so the result is the same)."""
+    kind = 'r.kind = %s COLLATE "C"' if _pg() else "r.kind = %s"
+    sql = SQL().add(f"{kind} AND r.day > {today - rule.window_days}", rule.kind)
     if rule.condition_property:
         op = {"gte": ">=", "lte": "<=", "equals": "="}[rule.condition_operator]
         sql.add(f" AND r.{rule.condition_property} {op} %s", float(rule.condition_value))
@@ -297,7 +307,10 @@ def _scored_sql(spec, today, leads, carry, parallel=False):
     for name, expr in carry:
         sql.add(", ").extend(expr).add(f" AS {name}")
     sql.add(f" FROM {LEAD} l LEFT JOIN {COMPANY} c ON c.id = l.company_id WHERE ")
-    sql.extend(leads.where("l.id")).add(f"{end if _pg() else ''}) f")
+    # In lead order, for the preview's parts: the engagement comes grouped in lead order, so the
+    # two meet in a merge join instead of a hash table of every lead's (wide) facts per part.
+    order = " ORDER BY l.id" if parallel and _pg() else ""
+    sql.extend(leads.where("l.id")).add(f"{order}{end if _pg() else ''}) f")
     if spec.engagement_rules:
         sql.add(" LEFT JOIN (").extend(_engagement_sql(spec, today, leads)).add(") a ON a.lead_id = f.id")
     # A fence here too: otherwise the fit and engagement sums are recomputed for total, grade
