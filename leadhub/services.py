@@ -63,8 +63,8 @@ def rescore_after_commit(lead_ids):
 
 def _enqueue_rescore(lead_ids):
     """Mark these leads as waiting for rescoring, in the caller's transaction, and wake the
-    rescoring task once it commits (so the task sees the rows it scores). Leads already
-    waiting are not added twice: the worker scores each once, however often it changed."""
+    rescoring task once it commits (so the task sees the rows it scores). A lead marked again
+    before the worker gets to it is still scored once."""
     from .tasks import rescore_leads
 
     if mark_for_rescoring(lead_ids):
