@@ -181,8 +181,8 @@ def _mark_assigned(owners, at):
     their last handoff in this routing (microseconds), so the next routing goes on where this
     one stopped instead of restarting from the lowest id."""
     last = {profile.pk: index for index, profile in enumerate(owners) if profile is not None}
-    for pk, index in last.items():
-        SDRProfile.objects.filter(pk=pk).update(last_assigned_at=at + timedelta(microseconds=index))
+    SDRProfile.objects.bulk_update(
+        [SDRProfile(pk=pk, last_assigned_at=at + timedelta(microseconds=index)) for pk, index in last.items()], ["last_assigned_at"])
 
 
 def _record_rules(handoffs, leads):

@@ -427,13 +427,6 @@ def rescore_pending(*, wait=False):
                 busy.update(left)
 
 
-def rescore_free_leads(*, lead_ids, now=None):
-    """rescore_leads, passing over the leads another transaction holds right now (an ingest
-    batch that will queue their rescoring itself when it commits, a decision in progress)
-    instead of waiting for them. Returns (how many were scored, ids of the leads passed over)."""
-    return _rescore(lead_ids, now, skip_busy=True)
-
-
 def _rescore(lead_ids, now, *, skip_busy):
     spec = selectors.published_spec()
     if spec is None:

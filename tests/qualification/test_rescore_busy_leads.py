@@ -8,11 +8,12 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from leadhub.models import Lead
+from leadhub.models import Lead, PendingRescore
+from leadhub.services import mark_for_rescoring
 from leadhub.tasks import rescore_leads
 from qualification import bulk
 from qualification.choices import ModelStatus
-from qualification.services import rescore_free_leads
+from qualification.services import rescore_pending
 from tests.factories import ActivityFactory, CompanyFactory, LeadFactory
 
 from .factories import simple_model
@@ -57,11 +58,12 @@ class HeldLead:
 def test_a_busy_lead_is_passed_over_and_the_others_are_scored():
     simple_model(status=ModelStatus.PUBLISHED)
     busy, free = hot_lead(), hot_lead()
+    mark_for_rescoring([busy.pk, free.pk])
     with HeldLead(busy):
-        scored, passed_over = rescore_free_leads(lead_ids=[busy.pk, free.pk])
-    assert (scored, passed_over) == (1, (busy.pk,))
+        assert rescore_pending() == (1, 1)  # one scored, one left waiting
     assert Lead.objects.get(pk=free.pk).total_score == 60 and Lead.objects.get(pk=free.pk).stage == "mql"
     assert Lead.objects.get(pk=busy.pk).scored_at is None
+    assert list(PendingRescore.objects.values_list("lead_id", flat=True)) == [busy.pk]
 
 
 def test_the_task_comes_back_for_a_busy_lead_until_it_is_scored():
