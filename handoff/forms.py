@@ -3,7 +3,7 @@
 Nonsense (from after to, ranges over a year, unknown channels or SDRs, malformed dates)
 becomes form errors on the page, never a 500."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django import forms
 from django.utils import timezone
@@ -15,6 +15,9 @@ from .reports import Scope
 
 DEFAULT_DAYS = 28
 MAX_DAYS = 366
+# Dates outside these bounds hold no data and would overflow the date arithmetic on the way
+# to UTC (year 1 east of Greenwich, year 9999 plus a day).
+FIRST_DAY = date(2000, 1, 1)
 
 
 class ReportFilterForm(forms.Form):
@@ -41,6 +44,15 @@ class ReportFilterForm(forms.Form):
         cleaned = super().clean()
         start, end = cleaned.get("date_from"), cleaned.get("date_to")
         today = timezone.localdate()
+        for name in ("date_from", "date_to"):
+            day = cleaned.get(name)
+            if day and day < FIRST_DAY:
+                self.add_error(name, f"Choose a date from {FIRST_DAY:%Y} on.")
+                cleaned[name] = start = end = None
+            elif day and day > today + timedelta(days=MAX_DAYS):
+                self.add_error(name, "Choose a date at most a year from today.")
+                cleaned[name] = start = end = None
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
         if start and end and start > end:
             self.add_error("date_to", "The end date is before the start date.")
         elif start and end and (end - start).days >= MAX_DAYS:

@@ -2,9 +2,10 @@
 
 import csv
 import io
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from handoff import rollup
@@ -79,7 +80,11 @@ def test_dashboard_shows_figures_charts_and_links(client, manager, history, sdr,
     ("channel=carrier-pigeon", "Select a valid choice."),
     ("owner=999999", "Select a valid choice."),
     ("owner=abc", "Select a valid choice."),
-    ("date_from=2999-01-01&date_to=2999-01-02", "The start date is in the future"),
+    ("date_from=2999-01-01&date_to=2999-01-02", "Choose a date at most a year from today."),
+    ("date_to=9999-12-31", "Choose a date at most a year from today."),
+    ("date_from=0001-01-01&date_to=0001-01-05", "Choose a date from 2000 on."),
+    ("date_from=1999-12-31", "Choose a date from 2000 on."),
+    (f"date_from={date.today() + timedelta(days=30)}", "The start date is in the future"),
 ])
 def test_bad_filters_give_form_errors_not_a_500(client, manager, query, message):
     client.force_login(manager)
@@ -96,6 +101,15 @@ def test_feedback_bad_filters_give_form_errors(client, marketer):
     assert response.status_code == 200
     page = response.content.decode()
     assert "Select a valid choice." in page and "Enter a valid date." in page
+
+
+@override_settings(TIME_ZONE="Asia/Kolkata")
+@pytest.mark.parametrize("query", ["campaign=spring&date_to=9999-12-31", "campaign=spring&date_from=0001-01-01&date_to=0001-01-05"])
+def test_feedback_dates_out_of_range_give_form_errors(client, marketer, query):
+    client.force_login(marketer)
+    response = client.get(f"/feedback/?{query}")
+    assert response.status_code == 200
+    assert "Choose a date" in response.content.decode()
 
 
 def test_htmx_filter_change_returns_only_the_results(client, manager, history):
