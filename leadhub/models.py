@@ -136,7 +136,9 @@ class Lead(models.Model):
 
 
 class Activity(models.Model):
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
+    # No index of its own: activity_lead_occurred starts with the lead (one index less to
+    # write per activity).
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities", db_index=False)
     kind = models.CharField(max_length=30, choices=ActivityKind.choices)
     occurred_at = models.DateTimeField()
     properties = models.JSONField(default=dict, blank=True)
@@ -164,9 +166,12 @@ class PendingRescore(models.Model):
     changed). The rescoring task takes waiting rows in batches, oldest first (qualification.
     services.rescore_pending), and scores each lead once however many rows it has. A lead may
     have several rows: writers only ever insert, so an ingest batch never waits on another or
-    on the worker here."""
+    on the worker here. `activity_at` is the newest activity the writer recorded: rescoring
+    moves the lead's last_activity_at with its scores, in the same row update, so ingest never
+    updates (or locks) the lead itself."""
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="+")
+    activity_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return f"lead {self.lead_id} waits for rescoring"

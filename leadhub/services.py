@@ -64,7 +64,8 @@ def rescore_after_commit(lead_ids):
 def _enqueue_rescore(lead_ids):
     """Mark these leads as waiting for rescoring, in the caller's transaction, and wake the
     rescoring task once it commits (so the task sees the rows it scores). A lead marked again
-    before the worker gets to it is still scored once."""
+    before the worker gets to it is still scored once. `lead_ids` may map each lead to its
+    newest new activity (see mark_for_rescoring)."""
     from .tasks import rescore_leads
 
     if mark_for_rescoring(lead_ids):
@@ -72,14 +73,16 @@ def _enqueue_rescore(lead_ids):
 
 
 def mark_for_rescoring(lead_ids):
-    """Add these leads to those waiting for rescoring (PendingRescore); returns how many ids."""
+    """Add these leads to those waiting for rescoring (PendingRescore); returns how many ids.
+    A dict maps each lead to the time of its newest new activity (or None): rescoring moves
+    the lead's last_activity_at forward to it."""
     from qualification.bulk import rows_cte
 
-    ids = sorted(set(lead_ids))
-    if ids:
-        cte, params = rows_cte("v", [("lead_id", "bigint")], [(pk,) for pk in ids])
-        sql_execute(f"WITH {cte} INSERT INTO {PendingRescore._meta.db_table} (lead_id) SELECT lead_id FROM v", params)
-    return len(ids)
+    latest = lead_ids if isinstance(lead_ids, dict) else dict.fromkeys(lead_ids)
+    if latest:
+        cte, params = rows_cte("v", [("lead_id", "bigint"), ("at", "timestamptz")], sorted(latest.items()))
+        sql_execute(f"WITH {cte} INSERT INTO {PendingRescore._meta.db_table} (lead_id, activity_at) SELECT lead_id, at FROM v", params)
+    return len(latest)
 
 
 def company_for_email(email, *, company_fields=None):
@@ -203,11 +206,8 @@ def record_activities(*, items):
     ]
     new_rows = [row for row in rows if (row[4], row[5]) in created]
     if new_rows:
-        # The leads that got activities are locked in id order, as every writer of many leads
-        # does, only now: the lock (FOR NO KEY UPDATE) does not conflict with the key-share
-        # locks inserting activities takes, so it is held for the rollups and last activity only.
-        bulk.lock_leads(bulk.Leads(ids=tuple(sorted({row[0] for row in new_rows}))))
-        # Scoring reads daily rollups of activities; they change with the rows, in this transaction.
+        # Scoring reads daily rollups of activities; they change with the rows, in this
+        # transaction, by an upsert that needs no lock on the leads.
         counts = Counter((lead_id, kind, engine.epoch_day(at), engine.numeric_property(props, "minutes"))
                          for lead_id, kind, at, props, *_ in new_rows)
         bulk.add_to_rollups(counts)
@@ -215,7 +215,9 @@ def record_activities(*, items):
         for lead_id, _, at, *_ in new_rows:
             if lead_id not in latest or at > latest[lead_id]:
                 latest[lead_id] = at
-        _touch_last_activity(latest)
+        # The leads themselves are not written here: rescoring moves last_activity_at forward
+        # in the same row update as the scores (a lead row update is costly: every index of
+        # the table gets a new entry), right after commit.
         _enqueue_rescore(latest)
     return outcomes
 
@@ -233,16 +235,6 @@ def _insert_new_activities(rows):
            f" SELECT v.lead_id, v.kind, v.occurred_at, v.properties, v.source, v.external_id, %s FROM v WHERE true"
            f" ON CONFLICT (source, external_id) DO NOTHING RETURNING source, external_id")
     return set(map(tuple, sql_execute(sql, [*params, connection.ops.adapt_datetimefield_value(timezone.now())])))
-
-
-def _touch_last_activity(latest_by_lead):
-    """Move last_activity_at forward (never back) for the leads in a batch, in one statement."""
-    from qualification.bulk import rows_cte
-
-    cte, params = rows_cte("v", [("id", "bigint"), ("at", "timestamptz")], sorted(latest_by_lead.items()))
-    table = Lead._meta.db_table
-    sql_execute(f"WITH {cte} UPDATE {table} SET last_activity_at = v.at FROM v"
-                f" WHERE {table}.id = v.id AND ({table}.last_activity_at IS NULL OR {table}.last_activity_at < v.at)", params)
 
 
 # --- merging duplicates ---------------------------------------------------------------------

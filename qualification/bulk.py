@@ -321,19 +321,28 @@ def _scored_sql(spec, today, leads, carry, parallel=False):
 # --- writing scores -------------------------------------------------------------------------
 
 
-def write_scores(spec, as_of, leads):
-    """One UPDATE: the scores of `leads` under `spec` at `as_of`. Returns the rows written."""
+def write_scores(spec, as_of, leads, last_activity=None):
+    """One UPDATE: the scores of `leads` under `spec` at `as_of`. Returns the rows written.
+    `last_activity` ({lead id: time}) moves those leads' last_activity_at forward (never back)
+    in the same row update."""
     today = engine.epoch_day(as_of)
     sql = scores_sql(spec, today, leads)
     sets = (
         "fit_score = s.fit / 10.0, engagement_score = s.eng / 10.0, total_score = s.total / 10.0, "
         "grade = s.grade, score_model_version = %s, scored_at = %s"
     )
+    target = "l" if _pg() else LEAD
+    source = "s"
+    if last_activity:
+        cte, params = rows_cte("la", [("id", "bigint"), ("at", "timestamptz")], sorted(last_activity.items()))
+        sql.add(f", {cte}", *params)
+        sets += (f", last_activity_at = CASE WHEN la.at IS NOT NULL AND ({target}.last_activity_at IS NULL"
+                 f" OR {target}.last_activity_at < la.at) THEN la.at ELSE {target}.last_activity_at END")
+        source = "s LEFT JOIN la ON la.id = s.id"
     # The target is limited to the same leads too: otherwise PostgreSQL scans the whole table per chunk.
-    if _pg():
-        sql.add(f" UPDATE {LEAD} AS l SET {sets} FROM s WHERE l.id = s.id AND ", spec.version, _dt(as_of)).extend(leads.where("l.id"))
-    else:
-        sql.add(f" UPDATE {LEAD} SET {sets} FROM s WHERE {LEAD}.id = s.id AND ", spec.version, _dt(as_of)).extend(leads.where(f"{LEAD}.id"))
+    alias = " AS l" if _pg() else ""
+    sql.add(f" UPDATE {LEAD}{alias} SET {sets} FROM {source} WHERE {target}.id = s.id AND ", spec.version, _dt(as_of))
+    sql.extend(leads.where(f"{target}.id"))
     with connection.cursor() as cursor:
         cursor.execute(sql.text, sql.params)
         return _rowcount(cursor)
@@ -453,16 +462,28 @@ def lock_leads(leads, *, skip_locked=False):
     return leads if len(locked) == len(leads.ids) else Leads(ids=locked)
 
 
-def rescore(spec, leads, *, as_of, now=None, skip_locked=False):
+def touch_last_activity(latest):
+    """Move last_activity_at forward (never back) to {lead id: time}, without scoring (nothing
+    is published to score with)."""
+    if not latest:
+        return
+    with transaction.atomic():
+        lock_leads(Leads(ids=tuple(sorted(latest))))
+        cte, params = rows_cte("v", [("id", "bigint"), ("at", "timestamptz")], sorted(latest.items()))
+        sql_execute(f"WITH {cte} UPDATE {LEAD} SET last_activity_at = v.at FROM v"
+                    f" WHERE {LEAD}.id = v.id AND ({LEAD}.last_activity_at IS NULL OR {LEAD}.last_activity_at < v.at)", params)
+
+
+def rescore(spec, leads, *, as_of, now=None, skip_locked=False, last_activity=None):
     """Score `leads` and make the stage moves that follow, in one transaction. With
     `skip_locked`, leads another transaction holds are left for later (see lock_leads).
-    Returns (scored, nurtured, promoted, ids of the leads left)."""
+    `last_activity`: see write_scores. Returns (scored, nurtured, promoted, ids of the leads left)."""
     now = now or as_of
     with transaction.atomic():
         tune_for_aggregation()
         locked = lock_leads(leads, skip_locked=skip_locked)
         left = tuple(sorted(set(leads.ids) - set(locked.ids))) if locked is not leads else ()
-        scored = write_scores(spec, as_of, locked)
+        scored = write_scores(spec, as_of, locked, last_activity)
         nurtured = move_new_to_nurture(spec, locked, at=now)
         promoted = promote(spec, promotable(spec, locked, now=now), at=now)
     return scored, nurtured, promoted, left
@@ -514,17 +535,24 @@ def rebuild_rollups(leads=ALL):
 
 def add_to_rollups(counts):
     """Add new activities to the rollups: `counts` maps (lead id, kind, UTC day, minutes) to how
-    many activities were just inserted with those values.
+    many activities were just inserted with those values. Only rows actually inserted are
+    counted, so a replayed batch adds nothing.
 
-    Called inside the ingest transaction, with the leads locked: every writer of a lead's
-    activities takes that lock first, so two batches for the same lead add up one after the
-    other, each seeing the other's rows. Only rows actually inserted are counted, so a replayed
-    batch adds nothing. Existing rows grow, the others are inserted (one statement each).
+    PostgreSQL: one upsert on the rollups' unique key, in key order, so two batches for the same
+    lead add up one after the other (the second waits for the first's row, then adds to it) and
+    never wait on each other in a cycle; no lock on the lead is needed. SQLite, one writer at a
+    time: existing rows grow, then the others are inserted.
     """
     if not counts:
         return
+    keyed = sorted(counts.items(), key=lambda item: (item[0][0], item[0][2], item[0][1], item[0][3] is not None, item[0][3] or 0))
     cte, params = rows_cte("d", [("lead_id", "bigint"), ("kind", "text"), ("day", "int"), ("minutes", "float8"), ("n", "int")],
-                           [(*key, n) for key, n in sorted(counts.items(), key=lambda item: (item[0][0], item[0][2], item[0][1]))])
+                           [(*key, n) for key, n in keyed])
+    if _pg():
+        sql_execute(f"WITH {cte} INSERT INTO {ROLLUP} AS r (lead_id, kind, day, minutes, n)"
+                    " SELECT d.lead_id, d.kind, d.day, d.minutes, d.n FROM d ORDER BY d.lead_id, d.day, d.kind, d.minutes"
+                    " ON CONFLICT (lead_id, day, kind, minutes) DO UPDATE SET n = r.n + EXCLUDED.n", params)
+        return
     same = (f"{ROLLUP}.lead_id = d.lead_id AND {ROLLUP}.day = d.day AND {ROLLUP}.kind = d.kind"
             f" AND ({ROLLUP}.minutes = d.minutes OR ({ROLLUP}.minutes IS NULL AND d.minutes IS NULL))")
     sql_execute(f"WITH {cte} UPDATE {ROLLUP} SET n = {ROLLUP}.n + d.n FROM d WHERE {same}", params)

@@ -291,9 +291,15 @@ class ActivityRollup(models.Model):
     n = models.PositiveIntegerField("count")
 
     class Meta:
-        # Covering: the preview groups every rollup by lead from this index alone, in lead
-        # order, with no heap reads and no hash table of a million leads.
-        indexes = [models.Index(fields=["lead", "day"], include=["kind", "minutes", "n"], name="rollup_lead_day_covering")]
+        # One row per (lead, day, kind, minutes), NULL minutes included, so that ingest adds to
+        # the rollups with one upsert and no lock on the lead (PostgreSQL 15+). The same index
+        # is covering: the preview groups every rollup by lead from it alone, in lead order,
+        # with no heap reads and no hash table of a million leads. SQLite creates neither
+        # option, so migration 0004 gives it a plain (lead, day) index instead; its one writer
+        # at a time keeps the rows unique there (bulk.add_to_rollups).
+        constraints = [
+            models.UniqueConstraint(fields=["lead", "day", "kind", "minutes"], include=["n"], nulls_distinct=False, name="rollup_key"),
+        ]
 
     def __str__(self):
         return f"{self.lead_id} {self.kind} day {self.day}: {self.n}"

@@ -3,13 +3,14 @@
 import itertools
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from leadhub.choices import Stage
 from leadhub.errors import Conflict, ValidationFailed
@@ -413,30 +414,67 @@ def rescore_pending(*, wait=False):
     while True:
         with transaction.atomic():
             skip = f" WHERE lead_id NOT IN ({', '.join(str(int(pk)) for pk in sorted(busy))})" if busy else ""
+            lock = " FOR UPDATE SKIP LOCKED" if pg else ""
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table}{skip}"
-                    f" ORDER BY id LIMIT {int(LEAD_BATCH)}{' FOR UPDATE SKIP LOCKED' if pg else ''}) RETURNING lead_id")
-                taken = sorted({row[0] for row in cursor.fetchall()})
+                    f" ORDER BY id LIMIT {int(LEAD_BATCH)}{lock}) RETURNING lead_id, activity_at")
+                rows = cursor.fetchall()
+                if rows:
+                    # The same leads' later rows too: a lead marked by many batches while the
+                    # worker was behind is scored once (this scoring sees all they recorded).
+                    leads = bulk.Leads(ids=tuple(sorted({row[0] for row in rows})))
+                    where = leads.where("lead_id")
+                    cursor.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {where.text}{lock})"
+                                   " RETURNING lead_id, activity_at", where.params)
+                    rows += cursor.fetchall()
+                taken = _newest_by_lead(rows)
             if not taken:
                 return scored, len(busy)
             n, left = _rescore(taken, None, skip_busy=not wait)
             scored += n
             if left:
-                mark_for_rescoring(left)
+                mark_for_rescoring({pk: taken[pk] for pk in left})
                 busy.update(left)
 
 
+def _newest_by_lead(rows):
+    """{lead id: newest activity time or None} from (lead id, activity time) rows."""
+    newest = {}
+    for pk, at in rows:
+        at = _aware(at)
+        if at is not None and (newest.get(pk) is None or at > newest[pk]):
+            newest[pk] = at
+        else:
+            newest.setdefault(pk, None)
+    return newest
+
+
+def _aware(value):
+    # SQLite's raw cursor gives the stored text back.
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    return value
+
+
 def _rescore(lead_ids, now, *, skip_busy):
+    """Rescore these leads (ids, or {id: newest new activity} from the waiting rows), which also
+    moves their last_activity_at forward. Returns (scored, ids of busy leads left)."""
+    last_activity = {pk: at for pk, at in lead_ids.items() if at is not None} if isinstance(lead_ids, dict) else {}
     spec = selectors.published_spec()
     if spec is None:
+        # Nothing to score with; the newest activities still count.
+        bulk.touch_last_activity(last_activity)
         return 0, ()
     now = now or timezone.now()
     scored, busy = 0, []
     ids = sorted(set(lead_ids))
     for start in range(0, len(ids), LEAD_BATCH):
         chunk = tuple(itertools.islice(ids, start, start + LEAD_BATCH))
-        n, _, _, left = bulk.rescore(spec, bulk.Leads(ids=chunk), as_of=now, skip_locked=skip_busy)
+        chunk_activity = {pk: last_activity[pk] for pk in chunk if pk in last_activity}
+        n, _, _, left = bulk.rescore(spec, bulk.Leads(ids=chunk), as_of=now, skip_locked=skip_busy, last_activity=chunk_activity)
         scored += n
         busy += left
     return scored, tuple(busy)

@@ -62,9 +62,10 @@ def test_upsert_rejects_invalid_email_and_writes_nothing():
 
 # Activities
 
-def test_record_activities_writes_batch_and_moves_last_activity_forward():
+def test_record_activities_writes_batch_and_moves_last_activity_forward(django_capture_on_commit_callbacks):
     lead = LeadFactory()
-    outcomes = services.record_activities(items=[activity(lead.email, "1"), activity(lead.email.upper(), "2")])
+    with django_capture_on_commit_callbacks(execute=True):
+        outcomes = services.record_activities(items=[activity(lead.email, "1"), activity(lead.email.upper(), "2")])
     assert [o.status for o in outcomes] == ["created", "created"]
     assert lead.activities.count() == 2
     lead.refresh_from_db()
@@ -95,11 +96,12 @@ def test_batch_with_an_unknown_lead_writes_nothing():
     assert not Activity.objects.exists()
 
 
-def test_older_activity_does_not_move_last_activity_back():
+def test_older_activity_does_not_move_last_activity_back(django_capture_on_commit_callbacks):
     lead = LeadFactory()
     recent = timezone.now() - timedelta(minutes=1)
-    services.record_activities(items=[activity(lead.email, "1", occurred_at=recent)])
-    services.record_activities(items=[activity(lead.email, "2", occurred_at=recent - timedelta(days=3))])
+    for n, at in (("1", recent), ("2", recent - timedelta(days=3))):
+        with django_capture_on_commit_callbacks(execute=True):
+            services.record_activities(items=[activity(lead.email, n, occurred_at=at)])
     lead.refresh_from_db()
     assert lead.last_activity_at == recent
 

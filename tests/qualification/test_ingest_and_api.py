@@ -63,7 +63,8 @@ def test_ingest_keeps_daily_rollups_and_a_replay_does_not_double_count(integrati
                               ("webinar_attended", today, None, 1)], key=str)
 
 
-def test_rollups_and_last_activity_after_many_batches_equal_a_rebuild_from_the_raw_activities():
+@pytest.mark.parametrize("scoring", [False, True], ids=["nothing published", "published model"])
+def test_rollups_and_last_activity_after_many_batches_equal_a_rebuild_from_the_raw_activities(scoring, django_capture_on_commit_callbacks):
     """Batches over several leads and days (some at the edges of a UTC day), with items repeated
     inside a batch and replayed across batches, and minutes that are numbers, text or booleans
     (only numbers count): the rollups ingest keeps equal a recount from the raw activities."""
@@ -74,6 +75,8 @@ def test_rollups_and_last_activity_after_many_batches_equal_a_rebuild_from_the_r
     from leadhub.services import record_activities
     from qualification import bulk
 
+    if scoring:
+        simple_model(status=ModelStatus.PUBLISHED)
     rng = random.Random(5)
     leads = [LeadFactory() for _ in range(4)]
     midnight = datetime(2026, 11, 20, tzinfo=UTC)
@@ -90,7 +93,8 @@ def test_rollups_and_last_activity_after_many_batches_equal_a_rebuild_from_the_r
                           "source": "crm", "external_id": f"x{len(sent)}"})
             sent.append(items[-1])
         recorded = set(Activity.objects.values_list("external_id", flat=True))
-        outcomes = record_activities(items=items)
+        with django_capture_on_commit_callbacks(execute=True):
+            outcomes = record_activities(items=items)
         ids = [item["external_id"] for item in items]
         assert [o.status for o in outcomes] == [
             "known" if key in recorded or key in ids[:index] else "created" for index, key in enumerate(ids)]
@@ -101,6 +105,7 @@ def test_rollups_and_last_activity_after_many_batches_equal_a_rebuild_from_the_r
     for lead in Lead.objects.all():
         latest = max(item["occurred_at"] for item in sent if item["email"] == lead.email)
         assert lead.last_activity_at == latest
+        assert (lead.score_model_version is not None) == scoring
 
 
 def test_profile_change_rescores_the_lead(integration_api, published, lead, django_capture_on_commit_callbacks):
@@ -232,3 +237,33 @@ def test_leads_waiting_for_rescoring_are_scored_once_however_often_they_changed(
     assert not PendingRescore.objects.exists()
     first.refresh_from_db()
     assert first.scored_at is not None and first.fit_score == Decimal("20.0")
+
+
+def test_a_lead_marked_by_many_batches_while_the_worker_was_behind_is_scored_once(published, monkeypatch):
+    """The worker takes the oldest waiting rows a few at a time, and with them the later rows
+    of the same leads: each lead is scored once, however far apart its marks are."""
+    from datetime import UTC, datetime
+
+    from leadhub.models import PendingRescore
+    from leadhub.services import mark_for_rescoring
+    from qualification import bulk, services
+
+    a, b, c = LeadFactory(), LeadFactory(), LeadFactory()
+    early, late = datetime(2026, 11, 20, 9, tzinfo=UTC), datetime(2026, 11, 21, 9, tzinfo=UTC)
+    mark_for_rescoring({a.pk: early, b.pk: early})
+    mark_for_rescoring({c.pk: early})
+    mark_for_rescoring({a.pk: late})
+    scored = []
+    rescore = bulk.rescore
+
+    def counting(spec, leads, **kwargs):
+        scored.extend(leads.ids)
+        return rescore(spec, leads, **kwargs)
+
+    monkeypatch.setattr(bulk, "rescore", counting)
+    monkeypatch.setattr(services, "LEAD_BATCH", 2)
+    assert services.rescore_pending() == (3, 0)
+    assert sorted(scored) == sorted([a.pk, b.pk, c.pk])
+    assert not PendingRescore.objects.exists()
+    a.refresh_from_db()
+    assert a.last_activity_at == late  # the newest of its marks
