@@ -106,7 +106,8 @@ def main():
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--web-workers", type=int, default=3)
-    parser.add_argument("--worker-processes", type=int, default=1, help="Celery worker concurrency (prefork processes)")
+    parser.add_argument("--worker-processes", type=int, default=2,
+                        help="Celery worker concurrency (prefork processes); 2 is deploy/serve.sh's default (WORKER_CONCURRENCY)")
     parser.add_argument("--lag-timeout", type=float, default=120)
     args = parser.parse_args()
 

@@ -3,7 +3,7 @@
 import itertools
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -168,7 +168,19 @@ def preview(*, draft, by=None, now=None, sample_size=20):
     # again, for their names and stored grade.
     changed = "q.oq <> q.nq"
     column, end = bulk.fence(parallel=True)
-    with_decay, scored = bulk.parallel_scores_sql(spec, today, _parts(), carry=carry)
+    if current_spec:
+        # A lead scored today by the published model, with nothing waiting to be rescored
+        # (every change of its facts marks it), holds that model's scores as of today.
+        day_start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=today)
+        fresh = bulk.SQL().add(
+            f"(COALESCE(l.score_model_version, -1) = %s AND l.scored_at IS NOT NULL AND l.scored_at >= %s"
+            # NOT IN: one hashed set of the (few) waiting leads; a correlated NOT EXISTS would keep
+            # PostgreSQL from handing the parts to parallel workers.
+            f" AND l.scored_at < %s AND l.id NOT IN (SELECT p.lead_id FROM {PendingRescore._meta.db_table} p))",
+            current.version, bulk._dt(day_start), bulk._dt(day_start + timedelta(days=1)))
+        with_decay, scored = bulk.preview_scores_sql(spec, today, _parts(), carry=carry, published=current_spec, fresh=fresh)
+    else:
+        with_decay, scored = bulk.parallel_scores_sql(spec, today, _parts(), carry=carry)
     sql = bulk.SQL().add(
         f"{with_decay}, g AS MATERIALIZED (SELECT q.stage AS stage, q.cd AS cd, q.oq AS oq, q.nq AS nq, q.ob AS ob, q.nb AS nb,"
         f" CASE WHEN {changed} THEN q.id END AS id, CASE WHEN {changed} THEN q.old_total END AS old_total,"

@@ -107,3 +107,25 @@ def test_naive_times_are_taken_in_the_server_time_zone(integration_api, settings
     response = integration_api.post("/api/activities/", [item(lead.email, "n", occurred_at="2026-11-20T10:00:00")], format="json")
     assert response.status_code == 200
     assert Activity.objects.get(external_id="n").occurred_at.isoformat() == "2026-11-20T10:00:00+00:00"
+
+
+@pytest.mark.parametrize("email", [
+    "ann@example.com", "Ann.O'Neil+webinar@sub.example.co.uk", "a..b@example.com", ".ann@example.com",
+    "ann@localhost", "ann@[127.0.0.1]", "ann@[999.1.1.1]", "ann@-example.com", "ann@example", "ann@example.c",
+    "ann@exa_mple.com", "ann@bücher.de", '"ann smith"@example.com', "ann smith@example.com", "ann@@example.com",
+    "a" * 310 + "@example.com", "ann@" + "x" * 64 + ".com", "ann@xn--bcher-kva.de",
+])
+def test_an_activity_email_is_accepted_exactly_when_djangos_validator_accepts_it(email):
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    from leadhub.api import parse_activity_items
+
+    try:
+        validate_email(email)
+        expected = True
+    except ValidationError:
+        expected = False
+    valid, errors = parse_activity_items([{"email": email, "kind": "page_view", "occurred_at": "2026-11-20T10:00:00Z",
+                                           "source": "crm", "external_id": "1"}])
+    assert (valid != [] and not errors) == expected, errors
