@@ -9,7 +9,10 @@ engine.score exactly on both databases, and a chunk is bounded, so memory stays 
 Stage moves after scoring (stage_moves_for) follow engine.stage_moves: new -> nurture is
 one conditional UPDATE plus the StageChange rows in the same transaction (the bulk twin
 of leadhub.services.transition, with the same check); nurture -> mql goes through
-transition() itself, lead by lead (few leads).
+leadhub.services.transition_many, which also routes the handoffs.
+
+The preview (preview_scores_sql) uses the same SQL, and for leads scored today by the
+published model adds only what the draft's changed rules change.
 """
 
 import json
