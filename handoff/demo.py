@@ -35,7 +35,11 @@ MQL_SHARE = 0.10
 MAX_PROMOTIONS = 2000  # a big --leads set still seeds in seconds; its history is then this size
 OPEN_SHARE = 0.12
 ACCEPT_ODDS = {"paid": 0.3, "inbound_form": 0.76, "referral": 0.85, "event": 0.72, "interaction": 0.66, "import": 0.5}
-REASONS_PAID = {"Student": 34, "No budget": 30, "Bad contact data": 10, "No need": 10, "Not the decision maker": 10, "Bad timing": 6}
+# Paid rejections tell the demo's story (mostly students and no budget) whatever the moment
+# the demo is seeded: their reasons are dealt in this order (about the shares of Student 30%,
+# No budget 30%, one each of the rest), so after any number of them No budget leads the others.
+PAID_REASONS = ["Student", "No budget", "Bad contact data", "No budget", "Student", "No need", "No budget", "Student",
+                "Not the decision maker", "Bad timing"]
 REASONS_OTHER = {"No budget": 16, "Not the decision maker": 24, "Bad contact data": 9, "No need": 18, "Bad timing": 18,
                  "Student": 3, "Competitor": 3, "Existing customer": 4, "Duplicate": 5}
 LOST_REASONS = ["Chose a competitor", "No decision", "Budget cut", "Price", "Timing: next fiscal year"]
@@ -152,7 +156,7 @@ def _seed_history(rng, now, sdrs, stdout):
     n_open = max(10, int(len(subjects) * OPEN_SHARE)) if subjects else 0
     states = (["pool"] * 3 + ["on_time"] * 8 + ["due_soon"] * 4 + ["overdue"] * 6)
     plan = {lead.pk: (states[i % len(states)] if i < n_open else None) for i, lead in enumerate(reversed(subjects))}
-    counts = dict.fromkeys(["decided", "accepted", "rejected", "sql", "won", "open", "pool"], 0)
+    counts = dict.fromkeys(["decided", "accepted", "rejected", "paid_rejected", "sql", "won", "open", "pool"], 0)
     by_lead = {h.lead_id: h for h in existing}
     profiles = SDRProfile.objects.filter(user__in=sdrs)
 
@@ -235,7 +239,13 @@ def _decide(rng, now, lead, handoff, sdrs, reasons, counts):
         counts["accepted"] += 1
         _work_sal(rng, now, lead, owner, decided_at, reasons, counts, buying)
     else:
-        label = "Student" if student else _pick(rng, REASONS_PAID if lead.source == "paid" else REASONS_OTHER)
+        if student:
+            label = "Student"
+        elif lead.source == "paid":
+            label = PAID_REASONS[counts["paid_rejected"] % len(PAID_REASONS)]
+            counts["paid_rejected"] += 1
+        else:
+            label = _pick(rng, REASONS_OTHER)
         note = rng.choice(["", "", "Left a voicemail twice.", "Spoke briefly; not a fit right now.", "Email bounced."])
         services.handoff_reject(handoff=handoff, by=owner, reason=reasons[label], note=note, at=decided_at)
         counts["rejected"] += 1
