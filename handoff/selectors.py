@@ -1,6 +1,6 @@
 """Read queries for the sales-acceptance queue, its side panel and the lead page's handoff section."""
 
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 from django.db import connection
 from django.utils import timezone
@@ -9,6 +9,7 @@ import qualification.selectors as qualification_selectors
 from leadhub.choices import Stage
 from leadhub.links import link
 from leadhub.models import Activity
+from leadhub.sql import aware_datetime
 from leadhub.sql import query as _query
 from leadhub.sql import query_many as _query_many
 
@@ -271,17 +272,6 @@ def _dt(value):
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def _aware(value):
-    """A datetime read by plain SQL as the ORM would give it (SQLite returns naive UTC)."""
-    if value is None or value.utcoffset() is not None:  # aware (timezone.is_aware, inlined: three per queue row)
-        return value
-    if isinstance(value, str):
-        from django.utils.dateparse import parse_datetime
-
-        value = parse_datetime(value)
-    return value.replace(tzinfo=UTC) if timezone.is_naive(value) else value
-
-
 class QueueQuery:
     """The open-handoff queue as asked for (a valid filter form's cleaned data): the WHERE of
     each part (one, or two for "mine and the pool", each read in order from its own index)."""
@@ -406,7 +396,7 @@ def queue_rows(tuples, now=None):
     tz = timezone.get_current_timezone()
     for (pk, owner_id, channel, campaign, created_at, due_at, lead_id, first_name, last_name, email, title, fit, engagement,
          total, grade, scored_at, model_version, company_name, username, owner_first, owner_last, *model) in tuples:
-        due_at = _aware(due_at)
+        due_at = aware_datetime(due_at)
         row = QueueRow()
         row.pk = row.id = pk
         row.status, row.owner_id, row.channel, row.campaign, row.lead_id = HandoffStatus.OPEN.value, owner_id, channel, campaign, lead_id
@@ -418,11 +408,11 @@ def queue_rows(tuples, now=None):
         row.sla_state = _sla_state(owner_id, due_at, now)
         row.sla_text = _sla_text(row.sla_state, due_at, now)
         row.due_title = _due_title(due_at, tz) if due_at else ""
-        row.age_text = format_duration(now - _aware(created_at))
+        row.age_text = format_duration(now - aware_datetime(created_at))
         row.owner_name = (f"{owner_first} {owner_last}".strip() or username) if owner_id else ""
         rows.append(row)
         splits.append((fit, engagement))
-        refs.append(qualification_selectors.LeadRef(lead_id, _aware(scored_at), model_version, tuple(model) if model[0] else None))
+        refs.append(qualification_selectors.LeadRef(lead_id, aware_datetime(scored_at), model_version, tuple(model) if model[0] else None))
     why = _reasons(refs)
     for row, (fit, engagement) in zip(rows, splits, strict=True):
         row.why = why.get(row.lead_id) or [f"Fit {fit:.0f}", f"Engagement {engagement:.0f}"]

@@ -4,8 +4,11 @@ day with the same text. Constants that partial indexes match on belong in the SQ
 prepared plan can still use those indexes. Off when DATABASE_PREPARED_STATEMENTS=0 (see
 settings.py)."""
 
+from datetime import UTC
+
 import psycopg
 from django.db import connection
+from django.utils.dateparse import parse_datetime
 
 
 class _PreparedCursor(psycopg.Cursor):
@@ -71,3 +74,13 @@ def execute(sql, params):
     with connection.wrap_database_errors, connection._prepare_cursor(_BoundCursor(connection.connection)) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall() if cursor.description else None
+
+
+def aware_datetime(value):
+    """A datetime read by plain SQL as the ORM would give it: SQLite returns naive UTC, as a
+    datetime or as the stored text. Cheap when it is already aware (called per queue row)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if value.utcoffset() is not None else value.replace(tzinfo=UTC)

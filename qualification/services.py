@@ -10,11 +10,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from leadhub.choices import Stage
 from leadhub.errors import Conflict, ValidationFailed
 from leadhub.models import Lead, PendingRescore
+from leadhub.sql import aware_datetime
 
 from . import bulk, engine, selectors
 from .choices import ModelStatus, RunKind, RunStatus
@@ -454,21 +454,12 @@ def _newest_by_lead(rows):
     """{lead id: newest activity time or None} from (lead id, activity time) rows."""
     newest = {}
     for pk, at in rows:
-        at = _aware(at)
+        at = aware_datetime(at)
         if at is not None and (newest.get(pk) is None or at > newest[pk]):
             newest[pk] = at
         else:
             newest.setdefault(pk, None)
     return newest
-
-
-def _aware(value):
-    # SQLite's raw cursor gives the stored text back.
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    if value is not None and timezone.is_naive(value):
-        value = timezone.make_aware(value, UTC)
-    return value
 
 
 def _rescore(lead_ids, now, *, skip_busy):
