@@ -144,13 +144,12 @@ def build_rollups():
     from django.db import connection
 
     from handoff import rollup
-    from handoff.models import HandoffDailyRollup, HandoffResponseRollup, HandoffRuleRollup
 
     started = time.monotonic()
     rollup.rebuild()
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE handoff_handoffdailyrollup, handoff_handoffresponserollup, handoff_handoffrulerollup")
-    sizes = ", ".join(f"{m.objects.count():,} {m.__name__}" for m in (HandoffDailyRollup, HandoffResponseRollup, HandoffRuleRollup))
+        cursor.execute("VACUUM ANALYZE " + ", ".join(m._meta.db_table for m in rollup.models()))
+    sizes = ", ".join(f"{m.objects.count():,} {m.__name__}" for m in rollup.models())
     print(f"Rebuilt the rollups in {time.monotonic() - started:.1f} s: {sizes} rows.", flush=True)
 
 

@@ -350,7 +350,8 @@ class HandoffRule(models.Model):
     Written by handoff_create from the score explanation, so marketing's feedback page
     can group rejections by rule with one GROUP BY instead of re-scoring leads."""
 
-    handoff = models.ForeignKey(Handoff, on_delete=models.CASCADE, related_name="rules")
+    # No index of its own: handoffrule_once and handoffrule_handoff_cover both lead with it.
+    handoff = models.ForeignKey(Handoff, on_delete=models.CASCADE, related_name="rules", db_index=False)
     rule_id = models.PositiveIntegerField()
     kind = models.CharField(max_length=12)
     label = models.CharField(max_length=200)
@@ -445,7 +446,8 @@ class HandoffResponseRollup(models.Model):
 class HandoffRuleRollup(models.Model):
     """Per MQL day, channel, scoring rule and rejection reason: handoffs the rule fired on, how
     many were rejected and how many became SQLs (marketing's per-rule view). No campaign: it
-    would multiply the rows by the number of campaigns; a campaign filter reads the raw rows."""
+    would multiply the rows by the number of campaigns; a campaign filter reads
+    HandoffRuleCampaignRollup."""
 
     day = models.DateField()
     channel = models.CharField(max_length=20)
@@ -464,3 +466,28 @@ class HandoffRuleRollup(models.Model):
 
     def __str__(self):
         return f"{self.day} {self.label}: {self.n}"
+
+
+class HandoffRuleCampaignRollup(models.Model):
+    """HandoffRuleRollup per campaign as well: what the per-rule table reads when the feedback
+    page is filtered by a campaign. A table of its own so the unfiltered view keeps reading the
+    smaller one; the key leads with the campaign, so one campaign's days are one index range."""
+
+    campaign = models.CharField(max_length=120)
+    day = models.DateField()
+    channel = models.CharField(max_length=20)
+    kind = models.CharField(max_length=12)
+    rule_id = models.PositiveIntegerField()
+    label = models.CharField(max_length=200)
+    points = models.DecimalField(max_digits=8, decimal_places=1)
+    reason = models.PositiveIntegerField(help_text="RejectionReason id; 0: none.")
+    n = models.IntegerField(default=0)
+    rejected = models.IntegerField(default=0)
+    sql = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["campaign", "day", "channel", "kind", "rule_id", "label", "points", "reason"], name="handoffrulecampaignrollup_key")]
+
+    def __str__(self):
+        return f"{self.campaign} {self.day} {self.label}: {self.n}"

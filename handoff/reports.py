@@ -15,7 +15,8 @@ month instead of every handoff, and percentiles from the per-minute response his
 equal the raw ones exactly. What changes with the clock is counted live from the open
 handoffs (partial index handoff_open_due): open handoffs past their deadline are breaches now.
 Filters a rollup does not hold fall back to the raw queries: a campaign for the SLA tables
-(the histogram has no campaign) and an SDR or a campaign for the per-rule table. Setting
+(the histogram has no campaign) and an SDR for the per-rule table (which reads its campaign
+twin, HandoffRuleCampaignRollup, for a campaign). Setting
 HANDOFF_REPORTS_FROM_ROLLUP = False reads everything raw; tests compare the two.
 
 Each row carries `url`s to the lead list with the matching filters (leadhub.filters.LeadFilter
@@ -44,6 +45,7 @@ from .models import (
     HandoffEvent,
     HandoffResponseRollup,
     HandoffRule,
+    HandoffRuleCampaignRollup,
     HandoffRuleRollup,
     RejectionReason,
 )
@@ -606,15 +608,15 @@ def rejections_by_rule(scope, limit=None):
     """Scoring rules that fired on handed-off leads (HandoffRule, stored at handoff): per rule,
     handoffs, rejected, rejection rate, SQLs and SQL rate, and the most common rejection reason.
     A rule whose SQL rate is no better than the average adds points without adding buyers."""
-    if _rollup(scope, owner=False, campaign=False):
-        rules = _rollup_rows(HandoffRuleRollup, scope)
+    if _rollup(scope, owner=False):
+        rules = _rollup_rows(HandoffRuleCampaignRollup if scope.campaign else HandoffRuleRollup, scope)
         rows = list(rules.values("kind", "rule_id").annotate(
             label=Max("label"), points=Max("points"), handoffs=Sum("n"), rejected=Sum("rejected"), sql=Sum("sql")))
         by_reason = list(rules.filter(rejected__gt=0).values("kind", "rule_id", "reason").annotate(count=Sum("rejected")))
         labels = dict(RejectionReason.objects.filter(pk__in={r["reason"] for r in by_reason}).values_list("pk", "label"))
         reasons = [(r["kind"], r["rule_id"], labels.get(r["reason"]), r["count"]) for r in by_reason]
     else:
-        # One grouped pass from the scope's handoffs (read from the campaign index alone) to
+        # An SDR filter (no rollup has SDR and rule): one grouped pass from the scope's handoffs to
         # their rules, per rule and rejection reason; summed per rule here. Rules are counted
         # by rule_id (never NULL), which handoffrule_handoff_cover holds: no heap reads.
         groups = scoped(scope).order_by().values("rules__kind", "rules__rule_id", "rejection_reason__label").annotate(

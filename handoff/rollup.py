@@ -1,9 +1,9 @@
 """Daily rollups of handoffs, so the dashboards read thousands of rows instead of millions.
 
-Three tables (handoff.models): HandoffDailyRollup (counts per MQL day, SDR, channel, campaign,
+Four tables (handoff.models): HandoffDailyRollup (counts per MQL day, SDR, channel, campaign,
 grade, score band, status, rejection reason), HandoffResponseRollup (a histogram of response
-times per MQL day, SDR, channel and business minute) and HandoffRuleRollup (per MQL day, channel,
-scoring rule and rejection reason).
+times per MQL day, SDR, channel and business minute), HandoffRuleRollup (per MQL day, channel,
+scoring rule and rejection reason) and HandoffRuleCampaignRollup (the same per campaign too).
 "Day" is the local date of created_at in settings.TIME_ZONE, the zone the report filters use;
 after changing TIME_ZONE run `manage.py rebuild_rollups`.
 
@@ -90,17 +90,30 @@ def _response(apps):
     return apps.get_model("handoff", "HandoffResponseRollup"), source, "id", keys, dict(n=Count("id"))
 
 
-def _rules(apps):
-    keys = dict(
-        day=TruncDate("handoff__created_at", tzinfo=reporting_zone()), channel=F("handoff__channel"), kind=F("kind"), rule_id=F("rule_id"), label=F("label"), points=F("points"),
+def _rule_keys(**extra):
+    return dict(
+        **extra, day=TruncDate("handoff__created_at", tzinfo=reporting_zone()), channel=F("handoff__channel"), kind=F("kind"),
+        rule_id=F("rule_id"), label=F("label"), points=F("points"),
         reason=Coalesce("handoff__rejection_reason_id", 0, output_field=IntegerField()),
     )
-    measures = dict(n=Count("id"), rejected=Count("id", filter=Q(handoff__status="rejected")),
-                    sql=Count("id", filter=Q(handoff__sql_at__isnull=False)))
-    return apps.get_model("handoff", "HandoffRuleRollup"), apps.get_model("handoff", "HandoffRule").objects.all(), "handoff_id", keys, measures
 
 
-TABLES = (_daily, _response, _rules)
+def _rule_measures():
+    return dict(n=Count("id"), rejected=Count("id", filter=Q(handoff__status="rejected")),
+                sql=Count("id", filter=Q(handoff__sql_at__isnull=False)))
+
+
+def _rules(apps):
+    return (apps.get_model("handoff", "HandoffRuleRollup"), apps.get_model("handoff", "HandoffRule").objects.all(), "handoff_id",
+            _rule_keys(), _rule_measures())
+
+
+def _campaign_rules(apps):
+    return (apps.get_model("handoff", "HandoffRuleCampaignRollup"), apps.get_model("handoff", "HandoffRule").objects.all(),
+            "handoff_id", _rule_keys(campaign=F("handoff__campaign")), _rule_measures())
+
+
+TABLES = (_daily, _response, _rules, _campaign_rules)
 
 
 def _apply(table, sign, handoff_ids=None, apps=global_apps):
@@ -125,10 +138,16 @@ def _apply(table, sign, handoff_ids=None, apps=global_apps):
         cursor.execute(sql, params)
 
 
+def models(apps=global_apps):
+    """The rollup models, in TABLES order."""
+    return [table(apps)[0] for table in TABLES]
+
+
 @transaction.atomic
-def rebuild(apps=global_apps):
-    """Rebuild every rollup table from the handoffs: one DELETE and one INSERT ... SELECT each."""
-    for table in TABLES:
+def rebuild(apps=global_apps, tables=TABLES):
+    """Rebuild every rollup table from the handoffs: one DELETE and one INSERT ... SELECT each.
+    A migration passes the tables its state has."""
+    for table in tables:
         model = table(apps)[0]
         model.objects.all().delete()
         _apply(table, 1, apps=apps)

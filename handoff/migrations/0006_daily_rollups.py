@@ -7,7 +7,7 @@ def build(apps, schema_editor):
     """Fill the rollups from the existing handoffs (set-based INSERT ... SELECT per table)."""
     from handoff import rollup
 
-    rollup.rebuild(apps)
+    rollup.rebuild(apps, tables=(rollup._daily, rollup._response, rollup._rules))
 
 
 class Migration(migrations.Migration):

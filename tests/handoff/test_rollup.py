@@ -11,7 +11,14 @@ from django.utils import timezone
 
 from handoff import reports, rollup, services
 from handoff.choices import HandoffStatus
-from handoff.models import EscalationTier, Handoff, HandoffDailyRollup, HandoffResponseRollup, HandoffRule, HandoffRuleRollup
+from handoff.models import (
+    EscalationTier,
+    Handoff,
+    HandoffDailyRollup,
+    HandoffResponseRollup,
+    HandoffRule,
+    HandoffRuleCampaignRollup,
+)
 from handoff.sla import check_sla
 from leadhub.choices import Stage
 from leadhub.services import lead_merge, transition
@@ -112,6 +119,7 @@ def test_rollup_reports_equal_the_raw_computation_on_random_data(settings, sdr, 
         replace(base, owner_id=sdr.pk),
         replace(base, owner_id=other_sdr.pk, channel="event"),
         replace(base, campaign="spring"),  # the SLA tables fall back to the raw queries
+        replace(base, campaign="spring", channel="paid"),
         replace(base, date_from=None, date_to=None),
     ]
     for scope in scopes:
@@ -126,6 +134,10 @@ def test_rollup_reports_equal_the_raw_computation_on_random_data(settings, sdr, 
     # And the figures did come from the rollups.
     HandoffDailyRollup.objects.all().delete()
     assert reports.funnel(scopes[1])["mql"] == 0
+    spring = replace(scopes[1], campaign="spring")
+    assert reports.rejections_by_rule(spring)
+    HandoffRuleCampaignRollup.objects.all().delete()
+    assert reports.rejections_by_rule(spring) == []
 
 
 def test_percentile_of_counts_is_percentile_cont():
@@ -143,7 +155,7 @@ def test_percentile_of_counts_is_percentile_cont():
 def snapshot():
     """Every rollup row with something in it, in a comparable form."""
     rows = {}
-    for model in (HandoffDailyRollup, HandoffResponseRollup, HandoffRuleRollup):
+    for model in rollup.models():
         for row in model.objects.filter(n__gt=0).values():
             row.pop("id")
             for key, value in row.items():

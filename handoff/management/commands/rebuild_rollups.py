@@ -3,7 +3,6 @@ import time
 from django.core.management.base import BaseCommand
 
 from handoff import rollup
-from handoff.models import HandoffDailyRollup, HandoffResponseRollup, HandoffRuleRollup
 
 
 class Command(BaseCommand):
@@ -14,5 +13,5 @@ class Command(BaseCommand):
         started = time.monotonic()
         rollup.rebuild()
         counts = ", ".join(f"{m.objects.count():,} {m._meta.verbose_name_plural}"
-                           for m in (HandoffDailyRollup, HandoffResponseRollup, HandoffRuleRollup))
+                           for m in rollup.models())
         self.stdout.write(f"Rebuilt the rollups in {time.monotonic() - started:.1f} s: {counts}.")
