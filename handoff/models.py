@@ -361,7 +361,7 @@ class HandoffRule(models.Model):
         constraints = [models.UniqueConstraint(fields=["handoff", "kind", "rule_id"], name="handoffrule_once")]
         indexes = [
             models.Index(fields=["kind", "rule_id", "handoff"], name="handoffrule_rule_handoff"),
-            # Feedback filtered by a campaign: a handoff's rules from the index alone.
+            # Feedback filtered by an SDR (no rollup has both): a handoff's rules from the index alone.
             models.Index(fields=["handoff"], include=["kind", "rule_id", "label", "points"], name="handoffrule_handoff_cover"),
         ]
 
