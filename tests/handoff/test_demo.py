@@ -69,3 +69,24 @@ def test_seed_demo_tells_the_dashboard_story(settings):
     raw = (reports.sla_tables(scope), reports.funnel_tables(scope), reports.rejections(scope), reports.conversion_by_band(scope))
     settings.HANDOFF_REPORTS_FROM_ROLLUP = True
     assert (reports.sla_tables(scope), reports.funnel_tables(scope), reports.rejections(scope), reports.conversion_by_band(scope)) == raw
+
+
+def test_a_big_demo_gives_history_to_a_sample_of_its_mqls_and_leaves_the_rest_open(settings, monkeypatch):
+    """A million-lead demo scores hundreds of thousands of MQLs; walking each through the
+    services would take hours, so only MAX_PROMOTIONS of them, spread over the timeline, get a
+    history (here the cap is lowered to 40 of the default demo's ~150 MQLs)."""
+    from handoff import demo
+
+    settings.DEBUG = True
+    monkeypatch.setattr(demo, "MAX_PROMOTIONS", 40)
+    out = []
+    call_command("seed_demo", leads=1500, no_progress=True, stdout=type("Out", (), {"write": lambda self, s: out.append(s),
+                                                                                   "flush": lambda self: None})())
+    handoffs = Handoff.objects.count()
+    assert handoffs > 100  # one per MQL scoring promoted
+    decided = Handoff.objects.exclude(status=HandoffStatus.OPEN)
+    assert 20 <= decided.count() <= 40 - 10  # the sample's older part is history, its newest part the live queue
+    assert Handoff.objects.filter(status=HandoffStatus.OPEN).count() == handoffs - decided.count()
+    created = sorted(decided.values_list("created_at", flat=True))
+    assert (created[-1] - created[0]).days >= 30  # spread over the timeline, not only the newest leads
+    assert any(f"Handoff history for 40 of {handoffs:,} MQLs" in line for line in out)
