@@ -7,8 +7,10 @@ Builds the data with seed_demo's bulk path (which also publishes the demo model 
 every lead) in its own PostgreSQL database, copies the published model into a draft with a
 lower MQL threshold and a heavier pricing-page rule, and times services.preview() --runs
 times (the draft is deleted again afterwards). With --reuse an existing database of the same
-size is measured as it is (building 1M leads + 10M activities takes minutes). The floor is
-one bare grouped pass over the same rollups, timed in the same run.
+size is measured as it is (building 1M leads + 10M activities takes minutes). The same draft
+is then previewed as of tomorrow, when every stored score is from another day and every lead
+is scored in full (before the nightly rescoring). The floor is one bare grouped pass over the
+same rollups, timed in the same run.
 
 Budget (issue #3): the preview answers in seconds on 1M leads; we hold it to <= 5 s.
 """
@@ -19,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -53,6 +56,7 @@ def measure(url, runs):
     from decimal import Decimal
 
     from django.db import connection
+    from django.utils import timezone
 
     from leadhub.models import Lead
     from qualification import selectors, services
@@ -78,6 +82,15 @@ def measure(url, runs):
             timings.append(time.monotonic() - started)
             print(f"preview: {timings[-1]:.2f} s (qualify now {result.qualify_now:,}, under the draft {result.qualify_draft:,}; "
                   f"{result.entering:,} enter, {result.leaving:,} leave, {result.promoted:,} would move to MQL)", flush=True)
+        # The same draft a day later, before the nightly rescoring: every stored score is from
+        # another day, so every lead is scored in full (the preview's slow path).
+        tomorrow = timezone.now() + timedelta(days=1)
+        stale = []
+        for _ in range(runs):
+            started = time.monotonic()
+            services.preview(draft=draft, by=None, now=tomorrow)
+            stale.append(time.monotonic() - started)
+            print(f"preview, stored scores from another day: {stale[-1]:.2f} s", flush=True)
     finally:
         draft.delete()
     # The floor: one bare grouped pass over the same rollups (a count per lead), which any
@@ -89,6 +102,10 @@ def measure(url, runs):
     figure = statistics.median(timings)
     report("preview of a draft", figure, "s", floor=floor, budget=f"<= {BUDGET_S:g} s", passed=figure <= BUDGET_S,
            note=f"{leads:,} leads, {rollups:,} rollup rows; median of {runs}: " + ", ".join(f"{t:.2f}" for t in timings))
+    figure = statistics.median(stale)
+    report("preview of a draft, stored scores from another day", figure, "s", floor=floor, budget=f"<= {BUDGET_S:g} s",
+           passed=figure <= BUDGET_S,
+           note=f"every lead scored in full, as before the nightly rescoring; median of {runs}: " + ", ".join(f"{t:.2f}" for t in stale))
 
 
 def main():
