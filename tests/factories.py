@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import factory
 from django.contrib.auth import get_user_model
@@ -52,13 +52,20 @@ class LeadFactory(factory.django.DjangoModelFactory):
     campaign = "website-demo-form"
 
 
+def earlier_today(hours=1):
+    """`hours` ago, but not before today's start (UTC, the day scoring's decay counts in): an
+    activity from an hour ago is yesterday's just after midnight, and would decay."""
+    now = timezone.now()
+    return max(now - timedelta(hours=hours), now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0))
+
+
 class ActivityFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Activity
 
     lead = factory.SubFactory(LeadFactory)
     kind = ActivityKind.PAGE_VIEW
-    occurred_at = factory.LazyFunction(lambda: timezone.now() - timedelta(hours=1))
+    occurred_at = factory.LazyFunction(lambda: earlier_today())
     properties = factory.LazyFunction(dict)
     source = "tests"
     external_id = factory.Sequence(lambda n: f"ext-{n}")

@@ -1,12 +1,10 @@
 """Many leads becoming MQL in one rescoring: each gets its history row and a handoff routed in
 turn, in a constant number of queries."""
 
-from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from handoff.choices import EventKind, HandoffStatus
 from handoff.models import Handoff, HandoffEvent, HandoffRule
@@ -16,7 +14,7 @@ from leadhub.services import transition_many
 from qualification import bulk, selectors
 from qualification.choices import ModelStatus
 from qualification.services import rescore_leads
-from tests.factories import ActivityFactory, CompanyFactory, LeadFactory
+from tests.factories import ActivityFactory, CompanyFactory, LeadFactory, earlier_today
 from tests.handoff.factories import SDRProfileFactory
 from tests.handoff.test_rollup import assert_current
 from tests.qualification.factories import simple_model
@@ -34,7 +32,7 @@ def hot_leads(count):
     software = CompanyFactory(industry="software")
     leads = [LeadFactory(company=software, title="Marketing Manager") for _ in range(count)]
     for lead in leads:
-        ActivityFactory(lead=lead, kind="demo_request", occurred_at=timezone.now() - timedelta(hours=1))
+        ActivityFactory(lead=lead, kind="demo_request", occurred_at=earlier_today())
     bulk.rebuild_rollups(bulk.Leads(ids=tuple(lead.pk for lead in leads)))
     return leads
 

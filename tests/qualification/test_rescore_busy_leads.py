@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
-from django.utils import timezone
 
 from leadhub.models import Lead, PendingRescore
 from leadhub.services import mark_for_rescoring
@@ -14,7 +13,7 @@ from leadhub.tasks import rescore_leads
 from qualification import bulk
 from qualification.choices import ModelStatus
 from qualification.services import rescore_pending
-from tests.factories import ActivityFactory, CompanyFactory, LeadFactory
+from tests.factories import ActivityFactory, CompanyFactory, LeadFactory, earlier_today
 
 from .factories import simple_model
 
@@ -24,7 +23,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def hot_lead():
     """Qualifies under simple_model once scored: software company (+20) and a demo request (+40)."""
     lead = LeadFactory(company=CompanyFactory(industry="software"))
-    ActivityFactory(lead=lead, kind="demo_request", occurred_at=timezone.now() - timedelta(hours=1))
+    ActivityFactory(lead=lead, kind="demo_request", occurred_at=earlier_today())
     bulk.rebuild_rollups(bulk.Leads(ids=(lead.pk,)))
     return lead
 
