@@ -443,11 +443,10 @@ class HandoffResponseRollup(models.Model):
         return f"{self.day} {self.minutes} min: {self.n}"
 
 
-class HandoffRuleRollup(models.Model):
-    """Per MQL day, channel, scoring rule and rejection reason: handoffs the rule fired on, how
-    many were rejected and how many became SQLs (marketing's per-rule view). No campaign: it
-    would multiply the rows by the number of campaigns; a campaign filter reads
-    HandoffRuleCampaignRollup."""
+class RuleCounts(models.Model):
+    """The fields the two per-rule rollups share: per MQL day, channel, scoring rule and
+    rejection reason, the handoffs the rule fired on, how many were rejected and how many
+    became SQLs (marketing's per-rule view)."""
 
     day = models.DateField()
     channel = models.CharField(max_length=20)
@@ -461,33 +460,31 @@ class HandoffRuleRollup(models.Model):
     sql = models.IntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(
-            fields=["day", "channel", "kind", "rule_id", "label", "points", "reason"], name="handoffrulerollup_key")]
+        abstract = True
 
     def __str__(self):
         return f"{self.day} {self.label}: {self.n}"
 
 
-class HandoffRuleCampaignRollup(models.Model):
-    """HandoffRuleRollup per campaign as well: what the per-rule table reads when the feedback
-    page is filtered by a campaign. A table of its own so the unfiltered view keeps reading the
-    smaller one; the key leads with the campaign, so one campaign's days are one index range."""
+class HandoffRuleRollup(RuleCounts):
+    """RuleCounts without a campaign: a campaign would multiply the rows by the number of
+    campaigns; a campaign filter reads HandoffRuleCampaignRollup."""
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["day", "channel", "kind", "rule_id", "label", "points", "reason"], name="handoffrulerollup_key")]
+
+
+class HandoffRuleCampaignRollup(RuleCounts):
+    """RuleCounts per campaign as well: what the per-rule table reads when the feedback page is
+    filtered by a campaign. A table of its own so the unfiltered view keeps reading the smaller
+    one; the key leads with the campaign, so one campaign's days are one index range."""
 
     campaign = models.CharField(max_length=120)
-    day = models.DateField()
-    channel = models.CharField(max_length=20)
-    kind = models.CharField(max_length=12)
-    rule_id = models.PositiveIntegerField()
-    label = models.CharField(max_length=200)
-    points = models.DecimalField(max_digits=8, decimal_places=1)
-    reason = models.PositiveIntegerField(help_text="RejectionReason id; 0: none.")
-    n = models.IntegerField(default=0)
-    rejected = models.IntegerField(default=0)
-    sql = models.IntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(
             fields=["campaign", "day", "channel", "kind", "rule_id", "label", "points", "reason"], name="handoffrulecampaignrollup_key")]
 
     def __str__(self):
-        return f"{self.campaign} {self.day} {self.label}: {self.n}"
+        return f"{self.campaign} {super().__str__()}"

@@ -65,7 +65,7 @@ class ActivityFactory(factory.django.DjangoModelFactory):
 
     lead = factory.SubFactory(LeadFactory)
     kind = ActivityKind.PAGE_VIEW
-    occurred_at = factory.LazyFunction(lambda: earlier_today())
+    occurred_at = factory.LazyFunction(earlier_today)
     properties = factory.LazyFunction(dict)
     source = "tests"
     external_id = factory.Sequence(lambda n: f"ext-{n}")

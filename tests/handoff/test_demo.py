@@ -1,3 +1,4 @@
+import io
 from collections import Counter
 
 import pytest
@@ -79,9 +80,8 @@ def test_a_big_demo_gives_history_to_a_sample_of_its_mqls_and_leaves_the_rest_op
 
     settings.DEBUG = True
     monkeypatch.setattr(demo, "MAX_PROMOTIONS", 40)
-    out = []
-    call_command("seed_demo", leads=1500, no_progress=True, stdout=type("Out", (), {"write": lambda self, s: out.append(s),
-                                                                                   "flush": lambda self: None})())
+    out = io.StringIO()
+    call_command("seed_demo", leads=1500, no_progress=True, stdout=out)
     handoffs = Handoff.objects.count()
     assert handoffs > 100  # one per MQL scoring promoted
     decided = Handoff.objects.exclude(status=HandoffStatus.OPEN)
@@ -89,4 +89,4 @@ def test_a_big_demo_gives_history_to_a_sample_of_its_mqls_and_leaves_the_rest_op
     assert Handoff.objects.filter(status=HandoffStatus.OPEN).count() == handoffs - decided.count()
     created = sorted(decided.values_list("created_at", flat=True))
     assert (created[-1] - created[0]).days >= 30  # spread over the timeline, not only the newest leads
-    assert any(f"Handoff history for 40 of {handoffs:,} MQLs" in line for line in out)
+    assert f"Handoff history for 40 of {handoffs:,} MQLs" in out.getvalue()
