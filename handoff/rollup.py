@@ -8,11 +8,18 @@ scoring rule and rejection reason) and HandoffRuleCampaignRollup (the same per c
 after changing TIME_ZONE run `manage.py rebuild_rollups`.
 
 One grouped SELECT per table describes what a set of handoffs contributes; the same SELECT
-builds the tables from scratch (`rebuild`) and keeps them current (`tracking`): the services
-subtract the contribution of the handoffs they are about to change and add it back after
-the change, as one INSERT ... SELECT ... ON CONFLICT DO UPDATE per table. Increments commute,
-so concurrent decisions on different handoffs add to the same rollup row safely; the handoff
-rows are locked first, so two changes of the same handoff cannot subtract the same state twice.
+builds the tables from scratch (`rebuild`) and keeps them current (`tracking`, `Change`): a
+service reads what the handoffs it is about to change contribute, changes them, reads again
+and applies the difference as one upsert per table (INSERT ... VALUES ... ON CONFLICT DO UPDATE
+SET n = n + excluded.n, on PostgreSQL and SQLite alike). The difference of a change that moves
+nothing in a table (an accept, for the per-rule tables) is empty, and that table is not touched.
+
+Many transactions add to the same rollup rows (every decision of the day on one channel), so
+these rows are the last locks a transaction takes (docs/locking.md) and are taken in one order:
+table by table in TABLES order, rows in key order, once per transaction. Increments commute,
+so any two transactions only ever wait for each other on a counter, briefly, and never in a
+cycle. The handoff rows are locked first, so two changes of one handoff cannot both read the
+same old state.
 
 Response-time resolution: one business minute, the resolution Handoff.response_minutes is
 stored in. The histogram therefore holds every value exactly and percentiles computed from
@@ -24,6 +31,7 @@ Rows written without the services (bench COPY, seed_demo's back-dating, tests' f
 need `rebuild()` afterwards; deleting leads or users is not tracked either.
 """
 
+import datetime
 from contextlib import contextmanager
 from zoneinfo import ZoneInfo
 
@@ -153,28 +161,115 @@ def rebuild(apps=global_apps, tables=TABLES):
         _apply(table, 1, apps=apps)
 
 
-def add(handoff_ids):
+def contributions(handoff_ids, apps=global_apps):
+    """What these handoffs contribute to each rollup table now, in TABLES order: one
+    {key tuple: [measures]} per table (one grouped SELECT each, no locks)."""
+    ids = sorted({pk for pk in handoff_ids if pk is not None})
+    result = []
     for table in TABLES:
-        _apply(table, 1, handoff_ids)
+        model, source, handoff_field, keys, measures = table(apps)
+        rows = {}
+        if ids:
+            grouped = (source.filter(**{f"{handoff_field}__in": ids}).order_by()
+                       .annotate(**{f"k_{k}": v for k, v in keys.items()}).values(*(f"k_{k}" for k in keys))
+                       .annotate(**{f"m_{m}": v for m, v in measures.items()}))
+            rows = {tuple(row[f"k_{k}"] for k in keys): [row[f"m_{m}"] for m in measures] for row in grouped}
+        result.append(rows)
+    return result
+
+
+def _key_order(key):
+    return tuple((value is None, 0 if value is None else value) for value in key)
+
+
+UPSERT_ROWS = 500  # rows per statement: far below both databases' parameter limits
+
+
+def _upsert(table, deltas, apps=global_apps):
+    """Add `deltas` ({key: [measures]}) to one rollup table, rows in key order."""
+    model, _source, _field, keys, measures = table(apps)
+    qn = connection.ops.quote_name
+    table_name = qn(model._meta.db_table)
+    columns = [*keys, *measures]
+    updates = ", ".join(f"{qn(m)} = {table_name}.{qn(m)} + excluded.{qn(m)}" for m in measures)
+    head = f"INSERT INTO {table_name} ({', '.join(qn(c) for c in columns)}) VALUES "
+    tail = f" ON CONFLICT ({', '.join(qn(k) for k in keys)}) DO UPDATE SET {updates}"
+    row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+
+    def adapt(value):
+        if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+            return connection.ops.adapt_datefield_value(value)
+        return value
+
+    ordered = sorted(deltas.items(), key=lambda item: _key_order(item[0]))
+    with connection.cursor() as cursor:
+        for start in range(0, len(ordered), UPSERT_ROWS):
+            chunk = ordered[start:start + UPSERT_ROWS]
+            params = [adapt(v) for key, values in chunk for v in (*key, *values)]
+            cursor.execute(head + ", ".join([row_sql] * len(chunk)) + tail, params)
+
+
+def apply_difference(before, after, apps=global_apps):
+    """Add after − before (two `contributions` results) to the rollup tables: tables in TABLES
+    order, rows in key order, rows whose difference is zero skipped."""
+    for table, old, new in zip(TABLES, before, after, strict=True):
+        deltas = {}
+        for key in old.keys() | new.keys():
+            a, b = old.get(key), new.get(key)
+            if a is None:
+                diff = list(b)
+            elif b is None:
+                diff = [-v for v in a]
+            else:
+                diff = [y - x for x, y in zip(a, b, strict=True)]
+            if any(diff):
+                deltas[key] = diff
+        if deltas:
+            _upsert(table, deltas, apps)
+
+
+def _nothing():
+    return [{} for _ in TABLES]
+
+
+def add(handoff_ids):
+    """Count new handoffs in the rollups."""
+    apply_difference(_nothing(), contributions(handoff_ids))
 
 
 def remove(handoff_ids):
-    for table in TABLES:
-        _apply(table, -1, handoff_ids)
+    """Stop counting these handoffs (before they are deleted)."""
+    apply_difference(contributions(handoff_ids), _nothing())
+
+
+class Change:
+    """A change of some handoffs, kept in the rollups: create it before changing them (it locks
+    the handoff rows in id order and reads what they contribute), call `apply()` after, once,
+    with any handoffs created meanwhile as `new_ids` (they contributed nothing before), so a
+    transaction updates every rollup table once, in the documented order.
+    Call inside the caller's transaction (the services' transaction.atomic)."""
+
+    def __init__(self, handoff_ids):
+        from .models import Handoff
+
+        self.ids = sorted({pk for pk in handoff_ids if pk is not None})
+        if self.ids:
+            list(Handoff.objects.select_for_update().filter(pk__in=self.ids).order_by("pk").values_list("pk", flat=True))
+        self.before = contributions(self.ids)
+
+    def apply(self, new_ids=()):
+        apply_difference(self.before, contributions([*self.ids, *new_ids]))
 
 
 @contextmanager
 def tracking(handoff_ids):
-    """Keep the rollups right across a change of these handoffs: lock them, subtract what
-    they contribute now, let the caller change them, add what they contribute then.
+    """Keep the rollups right across a change of these handoffs (see Change): lock them and
+    read what they contribute now, let the caller change them, then apply the difference.
     Call inside the caller's transaction (the services' transaction.atomic)."""
-    from .models import Handoff
-
     ids = [pk for pk in handoff_ids if pk is not None]
     if not ids:
         yield
         return
-    list(Handoff.objects.select_for_update().filter(pk__in=ids).values_list("pk", flat=True))
-    remove(ids)
+    change = Change(ids)
     yield
-    add(ids)
+    change.apply()

@@ -1,9 +1,10 @@
 """Every write of the sales-acceptance queue: routing, claims, decisions, the SQL checklist.
 
 Each service takes keyword-only arguments and the acting user (`by`, None for the system),
-runs in one transaction, locks what it changes (the lead first, then its handoff, so every
-path takes locks in the same order) and raises a domain error from leadhub.errors when the
-request does not fit the current state. Stage moves go through leadhub.services.transition,
+runs in one transaction, locks what it changes in the one documented order (lead, handoff,
+SDR profile, rollup rows; each set in id/key order; never auth_user: docs/locking.md) and raises a domain error from leadhub.errors when the
+request does not fit the current state. Services that open their own transaction are wrapped in
+leadhub.db.retry_on_conflict, which re-runs them on a deadlock or serialization failure. Stage moves go through leadhub.services.transition,
 which writes the lead's StageChange row; HandoffEvent rows record the rest.
 """
 
@@ -12,10 +13,11 @@ from decimal import Decimal, InvalidOperation
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from leadhub.choices import Stage
+from leadhub.db import retry_on_conflict
 from leadhub.errors import Conflict, NotAllowed, ValidationFailed
 from leadhub.models import Lead
 from leadhub.services import transition
@@ -72,14 +74,23 @@ def _event(*, handoff=None, lead, kind, by, at, reason="", note="", from_owner=N
 
 
 def _lock(handoff):
-    """Lock the handoff's lead, then the handoff; returns fresh copies of both."""
+    """Lock the handoff's lead, then the handoff (the lock order); returns fresh copies of both.
+
+    FOR NO KEY UPDATE: it excludes every other writer of these rows, but not the key-share
+    locks that inserting rows pointing at them takes (activities, events), so ingest goes on.
+    If a merge moved the handoff to another lead while we waited, the new lead is locked."""
     handoff_id = handoff.pk if isinstance(handoff, Handoff) else handoff
-    lead_id = Handoff.objects.filter(pk=handoff_id).values_list("lead_id", flat=True).first()
-    if lead_id is None:
-        raise ValidationFailed("This handoff does not exist.")
-    lead = Lead.objects.select_for_update().get(pk=lead_id)
-    locked = Handoff.objects.select_for_update().get(pk=handoff_id)
-    return lead, locked
+    for _ in range(3):
+        lead_id = Handoff.objects.filter(pk=handoff_id).values_list("lead_id", flat=True).first()
+        if lead_id is None:
+            raise ValidationFailed("This handoff does not exist.")
+        lead = Lead.objects.select_for_update(no_key=True).filter(pk=lead_id).first()
+        locked = Handoff.objects.select_for_update(no_key=True).filter(pk=handoff_id).first()
+        if locked is None:
+            raise ValidationFailed("This handoff does not exist.")
+        if lead is not None and locked.lead_id == lead.pk:
+            return lead, locked
+    raise Conflict("This lead was merged into another one a moment ago. Reload and try again.")
 
 
 def _already_decided(handoff):
@@ -143,15 +154,19 @@ def _sdrs_in_turn(count, at, exclude=()):
 
     The turn starts with the available SDR who was assigned longest ago and skips anyone at
     capacity (max open handoffs). The candidates' profile rows are locked so concurrent
-    routings take turns and cannot both fill the last free slot of the same SDR.
+    routings take turns and cannot both fill the last free slot of the same SDR: in id order
+    (the lock order), and only the profile rows (`of=self`): the join with auth_user must not
+    lock the users, whom every decision's foreign keys point at.
     """
     candidates = list(
-        SDRProfile.objects.select_for_update()
+        SDRProfile.objects.select_for_update(no_key=True, of=("self",))
         .filter(available=True, user__is_active=True)
         .filter(Q(out_of_office_until__isnull=True) | Q(out_of_office_until__lte=at))
         .exclude(user_id__in=exclude)
-        .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+        .order_by("pk")
     )
+    # The turn: longest since an assignment first (read after the lock, so it is current).
+    candidates.sort(key=lambda p: (p.last_assigned_at is not None, p.last_assigned_at or at, p.pk))
     if not candidates:
         return [None] * count
     load = dict(
@@ -200,12 +215,14 @@ def _record_rules(handoffs, leads):
     )
 
 
+@retry_on_conflict
 @transaction.atomic
 def handoff_create(*, lead, by=None, at=None):
     """Open a handoff for a lead that just became an MQL and route it (see handoff_create_many)."""
     return handoff_create_many(lead_ids=[lead.pk], by=by, at=at)[0]
 
 
+@retry_on_conflict
 @transaction.atomic
 def handoff_create_many(*, lead_ids, by=None, at=None):
     """Open a handoff for each lead that just became an MQL and route them round-robin
@@ -221,10 +238,12 @@ def handoff_create_many(*, lead_ids, by=None, at=None):
     leads = sorted(Lead.objects.filter(pk__in=lead_ids).select_related("company"), key=lambda lead: lead.pk)
     if not leads:
         return []
-    stale = list(Handoff.objects.select_for_update().filter(lead_id__in=[lead.pk for lead in leads], status=HandoffStatus.OPEN))
+    stale = list(Handoff.objects.select_for_update(no_key=True).filter(
+        lead_id__in=[lead.pk for lead in leads], status=HandoffStatus.OPEN).order_by("pk"))
+    # One rollup update at the end for the closed and the new handoffs (rollup.Change).
+    rollups = rollup.Change([h.pk for h in stale])
     if stale:
-        with rollup.tracking([h.pk for h in stale]):
-            Handoff.objects.filter(pk__in=[h.pk for h in stale]).update(status=HandoffStatus.CLOSED, closed_at=at)
+        Handoff.objects.filter(pk__in=[h.pk for h in stale]).update(status=HandoffStatus.CLOSED, closed_at=at)
         HandoffEvent.objects.bulk_create([
             HandoffEvent(handoff_id=h.pk, lead_id=h.lead_id, kind=EventKind.CLOSED, by=by, at=at,
                          reason="Superseded by a new MQL handoff") for h in stale
@@ -254,20 +273,24 @@ def handoff_create_many(*, lead_ids, by=None, at=None):
     HandoffEvent.objects.bulk_create(events)
     _mark_assigned(owners, at)
     _record_rules(handoffs, leads)
-    rollup.add([h.pk for h in handoffs])
+    rollups.apply(new_ids=[h.pk for h in handoffs])
     return handoffs
 
 
+@retry_on_conflict
 @transaction.atomic
 def handoff_assign(*, handoff, by=None, at=None):
     """Give a pool handoff to the SDR whose turn it is; leave it in the pool when nobody is free."""
     at = at or timezone.now()
+    _lead, locked = _lock(handoff)  # lead and handoff before the SDR profiles: the lock order
+    if locked.status != HandoffStatus.OPEN or locked.owner_id is not None:
+        raise Conflict("This handoff is no longer waiting for an owner.")
     profile = _next_sdr(at)
     if profile is None:
         _event(handoff=handoff, lead=handoff.lead_id, kind=EventKind.POOLED, by=by, at=at,
                reason="No SDR is available under capacity")
         return handoff
-    due = due_at_for(handoff.sla_policy, at)
+    due = due_at_for(locked.sla_policy, at)
     with rollup.tracking([handoff.pk]):
         updated = Handoff.objects.filter(pk=handoff.pk, status=HandoffStatus.OPEN, owner__isnull=True).update(
             owner_id=profile.user_id, assigned_at=at, due_at=due
@@ -280,6 +303,7 @@ def handoff_assign(*, handoff, by=None, at=None):
     return handoff
 
 
+@retry_on_conflict
 @transaction.atomic
 def handoff_claim(*, handoff, by, at=None):
     """An SDR takes a pool handoff; the SLA clock starts now. Claiming one's own is a no-op."""
@@ -302,6 +326,7 @@ def handoff_claim(*, handoff, by, at=None):
     return locked
 
 
+@retry_on_conflict
 @transaction.atomic
 def handoff_reassign(*, handoff, by, to_user, note="", at=None):
     """A sales manager moves an open handoff to another SDR (to_user) or back to the pool (None).
@@ -344,6 +369,7 @@ def _decide(locked, by, at):
     locked.closed_at = at
 
 
+@retry_on_conflict
 @transaction.atomic
 def handoff_accept(*, handoff, by, note="", at=None):
     """Sales accepts the MQL: the lead becomes a SAL owned by the handoff's SDR, with an empty SQL checklist."""
@@ -365,6 +391,7 @@ def handoff_accept(*, handoff, by, note="", at=None):
     return locked
 
 
+@retry_on_conflict
 @transaction.atomic
 def handoff_reject(*, handoff, by, reason, note="", at=None):
     """Sales turns the MQL down. The reason is required and decides where the lead goes:
@@ -389,13 +416,14 @@ def handoff_reject(*, handoff, by, reason, note="", at=None):
     return locked
 
 
+@retry_on_conflict
 @transaction.atomic
 def handoff_close(*, lead, by=None, reason="", at=None):
     """Close the lead's open handoff without a decision (the lead left MQL by another path).
     Returns the number closed (0 or 1)."""
     at = at or timezone.now()
     closed = 0
-    for stale in Handoff.objects.select_for_update().filter(lead_id=lead.pk, status=HandoffStatus.OPEN):
+    for stale in Handoff.objects.select_for_update(no_key=True).filter(lead_id=lead.pk, status=HandoffStatus.OPEN).order_by("pk"):
         with rollup.tracking([stale.pk]):
             closed += Handoff.objects.filter(pk=stale.pk, status=HandoffStatus.OPEN).update(
                 status=HandoffStatus.CLOSED, closed_at=at)
@@ -415,7 +443,9 @@ def _check_can_work_lead(lead, by):
 
 
 def _lock_lead(lead, stage, verb):
-    locked = Lead.objects.select_for_update().get(pk=lead.pk)
+    locked = Lead.objects.select_for_update(no_key=True).filter(pk=lead.pk).first()
+    if locked is None:
+        raise Conflict("This lead was merged into another one a moment ago. Reload and try again.")
     if locked.stage != stage:
         raise Conflict(f"Only a {Stage(stage).label} can be {verb}; this lead is {locked.get_stage_display()}.")
     return locked
@@ -476,6 +506,7 @@ def missing_checklist_items(qualification):
     return missing
 
 
+@retry_on_conflict
 @transaction.atomic
 def qualification_save(*, lead, by, at=None, **checklist):
     """Save the SQL checklist of a SAL without qualifying it yet."""
@@ -489,6 +520,7 @@ def qualification_save(*, lead, by, at=None, **checklist):
     return qualification
 
 
+@retry_on_conflict
 @transaction.atomic
 def lead_qualify(*, lead, by, note="", at=None, **checklist):
     """SAL → SQL once every required checklist item is confirmed; the checklist is saved with it.
@@ -515,6 +547,7 @@ def lead_qualify(*, lead, by, note="", at=None, **checklist):
     return qualification
 
 
+@retry_on_conflict
 @transaction.atomic
 def lead_record_outcome(*, lead, by, outcome, lost_reason="", note="", at=None):
     """SQL → won or lost; a loss needs its reason."""
@@ -542,6 +575,7 @@ def lead_record_outcome(*, lead, by, outcome, lost_reason="", note="", at=None):
     return qualification
 
 
+@retry_on_conflict
 @transaction.atomic
 def lead_recycle(*, lead, by, reason, note="", at=None):
     """A SAL goes back to marketing: to nurture with the reason's cooldown, or disqualified."""

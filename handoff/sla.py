@@ -4,12 +4,13 @@ Deadlines: an SLAPolicy becomes a BusinessCalendar (days, hours, time zone, holi
 `due_at_for` adds the policy's response time to the assignment moment in business time.
 
 Escalation (`check_sla`, run every minute by Celery beat or `manage.py check_sla`):
-1. mark breaches: open, assigned handoffs past their deadline get `breached_at` (one UPDATE);
+1. mark breaches: open, assigned handoffs past their deadline get `breached_at` (one UPDATE of
+   the rows locked in id order; rows a decision holds right now are left to the next check);
 2. for each active EscalationTier, in order of delay, find overdue handoffs whose deadline
    plus the tier's delay (business minutes of their policy) has passed and that have no
    Escalation row for this tier and this clock (due_at);
-3. take each step in its own transaction: lock the lead and handoff (the services' lock
-   order), re-check that the handoff is still open on the same clock, INSERT the Escalation
+3. take each step in its own transaction (retried on a deadlock or serialization failure):
+   lock the lead, the handoff, then the SDR profiles (the lock order, docs/locking.md), re-check that the handoff is still open on the same clock, INSERT the Escalation
    row (unique on handoff, tier, due_at: a concurrent check that lost the race gets an
    IntegrityError and skips), act (return to pool / reassign), write the HandoffEvent and
    the in-app notices, and send the mail after commit, so a rolled-back step sends nothing.
@@ -26,6 +27,8 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+
+from leadhub.db import retry_on_conflict
 
 from . import rollup
 from .business_hours import BusinessCalendar, parse_holidays
@@ -100,6 +103,7 @@ def _notify(users, *, handoff, escalation, subject, text):
         transaction.on_commit(mail)
 
 
+@retry_on_conflict
 def _step(handoff_id, tier, now):
     """Take one escalation step; returns the Escalation, or None when it was not (or no longer) due."""
     from . import services
@@ -146,14 +150,25 @@ def _step(handoff_id, tier, now):
         return escalation
 
 
+@retry_on_conflict
+def _mark_breaches(now):
+    """Set breached_at on open, assigned handoffs past their deadline; returns how many."""
+    with transaction.atomic():
+        ids = list(
+            Handoff.objects.select_for_update(no_key=True, skip_locked=True)
+            .filter(status=HandoffStatus.OPEN, owner__isnull=False, due_at__lt=now, breached_at__isnull=True)
+            .order_by("pk").values_list("pk", flat=True)
+        )
+        return sum(Handoff.objects.filter(pk__in=ids[i:i + 1000], breached_at__isnull=True).update(breached_at=F("due_at"))
+                   for i in range(0, len(ids), 1000))
+
+
 def check_sla(*, now=None):
     """Mark breaches and take every escalation step that is due (see the module docstring).
     Idempotent: running it twice, or twice at once, takes each step once."""
     now = now or timezone.now()
     result = CheckResult()
-    result.breached = Handoff.objects.filter(
-        status=HandoffStatus.OPEN, owner__isnull=False, due_at__lt=now, breached_at__isnull=True
-    ).update(breached_at=F("due_at"))
+    result.breached = _mark_breaches(now)
     tiers = list(EscalationTier.objects.filter(active=True).order_by("delay_minutes", "id"))
     if not tiers:
         return result

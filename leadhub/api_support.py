@@ -1,16 +1,28 @@
 """API plumbing shared by every app: error responses and content negotiation."""
 
+import logging
+
 from rest_framework import status
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .db import BUSY_MESSAGE, RETRY_AFTER_SECONDS, is_retryable, sqlstate
 from .errors import DomainError
+
+log = logging.getLogger(__name__)
 
 
 def exception_handler(exc, context):
-    """Domain errors become JSON with a sentence (`detail`) and per-field messages."""
+    """Domain errors become JSON with a sentence (`detail`) and per-field messages. A database
+    conflict that outlived the service's retries (leadhub.db) is a 503 with Retry-After."""
+    if is_retryable(exc):
+        request = context.get("request")
+        log.warning("%s %s: database still busy after retries (%s)", getattr(request, "method", ""),
+                    getattr(request, "path", ""), sqlstate(exc) or "locked")
+        return Response({"detail": BUSY_MESSAGE, "code": "busy"}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     if isinstance(exc, DomainError):
         body = {"detail": exc.message, "code": exc.code}
         if exc.field_errors:

@@ -4,7 +4,8 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadhub.settings")
 
-app = Celery("leadhub")
+# Every task retries database conflicts (deadlocks, serialization failures): leadhub.db.
+app = Celery("leadhub", task_cls="leadhub.db:ConflictRetryTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

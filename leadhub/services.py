@@ -1,4 +1,9 @@
-"""Every write to lead records goes through here: ingest, profile upserts, stage moves."""
+"""Every write to lead records goes through here: ingest, profile upserts, stage moves.
+
+Locks follow the project's one order (docs/locking.md): leads first, several in id order;
+activities are inserted in (source, external_id) order. Each service that opens its own
+transaction is wrapped in leadhub.db.retry_on_conflict (re-run on a deadlock or
+serialization failure)."""
 
 from collections import Counter
 from dataclasses import dataclass
@@ -10,6 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from .choices import ALLOWED_TRANSITIONS, Stage
+from .db import retry_on_conflict
 from .errors import Conflict, InvalidTransition, NotAllowed, ValidationFailed
 from .models import Activity, Company, ImportRow, Lead, LeadAlias, LeadMerge, PendingRescore, StageChange
 from .sql import execute as sql_execute
@@ -102,6 +108,7 @@ def company_for_email(email, *, company_fields=None):
     return company
 
 
+@retry_on_conflict
 @transaction.atomic
 def upsert_lead(*, email, by=None, company=None, **fields):
     """Create the lead for `email`, or update the one that exists. Returns (lead, created).
@@ -121,12 +128,14 @@ def upsert_lead(*, email, by=None, company=None, **fields):
         raise ValidationFailed(f"Unknown lead fields: {', '.join(sorted(unknown))}.")
 
     company_obj = company_for_email(email, company_fields=company)
-    lead = Lead.objects.select_for_update().filter(email=email).first()
+    # FOR NO KEY UPDATE: the email (the key) does not change, and activities being inserted
+    # for this lead (a key-share lock) need not wait for a profile update.
+    lead = Lead.objects.select_for_update(no_key=True).filter(email=email).first()
     if lead is None:
         # A merged-away address belongs to its survivor: update that lead, never recreate the duplicate.
         alias = LeadAlias.objects.filter(email=email).values_list("lead_id", flat=True).first()
         if alias is not None:
-            lead = Lead.objects.select_for_update().get(pk=alias)
+            lead = Lead.objects.select_for_update(no_key=True).get(pk=alias)
             company_obj = company_for_email(lead.email, company_fields=company)
     created = lead is None
     if created:
@@ -135,7 +144,7 @@ def upsert_lead(*, email, by=None, company=None, **fields):
                 lead = Lead.objects.create(email=email, company=company_obj, **fields)
         except IntegrityError:
             # Someone created it between our read and our insert: update theirs instead.
-            lead = Lead.objects.select_for_update().get(email=email)
+            lead = Lead.objects.select_for_update(no_key=True).get(email=email)
             created = False
     profile_changed = created or bool(company)
     if not created:
@@ -168,6 +177,7 @@ class ActivityOutcome:
     status: str  # "created" or "known"
 
 
+@retry_on_conflict
 @transaction.atomic
 def record_activities(*, items):
     """Record a batch of activities, all or nothing. Idempotent on (source, external_id).
@@ -199,6 +209,9 @@ def record_activities(*, items):
         if key not in first:
             first[key] = index
             rows.append((lead_ids[normalize_email(item["email"])], item["kind"], item["occurred_at"], item.get("properties") or {}, *key))
+    # Key order: two batches with the same keys in opposite orders would otherwise each wait
+    # for the other's insert into the unique index, a deadlock.
+    rows.sort(key=lambda row: (row[4], row[5]))
     created = _insert_new_activities(rows)
     outcomes = [
         ActivityOutcome(index, *key, "created" if key in created and first[key] == index else "known")
@@ -224,8 +237,9 @@ def record_activities(*, items):
 
 def _insert_new_activities(rows):
     """Insert (lead_id, kind, occurred_at, properties, source, external_id) rows in one
-    statement, skipping those whose (source, external_id) is already recorded (also by a
-    concurrent replay of the same batch). Returns the keys of the rows inserted."""
+    statement, in (source, external_id) order, skipping those whose (source, external_id) is
+    already recorded (also by a concurrent replay of the same batch, which waits for ours on the
+    first key they share and never in a cycle). Returns the keys of the rows inserted."""
     from qualification.bulk import rows_cte
 
     cte, params = rows_cte("v", [("lead_id", "bigint"), ("kind", "text"), ("occurred_at", "timestamptz"),
@@ -233,7 +247,7 @@ def _insert_new_activities(rows):
     # "WHERE true": SQLite needs it to tell the upsert's ON CONFLICT from a join's ON.
     sql = (f"WITH {cte} INSERT INTO {Activity._meta.db_table} (lead_id, kind, occurred_at, properties, source, external_id, created_at)"
            f" SELECT v.lead_id, v.kind, v.occurred_at, v.properties, v.source, v.external_id, %s FROM v WHERE true"
-           f" ON CONFLICT (source, external_id) DO NOTHING RETURNING source, external_id")
+           f" ORDER BY v.source, v.external_id ON CONFLICT (source, external_id) DO NOTHING RETURNING source, external_id")
     return set(map(tuple, sql_execute(sql, [*params, connection.ops.adapt_datetimefield_value(timezone.now())])))
 
 
@@ -261,6 +275,7 @@ def _merge_snapshot(lead):
     return {f.attname: getattr(lead, f.attname) for f in Lead._meta.concrete_fields}
 
 
+@retry_on_conflict
 @transaction.atomic
 def lead_merge(*, survivor, duplicate, by, at=None):
     """Merge `duplicate` into `survivor`: nothing about the person is lost, the duplicate goes.
@@ -336,6 +351,7 @@ def lead_merge(*, survivor, duplicate, by, at=None):
     return merge
 
 
+@retry_on_conflict
 def transition(lead, to_stage, *, by=None, reason="", note="", updates=None, at=None):
     """Move `lead` to `to_stage`: the only code that changes Lead.stage.
 
@@ -350,7 +366,7 @@ def transition(lead, to_stage, *, by=None, reason="", note="", updates=None, at=
     to_stage = Stage(to_stage)
     at = at or timezone.now()
     with transaction.atomic():
-        locked = Lead.objects.select_for_update().get(pk=lead.pk)
+        locked = Lead.objects.select_for_update(no_key=True).get(pk=lead.pk)
         from_stage = Stage(locked.stage)
         if to_stage not in ALLOWED_TRANSITIONS[from_stage]:
             raise InvalidTransition(
@@ -374,6 +390,7 @@ def transition(lead, to_stage, *, by=None, reason="", note="", updates=None, at=
     return locked
 
 
+@retry_on_conflict
 def transition_many(reasons, to_stage, *, by=None, at=None):
     """transition() for many leads at once, in a constant number of queries: `reasons` maps
     lead id -> the reason recorded for its move. The same rules: the leads are locked (in id

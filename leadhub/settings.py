@@ -79,6 +79,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, so it sees a view's exception first: a database conflict left after retries is a 503.
+    "leadhub.db.DatabaseBusyMiddleware",
 ]
 
 ROOT_URLCONF = "leadhub.urls"
