@@ -1,8 +1,12 @@
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from leadhub.admin import HistoryInline
+from leadhub.errors import ValidationFailed
 
+from . import services
 from .models import (
     WEEKDAY_NAMES,
     Escalation,
@@ -12,6 +16,7 @@ from .models import (
     Qualification,
     RejectionReason,
     SDRProfile,
+    SDRProfileChange,
     SLAPolicy,
 )
 
@@ -28,8 +33,42 @@ class RejectionReasonAdmin(admin.ModelAdmin):
         return False
 
 
+class SDRProfileAdminForm(forms.ModelForm):
+    """Refuses what the team page refuses (services.sdr_profile_update): a capacity out of
+    range, an out-of-office end in the past."""
+
+    class Meta:
+        model = SDRProfile
+        fields = ["user", "available", "out_of_office_until", "capacity"]
+
+    def clean(self):
+        cleaned = super().clean()
+        routing = {name: cleaned[name] for name in services.PROFILE_LABELS if name in self.changed_data and name in cleaned}
+        try:
+            services._clean_profile_changes(routing, timezone.now())
+        except ValidationFailed as exc:
+            raise ValidationError({name: messages for name, messages in exc.field_errors.items()})
+        return cleaned
+
+
+class SDRProfileChangeInline(admin.TabularInline):
+    model = SDRProfileChange
+    fields = ["at", "by", "field", "old_value", "new_value"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["-at", "-id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(SDRProfile)
 class SDRProfileAdmin(admin.ModelAdmin):
+    """Edits of availability, out of office and capacity go through services.sdr_profile_update,
+    so the admin writes the same history as the team page."""
+
+    form = SDRProfileAdminForm
     list_display = ["user", "available", "out_of_office_until", "capacity", "last_assigned_at"]
     list_editable = ["available", "out_of_office_until", "capacity"]
     list_filter = ["available"]
@@ -37,6 +76,19 @@ class SDRProfileAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
     readonly_fields = ["last_assigned_at"]
     list_select_related = ["user"]
+    inlines = [SDRProfileChangeInline]
+
+    def get_changelist_form(self, request, **kwargs):
+        kwargs.setdefault("form", SDRProfileAdminForm)
+        return super().get_changelist_form(request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        routing = {name: getattr(obj, name) for name in services.PROFILE_LABELS if name in form.changed_data}
+        if "user" in form.changed_data:
+            SDRProfile.objects.filter(pk=obj.pk).update(user=obj.user)
+        services.sdr_profile_update(profile=obj, by=request.user, **routing)
 
 
 class SLAPolicyForm(forms.ModelForm):

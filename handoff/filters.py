@@ -22,11 +22,13 @@ SORTS = {
 
 
 def queue_workers(request=None):
-    """People who can hold handoffs: SDRs and sales managers (by permission), active."""
+    """People who can hold handoffs: active users allowed to work the queue (by permission) who
+    have an SDR profile. A sales manager without one is no reassignment target, as routing
+    (services._sdrs_in_turn) never gives them work either."""
     condition = Q(groups__permissions__codename__in=["act_on_handoff", "reassign_handoff"]) | Q(
         user_permissions__codename__in=["act_on_handoff", "reassign_handoff"]
     )
-    ids = get_user_model().objects.filter(condition, is_active=True).values("pk")
+    ids = get_user_model().objects.filter(condition, is_active=True, sdr_profile__isnull=False).values("pk")
     return get_user_model().objects.filter(pk__in=ids).order_by("first_name", "username")
 
 

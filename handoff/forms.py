@@ -35,6 +35,7 @@ class ReportFilterForm(forms.Form):
                 data["date_from"] = (today - timedelta(days=DEFAULT_DAYS - 1)).isoformat()
                 data["date_to"] = today.isoformat()
         super().__init__(data, **kwargs)
+        # People with an SDR profile: a manager is no "SDR" here unless they take handoffs.
         self.fields["owner"].queryset = queue_workers()
         self.fields["owner"].label_from_instance = lambda u: u.get_full_name() or u.username
         if not with_owner:
@@ -67,3 +68,19 @@ class ReportFilterForm(forms.Form):
         return Scope(date_from=data.get("date_from"), date_to=data.get("date_to"), owner_id=owner.pk if owner else None,
                      channel=data.get("channel") or "", campaign=(data.get("campaign") or "").strip(),
                      now=now or timezone.now())
+
+
+class SDRProfileForm(forms.Form):
+    """The team page's row form: parses what was typed; services.sdr_profile_update decides
+    what is allowed (capacity range, out-of-office end in the future) and records it."""
+
+    available = forms.BooleanField(label="Available", required=False)
+    out_of_office_until = forms.DateTimeField(
+        label="Out of office until", required=False, input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        error_messages={"invalid": "Enter a date and time, such as 2026-12-24 09:00."},
+    )
+    capacity = forms.IntegerField(
+        label="Capacity", widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+        error_messages={"required": "Enter a capacity: the most open handoffs at once.", "invalid": "Enter a whole number."},
+    )

@@ -53,6 +53,32 @@ class SDRProfile(models.Model):
         return bool(self.out_of_office_until and self.out_of_office_until > (now or timezone.now()))
 
 
+class SDRProfileChange(models.Model):
+    """Append-only history of an SDR profile: who changed which routing fact, from what to what, when.
+    Written by handoff.services.sdr_profile_update in the same transaction as the change."""
+
+    profile = models.ForeignKey(SDRProfile, on_delete=models.CASCADE, related_name="changes")
+    field = models.CharField(max_length=40)
+    old_value = models.CharField(max_length=100, blank=True)
+    new_value = models.CharField(max_length=100, blank=True)
+    by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Empty: the system.")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "SDR profile change"
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["-at", "-id"], name="sdrprofilechange_at")]
+
+    FIELD_LABELS = {"available": "availability", "out_of_office_until": "out of office until", "capacity": "capacity"}
+
+    def __str__(self):
+        return f"{self.profile}: {self.field} {self.old_value} → {self.new_value}"
+
+    @property
+    def field_label(self):
+        return self.FIELD_LABELS.get(self.field, self.field)
+
+
 WEEKDAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 
@@ -178,7 +204,11 @@ class Handoff(models.Model):
     grade_at_handoff = models.CharField(max_length=1, choices=Grade.choices, blank=True)
     created_at = models.DateTimeField(default=timezone.now, help_text="When the lead became an MQL (routed).")
     assigned_at = models.DateTimeField(null=True, blank=True, help_text="The SLA clock starts here.")
-    due_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True, help_text="The current deadline: a claim or reassignment restarts it.")
+    first_due_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="The deadline of the first assignment, never moved: the SLA reports count a breach against it.",
+    )
     first_decision_at = models.DateTimeField(null=True, blank=True, help_text="The SLA clock stops here.")
     decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     response_minutes = models.PositiveIntegerField(
@@ -238,8 +268,11 @@ class Handoff(models.Model):
             # Dashboards filtered by a campaign read raw handoffs (the response histogram has no
             # campaign): everything their SLA tables need, so PostgreSQL reads the index alone.
             models.Index(fields=["campaign", "created_at"], name="handoff_campaign_created",
-                         include=["id", "owner", "response_minutes", "due_at", "first_decision_at", "status", "sql_at",
-                                  "rejection_reason"]),
+                         include=["id", "owner", "response_minutes", "due_at", "first_due_at", "first_decision_at", "status",
+                                  "sql_at", "rejection_reason"]),
+            # The team page: each SDR's decisions of this week and today.
+            models.Index(fields=["owner", "first_decision_at"], condition=Q(first_decision_at__isnull=False),
+                         name="handoff_owner_decided"),
         ]
 
     def __str__(self):

@@ -32,6 +32,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Aggregate, Case, Count, F, FloatField, IntegerField, Max, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import TruncWeek
+from django.db.models.lookups import LessThan
 from django.urls import reverse
 from django.utils import timezone
 
@@ -49,7 +50,7 @@ from .models import (
     HandoffRuleRollup,
     RejectionReason,
 )
-from .rollup import BANDS, Minutes
+from .rollup import BANDS, Minutes, deadline
 
 REACHED = ("sal", "sql", "won", "rejected", "decided", "breached")
 
@@ -137,10 +138,13 @@ def _state_q(state, now):
 
 
 def _breached_q(now):
-    """Decided after the deadline, or still open past it."""
-    return Q(due_at__isnull=False) & (
-        Q(first_decision_at__gt=F("due_at")) | Q(first_decision_at__isnull=True, status=HandoffStatus.OPEN, due_at__lt=now)
-    )
+    """Decided after the first deadline, or still open past it (rollup.deadline: a claim or a
+    reassignment restarts the clock, but a breach that happened before it still counts)."""
+    return Q(first_decision_at__gt=deadline()) | (
+        Q(first_decision_at__isnull=True, status=HandoffStatus.OPEN) & Q(LessThan(deadline(), now)))
+
+
+WITH_DEADLINE = Q(first_due_at__isnull=False) | Q(due_at__isnull=False)
 
 
 def scoped(scope, **extra):
@@ -277,7 +281,8 @@ def _rollup_sla(scope):
     for row in _rollup_rows(HandoffDailyRollup, scope).exclude(owner=0).values("week", "owner").annotate(
             handoffs=Sum("with_deadline"), decided=Sum("decided"), late=Sum("late")):
         add(row["week"], row["owner"], handoffs=row["handoffs"], decided=row["decided"], breached=row["late"])
-    overdue = scoped(scope).filter(status=HandoffStatus.OPEN, owner__isnull=False, due_at__lt=scope.now, first_decision_at__isnull=True)
+    overdue = scoped(scope).filter(LessThan(deadline(), scope.now), status=HandoffStatus.OPEN, owner__isnull=False,
+                                   first_decision_at__isnull=True)
     for row in overdue.annotate(week=TruncWeek("created_at")).order_by().values("week", "owner_id").annotate(n=Count("id")):
         add(_week_key(row["week"]), row["owner_id"], breached=row["n"])
     histograms = {None: {}, "owner": {}, "week": {}}
@@ -301,7 +306,7 @@ def _one_pass_sla(scope):
     out = {None: {}, "owner": {}, "week": {}}
     histograms = {None: {}, "owner": {}, "week": {}}
     rows = (_weeks(scoped(scope).filter(owner__isnull=False)).values("week", "owner_id", "response_minutes")
-            .annotate(handoffs=Count("id", filter=Q(due_at__isnull=False)), n=Count("id"),
+            .annotate(handoffs=Count("id", filter=WITH_DEADLINE), n=Count("id"),
                       breached=Count("id", filter=_breached_q(scope.now))))
     for row in rows:
         week, owner, minutes = _week_key(row["week"]), row["owner_id"], row["response_minutes"]
@@ -354,7 +359,7 @@ def _funnel_sums(row):
 def _sla_counts(queryset, now):
     """Counts of one group; on PostgreSQL its percentiles too, so each table is one scan."""
     counts = dict(
-        handoffs=Count("id", filter=Q(due_at__isnull=False)),
+        handoffs=Count("id", filter=WITH_DEADLINE),
         decided=Count("id", filter=Q(response_minutes__isnull=False)),
         breached=Count("id", filter=_breached_q(now)),
     )
@@ -711,3 +716,64 @@ def recycled_leads(scope, limit=50):
         lead.days_left = (lead.nurture_until - now).days
     url = f"{reverse('leads:list')}?{urlencode({'in_cooldown': 'true', **({'source': scope.channel} if scope.channel else {})})}"
     return {"total": total, "rows": rows, "url": url}
+
+
+# --- the team page and the managers' queue header -------------------------------------------
+
+def team_overdue_sql(now):
+    """(sql, params) counting the whole team's open handoffs past their current deadline (all
+    owners; pool handoffs have none), answered from the partial index handoff_open_due: for a
+    round trip that reads other counts too (leadhub.sql.query_many)."""
+    table = Handoff._meta.db_table
+    return f"SELECT COUNT(*) FROM {table} WHERE status = %s AND due_at < %s", [HandoffStatus.OPEN.value, now]
+
+
+def team_overdue_count(now=None):
+    """How many open handoffs of the whole team are past their deadline now: the manager's
+    "N overdue (team)" in the queue header. An int."""
+    return Handoff.objects.filter(status=HandoffStatus.OPEN, due_at__lt=now or timezone.now()).count()
+
+
+def team_load(now=None):
+    """One row per SDR (everyone with an SDR profile), by name: the profile (available, out of
+    office until, capacity) and open, overdue, decided today, decided this week, and the median
+    business minutes to the first decision of this week's decisions (Handoff.response_minutes).
+
+    Three queries for any team size: the profiles, the counts of all SDRs grouped by owner (open
+    handoffs from handoff_open_owner_due, decisions since Monday from handoff_owner_decided),
+    and the medians (percentile_cont on PostgreSQL, sorted values on SQLite). "Today" and "this
+    week" are local days of TIME_ZONE, as the dashboards count them."""
+    from .models import SDRProfile
+
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    today_start, week_start = day_start(today), day_start(today - timedelta(days=today.weekday()))
+    profiles = list(SDRProfile.objects.select_related("user").order_by("user__first_name", "user__last_name", "user__username"))
+    ids = [p.user_id for p in profiles]
+    is_open = Q(status=HandoffStatus.OPEN)
+    handoffs = Handoff.objects.filter(owner_id__in=ids).order_by()
+    counts = {row["owner_id"]: row for row in handoffs.filter(is_open | Q(first_decision_at__gte=week_start))
+              .values("owner_id").annotate(
+                  open=Count("id", filter=is_open), overdue=Count("id", filter=is_open & Q(due_at__lt=now)),
+                  decided_today=Count("id", filter=Q(first_decision_at__gte=today_start)),
+                  decided_week=Count("id", filter=Q(first_decision_at__gte=week_start)))}
+    week = handoffs.filter(first_decision_at__gte=week_start, response_minutes__isnull=False)
+    if _pg():
+        medians = dict(week.values("owner_id").annotate(p50=PercentileCont(0.5, "response_minutes")).values_list("owner_id", "p50"))
+    else:
+        medians = {owner: pcts[0] for owner, pcts in _percentiles(week, "owner_id", "response_minutes", (0.5,)).items()}
+    rows = []
+    for profile in profiles:
+        row = counts.get(profile.user_id, {})
+        n_open = row.get("open", 0)
+        out = profile.is_out_of_office(now)
+        rows.append({
+            "profile": profile, "user": profile.user, "name": profile.user.get_full_name() or profile.user.username,
+            "open": n_open, "overdue": row.get("overdue", 0), "decided_today": row.get("decided_today", 0),
+            "decided_week": row.get("decided_week", 0), "median_minutes": _r(medians.get(profile.user_id)),
+            "capacity": profile.capacity, "load": rate(n_open, profile.capacity),
+            "at_capacity": n_open >= profile.capacity, "out_of_office": out,
+            "routable": profile.available and not out and profile.user.is_active and n_open < profile.capacity,
+            "queue_url": f"{reverse('handoff:queue')}?{urlencode({'assigned': 'all', 'owner': profile.user_id})}",
+        })
+    return rows

@@ -73,7 +73,16 @@ def _week():
     return TruncWeek("created_at", tzinfo=reporting_zone(), output_field=DateField())
 
 
+def deadline(model=None):
+    """The deadline an SLA breach is counted against: the first one (Handoff.first_due_at), which a
+    claim or reassignment never moves, so a breach that happened before it still counts; the
+    current due_at for rows written without it (and for migrations older than the field)."""
+    names = {f.name for f in model._meta.fields} if model is not None else {"first_due_at"}
+    return Coalesce("first_due_at", "due_at") if "first_due_at" in names else F("due_at")
+
+
 def _daily(apps):
+    handoff = apps.get_model("handoff", "Handoff")
     keys = dict(
         day=TruncDate("created_at", tzinfo=reporting_zone()), week=_week(), owner=Coalesce("owner_id", 0, output_field=IntegerField()), channel=F("channel"),
         campaign=F("campaign"), grade=F("grade_at_handoff"), band=band_case(), status=F("status"),
@@ -81,14 +90,14 @@ def _daily(apps):
     )
     sal, sql, won = Minutes("created_at", "first_decision_at"), Minutes("first_decision_at", "sql_at"), Minutes("sql_at", "won_at")
     measures = dict(
-        n=Count("id"), with_deadline=Count("due_at"), decided=Count("response_minutes"),
-        late=Count("id", filter=Q(due_at__isnull=False, first_decision_at__gt=F("due_at"))),
+        n=Count("id"), with_deadline=Count(deadline(handoff)), decided=Count("response_minutes"),
+        late=Count("id", filter=Q(first_decision_at__gt=deadline(handoff))),
         sql=Count("sql_at"), won=Count("won_at"),
         sal_minutes=Coalesce(Sum(sal), 0.0), sal_timed=Count(sal),
         sql_minutes=Coalesce(Sum(sql), 0.0), sql_timed=Count(sql),
         won_minutes=Coalesce(Sum(won), 0.0), won_timed=Count(won),
     )
-    return apps.get_model("handoff", "HandoffDailyRollup"), apps.get_model("handoff", "Handoff").objects.all(), "id", keys, measures
+    return apps.get_model("handoff", "HandoffDailyRollup"), handoff.objects.all(), "id", keys, measures
 
 
 def _response(apps):

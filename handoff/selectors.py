@@ -501,8 +501,26 @@ def lead_handoff_context(lead, user, *, errors=None, notice=None, values=None):
             "reason_groups": rejection_reasons() if can_work and lead.stage == Stage.SAL else [],
             "errors": errors or {},
             "notice": notice,
+            # The first deadline, when a claim or reassignment restarted the clock since.
+            "original_due_at": original_due_at(open_handoff) if open_handoff else None,
         }
     }
+
+
+def original_due_at(handoff):
+    """The handoff's first deadline when it differs from the current one (the clock was
+    restarted by a claim or a reassignment), else None."""
+    first = handoff.first_due_at
+    return first if first and first != handoff.due_at else None
+
+
+def sla_restart_text(handoff):
+    """What a claim or reassignment did to the deadline, for the view's message:
+    "SLA restarted: due Mon Dec 7, 17:00 UTC" (current time zone), or "" without a deadline."""
+    if handoff.due_at is None:
+        return ""
+    due = timezone.localtime(handoff.due_at)
+    return f"SLA restarted: due {due:%a %b %-d, %H:%M} {due.tzname()}"
 
 
 NOTICE_LIMIT = 5

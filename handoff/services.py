@@ -13,7 +13,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, DateTimeField, F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from leadhub.choices import Stage
@@ -24,7 +25,7 @@ from leadhub.services import transition
 
 from . import rollup
 from .choices import REQUIRED_CHECKLIST, Destination, EventKind, HandoffStatus, Outcome
-from .models import Handoff, HandoffEvent, HandoffRule, Qualification, RejectionReason, SDRProfile, SLAPolicy
+from .models import Handoff, HandoffEvent, HandoffRule, Qualification, RejectionReason, SDRProfile, SDRProfileChange, SLAPolicy
 
 ACT_PERMISSION = "handoff.act_on_handoff"
 MANAGE_PERMISSION = "handoff.reassign_handoff"
@@ -186,6 +187,81 @@ def _sdrs_in_turn(count, at, exclude=()):
     return owners
 
 
+# --- the team: SDR profiles ------------------------------------------------------------
+
+PROFILE_PERMISSION = "handoff.change_sdrprofile"
+MAX_CAPACITY = 500
+PROFILE_LABELS = SDRProfileChange.FIELD_LABELS
+
+
+def _profile_value(name, value):
+    """How a profile field reads in its history."""
+    if name == "available":
+        return "available" if value else "unavailable"
+    if name == "out_of_office_until":
+        return f"{timezone.localtime(value):%a %b %-d %Y %H:%M %Z}" if value else "not set"
+    return str(value)
+
+
+def _clean_profile_changes(changes, at):
+    unknown = set(changes) - set(PROFILE_LABELS)
+    if unknown:
+        raise ValidationFailed(f"Unknown SDR profile fields: {', '.join(sorted(unknown))}.")
+    cleaned, errors = {}, {}
+    if "available" in changes:
+        cleaned["available"] = bool(changes["available"])
+    if "capacity" in changes:
+        try:
+            capacity = int(str(changes["capacity"]).strip())
+        except (TypeError, ValueError):
+            capacity = None
+        if capacity is None or not 0 <= capacity <= MAX_CAPACITY:
+            errors["capacity"] = [f"Capacity is a whole number of open handoffs from 0 to {MAX_CAPACITY}."]
+        else:
+            cleaned["capacity"] = capacity
+    if "out_of_office_until" in changes:
+        until = changes["out_of_office_until"] or None
+        if until is not None and timezone.is_naive(until):
+            until = timezone.make_aware(until)
+        if until is not None and until <= at:
+            errors["out_of_office_until"] = [
+                f"Out of office until {timezone.localtime(until):%a %b %-d %H:%M} is in the past: choose a later time, or clear it."]
+        else:
+            cleaned["out_of_office_until"] = until
+    if errors:
+        raise ValidationFailed(" ".join(message for messages in errors.values() for message in messages), field_errors=errors)
+    return cleaned
+
+
+@transaction.atomic
+def sdr_profile_update(*, profile, by, at=None, **changes):
+    """A sales manager changes an SDR's routing facts: available, out_of_office_until (aware
+    datetime or None) and capacity (most open handoffs, 0 to MAX_CAPACITY).
+
+    Refuses (ValidationFailed, by field) a capacity out of range and an out-of-office end in
+    the past; NotAllowed without the permission to change SDR profiles. Writes the changed
+    fields and one SDRProfileChange row per field (who, from, to, when) in one transaction,
+    with the profile row locked. Returns the profile and the list of changes written (empty
+    when nothing changed)."""
+    at = at or timezone.now()
+    if not (by and by.is_authenticated and by.has_perm(PROFILE_PERMISSION)):
+        raise NotAllowed("Only a sales manager can change SDR availability and capacity.")
+    cleaned = _clean_profile_changes(changes, at)
+    locked = SDRProfile.objects.select_for_update().select_related("user").get(pk=profile.pk)
+    written = []
+    for name, value in cleaned.items():
+        old = getattr(locked, name)
+        if old == value:
+            continue
+        written.append(SDRProfileChange(profile=locked, field=name, old_value=_profile_value(name, old)[:100],
+                                        new_value=_profile_value(name, value)[:100], by=by, at=at))
+        setattr(locked, name, value)
+    if written:
+        locked.save(update_fields=[change.field for change in written])
+        SDRProfileChange.objects.bulk_create(written)
+    return locked, written
+
+
 def _next_sdr(at, exclude=()):
     """The available SDR under capacity whose turn it is, or None (see _sdrs_in_turn)."""
     return _sdrs_in_turn(1, at, exclude)[0]
@@ -261,6 +337,7 @@ def handoff_create_many(*, lead_ids, by=None, at=None):
             lead_id=lead.pk, channel=lead.source, campaign=lead.campaign, score_at_handoff=lead.total_score,
             grade_at_handoff=lead.grade, created_at=at, sla_policy=policy, owner_id=owner.user_id if owner else None,
             assigned_at=at if owner else None, due_at=due[policy] if owner else None,
+            first_due_at=due[policy] if owner else None,
         ))
     handoffs = Handoff.objects.bulk_create(handoffs)
     events = [HandoffEvent(handoff_id=h.pk, lead_id=h.lead_id, kind=EventKind.CREATED, by=by, at=at) for h in handoffs]
@@ -293,20 +370,29 @@ def handoff_assign(*, handoff, by=None, at=None):
     due = due_at_for(locked.sla_policy, at)
     with rollup.tracking([handoff.pk]):
         updated = Handoff.objects.filter(pk=handoff.pk, status=HandoffStatus.OPEN, owner__isnull=True).update(
-            owner_id=profile.user_id, assigned_at=at, due_at=due
+            owner_id=profile.user_id, assigned_at=at, due_at=due, first_due_at=_first_due(due)
         )
     if updated != 1:
         raise Conflict("This handoff is no longer waiting for an owner.")
     _mark_assigned([profile], at)
     _event(handoff=handoff, lead=handoff.lead_id, kind=EventKind.ASSIGNED, by=by, at=at, to_owner=profile.user_id)
     handoff.owner_id, handoff.assigned_at, handoff.due_at = profile.user_id, at, due
+    handoff.first_due_at = handoff.first_due_at or due
     return handoff
+
+
+def _first_due(due):
+    """first_due_at for an UPDATE that (re)starts the clock: set once, at the first deadline, never moved."""
+    return Coalesce(F("first_due_at"), Value(due, output_field=DateTimeField())) if due else F("first_due_at")
 
 
 @retry_on_conflict
 @transaction.atomic
 def handoff_claim(*, handoff, by, at=None):
-    """An SDR takes a pool handoff; the SLA clock starts now. Claiming one's own is a no-op."""
+    """An SDR takes a pool handoff; the SLA clock (re)starts now. Claiming one's own is a no-op.
+
+    Returns the handoff with its new due_at, for the "SLA restarted: due …" message;
+    first_due_at keeps the first deadline, which the SLA reports count a breach against."""
     at = at or timezone.now()
     if not can_act(by):
         raise NotAllowed("Your role can view the queue but not claim leads.")
@@ -320,9 +406,10 @@ def handoff_claim(*, handoff, by, at=None):
         raise Conflict(f"{display_name(owner)} already has this lead.")
     due = due_at_for(locked.sla_policy, at)
     with rollup.tracking([locked.pk]):
-        Handoff.objects.filter(pk=locked.pk).update(owner=by, assigned_at=at, due_at=due)
+        Handoff.objects.filter(pk=locked.pk).update(owner=by, assigned_at=at, due_at=due, first_due_at=_first_due(due))
     _event(handoff=locked, lead=locked.lead_id, kind=EventKind.CLAIMED, by=by, at=at, to_owner=by.pk)
     locked.owner, locked.assigned_at, locked.due_at = by, at, due
+    locked.first_due_at = locked.first_due_at or due
     return locked
 
 
@@ -331,12 +418,14 @@ def handoff_claim(*, handoff, by, at=None):
 def handoff_reassign(*, handoff, by, to_user, note="", at=None):
     """A sales manager moves an open handoff to another SDR (to_user) or back to the pool (None).
 
-    The SLA clock restarts for the new owner; the routing history stays in the events.
+    The SLA clock restarts for the new owner (the returned handoff carries the new due_at);
+    first_due_at keeps the first deadline, so a breach before the move still counts in the
+    reports. Only people with an SDR profile take handoffs: a manager without one is no target.
     """
     at = at or timezone.now()
     if not is_manager(by):
         raise NotAllowed("Only a sales manager can reassign leads.")
-    if to_user is not None and not (to_user.is_active and can_act(to_user)):
+    if to_user is not None and not (to_user.is_active and can_act(to_user) and SDRProfile.objects.filter(user_id=to_user.pk).exists()):
         message = f"{display_name(to_user)} does not work the queue."
         raise ValidationFailed(message, field_errors={"owner": [message]})
     _lead, locked = _lock(handoff)
@@ -348,10 +437,12 @@ def handoff_reassign(*, handoff, by, to_user, note="", at=None):
         raise ValidationFailed(message, field_errors={"owner": [message]})
     assigned_at, due = (at, due_at_for(locked.sla_policy, at)) if to_user else (None, None)
     with rollup.tracking([locked.pk]):
-        Handoff.objects.filter(pk=locked.pk).update(owner_id=new_owner_id, assigned_at=assigned_at, due_at=due)
+        Handoff.objects.filter(pk=locked.pk).update(owner_id=new_owner_id, assigned_at=assigned_at, due_at=due,
+                                                    first_due_at=_first_due(due))
     _event(handoff=locked, lead=locked.lead_id, kind=EventKind.REASSIGNED, by=by, at=at, note=note,
            from_owner=locked.owner_id, to_owner=new_owner_id)
     locked.owner_id, locked.assigned_at, locked.due_at = new_owner_id, assigned_at, due
+    locked.first_due_at = locked.first_due_at or due
     return locked
 
 

@@ -134,7 +134,8 @@ def _step(handoff_id, tier, now):
             to_owner = profile.user if profile else None
             due = due_at_for(handoff.sla_policy, now) if to_owner else None
             with rollup.tracking([handoff.pk]):
-                Handoff.objects.filter(pk=handoff.pk).update(owner=to_owner, assigned_at=now if to_owner else None, due_at=due)
+                Handoff.objects.filter(pk=handoff.pk).update(owner=to_owner, assigned_at=now if to_owner else None, due_at=due,
+                                                             first_due_at=services._first_due(due))
             if profile:
                 type(profile).objects.filter(pk=profile.pk).update(last_assigned_at=now)
                 text = f"{name} was overdue with {overdue} and is now yours."

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import team, views
 
 app_name = "handoff"
 
@@ -16,6 +16,8 @@ urlpatterns = [
     path("queue/notices/<int:pk>/dismiss/", views.notice_dismiss, name="notice-dismiss"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/export.csv", views.dashboard_csv, name="dashboard-csv"),
+    path("team/", team.team, name="team"),
+    path("team/<int:pk>/", team.team_profile, name="team-profile"),
     path("feedback/", views.feedback, name="feedback"),
     path("feedback/export.csv", views.feedback_csv, name="feedback-csv"),
     path("leads/<int:pk>/checklist/", views.lead_checklist, name="lead-checklist"),

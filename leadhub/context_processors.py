@@ -9,6 +9,7 @@ NAV_ITEMS = [
     ("Leads", "leads:list", "leadhub.view_lead"),
     ("Import", "leads:import", "leadhub.import_leads"),
     ("Dashboard", "handoff:dashboard", "handoff.view_dashboard"),
+    ("Team", "handoff:team", "handoff.change_sdrprofile"),
     ("Feedback", "handoff:feedback", "handoff.view_feedback"),
 ]
 

@@ -29,7 +29,7 @@ DEMO_USERS = [
     ("sdr2", "Priya", "Nair", roles.SDR, False),
     ("sdr3", "Tom", "Becker", roles.SDR, False),
     ("marketer", "Maya", "Lindqvist", roles.MARKETING, True),
-    ("manager", "Dana", "Okafor", roles.SALES_MANAGER, False),
+    ("manager", "Dana", "Okafor", roles.SALES_MANAGER, True),  # staff: SLA policies in the admin
     ("admin", "Alex", "Admin", None, True),
 ]
 HISTORY_DAYS = 90

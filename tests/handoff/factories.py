@@ -44,6 +44,7 @@ class HandoffFactory(factory.django.DjangoModelFactory):
     created_at = factory.LazyFunction(lambda: timezone.now() - timedelta(hours=1))
     assigned_at = factory.LazyAttribute(lambda h: h.created_at if h.owner else None)
     due_at = factory.LazyAttribute(lambda h: h.assigned_at + timedelta(hours=4) if h.assigned_at else None)
+    first_due_at = factory.LazyAttribute(lambda h: h.due_at)
 
 
 def reason(label):
