@@ -1,5 +1,6 @@
 """API plumbing shared by every app: error responses and content negotiation."""
 
+from django.core.exceptions import RequestDataTooBig
 from rest_framework import status
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BrowsableAPIRenderer
@@ -16,6 +17,12 @@ def exception_handler(exc, context):
         if exc.field_errors:
             body["errors"] = exc.field_errors
         return Response(body, status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"detail": "The request body is too large. Send at most 1,000 activities a batch.",
+                         "code": "too_large"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, RecursionError):  # JSON nested thousands deep: the parser gives up
+        return Response({"detail": "JSON parse error: nested too deeply.", "code": "parse_error"},
+                        status=status.HTTP_400_BAD_REQUEST)
     response = drf_exception_handler(exc, context)
     if response is not None and response.status_code == status.HTTP_400_BAD_REQUEST:
         data = response.data
