@@ -5,6 +5,8 @@ from rest_framework import status
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import DomainError
@@ -39,3 +41,15 @@ class StaffBrowsableNegotiation(DefaultContentNegotiation):
         if not (user and user.is_authenticated and user.is_staff):
             renderers = [r for r in renderers if not isinstance(r, BrowsableAPIRenderer)] or renderers
         return super().select_renderer(request, renderers, format_suffix)
+
+
+class _RatesFromSettings:
+    """DRF reads the rates once, when the class is defined; these read them per request, so a
+    changed setting (an environment, a test) takes effect."""
+
+    def get_rate(self):
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+class TokenRateThrottle(_RatesFromSettings, UserRateThrottle):
+    """Per token (its user) or signed-in user: API_THROTTLE_RATE requests per period (e.g. 3000/min)."""
