@@ -1,7 +1,6 @@
 """The SDR queue (/queue/) and the lead page's handoff actions. Views parse input, call one
 service and render; htmx requests get partials, plain posts a redirect with a message."""
 
-import csv
 import functools
 
 from django.contrib import messages
@@ -9,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template import engines
 from django.template.loader import render_to_string
@@ -430,11 +429,6 @@ def feedback(request):
                         build=_feedback_context, with_owner=False)
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 def _csv_response(request, tables, name, with_owner=True):
     """Stream one report table as CSV; the page's filters apply. Bad filters: 400 with the errors."""
     from .exports import rows_for
@@ -446,10 +440,9 @@ def _csv_response(request, tables, name, with_owner=True):
     if not form.is_valid():
         errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
         return HttpResponse(f"Invalid filters: {errors}", status=400, content_type="text/plain")
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse((writer.writerow(row) for row in rows_for(table, form.scope())), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="leadhub-{name}-{table}.csv"'
-    return response
+    # The one formula-safe writer: campaigns and names come from outside (API, imports).
+    rows = rows_for(table, form.scope())
+    return csv_export.stream_csv(rows, next(rows), f"leadhub-{name}-{table}.csv")
 
 
 @require_GET

@@ -71,13 +71,13 @@ class LeadAdmin(admin.ModelAdmin):
     search_fields = ["email", "first_name", "last_name", "company__name"]
     list_select_related = ["company", "owner"]
     autocomplete_fields = ["company"]
-    raw_id_fields = ["owner"]
     date_hierarchy = "created_at"
     inlines = [StageChangeInline]
     show_full_result_count = False
-    # Stage and scores change only through services (transition, scoring), never by hand here.
+    # Stage, owner and scores change only through services (transition, handoff decisions and
+    # reassignment, scoring), which write their history; never by hand here, whatever the role.
     readonly_fields = [
-        "stage", "fit_score", "engagement_score", "total_score", "grade", "score_model_version",
+        "stage", "owner", "fit_score", "engagement_score", "total_score", "grade", "score_model_version",
         "scored_at", "last_activity_at", "recycle_count", "nurture_until", "created_at", "updated_at",
     ]
 

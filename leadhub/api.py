@@ -21,6 +21,7 @@ from .errors import ValidationFailed
 from .filters import LeadFilter
 from .models import Activity, Company, Lead, StageChange
 from .permissions import ModelPermissions
+from .validation import INT32_MAX, MAX_REVENUE, activity_time_problem, json_problem, text_problem
 
 
 class CompanySerializer(serializers.ModelSerializer):
@@ -78,8 +79,9 @@ class LeadDetailSerializer(LeadSerializer):
 class CompanyInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     industry = serializers.ChoiceField(choices=Industry.choices, required=False, allow_blank=True)
-    employee_count = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-    annual_revenue = serializers.DecimalField(max_digits=16, decimal_places=2, min_value=0, required=False, allow_null=True)
+    employee_count = serializers.IntegerField(min_value=0, max_value=INT32_MAX, required=False, allow_null=True)
+    annual_revenue = serializers.DecimalField(max_digits=16, decimal_places=2, min_value=0, max_value=MAX_REVENUE,
+                                              required=False, allow_null=True)
     country = serializers.CharField(max_length=2, required=False, allow_blank=True)
 
 
@@ -135,7 +137,7 @@ ACTIVITY_KINDS = frozenset(ActivityKind.values)
 def _text(value, name, max_length, errors):
     if type(value) is str:  # the usual case, first (this runs thousands of times per batch)
         stripped = value.strip()
-        if stripped and len(value) <= max_length:
+        if stripped and len(value) <= max_length and "\x00" not in value and value.isascii():
             return stripped
     if isinstance(value, bool) or not isinstance(value, str | int):
         errors[name] = ["Not a valid string."]
@@ -143,6 +145,8 @@ def _text(value, name, max_length, errors):
         errors[name] = ["This field may not be blank."]
     elif len(str(value)) > max_length:
         errors[name] = [f"Ensure this field has no more than {max_length} characters."]
+    elif problem := text_problem(str(value)):
+        errors[name] = [problem]
     else:
         return str(value).strip()
     return None
@@ -170,6 +174,28 @@ def _is_valid_email(email):
     return True
 
 
+def _activity_time(value, problems):
+    """An aware datetime from ISO 8601 text, within the activity window; else a field error."""
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) and len(value) <= 64 else None
+    except (ValueError, OverflowError):  # 2026-02-30, hour 25
+        problems["occurred_at"] = ["Not a real date and time."]
+        return None
+    if parsed is None:
+        problems["occurred_at"] = ["Datetime has wrong format. Use ISO 8601, e.g. 2026-11-20T10:00:00Z."]
+        return None
+    if timezone.is_naive(parsed):
+        try:
+            parsed = timezone.make_aware(parsed)
+        except (ValueError, OverflowError):
+            problems["occurred_at"] = ["This date is out of range."]
+            return None
+    if problem := activity_time_problem(parsed):
+        problems["occurred_at"] = [problem]
+        return None
+    return parsed
+
+
 def parse_activity_items(items):
     """Check a batch's items the way ActivityInputSerializer describes them, fast.
 
@@ -193,19 +219,17 @@ def parse_activity_items(items):
                 if not _is_valid_email(email):
                     problems["email"] = ["Enter a valid email address."]
         kind = item.get("kind")
-        if "kind" not in problems and kind not in ACTIVITY_KINDS:
-            problems["kind"] = [f"“{kind}” is not a valid activity kind."]
+        if "kind" not in problems and not (isinstance(kind, str) and kind in ACTIVITY_KINDS):
+            shown = kind if isinstance(kind, str) and len(kind) <= 40 and not text_problem(kind) else "this value"
+            problems["kind"] = [f"“{shown}” is not a valid activity kind."]
         occurred_at = item.get("occurred_at")
         if "occurred_at" not in problems:
-            parsed = parse_datetime(occurred_at) if isinstance(occurred_at, str) else None
-            if parsed is None:
-                problems["occurred_at"] = ["Datetime has wrong format. Use ISO 8601, e.g. 2026-11-20T10:00:00Z."]
-            elif timezone.is_naive(parsed):
-                parsed = timezone.make_aware(parsed)
-            occurred_at = parsed
+            occurred_at = _activity_time(occurred_at, problems)
         properties = item.get("properties") if item.get("properties") is not None else {}
         if not isinstance(properties, dict):
             problems["properties"] = ["Expected an object of properties."]
+        elif properties and (problem := json_problem(properties)):
+            problems["properties"] = [problem]
         source = _text(item.get("source"), "source", 60, problems) if "source" not in problems else None
         external_id = _text(item.get("external_id"), "external_id", 120, problems) if "external_id" not in problems else None
         if problems:

@@ -4,6 +4,7 @@ Every page checks permissions (the view and the navigation); ModelBackend reads 
 and their groups' permissions with two ORM queries per request. One plain query gives the same
 set."""
 
+from axes.backends import AxesStandaloneBackend
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
@@ -74,3 +75,14 @@ class ModelBackendOneQuery(ModelBackend):
         if not hasattr(user_obj, "_perm_cache"):
             read_permissions(user_obj)
         return user_obj._perm_cache
+
+
+class LoginLockoutBackend(AxesStandaloneBackend):
+    """django-axes' lockout check for every sign-in made through a request (/login/,
+    /admin/login/). Sign-ins without a request (the test client's login(), a shell) have no
+    address or form to count against and are left to the next backend."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)

@@ -3,6 +3,7 @@ import os
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Concat, Lower, StrIndex, Substr
@@ -10,15 +11,18 @@ from django.db.models.lookups import GreaterThan, LessThan
 from django.utils import timezone
 
 from .choices import ActivityKind, Channel, Grade, Industry, Stage
+from .validation import INT32_MAX, MAX_REVENUE
 
 
 class Company(models.Model):
     domain = models.CharField(max_length=253, unique=True)
     name = models.CharField(max_length=200, blank=True)
     industry = models.CharField(max_length=40, choices=Industry.choices, blank=True)
-    employee_count = models.PositiveIntegerField(null=True, blank=True)
+    # Limits: what every database keeps exactly (leadhub/validation.py).
+    employee_count = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(INT32_MAX)])
     annual_revenue = models.DecimalField(
-        max_digits=16, decimal_places=2, null=True, blank=True, help_text="In USD."
+        max_digits=16, decimal_places=2, null=True, blank=True, help_text="In USD.",
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_REVENUE)],
     )
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166 alpha-2 code.")
     created_at = models.DateTimeField(default=timezone.now)

@@ -5,6 +5,7 @@ Lines are `key=value` pairs (or JSON with LOG_FORMAT=json) so they can be greppe
 
 import json
 import logging
+import re
 import time
 import uuid
 from contextvars import ContextVar
@@ -40,9 +41,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+_BARE = re.compile(r"[A-Za-z0-9._:/@+,-]+")
+# A proxy's request id is kept only when it is a short token of safe characters.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
 def _kv(value):
+    """A value as one `key=value` token that nothing inside it can break out of: plain tokens
+    as they are, anything else JSON-quoted (quotes, backslashes and control characters escaped)."""
     text = str(value)
-    return f'"{text}"' if (" " in text or not text) else text
+    return text if _BARE.fullmatch(text) else json.dumps(text)
+
+
+def request_id_from(request):
+    """The caller's X-Request-ID when it is a safe token, else a new one."""
+    given = request.headers.get("X-Request-ID", "")
+    return given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
 
 
 class QueryTimer:
@@ -75,7 +89,7 @@ class RequestLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex[:16]
+        request_id = request_id_from(request)
         token = request_id_var.set(request_id)
         timer = QueryTimer()
         started = time.perf_counter()

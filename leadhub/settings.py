@@ -6,11 +6,13 @@ Production sets DATABASE_URL, CELERY_BROKER_URL, DJANGO_SECRET_KEY, DJANGO_ALLOW
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -62,6 +64,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",
     "leadhub",
     "qualification",
     "handoff",
@@ -70,7 +73,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "leadhub.observability.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "leadhub.security.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -79,6 +84,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Turns a sign-in refused for too many failures into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
     # Last, so it sees a view's exception first: a database conflict left after retries is a 503.
     "leadhub.db.DatabaseBusyMiddleware",
 ]
@@ -87,7 +94,9 @@ ROOT_URLCONF = "leadhub.urls"
 WSGI_APPLICATION = "leadhub.wsgi.application"
 ASGI_APPLICATION = "leadhub.asgi.application"
 
-AUTHENTICATION_BACKENDS = ["leadhub.auth_backends.ModelBackendOneQuery"]
+# The lockout check first (django-axes: refuses sign-ins after too many failures), then the
+# password check.
+AUTHENTICATION_BACKENDS = ["leadhub.auth_backends.LoginLockoutBackend", "leadhub.auth_backends.ModelBackendOneQuery"]
 
 TEMPLATES = [
     {
@@ -218,6 +227,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "leadhub.api_support.exception_handler",
+    # Per token (or signed-in user): 429 with Retry-After. (Calls without credentials are refused
+    # with 401 before any work.) The default leaves the ingest budget (5,000 activities/s in
+    # batches of 1,000, i.e. five requests a second from one token) far below the limit.
+    "DEFAULT_THROTTLE_CLASSES": ["leadhub.api_support.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env_str("API_THROTTLE_RATE", "3000/min")},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -244,6 +258,49 @@ SPECTACULAR_SETTINGS = {
 # (qualification.ActivityRollup) serves PostgreSQL's ingest and preview; SQLite cannot build
 # it (W039, W047) and gets a plain index from a migration instead.
 SILENCED_SYSTEM_CHECKS = ["models.W039", "models.W040", "models.W047"]
+
+# --- Security: headers, sign-in lockout, caches ---------------------------------------------
+# Content-Security-Policy (Django's own middleware): every script and style sheet is a file
+# served from here; no inline <script> or <style> runs. style="" attributes are allowed
+# (style-src-attr) for the few computed widths (bars) and Django admin's own widgets; they cannot
+# run code.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "style-src-attr": [CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+# Pages and downloads with personal data are never kept by browsers or shared caches.
+NO_STORE_PATHS = ["/leads/", "/queue/", "/dashboard/", "/feedback/", "/api/", "/admin/"]
+
+# Sign-in lockout (django-axes, kept in the database so every web process sees the same count):
+# after AXES_FAILURE_LIMIT failed sign-ins for one account, or from one IP address, further
+# attempts are refused for LOGIN_LOCKOUT_MINUTES, on /login/ and /admin/login/ alike, with a
+# warning in the log.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Behind a proxy, the client's address is the last hop the proxy adds.
+AXES_IPWARE_PROXY_COUNT = env_int("PROXY_COUNT", 0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+# Only the sign-in attempts that failed are kept (no row per successful sign-in).
+AXES_DISABLE_ACCESS_LOG = True
+# The lockout log line names the account and address (operators act on them); passwords never appear.
+AXES_SENSITIVE_PARAMETERS = []
+
+# API throttle counts live in the default cache: per process unless CACHE_URL names a shared one
+# (redis://…), which production should set so every worker counts together.
+if env_str("CACHE_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("CACHE_URL")}}
 
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
