@@ -1,7 +1,9 @@
 from celery import shared_task
 
+from leadhub.tasks import DurableTask
 
-@shared_task(acks_late=True)
+
+@shared_task(base=DurableTask)
 def check_sla():
     """Celery beat, every minute: mark SLA breaches and escalate (handoff.sla.check_sla).
     Safe to run twice at once: each escalation step is taken once (a unique constraint)."""

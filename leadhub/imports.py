@@ -23,9 +23,11 @@ import codecs
 import csv
 import hashlib
 import io
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -34,13 +36,15 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files import File
 from django.core.validators import validate_email
 from django.db import reset_queries, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .choices import Channel, Industry
 from .errors import Conflict, ValidationFailed
 from .models import Company, ImportMapping, ImportOutcome, ImportRow, ImportStatus, Lead, LeadAlias, LeadImport
 from .services import _enqueue_rescore, canonical_email, email_domain, is_free_mail, normalize_email
+
+log = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000
 SAMPLE_BYTES = 64 * 1024
@@ -641,16 +645,19 @@ def import_upload(*, uploaded_file, by, channel=Channel.IMPORT, campaign=""):
         original_name=Path(uploaded_file.name or "upload.csv").name[:255], size=uploaded_file.size,
         created_by=by, channel=channel or Channel.IMPORT, campaign=campaign or "",
     )
-    job.file.save(job.original_name, uploaded_file, save=False)
     try:
+        job.file.save(job.original_name, uploaded_file, save=False)
         with _job_file(job) as binary:
             info = sniff(binary)
-    except ImportFileError:
-        job.file.delete(save=False)
+        job.encoding, job.delimiter, job.header, job.sample = info.encoding, info.delimiter, info.header, info.sample
+        job.fields, _ = guess_fields(info.header)
+        job.save()
+    except BaseException:
+        # Whatever stopped it (a file that is not CSV, a broken connection, an error of ours),
+        # no copy of the personal data in the file stays behind.
+        if job.file.name:
+            job.file.storage.delete(job.file.name)
         raise
-    job.encoding, job.delimiter, job.header, job.sample = info.encoding, info.delimiter, info.header, info.sample
-    job.fields, _ = guess_fields(info.header)
-    job.save()
     return job
 
 
@@ -679,7 +686,8 @@ def _save_mapping(job, *, fields, channel, campaign, by, status):
     extra = {"started_at": timezone.now()} if status == ImportStatus.IMPORTING else {}
     updated = LeadImport.objects.filter(
         pk=job.pk, status__in=[ImportStatus.UPLOADED, ImportStatus.PREVIEWED, ImportStatus.FAILED], started_at=None
-    ).update(fields=fields, channel=channel, campaign=campaign or "", status=status, error="", bytes_done=0, rows_done=0, **extra)
+    ).update(fields=fields, channel=channel, campaign=campaign or "", status=status, error="", bytes_done=0, rows_done=0,
+             heartbeat_at=timezone.now(), attempts=0, **extra)
     if not updated:
         raise Conflict("This import is already running or finished; its mapping cannot change now.")
     ImportMapping.objects.update_or_create(
@@ -730,10 +738,18 @@ def import_local_file(*, path, channel, campaign="", mapping=(), dry_run=False, 
     return job.header, fields, import_commit(job_id=job.pk, on_progress=on_progress)
 
 
-def _progress(job_id, *, bytes_done, **counts):
-    """Add `counts` to the job's counters and set how far into the file it is (None: the end)."""
+def _progress(job_id, *, bytes_done, status, rows_before, **counts):
+    """Add `counts` to the job's counters, set how far into the file it is (None: the end) and
+    beat the job's heartbeat. Only while the job is still in `status` with `rows_before` rows
+    done: False when another task got there first (a redelivered or resumed task running beside
+    this one), and this one must stop (and its transaction roll back), so each row counts once."""
     position = {"bytes_done": bytes_done if bytes_done is not None else F("size")}
-    LeadImport.objects.filter(pk=job_id).update(**position, **{k: F(k) + v for k, v in counts.items()})
+    return bool(LeadImport.objects.filter(pk=job_id, status=status, rows_done=rows_before).update(
+        **position, heartbeat_at=timezone.now(), **{k: F(k) + v for k, v in counts.items()}))
+
+
+class _Overtaken(Exception):
+    """Another task is working on this job: this one stops."""
 
 
 def preview_rows(binary, spec, *, job_id=None, on_progress=None, keep_issues=1000):
@@ -743,6 +759,7 @@ def preview_rows(binary, spec, *, job_id=None, on_progress=None, keep_issues=100
     (a dry run), the first `keep_issues` problems come back in Summary.issues.
     """
     summary = Summary()
+    rows_before = 0
     for batch, bytes_read in parsed_batches(binary, spec):
         reset_queries()  # with DEBUG on, Django would keep every batch's SQL until the end
         valid = [row for row in batch if not row.error]
@@ -762,8 +779,12 @@ def preview_rows(binary, spec, *, job_id=None, on_progress=None, keep_issues=100
         summary.rows += len(batch)
         if job_id:
             issues.sort(key=lambda r: r.line)
-            ImportRow.objects.bulk_create(issues)
-            _progress(job_id, rows_done=len(batch), bytes_done=bytes_read)
+            with transaction.atomic():
+                if not _progress(job_id, rows_done=len(batch), bytes_done=bytes_read, status=ImportStatus.PREVIEWING,
+                                 rows_before=rows_before):
+                    raise _Overtaken
+                ImportRow.objects.bulk_create(issues)
+            rows_before += len(batch)
         elif len(summary.issues) < keep_issues:
             summary.issues.extend((r.line, r.email, r.message) for r in sorted(issues, key=lambda r: r.line))
             del summary.issues[keep_issues:]
@@ -777,13 +798,21 @@ def import_preview(*, job_id, on_progress=None):
     job = LeadImport.objects.get(pk=job_id)
     if job.status != ImportStatus.PREVIEWING:
         return job
-    ImportRow.objects.filter(job=job).delete()
-    LeadImport.objects.filter(pk=job_id).update(rows_done=0, bytes_done=0)
+    with transaction.atomic():
+        # Starting over: a task still working on this job (its worker was presumed dead) finds
+        # the counters reset under it, and stops at its next batch.
+        if not LeadImport.objects.filter(pk=job_id, status=ImportStatus.PREVIEWING).update(
+                rows_done=0, bytes_done=0, heartbeat_at=timezone.now()):
+            return LeadImport.objects.get(pk=job_id)
+        ImportRow.objects.filter(job=job).delete()
     try:
         with _job_file(job) as binary:
             summary = preview_rows(binary, ImportSpec.for_job(job), job_id=job.pk, on_progress=on_progress)
     except ImportFileError as exc:
         LeadImport.objects.filter(pk=job_id).update(status=ImportStatus.FAILED, error=exc.message)
+        return LeadImport.objects.get(pk=job_id)
+    except _Overtaken:
+        log.info("Import %s: another task is previewing it; this one stops", job_id)
         return LeadImport.objects.get(pk=job_id)
     LeadImport.objects.filter(pk=job_id, status=ImportStatus.PREVIEWING).update(
         status=ImportStatus.PREVIEWED, previewed_at=timezone.now(), rows_total=summary.rows, new_count=summary.new,
@@ -798,7 +827,7 @@ def import_start(*, job, by=None, queue=True):
     """Commit a previewed import: exactly one caller wins (a double click starts it once)."""
     started = LeadImport.objects.filter(pk=job.pk, status=ImportStatus.PREVIEWED).update(
         status=ImportStatus.IMPORTING, started_at=timezone.now(), rows_done=0, bytes_done=0,
-        created_count=0, updated_count=0, unchanged_count=0, rejected_count=0,
+        created_count=0, updated_count=0, unchanged_count=0, rejected_count=0, heartbeat_at=timezone.now(), attempts=0,
     )
     if not started:
         raise Conflict("This import was already started, or it needs a preview first.")
@@ -815,23 +844,34 @@ def import_commit(*, job_id, on_progress=None):
     """Write the leads of an importing job, batch by batch (a task body).
 
     Each batch is one transaction: companies, leads, the lines' outcomes and the job's counters
-    together. A retry after a crash skips the rows_done rows already committed.
+    together. A retry after a crash skips the rows_done rows already committed. Two tasks on one
+    job (a redelivered message beside a resumed one) never both count a batch: the job's row is
+    claimed first in each batch's transaction (a conditional update on rows_done), and the task
+    that finds it moved on stops.
     """
     job = LeadImport.objects.get(pk=job_id)
     if job.status != ImportStatus.IMPORTING:
         return job
     spec = ImportSpec.for_job(job)
+    rows_before = job.rows_done
     try:
         with _job_file(job) as binary:
             for batch, bytes_read in parsed_batches(binary, spec, skip=job.rows_done):
                 reset_queries()  # with DEBUG on, Django would keep every batch's SQL until the end
                 with transaction.atomic():
+                    # Claim the batch before writing it (the update locks the job's row until commit).
+                    if not _progress(job.pk, bytes_done=bytes_read, status=ImportStatus.IMPORTING, rows_before=rows_before):
+                        raise _Overtaken
                     counts = commit_batch(job.pk, batch)
-                    _progress(job.pk, bytes_done=bytes_read, **counts)
+                    LeadImport.objects.filter(pk=job.pk).update(**{k: F(k) + v for k, v in counts.items()})
+                rows_before += counts["rows_done"]
                 if on_progress:
                     on_progress(bytes_read)
     except ImportFileError as exc:
         LeadImport.objects.filter(pk=job_id).update(status=ImportStatus.FAILED, error=exc.message, finished_at=timezone.now())
+        return LeadImport.objects.get(pk=job_id)
+    except _Overtaken:
+        log.info("Import %s: another task is importing it; this one stops", job_id)
         return LeadImport.objects.get(pk=job_id)
     finished = LeadImport.objects.filter(pk=job_id, status=ImportStatus.IMPORTING).update(
         status=ImportStatus.DONE, finished_at=timezone.now(), bytes_done=job.size, rows_total=F("rows_done"), file="",
@@ -841,6 +881,95 @@ def import_commit(*, job_id, on_progress=None):
         # is personal data nobody needs any more.
         job.file.storage.delete(job.file.name)
     return LeadImport.objects.get(pk=job_id)
+
+
+# --- stalled jobs --------------------------------------------------------------------------
+
+
+def stalled_after():
+    return timedelta(seconds=settings.LEADHUB_STALLED_AFTER_SECONDS)
+
+
+def stalled_since(job, now=None):
+    """When a previewing or importing job last showed progress, if longer ago than
+    stalled_after() (its worker died, or its task was never delivered); else None."""
+    if job.status not in (ImportStatus.PREVIEWING, ImportStatus.IMPORTING):
+        return None
+    last = job.heartbeat_at or job.started_at or job.created_at
+    return last if last < (now or timezone.now()) - stalled_after() else None
+
+
+def _queue_phase(job_id, status):
+    from .tasks import preview_import, run_import
+
+    task = preview_import if status == ImportStatus.PREVIEWING else run_import
+    transaction.on_commit(lambda: task.delay(job_id))
+
+
+@transaction.atomic
+def import_resume(*, job, by=None):
+    """Resume a stalled job, or an import that failed part way (it continues after the last
+    committed batch; a preview starts over). Refused while the job is making progress."""
+    job = LeadImport.objects.select_for_update().get(pk=job.pk)
+    if stalled_since(job):
+        status = job.status
+    elif job.status == ImportStatus.FAILED and job.started_at is not None and job.file:
+        status = ImportStatus.IMPORTING
+    else:
+        raise Conflict("This import is not stalled: it is making progress, finished, or has not started.")
+    if not job.file or not job.file.storage.exists(job.file.name):
+        raise Conflict("The uploaded file is gone; upload it again.")
+    LeadImport.objects.filter(pk=job.pk).update(
+        status=status, heartbeat_at=timezone.now(), attempts=0, error="", finished_at=None)
+    _queue_phase(job.pk, status)
+    log.info("Import %s resumed by %s", job.pk, by or "the system")
+    job.refresh_from_db()
+    return job
+
+
+def sweep_imports(*, now=None):
+    """The sweeper's part for imports: resume each previewing or importing job whose heartbeat
+    stopped, or after settings.LEADHUB_MAX_RESUMES resumes mark it failed with a sentence.
+    Returns (resumed, failed) job ids; each job is claimed with a conditional update."""
+    now = now or timezone.now()
+    cutoff = now - stalled_after()
+    stalled = LeadImport.objects.filter(status__in=[ImportStatus.PREVIEWING, ImportStatus.IMPORTING]).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff))
+    resumed, failed = [], []
+    for job in stalled.only("pk", "status", "heartbeat_at", "attempts", "created_at", "started_at"):
+        claim = LeadImport.objects.filter(pk=job.pk, status=job.status, heartbeat_at=job.heartbeat_at)
+        last = job.heartbeat_at or job.started_at or job.created_at
+        if job.attempts >= settings.LEADHUB_MAX_RESUMES:
+            why = (f"Stopped after {job.attempts} automatic resumes: no progress since "
+                   f"{timezone.localtime(last):%Y-%m-%d %H:%M}. Resume it once the workers are healthy.")
+            if claim.update(status=ImportStatus.FAILED, error=why, finished_at=now):
+                log.error("Import %s failed: %s", job.pk, why)
+                failed.append(job.pk)
+            continue
+        if claim.update(heartbeat_at=now, attempts=F("attempts") + 1):
+            log.warning("Import %s stalled (no progress since %s); resuming it (attempt %s)", job.pk, last, job.attempts + 1)
+            with transaction.atomic():
+                _queue_phase(job.pk, job.status)
+            resumed.append(job.pk)
+    return resumed, failed
+
+
+def delete_abandoned_uploads(*, older_than=timedelta(hours=1), now=None):
+    """Delete partial uploads a killed web process left in FILE_UPLOAD_TEMP_DIR (a request
+    that dies normally deletes its own). Returns how many files were deleted."""
+    directory = Path(settings.FILE_UPLOAD_TEMP_DIR or "")
+    if not settings.FILE_UPLOAD_TEMP_DIR or not directory.is_dir():
+        return 0
+    cutoff = (now or timezone.now()).timestamp() - older_than.total_seconds()
+    deleted = 0
+    for path in directory.glob("*.upload*"):
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                deleted += 1
+        except OSError:
+            continue
+    return deleted
 
 
 def commit_batch(job_id, batch):

@@ -6,7 +6,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Case, Q, Value, When
-from django.db.models.functions import Concat, Lower, StrIndex, Substr
+from django.db.models.functions import Concat, Lower, Now, StrIndex, Substr
 from django.db.models.lookups import GreaterThan, LessThan
 from django.utils import timezone
 
@@ -176,6 +176,9 @@ class PendingRescore(models.Model):
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="+")
     activity_at = models.DateTimeField(null=True, blank=True)
+    # When the lead started waiting (set by the database, as writers insert with plain SQL):
+    # /healthz and the sweeper (leadhub.tasks.sweep) read the oldest.
+    created_at = models.DateTimeField(db_default=Now())
 
     def __str__(self):
         return f"lead {self.lead_id} waits for rescoring"
@@ -339,6 +342,10 @@ class LeadImport(models.Model):
     previewed_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Set by each batch of a running preview or import; the sweeper resumes a job whose
+    # heartbeat stopped (its worker died) and fails it after `attempts` resumes.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times the job was resumed after it stalled.")
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -198,12 +198,42 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "leadhub@localhost")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not CELERY_BROKER_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
+# A task is acknowledged when it finished, and redelivered if its worker died; every task is
+# idempotent (leadhub.tasks.DurableTask). The database records all waiting work (PendingRescore,
+# runs, import jobs), and the sweeper below picks up whatever a lost message left behind.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_TIMEZONE = TIME_ZONE
+# Broker outages: the worker and beat keep trying to reconnect, for ever, at start-up too
+# (a process started while Redis is down waits for it instead of exiting).
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 2)
+# A web request publishing a task while the broker is down gives up quickly (the work is in
+# the database already): a short connect timeout and one quick retry, not Celery's default.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2, "socket_timeout": 10, "retry_on_timeout": True, "health_check_interval": 10,
+    # A task a killed worker held goes back to the queue after this long (the sweeper usually
+    # resumes its work sooner).
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 1800),
+}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
+# Tasks running when the broker connection drops are cancelled (and redelivered once it is
+# back) rather than acknowledged on a connection that no longer exists.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Stalled work: the sweeper resumes rescoring runs and imports with no heartbeat for this long,
+# scores leads that waited longer than SWEEP_PENDING_AFTER, and gives a job up after this many
+# resumes. /healthz answers 503 when the oldest waiting work is older than HEALTH_BACKLOG_MAX.
+LEADHUB_STALLED_AFTER_SECONDS = env_int("LEADHUB_STALLED_AFTER_SECONDS", 90)
+LEADHUB_SWEEP_PENDING_AFTER_SECONDS = env_int("LEADHUB_SWEEP_PENDING_AFTER_SECONDS", 60)
+LEADHUB_MAX_RESUMES = env_int("LEADHUB_MAX_RESUMES", 5)
+LEADHUB_HEALTH_BACKLOG_MAX_SECONDS = env_int("LEADHUB_HEALTH_BACKLOG_MAX_SECONDS", 600)
 CELERY_BEAT_SCHEDULE = {
+    # Stalled work: resume dead runs and imports, score leads left waiting (leadhub.tasks.sweep).
+    "leadhub-sweep": {"task": "leadhub.tasks.sweep", "schedule": crontab(minute="*")},
     # Engagement decays with time: rescore every lead at today's date, nightly.
     "qualification-nightly-decay": {"task": "qualification.tasks.nightly_rescore", "schedule": crontab(hour=2, minute=30)},
     # SLA clock: mark breaches and escalate overdue handoffs (handoff.sla.check_sla).
@@ -351,5 +381,13 @@ ACTIVITY_BATCH_LIMIT = 1000
 # CSV imports (leadhub.imports). Uploads are streamed to this directory (a shared volume
 # when web and worker run on different hosts) and parsed from disk, never held in memory.
 LEADHUB_IMPORT_DIR = env_str("LEADHUB_IMPORT_DIR", str(Path(tempfile.gettempdir()) / "leadhub-imports"))
+# Uploads larger than 2.5 MB are streamed to a temporary file here (next to the imports, not in
+# the machine's /tmp), deleted when the request ends; the sweeper deletes what a killed web
+# process left (leadhub.imports.delete_abandoned_uploads).
+FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", str(Path(LEADHUB_IMPORT_DIR) / "incoming"))
+try:
+    Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+except OSError:  # a read-only checkout: Django says which directory is missing at the first upload
+    pass
 # Larger files are refused with a sentence before they reach the disk: split them.
 LEADHUB_IMPORT_MAX_BYTES = env_int("LEADHUB_IMPORT_MAX_MB", 100) * 1024 * 1024

@@ -1,10 +1,67 @@
-from celery import shared_task
+"""Celery tasks of leadhub, the durable task base every leadhub task uses, and the sweeper.
+
+Work is never only a message on the broker: the database records it first (PendingRescore
+rows, a RescoreRun, an import job's status), and a task is just the wake-up call. So:
+- a task is acknowledged when it finished (acks late) and redelivered when its worker died;
+  every task is idempotent, so running one twice is harmless;
+- a database hiccup (deadlock, serialization failure, lost connection) retries the task with
+  backoff and jitter;
+- publishing a task while the broker is down never fails the request that stored the data:
+  the error is logged and the sweeper (beat, every minute) picks the work up from the database.
+"""
+
+import logging
+
+from celery import Task, shared_task
+from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerError
+
+log = logging.getLogger(__name__)
 
 # Times a lead held by another transaction is passed over before rescoring waits for it.
 BUSY_RETRIES = 5
 
 
-@shared_task(acks_late=True)
+def _publish_errors():
+    from redis.exceptions import RedisError
+
+    return (BrokerError, RedisError, OSError)
+
+
+class DurableTask(Task):
+    """Acks late, retried with exponential backoff (with jitter, up to ~5 minutes apart) on
+    database and broker errors, and published without ever raising a broker error into the
+    caller (the work it would start is recorded in the database; the sweeper finds it)."""
+
+    acks_late = True
+    reject_on_worker_lost = True
+    autoretry_for = (OperationalError, InterfaceError, BrokerError)
+    retry_backoff = 2
+    retry_backoff_max = 300
+    retry_jitter = True
+    max_retries = 8
+
+    def apply_async(self, args=None, kwargs=None, **options):
+        if self.app.conf.task_always_eager:
+            return super().apply_async(args, kwargs, **options)
+        try:
+            return super().apply_async(args, kwargs, **options)
+        except _publish_errors() as exc:
+            log.warning(
+                "broker unavailable: task %s not queued (%s: %s); the sweeper will pick the work up from the database",
+                self.name, type(exc).__name__, exc,
+            )
+            return None
+
+
+def queue_on_commit(task, *args, **kwargs):
+    """Queue `task` once the current transaction commits (a broker outage is logged, not raised)."""
+    from django.db import transaction
+
+    transaction.on_commit(lambda: task.delay(*args, **kwargs))
+
+
+@shared_task(base=DurableTask)
 def rescore_leads(lead_ids=None, attempt=0):
     """Rescore the leads waiting for it (their profile changed or activities arrived).
 
@@ -27,7 +84,7 @@ def rescore_leads(lead_ids=None, attempt=0):
         rescore_leads.apply_async(kwargs={"attempt": attempt + 1}, countdown=0.2 * (attempt + 1))
 
 
-@shared_task(acks_late=True)
+@shared_task(base=DurableTask)
 def preview_import(job_id):
     """Check every row of an uploaded file and count what importing it would do (writes no lead).
 
@@ -38,9 +95,17 @@ def preview_import(job_id):
     import_preview(job_id=job_id)
 
 
-@shared_task(acks_late=True)
+@shared_task(base=DurableTask)
 def run_import(job_id):
     """Import a previewed file, one transaction per batch; a retry resumes after the last batch."""
     from .imports import import_commit
 
     import_commit(job_id=job_id)
+
+
+@shared_task(base=DurableTask)
+def sweep():
+    """Celery beat, every minute: resume what stalled (leadhub.sweeper.sweep)."""
+    from .sweeper import sweep as run
+
+    return run().as_dict()

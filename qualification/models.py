@@ -246,6 +246,7 @@ class RescoreRun(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times the run was resumed after it stalled or failed.")
     # True while pending or running, NULL after: the unique constraint lets only one run be
     # active, so two publishes (or a publish and the nightly pass) never run at once.
     active = models.BooleanField(null=True, default=True, editable=False)

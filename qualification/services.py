@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Max, Min
+from django.db.models import Count, F, Max, Min, Q
 from django.utils import timezone
 
 from leadhub.choices import Stage
@@ -24,7 +25,21 @@ log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 10_000  # leads per statement when rescoring everything
 LEAD_BATCH = 2_000  # leads per statement when rescoring a few after ingest
-STALE_AFTER = timedelta(minutes=5)  # a run without a heartbeat this long is presumed dead
+
+
+def stalled_after():
+    """A run without a heartbeat this long is presumed dead (its worker was killed): the
+    sweeper resumes it, and so may a person. A chunk takes seconds, so this is many beats."""
+    return timedelta(seconds=settings.LEADHUB_STALLED_AFTER_SECONDS)
+
+
+def stalled_since(run, now=None):
+    """When a pending or running run last showed progress, if that is longer ago than
+    stalled_after(); else None (finished, failed, or making progress)."""
+    if run.status not in (RunStatus.PENDING, RunStatus.RUNNING):
+        return None
+    last = run.heartbeat_at or run.created_at
+    return last if last < (now or timezone.now()) - stalled_after() else None
 
 
 # --- drafts ---------------------------------------------------------------------------------
@@ -271,11 +286,22 @@ def _start_run(*, model, kind, by, now):
                 model=model, kind=kind, as_of=now, total=total, max_lead_id=top, started_by=by,
             )
     except IntegrityError:
-        run = selectors.active_run()
-        raise Conflict(
-            f"Another rescoring run is in progress ({run}: {run.done:,} of {run.total:,}). "
-            "Wait for it to finish, or resume it if it died." if run else "Another rescoring run is in progress."
-        )
+        raise Conflict(_busy_sentence(selectors.active_run()))
+
+
+NOT_STARTED = "did not start:"  # in the error of a run recorded only to say why it could not start
+
+
+def _busy_sentence(run):
+    """Why a new run cannot start while `run` is active."""
+    if run is None:
+        return "Another rescoring run is in progress."
+    stalled = stalled_since(run)
+    if stalled:
+        return (f"Another rescoring run ({run}, {run.done:,} of {run.total:,}) has made no progress since "
+                f"{timezone.localtime(stalled):%Y-%m-%d %H:%M}; it is being resumed (or resume it in the admin), "
+                "then try again.")
+    return f"Another rescoring run is in progress ({run}: {run.done:,} of {run.total:,}); wait for it to finish."
 
 
 def _enqueue(run):
@@ -296,8 +322,9 @@ def publish(*, draft, by, enqueue=True, now=None):
             raise Conflict(f"v{draft.version} is {draft.get_status_display().lower()}; only a draft can be published.")
         validate_model(draft)
         if selectors.active_run() is not None:
-            run = selectors.active_run()
-            raise Conflict(f"Another rescoring run is in progress ({run}: {run.done:,} of {run.total:,}); publish when it is done.")
+            sentence = f"v{draft.version} was not published: {_busy_sentence(selectors.active_run())}"
+            log.warning("publish refused: %s", sentence)
+            raise Conflict(sentence)
         try:
             with transaction.atomic():
                 ScoringModel.objects.filter(status=ModelStatus.PUBLISHED).update(status=ModelStatus.ARCHIVED, updated_at=now)
@@ -316,15 +343,25 @@ def publish(*, draft, by, enqueue=True, now=None):
 
 def rescore_all(*, by=None, kind=RunKind.MANUAL, enqueue=True, now=None):
     """Start a run rescoring every lead with the published model at `now` (nightly decay).
-    Returns the run, or None when nothing is published or another run is active."""
+    Returns the run, or None when nothing is published or another run is active.
+
+    Never silent: when the run cannot start, the log says why, and (when a model is
+    published) a failed run with that sentence is recorded, so the admin's run list shows it."""
     now = now or timezone.now()
     with transaction.atomic():
         model = selectors.published_model()
         if model is None:
+            log.warning("%s rescoring did not start: no scoring model is published.", RunKind(kind).label)
             return None
         try:
             run = _start_run(model=model, kind=kind, by=by, now=now)
-        except Conflict:
+        except Conflict as exc:
+            sentence = f"{RunKind(kind).label} rescoring {NOT_STARTED} {exc.message}"
+            log.warning("%s", sentence)
+            RescoreRun.objects.create(
+                model=model, kind=kind, as_of=now, status=RunStatus.FAILED, active=None, started_by=by,
+                finished_at=now, error=sentence,
+            )
             return None
         if enqueue:
             _enqueue(run)
@@ -332,25 +369,57 @@ def rescore_all(*, by=None, kind=RunKind.MANUAL, enqueue=True, now=None):
 
 
 def resume_run(*, run, by=None):
-    """Restart a failed or dead (no heartbeat for STALE_AFTER) run from where it stopped.
-    It continues with the same `as_of`, so the scores converge to those of a run that never died."""
+    """Restart a failed or stalled (no heartbeat for stalled_after()) run from where it stopped.
+    It continues with the same `as_of`, so the scores converge to those of a run that never died.
+    A person's resume starts the count of automatic resumes over."""
     with transaction.atomic():
         run = RescoreRun.objects.select_for_update().select_related("model").get(pk=run.pk)
-        stale = run.status in (RunStatus.PENDING, RunStatus.RUNNING) and (
-            (run.heartbeat_at or run.created_at) < timezone.now() - STALE_AFTER
-        )
-        if run.status != RunStatus.FAILED and not stale:
+        if run.status != RunStatus.FAILED and not stalled_since(run):
             raise Conflict("This run is not stopped: it finished, or it is still making progress.")
         if run.model.status != ModelStatus.PUBLISHED:
             raise Conflict(f"v{run.model.version} is no longer published; rescore with the published model instead.")
+        if run.started_at is None and NOT_STARTED in run.error:
+            raise Conflict("This run never started (it was refused: see its error); start a new one instead.")
         try:
             with transaction.atomic():
-                RescoreRun.objects.filter(pk=run.pk).update(status=RunStatus.PENDING, active=True, error="")
+                RescoreRun.objects.filter(pk=run.pk).update(
+                    status=RunStatus.PENDING, active=True, error="", attempts=0, heartbeat_at=timezone.now(), finished_at=None,
+                )
         except IntegrityError:
             raise Conflict("Another rescoring run is in progress.")
         run.refresh_from_db()
         _enqueue(run)
+    log.info("Rescore run %s resumed by %s", run.pk, by or "the system")
     return run
+
+
+def sweep_runs(*, now=None):
+    """The sweeper's part for runs: resume each active run that stalled, or, after
+    settings.LEADHUB_MAX_RESUMES resumes, mark it failed with a sentence. Returns
+    (resumed, failed) run ids. Each run is claimed with a conditional update, so two sweepers
+    never resume one run twice."""
+    now = now or timezone.now()
+    cutoff = now - stalled_after()
+    stalled = RescoreRun.objects.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff))
+    resumed, failed = [], []
+    for run in stalled.select_related("model"):
+        last = run.heartbeat_at or run.created_at
+        claim = RescoreRun.objects.filter(pk=run.pk, status=run.status, heartbeat_at=run.heartbeat_at)
+        if run.attempts >= settings.LEADHUB_MAX_RESUMES or run.model.status != ModelStatus.PUBLISHED:
+            why = (f"v{run.model.version} is no longer published." if run.model.status != ModelStatus.PUBLISHED else
+                   f"Stopped after {run.attempts} automatic resumes: it made no progress since "
+                   f"{timezone.localtime(last):%Y-%m-%d %H:%M}" + (f" (last error: {run.error})." if run.error else "."))
+            if claim.update(status=RunStatus.FAILED, active=None, finished_at=now, error=why):
+                log.error("Rescore run %s failed: %s", run.pk, why)
+                failed.append(run.pk)
+            continue
+        if claim.update(status=RunStatus.PENDING, heartbeat_at=now, attempts=F("attempts") + 1):
+            log.warning("Rescore run %s stalled (no progress since %s); resuming it (attempt %s)", run.pk, last, run.attempts + 1)
+            with transaction.atomic():
+                _enqueue(run)
+            resumed.append(run.pk)
+    return resumed, failed
 
 
 def _set_status(run_id, status, **fields):
@@ -395,7 +464,11 @@ def run_rescore(*, run_id, chunk_size=CHUNK_SIZE):
                 run.heartbeat_at = timezone.now()
                 run.save(update_fields=["done", "total", "nurtured", "promoted", "last_lead_id", "heartbeat_at"])
     except Exception as exc:
-        _set_status(run_id, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now())
+        # The run stays active: the task's retry (database errors) or the sweeper (anything
+        # else, once its heartbeat is stale) resumes it from the saved cursor, and after
+        # repeated failures the sweeper marks it failed with this error.
+        RescoreRun.objects.filter(pk=run_id).update(error=f"{type(exc).__name__}: {exc}"[:2000])
+        log.warning("Rescore run %s stopped: %s: %s (it will be resumed)", run_id, type(exc).__name__, exc)
         raise
     run = RescoreRun.objects.get(pk=run_id)
     log.info("Rescore run %s: %s, %s leads, %s promoted", run.pk, run.status, run.done, run.promoted)

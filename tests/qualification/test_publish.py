@@ -156,12 +156,17 @@ def test_a_run_that_dies_midway_resumes_and_converges(marketer, django_capture_o
     finally:
         bulk.rescore = real
     run.refresh_from_db()
-    assert run.status == RunStatus.FAILED and run.done == 4 and "worker lost" in run.error
-    with pytest.raises(Conflict, match="in progress"):  # a stopped run does not block... until it is resumed
-        services.resume_run(run=run, by=marketer)  # back to pending; its task is queued on commit
-        services.publish(draft=simple_model(), by=marketer, enqueue=False)
-    with pytest.raises(Conflict, match="not stopped"):
+    # It stays active, with the error, for a retry or the sweeper to resume; nobody has to.
+    assert run.status == RunStatus.RUNNING and run.done == 4 and "worker lost" in run.error
+    with pytest.raises(Conflict, match="not stopped"):  # still presumed alive: its heartbeat is fresh
         services.resume_run(run=run, by=marketer)
+    RescoreRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=2))
+    with pytest.raises(Conflict, match="no progress since"):  # publishing says why it cannot start
+        services.publish(draft=simple_model(), by=marketer, enqueue=False)
+    with django_capture_on_commit_callbacks() as queued:
+        assert services.sweep_runs() == ([run.pk], [])
+    assert len(queued) == 1  # the run's task, queued again
+    assert services.sweep_runs() == ([], [])  # claimed once: the next sweep leaves it to that task
     services.run_rescore(run_id=run.pk, chunk_size=2)
     run.refresh_from_db()
     assert run.status == RunStatus.DONE and run.done == 7
@@ -185,9 +190,31 @@ def test_nightly_rescore_applies_decay(leads, marketer, django_capture_on_commit
     assert Lead.objects.get(pk=lead.pk).engagement_score == Decimal("5.0")  # 10 × 0.5^(1/1)
 
 
-def test_nightly_rescore_is_skipped_while_a_publish_runs(marketer):
-    services.publish(draft=simple_model(), by=marketer, enqueue=False)
+def test_nightly_rescore_that_cannot_start_says_why_in_the_admin_and_the_log(marketer, caplog):
+    publishing = services.publish(draft=simple_model(), by=marketer, enqueue=False)
     assert nightly_rescore() is None
+    refused = RescoreRun.objects.exclude(pk=publishing.pk).get()
+    assert refused.kind == "nightly" and refused.status == RunStatus.FAILED
+    assert refused.error.startswith("Nightly decay rescoring did not start: Another rescoring run is in progress")
+    assert refused.error in caplog.text
+    with pytest.raises(Conflict, match="never started"):
+        services.resume_run(run=refused, by=marketer)
+    assert RescoreRun.objects.get(pk=publishing.pk).active  # the publish run is untouched
+
+
+def test_a_run_that_keeps_stalling_is_failed_with_a_sentence(marketer, settings):
+    run = services.publish(draft=simple_model(), by=marketer, enqueue=False)
+    RescoreRun.objects.filter(pk=run.pk).update(
+        attempts=settings.LEADHUB_MAX_RESUMES, error="OperationalError: deadlock detected",
+        heartbeat_at=timezone.now() - timedelta(minutes=3))
+    assert services.sweep_runs() == ([], [run.pk])
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and run.active is None
+    assert run.error.startswith(f"Stopped after {settings.LEADHUB_MAX_RESUMES} automatic resumes: it made no progress since")
+    assert "last error: OperationalError: deadlock detected" in run.error
+    services.resume_run(run=run, by=marketer)  # a person can still resume it
+    run.refresh_from_db()
+    assert run.status == RunStatus.PENDING and run.attempts == 0
 
 
 def test_copy_as_draft_copies_settings_and_rules(marketer):
