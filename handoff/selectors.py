@@ -66,6 +66,24 @@ def _sla_state(owner_id, due_at, now):
     return SLAState.ON_TIME
 
 
+def pool_wait(policy, created_at, now):
+    """How urgent a pool handoff's wait is on its policy's clock: "" while fresh, "amber" past half
+    the policy's response time (business time since it became an MQL), "red" past all of it."""
+    from .sla import calendar_for, response_time
+
+    waited, limit = calendar_for(policy).elapsed(created_at, now), response_time(policy)
+    if waited >= limit:
+        return "red"
+    return "amber" if waited >= limit / 2 else ""
+
+
+def pool_wait_title(policy):
+    from .sla import response_time
+
+    hours = response_time(policy).total_seconds() / 3600
+    return f"Waiting since it became an MQL; amber after {hours / 2:g} business hours, red after {hours:g}"
+
+
 def sla_text(handoff, now):
     return _sla_text(sla_state(handoff, now), handoff.due_at, now)
 
@@ -159,6 +177,10 @@ def decorate(handoffs, now=None):
         handoff.sla_state = sla_state(handoff, now)
         handoff.sla_text = sla_text(handoff, now)
         handoff.age_text = format_duration(now - handoff.created_at)
+        handoff.wait, handoff.wait_title = "", ""
+        if handoff.owner_id is None and handoff.status == HandoffStatus.OPEN:
+            handoff.wait = pool_wait(handoff.sla_policy, handoff.created_at, now)
+            handoff.wait_title = pool_wait_title(handoff.sla_policy)
         handoff.why = why.get(handoff.lead_id, [])
         handoff.lead_name = lead.full_name or lead.email
         handoff.lead_subtitle = " · ".join(filter(None, [lead.title or "No title", lead.company.name if lead.company_id else ""]))
@@ -250,7 +272,9 @@ QUEUE_ORDER_SQL = {
 # What every queue order sorts on (QUEUE_ORDER_SQL).
 _ORDER_COLUMNS = "h.id, h.due_at, h.created_at, h.score_at_handoff"
 _ROW_COLUMNS = (
-    "h.id, h.owner_id, h.channel, h.campaign, h.created_at, h.due_at, l.id, l.first_name, l.last_name, l.email,"
+    "h.id, h.owner_id, h.channel, h.campaign, h.created_at, h.due_at,"
+    # The policy's clock, for how long a pool row has waited (pool_wait).
+    " p.id, p.response_hours, p.time_zone, p.workdays, p.opens_at, p.closes_at, p.holidays, l.id, l.first_name, l.last_name, l.email,"
     " l.title, l.fit_score, l.engagement_score, l.total_score, l.grade, l.scored_at, l.score_model_version,"
     " c.name, u.username, u.first_name, u.last_name, "
     # The lead's scoring model, so "why it scored" needs no query of its own.
@@ -264,7 +288,9 @@ def _tables():
     from leadhub.models import Company, Lead
     from qualification.models import ScoringModel
 
-    return {"h": Handoff._meta.db_table, "l": Lead._meta.db_table, "c": Company._meta.db_table,
+    from .models import SLAPolicy
+
+    return {"h": Handoff._meta.db_table, "l": Lead._meta.db_table, "c": Company._meta.db_table, "p": SLAPolicy._meta.db_table,
             "u": get_user_model()._meta.db_table, "sm": ScoringModel._meta.db_table}
 
 
@@ -356,6 +382,7 @@ class QueueQuery:
         # Only the page's rows are joined to their lead, company and owner.
         sql = (f"SELECT {_ROW_COLUMNS} FROM ({page}) page JOIN {t['h']} h ON h.id = page.id JOIN {t['l']} l ON l.id = h.lead_id"
                f" LEFT JOIN {t['c']} c ON c.id = l.company_id LEFT JOIN {t['u']} u ON u.id = h.owner_id"
+               f" LEFT JOIN {t['p']} p ON p.id = h.sla_policy_id"
                f" LEFT JOIN {t['sm']} sm ON sm.version = l.score_model_version ORDER BY {self.order}")
         return sql, params
 
@@ -382,7 +409,29 @@ class QueueRow:
 
     __slots__ = ("pk", "id", "status", "owner_id", "channel", "campaign", "lead_id", "lead_name", "lead_subtitle",
                  "lead_url", "url", "score_text", "grade_text", "channel_label", "why", "sla_state", "sla_text",
-                 "due_title", "age_text", "owner_name")
+                 "due_title", "age_text", "owner_name", "wait", "wait_title")
+
+
+class _PolicyRef:
+    """What handoff.sla reads of an SLA policy, from a queue row's columns."""
+
+    __slots__ = ("response_hours", "time_zone", "workdays", "opens_at", "closes_at", "holidays")
+
+
+def _policy_ref(columns):
+    """An SLA policy's clock from its raw columns (None: no policy, the default clock)."""
+    import json
+    from datetime import time
+
+    pk, hours, time_zone, workdays, opens, closes, holidays = columns
+    if pk is None:
+        return None
+    ref = _PolicyRef()
+    ref.response_hours, ref.time_zone, ref.holidays = float(hours), time_zone, holidays
+    ref.workdays = json.loads(workdays) if isinstance(workdays, str) else workdays
+    ref.opens_at = time.fromisoformat(opens) if isinstance(opens, str) else opens
+    ref.closes_at = time.fromisoformat(closes) if isinstance(closes, str) else closes
+    return ref
 
 
 _CHANNEL_LABELS = dict(Handoff._meta.get_field("channel").choices)
@@ -394,7 +443,8 @@ def queue_rows(tuples, now=None):
     refs, rows, splits = [], [], []
     queue_prefix, lead_prefix = link("handoff:queue"), link("leads:list")
     tz = timezone.get_current_timezone()
-    for (pk, owner_id, channel, campaign, created_at, due_at, lead_id, first_name, last_name, email, title, fit, engagement,
+    policies = {}
+    for (pk, owner_id, channel, campaign, created_at, due_at, policy_id, hours, time_zone, workdays, opens, closes, holidays, lead_id, first_name, last_name, email, title, fit, engagement,
          total, grade, scored_at, model_version, company_name, username, owner_first, owner_last, *model) in tuples:
         due_at = aware_datetime(due_at)
         row = QueueRow()
@@ -408,7 +458,14 @@ def queue_rows(tuples, now=None):
         row.sla_state = _sla_state(owner_id, due_at, now)
         row.sla_text = _sla_text(row.sla_state, due_at, now)
         row.due_title = _due_title(due_at, tz) if due_at else ""
-        row.age_text = format_duration(now - aware_datetime(created_at))
+        created_at = aware_datetime(created_at)
+        row.age_text = format_duration(now - created_at)
+        row.wait, row.wait_title = "", ""
+        if owner_id is None:
+            if policy_id not in policies:
+                policies[policy_id] = _policy_ref((policy_id, hours, time_zone, workdays, opens, closes, holidays))
+            row.wait = pool_wait(policies[policy_id], created_at, now)
+            row.wait_title = pool_wait_title(policies[policy_id])
         row.owner_name = (f"{owner_first} {owner_last}".strip() or username) if owner_id else ""
         rows.append(row)
         splits.append((fit, engagement))
@@ -421,7 +478,8 @@ def queue_rows(tuples, now=None):
 
 def queue_row(handoff_id):
     """One row, fresh, whatever its status (after a decision or a conflict)."""
-    handoff = Handoff.objects.select_related("lead", "lead__company", "owner", "decided_by", "rejection_reason").get(pk=handoff_id)
+    handoff = (Handoff.objects.select_related("lead", "lead__company", "owner", "decided_by", "rejection_reason", "sla_policy")
+               .get(pk=handoff_id))
     return decorate([handoff])[0]
 
 
@@ -473,7 +531,7 @@ def lead_handoff_context(lead, user, *, errors=None, notice=None, values=None):
     `errors`, `notice` and `values` come from a form post that failed, so the section shows
     what was typed with the messages."""
     handoffs = list(
-        Handoff.objects.filter(lead_id=lead.pk).select_related("owner", "decided_by", "rejection_reason").order_by("-created_at", "-id")[:5]
+        Handoff.objects.filter(lead_id=lead.pk).select_related("owner", "decided_by", "rejection_reason", "sla_policy").order_by("-created_at", "-id")[:5]
     )
     open_handoff = next((h for h in handoffs if h.status == HandoffStatus.OPEN), None)
     if open_handoff:
@@ -526,11 +584,23 @@ def sla_restart_text(handoff):
 NOTICE_LIMIT = 5
 
 
-def unread_notices(user):
-    """The user's newest undismissed escalation notices for the top of the queue."""
+def unread_notices(user, limit=NOTICE_LIMIT):
+    """The user's notices worth showing above the queue, newest first: one per handoff (its
+    latest step; dismissing it dismisses the handoff's), and only while the handoff is open and
+    still on the clock the notice was about: not moved to someone else, back to the pool, or
+    re-assigned since (a notice to the new owner, or to a manager about the current owner,
+    stays). Notices about no handoff stay until dismissed."""
+    from django.db.models import F, OuterRef, Q, Subquery
+
     from .models import Notification
 
-    return list(Notification.objects.filter(recipient_id=user.pk, read_at__isnull=True).order_by("-created_at", "-id")[:NOTICE_LIMIT])
+    latest = (Notification.objects.filter(recipient_id=user.pk, handoff_id=OuterRef("handoff_id"))
+              .order_by("-created_at", "-id").values("id")[:1])
+    current = (Q(id=Subquery(latest), handoff__status=HandoffStatus.OPEN, handoff__assigned_at__lte=F("created_at"))
+               & (Q(handoff__owner_id=user.pk) | ~Q(escalation__owner_id=user.pk) | Q(escalation__isnull=True)))
+    return list(Notification.objects.filter(recipient_id=user.pk, read_at__isnull=True)
+                .filter(Q(handoff__isnull=True) | current)
+                .select_related("handoff").order_by("-created_at", "-id")[:limit])
 
 
 def queue_csv_rows(handoffs):
@@ -544,3 +614,14 @@ def queue_csv_rows(handoffs):
             handoff.owner.username if handoff.owner_id else "", handoff.created_at, handoff.assigned_at, handoff.due_at,
             sla_state(handoff, now),
         ]
+
+
+def last_decision(user):
+    """When the queue last moved for this user: their own latest decision, or the team's for
+    people who do not decide themselves (managers, marketing). None when nothing was decided."""
+    from django.db.models import Max
+
+    decided = Handoff.objects.filter(first_decision_at__isnull=False)
+    if services.can_act(user) and not services.is_manager(user):
+        decided = decided.filter(decided_by_id=user.pk)
+    return decided.aggregate(at=Max("first_decision_at"))["at"]

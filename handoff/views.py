@@ -2,13 +2,14 @@
 service and render; htmx requests get partials, plain posts a redirect with a message."""
 
 import functools
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template import engines
 from django.template.loader import render_to_string
@@ -28,7 +29,7 @@ from leadhub.views import non_empty
 
 from . import selectors, services
 from .choices import Assigned, QueueSort
-from .filters import HandoffFilter, queue_workers
+from .filters import HandoffFilter, default_assigned, queue_workers
 from .forms import ReportFilterForm
 from .models import Handoff
 
@@ -80,7 +81,9 @@ def _queue(request, assumed=None):
             return None
         page = Paginator(queue_query.page_source(summary["matching"], (start, read)), QUEUE_PAGE_SIZE).get_page(number)
         rows = selectors.queue_rows(page.object_list, now)
+        filtered = not queue_query.unfiltered or queue_query.assigned != default_assigned(request.user)
     else:
+        filtered = True
         if assumed is not None and auth_backends.read_permissions(request.user) != assumed:
             return None
         summary = selectors.queue_summary(request.user, now=now)
@@ -97,7 +100,14 @@ def _queue(request, assumed=None):
         "can_act": services.can_act(request.user),
         "is_manager": services.is_manager(request.user),
         "user_id": request.user.pk,
+        "filtered": filtered,
+        "queue_url": link("handoff:queue"),
     }
+    if page is not None and not page.paginator.count and not filtered:
+        last = selectors.last_decision(request.user)
+        if last:
+            local = timezone.localtime(last)
+            context["last_decision"] = {"iso": last.isoformat(), "text": f"{local:%a %b} {local.day}, {local:%H:%M} {local.tzname()}"}
     results = _jinja(request, "handoff/_queue_results.html", context)
     if request.htmx and request.htmx.target == "queue-results":
         return HttpResponse(results)
@@ -105,13 +115,18 @@ def _queue(request, assumed=None):
                    for name, value in ((name, field.widget.value_from_datadict(form.data, form.files, name)) for name, field in form.fields.items()))
     context.update(
         filter_bar=_filter_bar(values, link("handoff:queue")),
-        notices=[{"text": n.text, "dismiss_url": reverse("handoff:notice-dismiss", args=[n.pk])}
-                 for n in (selectors.unread_notices(request.user) if summary["unread_notices"] else [])],
+        notices=_notices(request.user) if summary["unread_notices"] else [],
         urls={"queue": link("handoff:queue"), "csv": link("handoff:queue-csv")},
     )
     context.update(results=results, user=request.user, messages=messages.get_messages(request),
                    nav_items=navigation(request)["nav_items"])
     return render(request, "handoff/queue.html", context, using=ROWS_ENGINE)
+
+
+def _notices(user):
+    return [{"text": n.text, "dismiss_url": reverse("handoff:notice-dismiss", args=[n.pk]),
+             "lead_url": reverse("leads:detail", args=[n.handoff.lead_id]) if n.handoff_id else ""}
+            for n in selectors.unread_notices(user)]
 
 
 @functools.lru_cache(maxsize=256)
@@ -174,12 +189,19 @@ def _back_to_queue(request):
     return redirect("handoff:queue")
 
 
+def _owner_column(request):
+    """Whether the queue page the request came from shows the Owner column ("Everyone's")."""
+    query = QueryDict(urlsplit(request.headers.get("HX-Current-URL", "")).query)
+    return (query.get("assigned") or default_assigned(request.user)) == Assigned.ALL
+
+
 def _act(request, pk, action, done):
-    """Run one queue action and answer: the refreshed row, the side panel and a status line.
+    """Run one queue action and answer with what it changed on the queue page.
 
     `action()` calls the service; `done(handoff)` is the confirmation sentence. Domain errors
-    (conflict, not allowed, bad input) answer with their HTTP status and a sentence, and the
-    row is re-rendered from the database so the SDR sees what really happened."""
+    (conflict, not allowed, bad input) answer with their HTTP status and their sentence, shown in
+    the row and the panel, and the row is re-rendered from the database so the SDR sees what
+    really happened."""
     get_object_or_404(Handoff, pk=pk)
     status, error = 200, None
     try:
@@ -190,21 +212,43 @@ def _act(request, pk, action, done):
     if not request.htmx:
         (messages.error if error else messages.success)(request, message)
         return _back_to_queue(request)
-    context = _row_context(request, pk, notice=message, notice_error=bool(error))
-    html = render_to_string(ROW_TEMPLATE, context, request=request, using=ROWS_ENGINE)
+    return _queue_update(request, pk, message, error, status)
+
+
+def _queue_update(request, pk, message, error, status):
+    """Out-of-band parts only, each valid HTML wherever it is parsed: the row (in a <template>,
+    the one place a lone <tr> parses as a row), the side panel, the header counts, the status
+    line and the notices. The request swaps nothing itself (HX-Reswap: none), so a refusal
+    (400/403/409) changes the same parts as a success, and queue.js keeps it in the page."""
+    row_html = render_to_string(ROW_TEMPLATE, _row_context(request, pk, notice=message, notice_error=bool(error), oob=True,
+                                                           show_owner=_owner_column(request)), using=ROWS_ENGINE)
+    panel_context = selectors.handoff_panel(pk, request.user)
+    panel_context.update(oob=True, workers=queue_workers() if panel_context["is_manager"] else [])
     if error and error.field_errors:
         # Bad input: keep the panel's form open with its messages.
-        panel_context = selectors.handoff_panel(pk, request.user)
-        panel_context.update(show_reject=True, errors=error.field_errors, note=request.POST.get("note", ""),
-                             workers=queue_workers() if panel_context["is_manager"] else [], oob=True)
-        html += render_to_string("handoff/_panel.html", panel_context, request=request)
+        panel_context.update(show_reject=True, errors=error.field_errors, note=request.POST.get("note", ""))
     else:
-        panel_context = selectors.handoff_panel(pk, request.user)
-        panel_context.update(oob=True, workers=queue_workers() if panel_context["is_manager"] else [],
-                             panel_notice=message, panel_notice_error=bool(error))
-        html += render_to_string("handoff/_panel.html", panel_context, request=request)
-    html += _jinja(request, "handoff/_status.html", {"message": message, "error": bool(error)})
-    return HttpResponse(html, status=status)
+        panel_context.update(panel_notice=message, panel_notice_error=bool(error))
+    user = request.user
+    html = "".join([
+        f"<template>{row_html}</template>",
+        render_to_string("handoff/_panel.html", panel_context, request=request),
+        render_to_string("handoff/_summary.html", {"summary": selectors.queue_summary(user), "can_act": services.can_act(user),
+                                                   "oob": True}, using=ROWS_ENGINE),
+        _jinja(request, "handoff/_status.html", {"message": message, "error": bool(error)}),
+        render_to_string("handoff/_notices.html", {"notices": _notices(user), "oob": True}, request=request, using=ROWS_ENGINE),
+    ])
+    response = HttpResponse(html, status=status)
+    response["HX-Reswap"] = "none"
+    return response
+
+
+def _sla_restarted(handoff):
+    """What a new owner's clock says: the due time the service set, in the site's time zone."""
+    if handoff.due_at is None:
+        return "The SLA clock stops until someone claims it."
+    due = timezone.localtime(handoff.due_at)
+    return f"SLA restarted: due {due:%a %b} {due.day}, {due:%H:%M} {due.tzname()}."
 
 
 def _lead_name(handoff):
@@ -241,7 +285,7 @@ def reject(request, pk):
 @permission_required(VIEW, raise_exception=True)
 def claim(request, pk):
     return _act(request, pk, lambda: services.handoff_claim(handoff=Handoff(pk=pk), by=request.user),
-                lambda h: f"Claimed {_lead_name(h)}: it is yours now, and the SLA clock has started.")
+                lambda h: f"Claimed {_lead_name(h)}: it is yours now. {_sla_restarted(h)}")
 
 
 @require_POST
@@ -261,8 +305,9 @@ def reassign(request, pk):
 
     def done(h):
         if h.owner_id is None:
-            return f"{_lead_name(h)} is back in the pool."
-        return f"Reassigned {_lead_name(h)} to {services.display_name(get_user_model().objects.get(pk=h.owner_id))}."
+            return f"{_lead_name(h)} is back in the pool. {_sla_restarted(h)}"
+        owner = services.display_name(get_user_model().objects.get(pk=h.owner_id))
+        return f"Reassigned {_lead_name(h)} to {owner}. {_sla_restarted(h)}"
 
     return _act(request, pk, action, done)
 
@@ -293,8 +338,12 @@ def _lead_action(request, pk, action, done, *, values=None):
         if not request.htmx:
             messages.error(request, exc.message)
             return redirect("leads:detail", pk=pk)
-        return _lead_section(request, lead, status=exc.status_code, errors={"form": [exc.message], **exc.field_errors},
-                             values=values)
+        response = _lead_section(request, lead, status=exc.status_code, errors={"form": [exc.message], **exc.field_errors},
+                                 values=values)
+        # The refusal replaces the section it came from (queue.js swaps these statuses in place).
+        response["HX-Retarget"] = "#lead-handoff"
+        response["HX-Reswap"] = "outerHTML"
+        return response
     message = done(result)
     if request.htmx and request.POST.get("action") == "save":
         return _lead_section(request, lead, notice=message)

@@ -7,6 +7,15 @@
 
   // Refusals (bad input 400, not allowed 403, conflict 409) carry a sentence and a fresh
   // row or form: swap them in like successes instead of dropping them.
+  const inPlace = (xhr) => [400, 403, 409].includes(xhr.status) &&
+    !!(xhr.getResponseHeader("HX-Reswap") || xhr.getResponseHeader("HX-Retarget"));
+  // With DEBUG on, django-htmx's script (listening on the document) replaces the whole page
+  // with any 400/403 answer, to show Django's debug page. The refusals the server marks for
+  // the page itself (HX-Reswap/HX-Retarget) stop here, one step before the document, and htmx
+  // goes on to swap them where they belong; anything else still reaches the debug handler.
+  document.documentElement.addEventListener("htmx:beforeOnLoad", (event) => {
+    if (event.detail.xhr && inPlace(event.detail.xhr)) event.stopPropagation();
+  });
   if (window.htmx) {
     htmx.config.responseHandling = [
       { code: "204", swap: false },
@@ -92,6 +101,26 @@
       return;
     }
     select(row);
+  });
+
+  // After a decision the row becomes a confirmation line: the selection moves on to the next
+  // open row (without opening it), so j/a/r go on from there. A row still open stays selected.
+  const ACTION = /\/queue\/(\d+)\/(accept|reject|claim|reassign)\/$/;
+  document.addEventListener("htmx:afterRequest", (event) => {
+    const path = (event.detail.pathInfo && event.detail.pathInfo.requestPath) || "";
+    const match = path.match(ACTION);
+    if (!match || !event.detail.xhr || !event.detail.xhr.status) return;
+    const row = document.getElementById("handoff-" + match[1]);
+    if (!row) return;
+    if (!row.classList.contains("done")) { select(row, { open: false }); return; }
+    const all = rows();
+    const index = all.indexOf(row);
+    const next = all.slice(index + 1).find((r) => !r.classList.contains("done")) ||
+      all.slice(0, index).reverse().find((r) => !r.classList.contains("done"));
+    row.classList.remove("is-selected");
+    row.removeAttribute("aria-selected");
+    if (next) select(next, { open: false });
+    else selectedId = null;
   });
 
   // After a row is swapped (decision, conflict), keep the selection on it.

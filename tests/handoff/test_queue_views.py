@@ -102,10 +102,10 @@ def test_header_counts_mine_overdue_and_pool_and_shows_unread_notices(client, sd
     response = client.get("/queue/")
     assert header_counts(response) == {"mine": 3, "overdue": 2, "pool": 2}
     assert matching(response) == 5
-    assert b'id="queue-notices"' not in response.content
+    assert b'<div class="notice"' not in response.content
     Notification.objects.create(recipient=sdr, handoff=late, text="Overdue: answer Ada today")
     response = client.get("/queue/")
-    assert b'id="queue-notices"' in response.content
+    assert b'<div class="notice"' in response.content
     assert b"Overdue: answer Ada today" in response.content
 
 
