@@ -6,6 +6,7 @@ from .links import link
 # URLs exist.
 NAV_ITEMS = [
     ("Queue", "handoff:queue", "handoff.view_handoff"),
+    ("My SALs", "my-sals", "handoff.act_on_handoff"),
     ("Leads", "leads:list", "leadhub.view_lead"),
     ("Import", "leads:import", "leadhub.import_leads"),
     ("Dashboard", "handoff:dashboard", "handoff.view_dashboard"),

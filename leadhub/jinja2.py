@@ -9,6 +9,7 @@ from django.urls import reverse
 from django_htmx.jinja import htmx_script
 from jinja2 import Environment
 
+from . import formatting
 from .links import link
 
 
@@ -42,4 +43,5 @@ def _forget_static_urls(**kwargs):
 def environment(**options):
     env = Environment(**options)
     env.globals.update(static=static_url, url=url, htmx_script=htmx)
+    env.filters.update(formatting.FILTERS)
     return env
