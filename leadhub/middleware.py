@@ -18,9 +18,16 @@ def remember_zone(request, name):
     request.session[SESSION_KEY] = name
 
 
+def remember_zone_at_sign_in(sender, request, user, **kwargs):
+    """Read the zone once, when the session starts, so pages never query for it."""
+    if request is not None and hasattr(request, "session"):
+        remember_zone(request, zone_for(user))
+
+
 class TimeZoneMiddleware:
     """Activates the signed-in user's zone for the request. The choice is kept in the session
-    (read once per sign-in, refreshed when the user changes it), so pages cost no extra query."""
+    (read at sign-in, refreshed when the user changes it), so pages cost no extra query; a
+    session that started without it reads it once."""
 
     def __init__(self, get_response):
         self.get_response = get_response
