@@ -36,6 +36,25 @@ def _frame(label, body, legend=""):
     )
 
 
+EMPTY_TEXT = "No data for this period"
+
+
+def _has_data(values, unit):
+    """Rates are None where there was nothing to divide, so a 0 % is a real figure; a count of 0
+    everywhere means nothing happened in the period."""
+    known = [v for v in values if v is not None]
+    if unit == "%":
+        return bool(known)
+    return any(known)
+
+
+def _empty(label):
+    return mark_safe(
+        f'<div class="chart chart-empty" role="img" aria-label="{escape(label)}: {EMPTY_TEXT.lower()}">'
+        f'<p class="muted">{EMPTY_TEXT}</p></div>'
+    )
+
+
 def _axis(top, unit):
     parts = []
     plot_h = HEIGHT - TOP - BOTTOM
@@ -50,6 +69,8 @@ def _axis(top, unit):
 def line_chart(label, labels, series, unit=""):
     """labels: x labels; series: [(name, [value or None, ...]), ...] drawn as lines."""
     values = [v for _, vs in series for v in vs if v is not None]
+    if not _has_data(values, unit):
+        return _empty(label)
     top = _nice_max(max(values, default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     n = max(len(labels), 1)
@@ -83,6 +104,8 @@ def line_chart(label, labels, series, unit=""):
 
 def bar_chart(label, bars, unit="", color=COLORS[0], top=None):
     """bars: [(label, value), ...] as vertical bars with the value above each."""
+    if not _has_data([v for _, v in bars], unit):
+        return _empty(label)
     values = [v or 0 for _, v in bars]
     top = top or _nice_max(max(values, default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM

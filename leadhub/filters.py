@@ -3,7 +3,8 @@
 import django_filters
 from django.contrib.auth import get_user_model
 from django.core.validators import RegexValidator
-from django.db.models import Q
+from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models.functions import Concat, Lower
 
 from .choices import Channel, Grade, Stage
 from .models import Lead
@@ -28,19 +29,19 @@ class LeadFilter(django_filters.FilterSet):
     # at once. filter_queryset combines them into one handoff subquery (see _handoff_filter).
     mql_after = django_filters.DateFilter(method="_handoff", label="MQL from")
     mql_before = django_filters.DateFilter(method="_handoff", label="MQL to")
-    handoff_owner = django_filters.NumberFilter(method="_handoff", label="Handoff owner (user id)")
+    handoff_owner = django_filters.NumberFilter(method="_handoff", label="Handoff owner")
     handoff_channel = django_filters.ChoiceFilter(choices=Channel.choices, method="_handoff", label="Channel at handoff")
     handoff_campaign = django_filters.CharFilter(method="_handoff", label="Campaign at handoff")
     reached = django_filters.ChoiceFilter(method="_handoff", label="Handoff outcome", choices=[
         ("sal", "Accepted (SAL)"), ("sql", "Qualified (SQL)"), ("won", "Won"), ("rejected", "Rejected"),
         ("decided", "Decided"), ("breached", "SLA breached")])
-    rejection_reason = django_filters.NumberFilter(method="_handoff", label="Rejection reason (id)")
+    rejection_reason = django_filters.NumberFilter(method="_handoff", label="Rejection reason")
     handoff_score_min = django_filters.NumberFilter(method="_handoff", label="Score at handoff from")
     handoff_score_max = django_filters.NumberFilter(method="_handoff", label="Score at handoff below")
     handoff_grade = django_filters.ChoiceFilter(choices=Grade.choices, method="_handoff", label="Grade at handoff")
     sla_state = django_filters.ChoiceFilter(method="_handoff", label="Open handoff SLA state", choices=[
         ("on_time", "On time"), ("due_soon", "Due within an hour"), ("overdue", "Overdue"), ("pool", "In the pool")])
-    rule = django_filters.CharFilter(method="_handoff", label="Scoring rule fired at handoff (kind:id)", validators=[
+    rule = django_filters.CharFilter(method="_handoff", label="Scoring rule fired at handoff", validators=[
         RegexValidator(r"^(fit|engagement):\d+$", "Write a rule as fit:<id> or engagement:<id>.")])
     in_cooldown = django_filters.BooleanFilter(method="_in_cooldown", label="Recycled, in cooldown")
     ordering = django_filters.OrderingFilter(
@@ -59,13 +60,26 @@ class LeadFilter(django_filters.FilterSet):
         fields = ["q", "stage", "source", "campaign", "owner", "grade", "score_min", "score_max"]
 
     def search(self, queryset, name, value):
-        value = value.strip()
-        if not value:
+        """Every word must match the first name, last name, email or company name (words are
+        ANDed); leads whose full name or email is exactly the search come first (filter_queryset
+        puts search_rank ahead of the chosen sort)."""
+        terms = value.split()
+        if not terms:
             return queryset
-        condition = Q(email__icontains=value) | Q(company__name__icontains=value)
-        for term in value.split():
-            condition |= Q(first_name__icontains=term) | Q(last_name__icontains=term)
-        return queryset.filter(condition)
+        for term in terms:
+            queryset = queryset.filter(
+                Q(first_name__icontains=term) | Q(last_name__icontains=term)
+                | Q(email__icontains=term) | Q(company__name__icontains=term)
+            )
+        phrase = " ".join(terms).lower()
+        full_name = Lower(Concat("first_name", Value(" "), "last_name"))
+        return queryset.alias(_full_name=full_name).annotate(
+            search_rank=Case(
+                When(Q(email=phrase) | Q(_full_name=phrase), then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
 
     HANDOFF_PARAMS = {
         "mql_after": "mql_after", "mql_before": "mql_before", "handoff_owner": "owner_id", "handoff_channel": "channel",
@@ -92,5 +106,9 @@ class LeadFilter(django_filters.FilterSet):
             from handoff.reports import handoff_q
 
             queryset = queryset.filter(pk__in=Handoff.objects.filter(handoff_q(**conditions)).values("lead_id"))
+        order = list(queryset.query.order_by)
+        if "search_rank" in queryset.query.annotations:
+            # Exact name or email matches first, then the chosen sort (or the default one).
+            order = ["search_rank", *(order or Lead._meta.ordering)]
         # A stable order whatever the sort: ties broken by id.
-        return queryset.order_by(*queryset.query.order_by, "-id") if queryset.query.order_by else queryset
+        return queryset.order_by(*order, "-id") if order else queryset

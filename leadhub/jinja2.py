@@ -10,6 +10,7 @@ from django.utils.safestring import mark_safe
 from django_htmx.jinja import htmx_script
 from jinja2 import Environment
 
+from . import formatting
 from .links import link
 
 
@@ -48,4 +49,5 @@ def _forget_static_urls(**kwargs):
 def environment(**options):
     env = Environment(**options)
     env.globals.update(static=static_url, url=url, htmx_script=htmx)
+    env.filters.update(formatting.FILTERS)
     return env

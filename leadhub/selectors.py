@@ -11,6 +11,14 @@ def lead_list():
     return Lead.objects.select_related("company", "owner")
 
 
+def campaigns_starting_with(typed, *, limit):
+    """Distinct campaigns that start with `typed` (case-insensitive), alphabetically."""
+    leads = Lead.objects.exclude(campaign="")
+    if typed:
+        leads = leads.filter(campaign__istartswith=typed)
+    return leads.order_by("campaign").values_list("campaign", flat=True).distinct()[:limit]
+
+
 def lead_detail(pk):
     """A lead with its company, owner, recent activities, whole stage history, the merges into
     it (lead.merges) and the leads that are possibly the same person (lead.possible_duplicates)."""

@@ -3,13 +3,16 @@ import re
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required, permission_required
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 from django.core.paginator import Paginator
-from django.http import HttpResponseBadRequest
+from django.db.models import OuterRef, Subquery
+from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_date
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
@@ -17,11 +20,12 @@ from django_htmx.http import HttpResponseClientRefresh
 from handoff import selectors as handoff_selectors
 from qualification import selectors as qualification_selectors
 
-from . import csv_export, imports, selectors
-from .choices import Channel
+from . import csv_export, formatting, imports, selectors
+from .choices import Channel, Stage
 from .errors import DomainError
 from .filters import LeadFilter
-from .models import ImportOutcome, ImportStatus, Lead, LeadImport
+from .middleware import remember_zone
+from .models import ImportOutcome, ImportStatus, Lead, LeadImport, StageChange, UserPreference, time_zone_choices
 
 LEADS_PER_PAGE = 50
 
@@ -76,15 +80,97 @@ LEAD_LIST_FIELDS = {"q", "stage", "source", "owner", "score_min", "score_max", "
 
 def _linked_filters(lead_filter, query):
     """[(name, label, value, value as shown)] of the filters in the URL that have no field on the page: the form
-    carries them as hidden inputs (so "Apply" keeps them) and the page names them."""
+    carries them as hidden inputs (so "Apply" keeps them) and the page names them, by label rather than by id."""
     linked = []
     for name, values in query.lists():
         if name in lead_filter.filters and name not in LEAD_LIST_FIELDS:
             field = lead_filter.filters[name]
             shown = dict(field.extra.get("choices") or [])
             for value in values:
-                linked.append((name, field.label or name.replace("_", " "), value, shown.get(value, value)))
+                text = shown.get(value) or _linked_value(name, value)
+                linked.append((name, field.label or name.replace("_", " "), value, text))
     return linked
+
+
+def _linked_value(name, value):
+    """What a person calls the object a linked filter names by id: a reason's label, a person's name, a rule."""
+    from handoff.models import RejectionReason
+    from qualification.models import EngagementRule, FitRule
+
+    found = None
+    if name == "rejection_reason" and value.isdigit():
+        found = RejectionReason.objects.filter(pk=int(value)).values_list("label", flat=True).first()
+    elif name == "handoff_owner" and value.isdigit():
+        found = formatting.person(get_user_model().objects.filter(pk=int(value)).first(), empty=None)
+    elif name == "rule":
+        kind, _, rule_id = value.partition(":")
+        model = {"fit": FitRule, "engagement": EngagementRule}.get(kind)
+        rule = model.objects.filter(pk=int(rule_id)).first() if model and rule_id.isdigit() else None
+        found = f"{rule} ({kind})" if rule else None
+    elif name in ("mql_after", "mql_before"):
+        found = formatting.day(parse_date_safe(value)) if parse_date_safe(value) else None
+    return found or value
+
+
+def parse_date_safe(value):
+    try:
+        return parse_date(value)
+    except ValueError:
+        return None
+
+
+@permission_required("leadhub.view_lead", raise_exception=True)
+def my_sals(request):
+    """The SALs the signed-in SDR owns, waiting for qualification, the longest-waiting first."""
+    accepted_at = StageChange.objects.filter(lead=OuterRef("pk"), to_stage=Stage.SAL).order_by("-at").values("at")[:1]
+    leads = (
+        selectors.lead_list().filter(stage=Stage.SAL, owner=request.user)
+        .annotate(sal_since=Subquery(accepted_at)).order_by("sal_since", "id")
+    )
+    paginator = Paginator(leads, LEADS_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    return render(request, "leadhub/my_sals.html", {"page": page})
+
+
+CAMPAIGN_SUGGESTIONS = 20
+
+
+@permission_required("leadhub.view_lead", raise_exception=True)
+def campaign_suggestions(request):
+    """Existing campaigns starting with what was typed (?q= or ?campaign=), as <option>s for
+    <datalist id="campaign-suggestions"> (in every page's layout), or JSON with ?format=json."""
+    typed = (request.GET.get("q") or request.GET.get("campaign") or "").strip()[:120]
+    campaigns = list(selectors.campaigns_starting_with(typed, limit=CAMPAIGN_SUGGESTIONS))
+    if request.GET.get("format") == "json":
+        return JsonResponse({"campaigns": campaigns})
+    return render(request, "partials/campaign_options.html", {"campaigns": campaigns})
+
+
+class PreferencesForm(forms.Form):
+    time_zone = forms.ChoiceField(
+        label="Time zone", required=False, help_text="Every date and time on the pages is shown in this zone.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        site = settings.TIME_ZONE
+        self.fields["time_zone"].choices = [("", f"The site's zone ({site})"), *time_zone_choices()]
+
+
+@login_required
+def account(request):
+    """The signed-in person's own settings: for now the time zone pages are shown in."""
+    preference, _ = UserPreference.objects.get_or_create(user=request.user)
+    form = PreferencesForm(request.POST or None, initial={"time_zone": preference.time_zone})
+    if request.method == "POST":
+        if form.is_valid():
+            preference.time_zone = form.cleaned_data["time_zone"]
+            preference.save(update_fields=["time_zone"])
+            remember_zone(request, preference.time_zone)
+            messages.success(request, f"Saved: times are now shown in {preference.time_zone or settings.TIME_ZONE}.")
+            return redirect("account")
+    return render(request, "leadhub/account.html", {"form": form, "site_zone": settings.TIME_ZONE},
+                  status=400 if form.errors else 200)
 
 
 @permission_required("leadhub.view_lead", raise_exception=True)

@@ -102,7 +102,7 @@ def test_lead_page_shows_profile_company_timeline_and_history(client, manager):
     response = client.get(f"/leads/{lead.pk}/")
     content = response.content.decode()
     assert response.status_code == 200
-    for text in ["Ada Lovelace", "Engines Ltd", "Pricing page view", "/pricing", "Scored below threshold", manager.username]:
+    for text in ["Ada Lovelace", "Engines Ltd", "Pricing page view", "/pricing", "Scored below threshold", manager.get_full_name()]:
         assert text in content
 
 
