@@ -74,7 +74,13 @@ def _event(*, handoff=None, lead, kind, by, at, reason="", note="", from_owner=N
 
 
 def _lock(handoff):
-    """Lock the handoff's lead, then the handoff (the lock order); returns fresh copies of both.
+    """Lock the handoff's lead, then the handoff; returns fresh copies of both.
+
+    The project's one lock order (docs/locking.md): leads → handoffs → SDR profiles → rollup
+    rows, each set in id/key order, auth_user never. A transaction may skip a level but never
+    goes back up, so no two transactions wait for each other in a cycle: decisions lock lead,
+    handoff, then (rollup.Change, last) the rollup rows; routing locks the promoted leads, their
+    stale handoffs, the profiles (only their rows: `of=self`), then the rollup rows.
 
     FOR NO KEY UPDATE: it excludes every other writer of these rows, but not the key-share
     locks that inserting rows pointing at them takes (activities, events), so ingest goes on.
