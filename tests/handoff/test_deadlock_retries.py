@@ -141,3 +141,25 @@ def test_other_database_errors_are_not_retried(sdr, routing, monkeypatch):
     with pytest.raises(OperationalError):
         services.handoff_accept(handoff=handoff, by=sdr)
     assert len(attempts) == 1
+
+
+def test_a_task_that_meets_a_deadlock_runs_again_and_finishes(monkeypatch):
+    """Celery tasks use leadhub.db.ConflictRetryTask: the body runs again after a deadlock."""
+    import qualification.services
+    from leadhub.tasks import rescore_leads
+
+    real, attempts = qualification.services.rescore_pending, []
+
+    def pending_after_one_deadlock(**kwargs):
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise deadlock_error()
+        return real(**kwargs)
+
+    monkeypatch.setattr(qualification.services, "rescore_pending", pending_after_one_deadlock)
+    lead = LeadFactory()
+
+    result = rescore_leads.apply(kwargs={"lead_ids": [lead.pk]})
+
+    assert result.successful(), result.traceback
+    assert len(attempts) == 2
