@@ -75,7 +75,13 @@ def _event(*, handoff=None, lead, kind, by, at, reason="", note="", from_owner=N
 
 
 def _lock(handoff):
-    """Lock the handoff's lead, then the handoff (the lock order); returns fresh copies of both.
+    """Lock the handoff's lead, then the handoff; returns fresh copies of both.
+
+    The project's one lock order (docs/locking.md): leads → handoffs → SDR profiles → rollup
+    rows, each set in id/key order, auth_user never. A transaction may skip a level but never
+    goes back up, so no two transactions wait for each other in a cycle: decisions lock lead,
+    handoff, then (rollup.Change, last) the rollup rows; routing locks the promoted leads, their
+    stale handoffs, the profiles (only their rows: `of=self`), then the rollup rows.
 
     FOR NO KEY UPDATE: it excludes every other writer of these rows, but not the key-share
     locks that inserting rows pointing at them takes (activities, events), so ingest goes on.
@@ -474,11 +480,12 @@ def handoff_accept(*, handoff, by, note="", at=None):
     _decide(locked, by, at)
     transition(lead, Stage.SAL, by=by, reason="Accepted by sales", note=note, updates={"owner_id": locked.owner_id}, at=at)
     locked.status, locked.note = HandoffStatus.ACCEPTED, note or ""
-    with rollup.tracking([locked.pk]):
-        locked.save(update_fields=["status", "note", "owner", "assigned_at", "first_decision_at", "decided_by", "closed_at",
-                                    "response_minutes"])
+    rollups = rollup.Change([locked.pk])
+    locked.save(update_fields=["status", "note", "owner", "assigned_at", "first_decision_at", "decided_by", "closed_at",
+                                "response_minutes"])
     Qualification.objects.create(handoff=locked, lead=lead, created_at=at)
     _event(handoff=locked, lead=lead, kind=EventKind.ACCEPTED, by=by, at=at, note=note, to_owner=locked.owner_id)
+    rollups.apply()  # last: the rollup rows are the most shared locks, held only until the commit
     return locked
 
 
@@ -498,12 +505,13 @@ def handoff_reject(*, handoff, by, reason, note="", at=None):
     _decide(locked, by, at)
     _send_back(lead=lead, by=by, reason=reason, note=note, at=at)
     locked.status, locked.rejection_reason, locked.note = HandoffStatus.REJECTED, reason, note or ""
-    with rollup.tracking([locked.pk]):
-        locked.save(update_fields=[
-            "status", "rejection_reason", "note", "owner", "assigned_at", "first_decision_at", "decided_by", "closed_at",
-            "response_minutes",
-        ])
+    rollups = rollup.Change([locked.pk])
+    locked.save(update_fields=[
+        "status", "rejection_reason", "note", "owner", "assigned_at", "first_decision_at", "decided_by", "closed_at",
+        "response_minutes",
+    ])
     _event(handoff=locked, lead=lead, kind=EventKind.REJECTED, by=by, at=at, reason=reason.label, note=note)
+    rollups.apply()  # last: the rollup rows are the most shared locks, held only until the commit
     return locked
 
 
