@@ -22,7 +22,7 @@ from leadhub.services import transition
 from . import rollup, services
 from .choices import EventKind, HandoffStatus
 from .models import Handoff, HandoffEvent, RejectionReason, SDRProfile, SLAPolicy
-from .sla import calendar_for
+from .sla import business_before, calendar_for
 
 SDRS = ["sdr1", "sdr2", "sdr3"]
 # Median and spread (log-normal) of each SDR's response time in business hours against a
@@ -191,9 +191,13 @@ def _seed_history(rng, now, sdrs, stdout):
             handoff = Handoff.objects.get(lead=lead, status=HandoffStatus.OPEN)
         if state is not None:
             if state in ("due_soon", "overdue") and handoff.due_at and _state_of(handoff.due_at, now) != state:
-                # Outside business hours nothing can be due within the hour: stage the deadline.
-                due = now + timedelta(minutes=rng.uniform(10, 50)) if state == "due_soon" else now - timedelta(minutes=rng.uniform(30, 600))
-                Handoff.objects.filter(pk=handoff.pk).update(due_at=due)
+                # Stage the deadline, in the policy's business hours like every deadline: outside
+                # them nothing can be due within the hour, so "due soon" is then due shortly
+                # after the next opening.
+                minutes = timedelta(minutes=rng.uniform(10, 50) if state == "due_soon" else rng.uniform(30, 600))
+                due = (calendar_for(handoff.sla_policy).add(now, minutes) if state == "due_soon"
+                       else business_before(handoff.sla_policy, now, minutes))
+                Handoff.objects.filter(pk=handoff.pk).update(due_at=due, first_due_at=due)
                 handoff.due_at = due
             counts["open"] += 1
             counts["pool"] += state == "pool"
@@ -212,6 +216,7 @@ def _redate(handoff, lead, mql_at):
     Handoff.objects.filter(pk=handoff.pk).update(
         created_at=mql_at, assigned_at=owner_at if handoff.owner_id else None, sla_policy=policy,
         due_at=services.due_at_for(policy, owner_at) if handoff.owner_id else None,
+        first_due_at=services.due_at_for(policy, owner_at) if handoff.owner_id else None,
     )
     HandoffEvent.objects.filter(handoff=handoff).update(at=mql_at)
     StageChange.objects.filter(lead=lead, to_stage=Stage.MQL, at__gt=mql_at).update(at=mql_at)

@@ -63,6 +63,22 @@ def due_at_for(policy, assigned_at):
     return calendar_for(policy).add(assigned_at, response_time(policy))
 
 
+def business_before(policy, end, duration):
+    """The moment `duration` of the policy's business time before `end`: always inside its
+    business hours (the demo stages overdue deadlines with it)."""
+    calendar = calendar_for(policy)
+    remaining, day = duration, end.astimezone(calendar.zone).date()
+    for _ in range(3700):
+        window = calendar.window(day)
+        if window is not None and window[0] < end:
+            finish = min(window[1], end)
+            if remaining <= finish - window[0]:
+                return finish - remaining
+            remaining -= finish - window[0]
+        day -= timedelta(days=1)
+    raise ValueError("No business day within ten years before this date.")
+
+
 # --- escalation --------------------------------------------------------------------------
 
 @dataclass

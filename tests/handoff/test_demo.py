@@ -1,5 +1,6 @@
 import io
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
@@ -9,10 +10,17 @@ from django.utils import timezone
 from handoff.choices import HandoffStatus
 from handoff.models import Handoff, SDRProfile
 from handoff.selectors import sla_state
+from handoff.sla import calendar_for
 from leadhub.choices import Stage
 from leadhub.models import Lead, StageChange
 
 pytestmark = pytest.mark.django_db
+
+
+def business_time_within_the_hour(now):
+    """Whether a deadline inside business hours can fall within the next hour at all (not at
+    night, not at the weekend): only then does the demo have handoffs "due soon"."""
+    return calendar_for(None).add(now, timedelta(minutes=1)) <= now + timedelta(minutes=55)
 
 
 def test_seed_demo_builds_a_believable_consistent_queue_history(settings):
@@ -28,8 +36,17 @@ def test_seed_demo_builds_a_believable_consistent_queue_history(settings):
     for handoff in decided.filter(status=HandoffStatus.ACCEPTED)[:30]:
         assert StageChange.objects.get(lead=handoff.lead, to_stage=Stage.SAL).at == handoff.first_decision_at
     states = Counter(sla_state(h, now) for h in Handoff.objects.filter(status=HandoffStatus.OPEN))
-    assert set(states) == {"pool", "on_time", "due_soon", "overdue"}
+    assert set(states) == {"pool", "on_time", "overdue"} | ({"due_soon"} if business_time_within_the_hour(now) else set())
     assert Lead.objects.filter(stage=Stage.MQL).count() == sum(states.values())
+    # Every deadline, first or current, decided or open, falls inside its policy's business hours.
+    deadlines = 0
+    for handoff in Handoff.objects.filter(due_at__isnull=False).select_related("sla_policy"):
+        calendar = calendar_for(handoff.sla_policy)
+        for due in {handoff.due_at, handoff.first_due_at}:
+            window = calendar.window(due.astimezone(calendar.zone).date())
+            assert window is not None and window[0] <= due <= window[1], (handoff.pk, due)
+            deadlines += 1
+    assert deadlines > 100
 
     def median_hours(username):
         times = sorted(m / 60 for m in decided.filter(owner__username=username, response_minutes__isnull=False)
@@ -55,7 +72,9 @@ def test_seed_demo_tells_the_dashboard_story(settings):
     by_sdr = {r["name"]: r["median_minutes"] for r in reports.response_by_sdr(scope)}
     slowest = max(by_sdr, key=by_sdr.get)
     assert by_sdr[slowest] > 1.6 * max(v for k, v in by_sdr.items() if k != slowest)
-    assert all(r["count"] > 0 for r in reports.open_by_state(scope))
+    counts = {r["state"]: r["count"] for r in reports.open_by_state(scope)}
+    assert all(n > 0 for state, n in counts.items() if state != "due_soon")
+    assert (counts["due_soon"] > 0) == business_time_within_the_hour(scope.now)
     bands = [b for b in reports.conversion_by_band(scope) if b["mql"] >= 10]
     assert bands[-1]["mql_to_sql"] > bands[0]["mql_to_sql"] + 10
     acceptance = reports.acceptance_by_channel(scope)
