@@ -7,6 +7,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from leadhub.choices import Channel, Grade
+from leadhub.filters import score_filter
 
 from .choices import Assigned, HandoffStatus, QueueSort
 from .models import Handoff
@@ -64,8 +65,8 @@ class HandoffFilter(django_filters.FilterSet):
     channel = django_filters.MultipleChoiceFilter(choices=Channel.choices, distinct=False)
     campaign = django_filters.CharFilter(lookup_expr="iexact")
     grade = django_filters.MultipleChoiceFilter(field_name="lead__grade", choices=Grade.choices, distinct=False)
-    score_min = django_filters.NumberFilter(field_name="lead__total_score", lookup_expr="gte", label="Score from")
-    score_max = django_filters.NumberFilter(field_name="lead__total_score", lookup_expr="lte", label="Score to")
+    score_min = score_filter(field_name="lead__total_score", lookup_expr="gte", label="Score from")
+    score_max = score_filter(field_name="lead__total_score", lookup_expr="lte", label="Score to")
     overdue = django_filters.BooleanFilter(method="filter_overdue", label="Overdue only")
     sort = django_filters.ChoiceFilter(choices=QueueSort.choices, method="filter_sort", label="Sort", empty_label=None)
 

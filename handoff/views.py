@@ -73,7 +73,9 @@ def _queue(request, assumed=None):
         queue_query = selectors.QueueQuery(form.cleaned_data, request.user.pk, now)
         # The page asked for is read with the counts; a page past the end is read again.
         number = request.GET.get("page")
-        start = (max(int(number), 1) - 1) * QUEUE_PAGE_SIZE if number and number.isdigit() else 0
+        # A page number past any real queue (page=10^20) reads from the start; the paginator
+        # then shows the last page.
+        start = (max(int(number), 1) - 1) * QUEUE_PAGE_SIZE if number and number.isdigit() and len(number) <= 9 else 0
         also = [auth_backends.permissions_statement(request.user)] if assumed is not None else []
         summary, read, *permissions = selectors.queue_summary_and_rows(request.user, queue_query, start,
                                                                        start + QUEUE_PAGE_SIZE, now, also)

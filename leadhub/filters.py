@@ -1,13 +1,44 @@
 """One FilterSet per list: the API and the HTML lead list both use LeadFilter."""
 
+from datetime import date
+
 import django_filters
+from django import forms
 from django.contrib.auth import get_user_model
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.db.models.functions import Concat, Lower
 
 from .choices import Channel, Grade, Stage
 from .models import Lead
+from .validation import INT32_MAX
+
+# Bounds on what a filter may ask, checked by the form (a form error, never a database error):
+# ids fit the id columns, scores their numeric(8, 1) column, dates the calendar the reports use.
+SCORE_LIMIT = 9_999_999
+DATE_BOUNDS = [
+    MinValueValidator(date(1970, 1, 1), "Choose a date from 1970 on."),
+    MaxValueValidator(date(2999, 12, 31), "Choose a date before the year 3000."),
+]
+
+
+class IdFilter(django_filters.NumberFilter):
+    """An id: a whole number from 1 to the id column's largest value."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", INT32_MAX)
+        super().__init__(*args, **kwargs)
+
+
+def score_filter(**kwargs):
+    return django_filters.NumberFilter(min_value=-SCORE_LIMIT, max_value=SCORE_LIMIT, **kwargs)
+
+
+def date_filter(**kwargs):
+    return django_filters.DateFilter(validators=DATE_BOUNDS, **kwargs)
 
 
 def _active_users(request):
@@ -21,23 +52,23 @@ class LeadFilter(django_filters.FilterSet):
     campaign = django_filters.CharFilter(lookup_expr="iexact")
     owner = django_filters.ModelChoiceFilter(queryset=_active_users, label="Owner", empty_label="Any")
     grade = django_filters.CharFilter(lookup_expr="exact")
-    score_min = django_filters.NumberFilter(field_name="total_score", lookup_expr="gte", label="Score from")
-    score_max = django_filters.NumberFilter(field_name="total_score", lookup_expr="lte", label="Score to")
-    created_after = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte", label="Created from")
-    created_before = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte", label="Created to")
+    score_min = score_filter(field_name="total_score", lookup_expr="gte", label="Score from")
+    score_max = score_filter(field_name="total_score", lookup_expr="lte", label="Score to")
+    created_after = date_filter(field_name="created_at", lookup_expr="date__gte", label="Created from")
+    created_before = date_filter(field_name="created_at", lookup_expr="date__lte", label="Created to")
     # The dashboards' links (handoff/reports.py): leads with a handoff matching all of these
     # at once. filter_queryset combines them into one handoff subquery (see _handoff_filter).
-    mql_after = django_filters.DateFilter(method="_handoff", label="MQL from")
-    mql_before = django_filters.DateFilter(method="_handoff", label="MQL to")
-    handoff_owner = django_filters.NumberFilter(method="_handoff", label="Handoff owner")
+    mql_after = date_filter(method="_handoff", label="MQL from")
+    mql_before = date_filter(method="_handoff", label="MQL to")
+    handoff_owner = IdFilter(method="_handoff", label="Handoff owner")
     handoff_channel = django_filters.ChoiceFilter(choices=Channel.choices, method="_handoff", label="Channel at handoff")
     handoff_campaign = django_filters.CharFilter(method="_handoff", label="Campaign at handoff")
     reached = django_filters.ChoiceFilter(method="_handoff", label="Handoff outcome", choices=[
         ("sal", "Accepted (SAL)"), ("sql", "Qualified (SQL)"), ("won", "Won"), ("rejected", "Rejected"),
         ("decided", "Decided"), ("breached", "SLA breached")])
-    rejection_reason = django_filters.NumberFilter(method="_handoff", label="Rejection reason")
-    handoff_score_min = django_filters.NumberFilter(method="_handoff", label="Score at handoff from")
-    handoff_score_max = django_filters.NumberFilter(method="_handoff", label="Score at handoff below")
+    rejection_reason = IdFilter(method="_handoff", label="Rejection reason")
+    handoff_score_min = score_filter(method="_handoff", label="Score at handoff from")
+    handoff_score_max = score_filter(method="_handoff", label="Score at handoff below")
     handoff_grade = django_filters.ChoiceFilter(choices=Grade.choices, method="_handoff", label="Grade at handoff")
     sla_state = django_filters.ChoiceFilter(method="_handoff", label="Open handoff SLA state", choices=[
         ("on_time", "On time"), ("due_soon", "Due within an hour"), ("overdue", "Overdue"), ("pool", "In the pool")])

@@ -35,7 +35,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files import File
 from django.core.validators import validate_email
-from django.db import reset_queries, transaction
+from django.db import DatabaseError, reset_queries, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -43,6 +43,8 @@ from .choices import Channel, Industry
 from .errors import Conflict, ValidationFailed
 from .models import Company, ImportMapping, ImportOutcome, ImportRow, ImportStatus, Lead, LeadAlias, LeadImport
 from .services import _enqueue_rescore, canonical_email, email_domain, is_free_mail, normalize_email
+from .db import is_retryable
+from .validation import INT32_MAX, MAX_REVENUE
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +171,8 @@ def detect_encoding(binary):
     start = binary.read(4)
     if start.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    if start in (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE):  # before UTF-16: FF FE starts both
+        raise ImportFileError("This file is UTF-32 text, which leadhub does not read. Save it as CSV UTF-8 and upload that.")
     if start[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
         return "utf-16"  # Excel's "Unicode text" export
     binary.seek(0)
@@ -400,16 +404,18 @@ def _amount(value):
         text = text.replace(",", "").replace(".", "")
     else:
         text = text.replace(",", ".")
-    amount = Decimal(text)
-    if amount >= Decimal("1e14"):
-        raise ValueError
-    return amount.quantize(Decimal("0.01"))
+    return Decimal(text).quantize(Decimal("0.01"))
 
 
 def parse_row(line, cells, spec):
     """Validate one data row against the mapping; every problem of the row in one sentence."""
-    row = ParsedRow(line=line, cells=cells)
     problems = []
+    if any("\x00" in cell for cell in cells):
+        # PostgreSQL stores no NUL character (not even in the rejected line's cells, kept for
+        # the download): shown as the replacement character instead.
+        problems.append("contains a null character (binary data)")
+        cells = [cell.replace("\x00", "\ufffd") for cell in cells]
+    row = ParsedRow(line=line, cells=cells)
     if len(cells) > len(spec.header) and any(c.strip() for c in cells[len(spec.header):]):
         problems.append(f"has {len(cells)} cells but the header has {len(spec.header)} columns")
     values = {}
@@ -461,11 +467,19 @@ def parse_row(line, cells, spec):
             company["employee_count"] = _whole_number(values["employee_count"])
         except ValueError:
             problems.append(f"employee count “{values['employee_count']}” is not a whole number")
+        else:
+            if company["employee_count"] > INT32_MAX:
+                del company["employee_count"]
+                problems.append(f"employee count “{values['employee_count']}” is more than {INT32_MAX:,}")
     if "annual_revenue" in values:
         try:
             company["annual_revenue"] = _amount(values["annual_revenue"])
         except (ValueError, InvalidOperation):
             problems.append(f"annual revenue “{values['annual_revenue']}” is not an amount")
+        else:
+            if company["annual_revenue"] > MAX_REVENUE:
+                del company["annual_revenue"]
+                problems.append(f"annual revenue “{values['annual_revenue']}” is more than {MAX_REVENUE:,}")
     if problems:
         sentence = "; ".join(problems)
         row.error = sentence[0].upper() + sentence[1:] + "."
@@ -854,6 +868,7 @@ def import_commit(*, job_id, on_progress=None):
         return job
     spec = ImportSpec.for_job(job)
     rows_before = job.rows_done
+    batch = []
     try:
         with _job_file(job) as binary:
             for batch, bytes_read in parsed_batches(binary, spec, skip=job.rows_done):
@@ -872,6 +887,16 @@ def import_commit(*, job_id, on_progress=None):
         return LeadImport.objects.get(pk=job_id)
     except _Overtaken:
         log.info("Import %s: another task is importing it; this one stops", job_id)
+        return LeadImport.objects.get(pk=job_id)
+    except DatabaseError as exc:
+        if is_retryable(exc):
+            raise  # a deadlock or serialization failure: the task runs again from the last batch
+        # A batch the database refused (the preview checks every row as this does, so this is
+        # rare): that batch is rolled back; the job says which lines and why, and can be mapped
+        # and run again (leads are matched by email, so the batches already written update).
+        lines = f"lines {batch[0].line}–{batch[-1].line}" if batch else "the file"
+        error = f"The database refused {lines}: {str(exc).splitlines()[0][:300]}. Fix the file or the mapping and run it again."
+        LeadImport.objects.filter(pk=job_id).update(status=ImportStatus.FAILED, error=error, finished_at=timezone.now(), started_at=None)
         return LeadImport.objects.get(pk=job_id)
     finished = LeadImport.objects.filter(pk=job_id, status=ImportStatus.IMPORTING).update(
         status=ImportStatus.DONE, finished_at=timezone.now(), bytes_done=job.size, rows_total=F("rows_done"), file="",
