@@ -88,3 +88,45 @@ def test_the_broker_stopped_under_api_posts_answers_success_and_the_work_drains_
     assert worker.process.poll() is None, worker.log()[-3000:]  # reconnected, never crashed
     assert Lead.objects.get(email="grace@hopper.dev").scored_at is not None
     assert "Unrecoverable error" not in worker.log()
+
+
+def test_a_worker_killed_mid_import_converges_without_a_person(private_redis, publish_to, workers, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from leadhub import imports
+    from leadhub.models import ImportStatus, LeadImport
+
+    settings.LEADHUB_IMPORT_DIR = str(tmp_path / "imports")
+    known = LeadFactory(email="lead1500@acme.com", first_name="Old")
+    data = "email,first_name,last_name\n" + "".join(f"lead{i}@acme.com,First{i},Last{i}\n" for i in range(3000))
+    job = imports.import_upload(uploaded_file=SimpleUploadedFile("fair.csv", data.encode()), by=None)
+    imports.import_set_mapping(job=job, fields=job.fields, channel="event", campaign="fair")  # previewed in-process
+    job.refresh_from_db()
+    assert job.status == ImportStatus.PREVIEWED
+
+    publish_to(private_redis.url)
+    env = {"LEADHUB_STALLED_AFTER_SECONDS": "3", "LEADHUB_IMPORT_DIR": settings.LEADHUB_IMPORT_DIR}
+    worker = workers(private_redis.url, **env)
+    worker.start()
+    # The second batch (lines 1,001–2,000) stalls on a lead another session holds.
+    with _session() as holder:
+        holder.execute("BEGIN")
+        holder.execute("SELECT id FROM leadhub_lead WHERE id = %s FOR UPDATE", [known.pk])
+        imports.import_start(job=job)  # its task is queued on commit
+        wait_until(lambda: LeadImport.objects.get(pk=job.pk).rows_done == 1000, 20,
+                   f"the worker did not commit the first batch:\n{worker.log()[-2000:]}")
+        time.sleep(1)
+        worker.kill()
+        holder.execute("ROLLBACK")
+    job.refresh_from_db()
+    assert job.status == ImportStatus.IMPORTING and job.rows_done == 1000  # the page would say "Importing…" for ever
+
+    replacement = workers(private_redis.url, **env)
+    replacement.start()
+    time.sleep(3.5)
+    sweep.delay()
+    wait_until(lambda: LeadImport.objects.get(pk=job.pk).status == ImportStatus.DONE, 30,
+               f"the sweeper did not resume the import:\n{replacement.log()[-3000:]}")
+    job.refresh_from_db()
+    assert (job.created_count, job.updated_count, job.rows_done, job.attempts) == (2999, 1, 3000, 1)
+    assert Lead.objects.count() == 3000 and job.rows.count() == 3000
