@@ -6,6 +6,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
+from django.utils.text import Truncator
 from django.utils.timesince import timesince
 
 from handoff.models import Handoff
@@ -283,7 +284,7 @@ class LeadImportAdmin(admin.ModelAdmin):
             return format_html("<strong>Stalled since {}</strong> ({} ago; resumed automatically)",
                                f"{timezone.localtime(stalled):%Y-%m-%d %H:%M}", timesince(stalled))
         if job.status == job.Status.FAILED and job.error:
-            return format_html('{}: <span title="{}">{}</span>', job.get_status_display(), job.error, job.error[:80])
+            return format_html('{}: <span title="{}">{}</span>', job.get_status_display(), job.error, Truncator(job.error).chars(120))
         return job.get_status_display()
 
     @admin.display(description="running for")

@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils.timesince import timesince
 
 from leadhub.admin import ReadOnlyAdmin
@@ -191,6 +192,8 @@ class RescoreRunAdmin(ReadOnlyAdmin):
         if stalled:
             return format_html('<strong class="errornote-inline">Stalled since {}</strong> ({} ago; resumed automatically)',
                                f"{timezone.localtime(stalled):%Y-%m-%d %H:%M}", timesince(stalled))
+        if run.status == RunStatus.FAILED and run.error:
+            return format_html('{}: <span title="{}">{}</span>', run.get_status_display(), run.error, Truncator(run.error).chars(120))
         return run.get_status_display()
 
     @admin.display(description="age")
