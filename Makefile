@@ -43,8 +43,9 @@ SERVE_ENV := DEBUG=0 SECURE_SSL_REDIRECT=0 SECURE_COOKIES=0 \
   CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0} \
   DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-$$(cat .secret-key 2>/dev/null || (python3 -c 'import secrets; print(secrets.token_urlsafe(50))' | tee .secret-key))}
 
+# deploy/supervise.py restarts a process that exits; only the database DATABASE_URL names is created.
 serve: $(STAMP)
-	@createdb -h 127.0.0.1 -U postgres leadhub 2>/dev/null || true
+	$(SERVE_ENV) $(PY) deploy/ensure_database.py
 	$(SERVE_ENV) PORT=$(PORT) deploy/serve.sh
 
 migrate: $(STAMP)

@@ -23,6 +23,8 @@ BENCHMARKS = {
     "queue_page.py": {"tiny": ["--leads", "500", "--fresh"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
     "dashboard.py": {"tiny": ["--leads", "500", "--fresh"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
     "preview.py": {"tiny": ["--leads", "500"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
+    # The production shape under a team of SDRs and an integration (deploy/serve.sh on 127.0.0.1).
+    "load.py": {"tiny": ["--seconds", "20", "--sdrs", "10", "--rate", "200"], "quick": [], "full": []},
 }
 
 # Tiny runs (CI) build every database afresh, so one left by older code cannot break them.
@@ -38,6 +40,7 @@ TINY_DATABASES = {
     "queue_page.py": {"BENCH_DATABASE_URL": f"{PG}/leadhub_tiny_queue"},
     "dashboard.py": {"BENCH_DATABASE_URL": f"{PG}/leadhub_tiny_dashboard"},
     "preview.py": {"BENCH_PREVIEW_DB": "leadhub_tiny_preview"},
+    "load.py": {"BENCH_LOAD_DB": "leadhub_tiny_load"},
 }
 
 
@@ -47,13 +50,14 @@ def main():
     size.add_argument("--full", action="store_const", dest="size", const="full")
     size.add_argument("--tiny", action="store_const", dest="size", const="tiny")
     parser.add_argument("--only", nargs="*", help="benchmark file names to run")
+    parser.add_argument("--skip", nargs="*", default=[], help="benchmark file names not to run")
     parser.add_argument("--reuse", action="store_true",
                         help="measure databases built by an earlier run of the same size (scripts that build from scratch otherwise)")
     args = parser.parse_args()
     size = args.size or "quick"
     rows, failures = [], []
     for script, sizes in BENCHMARKS.items():
-        if args.only and script not in args.only:
+        if (args.only and script not in args.only) or script in args.skip:
             continue
         if not (HERE / script).exists():
             continue

@@ -1,11 +1,13 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
+from django.utils.text import Truncator
+from django.utils.timesince import timesince
 
 from handoff.models import Handoff
 
@@ -123,8 +125,20 @@ class LeadAdmin(admin.ModelAdmin):
         if not self.has_merge_permission(request):
             raise PermissionDenied
         data = request.POST if request.method == "POST" else request.GET
-        survivor = get_object_or_404(Lead.objects.select_related("company", "owner"), pk=_int(data.get("survivor")))
-        duplicate = get_object_or_404(Lead.objects.select_related("company", "owner"), pk=_int(data.get("duplicate")))
+        leads = Lead.objects.select_related("company", "owner").in_bulk([_int(data.get("survivor")), _int(data.get("duplicate"))])
+        survivor, duplicate = leads.get(_int(data.get("survivor"))), leads.get(_int(data.get("duplicate")))
+        if request.method == "POST" and (survivor is None or duplicate is None):
+            # A merge that lost a race: the other one already merged (deleted) a lead. Say so.
+            merged = LeadMerge.objects.filter(duplicate_id__in=[_int(data.get("survivor")), _int(data.get("duplicate"))]).first()
+            if merged:
+                self.message_user(request, f"{merged.duplicate_email} was already merged into lead {merged.survivor_id} "
+                                           "a moment ago; nothing more to do.", messages.WARNING)
+                return HttpResponseRedirect(reverse("leads:detail", args=[merged.survivor_id]))
+            self.message_user(request, "One of these leads no longer exists: it was probably merged or deleted a moment "
+                                       "ago.", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:leadhub_lead_changelist"))
+        if survivor is None or duplicate is None:
+            raise Http404("No such lead.")
         error = ""
         if request.method == "POST":
             try:
@@ -254,11 +268,42 @@ class ImportMappingAdmin(admin.ModelAdmin):
 class LeadImportAdmin(admin.ModelAdmin):
     """Imports are made on /leads/import/; the admin only shows them."""
 
-    list_display = ["original_name", "status", "rows_total", "created_count", "updated_count", "rejected_count", "created_by", "created_at"]
+    list_display = ["original_name", "state", "rows_done", "rows_total", "created_count", "updated_count", "rejected_count",
+                    "age", "created_by", "created_at"]
     list_filter = ["status", "channel"]
     search_fields = ["original_name", "campaign"]
     list_select_related = ["created_by"]
     date_hierarchy = "created_at"
+    actions = ["resume"]
+
+    @admin.display(description="status", ordering="status")
+    def state(self, job):
+        """The status, or "stalled since …" when a running job's heartbeat stopped."""
+        stalled = job.stalled_since
+        if stalled:
+            return format_html("<strong>Stalled since {}</strong> ({} ago; resumed automatically)",
+                               f"{timezone.localtime(stalled):%Y-%m-%d %H:%M}", timesince(stalled))
+        if job.status == job.Status.FAILED and job.error:
+            return format_html('{}: <span title="{}">{}</span>', job.get_status_display(), job.error, Truncator(job.error).chars(120))
+        return job.get_status_display()
+
+    @admin.display(description="running for")
+    def age(self, job):
+        return timesince(job.started_at or job.created_at) if job.running else "—"
+
+    def has_import_permission(self, request):
+        return request.user.has_perm("leadhub.import_leads")
+
+    @admin.action(description="Resume the selected stalled or failed imports", permissions=["import"])
+    def resume(self, request, queryset):
+        from .imports import import_resume
+
+        for job in queryset:
+            try:
+                import_resume(job=job, by=request.user)
+                self.message_user(request, f"Resumed {job.original_name}.", messages.SUCCESS)
+            except DomainError as exc:
+                self.message_user(request, f"{job.original_name}: {exc.message}", messages.ERROR)
 
     def has_add_permission(self, request):
         return False

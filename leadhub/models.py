@@ -362,6 +362,13 @@ class LeadImport(models.Model):
         return self.status in (self.Status.PREVIEWING, self.Status.IMPORTING)
 
     @property
+    def stalled_since(self):
+        """When this running job last made progress, if it has made none for a while (its worker died)."""
+        from .imports import stalled_since
+
+        return stalled_since(self)
+
+    @property
     def percent(self):
         if self.status in (self.Status.PREVIEWED, self.Status.DONE):
             return 100

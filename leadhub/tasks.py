@@ -54,13 +54,6 @@ class DurableTask(Task):
             return None
 
 
-def queue_on_commit(task, *args, **kwargs):
-    """Queue `task` once the current transaction commits (a broker outage is logged, not raised)."""
-    from django.db import transaction
-
-    transaction.on_commit(lambda: task.delay(*args, **kwargs))
-
-
 @shared_task(base=DurableTask)
 def rescore_leads(lead_ids=None, attempt=0):
     """Rescore the leads waiting for it (their profile changed or activities arrived).

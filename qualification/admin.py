@@ -7,7 +7,10 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.utils.timesince import timesince
 
 from leadhub.admin import ReadOnlyAdmin
 from leadhub.errors import DomainError
@@ -172,15 +175,30 @@ class ScoringModelAdmin(admin.ModelAdmin):
 
 @admin.register(RescoreRun)
 class RescoreRunAdmin(ReadOnlyAdmin):
-    list_display = ["__str__", "status", "progress", "rate_display", "promoted", "nurtured", "created_at", "finished_at"]
+    list_display = ["__str__", "state", "progress", "rate_display", "promoted", "nurtured", "age", "created_at", "finished_at"]
     list_filter = ["status", "kind"]
     actions = ["resume"]
     change_form_template = "qualification/admin/rescorerun_change_form.html"
     readonly_fields = [
-        "model", "kind", "status", "as_of", "progress", "rate_display", "promoted", "nurtured", "last_lead_id",
-        "max_lead_id", "started_by", "created_at", "started_at", "heartbeat_at", "finished_at", "error",
+        "model", "kind", "state", "as_of", "progress", "rate_display", "promoted", "nurtured", "last_lead_id",
+        "max_lead_id", "started_by", "created_at", "started_at", "heartbeat_at", "attempts", "finished_at", "error",
     ]
     fields = readonly_fields
+
+    @admin.display(description="status", ordering="status")
+    def state(self, run):
+        """The status, or "stalled since …" when an active run's heartbeat stopped."""
+        stalled = run.stalled_since
+        if stalled:
+            return format_html('<strong class="errornote-inline">Stalled since {}</strong> ({} ago; resumed automatically)',
+                               f"{timezone.localtime(stalled):%Y-%m-%d %H:%M}", timesince(stalled))
+        if run.status == RunStatus.FAILED and run.error:
+            return format_html('{}: <span title="{}">{}</span>', run.get_status_display(), run.error, Truncator(run.error).chars(120))
+        return run.get_status_display()
+
+    @admin.display(description="age")
+    def age(self, run):
+        return timesince(run.created_at) if run.active else "—"
 
     @admin.display(description="progress")
     def progress(self, run):
@@ -191,7 +209,8 @@ class RescoreRunAdmin(ReadOnlyAdmin):
         return f"{run.rate:,.0f} leads/s" if run.rate else "—"
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
-        context.update({"run": obj, "can_resume": obj is not None and obj.status != RunStatus.DONE and request.user.has_perm(PUBLISH_PERM)})
+        can_resume = obj is not None and (obj.status == RunStatus.FAILED or obj.stalled_since) and request.user.has_perm(PUBLISH_PERM)
+        context.update({"run": obj, "can_resume": can_resume})
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     def get_urls(self):

@@ -268,6 +268,13 @@ class RescoreRun(models.Model):
         return round(100 * self.done / self.total) if self.total else (100 if self.status == RunStatus.DONE else 0)
 
     @property
+    def stalled_since(self):
+        """When this active run last made progress, if it has made none for a while (its worker died)."""
+        from .services import stalled_since
+
+        return stalled_since(self)
+
+    @property
     def rate(self):
         """Leads per second so far."""
         if not self.started_at or not self.done:

@@ -299,8 +299,8 @@ def _busy_sentence(run):
     stalled = stalled_since(run)
     if stalled:
         return (f"Another rescoring run ({run}, {run.done:,} of {run.total:,}) has made no progress since "
-                f"{timezone.localtime(stalled):%Y-%m-%d %H:%M}; it is being resumed (or resume it in the admin), "
-                "then try again.")
+                f"{timezone.localtime(stalled):%Y-%m-%d %H:%M} (its worker stopped); the sweeper resumes it within a "
+                "minute, or resume it in the admin.")
     return f"Another rescoring run is in progress ({run}: {run.done:,} of {run.total:,}); wait for it to finish."
 
 
@@ -322,7 +322,7 @@ def publish(*, draft, by, enqueue=True, now=None):
             raise Conflict(f"v{draft.version} is {draft.get_status_display().lower()}; only a draft can be published.")
         validate_model(draft)
         if selectors.active_run() is not None:
-            sentence = f"v{draft.version} was not published: {_busy_sentence(selectors.active_run())}"
+            sentence = f"v{draft.version} was not published: {_busy_sentence(selectors.active_run())} Publish when it is done."
             log.warning("publish refused: %s", sentence)
             raise Conflict(sentence)
         try:
