@@ -588,8 +588,8 @@ def unread_notices(user, limit=NOTICE_LIMIT):
     """The user's notices worth showing above the queue, newest first: one per handoff (its
     latest step; dismissing it dismisses the handoff's), and only while the handoff is open and
     still on the clock the notice was about: not moved to someone else, back to the pool, or
-    re-assigned since (a notice to the new owner, or to a manager about the current owner,
-    stays). Notices about no handoff stay until dismissed."""
+    re-assigned since. A notice stays for the handoff's owner, and for a manager escalated to
+    about the owner it still has. Notices about no handoff stay until dismissed."""
     from django.db.models import F, OuterRef, Q, Subquery
 
     from .models import Notification
@@ -597,7 +597,7 @@ def unread_notices(user, limit=NOTICE_LIMIT):
     latest = (Notification.objects.filter(recipient_id=user.pk, handoff_id=OuterRef("handoff_id"))
               .order_by("-created_at", "-id").values("id")[:1])
     current = (Q(id=Subquery(latest), handoff__status=HandoffStatus.OPEN, handoff__assigned_at__lte=F("created_at"))
-               & (Q(handoff__owner_id=user.pk) | ~Q(escalation__owner_id=user.pk) | Q(escalation__isnull=True)))
+               & (Q(handoff__owner_id=user.pk) | (Q(escalation__isnull=False) & ~Q(escalation__owner_id=user.pk))))
     return list(Notification.objects.filter(recipient_id=user.pk, read_at__isnull=True)
                 .filter(Q(handoff__isnull=True) | current)
                 .select_related("handoff").order_by("-created_at", "-id")[:limit])

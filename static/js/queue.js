@@ -105,20 +105,24 @@
 
   // After a decision the row becomes a confirmation line: the selection moves on to the next
   // open row (without opening it), so j/a/r go on from there. A row still open stays selected.
+  // The answer swaps the row out of band, and the button that asked is gone with it (its
+  // events no longer reach the document): remember which row is being decided, and act when
+  // that row has settled (htmx keeps the old row's classes on it until then).
   const ACTION = /\/queue\/(\d+)\/(accept|reject|claim|reassign)\/$/;
-  document.addEventListener("htmx:afterRequest", (event) => {
-    const path = (event.detail.pathInfo && event.detail.pathInfo.requestPath) || "";
-    const match = path.match(ACTION);
-    if (!match || !event.detail.xhr || !event.detail.xhr.status) return;
-    const row = document.getElementById("handoff-" + match[1]);
-    if (!row) return;
+  let deciding = null;
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const match = ((event.detail.pathInfo && event.detail.pathInfo.requestPath) || "").match(ACTION);
+    if (match) deciding = match[1];
+  });
+  document.addEventListener("htmx:afterSettle", (event) => {
+    const row = event.target;
+    if (!deciding || !row || row.id !== "handoff-" + deciding) return;
+    deciding = null;
     if (!row.classList.contains("done")) { select(row, { open: false }); return; }
     const all = rows();
     const index = all.indexOf(row);
     const next = all.slice(index + 1).find((r) => !r.classList.contains("done")) ||
       all.slice(0, index).reverse().find((r) => !r.classList.contains("done"));
-    row.classList.remove("is-selected");
-    row.removeAttribute("aria-selected");
     if (next) select(next, { open: false });
     else selectedId = null;
   });
@@ -133,6 +137,15 @@
       row.setAttribute("aria-selected", "true");
       if (!document.activeElement || document.activeElement === document.body) row.focus({ preventScroll: true });
     }
+  });
+  // Below the side-by-side width the panel is a drawer over the rows: a decision taken in a
+  // row updates the drawer's content but leaves it closed if it was closed.
+  document.addEventListener("htmx:oobBeforeSwap", (event) => {
+    const target = event.detail.target;
+    if (!target || target.id !== "panel" || getComputedStyle(target).position !== "fixed") return;
+    if (!target.classList.contains("panel-empty") && !target.classList.contains("panel-closed")) return;
+    const incoming = event.detail.fragment && event.detail.fragment.querySelector("#panel");
+    if (incoming) incoming.classList.add("panel-closed");
   });
   document.addEventListener("htmx:oobAfterSwap", (event) => {
     if (event.detail.target && event.detail.target.id === "panel") {
