@@ -145,3 +145,13 @@ def test_the_recycle_form_limits_the_note_like_the_api(client, sdr, routing):  #
     lead = sal_for(sdr)
     client.force_login(sdr)
     assert 'name="note" id="id_recycle_note" maxlength="2000"' in client.get(f"/leads/{lead.pk}/").content.decode()
+
+
+def test_the_top_bar_names_each_viewers_own_zone(client, manager, sdr):
+    UserPreference.objects.create(user=manager, time_zone="Asia/Tokyo")
+    client.force_login(sdr)
+    assert '<span class="zone">UTC</span>' in client.get("/leads/").content.decode()
+    client.force_login(manager)
+    assert '<span class="zone">JST</span>' in client.get("/leads/").content.decode()
+    client.force_login(sdr)
+    assert '<span class="zone">UTC</span>' in client.get("/leads/").content.decode()
