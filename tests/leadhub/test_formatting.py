@@ -80,3 +80,9 @@ def test_the_same_filters_work_in_django_templates_and_jinja2():
     jinja_text = engines["jinja2"].from_string("{{ amount|money }} {{ count|number }} {{ at|moment }}").render(
         {"amount": 42000, "count": 1500, "at": MOMENT})
     assert django_text == jinja_text == "$42,000 1,500 Jan 15, 2026 13:05 UTC"
+
+
+def test_bidirectional_overrides_are_taken_out_of_displayed_text_but_right_to_left_text_stays():
+    assert formatting.plain("invoice\u202egnp.exe") == "invoicegnp.exe"
+    assert formatting.plain("\u2067שלום\u2069 Ada") == "שלום Ada"
+    assert formatting.plain(None) == ""
