@@ -122,3 +122,15 @@ def test_a_chosen_time_zone_changes_the_times_on_the_lead_page_and_names_the_zon
 
     page.goto(f"{live_server.url}/leads/{lead.pk}/")
     expect(page.locator(".facts").first).to_contain_text("Jan 15, 2026 14:05 CET")
+
+
+def test_the_campaign_field_suggests_existing_campaigns_as_one_types(page, live_server, admin_user):
+    for campaign in ["spring-webinar", "spring-fair", "autumn-expo"]:
+        LeadFactory(campaign=campaign)
+    sign_in(page, live_server, admin_user)
+    page.goto(f"{live_server.url}/dashboard/")
+    page.get_by_role("combobox", name="Campaign").press_sequentially("spr")
+    options = page.locator("#campaign-suggestions option")
+    expect(options).to_have_count(2)
+    assert sorted(options.evaluate_all("els => els.map(e => e.value)")) == ["spring-fair", "spring-webinar"]
+    assert "/leads/campaigns/" not in page.url  # the suggestions do not take over the address bar
