@@ -19,7 +19,7 @@ def person(user, empty=DASH):
     if user is None or user == "":
         return empty
     full = (user.get_full_name() or "").strip() if hasattr(user, "get_full_name") else ""
-    return full or getattr(user, "username", "") or empty
+    return plain(full or getattr(user, "username", "")) or empty
 
 
 def _decimal(value):
@@ -101,7 +101,22 @@ def humanize_value(value):
     return text
 
 
+# Explicit embedding, override and isolate controls (LRE RLE PDF LRO RLO, LRI RLI FSI PDI). Right-to-left
+# text needs none of them (the bidi algorithm orders Arabic or Hebrew by itself); inside a name or a file
+# name they only serve to disguise it ("\u202egnp.exe" reads "exe.png"). <bdi> keeps text from spilling
+# into what follows it; this takes the controls out of the text itself.
+BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+
+
+def plain(value):
+    """The text as typed, without bidirectional control characters (for display only)."""
+    if value is None:
+        return ""
+    return str(value).translate(BIDI_CONTROLS)
+
+
 FILTERS = {
+    "plain": plain,
     "person": person, "money": money, "number": number, "day": day, "moment": moment,
     "zone_name": zone_name, "label": label, "humanize_value": humanize_value,
 }

@@ -50,4 +50,7 @@ def environment(**options):
     env = Environment(**options)
     env.globals.update(static=static_url, url=url, htmx_script=htmx)
     env.filters.update(formatting.FILTERS)
+    # A function, not `none|zone_name`: Jinja2 folds filters of constants when it compiles a
+    # template, which would freeze the first viewer's zone into it.
+    env.globals["current_zone"] = formatting.zone_name
     return env
