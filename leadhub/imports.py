@@ -40,10 +40,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from .choices import Channel, Industry
+from .db import is_retryable
 from .errors import Conflict, ValidationFailed
 from .models import Company, ImportMapping, ImportOutcome, ImportRow, ImportStatus, Lead, LeadAlias, LeadImport
 from .services import _enqueue_rescore, canonical_email, email_domain, is_free_mail, normalize_email
-from .db import is_retryable
 from .validation import INT32_MAX, MAX_REVENUE
 
 log = logging.getLogger(__name__)
