@@ -10,8 +10,9 @@ Escalation (`check_sla`, run every minute by Celery beat or `manage.py check_sla
    plus the tier's delay (business minutes of their policy) has passed and that have no
    Escalation row for this tier and this clock (due_at);
 3. take each step in its own transaction (retried on a deadlock or serialization failure):
-   lock the lead, the handoff, then the SDR profiles (the lock order, docs/locking.md), re-check that the handoff is still open on the same clock, INSERT the Escalation
-   row (unique on handoff, tier, due_at: a concurrent check that lost the race gets an
+   lock the lead, the handoff, then the SDR profiles (the lock order, docs/locking.md),
+   re-check that the handoff is still open on the same clock, INSERT the Escalation row
+   (unique on handoff, tier, due_at: a concurrent check that lost the race gets an
    IntegrityError and skips), act (return to pool / reassign), write the HandoffEvent and
    the in-app notices, and send the mail after commit, so a rolled-back step sends nothing.
 """
