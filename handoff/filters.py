@@ -22,14 +22,23 @@ SORTS = {
 }
 
 
+def _may_hold_handoffs():
+    return get_user_model().objects.filter(
+        Q(groups__permissions__codename__in=["act_on_handoff", "reassign_handoff"])
+        | Q(user_permissions__codename__in=["act_on_handoff", "reassign_handoff"]), is_active=True)
+
+
+def queue_people(request=None):
+    """Everyone whose handoffs the queue may be filtered by: active users allowed to work the
+    queue (by permission), SDRs and sales managers (who own the pool handoffs they decided)."""
+    return get_user_model().objects.filter(pk__in=_may_hold_handoffs().values("pk")).order_by("first_name", "username")
+
+
 def queue_workers(request=None):
-    """People who can hold handoffs: active users allowed to work the queue (by permission) who
-    have an SDR profile. A sales manager without one is no reassignment target, as routing
+    """Reassignment targets and the dashboards' SDRs: active users allowed to work the queue
+    who have an SDR profile. A sales manager without one is neither, as routing
     (services._sdrs_in_turn) never gives them work either."""
-    condition = Q(groups__permissions__codename__in=["act_on_handoff", "reassign_handoff"]) | Q(
-        user_permissions__codename__in=["act_on_handoff", "reassign_handoff"]
-    )
-    ids = get_user_model().objects.filter(condition, is_active=True, sdr_profile__isnull=False).values("pk")
+    ids = _may_hold_handoffs().filter(sdr_profile__isnull=False).values("pk")
     return get_user_model().objects.filter(pk__in=ids).order_by("first_name", "username")
 
 
@@ -58,7 +67,7 @@ class _SharedFields(dict):
 
 class HandoffFilter(django_filters.FilterSet):
     assigned = django_filters.ChoiceFilter(choices=Assigned.choices, method="filter_assigned", label="Assigned", empty_label=None)
-    owner = django_filters.ModelChoiceFilter(queryset=queue_workers, label="SDR", empty_label="Anyone")
+    owner = django_filters.ModelChoiceFilter(queryset=queue_people, label="SDR", empty_label="Anyone")
     # distinct=False: these filters never multiply rows, and DISTINCT would stop PostgreSQL
     # from reading the queue in index order.
     status = django_filters.MultipleChoiceFilter(choices=HandoffStatus.choices, distinct=False)

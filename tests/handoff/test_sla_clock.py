@@ -139,3 +139,25 @@ def test_the_dashboards_sdr_filter_lists_only_people_with_sdr_profiles(sdr, othe
     names = {u.get_full_name() or u.username for u in (sdr, other_sdr)}
     assert set(choices) == names
     assert (manager.get_full_name() or manager.username) not in choices
+
+
+def test_the_migration_backfills_the_first_deadline_from_the_earliest_clock(sdr):
+    import importlib
+
+    from django.apps import apps as django_apps
+
+    from handoff.models import Escalation, EscalationTier
+
+    now = timezone.now()
+    plain = HandoffFactory(owner=sdr, due_at=now + timedelta(hours=1), first_due_at=None)
+    moved = HandoffFactory(owner=sdr, due_at=now + timedelta(hours=3), first_due_at=None)
+    Escalation.objects.create(handoff=moved, tier=EscalationTier.objects.first(), due_at=now - timedelta(hours=2),
+                              action="return_to_pool")
+    pool = HandoffFactory(owner=None, first_due_at=None)
+    migration = importlib.import_module("handoff.migrations.0012_first_due_at_and_sdr_profile_history")
+    migration.backfill_first_due_at(django_apps, None)
+    for handoff in (plain, moved, pool):
+        handoff.refresh_from_db()
+    assert plain.first_due_at == plain.due_at
+    assert moved.first_due_at == now - timedelta(hours=2)
+    assert pool.first_due_at is None
