@@ -597,3 +597,15 @@ def test_notices_are_one_per_handoff_and_only_while_it_is_still_on_their_clock(s
     Handoff.objects.filter(pk=mine.pk).update(owner=other_sdr, assigned_at=now + timedelta(minutes=1))
     Notification.objects.create(recipient=sdr, handoff=mine, text="went to a teammate", created_at=now + timedelta(minutes=1))
     assert unread_notices(sdr) == [] and unread_notices(manager) == []
+
+
+def test_a_pool_row_reads_its_policys_clock_from_the_queue_query(client, sdr):
+    from handoff.models import SLAPolicy
+
+    policy = SLAPolicy.objects.create(name="Fast lane", channel="event", response_hours=2, workdays=[0, 1, 2, 3, 4, 5, 6],
+                                      time_zone="Europe/Berlin", holidays="2026-12-25")
+    handoff = HandoffFactory(owner=None, sla_policy=policy, created_at=timezone.now() - timedelta(days=3))
+    client.force_login(sdr)
+    html = client.get("/queue/").content.decode()
+    row = html.split(f'id="handoff-{handoff.pk}"')[1].split("</tr>")[0]
+    assert "pool-wait wait-red" in row and "amber after 1 business hours, red after 2" in row
