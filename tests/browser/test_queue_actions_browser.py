@@ -103,7 +103,7 @@ def close_panel_if_overlay(page):
 
 @pytest.fixture
 def team(sdr, other_sdr, manager):
-    """sdr owns three leads (one overdue), other_sdr one; two wait in the pool."""
+    """sdr owns three leads (one overdue), other_sdr two; two wait in the pool."""
     data = {
         "accept": handoff(sdr, "Ada", "Accepted", hours_ago=6),
         "reject": handoff(sdr, "Bob", "Rejected", hours_ago=2),
@@ -111,6 +111,8 @@ def team(sdr, other_sdr, manager):
         "theirs": handoff(other_sdr, "Xavier", "Theirs", hours_ago=1),
         "claim": handoff(None, "Pia", "Pool", hours_ago=3),
         "taken": handoff(None, "Quinn", "Taken", hours_ago=1),
+        # A 100-character unbroken name and a right-to-left one must not push the actions off screen.
+        "long": handoff(other_sdr, "W" * 100, "عبد الله", hours_ago=1),
     }
     for h in data.values():
         h.lead_url = f"/leads/{h.lead_id}/"
@@ -215,8 +217,11 @@ def test_manager_decides_and_reassigns_from_everyones_queue(browser, live_server
     context = browser.new_context(viewport={"width": width, "height": height})
     page = sign_in(context, live_server, manager)
     expect(page.locator("table.queue-table th", has_text="Owner")).to_have_count(1)
+    long_name = page.locator(f"#handoff-{team['long'].pk} .lead-name")
+    expect(long_name).to_have_attribute("title", re.compile("^W{100} عبد الله$"))
+    expect(long_name.locator("bdi")).to_have_count(1)
     assert counts(page) == {"yours": 0, "overdue": 0, "in the pool": 2}
-    expect(open_rows(page)).to_have_count(6)
+    expect(open_rows(page)).to_have_count(7)
     assert_page_intact(page)
     assert_actions_on_screen(page)
     shot(page, f"queue-manager-{size}")
@@ -224,7 +229,7 @@ def test_manager_decides_and_reassigns_from_everyones_queue(browser, live_server
     row(page, team["accept"]).get_by_role("button", name="Accept").click()
     expect(row(page, team["accept"])).to_contain_text("Accepted Ada Accepted: now a SAL owned by")
     expect(page.locator("#panel")).to_contain_text("Accepted by")
-    expect(open_rows(page)).to_have_count(5)
+    expect(open_rows(page)).to_have_count(6)
     assert_page_intact(page)
     close_panel_if_overlay(page)
 
@@ -232,7 +237,7 @@ def test_manager_decides_and_reassigns_from_everyones_queue(browser, live_server
     page.locator("#panel").get_by_label("Reject: reason").select_option(label="Student")
     page.locator("#panel").get_by_role("button", name="Reject lead").click()
     expect(row(page, team["reject"])).to_contain_text("Rejected Bob Rejected (Student): disqualified.")
-    expect(open_rows(page)).to_have_count(4)
+    expect(open_rows(page)).to_have_count(5)
     assert_page_intact(page)
     close_panel_if_overlay(page)
 
@@ -252,7 +257,7 @@ def test_manager_decides_and_reassigns_from_everyones_queue(browser, live_server
     row(page, team["clash"]).get_by_role("button", name="Accept").click()
     expect(row(page, team["clash"]).get_by_role("alert")).to_contain_text("already accepted this lead")
     expect(page.locator("#panel")).to_contain_text("Accepted by")
-    expect(open_rows(page)).to_have_count(3)
+    expect(open_rows(page)).to_have_count(4)
     assert_page_intact(page)
     shot(page, f"queue-manager-{size}-after-conflict")
     close_panel_if_overlay(page)

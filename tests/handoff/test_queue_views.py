@@ -465,3 +465,147 @@ def test_whatever_people_typed_is_escaped_in_queue_rows(client, manager, sdr, mo
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;b&gt;Bold Co&lt;/b&gt;" in html
         assert "&lt;i&gt;camp&lt;/i&gt;" in html and "&lt;svg onload=alert(3)&gt;" in html
     assert "<u>Owner</u>" not in pages[0] and "&lt;u&gt;Owner&lt;/u&gt;" in pages[0]
+
+
+# --- what an action answers, and the page's states --------------------------------------
+
+def test_an_action_answers_out_of_band_parts_only_with_the_row_inside_a_template(client, sdr, routing):
+    lead = make_mql(first_name="Ada", last_name="Lovelace")
+    handoff = Handoff.objects.get(lead=lead)
+    client.force_login(sdr)
+    response = client.post(f"/queue/{handoff.pk}/accept/", **HX)
+    html = response.content.decode().strip()
+    assert response["HX-Reswap"] == "none"
+    # Nothing is table content at the top level: a <tr> parsed outside a table is dropped or
+    # swallows what follows it.
+    assert html.startswith("<template>") and html.index("</template>") < html.index('<aside id="panel"')
+    assert re.search(r'<template>\s*<tr id="handoff-\d+"[^>]*hx-swap-oob="true"', html)
+    for part in ('id="panel"', 'id="queue-summary"', 'id="queue-status"', 'id="queue-notices"'):
+        assert re.search(rf'{part}[^>]*hx-swap-oob="true"', html), part
+    assert re.search(r"<strong>0</strong> yours", html)  # the header counts after the decision
+
+
+def test_a_refusal_answers_its_status_with_the_sentence_in_row_and_panel(client, sdr, other_sdr, routing):
+    handoff = Handoff.objects.get(lead=make_mql())
+    client.force_login(other_sdr)
+    response = client.post(f"/queue/{handoff.pk}/accept/", **HX)
+    html = response.content.decode()
+    assert response.status_code == 403 and response["HX-Reswap"] == "none"
+    assert html.count("only they or a sales manager can act on it") >= 3  # row, panel, status line
+
+
+def test_the_owner_column_follows_the_page_the_action_came_from(client, manager, sdr, routing):
+    handoff = Handoff.objects.get(lead=make_mql())
+    client.force_login(sdr)
+    mine = client.post(f"/queue/{handoff.pk}/claim/", HTTP_HX_CURRENT_URL="http://testserver/queue/", **HX).content.decode()
+    assert 'class="owner-cell"' not in mine
+    everyone = client.post(f"/queue/{handoff.pk}/claim/", HTTP_HX_CURRENT_URL="http://testserver/queue/?assigned=all",
+                           **HX).content.decode()
+    assert 'class="owner-cell"' in everyone
+
+
+def test_claim_says_when_the_restarted_sla_is_due(client, sdr):
+    handoff = Handoff.objects.get(lead=make_mql(first_name="Pia", last_name="Pool"))
+    client.force_login(sdr)
+    html = client.post(f"/queue/{handoff.pk}/claim/", **HX).content.decode()
+    due = timezone.localtime(Handoff.objects.get(pk=handoff.pk).due_at)
+    assert f"Claimed Pia Pool: it is yours now. SLA restarted: due {due:%a %b} {due.day}, {due:%H:%M}" in html
+
+
+def test_reassigning_to_the_pool_says_the_clock_stops(client, manager, sdr, routing):
+    handoff = Handoff.objects.get(lead=make_mql())
+    client.force_login(manager)
+    html = client.post(f"/queue/{handoff.pk}/reassign/", {"owner": ""}, **HX).content.decode()
+    assert "is back in the pool. The SLA clock stops until someone claims it." in html
+
+
+def test_pool_rows_turn_amber_then_red_on_the_policys_clock(client, sdr, monkeypatch):
+    from handoff import selectors
+
+    waits = iter(["", "amber", "red"])
+    monkeypatch.setattr(selectors, "pool_wait", lambda policy, created_at, now: next(waits))
+    for _ in range(3):
+        HandoffFactory(owner=None)
+    client.force_login(sdr)
+    html = client.get("/queue/").content.decode()
+    assert html.count(">Waiting ") == 3
+    assert "pool-wait wait-amber" in html and "half the SLA gone" in html
+    assert "pool-wait wait-red" in html and "past the SLA" in html
+
+
+def test_pool_wait_is_measured_in_business_time_against_the_response_time():
+    from datetime import UTC, datetime
+
+    from handoff.selectors import pool_wait
+    from handoff.sla import response_time
+
+    monday = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the default calendar: Mon-Fri, business hours
+    response = response_time(None)
+    assert pool_wait(None, monday, monday + response / 4) == ""
+    assert pool_wait(None, monday, monday + response * 0.6) == "amber"
+    assert pool_wait(None, monday, monday + response * 1.1) == "red"
+
+
+def test_a_filter_that_matches_nothing_says_so_with_a_way_back(client, sdr):
+    HandoffFactory(owner=sdr)
+    client.force_login(sdr)
+    html = client.get("/queue/?campaign=nothing-like-this").content.decode()
+    assert "No open handoffs match these filters" in html and "(0 matching)" in html
+    assert '<a class="button" href="/queue/">Clear the filters</a>' in html
+    assert "<table" not in html.split('id="queue-results"')[1].split("</section>")[0]
+
+
+def test_an_empty_queue_says_when_the_last_decision_was(client, sdr, routing):
+    handoff = Handoff.objects.get(lead=make_mql())
+    client.force_login(sdr)
+    client.post(f"/queue/{handoff.pk}/accept/", **HX)
+    html = client.get("/queue/").content.decode()
+    decided = timezone.localtime(Handoff.objects.get(pk=handoff.pk).first_decision_at)
+    assert "Nothing waiting for you" in html
+    assert f"Last decision: <time datetime=\"{Handoff.objects.get(pk=handoff.pk).first_decision_at.isoformat()}\">" in html
+    assert f"{decided:%H:%M}" in html
+
+
+def test_lead_page_refusals_name_the_section_to_swap(client, sdr, routing):
+    lead = sal_for(sdr)
+    client.force_login(sdr)
+    response = client.post(f"/leads/{lead.pk}/checklist/", {"action": "qualify"}, **HX)
+    assert response.status_code == 400
+    assert response["HX-Retarget"] == "#lead-handoff" and response["HX-Reswap"] == "outerHTML"
+
+
+def test_notices_are_one_per_handoff_and_only_while_it_is_still_on_their_clock(sdr, other_sdr, manager):
+    from handoff.models import Escalation, EscalationTier, Notification
+    from handoff.selectors import unread_notices
+
+    now = timezone.now()
+    mine = HandoffFactory(owner=sdr, created_at=now - timedelta(hours=6))
+    tier = EscalationTier.objects.create(name="Tell the manager", delay_minutes=0, action=EscalationTier.Action.NOTIFY_MANAGER)
+    escalation = Escalation.objects.create(handoff=mine, tier=tier, due_at=mine.due_at, owner=sdr, action=tier.action, at=now)
+    older = Notification.objects.create(recipient=sdr, handoff=mine, text="first", created_at=now - timedelta(hours=1))
+    newer = Notification.objects.create(recipient=sdr, handoff=mine, text="second", created_at=now)
+    to_manager = Notification.objects.create(recipient=manager, handoff=mine, escalation=escalation, text="escalated", created_at=now)
+    assert [n.pk for n in unread_notices(sdr)] == [newer.pk]
+    assert [n.pk for n in unread_notices(manager)] == [to_manager.pk]
+
+    newer.read_at = now
+    newer.save()
+    assert unread_notices(sdr) == []  # dismissing the latest dismisses the handoff's notices
+    assert older.read_at is None
+
+    # Moved to a teammate: neither the former owner nor the manager is told about the old clock.
+    Handoff.objects.filter(pk=mine.pk).update(owner=other_sdr, assigned_at=now + timedelta(minutes=1))
+    Notification.objects.create(recipient=sdr, handoff=mine, text="went to a teammate", created_at=now + timedelta(minutes=1))
+    assert unread_notices(sdr) == [] and unread_notices(manager) == []
+
+
+def test_a_pool_row_reads_its_policys_clock_from_the_queue_query(client, sdr):
+    from handoff.models import SLAPolicy
+
+    policy = SLAPolicy.objects.create(name="Fast lane", channel="event", response_hours=2, workdays=[0, 1, 2, 3, 4, 5, 6],
+                                      time_zone="Europe/Berlin", holidays="2026-12-25")
+    handoff = HandoffFactory(owner=None, sla_policy=policy, created_at=timezone.now() - timedelta(days=3))
+    client.force_login(sdr)
+    html = client.get("/queue/").content.decode()
+    row = html.split(f'id="handoff-{handoff.pk}"')[1].split("</tr>")[0]
+    assert "pool-wait wait-red" in row and "amber after 1 business hours, red after 2" in row
