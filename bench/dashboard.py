@@ -1,7 +1,7 @@
 """Benchmark: /dashboard/ and /feedback/ over N leads and N handoffs on PostgreSQL.
 
     .venv/bin/python bench/dashboard.py                    # quick: 100,000 leads and handoffs
-    .venv/bin/python bench/dashboard.py --leads 1000000    # the budget's size (DESIGN.md section 8)
+    .venv/bin/python bench/dashboard.py --leads 1000000    # the budget's size
 
 Own database (BENCH_DATABASE_URL, default .../leadhub_bench_dashboard), rebuilt when it does
 not hold the requested size. Everything is written set-based: leads, handoffs (one per lead,

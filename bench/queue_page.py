@@ -9,7 +9,7 @@ hold the requested size yet (leads with seed_demo's COPY machinery, handoffs wit
 Requests go through Django's full middleware stack (sessions, auth, CSRF, messages, htmx)
 in-process; the floor is a view returning "ok" behind the same middleware and the same
 signed-in user, measured in the same run, interleaved with the queue requests.
-Budget (DESIGN.md section 8): queue p95 <= 3 x floor p95.
+Budget: queue p95 <= 3 x floor p95.
 """
 
 import sys

@@ -10,7 +10,7 @@ Celery task does), and times the floor: one plain UPDATE writing the same lead c
 constants. Prints leads/s, the ratio to the floor and the measuring process's peak RSS, and
 one "RESULT {json}" line per figure (the format bench/run_all.py collects).
 
-Budget (DESIGN.md section 8): ratio <= 4, peak RSS <= 300 MB.
+Budget: ratio <= 4, peak RSS <= 300 MB.
 """
 
 import argparse

@@ -29,7 +29,7 @@ SDRS = ["sdr1", "sdr2", "sdr3"]
 # 4-hour SLA (scaled to faster or slower policies): sdr3 is the slow one. About 13% breach.
 RESPONSE = {"sdr1": (1.0, 0.65), "sdr2": (1.3, 0.65), "sdr3": (3.3, 0.55)}
 GOLDEN_FRACTION = (math.sqrt(5) - 1) / 2
-# Faster and slower per-channel policies next to the 4-hour default (DESIGN.md section 5).
+# Faster and slower per-channel policies next to the 4-hour default.
 DEMO_POLICIES = [("Demo and contact requests", "inbound_form", 1), ("Content leads", "interaction", 8)]
 # Minutes before now to try as assignment moments for each state of the live queue.
 OPEN_RANGES = {"pool": (10, 300), "on_time": (5, 600), "due_soon": (20, 6000), "overdue": (240, 7000)}

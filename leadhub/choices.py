@@ -58,7 +58,7 @@ class Grade(models.TextChoices):
     D = "D", "D"
 
 
-# The only stage moves leads may make (DESIGN.md section 3). Any stage may also go to
+# The only stage moves leads may make (see docs/architecture.md). Any stage may also go to
 # DISQUALIFIED; a disqualified lead is closed.
 ALLOWED_TRANSITIONS = {
     Stage.NEW: {Stage.NURTURE},

@@ -2,7 +2,7 @@ from django.db import migrations
 
 from leadhub.roles import MARKETING, SALES_MANAGER, SDR, grant
 
-# (label, destination, cooldown days): DESIGN.md section 5.
+# (label, destination, cooldown days): where a rejected lead goes, and for how long.
 REASONS = [
     ("No budget", "nurture", 90),
     ("Not the decision maker", "nurture", 30),

@@ -2,7 +2,7 @@ from django.db import migrations
 
 from leadhub.roles import MARKETING, SALES_MANAGER, grant
 
-# (name, action, business minutes after the deadline): DESIGN.md section 5.
+# (name, action, business minutes after the deadline): the default escalation ladder.
 TIERS = [
     ("Owner reminder at the deadline", "notify_owner", 0),
     ("Sales manager after 1 business hour", "notify_manager", 60),

@@ -61,7 +61,7 @@ def test_seed_demo_builds_a_believable_consistent_queue_history(settings):
 
 
 def test_seed_demo_tells_the_dashboard_story(settings):
-    """The default demo's dashboards have something to say (DESIGN.md section 9)."""
+    """The default demo's dashboards have something to say: a slow SDR, breaches, a channel sales rejects."""
     from handoff import reports
 
     settings.DEBUG = True
