@@ -218,13 +218,18 @@ def stop_server(process):
             process.wait()
 
 
-def sla_lags(log_text, since):
-    """Seconds from each minute's start to the end of that minute's SLA check (beat sends it at :00)."""
+CELERY_SUCCESS = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/[^\]]+\] Task handoff\.tasks\.check_sla\[[^\]]+\] succeeded")
+
+
+def sla_lags(log_text, since, until):
+    """Seconds from each minute's start to the end of that minute's SLA check (beat sends it
+    at :00), from the worker's "Task handoff.tasks.check_sla[…] succeeded" lines."""
     lags = []
     for line in log_text.splitlines():
-        if "task=handoff.tasks.check_sla" in line and "state=SUCCESS" in line:
-            stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
-            if stamp.timestamp() >= since:
+        match = CELERY_SUCCESS.match(line)
+        if match:
+            stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")
+            if since <= stamp.replace(tzinfo=UTC).timestamp() <= until:
                 lags.append(stamp.second + stamp.microsecond / 1e6)
     return lags
 
@@ -294,12 +299,13 @@ def main():
         for thread in threads:
             thread.join(timeout=args.timeout + 5)
         elapsed = time.monotonic() - started
+        ended_wall = time.time()
         stored, duplicated, twice, left, drain = after_checks(run_tag)
     finally:
         stop.set()
         stop_server(server)
     serve_log = (logs / "serve.log").read_text(errors="replace")
-    lags = sla_lags(serve_log, started_wall)
+    lags = sla_lags(serve_log, started_wall, ended_wall)
 
     print(f"\n{'':12} {'count':>7} {'per s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  statuses")
     total = 0
