@@ -86,12 +86,24 @@ def sign_in(base, username, timeout):
     return session
 
 
-def sdr_loop(base, username, reasons, stats, stop, args, rng):
-    try:
-        session = sign_in(base, username, args.timeout)
-    except (requests.RequestException, RuntimeError, AttributeError) as exc:
-        stats.errors[f"sign-in: {exc}"[:120]] += 1
-        return
+def sign_in_all(base, users, args, stats):
+    """Every SDR signs in before the clock starts (password hashing is deliberately slow, and
+    a team does not sign in at the same second): up to 3 tries each, bounded by --timeout."""
+
+    def one(username):
+        for _ in range(3):
+            try:
+                return sign_in(base, username, args.timeout)
+            except (requests.RequestException, RuntimeError, AttributeError) as exc:
+                stats.errors[f"sign-in: {type(exc).__name__}"] += 1
+        return None
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        sessions = list(pool.map(one, users))
+    return [(u, s) for u, s in zip(users, sessions, strict=True) if s is not None]
+
+
+def sdr_loop(base, session, reasons, stats, stop, args, rng):
     htmx = {"HX-Request": "true", "Referer": f"{base}/queue/"}
     while not stop.is_set():
         queue = timed(stats, "queue", session, "GET", f"{base}/queue/", timeout=args.timeout)
@@ -285,11 +297,14 @@ def main():
         except RuntimeError:
             print((logs / "serve.log").read_text()[-4000:])
             raise
-        print(f"{args.sdrs} SDRs and {args.rate:,.0f} activities/s for {args.seconds:.0f} s against {base} (logs in {logs})",
+        signing_in = time.monotonic()
+        sessions = sign_in_all(base, users, args, stats)
+        print(f"{len(sessions)} of {args.sdrs} SDRs signed in ({time.monotonic() - signing_in:.0f} s); "
+              f"{len(sessions)} SDRs and {args.rate:,.0f} activities/s for {args.seconds:.0f} s against {base} (logs in {logs})",
               flush=True)
         started_wall, started = time.time(), time.monotonic()
-        threads = [threading.Thread(target=sdr_loop, args=(base, u, reasons, stats, stop, args, random.Random(i)), daemon=True)
-                   for i, u in enumerate(users)]
+        threads = [threading.Thread(target=sdr_loop, args=(base, session, reasons, stats, stop, args, random.Random(i)), daemon=True)
+                   for i, (_, session) in enumerate(sessions)]
         threads.append(threading.Thread(target=integration_loop, args=(base, token, emails, stats, stop, args, run_tag), daemon=True))
         threads.append(threading.Thread(target=health_loop, args=(base, stats, stop, started), daemon=True))
         for thread in threads:
