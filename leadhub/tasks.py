@@ -12,9 +12,11 @@ rows, a RescoreRun, an import job's status), and a task is just the wake-up call
 
 import logging
 
-from celery import Task, shared_task
+from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
+
+from .db import ConflictRetryTask
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +30,8 @@ def _publish_errors():
     return (BrokerError, RedisError, OSError)
 
 
-class DurableTask(Task):
-    """Acks late, retried with exponential backoff (with jitter, up to ~5 minutes apart) on
+class DurableTask(ConflictRetryTask):
+    """A deadlock or serialization failure first re-runs the body in place (ConflictRetryTask). Acks late, retried with exponential backoff (with jitter, up to ~5 minutes apart) on
     database and broker errors, and published without ever raising a broker error into the
     caller (the work it would start is recorded in the database; the sweeper finds it)."""
 
