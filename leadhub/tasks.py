@@ -16,7 +16,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
-from .db import ConflictRetryTask
+from .db import ConflictRetryTask, backoff
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +31,26 @@ def _publish_errors():
 
 
 class DurableTask(ConflictRetryTask):
-    """A deadlock or serialization failure first re-runs the body in place (ConflictRetryTask). Acks late, retried with exponential backoff (with jitter, up to ~5 minutes apart) on
-    database and broker errors, and published without ever raising a broker error into the
-    caller (the work it would start is recorded in the database; the sweeper finds it)."""
+    """Acks late; a deadlock or serialization failure first re-runs the body in place
+    (ConflictRetryTask); any other database or broker error retries the task with exponential
+    backoff and full jitter (up to 5 minutes apart). Publishing never raises a broker error into
+    the caller: the work it would start is recorded in the database, and the sweeper finds it."""
 
     acks_late = True
     reject_on_worker_lost = True
-    autoretry_for = (OperationalError, InterfaceError, BrokerError)
-    retry_backoff = 2
+    retry_errors = (OperationalError, InterfaceError, BrokerError)
     retry_backoff_max = 300
-    retry_jitter = True
     max_retries = 8
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except self.retry_errors as exc:
+            if self.request.called_directly:
+                raise
+            countdown = backoff(self.request.retries or 0, base=2.0, cap=self.retry_backoff_max)
+            log.warning("%s: %s, retrying in %.1f s", self.name, type(exc).__name__, countdown)
+            raise self.retry(exc=exc, countdown=countdown)
 
     def apply_async(self, args=None, kwargs=None, **options):
         if self.app.conf.task_always_eager:
