@@ -151,7 +151,7 @@ def test_lead_page_explains_the_score_and_the_missing_required_fields(client, ma
     client.force_login(manager)
     html = client.get(f"/leads/{lead.pk}/").content.decode()
     assert "Why this score" in html
-    assert "Email domain is one of gmail.com, yahoo.com <span class=\"muted\">· gmail.com</span>" in html and ">-25.0<" in html
+    assert "<bdi>Email domain is one of gmail.com, yahoo.com</bdi> <span class=\"muted\">· <bdi>gmail.com</bdi></span>" in html and ">-25.0<" in html
     assert "Demo request ×1, 40 pts each → 40" in html
     assert "Pricing page view ×1, 10 pts each (14 days ago), halving every 14 days → 5" in html
     assert "Missing required field: <strong>Title</strong>" in html
