@@ -4,8 +4,9 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 
 from handoff.models import Handoff
 
@@ -99,7 +100,7 @@ class LeadAdmin(admin.ModelAdmin):
         if not twins:
             return "None"
         return format_html_join(
-            format_html("<br>"), '<a href="{}">{}</a>',
+            mark_safe("<br>"), '<a href="{}">{}</a>',
             ((reverse("leads:detail", args=[twin.pk]), twin.email) for twin in twins),
         )
 
