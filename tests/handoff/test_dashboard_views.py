@@ -123,7 +123,7 @@ def test_htmx_filter_change_returns_only_the_results(client, manager, history):
 def read_csv(response):
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert "attachment" in response["Content-Disposition"]
-    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
 
 
 def test_dashboard_csv_streams_the_table_with_the_filters(client, manager, history, sdr, other_sdr):
