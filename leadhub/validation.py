@@ -1,14 +1,14 @@
 """What the database can hold, checked before any write: numbers within their column's range,
 dates within a sensible window, and text that PostgreSQL and UTF-8 can store.
 
-The API serializers, the CSV import's row parsing and the admin's model fields all use these,
-so a value that one refuses the others refuse with the same limit in the message.
+The API serializers, the CSV import's row parsing and the admin's model fields use these, so
+a value that one refuses the others refuse with the same limit in the message. (Django's form
+fields already refuse NUL characters, and browsers cannot send unpaired surrogates.)
 """
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 # PostgreSQL `integer` (Django's IntegerField and PositiveIntegerField): 4 bytes, signed.
@@ -79,11 +79,3 @@ def activity_time_problem(value, now=None):
     except OverflowError:  # year 1 or 9999 with an offset that leaves the calendar
         return "This date is out of range."
     return None
-
-
-def validate_text(value):
-    """Model field validator: refuses NUL and lone surrogates with a field message."""
-    if isinstance(value, str):
-        problem = text_problem(value)
-        if problem:
-            raise ValidationError(problem, code="invalid_characters")
