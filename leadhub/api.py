@@ -21,7 +21,7 @@ from .errors import ValidationFailed
 from .filters import LeadFilter
 from .models import Activity, Company, Lead, StageChange
 from .permissions import ModelPermissions
-from .validation import INT32_MAX, MAX_REVENUE, activity_time_problem, json_problem, text_problem
+from .validation import FUTURE_WINDOW, INT32_MAX, MAX_REVENUE, activity_time_problem, activity_window, json_problem, text_problem
 
 
 class CompanySerializer(serializers.ModelSerializer):
@@ -233,7 +233,7 @@ def _is_valid_email(email):
     return True
 
 
-def _activity_time(value, problems):
+def _activity_time(value, problems, window):
     """An aware datetime from ISO 8601 text, within the activity window; else a field error."""
     try:
         parsed = parse_datetime(value) if isinstance(value, str) and len(value) <= 64 else None
@@ -249,8 +249,8 @@ def _activity_time(value, problems):
         except (ValueError, OverflowError):
             problems["occurred_at"] = ["This date is out of range."]
             return None
-    if problem := activity_time_problem(parsed):
-        problems["occurred_at"] = [problem]
+    if not window[0] <= parsed <= window[1]:
+        problems["occurred_at"] = [activity_time_problem(parsed, window[1] - FUTURE_WINDOW)]
         return None
     return parsed
 
@@ -263,6 +263,7 @@ def parse_activity_items(items):
     Returns (valid items, {index: {field: [message]}}).
     """
     valid, errors = [], {}
+    window = activity_window()
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             errors[str(index)] = {"non_field_errors": ["Expected an object."]}
@@ -283,7 +284,7 @@ def parse_activity_items(items):
             problems["kind"] = [f"“{shown}” is not a valid activity kind."]
         occurred_at = item.get("occurred_at")
         if "occurred_at" not in problems:
-            occurred_at = _activity_time(occurred_at, problems)
+            occurred_at = _activity_time(occurred_at, problems, window)
         properties = item.get("properties") if item.get("properties") is not None else {}
         if not isinstance(properties, dict):
             problems["properties"] = ["Expected an object of properties."]

@@ -44,28 +44,44 @@ def text_problem(value):
 def json_problem(value, depth=0):
     """Why a JSON value (parsed) cannot be stored, or None: bad text in any key or string,
     nesting deeper than MAX_PROPERTIES_DEPTH, or an integer outside 64 bits."""
-    if isinstance(value, str):
-        return text_problem(value)
-    if isinstance(value, bool) or value is None or isinstance(value, float):
-        return None
-    if isinstance(value, int):
-        return None if -INT64_MAX - 1 <= value <= INT64_MAX else "Numbers must fit in 64 bits."
-    if depth >= MAX_PROPERTIES_DEPTH:
-        return f"Nested more than {MAX_PROPERTIES_DEPTH} levels deep."
-    if isinstance(value, dict):
+    kind = type(value)
+    if kind is str:
+        return None if value.isascii() and "\x00" not in value else text_problem(value)
+    if kind is dict:
+        if depth >= MAX_PROPERTIES_DEPTH:
+            return f"Nested more than {MAX_PROPERTIES_DEPTH} levels deep."
         for key, item in value.items():
-            problem = text_problem(key) if isinstance(key, str) else None
-            problem = problem or json_problem(item, depth + 1)
-            if problem:
+            if (type(key) is not str or not key.isascii() or "\x00" in key) and (problem := text_problem(str(key))):
+                return problem
+            # Plain text and numbers, the usual properties, are checked here without a call.
+            item_kind = type(item)
+            if item_kind is str:
+                if item.isascii() and "\x00" not in item:
+                    continue
+            elif item_kind is float or item_kind is bool or item is None:
+                continue
+            elif item_kind is int and -INT64_MAX - 1 <= item <= INT64_MAX:
+                continue
+            if problem := json_problem(item, depth + 1):
                 return problem
         return None
-    if isinstance(value, list):
+    if kind is list:
+        if depth >= MAX_PROPERTIES_DEPTH:
+            return f"Nested more than {MAX_PROPERTIES_DEPTH} levels deep."
         for item in value:
-            problem = json_problem(item, depth + 1)
-            if problem:
+            if problem := json_problem(item, depth + 1):
                 return problem
+        return None
+    if kind is int:
+        return None if -INT64_MAX - 1 <= value <= INT64_MAX else "Numbers must fit in 64 bits."
+    if kind is float or kind is bool or value is None:
         return None
     return "Not a JSON value."
+
+
+def activity_window(now=None):
+    """(earliest, latest) times an activity may have, for one batch."""
+    return EARLIEST_ACTIVITY, (now or timezone.now()) + FUTURE_WINDOW
 
 
 def activity_time_problem(value, now=None):
