@@ -3,6 +3,8 @@
 Serializers check types; the services check state and permission and raise domain errors,
 which leadhub.api_support turns into 400/403/409 with a sentence."""
 
+from decimal import Decimal
+
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, viewsets
@@ -10,8 +12,10 @@ from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
+from leadhub.api import StrictInput, amount_field
 from leadhub.errors import ValidationFailed
 from leadhub.models import Lead
+from leadhub.validation import INT32_MAX
 
 from . import services
 from .choices import Outcome
@@ -34,9 +38,9 @@ class CanViewHandoffs(BasePermission):
 
 class HandoffSerializer(serializers.ModelSerializer):
     lead = serializers.SerializerMethodField()
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    rejection_reason = serializers.SlugRelatedField(slug_field="label", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True, help_text="Null while in the pool.")
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    rejection_reason = serializers.SlugRelatedField(slug_field="label", read_only=True, allow_null=True)
 
     class Meta:
         model = Handoff
@@ -53,23 +57,24 @@ class HandoffSerializer(serializers.ModelSerializer):
         }
 
 
-class NoteInput(serializers.Serializer):
+class NoteInput(StrictInput):
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
 
 class RejectInput(NoteInput):
-    reason = serializers.IntegerField(required=False, allow_null=True, help_text="A RejectionReason id (required).")
+    reason = serializers.IntegerField(min_value=1, max_value=INT32_MAX, help_text="A rejection reason's id.",
+                                      error_messages={"required": "Choose a reason.", "null": "Choose a reason."})
 
 
 class ReassignInput(NoteInput):
     owner = serializers.CharField(allow_null=True, help_text="Username of the new owner; null sends it to the pool.")
 
 
-class QualifyInput(serializers.Serializer):
+class QualifyInput(StrictInput):
     buying_cycle = serializers.BooleanField(required=False, default=False)
     influencer = serializers.BooleanField(required=False, default=False)
     timeframe_known = serializers.BooleanField(required=False, default=False)
-    opportunity_amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True)
+    opportunity_amount = amount_field(max_digits=14, decimal_places=2, max_value=Decimal("999999999999.99"), required=False, allow_null=True)
     permission_to_follow_up = serializers.BooleanField(required=False, default=False)
     budget_note = serializers.CharField(required=False, allow_blank=True, default="")
     authority_note = serializers.CharField(required=False, allow_blank=True, default="")
@@ -78,7 +83,7 @@ class QualifyInput(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class OutcomeInput(serializers.Serializer):
+class OutcomeInput(StrictInput):
     outcome = serializers.ChoiceField(choices=Outcome.choices)
     lost_reason = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
     note = serializers.CharField(required=False, allow_blank=True, default="")

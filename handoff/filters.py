@@ -7,7 +7,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from leadhub.choices import Channel, Grade
-from leadhub.filters import score_filter
+from leadhub.filters import PersonFilter, StrictBooleanFilter, score_filter
 
 from .choices import Assigned, HandoffStatus, QueueSort
 from .models import Handoff
@@ -67,7 +67,7 @@ class _SharedFields(dict):
 
 class HandoffFilter(django_filters.FilterSet):
     assigned = django_filters.ChoiceFilter(choices=Assigned.choices, method="filter_assigned", label="Assigned", empty_label=None)
-    owner = django_filters.ModelChoiceFilter(queryset=queue_people, label="SDR", empty_label="Anyone")
+    owner = PersonFilter(queryset=queue_people, label="SDR", empty_label="Anyone")
     # distinct=False: these filters never multiply rows, and DISTINCT would stop PostgreSQL
     # from reading the queue in index order.
     status = django_filters.MultipleChoiceFilter(choices=HandoffStatus.choices, distinct=False)
@@ -76,7 +76,7 @@ class HandoffFilter(django_filters.FilterSet):
     grade = django_filters.MultipleChoiceFilter(field_name="lead__grade", choices=Grade.choices, distinct=False)
     score_min = score_filter(field_name="lead__total_score", lookup_expr="gte", label="Score from")
     score_max = score_filter(field_name="lead__total_score", lookup_expr="lte", label="Score to")
-    overdue = django_filters.BooleanFilter(method="filter_overdue", label="Overdue only")
+    overdue = StrictBooleanFilter(method="filter_overdue", label="Overdue only")
     sort = django_filters.ChoiceFilter(choices=QueueSort.choices, method="filter_sort", label="Sort", empty_label=None)
 
     class Meta:

@@ -505,7 +505,7 @@ def _csv_response(request, tables, name, with_owner=True):
         return HttpResponse(f"Invalid filters: {errors}", status=400, content_type="text/plain")
     # The one formula-safe writer: campaigns and names come from outside (API, imports).
     rows = rows_for(table, form.scope())
-    return csv_export.stream_csv(rows, next(rows), f"leadhub-{name}-{table}.csv")
+    return csv_export.stream_csv(rows, next(rows), f"leadhub-{name}-{table}.csv", bom=False)
 
 
 @require_GET

@@ -6,6 +6,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.utils.timesince import timesince
 
@@ -101,7 +102,7 @@ class LeadAdmin(admin.ModelAdmin):
         if not twins:
             return "None"
         return format_html_join(
-            format_html("<br>"), '<a href="{}">{}</a>',
+            mark_safe("<br>"), '<a href="{}">{}</a>',
             ((reverse("leads:detail", args=[twin.pk]), twin.email) for twin in twins),
         )
 

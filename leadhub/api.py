@@ -21,7 +21,7 @@ from .errors import ValidationFailed
 from .filters import LeadFilter
 from .models import Activity, Company, Lead, StageChange
 from .permissions import ModelPermissions
-from .validation import INT32_MAX, MAX_REVENUE, activity_time_problem, json_problem, text_problem
+from .validation import FUTURE_WINDOW, INT32_MAX, MAX_REVENUE, activity_time_problem, activity_window, json_problem, text_problem
 
 
 class CompanySerializer(serializers.ModelSerializer):
@@ -32,8 +32,8 @@ class CompanySerializer(serializers.ModelSerializer):
 
 class LeadSerializer(serializers.ModelSerializer):
     channel = serializers.CharField(source="source")
-    company = CompanySerializer(read_only=True)
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    company = CompanySerializer(read_only=True, allow_null=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Lead
@@ -52,7 +52,7 @@ class ActivitySerializer(serializers.ModelSerializer):
 
 
 class StageChangeSerializer(serializers.ModelSerializer):
-    by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True, help_text="Null for changes made by scoring.")
 
     class Meta:
         model = StageChange
@@ -76,16 +76,75 @@ class LeadDetailSerializer(LeadSerializer):
         return ActivitySerializer(selectors.lead_timeline(lead), many=True).data
 
 
-class CompanyInputSerializer(serializers.Serializer):
+@extend_schema_field({"oneOf": [{"type": "string", "minLength": 1, "maxLength": 120}, {"type": "integer"}]})
+class ExternalIdField(serializers.CharField):
+    """Integrations send their event ids as text or as numbers; both are kept as text."""
+
+
+class AmountField(serializers.DecimalField):
+    """A non-negative amount to the cent, as text ("40000000.50") or as a whole JSON number.
+    Fractional JSON numbers are refused: a float cannot carry cents exactly."""
+
+
+def amount_field(**kwargs):
+    """An AmountField whose schema states its limits, so a request the schema allows is accepted."""
+    integer_digits = len(str(int(kwargs["max_value"])))
+    schema = {"oneOf": [
+        # Empty text counts as unknown, like null.
+        {"type": "string", "pattern": rf"^([0-9]{{1,{integer_digits}}}(\.[0-9]{{1,{kwargs['decimal_places']}}})?)?$"},
+        {"type": "integer", "minimum": 0, "maximum": int(kwargs["max_value"])},
+    ]}
+    return extend_schema_field(schema)(type("AmountField", (AmountField,), {}))(min_value=0, **kwargs)
+
+
+def _json_type_expected(field, value):
+    """What JSON type `field` takes, when `value` is not of it; else None."""
+    def number(v):
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
+    if isinstance(field, ExternalIdField):
+        return None if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)) else "text or a whole number"
+    if isinstance(field, serializers.CharField | serializers.ChoiceField):
+        return None if isinstance(value, str) else "text"
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(field, serializers.IntegerField):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "a whole number"
+    if isinstance(field, AmountField):
+        return None if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)) else "an amount as text or a whole number"
+    if isinstance(field, serializers.DecimalField):
+        return None if isinstance(value, str) or number(value) else "a number"
+    return None
+
+
+class StrictInput(serializers.Serializer):
+    """Input whose JSON types are as the schema says: text fields take strings, whole numbers
+    integers, switches true/false. (DRF would turn 0 into "0" and "5" into 5; an integration
+    that sends the wrong type gets a field error instead of a surprise.)"""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            errors = {}
+            for name, field in self.fields.items():
+                value = data.get(name)
+                if field.read_only or value is None or isinstance(field, serializers.Serializer):
+                    continue
+                if expected := _json_type_expected(field, value):
+                    errors[name] = [f"Expected {expected}."]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+class CompanyInputSerializer(StrictInput):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     industry = serializers.ChoiceField(choices=Industry.choices, required=False, allow_blank=True)
     employee_count = serializers.IntegerField(min_value=0, max_value=INT32_MAX, required=False, allow_null=True)
-    annual_revenue = serializers.DecimalField(max_digits=16, decimal_places=2, min_value=0, max_value=MAX_REVENUE,
-                                              required=False, allow_null=True)
+    annual_revenue = amount_field(max_digits=16, decimal_places=2, max_value=MAX_REVENUE, required=False, allow_null=True)
     country = serializers.CharField(max_length=2, required=False, allow_blank=True)
 
 
-class LeadUpsertSerializer(serializers.Serializer):
+class LeadUpsertSerializer(StrictInput):
     email = serializers.EmailField(max_length=254)
     first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
@@ -109,9 +168,9 @@ class ActivityInputSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254, help_text="The lead's email.")
     kind = serializers.ChoiceField(choices=ActivityKind.choices)
     occurred_at = serializers.DateTimeField()
-    properties = serializers.DictField(required=False, default=dict)
-    source = serializers.CharField(max_length=60)
-    external_id = serializers.CharField(max_length=120)
+    properties = serializers.DictField(required=False, default=dict, allow_null=True, help_text="Null counts as no properties.")
+    source = ExternalIdField(max_length=60)
+    external_id = ExternalIdField(max_length=120)
 
 
 class ActivityBatchSerializer(serializers.Serializer):
@@ -174,7 +233,7 @@ def _is_valid_email(email):
     return True
 
 
-def _activity_time(value, problems):
+def _activity_time(value, problems, window):
     """An aware datetime from ISO 8601 text, within the activity window; else a field error."""
     try:
         parsed = parse_datetime(value) if isinstance(value, str) and len(value) <= 64 else None
@@ -190,8 +249,8 @@ def _activity_time(value, problems):
         except (ValueError, OverflowError):
             problems["occurred_at"] = ["This date is out of range."]
             return None
-    if problem := activity_time_problem(parsed):
-        problems["occurred_at"] = [problem]
+    if not window[0] <= parsed <= window[1]:
+        problems["occurred_at"] = [activity_time_problem(parsed, window[1] - FUTURE_WINDOW)]
         return None
     return parsed
 
@@ -204,6 +263,7 @@ def parse_activity_items(items):
     Returns (valid items, {index: {field: [message]}}).
     """
     valid, errors = [], {}
+    window = activity_window()
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             errors[str(index)] = {"non_field_errors": ["Expected an object."]}
@@ -224,7 +284,7 @@ def parse_activity_items(items):
             problems["kind"] = [f"“{shown}” is not a valid activity kind."]
         occurred_at = item.get("occurred_at")
         if "occurred_at" not in problems:
-            occurred_at = _activity_time(occurred_at, problems)
+            occurred_at = _activity_time(occurred_at, problems, window)
         properties = item.get("properties") if item.get("properties") is not None else {}
         if not isinstance(properties, dict):
             problems["properties"] = ["Expected an object of properties."]

@@ -2,13 +2,13 @@
 
 import logging
 
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
 from rest_framework import status
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .db import BUSY_MESSAGE, RETRY_AFTER_SECONDS, is_retryable, sqlstate
@@ -55,13 +55,7 @@ class StaffBrowsableNegotiation(DefaultContentNegotiation):
         return super().select_renderer(request, renderers, format_suffix)
 
 
-class _RatesFromSettings:
-    """DRF reads the rates once, when the class is defined; these read them per request, so a
-    changed setting (an environment, a test) takes effect."""
-
-    def get_rate(self):
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-
-
-class TokenRateThrottle(_RatesFromSettings, UserRateThrottle):
-    """Per token (its user) or signed-in user: API_THROTTLE_RATE requests per period (e.g. 3000/min)."""
+@login_not_required  # the API answers 401/404 in JSON itself; no redirect to the sign-in page
+def api_not_found(request, rest=""):
+    """A path under /api/ that names no endpoint (say /api/leads/0.5/): JSON, like the API's other 404s."""
+    return JsonResponse({"detail": "Not found."}, status=404)

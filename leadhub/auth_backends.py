@@ -69,6 +69,18 @@ def read_permissions(user):
 
 
 class ModelBackendOneQuery(ModelBackend):
+    def user_can_authenticate(self, user):
+        """Integration accounts are machines with an API token: they never sign in to the pages
+        or the admin (a leaked password of one opens no screen)."""
+        from .roles import INTEGRATION
+
+        return super().user_can_authenticate(user) and not user.groups.filter(name=INTEGRATION).exists()
+
+    def get_user(self, user_id):
+        # Each request's session user: the sign-in above is the gate, so this stays one query.
+        user = get_user_model()._default_manager.filter(pk=user_id).first()
+        return user if user is not None and ModelBackend.user_can_authenticate(self, user) else None
+
     def get_all_permissions(self, user_obj, obj=None):
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()

@@ -5,9 +5,11 @@ from datetime import date
 import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.db.models.functions import Concat, Lower
+from drf_spectacular.utils import extend_schema_field
 
 from .choices import Channel, Grade, Stage
 from .models import Lead
@@ -22,6 +24,10 @@ DATE_BOUNDS = [
 ]
 
 
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": INT32_MAX}
+
+
+@extend_schema_field(ID_SCHEMA)
 class IdFilter(django_filters.NumberFilter):
     """An id: a whole number from 1 to the id column's largest value."""
 
@@ -33,12 +39,83 @@ class IdFilter(django_filters.NumberFilter):
         super().__init__(*args, **kwargs)
 
 
+class _IdChoiceField(forms.ModelChoiceField):
+    """A choice of person by id, where an id in range that is not among the choices matches
+    nothing (an empty list, as for any filter) instead of failing the form."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except ValidationError:
+            try:
+                pk = int(str(value))
+            except ValueError:
+                raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice") from None
+            if not 1 <= pk <= INT32_MAX:
+                raise ValidationError(f"Choose an id from 1 to {INT32_MAX}.", code="out_of_range") from None
+            return self.queryset.model(pk=pk)
+
+
+@extend_schema_field(ID_SCHEMA)
+class PersonFilter(django_filters.ModelChoiceFilter):
+    field_class = _IdChoiceField
+
+
+@extend_schema_field({"type": "number", "minimum": -SCORE_LIMIT, "maximum": SCORE_LIMIT})
+class ScoreFilter(django_filters.NumberFilter):
+    pass
+
+
 def score_filter(**kwargs):
-    return django_filters.NumberFilter(min_value=-SCORE_LIMIT, max_value=SCORE_LIMIT, **kwargs)
+    return ScoreFilter(min_value=-SCORE_LIMIT, max_value=SCORE_LIMIT, **kwargs)
+
+
+# A date from 1970 to 2999, or empty for "no filter" (as the HTML forms send it).
+@extend_schema_field({"oneOf": [{"type": "string", "format": "date", "pattern": r"^(19[7-9][0-9]|2[0-9]{3})-"},
+                                {"type": "string", "enum": [""]}]})
+class BoundedDateFilter(django_filters.DateFilter):
+    pass
+
+
+class _RawSelect(forms.NullBooleanSelect):
+    """Shown as the usual Any/Yes/No select, but hands the field the value as sent."""
+
+    def value_from_datadict(self, data, files, name):
+        return data.get(name)
+
+
+class _StrictBooleanField(forms.NullBooleanField):
+    """true/false (or 1/0), empty for "any"; anything else is a form error, not "any"."""
+
+    def to_python(self, value):
+        if value in (None, "") or value is True or value is False:
+            return None if value in (None, "") else value
+        if str(value).lower() in ("true", "1"):
+            return True
+        if str(value).lower() in ("false", "0"):
+            return False
+        raise ValidationError("Use true or false.", code="invalid")
+
+    def validate(self, value):
+        pass
+
+
+class _StrictBooleanFilterField(_StrictBooleanField):
+    widget = _RawSelect
+
+
+@extend_schema_field({"type": "boolean"})
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = _StrictBooleanFilterField
+
+
+@extend_schema_field({"type": "string", "pattern": r"^((fit|engagement):[0-9]+)?$"})
+class RuleFilter(django_filters.CharFilter):
+    pass
 
 
 def date_filter(**kwargs):
-    return django_filters.DateFilter(validators=DATE_BOUNDS, **kwargs)
+    return BoundedDateFilter(validators=DATE_BOUNDS, **kwargs)
 
 
 def _active_users(request):
@@ -50,7 +127,7 @@ class LeadFilter(django_filters.FilterSet):
     stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
     source = django_filters.MultipleChoiceFilter(choices=Channel.choices, label="Channel")
     campaign = django_filters.CharFilter(lookup_expr="iexact")
-    owner = django_filters.ModelChoiceFilter(queryset=_active_users, label="Owner", empty_label="Any")
+    owner = PersonFilter(queryset=_active_users, label="Owner", empty_label="Any")
     grade = django_filters.CharFilter(lookup_expr="exact")
     score_min = score_filter(field_name="total_score", lookup_expr="gte", label="Score from")
     score_max = score_filter(field_name="total_score", lookup_expr="lte", label="Score to")
@@ -72,9 +149,9 @@ class LeadFilter(django_filters.FilterSet):
     handoff_grade = django_filters.ChoiceFilter(choices=Grade.choices, method="_handoff", label="Grade at handoff")
     sla_state = django_filters.ChoiceFilter(method="_handoff", label="Open handoff SLA state", choices=[
         ("on_time", "On time"), ("due_soon", "Due within an hour"), ("overdue", "Overdue"), ("pool", "In the pool")])
-    rule = django_filters.CharFilter(method="_handoff", label="Scoring rule fired at handoff", validators=[
+    rule = RuleFilter(method="_handoff", label="Scoring rule fired at handoff", validators=[
         RegexValidator(r"^(fit|engagement):\d+$", "Write a rule as fit:<id> or engagement:<id>.")])
-    in_cooldown = django_filters.BooleanFilter(method="_in_cooldown", label="Recycled, in cooldown")
+    in_cooldown = StrictBooleanFilter(method="_in_cooldown", label="Recycled, in cooldown")
     ordering = django_filters.OrderingFilter(
         fields=(
             ("created_at", "created"),

@@ -252,6 +252,9 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "leadhub.api_support.StaffBrowsableNegotiation",
+    # JSON bodies only: anything else is a 415 with a sentence, and the schema says so.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
     ],
@@ -261,9 +264,9 @@ REST_FRAMEWORK = {
     # Per token (or signed-in user): 429 with Retry-After. (Calls without credentials are refused
     # with 401 before any work.) The default leaves the ingest budget (5,000 activities/s in
     # batches of 1,000, i.e. five requests a second from one token) far below the limit.
-    "DEFAULT_THROTTLE_CLASSES": ["leadhub.api_support.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["leadhub.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env_str("API_THROTTLE_RATE", "3000/min")},
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "leadhub.schema.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -276,6 +279,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The schema endpoint describes the API; it is not part of it.
+    "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {
         "StageEnum": "leadhub.choices.Stage",
         "ChannelEnum": "leadhub.choices.Channel",

@@ -7,7 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from handoff import api as handoff_api
 
-from . import api, health, views
+from . import api, api_support, health, views
 
 router = DefaultRouter()
 router.register("leads", api.LeadViewSet, basename="lead")
@@ -45,4 +45,5 @@ urlpatterns = [
     # DRF views authenticate themselves (401/403); the docs page is for people, so it redirects.
     path("api/docs/", login_required(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"),
     path("api/", include(router.urls)),
+    path("api/<path:rest>", api_support.api_not_found),
 ]

@@ -1,14 +1,14 @@
 """What the database can hold, checked before any write: numbers within their column's range,
 dates within a sensible window, and text that PostgreSQL and UTF-8 can store.
 
-The API serializers, the CSV import's row parsing and the admin's model fields all use these,
-so a value that one refuses the others refuse with the same limit in the message.
+The API serializers, the CSV import's row parsing and the admin's model fields use these, so
+a value that one refuses the others refuse with the same limit in the message. (Django's form
+fields already refuse NUL characters, and browsers cannot send unpaired surrogates.)
 """
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 # PostgreSQL `integer` (Django's IntegerField and PositiveIntegerField): 4 bytes, signed.
@@ -44,28 +44,44 @@ def text_problem(value):
 def json_problem(value, depth=0):
     """Why a JSON value (parsed) cannot be stored, or None: bad text in any key or string,
     nesting deeper than MAX_PROPERTIES_DEPTH, or an integer outside 64 bits."""
-    if isinstance(value, str):
-        return text_problem(value)
-    if isinstance(value, bool) or value is None or isinstance(value, float):
-        return None
-    if isinstance(value, int):
-        return None if -INT64_MAX - 1 <= value <= INT64_MAX else "Numbers must fit in 64 bits."
-    if depth >= MAX_PROPERTIES_DEPTH:
-        return f"Nested more than {MAX_PROPERTIES_DEPTH} levels deep."
-    if isinstance(value, dict):
+    kind = type(value)
+    if kind is str:
+        return None if value.isascii() and "\x00" not in value else text_problem(value)
+    if kind is dict:
+        if depth >= MAX_PROPERTIES_DEPTH:
+            return f"Nested more than {MAX_PROPERTIES_DEPTH} levels deep."
         for key, item in value.items():
-            problem = text_problem(key) if isinstance(key, str) else None
-            problem = problem or json_problem(item, depth + 1)
-            if problem:
+            if (type(key) is not str or not key.isascii() or "\x00" in key) and (problem := text_problem(str(key))):
+                return problem
+            # Plain text and numbers, the usual properties, are checked here without a call.
+            item_kind = type(item)
+            if item_kind is str:
+                if item.isascii() and "\x00" not in item:
+                    continue
+            elif item_kind is float or item_kind is bool or item is None:
+                continue
+            elif item_kind is int and -INT64_MAX - 1 <= item <= INT64_MAX:
+                continue
+            if problem := json_problem(item, depth + 1):
                 return problem
         return None
-    if isinstance(value, list):
+    if kind is list:
+        if depth >= MAX_PROPERTIES_DEPTH:
+            return f"Nested more than {MAX_PROPERTIES_DEPTH} levels deep."
         for item in value:
-            problem = json_problem(item, depth + 1)
-            if problem:
+            if problem := json_problem(item, depth + 1):
                 return problem
+        return None
+    if kind is int:
+        return None if -INT64_MAX - 1 <= value <= INT64_MAX else "Numbers must fit in 64 bits."
+    if kind is float or kind is bool or value is None:
         return None
     return "Not a JSON value."
+
+
+def activity_window(now=None):
+    """(earliest, latest) times an activity may have, for one batch."""
+    return EARLIEST_ACTIVITY, (now or timezone.now()) + FUTURE_WINDOW
 
 
 def activity_time_problem(value, now=None):
@@ -79,11 +95,3 @@ def activity_time_problem(value, now=None):
     except OverflowError:  # year 1 or 9999 with an offset that leaves the calendar
         return "This date is out of range."
     return None
-
-
-def validate_text(value):
-    """Model field validator: refuses NUL and lone surrogates with a field message."""
-    if isinstance(value, str):
-        problem = text_problem(value)
-        if problem:
-            raise ValidationError(problem, code="invalid_characters")

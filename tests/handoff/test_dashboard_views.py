@@ -121,7 +121,7 @@ def test_htmx_filter_change_returns_only_the_results(client, manager, history):
 
 
 def read_csv(response):
-    assert response["Content-Type"] == "text/csv"
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert "attachment" in response["Content-Disposition"]
     return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
 

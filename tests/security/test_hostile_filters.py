@@ -25,7 +25,7 @@ def signed_in(client, manager):
     ("mql_after", "0001-01-01", "from 1970 on"),
     ("created_before", "9999-12-31", "before the year 3000"),
     ("score_min", "1e400", "less than or equal to"),
-    ("owner", BIG, "Select a valid choice"),
+    ("owner", BIG, "Choose an id from 1 to 2147483647"),
 ])
 def test_out_of_range_lead_filters_are_a_400_with_the_field_message_in_the_api(signed_in, param, value, message):
     response = signed_in.get("/api/leads/", {param: value})
