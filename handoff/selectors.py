@@ -14,7 +14,7 @@ from leadhub.sql import query as _query
 from leadhub.sql import query_many as _query_many
 
 from . import services
-from .choices import DUE_SOON_MINUTES, REQUIRED_CHECKLIST, Assigned, Destination, HandoffStatus, QueueSort, SLAState
+from .choices import DUE_SOON_MINUTES, REQUIRED_CHECKLIST, Assigned, Destination, EventKind, HandoffStatus, QueueSort, SLAState
 from .models import Handoff, HandoffEvent, Qualification, RejectionReason
 
 PANEL_TIMELINE_LIMIT = 30
@@ -102,10 +102,13 @@ _MONTHS = (None, "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", 
 
 
 def _due_title(due_at, tz):
-    """'Due Mar 5, 14:30' in `tz`: strftime's "%b %-d, %H:%M" (C locale, as Python starts in), at
-    less than half its cost; the queue prints one per row."""
+    """'Due Mar 5, 2026 14:30 CET' in `tz`, as leadhub.formatting.moment writes it, at less than
+    half its cost; the queue prints one per row."""
     local = due_at.astimezone(tz)
-    return f"Due {_MONTHS[local.month]} {local.day}, {local.hour:02}:{local.minute:02}"
+    zone = local.tzname() or ""
+    if zone.startswith(("+", "-")):  # a zone with only an offset for an abbreviation: its name
+        zone = str(tz)
+    return f"Due {_MONTHS[local.month]} {local.day}, {local.year} {local.hour:02}:{local.minute:02} {zone}"
 
 
 _WHY_LABELS = {}
@@ -583,8 +586,18 @@ def lead_handoff_context(lead, user, *, errors=None, notice=None, values=None):
             "notice": notice,
             # The first deadline, when a claim or reassignment restarted the clock since.
             "original_due_at": original_due_at(open_handoff) if open_handoff else None,
+            "restarted_when": _restarted_when(open_handoff, events) if open_handoff else "",
         }
     }
+
+
+def _restarted_when(handoff, events):
+    """What restarted the open handoff's clock, from its latest claim or reassignment in
+    `events` (newest first): "claimed" or "reassigned"."""
+    for event in events:
+        if event.handoff_id == handoff.pk and event.kind in (EventKind.CLAIMED, EventKind.REASSIGNED):
+            return "claimed" if event.kind == EventKind.CLAIMED else "reassigned"
+    return "claimed or reassigned"
 
 
 def original_due_at(handoff):

@@ -19,7 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
-from leadhub import auth_backends, csv_export
+from leadhub import auth_backends, csv_export, formatting
 from leadhub.choices import Channel, Grade
 from leadhub.context_processors import navigation
 from leadhub.errors import DomainError, ValidationFailed
@@ -109,8 +109,7 @@ def _queue(request, assumed=None):
     if page is not None and not page.paginator.count and not filtered:
         last = selectors.last_decision(request.user)
         if last:
-            local = timezone.localtime(last)
-            context["last_decision"] = {"iso": last.isoformat(), "text": f"{local:%a %b} {local.day}, {local:%H:%M} {local.tzname()}"}
+            context["last_decision"] = {"iso": last.isoformat(), "text": formatting.moment(last)}
     results = _jinja(request, "handoff/_queue_results.html", context)
     if request.htmx and request.htmx.target == "queue-results":
         return HttpResponse(results)
