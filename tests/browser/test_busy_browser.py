@@ -10,6 +10,7 @@ from handoff.choices import HandoffStatus
 from handoff.models import Handoff
 from leadhub.choices import Stage
 from leadhub.models import Lead
+from tests.browser.support import wait_for_queue_script
 from tests.browser.test_queue_browser import sign_in
 from tests.handoff.conftest import seeded_transactional_db  # noqa: F401 (fixture)
 from tests.handoff.factories import SDRProfileFactory, make_mql
@@ -90,7 +91,7 @@ def test_a_busy_database_answer_to_a_lead_page_action_shows_its_sentence_in_the_
                           timeframe_known=True, permission_to_follow_up=True, opportunity_amount="42000")
     sign_in(page, live_server, sdr)
     page.goto(f"{live_server.url}/leads/{lead.pk}/")
-    page.wait_for_function("window.leadhubQueue === true")
+    wait_for_queue_script(page)
     deadlocking(monkeypatch, services, "_lock_lead")
     box = page.locator("#lead-handoff")
     box.get_by_label("Won").check()
