@@ -1,6 +1,8 @@
 """Take the README's screenshots: serves a seeded throw-away database and photographs the main pages
-(lead list, lead page, dashboard, feedback, queue, a SAL's checklist). The scoring preview, import and
-merge pictures come from their browser tests' flows and are refreshed by hand.
+(lead list, lead page, dashboard, feedback, queue, a SAL's checklist), the queue after an accept and
+after a conflict, the queue at 1024 px and on a phone, the lead page on a phone and the team page.
+The scoring preview, import and merge pictures come from their browser tests' flows and are
+refreshed by hand.
 
 Run with `make screenshots`; writes docs/screenshots/*.png.
 """
@@ -43,6 +45,66 @@ def shoot(page, path, name, full_page=False):
     print(f"  {name}.png  <- {path}")
 
 
+def open_queue(page, path="/queue/"):
+    page.goto(f"{BASE}{path}")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_function("window.leadhubQueue === true")
+
+
+def queue_after_accept(page):
+    """sdr1 accepts the first lead of their own: the row becomes its confirmation line and the
+    header counts move on."""
+    open_queue(page, "/queue/?assigned=mine")
+    row = page.locator("tr.qrow:not(.done)").filter(has=page.locator("button[data-action=accept]")).first
+    row_id = row.get_attribute("id")
+    row.locator("button[data-action=accept]").click()
+    page.wait_for_selector(f"#{row_id}.done")
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=OUT / "queue-after-accept.png")
+    print("  queue-after-accept.png  <- /queue/?assigned=mine after Accept")
+
+
+def queue_conflict(browser):
+    """sdr1 and sdr2 both have the pool open; sdr2 claims a lead first, then sdr1 presses Claim
+    on the same lead: sdr1's page says who has it, in the row, the panel and the status line."""
+    pages = []
+    for username in ("sdr1", "sdr2"):
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        sign_in(page, username)
+        open_queue(page, "/queue/?assigned=pool")
+        pages.append(page)
+    loser, winner = pages
+    row_id = loser.locator("tr.qrow button[data-action=claim]").first.locator("xpath=ancestor::tr").get_attribute("id")
+    loser.locator(f"#{row_id} a[data-open]").click()  # the loser is looking at the lead
+    loser.wait_for_selector("#panel:not(.panel-empty)")
+    winner.locator(f"#{row_id} button[data-action=claim]").click()
+    winner.wait_for_selector(f"#{row_id} .row-notice")
+    loser.locator(f"#{row_id} button[data-action=claim]").click()
+    loser.wait_for_selector(f"#{row_id} .row-notice.is-conflict, #{row_id} .done-line.is-conflict")
+    loser.wait_for_load_state("networkidle")
+    loser.screenshot(path=OUT / "queue-conflict.png")
+    print("  queue-conflict.png  <- sdr1 claims a lead sdr2 claimed a moment before")
+    for page in pages:
+        page.context.close()
+
+
+def small_screens(browser):
+    """The queue at 1024 px, the queue and a lead page on a 390 px phone."""
+    for name, viewport, full_page in (("queue-1024", {"width": 1024, "height": 768}, False),
+                                      ("queue-phone", {"width": 390, "height": 844}, True)):
+        context = browser.new_context(viewport=viewport, device_scale_factor=1)
+        page = context.new_page()
+        sign_in(page, "sdr1")
+        open_queue(page)
+        page.screenshot(path=OUT / f"{name}.png", full_page=full_page)
+        print(f"  {name}.png  <- /queue/ at {viewport['width']} px")
+        if name == "queue-phone":
+            lead = page.locator("tr.qrow a.lead-name").first.get_attribute("href")
+            shoot(page, lead, "lead-phone", full_page=True)
+        context.close()
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -81,6 +143,11 @@ def main():
                 page.goto(f"{BASE}/leads/?stage=sal&ordering=-score")
                 sal = page.locator("table.table tbody a").first.get_attribute("href")
                 shoot(page, sal, "sal-checklist", full_page=True)
+                shoot(page, "/team/", "team", full_page=True)
+                sign_in(page, "sdr1")
+                queue_after_accept(page)
+                queue_conflict(browser)
+                small_screens(browser)
                 for extra in os.environ.get("SCREENSHOT_EXTRA", "").split(","):
                     if extra:
                         user, path, name = extra.split(":")

@@ -14,7 +14,7 @@ from leadhub.sql import query as _query
 from leadhub.sql import query_many as _query_many
 
 from . import services
-from .choices import DUE_SOON_MINUTES, REQUIRED_CHECKLIST, Assigned, Destination, HandoffStatus, QueueSort, SLAState
+from .choices import DUE_SOON_MINUTES, REQUIRED_CHECKLIST, Assigned, Destination, EventKind, HandoffStatus, QueueSort, SLAState
 from .models import Handoff, HandoffEvent, Qualification, RejectionReason
 
 PANEL_TIMELINE_LIMIT = 30
@@ -102,10 +102,13 @@ _MONTHS = (None, "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", 
 
 
 def _due_title(due_at, tz):
-    """'Due Mar 5, 14:30' in `tz`: strftime's "%b %-d, %H:%M" (C locale, as Python starts in), at
-    less than half its cost; the queue prints one per row."""
+    """'Due Mar 5, 2026 14:30 CET' in `tz`, as leadhub.formatting.moment writes it, at less than
+    half its cost; the queue prints one per row."""
     local = due_at.astimezone(tz)
-    return f"Due {_MONTHS[local.month]} {local.day}, {local.hour:02}:{local.minute:02}"
+    zone = local.tzname() or ""
+    if zone.startswith(("+", "-")):  # a zone with only an offset for an abbreviation: its name
+        zone = str(tz)
+    return f"Due {_MONTHS[local.month]} {local.day}, {local.year} {local.hour:02}:{local.minute:02} {zone}"
 
 
 _WHY_LABELS = {}
@@ -221,22 +224,44 @@ def _counts_statements(user, now, matching=()):
     return statements
 
 
-def queue_summary(user, matching=(), now=None):
+def _team_statements(now, team):
+    """The whole team's overdue count (a manager's header), as statements for query_many: its
+    own statement, so the header's stays one shape for everyone."""
+    if not team:
+        return []
+    from .reports import team_overdue_sql
+
+    sql, params = team_overdue_sql(_dt(now))
+    return [(sql, params, True)]
+
+
+def _with_team(summary, results):
+    if results:
+        summary["team_overdue"] = results[0][0]
+    return summary
+
+
+def queue_summary(user, matching=(), now=None, team=False):
     """Counts for the queue's header (my open and overdue handoffs, the pool), the number of
     unread notices, and `matching`: the sum of the `matching` counts ((sql, params) pairs, see
     QueueQuery.count_sql). One round trip: each count is its own subquery, so the database
-    answers each from the best index for that filter alone."""
-    return _summary(_counts(_query_many(_counts_statements(user, now or timezone.now(), matching))))
+    answers each from the best index for that filter alone. `team` (a manager's header): also
+    the whole team's overdue handoffs, as "team_overdue"."""
+    now = now or timezone.now()
+    counts, extra = _counts_statements(user, now, matching), _team_statements(now, team)
+    results = _query_many([*counts, *extra])
+    return _with_team(_summary(_counts(results[:len(counts)])), results[len(counts):])
 
 
-def queue_summary_and_rows(user, query, start, stop, now, also=()):
-    """(queue_summary for `query`, its rows [start:stop], then the results of the `also`
-    statements (for leadhub.sql.query_many)), read in one round trip."""
+def queue_summary_and_rows(user, query, start, stop, now, also=(), team=False):
+    """(queue_summary for `query` (with `team` as there), its rows [start:stop], then the
+    results of the `also` statements (for leadhub.sql.query_many)), read in one round trip."""
     own = query.assigned in (Assigned.MINE, Assigned.POOL, Assigned.MINE_AND_POOL) and query.unfiltered
     counts = _counts_statements(user, now, [] if own else query.count_sql())
-    results = _query_many([*counts, (*query.rows_sql(start, stop), False), *also])
+    extra = _team_statements(now, team)
+    results = _query_many([*counts, *extra, (*query.rows_sql(start, stop), False), *also])
     summary = _summary(_counts(results[:len(counts)]), own=query.assigned if own else None)
-    return summary, *results[len(counts):]
+    return _with_team(summary, results[len(counts):len(counts) + len(extra)]), *results[len(counts) + len(extra):]
 
 
 def _counts(results):
@@ -561,8 +586,18 @@ def lead_handoff_context(lead, user, *, errors=None, notice=None, values=None):
             "notice": notice,
             # The first deadline, when a claim or reassignment restarted the clock since.
             "original_due_at": original_due_at(open_handoff) if open_handoff else None,
+            "restarted_when": _restarted_when(open_handoff, events) if open_handoff else "",
         }
     }
+
+
+def _restarted_when(handoff, events):
+    """What restarted the open handoff's clock, from its latest claim or reassignment in
+    `events` (newest first): "claimed" or "reassigned"."""
+    for event in events:
+        if event.handoff_id == handoff.pk and event.kind in (EventKind.CLAIMED, EventKind.REASSIGNED):
+            return "claimed" if event.kind == EventKind.CLAIMED else "reassigned"
+    return "claimed or reassigned"
 
 
 def original_due_at(handoff):

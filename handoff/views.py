@@ -19,7 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
-from leadhub import auth_backends, csv_export
+from leadhub import auth_backends, csv_export, formatting
 from leadhub.choices import Channel, Grade
 from leadhub.context_processors import navigation
 from leadhub.errors import DomainError, ValidationFailed
@@ -69,6 +69,7 @@ def _queue(request, assumed=None):
     form = HandoffFilter.bound_form(query, request)
     now = timezone.now()
     page, rows = None, []
+    is_manager = services.is_manager(request.user)  # the header adds the team's overdue count
     if form.is_valid():
         queue_query = selectors.QueueQuery(form.cleaned_data, request.user.pk, now)
         # The page asked for is read with the counts; a page past the end is read again.
@@ -78,7 +79,7 @@ def _queue(request, assumed=None):
         start = (max(int(number), 1) - 1) * QUEUE_PAGE_SIZE if number and number.isdigit() and len(number) <= 9 else 0
         also = [auth_backends.permissions_statement(request.user)] if assumed is not None else []
         summary, read, *permissions = selectors.queue_summary_and_rows(request.user, queue_query, start,
-                                                                       start + QUEUE_PAGE_SIZE, now, also)
+                                                                       start + QUEUE_PAGE_SIZE, now, also, team=is_manager)
         if assumed is not None and auth_backends.set_permissions(request.user, permissions[0]) != assumed:
             return None
         page = Paginator(queue_query.page_source(summary["matching"], (start, read)), QUEUE_PAGE_SIZE).get_page(number)
@@ -88,7 +89,7 @@ def _queue(request, assumed=None):
         filtered = True
         if assumed is not None and auth_backends.read_permissions(request.user) != assumed:
             return None
-        summary = selectors.queue_summary(request.user, now=now)
+        summary = selectors.queue_summary(request.user, now=now, team=is_manager)
     query.pop("page", None)
     query = query.urlencode()
     context = {
@@ -100,7 +101,7 @@ def _queue(request, assumed=None):
         "more": summary["more"],
         "show_owner": form.cleaned_data.get("assigned") == Assigned.ALL if form.is_valid() else True,
         "can_act": services.can_act(request.user),
-        "is_manager": services.is_manager(request.user),
+        "is_manager": is_manager,
         "user_id": request.user.pk,
         "filtered": filtered,
         "queue_url": link("handoff:queue"),
@@ -108,8 +109,7 @@ def _queue(request, assumed=None):
     if page is not None and not page.paginator.count and not filtered:
         last = selectors.last_decision(request.user)
         if last:
-            local = timezone.localtime(last)
-            context["last_decision"] = {"iso": last.isoformat(), "text": f"{local:%a %b} {local.day}, {local:%H:%M} {local.tzname()}"}
+            context["last_decision"] = {"iso": last.isoformat(), "text": formatting.moment(last)}
     results = _jinja(request, "handoff/_queue_results.html", context)
     if request.htmx and request.htmx.target == "queue-results":
         return HttpResponse(results)
@@ -235,7 +235,7 @@ def _queue_update(request, pk, message, error, status):
     html = "".join([
         f"<template>{row_html}</template>",
         render_to_string("handoff/_panel.html", panel_context, request=request),
-        render_to_string("handoff/_summary.html", {"summary": selectors.queue_summary(user), "can_act": services.can_act(user),
+        render_to_string("handoff/_summary.html", {"summary": selectors.queue_summary(user, team=services.is_manager(user)), "can_act": services.can_act(user),
                                                    "oob": True}, using=ROWS_ENGINE),
         _jinja(request, "handoff/_status.html", {"message": message, "error": bool(error)}),
         render_to_string("handoff/_notices.html", {"notices": _notices(user), "oob": True}, request=request, using=ROWS_ENGINE),

@@ -26,6 +26,63 @@
     ];
   }
 
+  // A database still busy after the server's retries answers 503 with Retry-After and a page
+  // whose sentence says nothing was saved. htmx swaps nothing for it (above): the sentence goes
+  // where the action was taken (the row, the panel, the lead page's section) and in the status
+  // line, and the page stays as it was, ready for another try.
+  const BUSY = "The database is busy; try again in a moment.";
+
+  function busySentence(xhr) {
+    try {
+      const page = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+      const alert = page.querySelector("[role=alert]");
+      const text = alert && alert.textContent.trim();
+      if (text) return text;
+    } catch (error) { /* not a page: the fixed sentence */ }
+    return BUSY;
+  }
+
+  function showBusy(container, before, className, text) {
+    if (!container) return;
+    container.querySelectorAll(".busy-alert").forEach((old) => old.remove());
+    const note = document.createElement("div");
+    note.className = className + " busy-alert";
+    note.setAttribute("role", "alert");
+    note.textContent = text;
+    container.insertBefore(note, before || null);
+  }
+
+  document.addEventListener("htmx:responseError", (event) => {
+    const xhr = event.detail.xhr;
+    if (!xhr || xhr.status !== 503) return;
+    deciding = null;
+    const text = busySentence(xhr);
+    const elt = event.detail.elt instanceof Element ? event.detail.elt : document.body;
+    const status = document.getElementById("queue-status");
+    if (status) {
+      status.textContent = text;
+      status.classList.remove("is-ok");
+      status.classList.add("is-error");
+    }
+    const panel = elt.closest("#panel");
+    let row = elt.closest("#queue-rows tr[data-handoff]");
+    if (!row && panel && panel.dataset.handoff) row = document.getElementById("handoff-" + panel.dataset.handoff);
+    if (row) {
+      const cell = row.querySelector(".lead-cell") || row.querySelector("td");
+      if (cell) cell.querySelectorAll(".row-notice").forEach((old) => old.remove());
+      showBusy(cell, null, "row-notice is-conflict", text);
+    }
+    if (panel) {
+      const head = panel.querySelector(".panel-head");
+      showBusy(panel, head ? head.nextSibling : panel.firstChild, "row-notice is-conflict", text);
+    }
+    const section = elt.closest("#lead-handoff");
+    if (section) {
+      const head = section.querySelector(".section-head");
+      showBusy(section, head ? head.nextSibling : section.firstChild, "form-error", text);
+    }
+  });
+
   const rows = () => Array.from(document.querySelectorAll("#queue-rows tr[data-handoff]"));
   let selectedId = null;
 

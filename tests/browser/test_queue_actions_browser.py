@@ -13,9 +13,10 @@ from playwright.sync_api import expect
 from handoff import services
 from handoff.models import Handoff
 from leadhub.choices import Stage
+from tests.browser.support import wait_for_queue_script
 from tests.factories import CompanyFactory, LeadFactory
 from tests.handoff.conftest import seeded_transactional_db  # noqa: F401 (fixture)
-from tests.handoff.factories import HandoffFactory
+from tests.handoff.factories import HandoffFactory, SDRProfileFactory
 
 pytestmark = [pytest.mark.usefixtures("seeded_transactional_db"), pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -51,13 +52,13 @@ def sign_in(context, live_server, user, path="/queue/"):
     page.get_by_label("Username").fill(user.username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_function("window.leadhubQueue === true")  # the deferred keyboard script is ready
+    wait_for_queue_script(page)  # the deferred keyboard script is ready
     return page
 
 
 def counts(page):
     text = page.locator("#queue-summary").inner_text()
-    found = {label: int(n.replace(",", "")) for n, label in re.findall(r"([\d,]+)\+? (yours|overdue|in the pool)", text)}
+    found = {label: int(n.replace(",", "")) for n, label in re.findall(r"([\d,]+)\+? (yours|overdue(?! \(team\))|in the pool)", text)}
     return found
 
 
@@ -103,7 +104,9 @@ def close_panel_if_overlay(page):
 
 @pytest.fixture
 def team(sdr, other_sdr, manager):
-    """sdr owns three leads (one overdue), other_sdr two; two wait in the pool."""
+    """sdr owns three leads (one overdue), other_sdr two; two wait in the pool. Both SDRs have
+    an SDR profile, so they are reassignment targets."""
+    SDRProfileFactory(user=sdr), SDRProfileFactory(user=other_sdr)
     data = {
         "accept": handoff(sdr, "Ada", "Accepted", hours_ago=6),
         "reject": handoff(sdr, "Bob", "Rejected", hours_ago=2),
@@ -172,7 +175,7 @@ def test_sdr_decides_from_the_queue_and_the_page_stays_whole(browser, live_serve
     other_tab = browser.new_context(viewport={"width": width, "height": height}, storage_state=context.storage_state())
     other = other_tab.new_page()
     other.goto(f"{live_server.url}/queue/")
-    other.wait_for_function("window.leadhubQueue === true")
+    wait_for_queue_script(other)
     row(other, team["clash"]).get_by_role("button", name="Reject…").click()
     other.locator("#panel").get_by_label("Reject: reason").select_option(label="Student")
     other.locator("#panel").get_by_role("button", name="Reject lead").click()

@@ -7,6 +7,7 @@ from handoff import services
 from handoff.models import Handoff
 from leadhub.choices import Stage
 from leadhub.models import Lead
+from tests.browser.support import wait_for_queue_script
 from tests.factories import ActivityFactory, CompanyFactory
 from tests.handoff.conftest import seeded_transactional_db  # noqa: F401 (fixture)
 from tests.handoff.factories import SDRProfileFactory, make_mql, reason
@@ -20,7 +21,7 @@ def sign_in(page, live_server, user):
     page.get_by_label("Password").fill("correct-horse-battery")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Acceptance queue")).to_be_visible()
-    page.wait_for_function("window.leadhubQueue === true")  # the deferred keyboard script is ready
+    wait_for_queue_script(page)  # the deferred keyboard script is ready
 
 
 def row(page, lead):
@@ -87,9 +88,10 @@ def test_keyboard_flow_moves_opens_accepts_and_rejects(page, live_server, sdr):
     page.keyboard.press("a")
     expect(row(page, first)).to_contain_text("Accepted Ann First")
 
-    page.keyboard.press("j")
-    expect(panel_title).to_contain_text("Ben Second")
+    # The selection has moved on to the next open row by itself: r rejects Ben.
+    expect(row(page, second)).to_have_class(re.compile("is-selected"))
     page.keyboard.press("r")
+    expect(panel_title).to_contain_text("Ben Second")
     reason_select = page.locator("#panel").get_by_label("Reject: reason")
     expect(reason_select).to_be_focused()
     reason_select.select_option(label="Student")
@@ -126,3 +128,30 @@ def test_a_decision_someone_else_made_first_shows_a_notice_and_refreshes_the_row
     row(page, lead).get_by_role("button", name="Accept").click()
     expect(row(page, lead).get_by_role("alert")).to_contain_text("already rejected this lead")
     assert Lead.objects.get(pk=lead.pk).stage == Stage.NURTURE
+
+
+def test_the_campaign_filter_suggests_existing_campaigns_and_choosing_one_filters_the_queue(page, live_server, sdr):
+    SDRProfileFactory(user=sdr)
+    fair = make_mql(first_name="Fay", last_name="Fair", campaign="spring-fair")
+    webinar = make_mql(first_name="Wes", last_name="Webinar", campaign="spring-webinar")
+    expo = make_mql(first_name="Eve", last_name="Expo", campaign="autumn-expo")
+    for lead in (fair, webinar, expo):
+        row(page, lead)
+    sign_in(page, live_server, sdr)
+    campaign = page.get_by_role("combobox", name="Campaign")
+    campaign.press_sequentially("spr")
+    options = page.locator("#campaign-suggestions option")
+    expect(options).to_have_count(2)
+    assert sorted(options.evaluate_all("els => els.map(e => e.value)")) == ["spring-fair", "spring-webinar"]
+    # Typing asks for suggestions only: the queue and the address stay as they were.
+    expect(row(page, expo)).to_be_visible()
+    assert "/leads/campaigns/" not in page.url and "campaign=" not in page.url
+
+    campaign.fill("spring-fair")  # what choosing the suggestion puts in the field
+    campaign.press("Tab")
+    expect(row(page, expo)).to_have_count(0)
+    expect(row(page, webinar)).to_have_count(0)
+    expect(row(page, fair)).to_contain_text("Fay Fair")
+    expect(page).to_have_url(re.compile(r"campaign=spring-fair"))
+    expect(page.locator("link[rel=stylesheet]").first).to_be_attached()
+    expect(page.get_by_role("heading", name="Acceptance queue")).to_be_visible()

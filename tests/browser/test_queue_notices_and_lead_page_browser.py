@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from handoff.models import Handoff, Notification
 from leadhub.choices import Stage
 from leadhub.models import Lead
+from tests.browser.support import wait_for_queue_script
 from tests.browser.test_queue_actions_browser import PASSWORD, handoff
 from tests.handoff.conftest import seeded_transactional_db  # noqa: F401 (fixture)
 from tests.handoff.factories import SDRProfileFactory, make_mql
@@ -28,7 +29,7 @@ def sign_in(page, live_server, user, path):
     page.get_by_label("Username").fill(user.username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_function("window.leadhubQueue === true")
+    wait_for_queue_script(page)
 
 
 def assert_page_intact(page):

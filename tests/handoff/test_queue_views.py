@@ -109,6 +109,45 @@ def test_header_counts_mine_overdue_and_pool_and_shows_unread_notices(client, sd
     assert b"Overdue: answer Ada today" in response.content
 
 
+def team_overdue(html):
+    found = re.search(r"<strong>([\d,]+)</strong> overdue \(team\)", html)
+    return int(found.group(1).replace(",", "")) if found else None
+
+
+def test_a_managers_header_counts_the_teams_overdue_handoffs_beside_their_own(client, manager, sdr, other_sdr):
+    now = timezone.now()
+    HandoffFactory(owner=sdr, due_at=now - timedelta(hours=2))
+    HandoffFactory(owner=other_sdr, due_at=now - timedelta(minutes=5))
+    HandoffFactory(owner=other_sdr, due_at=now + timedelta(hours=3))
+    HandoffFactory(owner=None)
+    client.force_login(manager)
+    response = client.get("/queue/")
+    assert header_counts(response)["overdue"] == 0  # the manager owns none of them
+    assert team_overdue(response.content.decode()) == 2
+    # Filters narrow the rows, not the team's count.
+    assert team_overdue(client.get("/queue/", {"assigned": "mine"}).content.decode()) == 2
+
+    client.force_login(sdr)
+    html = client.get("/queue/").content.decode()
+    assert header_counts(client.get("/queue/"))["overdue"] == 1
+    assert team_overdue(html) is None and "(team)" not in html
+
+
+def test_the_header_an_action_answers_keeps_the_managers_team_overdue_count(client, manager, sdr, other_sdr, routing):
+    now = timezone.now()
+    HandoffFactory(owner=other_sdr, due_at=now - timedelta(hours=1))
+    late = HandoffFactory(owner=sdr, due_at=now - timedelta(hours=2), lead=LeadFactory(stage=Stage.MQL))
+    client.force_login(manager)
+    assert team_overdue(client.get("/queue/").content.decode()) == 2
+    html = client.post(f"/queue/{late.pk}/accept/", **HX).content.decode()
+    summary = html[html.index('id="queue-summary"'):]
+    assert team_overdue(summary[:summary.index("</div>")]) == 1  # the decided one is no longer overdue
+
+    client.force_login(sdr)
+    other = HandoffFactory(owner=sdr, lead=LeadFactory(stage=Stage.MQL))
+    assert "(team)" not in client.post(f"/queue/{other.pk}/accept/", **HX).content.decode()
+
+
 def test_one_row_can_be_fetched_fresh(client, sdr):
     handoff = HandoffFactory(owner=sdr, lead=LeadFactory(stage=Stage.MQL, first_name="Rowan", last_name="Fresh"))
     client.force_login(sdr)

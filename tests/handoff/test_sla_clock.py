@@ -161,3 +161,35 @@ def test_the_migration_backfills_the_first_deadline_from_the_earliest_clock(sdr)
     assert plain.first_due_at == plain.due_at
     assert moved.first_due_at == now - timedelta(hours=2)
     assert pool.first_due_at is None
+
+
+def test_the_lead_pages_handoff_box_names_the_first_deadline_and_what_restarted_the_clock(client, sdr, other_sdr, manager, routing):
+    from django.contrib.auth import get_user_model
+
+    from leadhub.formatting import moment
+
+    get_user_model().objects.filter(pk=other_sdr.pk).update(first_name="Olga", last_name="Other")
+    handoff = open_handoff(make_mql())
+    first = handoff.due_at
+    client.force_login(manager)
+    assert b"First due" not in client.get(f"/leads/{handoff.lead_id}/").content
+    services.handoff_reassign(handoff=handoff, by=manager, to_user=other_sdr, at=first + timedelta(hours=1))
+    html = client.get(f"/leads/{handoff.lead_id}/").content.decode()
+    assert f"First due {moment(first)} · restarted when reassigned" in html
+    assert "With <strong>Olga Other</strong> since" in html and "→ Olga Other" in html  # people by full name
+    assert moment(open_handoff(handoff.lead).due_at) in html  # the new deadline, zone named
+
+    services.handoff_reassign(handoff=handoff, by=manager, to_user=None, at=first + timedelta(hours=2))
+    services.handoff_claim(handoff=handoff, by=sdr, at=first + timedelta(hours=3))
+    assert f"First due {moment(first)} · restarted when claimed" in client.get(f"/leads/{handoff.lead_id}/").content.decode()
+
+
+def test_the_lead_pages_handoff_box_shows_the_opportunity_as_money(client, sdr, routing):
+    lead = make_mql()
+    services.handoff_accept(handoff=open_handoff(lead), by=sdr)
+    lead.refresh_from_db()
+    services.lead_qualify(lead=lead, by=sdr, buying_cycle=True, influencer=True, timeframe_known=True,
+                          permission_to_follow_up=True, opportunity_amount="42000")
+    client.force_login(sdr)
+    html = client.get(f"/leads/{lead.pk}/").content.decode()
+    assert "opportunity $42,000." in html and "$42000" not in html
