@@ -12,6 +12,7 @@ request refused or invalid one accepted. Run by .ci/run; by hand:
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -73,6 +74,7 @@ def main():
     if failed:
         print(f"schemathesis found problems as {', '.join(failed)}; server log: {work / 'web.log'}")
         sys.exit(1)
+    shutil.rmtree(work, ignore_errors=True)
     print("schemathesis: no server errors and no schema violations")
 
 
