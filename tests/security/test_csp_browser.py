@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
+from tests.browser.support import wait_for_queue_script
 from tests.factories import ActivityFactory, LeadFactory
 from tests.handoff.conftest import seeded_transactional_db  # noqa: F401 (fixture)
 from tests.handoff.factories import SDRProfileFactory, make_mql
@@ -49,7 +50,7 @@ def test_pages_admin_and_api_docs_load_without_csp_violations(page, live_server,
     expect(page.get_by_role("heading", name="Leads")).to_be_visible()
     page.goto(f"{live_server.url}/queue/?assigned=all")
     expect(page.get_by_role("heading", name="Acceptance queue")).to_be_visible()
-    page.wait_for_function("window.leadhubQueue === true")  # the queue's script ran
+    wait_for_queue_script(page)  # the queue's script ran
     # htmx works: opening a row loads its panel.
     page.locator(".queue-row, [id^=handoff-]").first.click()
     expect(page.locator("#panel, .panel").first).to_contain_text("Lovelace")
