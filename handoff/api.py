@@ -58,7 +58,7 @@ class HandoffSerializer(serializers.ModelSerializer):
 
 
 class NoteInput(StrictInput):
-    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=services.NOTE_MAX_LENGTH, default="")
 
 
 class RejectInput(NoteInput):

@@ -124,6 +124,16 @@ def _check_can_decide(handoff, by):
     raise NotAllowed(f"This lead is assigned to {display_name(owner)}; only they or a sales manager can act on it.")
 
 
+# The longest note a decision, reassignment or recycle keeps (the API, the pages and the admin alike).
+NOTE_MAX_LENGTH = 2000
+
+
+def _check_note(note):
+    if note and len(note) > NOTE_MAX_LENGTH:
+        message = f"Keep the note to {NOTE_MAX_LENGTH:,} characters (it has {len(note):,})."
+        raise ValidationFailed(message, field_errors={"note": [message]})
+
+
 def _resolve_reason(reason):
     """A RejectionReason that may be chosen now, from an instance or an id; else ValidationFailed."""
     if reason in (None, ""):
@@ -428,6 +438,7 @@ def handoff_reassign(*, handoff, by, to_user, note="", at=None):
     first_due_at keeps the first deadline, so a breach before the move still counts in the
     reports. Only people with an SDR profile take handoffs: a manager without one is no target.
     """
+    _check_note(note)
     at = at or timezone.now()
     if not is_manager(by):
         raise NotAllowed("Only a sales manager can reassign leads.")
@@ -470,6 +481,7 @@ def _decide(locked, by, at):
 @transaction.atomic
 def handoff_accept(*, handoff, by, note="", at=None):
     """Sales accepts the MQL: the lead becomes a SAL owned by the handoff's SDR, with an empty SQL checklist."""
+    _check_note(note)
     at = at or timezone.now()
     lead, locked = _lock(handoff)
     if locked.status != HandoffStatus.OPEN:
@@ -494,6 +506,7 @@ def handoff_accept(*, handoff, by, note="", at=None):
 def handoff_reject(*, handoff, by, reason, note="", at=None):
     """Sales turns the MQL down. The reason is required and decides where the lead goes:
     back to nurture until its cooldown ends (recycle count +1), or disqualified."""
+    _check_note(note)
     at = at or timezone.now()
     reason = _resolve_reason(reason)
     lead, locked = _lock(handoff)
@@ -678,6 +691,7 @@ def lead_record_outcome(*, lead, by, outcome, lost_reason="", note="", at=None):
 @transaction.atomic
 def lead_recycle(*, lead, by, reason, note="", at=None):
     """A SAL goes back to marketing: to nurture with the reason's cooldown, or disqualified."""
+    _check_note(note)
     at = at or timezone.now()
     reason = _resolve_reason(reason)
     locked = _lock_lead(lead, Stage.SAL, "recycled")

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from leadhub import auth_backends, csv_export, formatting
 from leadhub.choices import Channel, Grade
 from leadhub.context_processors import navigation
-from leadhub.errors import DomainError, ValidationFailed
+from leadhub.errors import DomainError
 from leadhub.links import link
 from leadhub.models import Lead
 from leadhub.views import non_empty
@@ -389,21 +389,9 @@ def lead_recycle(request, pk):
     note = request.POST.get("note", "")
 
     def recycle(lead):
-        _check_note_length(note)
         return services.lead_recycle(lead=lead, by=request.user, reason=request.POST.get("reason"), note=note)
 
     return _lead_action(request, pk, recycle, lambda moved: f"Recycled: the lead is now {moved.get_stage_display()}.")
-
-
-def _check_note_length(note):
-    """The page's forms take notes as long as the API does (NoteInput), no longer."""
-    from .api import NoteInput
-
-    limit = NoteInput().fields["note"].max_length
-    if len(note) > limit:
-        message = f"Keep the note to {limit:,} characters (it has {len(note):,})."
-        raise ValidationFailed(message, field_errors={"note": [message]})
-
 
 
 # --- dashboards -------------------------------------------------------------------------

@@ -329,6 +329,19 @@ def test_reject_without_reason_keeps_the_form_open_with_an_error(client, sdr, ro
     assert Handoff.objects.get(pk=handoff.pk).status == HandoffStatus.OPEN
 
 
+def test_reject_with_a_note_longer_than_the_api_allows_keeps_the_form_open_with_the_limit(client, sdr, routing):
+    lead = make_mql()
+    handoff = Handoff.objects.get(lead=lead)
+    client.force_login(sdr)
+    response = client.post(f"/queue/{handoff.pk}/reject/", {"reason": reason("No budget").pk, "note": "x" * 2001}, **HX)
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Keep the note to 2,000 characters (it has 2,001)." in html and 'maxlength="2000"' in html
+    assert Handoff.objects.get(pk=handoff.pk).status == HandoffStatus.OPEN
+    lead.refresh_from_db()
+    assert lead.stage == Stage.MQL
+
+
 def test_reject_in_place_sends_the_lead_to_nurture_with_the_reason_on_its_page(client, sdr, marketer, routing):
     lead = make_mql()
     handoff = Handoff.objects.get(lead=lead)
