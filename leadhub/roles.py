@@ -13,9 +13,15 @@ def ensure_permissions(apps):
     from django.contrib.auth.management import create_permissions
 
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, verbosity=0)
-        app_config.models_module = None
+        # create_permissions skips an app without models_module, which a migration's app stub
+        # lacks; put back what was there, so the live registry (whose post_migrate signals
+        # depend on it) is never left changed.
+        previous = getattr(app_config, "models_module", None)
+        app_config.models_module = previous or True
+        try:
+            create_permissions(app_config, verbosity=0)
+        finally:
+            app_config.models_module = previous
 
 
 def grant(apps, role_permissions):

@@ -4,7 +4,6 @@ import importlib
 from datetime import timedelta
 
 import pytest
-from django.apps import apps as django_apps
 from django.utils import timezone
 
 from handoff.models import SDRProfileChange, SLAPolicy
@@ -42,7 +41,7 @@ def test_the_role_migration_makes_every_sales_manager_staff(db):
     manager = make_user("Sales manager", username="manager-old")
     assert not manager.is_staff
     migration = importlib.import_module("handoff.migrations.0013_sales_manager_admin_access")
-    migration.grant_admin_access(django_apps, None)
+    migration.grant_admin_access(migrated_apps(), None)
     manager.refresh_from_db()
     assert manager.is_staff
 
@@ -87,3 +86,11 @@ def test_a_capacity_changed_in_the_admin_is_recorded_like_on_the_team_page(clien
     response = client.post(url, data)
     assert response.status_code == 200 and "is in the past" in response.content.decode()
     assert SDRProfileChange.objects.count() == 1
+
+
+def migrated_apps():
+    """The models as the migrations know them, as a data migration receives them."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    return MigrationExecutor(connection).loader.project_state().apps

@@ -49,3 +49,14 @@ def test_seed_demo_twice_is_refused_or_skipped(settings):
     assert Lead.objects.count() == 20
     with pytest.raises(CommandError, match="already has leads"):
         call_command("seed_demo", leads=20, no_progress=True, stdout=out)
+
+
+def test_granting_roles_leaves_the_live_app_registry_as_it_was(db):
+    """Data migrations grant roles with historical models; called with the live registry (as a
+    test may), it must not leave apps without models_module: Django then stops sending their
+    post_migrate signals, and every flush after that loses the seeded roles."""
+    from django.apps import apps
+
+    before = {config.label: config.models_module for config in apps.get_app_configs()}
+    roles.ensure_permissions(apps)
+    assert {config.label: config.models_module for config in apps.get_app_configs()} == before
