@@ -3,17 +3,16 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
-from django.utils.text import Truncator
 from django.utils.timesince import timesince
 
 from handoff.models import Handoff
 
 from . import services
 from .errors import DomainError
+from .formatting import job_state
 from .models import Activity, Company, ImportMapping, Lead, LeadAlias, LeadImport, LeadMerge, StageChange
 from .services import MERGE_PERMISSION, lead_merge, merge_order, normalize_email, possible_duplicates
 
@@ -279,14 +278,7 @@ class LeadImportAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def state(self, job):
-        """The status, or "stalled since …" when a running job's heartbeat stopped."""
-        stalled = job.stalled_since
-        if stalled:
-            return format_html("<strong>Stalled since {}</strong> ({} ago; resumed automatically)",
-                               f"{timezone.localtime(stalled):%Y-%m-%d %H:%M}", timesince(stalled))
-        if job.status == job.Status.FAILED and job.error:
-            return format_html('{}: <span title="{}">{}</span>', job.get_status_display(), job.error, Truncator(job.error).chars(120))
-        return job.get_status_display()
+        return job_state(job, failed=job.status == job.Status.FAILED)
 
     @admin.display(description="running for")
     def age(self, job):

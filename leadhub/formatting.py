@@ -120,3 +120,21 @@ FILTERS = {
     "person": person, "money": money, "number": number, "day": day, "moment": moment,
     "zone_name": zone_name, "label": label, "humanize_value": humanize_value,
 }
+
+
+def job_state(job, *, failed):
+    """A background job's status for the admin: "Stalled since …" when its heartbeat stopped
+    (the sweeper resumes it), a failure with its reason (cut short, whole in the title), or
+    the plain status. `failed`: whether the job's status is its "failed" value."""
+    from django.utils.html import format_html
+    from django.utils.text import Truncator
+    from django.utils.timesince import timesince
+
+    stalled = job.stalled_since
+    if stalled:
+        return format_html('<strong class="errornote-inline">Stalled since {}</strong> ({} ago; resumed automatically)',
+                           f"{timezone.localtime(stalled):%Y-%m-%d %H:%M}", timesince(stalled))
+    if failed and job.error:
+        return format_html('{}: <span title="{}">{}</span>', job.get_status_display(), job.error, Truncator(job.error).chars(120))
+    return job.get_status_display()
+

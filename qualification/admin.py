@@ -7,13 +7,12 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.text import Truncator
 from django.utils.timesince import timesince
 
 from leadhub.admin import ReadOnlyAdmin
 from leadhub.errors import DomainError
+from leadhub.formatting import job_state
 
 from . import selectors, services
 from .choices import ModelStatus, RequiredField, RunStatus
@@ -187,14 +186,7 @@ class RescoreRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="status", ordering="status")
     def state(self, run):
-        """The status, or "stalled since …" when an active run's heartbeat stopped."""
-        stalled = run.stalled_since
-        if stalled:
-            return format_html('<strong class="errornote-inline">Stalled since {}</strong> ({} ago; resumed automatically)',
-                               f"{timezone.localtime(stalled):%Y-%m-%d %H:%M}", timesince(stalled))
-        if run.status == RunStatus.FAILED and run.error:
-            return format_html('{}: <span title="{}">{}</span>', run.get_status_display(), run.error, Truncator(run.error).chars(120))
-        return run.get_status_display()
+        return job_state(run, failed=run.status == RunStatus.FAILED)
 
     @admin.display(description="age")
     def age(self, run):

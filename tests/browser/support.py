@@ -11,3 +11,14 @@ def wait_for_queue_script(page, timeout_ms=10_000):
             return
         page.wait_for_timeout(50)
     raise AssertionError("queue.js did not run on " + page.url)
+
+
+def sign_in_and_open(page, live_server, user, path):
+    """Sign in through the login form (the factories' password) and open `path`."""
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill("correct-horse-battery")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state("networkidle")
+    page.goto(f"{live_server.url}{path}")
+

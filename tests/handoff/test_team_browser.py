@@ -8,19 +8,11 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from handoff.models import SDRProfile
+from tests.browser.support import sign_in_and_open as sign_in
 from tests.handoff.conftest import seeded_transactional_db  # noqa: F401 (fixture)
 from tests.handoff.factories import HandoffFactory, SDRProfileFactory
 
 pytestmark = [pytest.mark.usefixtures("seeded_transactional_db"), pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def sign_in(page, live_server, user, path):
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill("correct-horse-battery")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state("networkidle")
-    page.goto(f"{live_server.url}{path}")
 
 
 def page_is_intact(page):
