@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.usefixtures("seeded_transactional_db"), pytest.mark.br
 
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1024, "height": 768}
-LONG_LAST_NAME = "Wolfeschlegelsteinhausenbergerdorff" * 3  # 105 characters, no break
+LONG_LAST_NAME = ("Wolfeschlegelsteinhausenbergerdorff" * 3)[:100]  # the longest a last name can be, no break
 LONG_URL = "https://example.com/" + "a" * 10_000
 RTL_OVERRIDE = "\u202e"
 
@@ -40,7 +40,7 @@ def sign_in(page, live_server, user):
 @pytest.fixture
 def hostile_sal(routing):  # noqa: F811
     """A SAL (so the page shows the checklist and the recycle form) whose name, company and
-    activity carry a 105-character last name, a right-to-left override and a 10k-character URL."""
+    activity carry a 100-character last name, a right-to-left override and a 10k-character URL."""
     simple_model(status=ModelStatus.PUBLISHED)
     lead = LeadFactory(
         first_name="Ada", last_name=LONG_LAST_NAME, title="VP Sales", campaign="spring-" + "x" * 90,
