@@ -53,11 +53,12 @@ def start(args, env, log_path):
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def stop(process):
+def stop(process, timeout=20):
+    """SIGTERM the process group, SIGKILL it after `timeout` seconds."""
     if process and process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()

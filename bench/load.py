@@ -26,7 +26,6 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -220,16 +219,6 @@ def start_server(args, database_url, broker, logs):
     return subprocess.Popen(["deploy/serve.sh"], cwd=c.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def stop_server(process):
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 CELERY_SUCCESS = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/[^\]]+\] Task handoff\.tasks\.check_sla\[[^\]]+\] succeeded")
 
 
@@ -318,7 +307,7 @@ def main():
         stored, duplicated, twice, left, drain = after_checks(run_tag)
     finally:
         stop.set()
-        stop_server(server)
+        c.stop(server, timeout=40)  # the supervisor lets web, worker and beat finish first
     serve_log = (logs / "serve.log").read_text(errors="replace")
     lags = sla_lags(serve_log, started_wall, ended_wall)
 
