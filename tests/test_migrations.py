@@ -173,3 +173,32 @@ def test_the_rollup_data_migrations_fill_the_rollups_as_the_live_rebuild_does():
     assert all(migrated.values()), "every rollup table has rows"
     rollup.rebuild()
     assert rollup_rows() == migrated
+
+
+def test_an_index_added_concurrently_is_built_without_a_write_lock_on_postgresql():
+    """The operation for new indexes on large tables (leadhub.migration_operations): on PostgreSQL
+    CREATE/DROP INDEX CONCURRENTLY, outside a transaction; on SQLite a plain index. Either way the
+    index exists afterwards and is gone after reversing."""
+    from django.db import models
+    from django.test.utils import CaptureQueriesContext
+
+    from leadhub.migration_operations import AddIndexConcurrently
+
+    operation = AddIndexConcurrently(model_name="lead", index=models.Index(fields=["phone"], name="lead_phone_probe"))
+    before = MigrationExecutor(connection).loader.project_state()
+    after = before.clone()
+    operation.state_forwards("leadhub", after)
+
+    def indexes():
+        with connection.cursor() as cursor:
+            return set(connection.introspection.get_constraints(cursor, "leadhub_lead"))
+
+    with CaptureQueriesContext(connection) as queries, connection.schema_editor(atomic=False) as editor:
+        operation.database_forwards("leadhub", editor, before, after)
+    assert "lead_phone_probe" in indexes()
+    created = [q["sql"] for q in queries if "lead_phone_probe" in q["sql"]]
+    concurrently = connection.vendor == "postgresql"
+    assert created and all(("CONCURRENTLY" in sql) == concurrently for sql in created), created
+    with connection.schema_editor(atomic=False) as editor:
+        operation.database_backwards("leadhub", editor, after, before)
+    assert "lead_phone_probe" not in indexes()

@@ -104,7 +104,6 @@ class Migration(migrations.Migration):
             name='first_due_at',
             field=models.DateTimeField(blank=True, help_text='The deadline of the first assignment, never moved: the SLA reports count a breach against it.', null=True),
         ),
-        migrations.RunPython(backfill_first_due_at, migrations.RunPython.noop),
         migrations.AlterField(
             model_name='handoff',
             name='due_at',
@@ -132,5 +131,8 @@ class Migration(migrations.Migration):
             model_name='sdrprofilechange',
             index=models.Index(fields=['-at', '-id'], name='sdrprofilechange_at'),
         ),
+        # The data steps come after every schema change: on PostgreSQL, an UPDATE of handoffs
+        # leaves deferred constraint checks pending, and CREATE INDEX on the table then fails.
+        migrations.RunPython(backfill_first_due_at, migrations.RunPython.noop),
         migrations.RunPython(recount_breaches, migrations.RunPython.noop),
     ]
