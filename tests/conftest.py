@@ -11,6 +11,8 @@ from rest_framework.authtoken.models import Token  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 from leadhub import roles  # noqa: E402
+from leadhub.clock import running_as_of  # noqa: E402
+from tests.clock import INSTANTS  # noqa: E402
 from tests.factories import UserFactory  # noqa: E402
 
 from django.contrib.auth.hashers import PBKDF2PasswordHasher  # noqa: E402
@@ -94,6 +96,14 @@ def browser_type_launch_args(browser_type_launch_args):
             "--disable-component-update", "--disable-sync", "--no-first-run",
         ],
     }
+
+
+@pytest.fixture(params=list(INSTANTS))
+def fixed_instant(request):
+    """The test runs once at each of tests/clock.py's instants: every clock read in this process
+    (and its threads) starts there and runs on. Yields (name, the starting moment)."""
+    with running_as_of(INSTANTS[request.param]) as now:
+        yield request.param, now
 
 
 @pytest.fixture(autouse=True)
