@@ -6,6 +6,7 @@ import pytest
 # must still be allowed to run there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
+from django.contrib.auth.hashers import PBKDF2PasswordHasher  # noqa: E402
 from django.contrib.auth.models import Group  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
@@ -14,8 +15,6 @@ from leadhub import roles  # noqa: E402
 from leadhub.clock import running_as_of  # noqa: E402
 from tests.clock import INSTANTS  # noqa: E402
 from tests.factories import UserFactory  # noqa: E402
-
-from django.contrib.auth.hashers import PBKDF2PasswordHasher  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 PROJECT_APPS = ("leadhub", "qualification", "handoff")
