@@ -60,16 +60,23 @@ browser-deps:
 	  else echo "The browser tests need /usr/bin/chromium: run 'sudo apt-get install chromium'." >&2; exit 1; fi; \
 	fi
 
+# The suite runs in parallel (pytest-xdist): WORKERS processes, each with its own test database
+# (test_<name>_gw0, _gw1, ... on PostgreSQL), browser, live server and private Redis. Tests are
+# handed out one at a time, so the long ones do not queue up behind each other.
+# WORKERS=0 runs in one process (for a debugger).
+WORKERS ?= auto
+XDIST = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist worksteal)
+
 # The whole suite: unit, API and browser tests. DATABASE_URL picks the database (SQLite by default).
 test: $(STAMP) browser-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # Everything but the browser tests.
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not browser" $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) -m "not browser" $(PYTEST_ARGS)
 
 test-pg: $(STAMP) browser-deps
-	DATABASE_URL=$${PG_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/leadhub} $(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$${PG_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/leadhub} $(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 screenshots: $(STAMP) browser-deps
 	$(PY) docs/screenshots.py
@@ -78,8 +85,15 @@ screenshots: $(STAMP) browser-deps
 bench: $(STAMP)
 	$(PY) bench/run_all.py $(BENCH_ARGS)
 
+# The linter and the formatter's check (what the pre-commit hooks run: .pre-commit-config.yaml).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# The production shape (gunicorn, Celery worker and beat) on PostgreSQL and Redis, started,
+# exercised and stopped: deploy/smoke.py.
+smoke: $(STAMP)
+	$(PY) deploy/smoke.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

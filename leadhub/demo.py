@@ -184,10 +184,10 @@ def _activity_properties(rng, kind):
     return {}
 
 
-def seed_leads(*, leads, activities_per_lead=4.0, seed=7, progress=None, chunk_size=5000):
-    """Create `leads` leads (with companies and activities over the last 90 days)."""
+def seed_leads(*, leads, activities_per_lead=4.0, seed=7, progress=None, chunk_size=5000, now=None):
+    """Create `leads` leads (with companies and activities over the 90 days before `now`)."""
     rng = random.Random(seed)
-    now = timezone.now()
+    now = now or timezone.now()
     company_count = max(40, leads // 6)
     with transaction.atomic():
         companies = seed_companies(rng, company_count, now)

@@ -6,16 +6,23 @@ import pytest
 # must still be allowed to run there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
+from django.contrib.auth.hashers import PBKDF2PasswordHasher  # noqa: E402
 from django.contrib.auth.models import Group  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 from leadhub import roles  # noqa: E402
+from leadhub.clock import running_as_of  # noqa: E402
+from tests.clock import INSTANTS  # noqa: E402
 from tests.factories import UserFactory  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 PROJECT_APPS = ("leadhub", "qualification", "handoff")
 _migration_data_steps = []
+
+
+class OneIterationPBKDF2PasswordHasher(PBKDF2PasswordHasher):
+    iterations = 1
 
 
 def restore_migration_data(**kwargs):
@@ -44,8 +51,10 @@ def restore_migration_data(**kwargs):
                 for operation in loader.graph.nodes[node].operations:
                     if isinstance(operation, RunPython):
                         _migration_data_steps.append((node, operation.code, apps))
+    # A schema editor that is never entered: the steps use only its connection.
+    schema_editor = connection.schema_editor(atomic=False)
     for _node, code, apps in _migration_data_steps:
-        code(apps, None)
+        code(apps, schema_editor)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -62,7 +71,13 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_configure(config):
+    from django.conf import settings
     from django.db.models.signals import post_migrate
+
+    # Passwords hashed at one PBKDF2 iteration: the suite creates and signs in hundreds of users,
+    # and production's 1.5 million iterations cost about a second of CPU each. Same algorithm and
+    # format, so stored hashes and sign-ins behave as in production.
+    settings.PASSWORD_HASHERS = ["tests.conftest.OneIterationPBKDF2PasswordHasher"]
 
     # Once per flush: the last project app's post_migrate comes after contenttypes and auth have
     # recreated content types and permissions.
@@ -80,6 +95,14 @@ def browser_type_launch_args(browser_type_launch_args):
             "--disable-component-update", "--disable-sync", "--no-first-run",
         ],
     }
+
+
+@pytest.fixture(params=list(INSTANTS))
+def fixed_instant(request):
+    """The test runs once at each of tests/clock.py's instants: every clock read in this process
+    (and its threads) starts there and runs on. Yields (name, the starting moment)."""
+    with running_as_of(INSTANTS[request.param]) as now:
+        yield request.param, now
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,3 @@
-from datetime import UTC, timedelta
-
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -52,20 +50,15 @@ class LeadFactory(factory.django.DjangoModelFactory):
     campaign = "website-demo-form"
 
 
-def earlier_today(hours=1):
-    """`hours` ago, but not before today's start (UTC, the day scoring's decay counts in): an
-    activity from an hour ago is yesterday's just after midnight, and would decay."""
-    now = timezone.now()
-    return max(now - timedelta(hours=hours), now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0))
-
-
 class ActivityFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Activity
 
     lead = factory.SubFactory(LeadFactory)
     kind = ActivityKind.PAGE_VIEW
-    occurred_at = factory.LazyFunction(earlier_today)
+    # Just now, on whatever day the clock shows: scoring's decay counts whole days, and an
+    # activity "an hour ago" is yesterday's just after midnight (tests at fixed instants: tests/clock.py).
+    occurred_at = factory.LazyFunction(timezone.now)
     properties = factory.LazyFunction(dict)
     source = "tests"
     external_id = factory.Sequence(lambda n: f"ext-{n}")

@@ -8,18 +8,21 @@ from django.test.utils import CaptureQueriesContext
 
 from handoff.choices import EventKind, HandoffStatus
 from handoff.models import Handoff, HandoffEvent, HandoffRule
+from handoff.sla import calendar_for, due_at_for
 from leadhub.choices import Stage
 from leadhub.models import Lead, StageChange
 from leadhub.services import transition_many
 from qualification import bulk, selectors
 from qualification.choices import ModelStatus
 from qualification.services import rescore_leads
-from tests.factories import ActivityFactory, CompanyFactory, LeadFactory, earlier_today
+from tests.factories import ActivityFactory, CompanyFactory, LeadFactory
 from tests.handoff.factories import SDRProfileFactory
 from tests.handoff.test_rollup import assert_current
 from tests.qualification.factories import simple_model
 
-pytestmark = pytest.mark.django_db
+# Every test runs at each fixed instant (tests/clock.py): scores must not decay overnight, and
+# deadlines are business hours from the moment of routing, at night and at the weekend too.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fixed_instant")]
 
 
 @pytest.fixture
@@ -32,7 +35,7 @@ def hot_leads(count):
     software = CompanyFactory(industry="software")
     leads = [LeadFactory(company=software, title="Marketing Manager") for _ in range(count)]
     for lead in leads:
-        ActivityFactory(lead=lead, kind="demo_request", occurred_at=earlier_today())
+        ActivityFactory(lead=lead, kind="demo_request")
     bulk.rebuild_rollups(bulk.Leads(ids=tuple(lead.pk for lead in leads)))
     return leads
 
@@ -57,6 +60,9 @@ def test_one_rescoring_promotes_many_leads_and_routes_them_in_turn(model, sdr, o
         assert history[-1][:2] == ("nurture", "mql") and history[-1][2].startswith("Score 60.0 ≥ 50.0, grade B")
         handoff = Handoff.objects.get(lead=lead)
         assert handoff.assigned_at is not None and handoff.due_at > handoff.assigned_at
+        assert handoff.due_at == due_at_for(handoff.sla_policy, handoff.assigned_at)
+        window = calendar_for(handoff.sla_policy).window(handoff.due_at.astimezone(calendar_for(handoff.sla_policy).zone).date())
+        assert window is not None and window[0] <= handoff.due_at <= window[1]  # inside business hours
         assert (handoff.score_at_handoff, handoff.grade_at_handoff, handoff.channel) == (60, "B", lead.source)
         events = list(HandoffEvent.objects.filter(handoff=handoff).order_by("id").values_list("kind", "to_owner_id"))
         assert events == [(EventKind.CREATED, None), (EventKind.ASSIGNED, handoff.owner_id)]

@@ -74,11 +74,11 @@ def test_owner_and_manager_at_once_over_the_api_one_gets_409(sdr, manager):
 def _hot_leads(count, company):
     """Leads that simple_model makes MQL (software company +20, demo request +40), not yet scored."""
     from qualification import bulk
-    from tests.factories import ActivityFactory, LeadFactory, earlier_today
+    from tests.factories import ActivityFactory, LeadFactory
 
     leads = [LeadFactory(company=company, title="Marketing Manager") for _ in range(count)]
     for lead in leads:
-        ActivityFactory(lead=lead, kind="demo_request", occurred_at=earlier_today())
+        ActivityFactory(lead=lead, kind="demo_request")
     bulk.rebuild_rollups(bulk.Leads(ids=tuple(lead.pk for lead in leads)))
     return [lead.pk for lead in leads]
 

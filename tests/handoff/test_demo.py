@@ -1,11 +1,11 @@
 import io
+import time
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.db.models import F
-from django.utils import timezone
 
 from handoff.choices import HandoffStatus
 from handoff.models import Handoff, SDRProfile
@@ -13,30 +13,34 @@ from handoff.selectors import sla_state
 from handoff.sla import calendar_for
 from leadhub.choices import Stage
 from leadhub.models import Lead, StageChange
+from tests.clock import INSTANTS, is_business_time
 
 pytestmark = pytest.mark.django_db
 
 
-def business_time_within_the_hour(now):
-    """Whether a deadline inside business hours can fall within the next hour at all (not at
-    night, not at the weekend): only then does the demo have handoffs "due soon"."""
-    return calendar_for(None).add(now, timedelta(minutes=1)) <= now + timedelta(minutes=55)
-
-
-def test_seed_demo_builds_a_believable_consistent_queue_history(settings):
+@pytest.mark.parametrize("instant", INSTANTS)
+def test_seed_demo_builds_a_believable_consistent_queue_history(settings, instant):
+    """Seeded as of each fixed instant (seed_demo --as-of): the history ends there and the live
+    queue stands there, in every SLA state the business hours allow at that moment."""
     settings.DEBUG = True
-    call_command("seed_demo", leads=1500, no_progress=True, stdout=open("/dev/null", "w"))
-    now = timezone.now()
+    as_of = INSTANTS[instant]
+    started = time.monotonic()
+    call_command("seed_demo", leads=1500, no_progress=True, as_of=as_of.isoformat(), stdout=open("/dev/null", "w"))
+    # Services read a clock that started at as_of and ran on while seeding.
+    latest = as_of + timedelta(seconds=time.monotonic() - started + 1)
+    assert StageChange.objects.filter(at__gt=as_of - timedelta(days=1)).exists()  # history up to as_of, not up to today
+    now = as_of
     assert SDRProfile.objects.filter(user__username__in=["sdr1", "sdr2", "sdr3"], capacity=40).count() == 3
     decided = Handoff.objects.exclude(status=HandoffStatus.OPEN)
     accepted = decided.filter(status=HandoffStatus.ACCEPTED).count()
     assert 0.55 < accepted / decided.count() < 0.8  # about two thirds accepted
     assert not decided.filter(first_decision_at__lt=F("assigned_at")).exists()
-    assert not StageChange.objects.filter(at__gt=now).exists()
+    assert not StageChange.objects.filter(at__gt=latest).exists()
     for handoff in decided.filter(status=HandoffStatus.ACCEPTED)[:30]:
         assert StageChange.objects.get(lead=handoff.lead, to_stage=Stage.SAL).at == handoff.first_decision_at
     states = Counter(sla_state(h, now) for h in Handoff.objects.filter(status=HandoffStatus.OPEN))
-    assert set(states) == {"pool", "on_time", "overdue"} | ({"due_soon"} if business_time_within_the_hour(now) else set())
+    # Only while the business day is open can a deadline fall within the hour ("due soon").
+    assert set(states) == {"pool", "on_time", "overdue"} | ({"due_soon"} if is_business_time(as_of) else set())
     assert Lead.objects.filter(stage=Stage.MQL).count() == sum(states.values())
     # Every deadline, first or current, decided or open, falls inside its policy's business hours.
     deadlines = 0
@@ -60,8 +64,9 @@ def test_seed_demo_builds_a_believable_consistent_queue_history(settings):
     assert Lead.objects.filter(stage=Stage.SQL).exists() and Lead.objects.filter(stage=Stage.WON).exists()
 
 
-def test_seed_demo_tells_the_dashboard_story(settings):
-    """The default demo's dashboards have something to say: a slow SDR, breaches, a channel sales rejects."""
+def test_seed_demo_tells_the_dashboard_story(settings, fixed_instant):
+    """The default demo's dashboards have something to say: a slow SDR, breaches, a channel sales
+    rejects; seeded and read at each fixed instant (the whole test runs there)."""
     from handoff import reports
 
     settings.DEBUG = True
@@ -74,7 +79,7 @@ def test_seed_demo_tells_the_dashboard_story(settings):
     assert by_sdr[slowest] > 1.6 * max(v for k, v in by_sdr.items() if k != slowest)
     counts = {r["state"]: r["count"] for r in reports.open_by_state(scope)}
     assert all(n > 0 for state, n in counts.items() if state != "due_soon")
-    assert (counts["due_soon"] > 0) == business_time_within_the_hour(scope.now)
+    assert (counts["due_soon"] > 0) == is_business_time(fixed_instant[1])
     bands = [b for b in reports.conversion_by_band(scope) if b["mql"] >= 10]
     assert bands[-1]["mql_to_sql"] > bands[0]["mql_to_sql"] + 10
     acceptance = reports.acceptance_by_channel(scope)

@@ -28,7 +28,7 @@ def page_is_intact(page):
 
 @pytest.mark.parametrize("width,height", [(1440, 900), (390, 844)])
 def test_manager_edits_the_team_in_place_and_refusals_stay_in_the_row(page, live_server, settings, manager, sdr, other_sdr,
-                                                                       width, height):
+                                                                       width, height, tmp_path):
     settings.DEBUG = True
     page.set_viewport_size({"width": width, "height": height})
     profile = SDRProfileFactory(user=sdr, capacity=10)
@@ -44,7 +44,7 @@ def test_manager_edits_the_team_in_place_and_refusals_stay_in_the_row(page, live
     expect(row.locator("[data-col=overdue]")).to_contain_text("1")
     expect(row).to_contain_text("Taking leads")
     page_is_intact(page)
-    page.screenshot(path=f"/tmp/team-sla-team-{width}.png", full_page=True)
+    page.screenshot(path=tmp_path / f"team-sla-team-{width}.png", full_page=True)
 
     # Capacity 25: the row says so, the history lists it, the page stays.
     row.get_by_label("Capacity").fill("25")
@@ -59,7 +59,7 @@ def test_manager_edits_the_team_in_place_and_refusals_stay_in_the_row(page, live
     expect(row.get_by_role("alert")).to_contain_text("Capacity is a whole number of open handoffs from 0 to 500.")
     expect(row.get_by_label("Capacity")).to_have_value("-3")
     page_is_intact(page)
-    page.screenshot(path=f"/tmp/team-sla-team-{width}-refused.png", full_page=True)
+    page.screenshot(path=tmp_path / f"team-sla-team-{width}-refused.png", full_page=True)
 
     # An out-of-office end in the past is refused too.
     row.get_by_label("Capacity").fill("25")
@@ -76,7 +76,7 @@ def test_manager_edits_the_team_in_place_and_refusals_stay_in_the_row(page, live
     expect(row).to_contain_text("Unavailable")
     expect(page.locator("#team-history li")).to_have_count(2)
     page_is_intact(page)
-    page.screenshot(path=f"/tmp/team-sla-team-{width}-after.png", full_page=True)
+    page.screenshot(path=tmp_path / f"team-sla-team-{width}-after.png", full_page=True)
     profile.refresh_from_db()
     assert (profile.capacity, profile.available, profile.out_of_office_until) == (25, False, None)
     assert SDRProfile.objects.get(user=other_sdr).capacity == 40

@@ -51,6 +51,31 @@ def test_seed_demo_twice_is_refused_or_skipped(settings):
         call_command("seed_demo", leads=20, no_progress=True, stdout=out)
 
 
+def test_seed_demo_as_of_dates_the_demo_before_that_moment_in_the_site_zone(settings):
+    """--as-of without an offset is in TIME_ZONE; every lead, activity and stage change is from
+    the 90 days before it, and nothing after it."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from leadhub.models import StageChange
+
+    settings.DEBUG, settings.TIME_ZONE = True, "Europe/Berlin"
+    call_command("seed_demo", leads=60, no_progress=True, as_of="2026-06-14T08:00", stdout=open("/dev/null", "w"))
+    as_of = datetime(2026, 6, 14, 8, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    for model, field in ((Lead, "created_at"), (Activity, "occurred_at"), (StageChange, "at")):
+        moments = sorted(model.objects.values_list(field, flat=True))
+        assert moments, model
+        assert as_of - timedelta(days=91) < moments[0] and moments[-1] < as_of + timedelta(minutes=5), (model, moments[-1])
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2026-13-01T00:00", ""])
+def test_seed_demo_refuses_an_as_of_that_is_not_a_date_and_time(settings, value):
+    settings.DEBUG = True
+    with pytest.raises(CommandError, match="--as-of: .* is not an ISO 8601 date and time"):
+        call_command("seed_demo", leads=5, no_progress=True, as_of=value)
+    assert not Lead.objects.exists()
+
+
 def test_granting_roles_leaves_the_live_app_registry_as_it_was(db):
     """Data migrations grant roles with historical models; called with the live registry (as a
     test may), it must not leave apps without models_module: Django then stops sending their

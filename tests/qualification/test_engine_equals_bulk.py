@@ -93,7 +93,10 @@ def lead_data(draw):
     half_life=st.integers(1, 60),
     bands=st.lists(st.integers(-200, 600), min_size=3, max_size=3).map(lambda b: sorted(b, reverse=True)),
 )
-def test_engine_and_bulk_sql_agree_on_random_leads_and_models(fit_rules, engagement_rules, leads, half_life, bands):
+def test_engine_and_bulk_sql_agree_on_random_leads_and_models(fixed_instant, fit_rules, engagement_rules, leads, half_life,
+                                                             bands):
+    """At each fixed instant (tests/clock.py): just after midnight every activity "hours ago" is
+    a day older for decay, on both paths alike."""
     now = timezone.now()
     with transaction.atomic():
         model = ScoringModelFactory(half_life_days=half_life, grade_a_min=Decimal(bands[0]) / 10,

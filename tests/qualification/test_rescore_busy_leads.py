@@ -13,7 +13,7 @@ from leadhub.tasks import rescore_leads
 from qualification import bulk
 from qualification.choices import ModelStatus
 from qualification.services import rescore_pending
-from tests.factories import ActivityFactory, CompanyFactory, LeadFactory, earlier_today
+from tests.factories import ActivityFactory, CompanyFactory, LeadFactory
 
 from .factories import simple_model
 
@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def hot_lead():
     """Qualifies under simple_model once scored: software company (+20) and a demo request (+40)."""
     lead = LeadFactory(company=CompanyFactory(industry="software"))
-    ActivityFactory(lead=lead, kind="demo_request", occurred_at=earlier_today())
+    ActivityFactory(lead=lead, kind="demo_request")
     bulk.rebuild_rollups(bulk.Leads(ids=(lead.pk,)))
     return lead
 

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from leadhub import demo
+from leadhub.clock import parse_instant, running_as_of
 from leadhub.models import Lead
 
 # Apps that add their own demo data after the lead records, in this order. Each has a
@@ -23,6 +24,12 @@ class Command(BaseCommand):
         parser.add_argument("--if-empty", action="store_true", help="Do nothing (successfully) when leads already exist.")
         parser.add_argument("--force", action="store_true", help="Run even with DEBUG off (creates users with a known password).")
         parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
+        parser.add_argument(
+            "--as-of", metavar="ISO_DATETIME",
+            help="Seed the demo as of this moment instead of now (e.g. 2026-11-27T17:45:00+00:00; without an offset, "
+                 "in TIME_ZONE): the history ends and the live queue stands there, and every clock the services "
+                 "read while seeding starts there.",
+        )
 
     def handle(self, *args, **options):
         if not settings.DEBUG and not options["force"]:
@@ -34,6 +41,12 @@ class Command(BaseCommand):
             raise CommandError("--leads must be zero or more.")
         if options["activities_per_lead"] < 0:
             raise CommandError("--activities-per-lead must be zero or more.")
+        as_of = options["as_of"]
+        if isinstance(as_of, str):
+            try:
+                as_of = parse_instant(as_of)
+            except ValueError as error:
+                raise CommandError(f"--as-of: {error}") from None
         if Lead.objects.exists():
             if options["if_empty"]:
                 self.stdout.write("Demo data already loaded; leaving it as it is.")
@@ -41,16 +54,20 @@ class Command(BaseCommand):
                 return
             raise CommandError("The database already has leads. Use a fresh database, or --if-empty to skip.")
 
+        with running_as_of(as_of) as now:
+            self._seed(options, now)
+
+    def _seed(self, options, now):
         started = time.monotonic()
         users = demo.ensure_demo_users()
         with tqdm(total=options["leads"], unit=" leads", disable=options["no_progress"], file=self.stderr._out) as bar:
             counts = demo.seed_leads(
                 leads=options["leads"], activities_per_lead=options["activities_per_lead"],
-                seed=options["seed"], progress=bar.update,
+                seed=options["seed"], progress=bar.update, now=now,
             )
         self.stdout.write(
             f"Created {counts['companies']:,} companies, {counts['leads']:,} leads and "
-            f"{counts['activities']:,} activities in {time.monotonic() - started:.1f} s."
+            f"{counts['activities']:,} activities in {time.monotonic() - started:.1f} s, as of {now:%Y-%m-%d %H:%M %Z}."
         )
         for app in DEMO_APPS:
             if importlib.util.find_spec(f"{app}.demo") is not None:
