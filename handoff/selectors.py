@@ -69,7 +69,7 @@ def _sla_state(owner_id, due_at, now):
 def pool_wait(policy, created_at, now):
     """How urgent a pool handoff's wait is on its policy's clock: "" while fresh, "amber" past half
     the policy's response time (business time since it became an MQL), "red" past all of it."""
-    from .sla import calendar_for, response_time
+    from .sla_clock import calendar_for, response_time
 
     waited, limit = calendar_for(policy).elapsed(created_at, now), response_time(policy)
     if waited >= limit:
@@ -78,7 +78,7 @@ def pool_wait(policy, created_at, now):
 
 
 def pool_wait_title(policy):
-    from .sla import response_time
+    from .sla_clock import response_time
 
     hours = response_time(policy).total_seconds() / 3600
     return f"Waiting since it became an MQL; amber after {hours / 2:g} business hours, red after {hours:g}"

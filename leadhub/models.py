@@ -6,7 +6,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Case, Q, Value, When
-from django.db.models.functions import Concat, Lower, Now, StrIndex, Substr
+from django.db.models.functions import Concat, Lower, StrIndex, Substr
 from django.db.models.lookups import GreaterThan, LessThan
 from django.utils import timezone
 
@@ -163,25 +163,6 @@ class Activity(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} at {self.occurred_at:%Y-%m-%d %H:%M}"
-
-
-class PendingRescore(models.Model):
-    """A lead whose facts changed since it was last scored (activities arrived, its profile
-    changed). The rescoring task takes waiting rows in batches, oldest first (qualification.
-    services.rescore_pending), and scores each lead once however many rows it has. A lead may
-    have several rows: writers only ever insert, so an ingest batch never waits on another or
-    on the worker here. `activity_at` is the newest activity the writer recorded: rescoring
-    moves the lead's last_activity_at with its scores, in the same row update, so ingest never
-    updates (or locks) the lead itself."""
-
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="+")
-    activity_at = models.DateTimeField(null=True, blank=True)
-    # When the lead started waiting (set by the database, as writers insert with plain SQL):
-    # /healthz and the sweeper (leadhub.tasks.sweep) read the oldest.
-    created_at = models.DateTimeField(db_default=Now())
-
-    def __str__(self):
-        return f"lead {self.lead_id} waits for rescoring"
 
 
 class StageChange(models.Model):

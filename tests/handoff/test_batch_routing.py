@@ -9,8 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from handoff.choices import EventKind, HandoffStatus
 from handoff.models import Handoff, HandoffEvent, HandoffRule
 from leadhub.choices import Stage
+from leadhub.lifecycle import transition_many
 from leadhub.models import Lead, StageChange
-from leadhub.services import transition_many
 from qualification import bulk, selectors
 from qualification.choices import ModelStatus
 from qualification.services import rescore_leads

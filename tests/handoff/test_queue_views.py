@@ -589,7 +589,7 @@ def test_pool_wait_is_measured_in_business_time_against_the_response_time():
     from datetime import UTC, datetime
 
     from handoff.selectors import pool_wait
-    from handoff.sla import response_time
+    from handoff.sla_clock import response_time
 
     monday = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the default calendar: Mon-Fri, business hours
     response = response_time(None)
