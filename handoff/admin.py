@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from leadhub.admin import HistoryInline
+from leadhub.admin_base import HistoryInline
 from leadhub.errors import ValidationFailed
 
 from . import services

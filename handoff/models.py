@@ -1,12 +1,15 @@
 from datetime import time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from leadhub.choices import Channel, Grade
 
+from .business_hours import parse_holidays
 from .choices import Destination, EventKind, HandoffStatus, Outcome
 
 User = settings.AUTH_USER_MODEL
@@ -123,12 +126,6 @@ class SLAPolicy(models.Model):
         return f"{self.name} ({self.response_hours:g} business h)"
 
     def clean(self):
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        from django.core.exceptions import ValidationError
-
-        from .business_hours import parse_holidays
-
         errors = {}
         days = self.workdays or []
         if not isinstance(days, list) or not all(isinstance(d, int) and 0 <= d <= 6 for d in days):

@@ -17,6 +17,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
+from . import imports
 from .db import ConflictRetryTask, backoff
 
 log = logging.getLogger(__name__)
@@ -68,14 +69,10 @@ def preview_import(job_id):
 
     Idempotent: a retry starts the preview over.
     """
-    from .imports import import_preview
-
-    import_preview(job_id=job_id)
+    imports.import_preview(job_id=job_id)
 
 
 @shared_task(base=DurableTask)
 def run_import(job_id):
     """Import a previewed file, one transaction per batch; a retry resumes after the last batch."""
-    from .imports import import_commit
-
-    import_commit(job_id=job_id)
+    imports.import_commit(job_id=job_id)
