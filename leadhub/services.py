@@ -91,7 +91,7 @@ def company_for_email(email, *, company_fields=None):
 
 @retry_on_conflict
 @transaction.atomic
-def upsert_lead(*, email, by=None, company=None, **fields):
+def upsert_lead(*, email, company=None, **fields):
     """Create the lead for `email`, or update the one that exists. Returns (lead, created).
 
     Only the fields given are written. `company` is an optional dict of company facts

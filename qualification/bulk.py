@@ -1,7 +1,8 @@
 """Rescoring a chunk of leads, set-based: lock, score, move stages, in one transaction.
 
 The scores come from one statement (scoring_sql.scores_sql); the stage moves that follow
-are engine.stage_moves' rules in bulk: new -> nurture through leadhub.lifecycle.nurture_new_leads
+follow the lifecycle: a scored new lead enters nurture, a nurture lead that qualifies and is
+not in cooldown becomes an MQL, nothing else moves. new -> nurture through leadhub.lifecycle.nurture_new_leads
 (one conditional UPDATE plus the StageChange rows, the bulk twin of lifecycle.transition, with
 the same check); nurture -> mql through leadhub.lifecycle.transition_many, whose
 on_stage_entered hook routes the handoffs.

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
-from leadhub.choices import ActivityKind, Grade, Industry, Stage
+from leadhub.choices import ActivityKind, Grade, Industry
 
 from .choices import NUMERIC_FIELDS, FitField, Operator
 
@@ -332,19 +332,6 @@ def _engagement(rule, facts, today, half_life):
     if capped != points:
         text += f", capped at {_fmt(rule.cap)}"
     return capped, text
-
-
-def stage_moves(*, stage, qualifies, nurture_until, now):
-    """The stage moves rescoring makes: a scored new lead enters nurture; a nurture lead that
-    qualifies and is not in cooldown becomes an MQL. Nothing else moves (never back from MQL,
-    never a lead past MQL or disqualified)."""
-    moves = []
-    if stage == Stage.NEW:
-        moves.append(Stage.NURTURE)
-        stage = Stage.NURTURE
-    if stage == Stage.NURTURE and qualifies and (nurture_until is None or nurture_until <= now):
-        moves.append(Stage.MQL)
-    return moves
 
 
 def score(facts, model, now):
