@@ -182,8 +182,8 @@ def prepare(args, database_url, broker):
 
     from handoff.models import RejectionReason, SDRProfile
     from leadhub.choices import Stage
-    from leadhub.models import Lead
     from leadhub.lifecycle import transition
+    from leadhub.models import Lead
 
     sdr_group = Group.objects.get(name="SDR")
     users = []

@@ -1,6 +1,6 @@
 """The scoring engine: lead facts + a model snapshot -> a score that explains every point.
 
-Pure: no database access. bulk.py compiles the same rules to SQL; a property test holds the
+Pure: no database access. scoring_sql.py compiles the same rules to SQL; a property test holds the
 two equal. The arithmetic is chosen so both give the same result to the point:
 
 * Points are kept as integer tenths. Fit points are exact tenths already.
@@ -14,7 +14,7 @@ two equal. The arithmetic is chosen so both give the same result to the point:
   contributions, total = fit + engagement. So the contributions shown on the lead page add up
   exactly to the stored score.
 * Text matching ignores case for A–Z only (what SQLite's lower() does, and what PostgreSQL's
-  translate() does in bulk.py), so the two never disagree on accented letters.
+  translate() does in scoring_sql.py), so the two never disagree on accented letters.
 """
 
 import math
