@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import hooks
@@ -22,8 +22,8 @@ from .db import retry_on_conflict
 from .errors import ValidationFailed
 from .merge import MERGE_PERMISSION, lead_merge, merge_order  # noqa: F401 (the admin's and the API's names)
 from .models import Activity, Company, Lead, LeadAlias
+from .sql import db_datetime, rows_cte
 from .sql import execute as sql_execute
-from .sql import rows_cte
 
 LEAD_PROFILE_FIELDS = ("first_name", "last_name", "title", "phone", "country", "source", "campaign")
 COMPANY_FIELDS = ("name", "industry", "employee_count", "annual_revenue", "country")
@@ -224,4 +224,4 @@ def _insert_new_activities(rows):
     sql = (f"WITH {cte} INSERT INTO {Activity._meta.db_table} (lead_id, kind, occurred_at, properties, source, external_id, created_at)"
            f" SELECT v.lead_id, v.kind, v.occurred_at, v.properties, v.source, v.external_id, %s FROM v WHERE true"
            f" ORDER BY v.source, v.external_id ON CONFLICT (source, external_id) DO NOTHING RETURNING source, external_id")
-    return set(map(tuple, sql_execute(sql, [*params, connection.ops.adapt_datetimefield_value(timezone.now())])))
+    return set(map(tuple, sql_execute(sql, [*params, db_datetime(timezone.now())])))
