@@ -89,6 +89,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 # The production shape (gunicorn, Celery worker and beat) on PostgreSQL and Redis, started,
 # exercised and stopped: deploy/smoke.py.

@@ -182,8 +182,8 @@ def prepare(args, database_url, broker):
 
     from handoff.models import RejectionReason, SDRProfile
     from leadhub.choices import Stage
+    from leadhub.lifecycle import transition
     from leadhub.models import Lead
-    from leadhub.services import transition
 
     sdr_group = Group.objects.get(name="SDR")
     users = []
@@ -242,7 +242,8 @@ def after_checks(run_tag):
     from django.db.models import Count
 
     from handoff.models import HandoffEvent
-    from leadhub.models import Activity, PendingRescore
+    from leadhub.models import Activity
+    from qualification.models import PendingRescore
 
     connection.close()
     ours = Activity.objects.filter(source="bench", external_id__startswith=f"{run_tag}-")

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from leadhub.admin import HistoryInline
+from leadhub.admin_base import HistoryInline
 from leadhub.errors import ValidationFailed
 
 from . import services
@@ -19,6 +19,7 @@ from .models import (
     SDRProfileChange,
     SLAPolicy,
 )
+from .services import profiles
 
 
 @admin.register(RejectionReason)
@@ -45,7 +46,7 @@ class SDRProfileAdminForm(forms.ModelForm):
         cleaned = super().clean()
         routing = {name: cleaned[name] for name in services.PROFILE_LABELS if name in self.changed_data and name in cleaned}
         try:
-            services._clean_profile_changes(routing, timezone.now())
+            profiles.clean_profile_changes(routing, timezone.now())
         except ValidationFailed as exc:
             raise ValidationError({name: messages for name, messages in exc.field_errors.items()})
         return cleaned

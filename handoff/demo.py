@@ -16,13 +16,13 @@ from django.db.models import Count
 from django.utils import timezone
 
 from leadhub.choices import Stage
+from leadhub.lifecycle import transition
 from leadhub.models import Lead, StageChange
-from leadhub.services import transition
 
 from . import rollup, services
 from .choices import EventKind, HandoffStatus
 from .models import Handoff, HandoffEvent, RejectionReason, SDRProfile, SLAPolicy
-from .sla import business_before, calendar_for
+from .sla_clock import business_before, calendar_for
 
 SDRS = ["sdr1", "sdr2", "sdr3"]
 # Median and spread (log-normal) of each SDR's response time in business hours against a

@@ -37,7 +37,7 @@ def queue_people(request=None):
 def queue_workers(request=None):
     """Reassignment targets and the dashboards' SDRs: active users allowed to work the queue
     who have an SDR profile. A sales manager without one is neither, as routing
-    (services._sdrs_in_turn) never gives them work either."""
+    (routing.sdrs_in_turn) never gives them work either."""
     ids = _may_hold_handoffs().filter(sdr_profile__isnull=False).values("pk")
     return get_user_model().objects.filter(pk__in=ids).order_by("first_name", "username")
 

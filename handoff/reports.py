@@ -29,7 +29,6 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.db.models import Aggregate, Case, Count, F, FloatField, IntegerField, Max, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import TruncWeek
 from django.db.models.lookups import LessThan
@@ -38,6 +37,7 @@ from django.utils import timezone
 
 from leadhub.choices import Channel, Stage
 from leadhub.models import Lead
+from leadhub.sql import is_postgresql
 
 from .choices import DUE_SOON_MINUTES, EventKind, HandoffStatus
 from .models import (
@@ -203,10 +203,6 @@ def _percentiles(queryset, key, value, fractions=(0.5, 0.9)):
     return {group: [percentile(values, f) for f in fractions] for group, values in groups.items()}
 
 
-def _pg():
-    return connection.vendor == "postgresql"
-
-
 def _r(number, digits=1):
     return round(number, digits) if number is not None else None
 
@@ -363,14 +359,14 @@ def _sla_counts(queryset, now):
         decided=Count("id", filter=Q(response_minutes__isnull=False)),
         breached=Count("id", filter=_breached_q(now)),
     )
-    if _pg():
+    if is_postgresql():
         counts.update(p50=PercentileCont(0.5, "response_minutes"), p90=PercentileCont(0.9, "response_minutes"))
     return counts
 
 
 def _group_percentiles(rows, queryset, key):
     """{key: (median, p90)}: from the rows on PostgreSQL, from sorted values on SQLite."""
-    if _pg():
+    if is_postgresql():
         return {row[key]: (row.pop("p50"), row.pop("p90")) for row in rows}
     return _percentiles(queryset, key, "response_minutes")
 
@@ -450,7 +446,7 @@ def sla_summary(scope, *, sla=None):
         return _sla_row(row, (group.get("p50"), group.get("p90")), {}, scope)
     base = scoped(scope).filter(owner__isnull=False)
     row = base.aggregate(**_sla_counts(base, scope.now))
-    if _pg():
+    if is_postgresql():
         pcts = (row.pop("p50"), row.pop("p90"))
     else:
         pcts = _percentiles(base.annotate(all=Value(1, output_field=IntegerField())), "all", "response_minutes").get(1)
@@ -758,7 +754,7 @@ def team_load(now=None):
                   decided_today=Count("id", filter=Q(first_decision_at__gte=today_start)),
                   decided_week=Count("id", filter=Q(first_decision_at__gte=week_start)))}
     week = handoffs.filter(first_decision_at__gte=week_start, response_minutes__isnull=False)
-    if _pg():
+    if is_postgresql():
         medians = dict(week.values("owner_id").annotate(p50=PercentileCont(0.5, "response_minutes")).values_list("owner_id", "p50"))
     else:
         medians = {owner: pcts[0] for owner, pcts in _percentiles(week, "owner_id", "response_minutes", (0.5,)).items()}

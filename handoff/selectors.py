@@ -9,7 +9,7 @@ import qualification.selectors as qualification_selectors
 from leadhub.choices import Stage
 from leadhub.links import link
 from leadhub.models import Activity
-from leadhub.sql import aware_datetime
+from leadhub.sql import aware_datetime, db_datetime
 from leadhub.sql import query as _query
 from leadhub.sql import query_many as _query_many
 
@@ -69,7 +69,7 @@ def _sla_state(owner_id, due_at, now):
 def pool_wait(policy, created_at, now):
     """How urgent a pool handoff's wait is on its policy's clock: "" while fresh, "amber" past half
     the policy's response time (business time since it became an MQL), "red" past all of it."""
-    from .sla import calendar_for, response_time
+    from .sla_clock import calendar_for, response_time
 
     waited, limit = calendar_for(policy).elapsed(created_at, now), response_time(policy)
     if waited >= limit:
@@ -78,7 +78,7 @@ def pool_wait(policy, created_at, now):
 
 
 def pool_wait_title(policy):
-    from .sla import response_time
+    from .sla_clock import response_time
 
     hours = response_time(policy).total_seconds() / 3600
     return f"Waiting since it became an MQL; amber after {hours / 2:g} business hours, red after {hours:g}"
@@ -217,7 +217,7 @@ def _counts_statements(user, now, matching=()):
               f" (SELECT COUNT(*) FROM {notifications} WHERE recipient_id = {me} AND read_at IS NULL)"
               f" FROM (SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE due_at < %s) AS overdue FROM {handoffs}"
               f" WHERE {open_} AND owner_id = {me}) mine")
-    statements = [(header, [user.pk, _dt(now), user.pk], True)]
+    statements = [(header, [user.pk, db_datetime(now), user.pk], True)]
     if matching:
         statements.append((f"SELECT {', '.join(f'({sql})' for sql, _ in matching)}",
                            [p for _, params in matching for p in params], True))
@@ -231,7 +231,7 @@ def _team_statements(now, team):
         return []
     from .reports import team_overdue_sql
 
-    sql, params = team_overdue_sql(_dt(now))
+    sql, params = team_overdue_sql(db_datetime(now))
     return [(sql, params, True)]
 
 
@@ -319,10 +319,6 @@ def _tables():
             "u": get_user_model()._meta.db_table, "sm": ScoringModel._meta.db_table}
 
 
-def _dt(value):
-    return connection.ops.adapt_datetimefield_value(value)
-
-
 class QueueQuery:
     """The open-handoff queue as asked for (a valid filter form's cleaned data): the WHERE of
     each part (one, or two for "mine and the pool", each read in order from its own index)."""
@@ -349,10 +345,10 @@ class QueueQuery:
                 params.append(connection.ops.adapt_decimalfield_value(cleaned[name], score.max_digits, score.decimal_places))
         if cleaned.get("overdue") is True:
             where.append("h.due_at < %s")
-            params.append(_dt(now))
+            params.append(db_datetime(now))
         elif cleaned.get("overdue") is False:
             where.append("(h.due_at >= %s OR h.due_at IS NULL)")
-            params.append(_dt(now))
+            params.append(db_datetime(now))
         # Only whose handoffs: the header's counts of mine and of the pool already count them.
         self.unfiltered = len(where) == 1
         mine = ("h.owner_id = %s", [user_id]) if user_id is not None else ("h.owner_id IS NULL", [])

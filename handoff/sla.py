@@ -1,7 +1,4 @@
-"""The SLA clock in business time, and the escalation ladder run by the periodic SLA check.
-
-Deadlines: an SLAPolicy becomes a BusinessCalendar (days, hours, time zone, holidays) and
-`due_at_for` adds the policy's response time to the assignment moment in business time.
+"""The escalation ladder run by the periodic SLA check (the deadlines are handoff.sla_clock's).
 
 Escalation (`check_sla`, run every minute by Celery beat or `manage.py check_sla`):
 1. mark breaches: open, assigned handoffs past their deadline get `breached_at` (one UPDATE of
@@ -19,8 +16,7 @@ Escalation (`check_sla`, run every minute by Celery beat or `manage.py check_sla
 
 import logging
 from dataclasses import dataclass
-from datetime import time, timedelta
-from functools import lru_cache
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
@@ -32,53 +28,14 @@ from django.utils import timezone
 from leadhub.db import retry_on_conflict
 
 from . import rollup
-from .business_hours import BusinessCalendar, parse_holidays
-from .choices import DEFAULT_RESPONSE_HOURS, EventKind, HandoffStatus
+from .choices import EventKind, HandoffStatus
 from .models import Escalation, EscalationTier, Handoff, HandoffEvent, Notification
+from .permissions import display_name
+from .records import first_due, lock_handoff
+from .routing import next_sdr
+from .sla_clock import calendar_for, due_at_for
 
 log = logging.getLogger(__name__)
-
-DEFAULT_CALENDAR = BusinessCalendar(time_zone="UTC", workdays=frozenset({0, 1, 2, 3, 4}), opens=time(9), closes=time(18))
-
-
-@lru_cache(maxsize=256)
-def _calendar(time_zone, workdays, opens, closes, holidays):
-    return BusinessCalendar(time_zone=time_zone, workdays=frozenset(workdays), opens=opens, closes=closes,
-                            holidays=parse_holidays(holidays))
-
-
-def calendar_for(policy):
-    """The business calendar of a policy (cached by its values); the default one without a policy."""
-    if policy is None:
-        return DEFAULT_CALENDAR
-    return _calendar(policy.time_zone or "UTC", tuple(sorted(policy.workdays or ())), policy.opens_at, policy.closes_at,
-                     policy.holidays or "")
-
-
-def response_time(policy):
-    return timedelta(hours=float(policy.response_hours if policy else DEFAULT_RESPONSE_HOURS))
-
-
-def due_at_for(policy, assigned_at):
-    """Deadline of the first decision: assignment + the response time, in business time."""
-    return calendar_for(policy).add(assigned_at, response_time(policy))
-
-
-def business_before(policy, end, duration):
-    """The moment `duration` of the policy's business time before `end`: always inside its
-    business hours (the demo stages overdue deadlines with it)."""
-    calendar = calendar_for(policy)
-    remaining, day = duration, end.astimezone(calendar.zone).date()
-    for _ in range(3700):
-        window = calendar.window(day)
-        if window is not None and window[0] < end:
-            finish = min(window[1], end)
-            if remaining <= finish - window[0]:
-                return finish - remaining
-            remaining -= finish - window[0]
-        day -= timedelta(days=1)
-    raise ValueError("No business day within ten years before this date.")
-
 
 # --- escalation --------------------------------------------------------------------------
 
@@ -123,10 +80,8 @@ def _notify(users, *, handoff, escalation, subject, text):
 @retry_on_conflict
 def _step(handoff_id, tier, now):
     """Take one escalation step; returns the Escalation, or None when it was not (or no longer) due."""
-    from . import services
-
     with transaction.atomic():
-        _lead, handoff = services._lock(handoff_id)
+        _lead, handoff = lock_handoff(handoff_id)
         if handoff.status != HandoffStatus.OPEN or handoff.owner_id is None or handoff.due_at is None or handoff.due_at > now:
             return None
         handoff = Handoff.objects.select_related("lead", "owner", "sla_policy").get(pk=handoff.pk)
@@ -137,7 +92,7 @@ def _step(handoff_id, tier, now):
         except IntegrityError:
             return None  # another SLA check took this step first
         owner, name = handoff.owner, _lead_label(handoff)
-        overdue = services.display_name(owner)
+        overdue = display_name(owner)
         Action = EscalationTier.Action
         to_owner = None
         if tier.action == Action.NOTIFY_OWNER:
@@ -147,17 +102,17 @@ def _step(handoff_id, tier, now):
             text = f"{name} ({overdue}) is overdue since {timezone.localtime(handoff.due_at):%b %-d %H:%M}: reassign or follow up."
             _notify(_managers(), handoff=handoff, escalation=escalation, subject=f"SLA escalation: {name}", text=text)
         else:
-            profile = services._next_sdr(now, exclude=[owner.pk]) if tier.action == Action.REASSIGN else None
+            profile = next_sdr(now, exclude=[owner.pk]) if tier.action == Action.REASSIGN else None
             to_owner = profile.user if profile else None
             due = due_at_for(handoff.sla_policy, now) if to_owner else None
             with rollup.tracking([handoff.pk]):
                 Handoff.objects.filter(pk=handoff.pk).update(owner=to_owner, assigned_at=now if to_owner else None, due_at=due,
-                                                             first_due_at=services._first_due(due))
+                                                             first_due_at=first_due(due))
             if profile:
                 type(profile).objects.filter(pk=profile.pk).update(last_assigned_at=now)
                 text = f"{name} was overdue with {overdue} and is now yours."
                 _notify([to_owner], handoff=handoff, escalation=escalation, subject=f"Reassigned to you: {name}", text=text)
-            text = (f"{name} was overdue and went to {services.display_name(to_owner)}." if to_owner
+            text = (f"{name} was overdue and went to {display_name(to_owner)}." if to_owner
                     else f"{name} was overdue and went back to the pool.")
             _notify([owner], handoff=handoff, escalation=escalation, subject=f"Taken back: {name}", text=text)
         HandoffEvent.objects.create(

@@ -1,3 +1,6 @@
+"""The admin site of the lead records. Composition root: the merge page counts the handoff
+app's rows too. The admin bases other apps share are in leadhub.admin_base."""
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
@@ -11,8 +14,10 @@ from django.utils.timesince import timesince
 from handoff.models import Handoff
 
 from . import services
+from .admin_base import HistoryInline, ReadOnlyAdmin
 from .errors import DomainError
 from .formatting import job_state
+from .imports import import_resume
 from .models import Activity, Company, ImportMapping, Lead, LeadAlias, LeadImport, LeadMerge, StageChange
 from .services import MERGE_PERMISSION, lead_merge, merge_order, normalize_email, possible_duplicates
 
@@ -27,38 +32,6 @@ class CompanyAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if change:  # a company's facts are part of its leads' fit
             services.rescore_after_commit(Lead.objects.filter(company=obj).values_list("pk", flat=True))
-
-
-class HistoryInline(admin.TabularInline):
-    """Append-only history rows (written by services) shown read-only, newest first.
-    Subclasses set `model` and `fields`."""
-
-    extra = 0
-    can_delete = False
-    ordering = ["-at", "-id"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows that services write (event logs, run records): listed and opened here, never added,
-    edited or deleted by hand."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class StageChangeInline(HistoryInline):
@@ -289,8 +262,6 @@ class LeadImportAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resume the selected stalled or failed imports", permissions=["import"])
     def resume(self, request, queryset):
-        from .imports import import_resume
-
         for job in queryset:
             try:
                 import_resume(job=job, by=request.user)

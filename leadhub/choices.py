@@ -56,20 +56,3 @@ class Grade(models.TextChoices):
     B = "B", "B"
     C = "C", "C"
     D = "D", "D"
-
-
-# The only stage moves leads may make (see docs/architecture.md). Any stage may also go to
-# DISQUALIFIED; a disqualified lead is closed.
-ALLOWED_TRANSITIONS = {
-    Stage.NEW: {Stage.NURTURE},
-    Stage.NURTURE: {Stage.MQL},
-    Stage.MQL: {Stage.SAL, Stage.NURTURE},
-    Stage.SAL: {Stage.SQL, Stage.NURTURE},
-    Stage.SQL: {Stage.WON, Stage.LOST},
-    Stage.WON: set(),
-    Stage.LOST: set(),
-    Stage.DISQUALIFIED: set(),
-}
-for _stage, _targets in ALLOWED_TRANSITIONS.items():
-    if _stage != Stage.DISQUALIFIED:
-        _targets.add(Stage.DISQUALIFIED)

@@ -11,6 +11,9 @@ from django.db.models import Case, IntegerField, Q, Value, When
 from django.db.models.functions import Concat, Lower
 from drf_spectacular.utils import extend_schema_field
 
+from handoff.models import Handoff
+from handoff.reports import handoff_q
+
 from .choices import Channel, Grade, Stage
 from .models import Lead
 from .validation import INT32_MAX
@@ -210,9 +213,6 @@ class LeadFilter(django_filters.FilterSet):
         conditions = {arg: self.form.cleaned_data.get(name) for name, arg in self.HANDOFF_PARAMS.items()}
         conditions = {k: v for k, v in conditions.items() if v not in (None, "")}
         if conditions:
-            from handoff.models import Handoff
-            from handoff.reports import handoff_q
-
             queryset = queryset.filter(pk__in=Handoff.objects.filter(handoff_q(**conditions)).values("lead_id"))
         order = list(queryset.query.order_by)
         if "search_rank" in queryset.query.annotations:

@@ -1,4 +1,5 @@
-"""/healthz: can this process serve, and is the work behind it moving?
+"""/healthz: can this process serve, and is the work behind it moving? (Composition root: it
+reads every app's waiting work.)
 
 Checks the database and the Celery broker (each "ok" or the error: which dependency is down),
 and reports the waiting work with its age: leads waiting for rescoring, the active rescoring
@@ -16,6 +17,14 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from leadhub.celery import app
+from qualification import services as scoring
+from qualification.models import RescoreRun
+from qualification.pending import pending_backlog
+
+from .imports import stalled_since as import_stalled_since
+from .models import ImportStatus, LeadImport
+
 BROKER_TIMEOUT_SECONDS = 2
 
 
@@ -26,8 +35,6 @@ def check_database():
 
 
 def check_broker():
-    from leadhub.celery import app
-
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)
 
@@ -38,13 +45,6 @@ def _age(now, since):
 
 def backlog(now=None):
     """The waiting work and its age (seconds), as /healthz and the admin show it."""
-    from qualification import services as scoring
-    from qualification.models import RescoreRun
-
-    from .imports import stalled_since as import_stalled_since
-    from .models import ImportStatus, LeadImport
-    from .sweeper import pending_backlog
-
     now = now or timezone.now()
     pending, oldest = pending_backlog(now)
     report = {"rescoring": {"waiting_leads": pending, "oldest_age_seconds": _age(now, oldest)}, "runs": [], "imports": []}

@@ -42,8 +42,9 @@ from django.utils import timezone
 from .choices import Channel, Industry
 from .db import is_retryable
 from .errors import Conflict, ValidationFailed
+from .hooks import facts_changed
 from .models import Company, ImportMapping, ImportOutcome, ImportRow, ImportStatus, Lead, LeadAlias, LeadImport
-from .services import _enqueue_rescore, canonical_email, email_domain, is_free_mail, normalize_email
+from .services import canonical_email, email_domain, is_free_mail, normalize_email
 from .validation import INT32_MAX, MAX_REVENUE
 
 log = logging.getLogger(__name__)
@@ -1015,7 +1016,7 @@ def commit_batch(job_id, batch):
     rows.sort(key=lambda r: r.line)
     ImportRow.objects.bulk_create(rows)
     # Fit scores read company facts: rescore unchanged leads whose company changed, too.
-    _enqueue_rescore([*ids.values(), *(p.existing_id for p in plans if p.kind == "unchanged" and p.company_changed)])
+    facts_changed([*ids.values(), *(p.existing_id for p in plans if p.kind == "unchanged" and p.company_changed)])
     counts = {"created_count": 0, "updated_count": 0, "unchanged_count": 0}
     for plan in plans:
         counts[{"new": "created_count", "update": "updated_count", "unchanged": "unchanged_count"}[plan.kind]] += 1

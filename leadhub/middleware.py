@@ -4,13 +4,13 @@ import zoneinfo
 
 from django.utils import timezone
 
+from .models import UserPreference
+
 SESSION_KEY = "leadhub_time_zone"
 
 
 def zone_for(user):
     """The user's chosen zone name, "" when they chose none (the site's zone)."""
-    from .models import UserPreference
-
     return UserPreference.objects.filter(user=user).values_list("time_zone", flat=True).first() or ""
 
 

@@ -3,6 +3,7 @@
 from django.db.models import Prefetch
 
 from .models import Activity, Lead, LeadMerge, StageChange
+from .services import possible_duplicates
 
 TIMELINE_LIMIT = 200
 
@@ -22,8 +23,6 @@ def campaigns_starting_with(typed, *, limit):
 def lead_detail(pk):
     """A lead with its company, owner, recent activities, whole stage history, the merges into
     it (lead.merges) and the leads that are possibly the same person (lead.possible_duplicates)."""
-    from .services import possible_duplicates
-
     lead = (
         Lead.objects.select_related("company", "owner")
         .prefetch_related(

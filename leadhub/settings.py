@@ -233,13 +233,16 @@ LEADHUB_SWEEP_PENDING_AFTER_SECONDS = env_int("LEADHUB_SWEEP_PENDING_AFTER_SECON
 LEADHUB_MAX_RESUMES = env_int("LEADHUB_MAX_RESUMES", 5)
 LEADHUB_HEALTH_BACKLOG_MAX_SECONDS = env_int("LEADHUB_HEALTH_BACKLOG_MAX_SECONDS", 600)
 CELERY_BEAT_SCHEDULE = {
-    # Stalled work: resume dead runs and imports, score leads left waiting (leadhub.tasks.sweep).
+    # Stalled work: resume dead runs and imports, score leads left waiting (leadhub.sweeper;
+    # the task keeps its first name).
     "leadhub-sweep": {"task": "leadhub.tasks.sweep", "schedule": crontab(minute="*")},
     # Engagement decays with time: rescore every lead at today's date, nightly.
     "qualification-nightly-decay": {"task": "qualification.tasks.nightly_rescore", "schedule": crontab(hour=2, minute=30)},
     # SLA clock: mark breaches and escalate overdue handoffs (handoff.sla.check_sla).
     "handoff-check-sla": {"task": "handoff.tasks.check_sla", "schedule": crontab(minute="*")},
 }
+# Task modules outside the apps' tasks.py (autodiscovered): the sweeper is composition root.
+CELERY_IMPORTS = ("leadhub.sweeper",)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

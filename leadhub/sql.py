@@ -2,9 +2,15 @@
 statements on PostgreSQL: planning those joins costs more than running them, and they run all
 day with the same text. Constants that partial indexes match on belong in the SQL text, so a
 prepared plan can still use those indexes. Off when DATABASE_PREPARED_STATEMENTS=0 (see
-settings.py)."""
+settings.py).
 
+It is also the one SQL toolkit of the project's set-based code: the dialect test, datetime
+parameters, rows as a CTE, an SQL builder and a set of leads as a WHERE condition."""
+
+import json
+from dataclasses import dataclass
 from datetime import UTC
+from functools import cached_property
 
 import psycopg
 from django.db import connection
@@ -84,3 +90,100 @@ def aware_datetime(value):
     if isinstance(value, str):
         value = parse_datetime(value)
     return value if value.utcoffset() is not None else value.replace(tzinfo=UTC)
+
+
+# --- the SQL toolkit every app's set-based code uses ------------------------------------------
+
+
+def is_postgresql():
+    """True on PostgreSQL, False on SQLite: the two dialects the project's plain SQL speaks."""
+    return connection.vendor == "postgresql"
+
+
+def db_datetime(value):
+    """A datetime as a raw SQL parameter, the way Django stores it (naive UTC text on SQLite)."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def rowcount(cursor):
+    """Rows a statement changed. Python's sqlite3 reports -1 for statements that start with
+    WITH; then SQLite itself is asked."""
+    if cursor.rowcount is not None and cursor.rowcount >= 0:
+        return cursor.rowcount
+    cursor.execute("SELECT changes()")
+    return cursor.fetchone()[0]
+
+
+def rows_cte(name, columns, rows):
+    """`name(columns) AS (...)` for a WITH clause holding `rows` (tuples), and its one
+    parameter: the rows as a JSON array of arrays, which the database takes apart (a batch
+    of a thousand rows costs one json.dumps, not a thousand parameters or arrays adapted
+    value by value). `columns` are (name, PostgreSQL type) pairs; "jsonb" columns take
+    JSON-able values, "timestamptz" columns datetimes. Returns (sql text, params)."""
+    pg = is_postgresql()
+    stamps = [i for i, (_, kind) in enumerate(columns) if kind == "timestamptz"]
+    if stamps:
+        rows = [list(row) for row in rows]
+        for row in rows:
+            for i in stamps:
+                value = db_datetime(row[i])
+                row[i] = value.isoformat() if pg and value is not None else value
+    if pg:
+        values = ", ".join(f"e -> {i}" if kind == "jsonb" else f"(e ->> {i})::{kind}" for i, (_, kind) in enumerate(columns))
+        source = f"SELECT {values} FROM jsonb_array_elements(%s::jsonb) AS e"
+    else:
+        values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
+        source = f"SELECT {values} FROM json_each(%s)"
+    names = ", ".join(column for column, _ in columns)
+    return f"{name}({names}) AS ({source})", [json.dumps(rows, separators=(",", ":"))]
+
+
+class SQL:
+    """SQL text and its parameters, built in order."""
+
+    def __init__(self):
+        self.parts, self.params = [], []
+
+    def add(self, text, *params):
+        self.parts.append(text)
+        self.params.extend(params)
+        return self
+
+    def extend(self, other):
+        self.parts.extend(other.parts)
+        self.params.extend(other.params)
+        return self
+
+    @property
+    def text(self):
+        return "".join(self.parts)
+
+
+@dataclass(frozen=True)
+class Leads:
+    """A set of leads: an id range (inclusive), a list of ids, or all."""
+
+    low: int | None = None
+    high: int | None = None
+    ids: tuple | None = None
+
+    @cached_property
+    def pg_array(self):
+        """The ids as one PostgreSQL array literal, made once: a chunk's statements all use it,
+        and the driver would otherwise adapt the list element by element for each of them."""
+        return "{" + ",".join(str(int(pk)) for pk in self.ids) + "}"
+
+    def where(self, column):
+        sql = SQL()
+        if self.ids is not None:
+            if not self.ids:
+                return sql.add("1 = 0")
+            if is_postgresql():  # one array parameter: a thousand placeholders cost more to bind than to run
+                return sql.add(f"{column} = ANY(%s::bigint[])", self.pg_array)
+            return sql.add(f"{column} IN ({', '.join(['%s'] * len(self.ids))})", *self.ids)
+        if self.low is not None:
+            return sql.add(f"{column} >= %s AND {column} <= %s", self.low, self.high)
+        return sql.add("1 = 1")
+
+
+ALL_LEADS = Leads()

@@ -1,4 +1,7 @@
-"""The sweeper (Celery beat, every minute) and the view of waiting work it shares with /healthz.
+"""The sweeper (Celery beat, every minute): composition root, like /healthz (leadhub.health).
+
+It reaches into every app's waiting work, so it sits above them all, with the URLs and
+settings, not in the lead records' domain; its task is registered through CELERY_IMPORTS.
 
 Waiting work lives in the database, never only on the broker, so whatever a killed worker, a
 lost message or a broker outage left behind is found here:
@@ -13,8 +16,16 @@ import logging
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
+from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
+
+from qualification.pending import pending_backlog
+from qualification.services import sweep_runs
+from qualification.tasks import rescore_leads
+
+from .imports import delete_abandoned_uploads, sweep_imports
+from .tasks import DurableTask
 
 log = logging.getLogger(__name__)
 
@@ -34,22 +45,7 @@ class SweepResult:
         return asdict(self)
 
 
-def pending_backlog(now=None):
-    """(how many leads wait for rescoring, when the oldest started waiting or None)."""
-    from .models import PendingRescore
-
-    oldest = PendingRescore.objects.order_by("id").values_list("created_at", flat=True).first()
-    if oldest is None:
-        return 0, None
-    return PendingRescore.objects.count(), oldest
-
-
 def sweep(*, now=None):
-    from qualification.services import sweep_runs
-
-    from .imports import delete_abandoned_uploads, sweep_imports
-    from .tasks import rescore_leads
-
     now = now or timezone.now()
     result = SweepResult()
     result.pending, oldest = pending_backlog(now)
@@ -63,3 +59,10 @@ def sweep(*, now=None):
     result.imports_resumed, result.imports_failed = sweep_imports(now=now)
     result.uploads_deleted = delete_abandoned_uploads(now=now)
     return result
+
+
+# The name it had in leadhub.tasks: Celery beat's schedule and queued messages use it.
+@shared_task(base=DurableTask, name="leadhub.tasks.sweep")
+def sweep_task():
+    """Celery beat, every minute: resume what stalled (sweep)."""
+    return sweep().as_dict()

@@ -1,4 +1,4 @@
-"""Celery tasks of leadhub, the durable task base every leadhub task uses, and the sweeper.
+"""Celery tasks of the lead records (imports), and the durable task base every task of the project uses.
 
 Work is never only a message on the broker: the database records it first (PendingRescore
 rows, a RescoreRun, an import job's status), and a task is just the wake-up call. So:
@@ -7,7 +7,8 @@ rows, a RescoreRun, an import job's status), and a task is just the wake-up call
 - a database hiccup (deadlock, serialization failure, lost connection) retries the task with
   backoff and jitter;
 - publishing a task while the broker is down never fails the request that stored the data:
-  the error is logged and the sweeper (beat, every minute) picks the work up from the database.
+  the error is logged and the sweeper (leadhub.sweeper, beat every minute) picks the work up from
+  the database.
 """
 
 import logging
@@ -16,13 +17,10 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
+from . import imports
 from .db import ConflictRetryTask, backoff
 
 log = logging.getLogger(__name__)
-
-# Times a lead held by another transaction is passed over before rescoring waits for it.
-BUSY_RETRIES = 5
-
 
 def _publish_errors():
     from redis.exceptions import RedisError
@@ -66,50 +64,15 @@ class DurableTask(ConflictRetryTask):
 
 
 @shared_task(base=DurableTask)
-def rescore_leads(lead_ids=None, attempt=0):
-    """Rescore the leads waiting for it (their profile changed or activities arrived).
-
-    Queued on commit by leadhub.services after it marks the leads (PendingRescore); a task
-    scores whatever is waiting by then, so while the worker is busy many changes to one lead
-    cost one scoring. Idempotent (scoring is a pure function of the lead's facts and the
-    published model), so a retry is harmless. Leads another transaction holds (often the next
-    ingest batch) are not waited for: a follow-up task comes back for them a moment later, and
-    after BUSY_RETRIES it waits. `lead_ids`: leads to add first (messages queued by the
-    previous release named them).
-    """
-    from qualification.services import rescore_pending
-
-    from .services import mark_for_rescoring
-
-    if lead_ids:
-        mark_for_rescoring(lead_ids)
-    _, busy = rescore_pending(wait=attempt >= BUSY_RETRIES)
-    if busy:
-        rescore_leads.apply_async(kwargs={"attempt": attempt + 1}, countdown=0.2 * (attempt + 1))
-
-
-@shared_task(base=DurableTask)
 def preview_import(job_id):
     """Check every row of an uploaded file and count what importing it would do (writes no lead).
 
     Idempotent: a retry starts the preview over.
     """
-    from .imports import import_preview
-
-    import_preview(job_id=job_id)
+    imports.import_preview(job_id=job_id)
 
 
 @shared_task(base=DurableTask)
 def run_import(job_id):
     """Import a previewed file, one transaction per batch; a retry resumes after the last batch."""
-    from .imports import import_commit
-
-    import_commit(job_id=job_id)
-
-
-@shared_task(base=DurableTask)
-def sweep():
-    """Celery beat, every minute: resume what stalled (leadhub.sweeper.sweep)."""
-    from .sweeper import sweep as run
-
-    return run().as_dict()
+    imports.import_commit(job_id=job_id)

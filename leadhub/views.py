@@ -18,7 +18,9 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from handoff import selectors as handoff_selectors
+from handoff.models import RejectionReason
 from qualification import selectors as qualification_selectors
+from qualification.models import EngagementRule, FitRule
 
 from . import csv_export, formatting, imports, selectors
 from .choices import Channel, Stage
@@ -94,9 +96,6 @@ def _linked_filters(lead_filter, query):
 
 def _linked_value(name, value):
     """What a person calls the object a linked filter names by id: a reason's label, a person's name, a rule."""
-    from handoff.models import RejectionReason
-    from qualification.models import EngagementRule, FitRule
-
     found = None
     if name == "rejection_reason" and value.isdigit():
         found = RejectionReason.objects.filter(pk=int(value)).values_list("label", flat=True).first()

@@ -10,7 +10,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from leadhub.admin import ReadOnlyAdmin
+from leadhub.admin_base import ReadOnlyAdmin
 from leadhub.errors import DomainError
 from leadhub.formatting import job_state
 

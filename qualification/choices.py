@@ -34,7 +34,7 @@ NUMERIC_OPERATORS = frozenset({Operator.EQUALS, Operator.GTE, Operator.LTE, Oper
 
 
 class ConditionProperty(models.TextChoices):
-    # Conditions read numeric properties that the daily rollups keep (see bulk.py);
+    # Conditions read numeric properties that the daily rollups keep (see rollups.py);
     # a new property means a new rollup column.
     MINUTES = "minutes", "minutes"
 

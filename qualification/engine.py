@@ -1,6 +1,6 @@
 """The scoring engine: lead facts + a model snapshot -> a score that explains every point.
 
-Pure: no database access. bulk.py compiles the same rules to SQL; a property test holds the
+Pure: no database access. scoring_sql.py compiles the same rules to SQL; a property test holds the
 two equal. The arithmetic is chosen so both give the same result to the point:
 
 * Points are kept as integer tenths. Fit points are exact tenths already.
@@ -14,7 +14,7 @@ two equal. The arithmetic is chosen so both give the same result to the point:
   contributions, total = fit + engagement. So the contributions shown on the lead page add up
   exactly to the stored score.
 * Text matching ignores case for A–Z only (what SQLite's lower() does, and what PostgreSQL's
-  translate() does in bulk.py), so the two never disagree on accented letters.
+  translate() does in scoring_sql.py), so the two never disagree on accented letters.
 """
 
 import math
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
-from leadhub.choices import ActivityKind, Grade, Industry, Stage
+from leadhub.choices import ActivityKind, Grade, Industry
 
 from .choices import NUMERIC_FIELDS, FitField, Operator
 
@@ -332,19 +332,6 @@ def _engagement(rule, facts, today, half_life):
     if capped != points:
         text += f", capped at {_fmt(rule.cap)}"
     return capped, text
-
-
-def stage_moves(*, stage, qualifies, nurture_until, now):
-    """The stage moves rescoring makes: a scored new lead enters nurture; a nurture lead that
-    qualifies and is not in cooldown becomes an MQL. Nothing else moves (never back from MQL,
-    never a lead past MQL or disqualified)."""
-    moves = []
-    if stage == Stage.NEW:
-        moves.append(Stage.NURTURE)
-        stage = Stage.NURTURE
-    if stage == Stage.NURTURE and qualifies and (nurture_until is None or nurture_until <= now):
-        moves.append(Stage.MQL)
-    return moves
 
 
 def score(facts, model, now):

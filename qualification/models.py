@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from leadhub.choices import ActivityKind, Grade
@@ -288,7 +289,8 @@ class ActivityRollup(models.Model):
     """Activities per lead, kind, UTC day and `minutes` property, with their count.
 
     Rescoring reads these narrow rows instead of the raw activities (no JSON parsing, fewer
-    rows); leadhub.services.record_activities keeps them current through bulk.add_to_rollups.
+    rows); leadhub.services.record_activities keeps them current through rollups.add_to_rollups
+    (a receiver of leadhub.hooks.on_activities_recorded).
     Conditions on activity properties can only use the properties kept here.
     """
 
@@ -304,10 +306,33 @@ class ActivityRollup(models.Model):
         # is covering: the preview groups every rollup by lead from it alone, in lead order,
         # with no heap reads and no hash table of a million leads. SQLite creates neither
         # option, so migration 0004 gives it a plain (lead, day) index instead; its one writer
-        # at a time keeps the rows unique there (bulk.add_to_rollups).
+        # at a time keeps the rows unique there (rollups.add_to_rollups).
         constraints = [
             models.UniqueConstraint(fields=["lead", "day", "kind", "minutes"], include=["n"], nulls_distinct=False, name="rollup_key"),
         ]
 
     def __str__(self):
         return f"{self.lead_id} {self.kind} day {self.day}: {self.n}"
+
+
+class PendingRescore(models.Model):
+    """A lead whose facts changed since it was last scored (activities arrived, its profile
+    changed). The rescoring task takes waiting rows in batches, oldest first (qualification.
+    services.rescore_pending), and scores each lead once however many rows it has. A lead may
+    have several rows: writers only ever insert, so an ingest batch never waits on another or
+    on the worker here. `activity_at` is the newest activity the writer recorded: rescoring
+    moves the lead's last_activity_at with its scores, in the same row update, so ingest never
+    updates (or locks) the lead itself."""
+
+    lead = models.ForeignKey("leadhub.Lead", on_delete=models.CASCADE, related_name="+")
+    activity_at = models.DateTimeField(null=True, blank=True)
+    # When the lead started waiting (set by the database, as writers insert with plain SQL):
+    # /healthz and the sweeper (leadhub.sweeper) read the oldest.
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        # The table the lead records app created; the model moved here with the scoring it serves.
+        db_table = "leadhub_pendingrescore"
+
+    def __str__(self):
+        return f"lead {self.lead_id} waits for rescoring"

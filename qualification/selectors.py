@@ -27,7 +27,7 @@ def published_spec():
 
 
 def snapshot(model):
-    """The model and its rules as plain data for engine.score and bulk.py."""
+    """The model and its rules as plain data for engine.score and scoring_sql.py."""
     fit_rules = tuple(
         engine.FitRuleSpec(
             id=r.pk, field=r.field, operator=r.operator,

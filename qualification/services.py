@@ -14,12 +14,13 @@ from django.utils import timezone
 
 from leadhub.choices import Stage
 from leadhub.errors import Conflict, ValidationFailed
-from leadhub.models import Lead, PendingRescore
-from leadhub.sql import aware_datetime
+from leadhub.models import Lead
+from leadhub.sql import aware_datetime, db_datetime
 
 from . import bulk, engine, selectors
 from .choices import ModelStatus, RunKind, RunStatus
-from .models import EngagementRule, FitRule, RescoreRun, ScoringModel
+from .models import EngagementRule, FitRule, PendingRescore, RescoreRun, ScoringModel
+from .pending import mark_for_rescoring
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ def preview(*, draft, by=None, now=None, sample_size=20):
     # What the counts need of each lead rides along with its scores, so the leads are read once.
     carry = [
         ("stage", bulk.SQL().add("l.stage")),
-        ("cd", bulk.SQL().add(f"CASE WHEN {cooldown} THEN 1 ELSE 0 END", bulk._dt(now))),
+        ("cd", bulk.SQL().add(f"CASE WHEN {cooldown} THEN 1 ELSE 0 END", db_datetime(now))),
         ("oq", bulk.SQL().add(f"CASE WHEN {old_q} THEN 1 ELSE 0 END", *old_params)),
         ("rq", bulk.SQL().add(f"CASE WHEN {bulk.required_sql(spec)} THEN 1 ELSE 0 END")),
         ("ob", bulk.SQL().add(_bucket_sql("l.total_score", 1))),
@@ -192,7 +193,7 @@ def preview(*, draft, by=None, now=None, sample_size=20):
             # NOT IN: one hashed set of the (few) waiting leads; a correlated NOT EXISTS would keep
             # PostgreSQL from handing the parts to parallel workers.
             f" AND l.scored_at < %s AND l.id NOT IN (SELECT p.lead_id FROM {PendingRescore._meta.db_table} p))",
-            current.version, bulk._dt(day_start), bulk._dt(day_start + timedelta(days=1)))
+            current.version, db_datetime(day_start), db_datetime(day_start + timedelta(days=1)))
         with_decay, scored = bulk.preview_scores_sql(spec, today, _parts(), carry=carry, published=current_spec, fresh=fresh)
     else:
         with_decay, scored = bulk.parallel_scores_sql(spec, today, _parts(), carry=carry)
@@ -486,13 +487,11 @@ def rescore_leads(*, lead_ids, by=None, now=None):
 
 
 def rescore_pending(*, wait=False):
-    """Rescore the leads waiting for it (leadhub.models.PendingRescore), LEAD_BATCH at a time:
+    """Rescore the leads waiting for it (qualification.models.PendingRescore), LEAD_BATCH at a time:
     each batch is taken and scored in one transaction, so a failure leaves it waiting. Leads
     another transaction holds right now stay waiting (unless `wait`), and are not taken again in
     this call. Two workers take different batches. Returns (how many were scored, how many
     were left waiting because they were busy)."""
-    from leadhub.services import mark_for_rescoring
-
     table = PendingRescore._meta.db_table
     pg = connection.vendor == "postgresql"
     scored, busy = 0, set()

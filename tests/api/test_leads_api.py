@@ -1,7 +1,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from leadhub import services
+from leadhub import lifecycle
 from leadhub.models import Lead
 from tests.conftest import token_client
 from tests.factories import ActivityFactory, LeadFactory
@@ -77,7 +77,7 @@ def test_list_with_malformed_filter_gets_400(integration_api):
 def test_detail_has_activities_and_stage_history(integration_api, manager):
     lead = LeadFactory()
     ActivityFactory(lead=lead, kind="pricing_page_view")
-    services.transition(lead, "nurture", by=manager, reason="scored")
+    lifecycle.transition(lead, "nurture", by=manager, reason="scored")
     response = integration_api.get(f"/api/leads/{lead.pk}/")
     assert response.status_code == 200
     assert [a["kind"] for a in response.data["activities"]] == ["pricing_page_view"]

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from handoff.models import Handoff
 from handoff.services import handoff_accept
 from leadhub.choices import Stage
-from leadhub.services import transition
+from leadhub.lifecycle import transition
 from qualification.choices import ModelStatus
 from qualification.services import rescore_leads
 from tests.browser.test_dashboard_browser import handoffs  # noqa: F401 (fixture)

@@ -6,11 +6,11 @@ import time
 import pytest
 from django.db import connection
 
-from leadhub.models import Lead, PendingRescore
-from leadhub.tasks import sweep
+from leadhub.models import Lead
+from leadhub.sweeper import sweep_task as sweep
 from qualification import services as scoring
 from qualification.choices import RunStatus
-from qualification.models import RescoreRun
+from qualification.models import PendingRescore, RescoreRun
 from tests.conftest import token_client
 from tests.factories import CompanyFactory, LeadFactory
 from tests.qualification.factories import simple_model

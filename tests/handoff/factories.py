@@ -6,7 +6,7 @@ from django.utils import timezone
 from handoff.choices import HandoffStatus
 from handoff.models import Handoff, RejectionReason, SDRProfile
 from leadhub.choices import Stage
-from leadhub.services import transition
+from leadhub.lifecycle import transition
 from tests.factories import LeadFactory
 
 

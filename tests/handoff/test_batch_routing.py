@@ -10,8 +10,8 @@ from handoff.choices import EventKind, HandoffStatus
 from handoff.models import Handoff, HandoffEvent, HandoffRule
 from handoff.sla import calendar_for, due_at_for
 from leadhub.choices import Stage
+from leadhub.lifecycle import transition_many
 from leadhub.models import Lead, StageChange
-from leadhub.services import transition_many
 from qualification import bulk, selectors
 from qualification.choices import ModelStatus
 from qualification.services import rescore_leads

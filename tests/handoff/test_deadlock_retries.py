@@ -12,6 +12,7 @@ from django.db import OperationalError, transaction
 from handoff import services
 from handoff.choices import HandoffStatus
 from handoff.models import Handoff
+from handoff.services import decisions
 from leadhub import db
 from leadhub.choices import Stage
 from leadhub.models import Lead
@@ -44,7 +45,7 @@ def deadlocking_decisions(monkeypatch):
         attempts.append(1)
         raise deadlock_error()
 
-    monkeypatch.setattr(services, "_decide", decide)
+    monkeypatch.setattr(decisions, "_decide", decide)
     return attempts
 
 
@@ -111,7 +112,7 @@ def test_a_page_action_answers_a_503_page_with_retry_after_when_the_deadlock_per
 
 def test_a_deadlock_that_clears_on_the_retry_is_invisible_to_the_client(sdr, routing, monkeypatch):
     handoff = Handoff.objects.get(lead=make_mql(), status=HandoffStatus.OPEN)
-    real_decide, attempts = services._decide, []
+    real_decide, attempts = decisions._decide, []
 
     def decide_after_one_deadlock(*args, **kwargs):
         attempts.append(1)
@@ -119,7 +120,7 @@ def test_a_deadlock_that_clears_on_the_retry_is_invisible_to_the_client(sdr, rou
             raise deadlock_error()
         return real_decide(*args, **kwargs)
 
-    monkeypatch.setattr(services, "_decide", decide_after_one_deadlock)
+    monkeypatch.setattr(decisions, "_decide", decide_after_one_deadlock)
 
     response = token_client(sdr).post(f"/api/handoffs/{handoff.pk}/accept/", {}, format="json")
 
@@ -136,7 +137,7 @@ def test_other_database_errors_are_not_retried(sdr, routing, monkeypatch):
         attempts.append(1)
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(services, "_decide", broken)
+    monkeypatch.setattr(decisions, "_decide", broken)
     handoff = Handoff.objects.get(lead=make_mql(), status=HandoffStatus.OPEN)
     with pytest.raises(OperationalError):
         services.handoff_accept(handoff=handoff, by=sdr)
@@ -146,7 +147,7 @@ def test_other_database_errors_are_not_retried(sdr, routing, monkeypatch):
 def test_a_task_that_meets_a_deadlock_runs_again_and_finishes(monkeypatch):
     """Celery tasks use leadhub.db.ConflictRetryTask: the body runs again after a deadlock."""
     import qualification.services
-    from leadhub.tasks import rescore_leads
+    from qualification.tasks import rescore_leads
 
     real, attempts = qualification.services.rescore_pending, []
 

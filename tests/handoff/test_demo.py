@@ -10,7 +10,7 @@ from django.db.models import F
 from handoff.choices import HandoffStatus
 from handoff.models import Handoff, SDRProfile
 from handoff.selectors import sla_state
-from handoff.sla import calendar_for
+from handoff.sla_clock import calendar_for
 from leadhub.choices import Stage
 from leadhub.models import Lead, StageChange
 from tests.clock import INSTANTS, is_business_time

@@ -178,15 +178,19 @@ def test_queue_rows_show_who_why_and_time_left_with_overdue_in_red(client, sdr):
     assert 'class="sla sla-due_soon"' in html and "min left" in html
 
 
-def test_why_it_scored_uses_scorings_top_reasons_when_available(client, sdr, monkeypatch):
-    import qualification.selectors as qs
+def test_why_it_scored_shows_the_biggest_contributions_to_the_stored_score(client, sdr):
+    from qualification.choices import ModelStatus
+    from qualification.services import rescore_leads
+    from tests.qualification.factories import simple_model
 
-    handoff = HandoffFactory(owner=sdr)
-    monkeypatch.setattr(qs, "lead_top_reasons", lambda ids: {handoff.lead_id: [{"label": "Pricing page ×3", "points": 17.5}, "VP title"]},
-                        raising=False)
+    simple_model(status=ModelStatus.PUBLISHED)  # software +20, a VP title +10
+    lead = LeadFactory(company=CompanyFactory(industry="software"), title="VP Sales", stage=Stage.MQL)
+    rescore_leads(lead_ids=[lead.pk])
+    HandoffFactory(lead=lead, owner=sdr)
     client.force_login(sdr)
     html = client.get("/queue/").content.decode()
-    assert "+17.5 Pricing page ×3" in html and "VP title" in html
+    assert re.search(r"\+20(\.0)? [^<]*software", html, re.IGNORECASE), "the industry rule's 20 points are shown"
+    assert re.search(r"\+10(\.0)? [^<]*VP", html), "the title rule's 10 points are shown"
 
 
 def test_filters_and_sort_keep_their_state_in_the_url(client, manager):
@@ -589,7 +593,7 @@ def test_pool_wait_is_measured_in_business_time_against_the_response_time():
     from datetime import UTC, datetime
 
     from handoff.selectors import pool_wait
-    from handoff.sla import response_time
+    from handoff.sla_clock import response_time
 
     monday = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the default calendar: Mon-Fri, business hours
     response = response_time(None)

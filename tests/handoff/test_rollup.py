@@ -21,7 +21,8 @@ from handoff.models import (
 )
 from handoff.sla import check_sla
 from leadhub.choices import Stage
-from leadhub.services import lead_merge, transition
+from leadhub.lifecycle import transition
+from leadhub.services import lead_merge
 from tests.factories import LeadFactory
 from tests.handoff.factories import HandoffFactory, make_mql, reason
 

@@ -11,8 +11,8 @@ from handoff.choices import EventKind, HandoffStatus
 from handoff.models import Handoff, HandoffEvent, Qualification, SLAPolicy
 from leadhub.choices import Stage
 from leadhub.errors import Conflict, InvalidTransition, NotAllowed, ValidationFailed
+from leadhub.lifecycle import transition
 from leadhub.models import StageChange
-from leadhub.services import transition
 from tests.factories import LeadFactory
 from tests.handoff.factories import HandoffFactory, SDRProfileFactory, make_mql, reason
 
@@ -224,7 +224,10 @@ def test_second_decision_is_a_conflict_naming_the_first(sdr, manager, routing):
 def test_decision_on_a_closed_handoff_is_a_conflict(sdr, routing):
     lead = make_mql()
     handoff = open_handoff(lead)
-    services.handoff_close(lead=lead, reason="Disqualified by marketing")
+    # The lead leaves MQL by another path and comes back: its new handoff supersedes (closes) the old one.
+    transition(lead, Stage.NURTURE, reason="Back to marketing")
+    transition(lead, Stage.MQL, reason="Score 72 ≥ 60")
+    assert Handoff.objects.get(pk=handoff.pk).status == HandoffStatus.CLOSED
     with pytest.raises(Conflict, match="closed"):
         services.handoff_accept(handoff=handoff, by=sdr)
 

@@ -7,7 +7,7 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
-from handoff import services, sla
+from handoff import services, sla, sla_clock
 from handoff.choices import EventKind, HandoffStatus
 from handoff.models import Escalation, EscalationTier, Handoff, HandoffEvent, Notification, SLAPolicy
 from tests.concurrency import race
@@ -26,18 +26,18 @@ def policy(**fields):
 
 
 def test_friday_evening_assignment_is_due_monday_midday():
-    assert sla.due_at_for(policy(), FRIDAY_1730) == datetime(2026, 3, 9, 12, 30, tzinfo=UTC)
+    assert sla_clock.due_at_for(policy(), FRIDAY_1730) == datetime(2026, 3, 9, 12, 30, tzinfo=UTC)
 
 
 def test_a_holiday_monday_moves_the_deadline_to_tuesday():
-    assert sla.due_at_for(policy(holidays="2026-03-09"), FRIDAY_1730) == datetime(2026, 3, 10, 12, 30, tzinfo=UTC)
+    assert sla_clock.due_at_for(policy(holidays="2026-03-09"), FRIDAY_1730) == datetime(2026, 3, 10, 12, 30, tzinfo=UTC)
 
 
 def test_deadline_in_the_policy_time_zone_across_a_dst_change():
     # Berlin: Friday 2026-03-27 16:30 CET (15:30 UTC): 1.5 h left that day; clocks go forward on
     # Sunday; Monday 9:00 CEST + 2.5 h = 11:30 CEST = 09:30 UTC.
     berlin = policy(time_zone="Europe/Berlin")
-    assert sla.due_at_for(berlin, datetime(2026, 3, 27, 15, 30, tzinfo=UTC)) == datetime(2026, 3, 30, 9, 30, tzinfo=UTC)
+    assert sla_clock.due_at_for(berlin, datetime(2026, 3, 27, 15, 30, tzinfo=UTC)) == datetime(2026, 3, 30, 9, 30, tzinfo=UTC)
 
 
 def test_channel_policies_are_faster_or_slower_than_the_default(db):
@@ -53,7 +53,7 @@ def test_the_decision_stops_the_clock_in_business_minutes(sdr):
     SDRProfileFactory(user=sdr)
     lead = make_mql()
     handoff = Handoff.objects.get(lead=lead)
-    Handoff.objects.filter(pk=handoff.pk).update(assigned_at=FRIDAY_1730, due_at=sla.due_at_for(None, FRIDAY_1730))
+    Handoff.objects.filter(pk=handoff.pk).update(assigned_at=FRIDAY_1730, due_at=sla_clock.due_at_for(None, FRIDAY_1730))
     decided = services.handoff_accept(handoff=handoff, by=sdr, at=datetime(2026, 3, 9, 10, 0, tzinfo=UTC))
     # 30 minutes on Friday and 60 on Monday morning; the weekend does not count.
     assert decided.response_minutes == 90
@@ -161,7 +161,7 @@ def test_a_reassign_tier_gives_it_to_another_sdr_with_a_new_clock(overdue, sdr, 
     now = datetime(2026, 3, 9, 13, 0, tzinfo=UTC)
     check(now=now)
     handoff = Handoff.objects.get(pk=overdue.pk)
-    assert handoff.owner == other_sdr and handoff.assigned_at == now and handoff.due_at == sla.due_at_for(None, now)
+    assert handoff.owner == other_sdr and handoff.assigned_at == now and handoff.due_at == sla_clock.due_at_for(None, now)
     assert Notification.objects.filter(recipient=other_sdr, text__contains="now yours").exists()
     # The new owner's clock has its own steps later; the old ones are not repeated.
     check(now=now + timedelta(minutes=1))

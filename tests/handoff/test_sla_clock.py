@@ -10,7 +10,7 @@ from handoff import reports, rollup, selectors, services
 from handoff.choices import HandoffStatus
 from handoff.forms import ReportFilterForm
 from handoff.models import Handoff
-from handoff.sla import calendar_for
+from handoff.sla_clock import calendar_for
 from leadhub.errors import ValidationFailed
 from tests.handoff.factories import HandoffFactory, SDRProfileFactory, make_mql
 

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from handoff import reports, services
+from handoff import reports, routing, services
 from handoff.choices import HandoffStatus
 from handoff.models import SDRProfile, SDRProfileChange
 from leadhub.errors import NotAllowed, ValidationFailed
@@ -115,7 +115,7 @@ def test_manager_marks_an_sdr_unavailable_and_out_of_office_and_routing_skips_th
     assert profile.available is False and profile.out_of_office_until is not None
     assert set(SDRProfileChange.objects.values_list("field", flat=True)) == {"available", "out_of_office_until"}
     assert "Out of office" in row_html(response.content.decode(), profile)
-    assert services._next_sdr(timezone.now()).user == other_sdr
+    assert routing.next_sdr(timezone.now()).user == other_sdr
 
 
 @pytest.mark.parametrize(("field", "value", "sentence"), [

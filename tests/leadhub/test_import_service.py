@@ -10,7 +10,8 @@ from django.test.utils import CaptureQueriesContext
 
 from leadhub import imports, services
 from leadhub.errors import Conflict
-from leadhub.models import Company, ImportRow, Lead, PendingRescore
+from leadhub.models import Company, ImportRow, Lead
+from qualification.models import PendingRescore
 from tests.factories import CompanyFactory, LeadFactory
 
 pytestmark = pytest.mark.django_db
@@ -117,7 +118,7 @@ def test_a_file_with_conflicting_company_facts_still_reimports_as_unchanged(prev
     assert (acme.name, acme.employee_count) == ("Acme Inc", 250)  # the last row that says something wins
     again = preview(data)
     assert (again.new_count, again.update_count, again.unchanged_count) == (0, 0, 4)
-    with mock.patch("leadhub.tasks.rescore_leads.delay") as delay:
+    with mock.patch("qualification.tasks.rescore_leads.delay") as delay:
         second = commit(again)
     assert (second.created_count, second.updated_count, second.unchanged_count) == (0, 0, 4)
     acme.refresh_from_db()
@@ -238,7 +239,7 @@ def test_rescoring_of_the_touched_leads_is_queued_after_each_batch(preview, comm
     monkeypatch.setattr(imports, "BATCH_SIZE", 2)
     LeadFactory(email="lead0@acme.com", first_name="First0", last_name="Last0", title="Title 0", company=CompanyFactory(domain="acme.com"))
     job = preview((HEADER + rows(3) + "lead9@acme.com,Changed,,\n").encode())
-    with mock.patch("leadhub.tasks.rescore_leads.delay") as delay:
+    with mock.patch("qualification.tasks.rescore_leads.delay") as delay:
         job = commit(job)
     ids = dict(Lead.objects.values_list("email", "id"))
     # The task is woken after each batch ([lead0, lead1] and [lead2, lead9]), and finds the

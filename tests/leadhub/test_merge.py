@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from handoff.choices import EventKind, HandoffStatus
 from handoff.models import Handoff, HandoffEvent
-from leadhub import services
+from leadhub import lifecycle, services
 from leadhub.choices import Stage
 from leadhub.errors import Conflict, NotAllowed, ValidationFailed
 from leadhub.models import Activity, ImportRow, Lead, LeadAlias, LeadMerge, StageChange
@@ -39,7 +39,7 @@ def test_merge_moves_activities_history_and_handoffs_to_the_survivor_and_deletes
     duplicate = LeadFactory(email="ann+webinar@acme.com")
     ActivityFactory.create_batch(3, lead=survivor)
     ActivityFactory.create_batch(2, lead=duplicate, kind="demo_request")
-    services.transition(duplicate, Stage.NURTURE)
+    lifecycle.transition(duplicate, Stage.NURTURE)
     before = counts(survivor, duplicate)
 
     merge = services.lead_merge(survivor=survivor, duplicate=duplicate, by=marketer)

@@ -31,7 +31,7 @@ def test_slow_queries_are_logged(client, manager, caplog, settings):
 
 
 def test_tasks_log_name_state_and_duration(caplog):
-    from leadhub.tasks import rescore_leads
+    from qualification.tasks import rescore_leads
 
     with caplog.at_level(logging.INFO, logger="leadhub.task"):
         rescore_leads.delay([])

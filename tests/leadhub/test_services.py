@@ -3,9 +3,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from leadhub import services
-from leadhub.choices import ALLOWED_TRANSITIONS, Stage
+from leadhub import lifecycle, services
+from leadhub.choices import Stage
 from leadhub.errors import InvalidTransition, ValidationFailed
+from leadhub.lifecycle import ALLOWED_TRANSITIONS
 from leadhub.models import Activity, Company, Lead, StageChange
 from tests.factories import ActivityFactory, LeadFactory
 
@@ -121,7 +122,7 @@ def lead_in(stage):
 @pytest.mark.parametrize(("from_stage", "to_stage"), ALLOWED)
 def test_every_allowed_move_changes_stage_and_writes_history(from_stage, to_stage, sdr):
     lead = lead_in(from_stage)
-    services.transition(lead, to_stage, by=sdr, reason="because", note="n")
+    lifecycle.transition(lead, to_stage, by=sdr, reason="because", note="n")
     lead.refresh_from_db()
     assert lead.stage == to_stage
     change = StageChange.objects.get(lead=lead)
@@ -136,7 +137,7 @@ def test_every_allowed_move_changes_stage_and_writes_history(from_stage, to_stag
 def test_forbidden_moves_raise_and_write_nothing(from_stage, to_stage):
     lead = lead_in(from_stage)
     with pytest.raises(InvalidTransition):
-        services.transition(lead, to_stage)
+        lifecycle.transition(lead, to_stage)
     lead.refresh_from_db()
     assert lead.stage == from_stage
     assert not StageChange.objects.exists()
@@ -145,22 +146,22 @@ def test_forbidden_moves_raise_and_write_nothing(from_stage, to_stage):
 def test_unknown_stage_is_a_validation_error():
     lead = lead_in("new")
     with pytest.raises(ValidationFailed):
-        services.transition(lead, "hot")
+        lifecycle.transition(lead, "hot")
 
 
 def test_transition_checks_the_stage_in_the_database_not_a_stale_copy():
     lead = lead_in("mql")
     stale = Lead.objects.get(pk=lead.pk)
-    services.transition(lead, "sal")
+    lifecycle.transition(lead, "sal")
     with pytest.raises(InvalidTransition):
-        services.transition(stale, "sal")  # the copy still says MQL
+        lifecycle.transition(stale, "sal")  # the copy still says MQL
     assert StageChange.objects.filter(lead=lead).count() == 1
 
 
 def test_system_moves_record_no_user_and_updates_go_with_the_move():
     lead = lead_in("mql")
     until = timezone.now() + timedelta(days=30)
-    services.transition(lead, "nurture", reason="No budget", updates={"nurture_until": until, "recycle_count": 1})
+    lifecycle.transition(lead, "nurture", reason="No budget", updates={"nurture_until": until, "recycle_count": 1})
     lead.refresh_from_db()
     assert (lead.stage, lead.nurture_until, lead.recycle_count) == ("nurture", until, 1)
     assert StageChange.objects.get(lead=lead).by is None

@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from leadhub import imports, sweeper
 from leadhub.errors import Conflict
-from leadhub.models import ImportStatus, Lead, LeadImport, LeadMerge, PendingRescore
+from leadhub.models import ImportStatus, Lead, LeadImport, LeadMerge
 from qualification import services as scoring
 from qualification.choices import RunStatus
-from qualification.models import RescoreRun
+from qualification.models import PendingRescore, RescoreRun
 from tests.concurrency import race
 from tests.factories import LeadFactory
 from tests.qualification.factories import simple_model
@@ -58,20 +58,20 @@ def test_the_sweeper_scores_leads_left_waiting_over_a_minute_and_leaves_fresh_on
     old, fresh = LeadFactory(), LeadFactory()
     PendingRescore.objects.create(lead=old)
     PendingRescore.objects.filter(lead=old).update(created_at=ago(minutes=3))
-    with mock.patch("leadhub.tasks.rescore_leads.delay") as wake:
+    with mock.patch("qualification.tasks.rescore_leads.delay") as wake:
         result = sweeper.sweep()
     assert result.rescoring_queued and result.pending == 1 and result.pending_oldest_seconds >= 179
     wake.assert_called_once_with()
 
     PendingRescore.objects.create(lead=fresh)  # a rescoring task is on its way for this one
     PendingRescore.objects.filter(lead=old).delete()
-    with mock.patch("leadhub.tasks.rescore_leads.delay") as wake:
+    with mock.patch("qualification.tasks.rescore_leads.delay") as wake:
         assert not sweeper.sweep().rescoring_queued
     wake.assert_not_called()
 
 
 def test_the_sweep_task_runs_the_rescoring_it_queues_and_the_backlog_empties():
-    from leadhub.tasks import sweep
+    from leadhub.sweeper import sweep_task as sweep
 
     lead = LeadFactory()
     PendingRescore.objects.create(lead=lead)

@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from leadhub import services
+from leadhub import lifecycle
 from leadhub.models import Lead
 from tests.factories import ActivityFactory, CompanyFactory, LeadFactory
 
@@ -98,7 +98,7 @@ def test_lead_page_shows_profile_company_timeline_and_history(client, manager):
     client.force_login(manager)
     lead = LeadFactory(first_name="Ada", last_name="Lovelace", company=CompanyFactory(name="Engines Ltd"))
     ActivityFactory(lead=lead, kind="pricing_page_view", properties={"url": "/pricing"})
-    services.transition(lead, "nurture", by=manager, reason="Scored below threshold")
+    lifecycle.transition(lead, "nurture", by=manager, reason="Scored below threshold")
     response = client.get(f"/leads/{lead.pk}/")
     content = response.content.decode()
     assert response.status_code == 200

@@ -1,7 +1,7 @@
 """The pure engine: every operator and field, negative rules, caps, windows, decay, grades,
 required fields, cooldown. No database."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -189,21 +189,6 @@ def test_contributions_sum_to_the_total():
               [eng("pricing_page_view", 10), eng("page_view", 1.5, cap=3), eng("email_click", 3.3)], half_life=10)
     result = engine.score(facts, m, NOW)
     assert sum(c.points for c in result.contributions) == result.total == result.fit + result.engagement
-
-
-@pytest.mark.parametrize(("stage", "qualifies", "cooldown", "moves"), [
-    ("new", False, None, ["nurture"]),
-    ("new", True, None, ["nurture", "mql"]),
-    ("nurture", True, None, ["mql"]),
-    ("nurture", False, None, []),
-    ("nurture", True, NOW + timedelta(days=3), []),  # cooldown holds it back
-    ("nurture", True, NOW - timedelta(days=1), ["mql"]),  # cooldown over
-    ("mql", False, None, []),  # never back from MQL
-    ("sal", True, None, []),
-    ("disqualified", True, None, []),
-])
-def test_stage_moves_respect_lifecycle_and_cooldown(stage, qualifies, cooldown, moves):
-    assert engine.stage_moves(stage=stage, qualifies=qualifies, nurture_until=cooldown, now=NOW) == moves
 
 
 @pytest.mark.parametrize(("field", "operator", "value", "message"), [

@@ -213,9 +213,9 @@ def test_profile_edits_in_the_admin_rescore_and_activities_there_are_read_only(c
 
 
 def test_leads_waiting_for_rescoring_are_scored_once_however_often_they_changed(published, monkeypatch):
-    from leadhub.models import PendingRescore
-    from leadhub.services import mark_for_rescoring
     from qualification import bulk, services
+    from qualification.models import PendingRescore
+    from qualification.pending import mark_for_rescoring
 
     first, second = LeadFactory(company=CompanyFactory(industry="software")), LeadFactory()
     for _ in range(3):
@@ -244,9 +244,9 @@ def test_a_lead_marked_by_many_batches_while_the_worker_was_behind_is_scored_onc
     of the same leads: each lead is scored once, however far apart its marks are."""
     from datetime import UTC, datetime
 
-    from leadhub.models import PendingRescore
-    from leadhub.services import mark_for_rescoring
     from qualification import bulk, services
+    from qualification.models import PendingRescore
+    from qualification.pending import mark_for_rescoring
 
     a, b, c = LeadFactory(), LeadFactory(), LeadFactory()
     early, late = datetime(2026, 11, 20, 9, tzinfo=UTC), datetime(2026, 11, 21, 9, tzinfo=UTC)

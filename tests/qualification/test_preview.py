@@ -85,7 +85,8 @@ def edited_copy(rng, published):
 def make_some_leads_stale(rng, now):
     """Leads whose stored scores are not the published model's of today: scored on another day,
     with new activities or a changed profile waiting for the worker."""
-    from leadhub.services import mark_for_rescoring, record_activities
+    from leadhub.services import record_activities
+    from qualification.pending import mark_for_rescoring
 
     leads = list(Lead.objects.exclude(score_model_version=None).order_by("pk"))
     yesterday, active, changed = rng.sample(leads, 3)

@@ -7,12 +7,13 @@ from datetime import timedelta
 import pytest
 from django.db import connection, transaction
 
-from leadhub.models import Lead, PendingRescore
-from leadhub.services import mark_for_rescoring
-from leadhub.tasks import rescore_leads
+from leadhub.models import Lead
 from qualification import bulk
 from qualification.choices import ModelStatus
+from qualification.models import PendingRescore
+from qualification.pending import mark_for_rescoring
 from qualification.services import rescore_pending
+from qualification.tasks import rescore_leads
 from tests.factories import ActivityFactory, CompanyFactory, LeadFactory
 
 from .factories import simple_model

@@ -1,17 +1,17 @@
-import os
+"""The lead records: companies, leads, their activities, stage history, aliases and merges here;
+import jobs and preferences in the modules re-exported below."""
 
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Case, Q, Value, When
-from django.db.models.functions import Concat, Lower, Now, StrIndex, Substr
+from django.db.models.functions import Concat, Lower, StrIndex, Substr
 from django.db.models.lookups import GreaterThan, LessThan
 from django.utils import timezone
 
-from .choices import ActivityKind, Channel, Grade, Industry, Stage
-from .validation import INT32_MAX, MAX_REVENUE
+from ..choices import ActivityKind, Channel, Grade, Industry, Stage
+from ..validation import INT32_MAX, MAX_REVENUE
 
 
 class Company(models.Model):
@@ -165,25 +165,6 @@ class Activity(models.Model):
         return f"{self.get_kind_display()} at {self.occurred_at:%Y-%m-%d %H:%M}"
 
 
-class PendingRescore(models.Model):
-    """A lead whose facts changed since it was last scored (activities arrived, its profile
-    changed). The rescoring task takes waiting rows in batches, oldest first (qualification.
-    services.rescore_pending), and scores each lead once however many rows it has. A lead may
-    have several rows: writers only ever insert, so an ingest batch never waits on another or
-    on the worker here. `activity_at` is the newest activity the writer recorded: rescoring
-    moves the lead's last_activity_at with its scores, in the same row update, so ingest never
-    updates (or locks) the lead itself."""
-
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="+")
-    activity_at = models.DateTimeField(null=True, blank=True)
-    # When the lead started waiting (set by the database, as writers insert with plain SQL):
-    # /healthz and the sweeper (leadhub.tasks.sweep) read the oldest.
-    created_at = models.DateTimeField(db_default=Now())
-
-    def __str__(self):
-        return f"lead {self.lead_id} waits for rescoring"
-
-
 class StageChange(models.Model):
     """Append-only history of a lead's stage: who moved it, when and why."""
 
@@ -255,171 +236,6 @@ class LeadMerge(models.Model):
         return f"{self.duplicate_email} merged into lead {self.survivor_id}"
 
 
-class ImportStatus(models.TextChoices):
-    UPLOADED = "uploaded", "Waiting for mapping"
-    PREVIEWING = "previewing", "Checking rows"
-    PREVIEWED = "previewed", "Ready to import"
-    IMPORTING = "importing", "Importing"
-    DONE = "done", "Imported"
-    FAILED = "failed", "Failed"
-
-
-class ImportOutcome(models.TextChoices):
-    CREATED = "created", "Created"
-    UPDATED = "updated", "Updated"
-    UNCHANGED = "unchanged", "Unchanged"
-    REJECTED = "rejected", "Rejected"
-    # Preview only: what the import would do; nothing is written.
-    POSSIBLE_DUPLICATE = "possible_dup", "Possible duplicate"
-
-
-class ImportMapping(models.Model):
-    """The column mapping last used for a CSV header, offered again for the next file with it."""
-
-    fingerprint = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the normalised header.")
-    header = models.JSONField(default=list)
-    fields = models.JSONField(default=list, help_text="One lead field (or \"\") per header column.")
-    updated_at = models.DateTimeField(auto_now=True)
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    def __str__(self):
-        return ", ".join(self.header)[:80]
-
-
-class ImportStorage(FileSystemStorage):
-    """Uploaded import files, in settings.LEADHUB_IMPORT_DIR read at each use (not at start-up),
-    so a test or a deployment that changes the setting is obeyed."""
-
-    @property
-    def base_location(self):
-        return settings.LEADHUB_IMPORT_DIR
-
-    @property
-    def location(self):
-        return os.path.abspath(self.base_location)
-
-
-def import_storage():
-    # A callable keeps the storage out of the migration files.
-    return ImportStorage()
-
-
-class LeadImport(models.Model):
-    """One uploaded CSV file and its way through mapping, preview and import."""
-
-    Status = ImportStatus
-
-    file = models.FileField(upload_to="%Y/%m/", storage=import_storage, max_length=255)
-    original_name = models.CharField(max_length=255)
-    size = models.PositiveBigIntegerField(default=0)
-    encoding = models.CharField(max_length=20)
-    delimiter = models.CharField(max_length=1)
-    header = models.JSONField(default=list)
-    sample = models.JSONField(default=list, help_text="The first data rows, for the mapping page.")
-    fields = models.JSONField(default=list, help_text="One lead field (or \"\") per header column.")
-    channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.IMPORT)
-    campaign = models.CharField(max_length=120, blank=True)
-    status = models.CharField(max_length=20, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
-    error = models.TextField(blank=True, help_text="Why the whole file failed, if it did.")
-    bytes_done = models.PositiveBigIntegerField(default=0)
-    rows_done = models.PositiveIntegerField(default=0, help_text="Data rows processed by the running phase.")
-    # Preview counts (nothing written) and import counts (written), per data row.
-    rows_total = models.PositiveIntegerField(default=0)
-    new_count = models.PositiveIntegerField(default=0)
-    update_count = models.PositiveIntegerField(default=0)
-    unchanged_count = models.PositiveIntegerField(default=0)
-    invalid_count = models.PositiveIntegerField(default=0)
-    possible_duplicate_count = models.PositiveIntegerField(default=0)
-    created_count = models.PositiveIntegerField(default=0)
-    updated_count = models.PositiveIntegerField(default=0)
-    rejected_count = models.PositiveIntegerField(default=0)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now)
-    previewed_at = models.DateTimeField(null=True, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    # Set by each batch of a running preview or import; the sweeper resumes a job whose
-    # heartbeat stopped (its worker died) and fails it after `attempts` resumes.
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times the job was resumed after it stalled.")
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        permissions = [("import_leads", "Can import leads from CSV files")]
-        constraints = [
-            models.CheckConstraint(condition=models.Q(status__in=ImportStatus.values), name="leadimport_status_valid"),
-        ]
-
-    def __str__(self):
-        return f"{self.original_name} ({self.get_status_display()})"
-
-    @property
-    def running(self):
-        return self.status in (self.Status.PREVIEWING, self.Status.IMPORTING)
-
-    @property
-    def stalled_since(self):
-        """When this running job last made progress, if it has made none for a while (its worker died)."""
-        from .imports import stalled_since
-
-        return stalled_since(self)
-
-    @property
-    def percent(self):
-        if self.status in (self.Status.PREVIEWED, self.Status.DONE):
-            return 100
-        return min(99, int(100 * self.bytes_done / self.size)) if self.size else 0
-
-
-class ImportRow(models.Model):
-    """What happened to one line of an import: found problems (preview) or the outcome (import).
-
-    The preview stores only lines with something to say (invalid, duplicate, possible duplicate);
-    the import stores every line, so the result page can list created and updated leads.
-    """
-
-    Outcome = ImportOutcome
-
-    job = models.ForeignKey(LeadImport, on_delete=models.CASCADE, related_name="rows")
-    line = models.PositiveIntegerField(help_text="Row number as a spreadsheet shows it: the header is line 1.")
-    outcome = models.CharField(max_length=12, choices=ImportOutcome.choices)
-    email = models.CharField(max_length=254, blank=True)
-    message = models.TextField(blank=True)
-    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    possible_duplicate_of = models.ForeignKey(
-        Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    values = models.JSONField(default=list, blank=True, help_text="The original cells, kept for rejected lines.")
-
-    class Meta:
-        ordering = ["line"]
-        indexes = [models.Index(fields=["job", "outcome", "line"], name="importrow_job_outcome_line")]
-        constraints = [
-            models.CheckConstraint(condition=models.Q(outcome__in=ImportOutcome.values), name="importrow_outcome_valid"),
-        ]
-
-    def __str__(self):
-        return f"line {self.line}: {self.outcome}"
-
-
-def time_zone_choices():
-    import zoneinfo
-
-    return [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones()) if "/" in name or name == "UTC"]
-
-
-class UserPreference(models.Model):
-    """What a person chose for how pages are shown to them (edited on /account/)."""
-
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
-    time_zone = models.CharField(
-        max_length=64, blank=True, default="",
-        help_text="Times on every page are shown in this zone; empty means the site's zone.",
-    )
-
-    def __str__(self):
-        return f"Preferences of {self.user}"
+# The import jobs and people's preferences, in modules of their own (one package, one app).
+from .import_jobs import ImportMapping, ImportOutcome, ImportRow, ImportStatus, ImportStorage, LeadImport, import_storage  # noqa: E402,F401
+from .preferences import UserPreference, time_zone_choices  # noqa: E402,F401

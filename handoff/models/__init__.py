@@ -1,13 +1,19 @@
+"""The sales handoff's models: reasons, SDR profiles, SLA policies, handoffs, their events and
+checklists here; escalations and what the dashboards read in the modules re-exported below."""
+
 from datetime import time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from leadhub.choices import Channel, Grade
 
-from .choices import Destination, EventKind, HandoffStatus, Outcome
+from ..business_hours import parse_holidays
+from ..choices import Destination, EventKind, HandoffStatus, Outcome
 
 User = settings.AUTH_USER_MODEL
 
@@ -123,12 +129,6 @@ class SLAPolicy(models.Model):
         return f"{self.name} ({self.response_hours:g} business h)"
 
     def clean(self):
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        from django.core.exceptions import ValidationError
-
-        from .business_hours import parse_holidays
-
         errors = {}
         days = self.workdays or []
         if not isinstance(days, list) or not all(isinstance(d, int) and 0 <= d <= 6 for d in days):
@@ -158,34 +158,6 @@ class SLAPolicy(models.Model):
     @property
     def weekday_names(self):
         return ", ".join(WEEKDAY_NAMES[d] for d in sorted(self.workdays or []) if 0 <= d <= 6)
-
-
-class EscalationTier(models.Model):
-    """One step of the escalation ladder: what happens, how long after the deadline.
-
-    The delay counts business time of the handoff's policy, so a deadline missed at 17:55
-    does not page the manager at night."""
-
-    class Action(models.TextChoices):
-        NOTIFY_OWNER = "notify_owner", "Notify the owner"
-        NOTIFY_MANAGER = "notify_manager", "Notify the sales managers"
-        RETURN_TO_POOL = "return_to_pool", "Return the handoff to the pool"
-        REASSIGN = "reassign", "Reassign to the next available SDR"
-
-    name = models.CharField(max_length=100)
-    action = models.CharField(max_length=20, choices=Action.choices)
-    delay_minutes = models.PositiveIntegerField(default=0, help_text="Business minutes after the deadline.")
-    active = models.BooleanField(default=True)
-
-    class Meta:
-        ordering = ["delay_minutes", "id"]
-        constraints = [
-            models.CheckConstraint(condition=Q(action__in=["notify_owner", "notify_manager", "return_to_pool", "reassign"]),
-                                   name="escalationtier_action_valid"),
-        ]
-
-    def __str__(self):
-        return f"{self.name} (+{self.delay_minutes} min)"
 
 
 class Handoff(models.Model):
@@ -354,170 +326,14 @@ class Qualification(models.Model):
         return f"Qualification of lead {self.lead_id}"
 
 
-class Escalation(models.Model):
-    """One escalation step taken for one SLA clock of a handoff. The unique constraint is
-    what makes the step happen once, even when two SLA checks run at the same moment."""
-
-    handoff = models.ForeignKey(Handoff, on_delete=models.CASCADE, related_name="escalations")
-    tier = models.ForeignKey(EscalationTier, on_delete=models.PROTECT, related_name="escalations")
-    # The clock this step belongs to: a reassigned handoff gets a new deadline and new steps.
-    due_at = models.DateTimeField()
-    owner = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    action = models.CharField(max_length=20, choices=EscalationTier.Action.choices)
-    at = models.DateTimeField(default=timezone.now)
-    note = models.CharField(max_length=200, blank=True)
-
-    class Meta:
-        ordering = ["-at", "-id"]
-        constraints = [
-            models.UniqueConstraint(fields=["handoff", "tier", "due_at"], name="escalation_once_per_tier_and_clock"),
-        ]
-
-    def __str__(self):
-        return f"{self.get_action_display()} for handoff {self.handoff_id}"
-
-
-class HandoffRule(models.Model):
-    """A scoring rule that contributed to the lead's score when it was handed off.
-
-    Written by handoff_create from the score explanation, so marketing's feedback page
-    can group rejections by rule with one GROUP BY instead of re-scoring leads."""
-
-    # No index of its own: handoffrule_once and handoffrule_handoff_cover both lead with it.
-    handoff = models.ForeignKey(Handoff, on_delete=models.CASCADE, related_name="rules", db_index=False)
-    rule_id = models.PositiveIntegerField()
-    kind = models.CharField(max_length=12)
-    label = models.CharField(max_length=200)
-    points = models.DecimalField(max_digits=8, decimal_places=1)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["handoff", "kind", "rule_id"], name="handoffrule_once")]
-        indexes = [
-            models.Index(fields=["kind", "rule_id", "handoff"], name="handoffrule_rule_handoff"),
-            # Feedback filtered by an SDR (no rollup has both): a handoff's rules from the index alone.
-            models.Index(fields=["handoff"], include=["kind", "rule_id", "label", "points"], name="handoffrule_handoff_cover"),
-        ]
-
-    def __str__(self):
-        return f"{self.label} {self.points:+}"
-
-
-class Notification(models.Model):
-    """An in-app notice shown at the top of the recipient's queue until dismissed."""
-
-    recipient = models.ForeignKey(User, on_delete=models.CASCADE, related_name="handoff_notifications")
-    handoff = models.ForeignKey(Handoff, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications")
-    escalation = models.ForeignKey(Escalation, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications")
-    text = models.CharField(max_length=300)
-    created_at = models.DateTimeField(default=timezone.now)
-    read_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["recipient", "created_at"], condition=Q(read_at__isnull=True), name="notification_unread")]
-
-    def __str__(self):
-        return self.text
-
-
-# --- daily rollups for the dashboards (handoff.rollup keeps them, handoff.reports reads them) ---
-
-class HandoffDailyRollup(models.Model):
-    """Handoff counts per MQL day (TIME_ZONE) and per combination of what reports group or
-    filter by. The pool is owner 0 and "no reason" is reason 0 (not NULL), so every key
-    is unique and concurrent services can add to a row with one upsert."""
-
-    day = models.DateField()
-    week = models.DateField(help_text="Monday of day: weekly reports group by it without date arithmetic.")
-    owner = models.PositiveIntegerField(help_text="SDR user id; 0: the pool.")
-    channel = models.CharField(max_length=20)
-    campaign = models.CharField(max_length=120)
-    grade = models.CharField(max_length=1)
-    band = models.PositiveSmallIntegerField(help_text="Index into handoff.rollup.BANDS (score at handoff).")
-    status = models.CharField(max_length=20)
-    reason = models.PositiveIntegerField(help_text="RejectionReason id; 0: none.")
-    n = models.IntegerField(default=0, help_text="Handoffs (MQLs).")
-    with_deadline = models.IntegerField(default=0)
-    decided = models.IntegerField(default=0, help_text="With a response time.")
-    late = models.IntegerField(default=0, help_text="Decided after the deadline.")
-    sql = models.IntegerField(default=0)
-    won = models.IntegerField(default=0)
-    # Sums and counts of minutes between milestones, for the funnel's average time in stage.
-    sal_minutes = models.FloatField(default=0)
-    sal_timed = models.IntegerField(default=0)
-    sql_minutes = models.FloatField(default=0)
-    sql_timed = models.IntegerField(default=0)
-    won_minutes = models.FloatField(default=0)
-    won_timed = models.IntegerField(default=0)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(
-            fields=["day", "week", "owner", "channel", "campaign", "grade", "band", "status", "reason"], name="handoffdailyrollup_key")]
-
-    def __str__(self):
-        return f"{self.day} {self.channel} {self.status}: {self.n}"
-
-
-class HandoffResponseRollup(models.Model):
-    """How many decided handoffs took exactly `minutes` business minutes, per MQL day, SDR
-    and channel: the response-time histogram the SLA percentiles are computed from."""
-
-    day = models.DateField()
-    week = models.DateField(help_text="Monday of day.")
-    owner = models.PositiveIntegerField()
-    channel = models.CharField(max_length=20)
-    minutes = models.PositiveIntegerField()
-    n = models.IntegerField(default=0)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["day", "week", "owner", "channel", "minutes"], name="handoffresponserollup_key")]
-
-    def __str__(self):
-        return f"{self.day} {self.minutes} min: {self.n}"
-
-
-class RuleCounts(models.Model):
-    """The fields the two per-rule rollups share: per MQL day, channel, scoring rule and
-    rejection reason, the handoffs the rule fired on, how many were rejected and how many
-    became SQLs (marketing's per-rule view)."""
-
-    day = models.DateField()
-    channel = models.CharField(max_length=20)
-    kind = models.CharField(max_length=12)
-    rule_id = models.PositiveIntegerField()
-    label = models.CharField(max_length=200)
-    points = models.DecimalField(max_digits=8, decimal_places=1)
-    reason = models.PositiveIntegerField(help_text="RejectionReason id; 0: none.")
-    n = models.IntegerField(default=0)
-    rejected = models.IntegerField(default=0)
-    sql = models.IntegerField(default=0)
-
-    class Meta:
-        abstract = True
-
-    def __str__(self):
-        return f"{self.day} {self.label}: {self.n}"
-
-
-class HandoffRuleRollup(RuleCounts):
-    """RuleCounts without a campaign: a campaign would multiply the rows by the number of
-    campaigns; a campaign filter reads HandoffRuleCampaignRollup."""
-
-    class Meta:
-        constraints = [models.UniqueConstraint(
-            fields=["day", "channel", "kind", "rule_id", "label", "points", "reason"], name="handoffrulerollup_key")]
-
-
-class HandoffRuleCampaignRollup(RuleCounts):
-    """RuleCounts per campaign as well: what the per-rule table reads when the feedback page is
-    filtered by a campaign. A table of its own so the unfiltered view keeps reading the smaller
-    one; the key leads with the campaign, so one campaign's days are one index range."""
-
-    campaign = models.CharField(max_length=120)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(
-            fields=["campaign", "day", "channel", "kind", "rule_id", "label", "points", "reason"], name="handoffrulecampaignrollup_key")]
-
-    def __str__(self):
-        return f"{self.campaign} {super().__str__()}"
+# Escalations, notices and what the dashboards read, in modules of their own (one package, one app).
+from .escalation import Escalation, EscalationTier  # noqa: E402,F401
+from .reporting import (  # noqa: E402,F401
+    HandoffDailyRollup,
+    HandoffResponseRollup,
+    HandoffRule,
+    HandoffRuleCampaignRollup,
+    HandoffRuleRollup,
+    Notification,
+    RuleCounts,
+)

@@ -1,0 +1,25 @@
+"""The handoff app's receivers of the lead records' hooks (leadhub.hooks), registered in apps.ready().
+
+Each runs inside the transaction of the change that triggered it, with the lead rows locked."""
+
+from leadhub import hooks
+from leadhub.choices import Stage
+
+from .routing import handoff_create_many
+from .services.merge import handoff_lead_merged
+
+
+def route_new_mqls(event: hooks.StageEntered) -> None:
+    """Every new MQL is handed to sales in the same transaction: a handoff, routed round-robin."""
+    if event.stage == Stage.MQL:
+        handoff_create_many(lead_ids=list(event.lead_ids), by=event.by, at=event.at)
+
+
+def move_merged_handoffs(event: hooks.LeadsMerged) -> dict:
+    """The duplicate's handoffs, events and checklists go to the survivor; returns what moved."""
+    return handoff_lead_merged(survivor=event.survivor, duplicate=event.duplicate, by=event.by, at=event.at)
+
+
+def register() -> None:
+    hooks.on_stage_entered.connect(route_new_mqls)
+    hooks.on_leads_merged.connect(move_merged_handoffs)

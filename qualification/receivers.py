@@ -1,0 +1,36 @@
+"""Scoring's receivers of the lead records' hooks (leadhub.hooks), registered in apps.ready().
+
+Each runs inside the transaction of the change that triggered it."""
+
+from collections import Counter
+
+from leadhub import hooks
+from leadhub.sql import Leads
+
+from . import engine
+from .rollups import add_to_rollups, rebuild_rollups
+from .tasks import enqueue_rescore
+
+
+def mark_changed_leads(event: hooks.FactsChanged) -> None:
+    """A lead's facts changed: it waits for rescoring, and the task is woken after commit."""
+    enqueue_rescore(dict(event.newest_activity))
+
+
+def roll_up_activities(event: hooks.ActivitiesRecorded) -> None:
+    """New activities join the daily rollups rescoring reads, by an upsert that needs no lock on the leads."""
+    add_to_rollups(Counter((row.lead_id, row.kind, engine.epoch_day(row.occurred_at), engine.numeric_property(row.properties, "minutes"))
+                           for row in event.rows))
+
+
+def rebuild_merged_rollups(event: hooks.LeadsMerged) -> dict:
+    """Two leads merged: recount the survivor's rollups from its activities (now including the
+    duplicate's), drop the duplicate's."""
+    rebuild_rollups(Leads(ids=(event.survivor.pk, event.duplicate.pk)))
+    return {}
+
+
+def register() -> None:
+    hooks.on_facts_changed.connect(mark_changed_leads)
+    hooks.on_activities_recorded.connect(roll_up_activities)
+    hooks.on_leads_merged.connect(rebuild_merged_rollups)
