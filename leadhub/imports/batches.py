@@ -30,7 +30,6 @@ class Plan:
     possible_duplicate_of: int | None = None
 
 
-
 def plan_batch(rows):
     """What importing these valid rows does to leads and companies, read with a few queries."""
     rows = _follow_aliases(rows)
@@ -78,7 +77,6 @@ def plan_batch(rows):
     return plans, company_facts
 
 
-
 def _follow_aliases(rows):
     """Rows for the address of a merged-away lead update its survivor (one query per batch):
     the row takes the survivor's email, so the batch writes that lead."""
@@ -88,7 +86,6 @@ def _follow_aliases(rows):
     for row in rows:
         row.email = aliases.get(row.email, row.email)
     return rows
-
 
 
 def _merge_company_facts(rows, domains, companies):
@@ -117,7 +114,6 @@ def _merge_company_facts(rows, domains, companies):
     return {"values": values, "changed": changed}
 
 
-
 def write_batch(plans, company_facts):
     """Bulk upsert the companies and leads of one batch (call inside a transaction).
 
@@ -140,7 +136,6 @@ def write_batch(plans, company_facts):
             update_fields=[*LEAD_WRITE_FIELDS, "company", "updated_at"],
         )
     return dict(Lead.objects.filter(email__in=[p.row.email for p in to_write]).values_list("email", "id"))
-
 
 
 def commit_batch(job_id, batch):

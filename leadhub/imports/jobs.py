@@ -36,7 +36,6 @@ class Summary:
     issues: list = field(default_factory=list)  # (line, email, message) for a dry run
 
 
-
 def _progress(job_id, *, bytes_done, status, rows_before, **counts):
     """Add `counts` to the job's counters, set how far into the file it is (None: the end) and
     beat the job's heartbeat. Only while the job is still in `status` with `rows_before` rows
@@ -47,10 +46,8 @@ def _progress(job_id, *, bytes_done, status, rows_before, **counts):
         **position, heartbeat_at=timezone.now(), **{k: F(k) + v for k, v in counts.items()}))
 
 
-
 class _Overtaken(Exception):
     """Another task is working on this job: this one stops."""
-
 
 
 def preview_rows(binary, spec, *, job_id=None, on_progress=None, keep_issues=1000):
@@ -94,7 +91,6 @@ def preview_rows(binary, spec, *, job_id=None, on_progress=None, keep_issues=100
     return summary
 
 
-
 def import_preview(*, job_id, on_progress=None):
     """The preview phase of a job (a task body): idempotent, it starts over when retried."""
     job = LeadImport.objects.get(pk=job_id)
@@ -124,7 +120,6 @@ def import_preview(*, job_id, on_progress=None):
     return LeadImport.objects.get(pk=job_id)
 
 
-
 @transaction.atomic
 def import_start(*, job, by=None, queue=True):
     """Commit a previewed import: exactly one caller wins (a double click starts it once)."""
@@ -141,7 +136,6 @@ def import_start(*, job, by=None, queue=True):
         transaction.on_commit(lambda: run_import.delay(job.pk))
     job.refresh_from_db()
     return job
-
 
 
 def import_commit(*, job_id, on_progress=None):
@@ -196,7 +190,6 @@ def import_commit(*, job_id, on_progress=None):
         # is personal data nobody needs any more.
         job.file.storage.delete(job.file.name)
     return LeadImport.objects.get(pk=job_id)
-
 
 
 def rejected_rows(job):

@@ -51,10 +51,8 @@ def _norm(name):
     return " ".join(re.sub(r"[^0-9a-z]+", " ", (name or "").lower()).split())
 
 
-
 def header_fingerprint(header):
     return hashlib.sha256("\x1f".join(_norm(cell) for cell in header).encode()).hexdigest()
-
 
 
 def guess_fields(header):
@@ -69,7 +67,6 @@ def guess_fields(header):
         used.add(guess)
         fields.append(guess)
     return fields, False
-
 
 
 def clean_fields(header, fields):
@@ -92,7 +89,6 @@ def clean_fields(header, fields):
     if "full_name" in taken and ("first_name" in taken or "last_name" in taken):
         raise ImportFileError("Map either Full name or First name and Last name, not both.")
     return fields
-
 
 
 def parse_mapping_options(header, options):

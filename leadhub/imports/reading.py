@@ -28,7 +28,6 @@ def human_size(n):
         n /= 1024
 
 
-
 def check_size(size):
     limit = settings.LEADHUB_IMPORT_MAX_BYTES
     if size > limit:
@@ -36,7 +35,6 @@ def check_size(size):
             f"The file is {human_size(size)}; files up to {human_size(limit)} can be imported. "
             "Split it into smaller files and import them one after the other."
         )
-
 
 
 def detect_encoding(binary):
@@ -63,7 +61,6 @@ def detect_encoding(binary):
         if CP1252_UNDEFINED.search(chunk):
             return "latin-1"
     return "cp1252"
-
 
 
 def _detect_delimiter(sample_text):
@@ -95,7 +92,6 @@ def _detect_delimiter(sample_text):
     return sniffed or ","
 
 
-
 class _CountingReader(io.RawIOBase):
     """Wraps a binary file and counts the bytes read, for progress."""
 
@@ -114,12 +110,10 @@ class _CountingReader(io.RawIOBase):
         return n
 
 
-
 def _reader(binary, encoding, delimiter):
     counter = _CountingReader(binary)
     text = io.TextIOWrapper(io.BufferedReader(counter, 1 << 16), encoding=encoding, newline="")
     return counter, csv.reader(text, delimiter=delimiter)
-
 
 
 def sniff(binary):
@@ -158,14 +152,12 @@ def sniff(binary):
     return FileInfo(encoding=encoding, delimiter=delimiter, header=header, sample=sample)
 
 
-
 def validate_email_ok(value):
     try:
         validate_email(normalize_email(value))
     except DjangoValidationError:
         return False
     return True
-
 
 
 def iter_records(binary, spec):

@@ -28,7 +28,6 @@ class ParsedRow:
     note: str = ""  # e.g. "possible duplicate of line 4"
 
 
-
 def _whole_number(value):
     text = value.replace("\u00a0", " ").strip()
     if re.fullmatch(r"\d+", text):
@@ -38,7 +37,6 @@ def _whole_number(value):
     if re.fullmatch(r"\d+\+", text):  # "5000+" in list vendors' size bands
         return int(text[:-1])
     raise ValueError
-
 
 
 def _amount(value):
@@ -56,7 +54,6 @@ def _amount(value):
     else:
         text = text.replace(",", ".")
     return Decimal(text).quantize(Decimal("0.01"))
-
 
 
 def parse_row(line, cells, spec):
@@ -136,7 +133,6 @@ def parse_row(line, cells, spec):
         sentence = "; ".join(problems)
         row.error = sentence[0].upper() + sentence[1:] + "."
     return row
-
 
 
 def parsed_batches(binary, spec, *, skip=0) -> Iterator[tuple[list, int | None]]:

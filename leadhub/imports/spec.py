@@ -9,14 +9,12 @@ class ImportFileError(ValidationFailed):
     """The whole file cannot be imported (not CSV, empty, too large, nothing mapped to email...)."""
 
 
-
 @dataclass(frozen=True)
 class FileInfo:
     encoding: str
     delimiter: str
     header: list
     sample: list
-
 
 
 @dataclass(frozen=True)

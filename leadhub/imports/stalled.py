@@ -21,7 +21,6 @@ def stalled_after():
     return timedelta(seconds=settings.LEADHUB_STALLED_AFTER_SECONDS)
 
 
-
 def stalled_since(job, now=None):
     """When a previewing or importing job last showed progress, if longer ago than
     stalled_after() (its worker died, or its task was never delivered); else None."""
@@ -31,13 +30,11 @@ def stalled_since(job, now=None):
     return last if last < (now or timezone.now()) - stalled_after() else None
 
 
-
 def _queue_phase(job_id, status):
     from ..tasks import preview_import, run_import
 
     task = preview_import if status == ImportStatus.PREVIEWING else run_import
     transaction.on_commit(lambda: task.delay(job_id))
-
 
 
 @transaction.atomic
@@ -59,7 +56,6 @@ def import_resume(*, job, by=None):
     log.info("Import %s resumed by %s", job.pk, by or "the system")
     job.refresh_from_db()
     return job
-
 
 
 def sweep_imports(*, now=None):
@@ -87,7 +83,6 @@ def sweep_imports(*, now=None):
                 _queue_phase(job.pk, job.status)
             resumed.append(job.pk)
     return resumed, failed
-
 
 
 def delete_abandoned_uploads(*, older_than=timedelta(hours=1), now=None):

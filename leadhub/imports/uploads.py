@@ -40,7 +40,6 @@ def import_upload(*, uploaded_file, by, channel=Channel.IMPORT, campaign=""):
     return job
 
 
-
 def import_from_path(*, path, by=None, channel=Channel.IMPORT, campaign=""):
     """The command's way in: copy a local file into import storage, then as import_upload."""
     path = Path(path)
@@ -52,13 +51,11 @@ def import_from_path(*, path, by=None, channel=Channel.IMPORT, campaign=""):
         return import_upload(uploaded_file=uploaded, by=by, channel=channel, campaign=campaign)
 
 
-
 def _check_choice(channel, campaign):
     if channel not in Channel.values:
         raise ImportFileError(f"Unknown channel “{channel}”: use one of {', '.join(Channel.values)}.")
     if len(campaign or "") > MAX_LENGTHS["campaign"]:
         raise ImportFileError(f"The campaign is longer than {MAX_LENGTHS['campaign']} characters.")
-
 
 
 def _save_mapping(job, *, fields, channel, campaign, by, status):
@@ -77,7 +74,6 @@ def _save_mapping(job, *, fields, channel, campaign, by, status):
     )
 
 
-
 @transaction.atomic
 def import_set_mapping(*, job, fields, channel, campaign, by=None):
     """Record the mapping, remember it for this header, and queue the preview."""
@@ -87,7 +83,6 @@ def import_set_mapping(*, job, fields, channel, campaign, by=None):
     transaction.on_commit(lambda: preview_import.delay(job.pk))
     job.refresh_from_db()
     return job
-
 
 
 def import_local_file(*, path, channel, campaign="", mapping=(), dry_run=False, by=None, on_start=None, on_progress=None):
