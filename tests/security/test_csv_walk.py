@@ -90,6 +90,34 @@ def test_the_walk_finds_every_csv_download():
     assert {"leads:export", "leads:import-rejected", "handoff:queue-csv", "handoff:dashboard-csv", "handoff:feedback-csv"} <= names
 
 
+def test_every_csv_link_on_the_pages_is_one_the_walk_downloads(client, hostile_data, manager, marketer):
+    from html import unescape
+    from urllib.parse import parse_qs, urlsplit
+
+    from django.contrib.auth.models import Permission
+
+    LeadImport.objects.filter(pk=hostile_data["pk"]).update(rejected_count=1)
+    manager.user_permissions.add(*Permission.objects.filter(codename__in=["add_leadimport", "view_leadimport"]))
+    manager.groups.add(*marketer.groups.all())
+    client.force_login(manager)
+
+    def key(url):
+        parts = urlsplit(unescape(url))
+        return parts.path, parse_qs(parts.query).get("table", [""])[0]
+
+    walked = {key(url) for url in urls_to_fetch(hostile_data)}
+    linked = set()
+    for page in ("/leads/", "/queue/", "/dashboard/", "/feedback/", f"/leads/import/{hostile_data['pk']}/"):
+        response = client.get(page)
+        assert response.status_code == 200, page
+        linked |= {key(href) for href in re.findall(r'href="([^"]*\.csv[^"]*)"', response.content.decode())}
+    assert linked <= walked, sorted(linked - walked)
+    # Every page offers its downloads: the lead list, the queue, each report table, rejected rows;
+    # the dashboard's "Open now" tile is no table and links to the leads instead (its CSV is
+    # still served, and walked).
+    assert walked - linked == {("/dashboard/export.csv", "open")}
+
+
 # The downloads that print text from outside (names, titles, companies, campaigns, reason and
 # rule labels, an imported file's cells), keyed as urls_to_fetch names them.
 WITH_OUTSIDE_TEXT = {"/leads/export.csv", "/queue/export.csv", "rejected", "sdr", "funnel_campaign", "rejections_channel",
