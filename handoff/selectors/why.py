@@ -1,4 +1,4 @@
-""""Why it scored" on a queue row: the top contributions scoring gives for a lead, as short
+"""The "why it scored" of a queue row: the top contributions scoring gives for a lead, as short
 labels ("+17.5 Pricing page ×3"), else the fit/engagement split. The queue prints the same few
 rules' labels all day, so labels are kept in this process (bounded caches below)."""
 
