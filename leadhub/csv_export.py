@@ -1,9 +1,18 @@
-"""Streamed CSV downloads in constant memory, for any page's rows (leads, queue, reports).
+"""The one way leadhub writes CSV: every download (leads, queue, dashboard and feedback tables,
+rejected import rows) and the import command's rejected-rows file go through `csv_chunks`.
 
     return stream_csv(queryset.values_list(*cols).iterator(chunk_size=2000), header, "leads.csv")
 
 Rows are formatted and sent as they come from the iterator: nothing builds the whole file, so
 memory stays flat whether the export has a hundred rows or a million.
+
+Formula safety ("CSV injection"): a text cell that starts with =, +, -, @, a tab or a carriage
+return is written with a leading apostrophe, so a spreadsheet shows it as text instead of
+running it. Two kinds of cells keep their sign: numbers (int, float, Decimal values are
+written as numbers, -3 stays -3) and text that is only a signed number or a phone number
+(digits, spaces and ( ) . - /, like "+49 30 1234-56"): with no letter in it a spreadsheet can
+reach no function, cell or URL. tests/security/test_csv_walk.py downloads every CSV URL with
+hostile values and holds every cell to this.
 """
 
 import csv
@@ -17,7 +26,8 @@ from django.utils import timezone
 CHUNK_ROWS = 500
 # Spreadsheet programs run cells starting with these as formulas ("CSV injection").
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# ...but a phone number or a signed number is data, not a formula: leave those alone.
+# ...but a phone number or a signed number is data, not a formula: leave those alone (a tab or
+# a carriage return first is never one of them).
 PLAIN_NUMBER = re.compile(r"[+-]?[\d\s().\-/]+")
 
 
@@ -36,7 +46,7 @@ def cell(value):
     if isinstance(value, (date, Decimal, int, float)):
         return str(value)
     value = str(value)
-    if value.startswith(FORMULA_START) and not PLAIN_NUMBER.fullmatch(value):
+    if value.startswith(FORMULA_START) and not (value[0] in "+-" and PLAIN_NUMBER.fullmatch(value)):
         return "'" + value
     return value
 

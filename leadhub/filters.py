@@ -136,7 +136,7 @@ class LeadFilter(django_filters.FilterSet):
     score_max = score_filter(field_name="total_score", lookup_expr="lte", label="Score to")
     created_after = date_filter(field_name="created_at", lookup_expr="date__gte", label="Created from")
     created_before = date_filter(field_name="created_at", lookup_expr="date__lte", label="Created to")
-    # The dashboards' links (handoff/reports.py): leads with a handoff matching all of these
+    # The dashboards' links (handoff/reports/scope.py): leads with a handoff matching all of these
     # at once. filter_queryset combines them into one handoff subquery (see _handoff_filter).
     mql_after = date_filter(method="_handoff", label="MQL from")
     mql_before = date_filter(method="_handoff", label="MQL to")

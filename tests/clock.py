@@ -6,7 +6,7 @@ the process (leadhub.clock.running_as_of), so the suite passes whenever it runs.
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from handoff.sla import DEFAULT_CALENDAR
+from handoff.sla_clock import DEFAULT_CALENDAR
 
 BUSINESS_ZONE = ZoneInfo(DEFAULT_CALENDAR.time_zone)  # the default SLA policy's business hours
 

@@ -79,8 +79,8 @@ def rollup_rows():
 def test_a_database_of_the_previous_release_migrates_forward_with_its_data(migrate_to):
     from handoff.models import Handoff
     from leadhub import roles
-    from leadhub.models import Company, Lead, LeadImport, PendingRescore
-    from qualification.models import RescoreRun
+    from leadhub.models import Company, Lead, LeadImport
+    from qualification.models import PendingRescore, RescoreRun
 
     apps = migrate_to(PREVIOUS_RELEASE)
     company = apps.get_model("leadhub", "Company").objects.create(domain="northlabs.example", name="North Labs",

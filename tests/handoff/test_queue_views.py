@@ -479,7 +479,7 @@ def test_lead_page_shows_the_decision_history(client, marketer, sdr, routing):
 def test_a_huge_queue_says_more_than_the_cap_instead_of_counting_it_all(client, manager, monkeypatch):
     from handoff import selectors
 
-    monkeypatch.setattr(selectors, "QUEUE_COUNT_CAP", 30)
+    monkeypatch.setattr(selectors.queue_sql, "QUEUE_COUNT_CAP", 30)
     for _ in range(40):
         HandoffFactory(owner=None)
     client.force_login(manager)
@@ -487,7 +487,7 @@ def test_a_huge_queue_says_more_than_the_cap_instead_of_counting_it_all(client, 
     assert "More than 30 open handoffs in this view" in html and "<strong>30+</strong> in the pool" in html
     assert "Page 1 of 2+" in html and 'rel="next"' in html
     assert len(row_ids(client.get("/queue/", {"page": 2}))) == 5
-    monkeypatch.setattr(selectors, "QUEUE_COUNT_CAP", 40)
+    monkeypatch.setattr(selectors.queue_sql, "QUEUE_COUNT_CAP", 40)
     assert "40 open handoffs in this view" in client.get("/queue/").content.decode()
 
 
@@ -579,7 +579,7 @@ def test_pool_rows_turn_amber_then_red_on_the_policys_clock(client, sdr, monkeyp
     from handoff import selectors
 
     waits = iter(["", "amber", "red"])
-    monkeypatch.setattr(selectors, "pool_wait", lambda policy, created_at, now: next(waits))
+    monkeypatch.setattr(selectors.rows, "pool_wait", lambda policy, created_at, now: next(waits))
     for _ in range(3):
         HandoffFactory(owner=None)
     client.force_login(sdr)

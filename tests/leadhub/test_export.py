@@ -4,6 +4,7 @@ import csv
 import io
 import re
 import tracemalloc
+from decimal import Decimal
 from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
@@ -123,3 +124,12 @@ def test_export_reads_rows_through_a_chunked_iterator(client, manager):
         rows = read(client.get("/leads/export.csv"))
     assert len(rows) == 2
     assert iterator.call_args.kwargs == {"chunk_size": csv_export.EXPORT_CHUNK_SIZE}
+
+
+@pytest.mark.parametrize(("value", "written"), [
+    ("=1+2", "'=1+2"), ("@SUM(A1)", "'@SUM(A1)"), ("+cmd", "'+cmd"), ("-2+3", "'-2+3"), ("\t=1", "'\t=1"), ("\r=1", "'\r=1"),
+    ("\t42", "'\t42"), ("\r-1", "'\r-1"),  # a tab or carriage return first: never a plain number
+    ("+49 30 1234-56", "+49 30 1234-56"), ("-12.5", "-12.5"), (-3, "-3"), (Decimal("-0.5"), "-0.5"), ("Acme", "Acme"),
+])
+def test_a_cell_that_would_start_a_formula_is_written_as_text_and_numbers_stay_numbers(value, written):
+    assert csv_export.cell(value) == written

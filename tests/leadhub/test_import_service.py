@@ -107,7 +107,7 @@ def test_importing_the_same_file_twice_creates_nothing_new(preview, commit):
 
 
 def test_a_file_with_conflicting_company_facts_still_reimports_as_unchanged(preview, commit, monkeypatch):
-    monkeypatch.setattr(imports, "BATCH_SIZE", 2)
+    monkeypatch.setattr(imports.rows, "BATCH_SIZE", 2)
     data = (
         b"email,company,employees\n"
         b"a@acme.com,Acme,100\nb@acme.com,Acme,100\nc@acme.com,Acme Inc,250\nd@acme.com,,\n"
@@ -194,7 +194,7 @@ def test_preview_flags_plus_addressed_duplicates_of_leads_and_of_earlier_lines(p
 
 
 def test_each_batch_is_one_transaction_and_a_retry_resumes_after_the_last_one(preview, commit, monkeypatch):
-    monkeypatch.setattr(imports, "BATCH_SIZE", 10)
+    monkeypatch.setattr(imports.rows, "BATCH_SIZE", 10)
     job = preview((HEADER + rows(25)).encode())
     real_write = imports.write_batch
     calls = {"n": 0}
@@ -206,7 +206,7 @@ def test_each_batch_is_one_transaction_and_a_retry_resumes_after_the_last_one(pr
             raise RuntimeError("worker killed")
         return result
 
-    monkeypatch.setattr(imports, "write_batch", crash_in_second_batch)
+    monkeypatch.setattr(imports.batches, "write_batch", crash_in_second_batch)
     with pytest.raises(RuntimeError):
         commit(job)
     job.refresh_from_db()
@@ -214,7 +214,7 @@ def test_each_batch_is_one_transaction_and_a_retry_resumes_after_the_last_one(pr
     assert Lead.objects.count() == 10
     assert (job.status, job.rows_done, job.created_count, ImportRow.objects.filter(job=job).count()) == ("importing", 10, 10, 10)
 
-    monkeypatch.setattr(imports, "write_batch", real_write)
+    monkeypatch.setattr(imports.batches, "write_batch", real_write)
     job = imports.import_commit(job_id=job.pk)  # what the redelivered task does
     assert (job.status, job.rows_done, job.created_count) == ("done", 25, 25)
     assert Lead.objects.count() == 25
@@ -222,7 +222,7 @@ def test_each_batch_is_one_transaction_and_a_retry_resumes_after_the_last_one(pr
 
 
 def test_writes_are_set_based_so_queries_do_not_grow_with_rows(preview, django_capture_on_commit_callbacks, monkeypatch):
-    monkeypatch.setattr(imports, "BATCH_SIZE", 1000)
+    monkeypatch.setattr(imports.rows, "BATCH_SIZE", 1000)
     small = preview((HEADER + rows(10)).encode())
     big = preview((HEADER + rows(400, start=100)).encode())
     counts = []
@@ -236,7 +236,7 @@ def test_writes_are_set_based_so_queries_do_not_grow_with_rows(preview, django_c
 
 
 def test_rescoring_of_the_touched_leads_is_queued_after_each_batch(preview, commit, monkeypatch):
-    monkeypatch.setattr(imports, "BATCH_SIZE", 2)
+    monkeypatch.setattr(imports.rows, "BATCH_SIZE", 2)
     LeadFactory(email="lead0@acme.com", first_name="First0", last_name="Last0", title="Title 0", company=CompanyFactory(domain="acme.com"))
     job = preview((HEADER + rows(3) + "lead9@acme.com,Changed,,\n").encode())
     with mock.patch("qualification.tasks.rescore_leads.delay") as delay:

@@ -85,7 +85,7 @@ def test_the_sweep_task_runs_the_rescoring_it_queues_and_the_backlog_empties():
 
 def test_a_stalled_import_is_resumed_by_the_sweeper_and_counts_each_row_once(previewed, monkeypatch,
                                                                               django_capture_on_commit_callbacks):
-    monkeypatch.setattr(imports, "BATCH_SIZE", 4)
+    monkeypatch.setattr(imports.rows, "BATCH_SIZE", 4)
     job = previewed(10)
     imports.import_start(job=job, queue=False)
     real = imports.commit_batch
@@ -97,10 +97,10 @@ def test_a_stalled_import_is_resumed_by_the_sweeper_and_counts_each_row_once(pre
             raise SystemExit("worker killed")
         return real(job_id, batch)
 
-    monkeypatch.setattr(imports, "commit_batch", worker_dies_in_second_batch)
+    monkeypatch.setattr(imports.jobs, "commit_batch", worker_dies_in_second_batch)
     with pytest.raises(SystemExit):
         imports.import_commit(job_id=job.pk)
-    monkeypatch.setattr(imports, "commit_batch", real)
+    monkeypatch.setattr(imports.jobs, "commit_batch", real)
     job.refresh_from_db()
     assert (job.status, job.rows_done, job.created_count) == (ImportStatus.IMPORTING, 4, 4)
     assert job.stalled_since is None  # a fresh heartbeat: nobody resumes it yet
@@ -162,7 +162,7 @@ def test_resume_is_refused_while_an_import_makes_progress(previewed):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("attempt", range(2))
 def test_two_concurrent_commits_of_one_import_count_each_row_once(previewed, monkeypatch, attempt):
-    monkeypatch.setattr(imports, "BATCH_SIZE", 50)
+    monkeypatch.setattr(imports.rows, "BATCH_SIZE", 50)
     job = previewed(400)
     imports.import_start(job=job, queue=False)
 
@@ -180,7 +180,7 @@ def test_two_concurrent_commits_of_one_import_count_each_row_once(previewed, mon
 
 
 def test_an_upload_that_fails_half_way_leaves_no_file_behind(settings):
-    with mock.patch.object(imports, "sniff", side_effect=RuntimeError("connection reset")):
+    with mock.patch.object(imports.uploads, "sniff", side_effect=RuntimeError("connection reset")):
         with pytest.raises(RuntimeError):
             imports.import_upload(uploaded_file=SimpleUploadedFile("people.csv", (HEADER + rows(5)).encode()), by=None)
     assert _files(settings.LEADHUB_IMPORT_DIR) == []

@@ -105,7 +105,7 @@ def test_a_commit_the_database_refuses_fails_the_job_with_lines_and_reason_and_c
         preview, django_capture_on_commit_callbacks):
     job = preview((HEADER + "a@acme.com,A,Acme,10,\nb@acme.com,B,Acme,10,\n").encode())
 
-    with mock.patch.object(imports, "write_batch", side_effect=DataError("value out of range for type integer")):
+    with mock.patch.object(imports.batches, "write_batch", side_effect=DataError("value out of range for type integer")):
         job = commit(job, django_capture_on_commit_callbacks)
 
     assert job.status == ImportStatus.FAILED

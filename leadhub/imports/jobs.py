@@ -1,0 +1,206 @@
+"""A job's phases after its mapping: the preview (`import_preview`, counting what the import
+would do without writing a lead) and the commit (`import_start` + `import_commit`, batch by
+batch, each batch one transaction), with the progress and heartbeat that let a second task on
+the same job see it was overtaken; and the download of a job's rejected lines."""
+
+import logging
+from dataclasses import dataclass, field
+
+from django.db import DatabaseError, reset_queries, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..db import is_retryable
+from ..errors import Conflict
+from ..models import ImportOutcome, ImportRow, ImportStatus, LeadImport
+from .batches import commit_batch, plan_batch
+from .rows import parsed_batches
+from .spec import ImportFileError, ImportSpec
+
+log = logging.getLogger("leadhub.imports")
+
+
+def open_job_file(job):
+    """The job's stored upload, opened for reading (bytes)."""
+    return job.file.storage.open(job.file.name, "rb")
+
+
+@dataclass
+class Summary:
+    rows: int = 0
+    new: int = 0
+    update: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    possible_duplicates: int = 0
+    issues: list = field(default_factory=list)  # (line, email, message) for a dry run
+
+
+def _progress(job_id, *, bytes_done, status, rows_before, **counts):
+    """Add `counts` to the job's counters, set how far into the file it is (None: the end) and
+    beat the job's heartbeat. Only while the job is still in `status` with `rows_before` rows
+    done: False when another task got there first (a redelivered or resumed task running beside
+    this one), and this one must stop (and its transaction roll back), so each row counts once."""
+    position = {"bytes_done": bytes_done if bytes_done is not None else F("size")}
+    return bool(LeadImport.objects.filter(pk=job_id, status=status, rows_done=rows_before).update(
+        **position, heartbeat_at=timezone.now(), **{k: F(k) + v for k, v in counts.items()}))
+
+
+class _Overtaken(Exception):
+    """Another task is working on this job: this one stops."""
+
+
+def preview_rows(binary, spec, *, job_id=None, on_progress=None, keep_issues=1000):
+    """Count what an import of this file would do; writes no lead.
+
+    With a job, problem lines are stored as ImportRow rows and progress on the job; without
+    (a dry run), the first `keep_issues` problems come back in Summary.issues.
+    """
+    summary = Summary()
+    rows_before = 0
+    for batch, bytes_read in parsed_batches(binary, spec):
+        reset_queries()  # with DEBUG on, Django would keep every batch's SQL until the end
+        valid = [row for row in batch if not row.error]
+        plans, _ = plan_batch(valid)
+        issues = []
+        for row in batch:
+            if row.error:
+                summary.rejected += 1
+                issues.append(ImportRow(job_id=job_id, line=row.line, outcome=ImportOutcome.REJECTED,
+                                        email=row.email[:254], message=row.error, values=row.cells))
+        for plan in plans:
+            setattr(summary, plan.kind, getattr(summary, plan.kind) + 1)
+            if plan.note:
+                summary.possible_duplicates += 1
+                issues.append(ImportRow(job_id=job_id, line=plan.row.line, outcome=ImportOutcome.POSSIBLE_DUPLICATE,
+                                        email=plan.row.email, message=plan.note, possible_duplicate_of_id=plan.possible_duplicate_of))
+        summary.rows += len(batch)
+        if job_id:
+            issues.sort(key=lambda r: r.line)
+            with transaction.atomic():
+                if not _progress(job_id, rows_done=len(batch), bytes_done=bytes_read, status=ImportStatus.PREVIEWING,
+                                 rows_before=rows_before):
+                    raise _Overtaken
+                ImportRow.objects.bulk_create(issues)
+            rows_before += len(batch)
+        elif len(summary.issues) < keep_issues:
+            summary.issues.extend((r.line, r.email, r.message) for r in sorted(issues, key=lambda r: r.line))
+            del summary.issues[keep_issues:]
+        if on_progress:
+            on_progress(bytes_read)
+    return summary
+
+
+def import_preview(*, job_id, on_progress=None):
+    """The preview phase of a job (a task body): idempotent, it starts over when retried."""
+    job = LeadImport.objects.get(pk=job_id)
+    if job.status != ImportStatus.PREVIEWING:
+        return job
+    with transaction.atomic():
+        # Starting over: a task still working on this job (its worker was presumed dead) finds
+        # the counters reset under it, and stops at its next batch.
+        if not LeadImport.objects.filter(pk=job_id, status=ImportStatus.PREVIEWING).update(
+                rows_done=0, bytes_done=0, heartbeat_at=timezone.now()):
+            return LeadImport.objects.get(pk=job_id)
+        ImportRow.objects.filter(job=job).delete()
+    try:
+        with open_job_file(job) as binary:
+            summary = preview_rows(binary, ImportSpec.for_job(job), job_id=job.pk, on_progress=on_progress)
+    except ImportFileError as exc:
+        LeadImport.objects.filter(pk=job_id).update(status=ImportStatus.FAILED, error=exc.message)
+        return LeadImport.objects.get(pk=job_id)
+    except _Overtaken:
+        log.info("Import %s: another task is previewing it; this one stops", job_id)
+        return LeadImport.objects.get(pk=job_id)
+    LeadImport.objects.filter(pk=job_id, status=ImportStatus.PREVIEWING).update(
+        status=ImportStatus.PREVIEWED, previewed_at=timezone.now(), rows_total=summary.rows, new_count=summary.new,
+        update_count=summary.update, unchanged_count=summary.unchanged, invalid_count=summary.rejected,
+        possible_duplicate_count=summary.possible_duplicates,
+    )
+    return LeadImport.objects.get(pk=job_id)
+
+
+@transaction.atomic
+def import_start(*, job, by=None, queue=True):
+    """Commit a previewed import: exactly one caller wins (a double click starts it once)."""
+    started = LeadImport.objects.filter(pk=job.pk, status=ImportStatus.PREVIEWED).update(
+        status=ImportStatus.IMPORTING, started_at=timezone.now(), rows_done=0, bytes_done=0,
+        created_count=0, updated_count=0, unchanged_count=0, rejected_count=0, heartbeat_at=timezone.now(), attempts=0,
+    )
+    if not started:
+        raise Conflict("This import was already started, or it needs a preview first.")
+    ImportRow.objects.filter(job=job).delete()
+    if queue:
+        from ..tasks import run_import
+
+        transaction.on_commit(lambda: run_import.delay(job.pk))
+    job.refresh_from_db()
+    return job
+
+
+def import_commit(*, job_id, on_progress=None):
+    """Write the leads of an importing job, batch by batch (a task body).
+
+    Each batch is one transaction: companies, leads, the lines' outcomes and the job's counters
+    together. A retry after a crash skips the rows_done rows already committed. Two tasks on one
+    job (a redelivered message beside a resumed one) never both count a batch: the job's row is
+    claimed first in each batch's transaction (a conditional update on rows_done), and the task
+    that finds it moved on stops.
+    """
+    job = LeadImport.objects.get(pk=job_id)
+    if job.status != ImportStatus.IMPORTING:
+        return job
+    spec = ImportSpec.for_job(job)
+    rows_before = job.rows_done
+    batch = []
+    try:
+        with open_job_file(job) as binary:
+            for batch, bytes_read in parsed_batches(binary, spec, skip=job.rows_done):
+                reset_queries()  # with DEBUG on, Django would keep every batch's SQL until the end
+                with transaction.atomic():
+                    # Claim the batch before writing it (the update locks the job's row until commit).
+                    if not _progress(job.pk, bytes_done=bytes_read, status=ImportStatus.IMPORTING, rows_before=rows_before):
+                        raise _Overtaken
+                    counts = commit_batch(job.pk, batch)
+                    LeadImport.objects.filter(pk=job.pk).update(**{k: F(k) + v for k, v in counts.items()})
+                rows_before += counts["rows_done"]
+                if on_progress:
+                    on_progress(bytes_read)
+    except ImportFileError as exc:
+        LeadImport.objects.filter(pk=job_id).update(status=ImportStatus.FAILED, error=exc.message, finished_at=timezone.now())
+        return LeadImport.objects.get(pk=job_id)
+    except _Overtaken:
+        log.info("Import %s: another task is importing it; this one stops", job_id)
+        return LeadImport.objects.get(pk=job_id)
+    except DatabaseError as exc:
+        if is_retryable(exc):
+            raise  # a deadlock or serialization failure: the task runs again from the last batch
+        # A batch the database refused (the preview checks every row as this does, so this is
+        # rare): that batch is rolled back; the job says which lines and why, and can be mapped
+        # and run again (leads are matched by email, so the batches already written update).
+        lines = f"lines {batch[0].line}–{batch[-1].line}" if batch else "the file"
+        error = f"The database refused {lines}: {str(exc).splitlines()[0][:300]}. Fix the file or the mapping and run it again."
+        LeadImport.objects.filter(pk=job_id).update(status=ImportStatus.FAILED, error=error, finished_at=timezone.now(), started_at=None)
+        return LeadImport.objects.get(pk=job_id)
+    finished = LeadImport.objects.filter(pk=job_id, status=ImportStatus.IMPORTING).update(
+        status=ImportStatus.DONE, finished_at=timezone.now(), bytes_done=job.size, rows_total=F("rows_done"), file="",
+    )
+    if finished:
+        # The leads and the rejected lines (with their cells) are in the database now; the file
+        # is personal data nobody needs any more.
+        job.file.storage.delete(job.file.name)
+    return LeadImport.objects.get(pk=job_id)
+
+
+def rejected_rows(job):
+    """(header + "error", rows) of a job's rejected lines, original cells first, for download."""
+    header = [*job.header, "error"]
+    width = len(job.header)
+
+    def rows():
+        queryset = job.rows.filter(outcome=ImportOutcome.REJECTED).order_by("line").values_list("values", "message")
+        for values, message in queryset.iterator(chunk_size=2000):
+            cells = list(values)[:width] + [""] * max(0, width - len(values))
+            yield [*cells, message]
+
+    return header, rows()
