@@ -1,0 +1,23 @@
+"""Template filters of the scoring editor."""
+
+from django import template
+from django.utils.safestring import mark_safe
+
+from qualification import rule_text
+
+register = template.Library()
+
+
+@register.filter
+def rule_sentence(rule):
+    """“Title contains Consultant: −10” for a fit or engagement rule."""
+    return rule_text.sentence(rule)
+
+
+@register.simple_tag
+def rule_rows(inline_admin_formset):
+    """The rule rows of one group, rendered by Jinja2 (templates/jinja2/qualification/rule_rows.html)."""
+    from django.template import engines
+
+    template = engines["jinja2"].get_template("qualification/rule_rows.html")
+    return mark_safe(template.render({"inline_admin_formset": inline_admin_formset, "sentence": rule_text.sentence}))
