@@ -23,7 +23,7 @@ from leadhub.errors import Conflict, NotAllowed, ValidationFailed
 from leadhub.models import Lead
 from leadhub.services import transition
 
-from . import rollup
+from . import rollup, routing_cap
 from .choices import REQUIRED_CHECKLIST, Destination, EventKind, HandoffStatus, Outcome
 from .models import Handoff, HandoffEvent, HandoffRule, Qualification, RejectionReason, SDRProfile, SDRProfileChange, SLAPolicy
 
@@ -341,7 +341,7 @@ def handoff_create_many(*, lead_ids, by=None, at=None):
                          reason="Superseded by a new MQL handoff") for h in stale
         ])
     policies, due = {}, {}
-    owners = _sdrs_in_turn(len(leads), at)
+    owners = routing_cap.apply(_sdrs_in_turn(len(leads), at), at)  # a gradual publish's daily cap
     handoffs = []
     for lead, owner in zip(leads, owners, strict=True):
         if lead.source not in policies:
@@ -367,6 +367,7 @@ def handoff_create_many(*, lead_ids, by=None, at=None):
     _mark_assigned(owners, at)
     _record_rules(handoffs, leads)
     rollups.apply(new_ids=[h.pk for h in handoffs])
+    routing_cap.hold(handoffs)
     return handoffs
 
 

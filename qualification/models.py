@@ -311,3 +311,6 @@ class ActivityRollup(models.Model):
 
     def __str__(self):
         return f"{self.lead_id} {self.kind} day {self.day}: {self.n}"
+
+
+from .publish_records import HeldHandoff, PublishRecord  # noqa: E402, F401  (the history of publishing)

@@ -67,6 +67,19 @@ class Preview:
         return self.qualify_draft - self.qualify_now
 
     @property
+    def sample_entering(self):
+        return sum(1 for row in self.sample if row["enters"])
+
+    @property
+    def sample_leaving(self):
+        return len(self.sample) - self.sample_entering
+
+    @property
+    def net_text(self):
+        """+126, −4 (a real minus sign), 0."""
+        return f"+{self.net:,}" if self.net > 0 else f"−{-self.net:,}" if self.net < 0 else "0"
+
+    @property
     def blocked(self):
         return self.leads - self.qualify_draft
 

@@ -6,6 +6,7 @@ recorded (PublishRecord: who, when, why, how) in the model's history.
 """
 
 import logging
+from contextlib import nullcontext
 from datetime import timedelta
 
 from django.conf import settings
@@ -14,12 +15,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
+from handoff import routing_cap
 from leadhub.errors import Conflict, ValidationFailed
 from leadhub.models import Lead
 
 from . import bulk, selectors
 from .choices import ModelStatus, RunKind, RunStatus
-from .models import RescoreRun, ScoringModel
+from .models import PublishRecord, RescoreRun, ScoringModel
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +101,16 @@ def _enqueue(run):
     transaction.on_commit(lambda: rescore_run.delay(run.pk))
 
 
-def publish(*, draft, by, enqueue=True, now=None):
+def publish(*, draft, by, note="", daily_cap=None, expected_new_mqls=None, enqueue=True, now=None):
     """Publish `draft`: archive the published model, make this the only published one, and
     start a rescoring run of all leads (a Celery task, queued on commit). Returns the run.
 
-    Refused (Conflict) while another run is active, so two publishes never run at once."""
+    Refused (Conflict) while another run is active, so two publishes never run at once.
+    Recorded in the model's history (PublishRecord) with who, `note` (why) and how the new
+    MQLs' handoffs open: all at once, or `daily_cap` a day (handoff.routing_cap)."""
+    if daily_cap is not None and (not isinstance(daily_cap, int) or daily_cap < 1):
+        raise ValidationFailed("The daily cap is a whole number of handoffs, 1 or more.", field_errors={"daily_cap": [
+            "The daily cap is a whole number of handoffs, 1 or more."]})
     now = now or timezone.now()
     with transaction.atomic():
         draft = ScoringModel.objects.select_for_update().get(pk=draft.pk)
@@ -124,6 +131,8 @@ def publish(*, draft, by, enqueue=True, now=None):
         except IntegrityError:
             raise Conflict("Another model was published at the same moment; reload and try again.")
         run = _start_run(model=draft, kind=RunKind.PUBLISH, by=by, now=now)
+        PublishRecord.objects.create(model=draft, run=run, by=by, at=now, note=note.strip(), daily_cap=daily_cap,
+                                     expected_new_mqls=expected_new_mqls)
         if enqueue:
             _enqueue(run)
     log.info("Published scoring model v%s (run %s)", draft.version, run.pk)
@@ -192,6 +201,7 @@ def sweep_runs(*, now=None):
     stalled = RescoreRun.objects.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]).filter(
         Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff))
     resumed, failed = [], []
+    routing_cap.release_held(now)  # a gradual publish's share of the day
     for run in stalled.select_related("model"):
         last = run.heartbeat_at or run.created_at
         claim = RescoreRun.objects.filter(pk=run.pk, status=run.status, heartbeat_at=run.heartbeat_at)
@@ -233,25 +243,11 @@ def run_rescore(*, run_id, chunk_size=CHUNK_SIZE):
     RescoreRun.objects.filter(pk=run.pk, started_at__isnull=True).update(started_at=now)
     _set_status(run.pk, RunStatus.RUNNING, heartbeat_at=now)
     spec = selectors.snapshot(run.model)
+    # A gradual publish: routing gives SDRs at most its daily cap of the new handoffs a day.
+    record_id = PublishRecord.objects.filter(run=run, daily_cap__isnull=False).values_list("pk", flat=True).first()
     try:
-        while True:
-            with transaction.atomic():
-                run = RescoreRun.objects.select_for_update().get(pk=run_id)
-                if run.status != RunStatus.RUNNING:
-                    break
-                bounds = bulk.chunk_bounds(run.last_lead_id, chunk_size, max_id=run.max_lead_id)
-                if bounds is None:
-                    now = timezone.now()
-                    _set_status(run.pk, RunStatus.DONE, finished_at=now, heartbeat_at=now, done=run.total if run.done > run.total else run.done)
-                    break
-                scored, nurtured, promoted, _ = bulk.rescore(spec, bulk.Leads(*bounds), as_of=run.as_of, now=timezone.now())
-                run.done += scored
-                run.total = max(run.total, run.done)
-                run.nurtured += nurtured
-                run.promoted += promoted
-                run.last_lead_id = bounds[1]
-                run.heartbeat_at = timezone.now()
-                run.save(update_fields=["done", "total", "nurtured", "promoted", "last_lead_id", "heartbeat_at"])
+        with routing_cap.capped(record_id) if record_id else nullcontext():
+            _work_through(run_id, spec, chunk_size)
     except Exception as exc:
         # The run stays active: the task's retry (database errors) or the sweeper (anything
         # else, once its heartbeat is stale) resumes it from the saved cursor, and after
@@ -264,3 +260,23 @@ def run_rescore(*, run_id, chunk_size=CHUNK_SIZE):
     return run
 
 
+def _work_through(run_id, spec, chunk_size):
+    """The run's chunks, one transaction each (the cursor saved with it), until it is done or stopped."""
+    while True:
+        with transaction.atomic():
+            run = RescoreRun.objects.select_for_update().get(pk=run_id)
+            if run.status != RunStatus.RUNNING:
+                break
+            bounds = bulk.chunk_bounds(run.last_lead_id, chunk_size, max_id=run.max_lead_id)
+            if bounds is None:
+                now = timezone.now()
+                _set_status(run.pk, RunStatus.DONE, finished_at=now, heartbeat_at=now, done=run.total if run.done > run.total else run.done)
+                break
+            scored, nurtured, promoted, _ = bulk.rescore(spec, bulk.Leads(*bounds), as_of=run.as_of, now=timezone.now())
+            run.done += scored
+            run.total = max(run.total, run.done)
+            run.nurtured += nurtured
+            run.promoted += promoted
+            run.last_lead_id = bounds[1]
+            run.heartbeat_at = timezone.now()
+            run.save(update_fields=["done", "total", "nurtured", "promoted", "last_lead_id", "heartbeat_at"])
