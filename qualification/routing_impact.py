@@ -18,6 +18,7 @@ from django.utils import timezone
 @dataclass
 class SDRLoad:
     name: str
+    username: str
     open_now: int
     capacity: int
     receives: int = 0
@@ -98,7 +99,7 @@ def routing_impact(new_mqls, *, daily_cap=None, at=None):
                 .order_by().values_list("owner_id").annotate(n=Count("id")))
     policy = sla_policy_for("")
     hours = policy.response_hours.normalize() if policy else None
-    sdrs = [SDRLoad(name=display_name(p.user), open_now=load.get(p.user_id, 0), capacity=p.capacity, response_hours=hours)
+    sdrs = [SDRLoad(name=display_name(p.user), username=p.user.username, open_now=load.get(p.user_id, 0), capacity=p.capacity, response_hours=hours)
             for p in routable]
     today = new_mqls if daily_cap is None else min(new_mqls, daily_cap)
     if sdrs:
