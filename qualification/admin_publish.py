@@ -84,8 +84,8 @@ def publish_view(model_admin, request, pk):
         except DomainError as exc:
             model_admin.message_user(request, exc.message, messages.ERROR)
             return redirect("admin:qualification_scoringmodel_change", draft.pk)
-        how = f"opening at most {form.cleaned_data['daily_cap']:,} new handoffs a day" if gradual else "opening the new handoffs at once"
-        model_admin.message_user(request, f"Published v{draft.version}: rescoring {run.total:,} leads, {how}.", messages.SUCCESS)
+        how = f"the new handoffs open at most {form.cleaned_data['daily_cap']:,} a day" if gradual else "the new handoffs open at once"
+        model_admin.message_user(request, f"Published v{draft.version} ({how}). Its rescoring of all leads is below.", messages.SUCCESS)
         return redirect("admin:qualification_rescorerun_change", run.pk)
     result, error = _preview_or_error(draft, request.user)
     impact = routing_impact(result.promoted) if result else None

@@ -5,46 +5,43 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
-from django.utils.timesince import timesince
+from django.utils.html import format_html
 
 from leadhub.admin import ReadOnlyAdmin
 from leadhub.errors import DomainError
-from leadhub.formatting import job_state
 
 from . import services
 from .choices import RunStatus
 from .models import RescoreRun
+from .run_text import run_sentence
 
 PUBLISH_PERM = "qualification.publish_scoringmodel"
 
 
 @admin.register(RescoreRun)
 class RescoreRunAdmin(ReadOnlyAdmin):
-    list_display = ["__str__", "state", "progress", "rate_display", "promoted", "nurtured", "age", "created_at", "finished_at"]
+    list_display = ["__str__", "summary", "created_at"]
     list_filter = ["status", "kind"]
     actions = ["resume"]
     change_form_template = "qualification/admin/rescorerun_change_form.html"
-    readonly_fields = [
-        "model", "kind", "state", "as_of", "progress", "rate_display", "promoted", "nurtured", "last_lead_id",
-        "max_lead_id", "started_by", "created_at", "started_at", "heartbeat_at", "attempts", "finished_at", "error",
-    ]
+    readonly_fields = ["summary", "model_link", "kind", "started_by", "created_at", "started_at", "last_progress", "finished_at",
+                       "promoted", "nurtured", "attempts"]
     fields = readonly_fields
 
-    @admin.display(description="status", ordering="status")
-    def state(self, run):
-        return job_state(run, failed=run.status == RunStatus.FAILED)
+    @admin.display(description="what it is doing")
+    def summary(self, run):
+        headline, detail = run_sentence(run)
+        if run.status == RunStatus.FAILED or run.stalled_since:
+            return format_html('<strong class="errornote-inline">{}</strong> {}', headline, detail)
+        return format_html("{} {}", headline, detail)
 
-    @admin.display(description="age")
-    def age(self, run):
-        return timesince(run.created_at) if run.active else "—"
+    @admin.display(description="scoring model")
+    def model_link(self, run):
+        return format_html('<a href="{}">{}</a>', reverse("admin:qualification_scoringmodel_change", args=[run.model_id]), run.model)
 
-    @admin.display(description="progress")
-    def progress(self, run):
-        return f"{run.done:,} / {run.total:,} ({run.percent}%)"
-
-    @admin.display(description="rate")
-    def rate_display(self, run):
-        return f"{run.rate:,.0f} leads/s" if run.rate else "—"
+    @admin.display(description="last progress")
+    def last_progress(self, run):
+        return run.heartbeat_at
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
         can_resume = obj is not None and (obj.status == RunStatus.FAILED or obj.stalled_since) and request.user.has_perm(PUBLISH_PERM)

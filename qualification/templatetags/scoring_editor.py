@@ -21,3 +21,11 @@ def rule_rows(inline_admin_formset):
 
     template = engines["jinja2"].get_template("qualification/rule_rows.html")
     return mark_safe(template.render({"inline_admin_formset": inline_admin_formset, "sentence": rule_text.sentence}))
+
+
+@register.filter
+def run_sentence(run):
+    """(headline, detail) of a rescoring run in plain words (qualification.run_text)."""
+    from qualification.run_text import run_sentence as sentence
+
+    return sentence(run)

@@ -66,9 +66,9 @@ def test_publish_button_publishes_and_shows_the_run(admin_client, django_capture
     assert (record.note, record.by, record.daily_cap, record.run) == ("First model", admin_client.marketer, None, run)
     assert response.status_code == 302 and response.url.endswith(f"/rescorerun/{run.pk}/change/")
     html = admin_client.get(response.url).content.decode()
-    assert "3 / 3 leads (100%)" in html and "Done" in html
+    assert "Rescored all 3 leads" in html and "Rescoring" not in html
     progress = admin_client.get("/admin/qualification/scoringmodel/progress/").content.decode()
-    assert "3 / 3 leads" in progress and "hx-trigger" not in progress  # finished: no more polling
+    assert "Rescored all 3 leads" in progress and "hx-trigger" not in progress  # finished: no more polling
 
 
 def test_running_publish_progress_polls(admin_client):
@@ -77,7 +77,7 @@ def test_running_publish_progress_polls(admin_client):
 
     services.publish(draft=simple_model(), by=None, enqueue=False)
     progress = admin_client.get("/admin/qualification/scoringmodel/progress/").content.decode()
-    assert "0 / 2 leads (0%)" in progress and 'hx-trigger="every 2s"' in progress
+    assert "Waiting to start: rescoring 2 leads" in progress and 'hx-trigger="every 2s"' in progress
 
 
 def test_sdr_cannot_publish_or_edit(client, sdr):
