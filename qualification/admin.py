@@ -1,6 +1,7 @@
 """Admin for scoring models: drafts are edited here; preview, publish and copy call services."""
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
@@ -26,11 +27,11 @@ class ScoringModelAdmin(admin.ModelAdmin):
     change_list_template = "qualification/admin/scoringmodel_change_list.html"
     change_form_template = "qualification/admin/scoringmodel_change_form.html"
     fieldsets = [
-        (None, {"fields": ["version", "name", "status"]}),
-        ("Becoming an MQL", {"fields": ["mql_threshold", "min_grade", "required_fields"]}),
-        ("Grade bands (from fit)", {"fields": ["grade_a_min", "grade_b_min", "grade_c_min"]}),
+        (None, {"fields": [("name", "version", "status")]}),
+        ("Becoming an MQL", {"fields": [("mql_threshold", "min_grade"), "required_fields"]}),
+        ("Grade bands (from fit)", {"fields": [("grade_a_min", "grade_b_min", "grade_c_min")]}),
         ("Engagement", {"fields": ["half_life_days"]}),
-        ("History", {"fields": ["copied_from", "created_at", "published_at", "published_by"]}),
+        ("History", {"fields": [("copied_from", "created_at", "published_at", "published_by")]}),
     ]
 
     @admin.display(description="status", ordering="status")
@@ -63,7 +64,7 @@ class ScoringModelAdmin(admin.ModelAdmin):
         always = ["version", "status", "copied_from", "created_at", "published_at", "published_by"]
         if obj is not None and obj.status != ModelStatus.DRAFT:
             # Published and archived models are history: copy one to change it.
-            return [f for fs in self.get_fieldsets(request, obj) for f in fs[1]["fields"]]
+            return flatten_fieldsets(self.get_fieldsets(request, obj))
         return always
 
     def has_delete_permission(self, request, obj=None):

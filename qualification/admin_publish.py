@@ -1,6 +1,8 @@
 """The preview and the publish confirmation pages of the scoring admin (thin: the figures come
 from preview.py and routing_impact.py, the publish from publishing.py)."""
 
+import math
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -90,7 +92,8 @@ def publish_view(model_admin, request, pk):
     result, error = _preview_or_error(draft, request.user)
     impact = routing_impact(result.promoted) if result else None
     cap = form.data.get("daily_cap") if form.is_bound else None
-    suggested = max(impact.free_capacity, 1) if impact else 1
+    # A gentle default: the new handoffs over about three days, never more a day than the SDRs have room for.
+    suggested = max(1, min(math.ceil(impact.new_mqls / 3), impact.free_capacity)) if impact else 1
     if not form.is_bound:
         form = PublishForm(initial={"daily_cap": suggested, "expected_new_mqls": result.promoted if result else None})
     capped = routing_impact(result.promoted, daily_cap=int(cap) if cap and str(cap).isdigit() and int(cap) > 0 else suggested) \

@@ -93,7 +93,8 @@ class RuleInline(admin.StackedInline):
         if form_field is not None:
             form_field.help_text = ""  # said once above each group, not on every row
             if type(form_field.widget) is forms.Select:
-                form_field.widget = QuickSelect(attrs=form_field.widget.attrs, choices=form_field.widget.choices)
+                choices = [("", "none") if key == "" else (key, label) for key, label in form_field.widget.choices]
+                form_field.widget = QuickSelect(attrs=form_field.widget.attrs, choices=choices)
         return form_field
 
     def get_formset(self, request, obj=None, **kwargs):
@@ -127,7 +128,7 @@ class NegativeFitRuleInline(FitRuleInline):
 
 class EngagementRuleInline(RuleInline):
     model = EngagementRule
-    fields = [("kind", "points", "cap", "window_days"), ("condition_property", "condition_operator", "condition_value", "label")]
+    fields = [("kind", "points", "cap", "window_days", "condition_property", "condition_operator", "condition_value", "label")]
     verbose_name, verbose_name_plural = "engagement rule", "Engagement rules"
     group = rule_text.ENGAGEMENT
     help = ("Points for each activity of a kind within the window (today is day 1), halving every half-life; "

@@ -56,6 +56,7 @@ class Preview:
     blocked_causes: dict = field(default_factory=dict)  # the same for every lead the draft does not qualify
     already_mql: int = 0  # MQL-ready under the draft and MQL already
     rule_changes: list = field(default_factory=list)
+    setting_changes: list = field(default_factory=list)  # "MQL threshold: 65.0 → 60.0"
     cause_labels: dict = field(default_factory=dict)  # {(side, cause): sentence}
 
     @property
@@ -132,6 +133,24 @@ def _cause_labels(spec, current_spec):
     old = side(current_spec, f"v{current_spec.version}" if current_spec else "")
     new = side(spec, f"v{spec.version}")
     return {**{("old", k): v for k, v in old.items()}, **{("new", k): v for k, v in new.items()}}
+
+
+SETTINGS = [("mql_threshold", "MQL threshold"), ("min_grade", "minimum fit grade"), ("grade_a_min", "grade A from fit"),
+            ("grade_b_min", "grade B from fit"), ("grade_c_min", "grade C from fit"),
+            ("required_fields", "required fields"), ("half_life_days", "engagement half-life (days)")]
+
+
+def _setting_changes(current, draft):
+    """The draft's settings that differ from the published model's, as sentences."""
+    labels = dict(RequiredField.choices)
+
+    def shown(name, value):
+        if name == "required_fields":
+            return ", ".join(str(labels.get(f, f)) for f in value or []) or "none"
+        return str(value)
+
+    return [f"{label[:1].upper()}{label[1:]}: {shown(name, getattr(current, name))} → {shown(name, getattr(draft, name))}"
+            for name, label in SETTINGS if getattr(current, name) != getattr(draft, name)]
 
 
 def _cause_sql(qualifies, required, grade_column, grades, extra_first=""):
@@ -246,6 +265,7 @@ def preview(*, draft, by=None, now=None, sample_size=10):
     result = Preview(draft_version=draft.version, current_version=current.version if current else None, as_of=now,
                      cause_labels=labels)
     if current is not None and current.pk != draft.pk:
+        result.setting_changes = _setting_changes(current, draft)
         result.rule_changes = rule_text.rule_changes(
             [*current.fit_rules.all(), *current.engagement_rules.all()], [*draft.fit_rules.all(), *draft.engagement_rules.all()])
     now_dist, draft_dist = {}, {}
