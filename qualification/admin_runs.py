@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from leadhub.admin import ReadOnlyAdmin
@@ -26,9 +27,9 @@ class RescoreRunAdmin(ReadOnlyAdmin):
     change_form_template = "qualification/admin/rescorerun_change_form.html"
     readonly_fields = ["summary", "model_link", "kind", "started_by", "created_at", "started_at", "last_progress", "finished_at",
                        "promoted", "nurtured", "attempts"]
-    fields = readonly_fields
+    fields = readonly_fields[1:]  # the page says the summary above the fields (_run_progress.html)
 
-    @admin.display(description="what it is doing")
+    @admin.display(description="state")
     def summary(self, run):
         headline, detail = run_sentence(run)
         if run.status == RunStatus.FAILED or run.stalled_since:
@@ -41,7 +42,7 @@ class RescoreRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="last progress")
     def last_progress(self, run):
-        return run.heartbeat_at
+        return f"{timezone.localtime(run.heartbeat_at):%b %-d, %Y %H:%M:%S}" if run.heartbeat_at else "—"
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
         can_resume = obj is not None and (obj.status == RunStatus.FAILED or obj.stalled_since) and request.user.has_perm(PUBLISH_PERM)
