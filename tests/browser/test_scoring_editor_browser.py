@@ -44,9 +44,13 @@ def test_the_editor_fits_the_screen_with_its_rules_and_controls(page, live_serve
     for i in range(12):  # a long model
         FitRuleFactory(model=draft, field="country", operator="in", value=f"C{i}, D{i}", points=Decimal("2"), label=f"Region {i}")
     page.set_viewport_size({"width": width, "height": 900})
+    missing = []
+    page.on("response", lambda response: missing.append(response.url) if response.status == 404 else None)
     sign_in(page, live_server, marketer, f"/admin/qualification/scoringmodel/{draft.pk}/change/")
 
     expect(page.locator("#site-name")).to_contain_text("leadhub")
+    page.wait_for_load_state("networkidle")
+    assert missing == []  # the favicon among them
     expect(page.locator("#fit_rules-2-group")).to_contain_text("Title contains Consultant: −10")
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     controls = page.locator(".rule-row:not(.empty-form) input:not([type=hidden]), .rule-row:not(.empty-form) select")

@@ -101,3 +101,14 @@ def test_confirmation_needs_a_note_and_a_cap_for_a_gradual_publish(client, marke
     assert not RescoreRun.objects.exists() and draft.publishes.count() == 0
     response = client.post(url, {"note": "Lower threshold", "mode": "gradual", "daily_cap": "2"})
     assert response.status_code == 302 and PublishRecord.objects.get().daily_cap == 2
+
+
+def test_a_draft_whose_required_fields_block_every_lead_says_so(client, marketer):
+    hot_leads(3)
+    draft = simple_model(required_fields=["phone"])
+    preview = services.preview(draft=draft, by=marketer)
+    assert preview.qualify_draft == 0 and preview.blocked_by_required
+    assert preview.blocked_reasons == [("missing a required field under v%s (Phone)" % draft.version, 3)]
+    client.force_login(marketer)
+    page = client.get(f"/admin/qualification/scoringmodel/{draft.pk}/preview/").content.decode()
+    assert "The required fields of v%s block every lead" % draft.version in page
