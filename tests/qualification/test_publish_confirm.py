@@ -108,7 +108,7 @@ def test_a_draft_whose_required_fields_block_every_lead_says_so(client, marketer
     draft = simple_model(required_fields=["phone"])
     preview = services.preview(draft=draft, by=marketer)
     assert preview.qualify_draft == 0 and preview.blocked_by_required
-    assert preview.blocked_reasons == [("missing a required field under v%s (Phone)" % draft.version, 3)]
+    assert preview.blocked_reasons == [(f"missing a required field under v{draft.version} (Phone)", 3)]
     client.force_login(marketer)
     page = client.get(f"/admin/qualification/scoringmodel/{draft.pk}/preview/").content.decode()
-    assert "The required fields of v%s block every lead" % draft.version in page
+    assert f"The required fields of v{draft.version} block every lead" in page
