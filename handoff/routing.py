@@ -16,7 +16,7 @@ from leadhub.errors import Conflict
 from leadhub.models import Lead
 from qualification.selectors import lead_scores
 
-from . import rollup
+from . import rollup, routing_cap
 from .choices import EventKind, HandoffStatus
 from .models import Handoff, HandoffEvent, HandoffRule, SDRProfile, SLAPolicy
 from .records import first_due, lock_handoff, record_event
@@ -129,7 +129,7 @@ def handoff_create_many(*, lead_ids, by=None, at=None):
                          reason="Superseded by a new MQL handoff") for h in stale
         ])
     policies, due = {}, {}
-    owners = sdrs_in_turn(len(leads), at)
+    owners = routing_cap.apply(sdrs_in_turn(len(leads), at), at)  # a gradual publish's daily cap
     handoffs = []
     for lead, owner in zip(leads, owners, strict=True):
         if lead.source not in policies:
@@ -155,6 +155,7 @@ def handoff_create_many(*, lead_ids, by=None, at=None):
     mark_assigned(owners, at)
     record_rules(handoffs, leads)
     rollups.apply(new_ids=[h.pk for h in handoffs])
+    routing_cap.hold(handoffs)
     return handoffs
 
 
