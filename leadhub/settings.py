@@ -360,13 +360,8 @@ SLOW_QUERY_MS = env_int("SLOW_QUERY_MS", 200)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "keyvalue": {"()": "leadhub.observability.KeyValueFormatter"},
-        "json": {"()": "leadhub.observability.JsonFormatter"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json" if env_str("LOG_FORMAT") == "json" else "keyvalue"},
-    },
+    "formatters": {"keyvalue": {"()": "leadhub.observability.KeyValueFormatter"}, "json": {"()": "leadhub.observability.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json" if env_str("LOG_FORMAT") == "json" else "keyvalue"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         # The request line above replaces Django's own per-request warnings.

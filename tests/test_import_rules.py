@@ -79,7 +79,7 @@ def test_a_private_import_is_found():
     """The walk above sees what it looks for (so its empty answer means something)."""
     tree = ast.parse("from leadhub.services import _secret\n")
     node = tree.body[0]
-    assert _absolute("handoff.views", ROOT / "handoff" / "views.py", node) == "leadhub.services"
+    assert _absolute("handoff.views.queue", ROOT / "handoff" / "views" / "queue.py", node) == "leadhub.services"
     relative = ast.parse("from ..records import _lock\n").body[0]
     assert _absolute("handoff.services.decisions", ROOT / "handoff" / "services" / "decisions.py", relative) == "handoff.records"
 

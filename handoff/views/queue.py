@@ -1,5 +1,5 @@
-"""The SDR queue (/queue/) and the lead page's handoff actions. Views parse input, call one
-service and render; htmx requests get partials, plain posts a redirect with a message."""
+"""The SDR queue (/queue/): the page, its rows and side panel, the queue's CSV, and the
+actions (accept, reject, claim, reassign) answered with out-of-band parts for htmx."""
 
 import functools
 from urllib.parse import urlsplit
@@ -27,11 +27,10 @@ from leadhub.links import link
 from leadhub.models import Lead
 from leadhub.views import non_empty
 
-from . import selectors, services
-from .choices import Assigned, QueueSort
-from .filters import HandoffFilter, default_assigned, queue_workers
-from .forms import ReportFilterForm
-from .models import Handoff
+from .. import selectors, services
+from ..choices import Assigned, QueueSort
+from ..filters import HandoffFilter, default_assigned, queue_workers
+from ..models import Handoff
 
 QUEUE_PAGE_SIZE = 25
 # The queue page and its rows render with Jinja2 (see TEMPLATES in leadhub/settings.py).
@@ -314,208 +313,6 @@ def reassign(request, pk):
         return f"Reassigned {_lead_name(h)} to {owner}. {_sla_restarted(h)}"
 
     return _act(request, pk, action, done)
-
-
-# --- the lead page's handoff section ----------------------------------------------------
-
-CHECKBOX_FIELDS = services.CHECKLIST_FLAGS
-TEXT_FIELDS = ("opportunity_amount", *services.CHECKLIST_NOTES)
-
-
-def _checklist_from_post(post):
-    values = {name: post.get(name) in ("on", "true", "1", "yes") for name in CHECKBOX_FIELDS}
-    values.update({name: post.get(name, "") for name in TEXT_FIELDS})
-    return values
-
-
-def _lead_section(request, lead, *, status=200, **kwargs):
-    lead = Lead.objects.select_related("company", "owner").get(pk=lead.pk)
-    context = {"lead": lead, **selectors.lead_handoff_context(lead, request.user, **kwargs)}
-    return render(request, "handoff/_lead_handoff.html", context, status=status)
-
-
-def _lead_action(request, pk, action, done, *, values=None):
-    lead = get_object_or_404(Lead, pk=pk)
-    try:
-        result = action(lead)
-    except DomainError as exc:
-        if not request.htmx:
-            messages.error(request, exc.message)
-            return redirect("leads:detail", pk=pk)
-        response = _lead_section(request, lead, status=exc.status_code, errors={"form": [exc.message], **exc.field_errors},
-                                 values=values)
-        # The refusal replaces the section it came from (queue.js swaps these statuses in place).
-        response["HX-Retarget"] = "#lead-handoff"
-        response["HX-Reswap"] = "outerHTML"
-        return response
-    message = done(result)
-    if request.htmx and request.POST.get("action") == "save":
-        return _lead_section(request, lead, notice=message)
-    messages.success(request, message)
-    if request.htmx:
-        # The stage changed: reload the whole lead page (badge, history) with the message.
-        response = HttpResponse()
-        response["HX-Redirect"] = reverse("leads:detail", args=[pk])
-        return response
-    return redirect("leads:detail", pk=pk)
-
-
-@require_POST
-@permission_required(VIEW, raise_exception=True)
-def lead_checklist(request, pk):
-    values = _checklist_from_post(request.POST)
-    if request.POST.get("action") == "save":
-        return _lead_action(request, pk, lambda lead: services.qualification_save(lead=lead, by=request.user, **values),
-                            lambda q: "Checklist saved.", values=values)
-    return _lead_action(
-        request, pk, lambda lead: services.lead_qualify(lead=lead, by=request.user, note=request.POST.get("note", ""), **values),
-        lambda q: "Qualified: the lead is now an SQL.", values=values,
-    )
-
-
-@require_POST
-@permission_required(VIEW, raise_exception=True)
-def lead_outcome(request, pk):
-    outcome = request.POST.get("outcome", "")
-    return _lead_action(
-        request, pk,
-        lambda lead: services.lead_record_outcome(lead=lead, by=request.user, outcome=outcome,
-                                                  lost_reason=request.POST.get("lost_reason", ""), note=request.POST.get("note", "")),
-        lambda q: f"Outcome recorded: {q.get_outcome_display().lower()}.",
-    )
-
-
-@require_POST
-@permission_required(VIEW, raise_exception=True)
-def lead_recycle(request, pk):
-    note = request.POST.get("note", "")
-
-    def recycle(lead):
-        return services.lead_recycle(lead=lead, by=request.user, reason=request.POST.get("reason"), note=note)
-
-    return _lead_action(request, pk, recycle, lambda moved: f"Recycled: the lead is now {moved.get_stage_display()}.")
-
-
-# --- dashboards -------------------------------------------------------------------------
-
-DASHBOARD = "handoff.view_dashboard"
-FEEDBACK = "handoff.view_feedback"
-
-
-def _week(row):
-    return f"{row['week']:%b %-d}"
-
-
-def _dashboard_context(scope):
-    from . import charts, reports
-
-    summary, by_sdr, weeks = reports.sla_tables(scope)
-    funnels = reports.funnel_tables(scope)
-    total = funnels[None]
-    return {
-        "summary": summary,
-        "by_sdr": by_sdr,
-        "weeks": weeks,
-        "open_states": reports.open_by_state(scope),
-        "funnel": total,
-        "funnel_channel": funnels["channel"],
-        "funnel_campaign": funnels["campaign"][:15],
-        "funnel_weeks": funnels["week"],
-        "response_chart": charts.line_chart(
-            "Response time per MQL week, business hours: median and 90th percentile", [_week(w) for w in weeks],
-            [("Median", [_hours(w["median_minutes"]) for w in weeks]), ("90th percentile", [_hours(w["p90_minutes"]) for w in weeks])],
-            unit=" h"),
-        "breach_chart": charts.bar_chart("SLA breach rate per MQL week", [(_week(w), w["breach_rate"]) for w in weeks],
-                                         unit="%", color="#ef4444"),
-        "funnel_chart": charts.bar_chart("Funnel: MQL, SAL, SQL, won",
-                                         [("MQL", total["mql"]), ("SAL", total["sal"]), ("SQL", total["sql"]), ("Won", total["won"])],
-                                         color="#2563eb"),
-    }
-
-
-def _hours(minutes):
-    return round(minutes / 60, 1) if minutes is not None else None
-
-
-def _feedback_context(scope, request=None):
-    from . import charts, feedback_versions, reports
-
-    acceptance = reports.acceptance_by_channel(scope)
-    bands = reports.conversion_by_band(scope)
-    version = request.GET.get("version", "") if request else ""
-    return {
-        "acceptance": acceptance,
-        "rejections_channel": feedback_versions.with_notes(reports.rejections(scope, by="channel"), scope, "channel"),
-        "rejections_campaign": feedback_versions.with_notes(reports.rejections(scope, by="campaign"), scope, "campaign"),
-        "rules": feedback_versions.rules_by_version(scope, int(version) if version.isdigit() else None, limit=20,
-                                                    query=request.GET.urlencode() if request else ""),
-        "bands": bands,
-        "grades": reports.conversion_by_grade(scope),
-        "recycled": reports.recycled_leads(scope, limit=15),
-        "acceptance_chart": charts.bar_chart("MQL to SAL acceptance rate by channel",
-                                             [(r["label"], r["rate"], f"{r['accepted']:,} of {r['decided']:,}") for r in acceptance],
-                                             unit="%", color="#10b981", top=100),
-        "band_chart": charts.bar_chart("MQL to SQL conversion by score band at handoff",
-                                       [(b["band"], b["mql_to_sql"], f"{b['sql']:,} of {b['mql']:,}") for b in bands], unit="%",
-                                       color="#2563eb"),
-    }
-
-
-def _report_page(request, *, template, partial, build, with_owner=True):
-    form = ReportFilterForm(request.GET, with_owner=with_owner)
-    context = {"form": form, "query": request.GET.urlencode()}
-    if form.is_valid():
-        scope = form.scope()
-        context.update(build(scope), scope=scope)
-    if request.htmx and request.htmx.target == "report-results":
-        return render(request, partial, context)
-    return render(request, template, context)
-
-
-@require_GET
-@permission_required(DASHBOARD, raise_exception=True)
-def dashboard(request):
-    return _report_page(request, template="handoff/dashboard.html", partial="handoff/_dashboard_partial.html",
-                        build=_dashboard_context)
-
-
-@require_GET
-@permission_required(FEEDBACK, raise_exception=True)
-def feedback(request):
-    return _report_page(request, template="handoff/feedback.html", partial="handoff/_feedback_partial.html",
-                        build=lambda scope: _feedback_context(scope, request), with_owner=False)
-
-
-def _csv_response(request, tables, name, with_owner=True):
-    """Stream one report table as CSV; the page's filters apply. Bad filters: 400 with the errors."""
-    from .exports import rows_for
-
-    form = ReportFilterForm(request.GET, with_owner=with_owner)
-    table = request.GET.get("table", "")
-    if table not in tables:
-        return HttpResponse(f"Unknown table. Choose one of: {', '.join(tables)}.", status=400, content_type="text/plain")
-    if not form.is_valid():
-        errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
-        return HttpResponse(f"Invalid filters: {errors}", status=400, content_type="text/plain")
-    # The one formula-safe writer: campaigns and names come from outside (API, imports).
-    rows = rows_for(table, form.scope())
-    return csv_export.stream_csv(rows, next(rows), f"leadhub-{name}-{table}.csv", bom=False)
-
-
-@require_GET
-@permission_required(DASHBOARD, raise_exception=True)
-def dashboard_csv(request):
-    from .exports import DASHBOARD_TABLES
-
-    return _csv_response(request, DASHBOARD_TABLES, "dashboard")
-
-
-@require_GET
-@permission_required(FEEDBACK, raise_exception=True)
-def feedback_csv(request):
-    from .exports import FEEDBACK_TABLES
-
-    return _csv_response(request, FEEDBACK_TABLES, "feedback", with_owner=False)
 
 
 @require_POST
