@@ -126,9 +126,10 @@ def _mql_time(rng, lead, now, open_state):
     return max(at, earliest) if at else None
 
 
-def seed(*, users, seed=7, stdout=None, progress=False):
+def seed(*, users, seed=7, stdout=None, progress=False, now=None):
+    """The history ends and the live queue stands at `now` (seed_demo --as-of; default: the clock)."""
     rng = random.Random(seed + 5)
-    now = timezone.now()
+    now = now or timezone.now()
     stdout = stdout or type("Null", (), {"write": lambda self, text: None})()
     sdrs = [users[name] for name in SDRS if name in users]
     with transaction.atomic():

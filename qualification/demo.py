@@ -88,11 +88,12 @@ def rebuild_all_rollups(chunk=REBUILD_CHUNK):
     return rows
 
 
-def seed(*, users, seed, stdout, progress=True):
+def seed(*, users, seed, stdout, progress=True, now=None):
+    """Scores as of `now` (seed_demo --as-of; default: the clock)."""
     started = time.monotonic()
     rollups = rebuild_all_rollups()
     draft = default_model()
-    run = services.publish(draft=draft, by=users.get("marketer"), enqueue=False)
+    run = services.publish(draft=draft, by=users.get("marketer"), enqueue=False, now=now)
     run = services.run_rescore(run_id=run.pk)
     mql = Lead.objects.filter(stage="mql").count()
     share = 100 * mql / run.total if run.total else 0

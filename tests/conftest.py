@@ -108,9 +108,15 @@ def fixed_instant(request):
 @pytest.fixture(autouse=True)
 def _eager_celery(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    from celery._state import _set_task_join_will_block
+
     from leadhub.celery import app
 
     app.conf.task_always_eager = True
+    # No task runs around a test: .get() on an eager result may not block. Celery keeps this flag
+    # per process, and a test earlier in the same worker process (the order differs under xdist)
+    # could leave it set.
+    _set_task_join_will_block(False)
 
 
 def make_user(role=None, **kwargs):

@@ -10,7 +10,7 @@ from leadhub.clock import parse_instant, running_as_of
 from leadhub.models import Lead
 
 # Apps that add their own demo data after the lead records, in this order. Each has a
-# demo.py with seed(*, users, seed, stdout).
+# demo.py with seed(*, users, seed, stdout, progress, now): every step seeds as of the same moment.
 DEMO_APPS = ["qualification", "handoff"]
 
 
@@ -72,6 +72,6 @@ class Command(BaseCommand):
         for app in DEMO_APPS:
             if importlib.util.find_spec(f"{app}.demo") is not None:
                 module = importlib.import_module(f"{app}.demo")
-                module.seed(users=users, seed=options["seed"], stdout=self.stdout, progress=not options["no_progress"])
+                module.seed(users=users, seed=options["seed"], stdout=self.stdout, progress=not options["no_progress"], now=now)
         usernames = ", ".join(user[0] for user in demo.DEMO_USERS)
         self.stdout.write(self.style.SUCCESS(f"Demo users (password: {demo.DEMO_PASSWORD}): {usernames}"))
