@@ -2,11 +2,11 @@ import os
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.files.storage import FileSystemStorage
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db.models import Case, F, Func, Q, Value, When
 from django.db.models.functions import Coalesce, Concat, Lower, Now, StrIndex, Substr
 from django.db.models.lookups import GreaterThan, LessThan

@@ -19,6 +19,9 @@ import re
 from dataclasses import dataclass, field
 
 from django.db.models import BooleanField, Expression, F, Q, Value
+from rest_framework.pagination import BasePagination
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 COUNT_CAP = 10_000
 PER_PAGE = 50
@@ -69,6 +72,9 @@ def decode_cursor(cursor, keys):
         raise BadCursor("unreadable") from exc
     if not isinstance(values, list) or len(values) != len(keys):
         raise BadCursor("for another sort")
+    if not all(isinstance(v, str | int) and not isinstance(v, bool) and "\x00" not in str(v) and len(str(v)) <= 200
+               for v in values):
+        raise BadCursor("values of the wrong kind")
     try:
         values = [key.output_field.to_python(v) if key.output_field is not None and v is not None else v
                   for key, v in zip(keys, values, strict=True)]
@@ -181,3 +187,64 @@ def keyset_page(queryset, keys, cursor=None, per_page=PER_PAGE):
         # Past the end (rows deleted since) or before the start: offer the way back.
         page.previous_cursor = None
     return page
+
+
+class KeysetPagination(BasePagination):
+    """DRF pagination by keyset for views that set `self.sort_keys` while filtering (LeadViewSet):
+    `next`/`previous` are URLs with a `cursor`, `count` stops at COUNT_CAP and `count_capped`
+    says when it did. A cursor that is well-formed but not one of ours (or of another sort)
+    starts from the first page; a malformed one is a 400."""
+
+    page_size = PER_PAGE
+    cursor_query_param = "cursor"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        from .errors import ValidationFailed
+
+        cursor = request.query_params.get(self.cursor_query_param) or None
+        if cursor is not None and not _CURSOR.match(cursor):
+            raise ValidationFailed("The request has invalid fields.", field_errors={
+                self.cursor_query_param: ["Not a page cursor: use the next or previous link of an earlier page."]})
+        self.request = request
+        keys = view.sort_keys
+        try:
+            self.page = keyset_page(queryset, keys, cursor, self.page_size)
+        except BadCursor:
+            self.page = keyset_page(queryset, keys, None, self.page_size)
+        self.count = capped_count(queryset)
+        return self.page.rows
+
+    def _link(self, cursor):
+        if cursor is None:
+            return None
+        return replace_query_param(self.request.build_absolute_uri(), self.cursor_query_param, cursor)
+
+    def get_paginated_response(self, data):
+        return Response({
+            "count": self.count.value,
+            "count_capped": self.count.capped,
+            "next": self._link(self.page.next_cursor),
+            "previous": self._link(self.page.previous_cursor),
+            "results": data,
+        })
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["count", "count_capped", "next", "previous", "results"],
+            "properties": {
+                "count": {"type": "integer", "minimum": 0, "maximum": COUNT_CAP,
+                          "description": f"Matching rows, counted up to {COUNT_CAP:,}."},
+                "count_capped": {"type": "boolean", "description": f"True when more than {COUNT_CAP:,} rows match (count is then {COUNT_CAP:,})."},
+                "next": {"type": "string", "nullable": True, "format": "uri", "description": "The next page (same filters and sort), or null."},
+                "previous": {"type": "string", "nullable": True, "format": "uri", "description": "The previous page, or null on the first."},
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view):
+        return [{
+            "name": self.cursor_query_param, "required": False, "in": "query",
+            "description": "Where a page starts: the cursor in an earlier page's next or previous link (opaque).",
+            "schema": {"type": "string", "pattern": CURSOR_PATTERN},
+        }]
