@@ -130,3 +130,13 @@ def test_search_reads_the_trigram_indexes():
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "lead_search_trgm" in plan
+
+
+def test_the_admin_lead_search_is_the_same_search(admin_client):
+    LeadFactory(first_name="Annabel", last_name="Leeds", email="annabel@x.example")
+    exact = LeadFactory(first_name="Anna", last_name="Lee", email="anna@y.example")
+    LeadFactory(first_name="Anna", last_name="Stone", email="stone@z.example")
+
+    response = admin_client.get("/admin/leadhub/lead/", {"q": "ANNA  lée"})
+    shown = list(response.context["cl"].result_list)
+    assert shown[0] == exact and len(shown) == 2
