@@ -175,7 +175,8 @@ def keyset_page(queryset, keys, cursor=None, per_page=PER_PAGE):
     rows = rows[:per_page]
     if backwards:
         rows.reverse()
-    page = KeysetPage(rows=rows, keys=keys, start=1 if values is None else None)
+    # The first page, whether asked for or reached going back.
+    page = KeysetPage(rows=rows, keys=keys, start=1 if values is None or (backwards and not more) else None)
     if rows:
         has_next = more if not backwards else True
         has_previous = values is not None and (more if backwards else True)
