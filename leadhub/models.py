@@ -8,7 +8,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Case, F, Func, Q, Value, When
-from django.db.models.functions import Coalesce, Concat, Lower, Now, StrIndex, Substr
+from django.db.models.functions import Coalesce, Concat, Lower, Now, StrIndex, Substr, Upper
 from django.db.models.lookups import GreaterThan, LessThan
 from django.utils import timezone
 
@@ -133,7 +133,8 @@ class Lead(models.Model):
             GinIndex(OpClass(Func(F("first_name"), F("last_name"), F("email"), F("phone"),
                                   function="leadhub_lead_search_text", output_field=models.TextField()),
                              name="gin_trgm_ops"), name="lead_search_trgm"),
-            models.Index(fields=["campaign"], name="lead_campaign"),
+            # A campaign filter (case-insensitive) and the campaign suggestions' loose index scan.
+            models.Index(Upper("campaign"), F("campaign"), name="lead_campaign_upper"),
             # Possible duplicates ("ann+webinar@x.com" / "ann@x.com"); not unique on purpose:
             # both leads may exist until someone merges them.
             models.Index(canonical_email_expression(), name="lead_canonical_email"),

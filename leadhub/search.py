@@ -150,3 +150,35 @@ def _similarity(phrase):
                      output_field=FloatField()),
                 function="GREATEST", output_field=FloatField())
     return Cast(best * Value(1000.0), IntegerField())
+
+
+# Distinct campaigns starting with what was typed, case-insensitively: a loose index scan over
+# lead_campaign_upper (one index descent per campaign shown) instead of reading every lead.
+CAMPAIGNS_SQL = """
+WITH RECURSIVE found(u, c, n) AS (
+    (SELECT UPPER(campaign::text), campaign, 1 FROM leadhub_lead
+      WHERE UPPER(campaign::text) >= %(start)s AND campaign <> '' ORDER BY 1, 2 LIMIT 1)
+    UNION ALL
+    SELECT nxt.u, nxt.c, found.n + 1 FROM found, LATERAL (
+        SELECT UPPER(campaign::text) AS u, campaign AS c FROM leadhub_lead
+         WHERE (UPPER(campaign::text), campaign) > (found.u, found.c) ORDER BY 1, 2 LIMIT 1) nxt
+     WHERE found.u LIKE %(pattern)s AND found.n < %(limit)s
+)
+SELECT c FROM found WHERE u LIKE %(pattern)s ORDER BY u, c
+"""
+
+
+def campaigns_starting_with(typed, *, limit):
+    """Distinct campaigns that start with `typed` (case-insensitive), alphabetically, at most `limit`."""
+    from .models import Lead
+
+    if connection.vendor != "postgresql":
+        leads = Lead.objects.exclude(campaign="")
+        if typed:
+            leads = leads.filter(campaign__istartswith=typed)
+        return list(leads.order_by("campaign").values_list("campaign", flat=True).distinct()[:limit])
+    start = typed.upper()
+    pattern = start.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    with connection.cursor() as cursor:
+        cursor.execute(CAMPAIGNS_SQL, {"start": start, "pattern": pattern, "limit": limit})
+        return [row[0] for row in cursor.fetchall()]

@@ -12,7 +12,7 @@ from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.operations import TrigramExtension
 from django.db import connection, migrations, models
 from django.db.models import F, Func, TextField, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Upper
 
 from leadhub.migrations._operations import AddIndexConcurrentlyWherePossible, RemoveIndexConcurrentlyWherePossible
 
@@ -95,6 +95,7 @@ class Migration(migrations.Migration):
             ("lead_created", models.Index(fields=["created_at", "id"], name="lead_created_id")),
             ("lead_stage_created", models.Index(fields=["stage", "created_at", "id"], name="lead_stage_created_id")),
             ("lead_source_created", models.Index(fields=["source", "created_at", "id"], name="lead_source_created_id")),
+            ("lead_campaign", models.Index(Upper("campaign"), F("campaign"), name="lead_campaign_upper")),
         ] for op in (AddIndexConcurrentlyWherePossible(model_name="lead", index=new),
                      RemoveIndexConcurrentlyWherePossible(model_name="lead", name=old))],
     ]
