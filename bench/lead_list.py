@@ -183,6 +183,29 @@ def sql_alone(path, requests):
     return c.percentile(times, 0.5)
 
 
+def explain(path):
+    """EXPLAIN ANALYZE of the page's SQL (rows, then the capped count), as text."""
+    from django.db import connection
+    from django.http import QueryDict
+    from django.test.utils import CaptureQueriesContext
+
+    from leadhub import pagination, selectors
+    from leadhub.filters import LeadFilter
+
+    query = QueryDict(path.partition("?")[2])
+    f = LeadFilter(query, queryset=selectors.lead_list())
+    assert f.is_valid(), f.errors
+    with CaptureQueriesContext(connection) as captured:
+        pagination.keyset_page(f.qs, f.sort_keys(), query.get("cursor"))
+        pagination.capped_count(f.qs)
+    out = []
+    with connection.cursor() as cursor:
+        for q in captured.captured_queries[-2:]:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + q["sql"])
+            out.append("\n".join(row[0] for row in cursor.fetchall()))
+    return "\n--\n".join(out)
+
+
 def drilldowns(cookies):
     """Lead-list links from the dashboard (manager) and the feedback page (marketer), a few each."""
     links = []
@@ -246,6 +269,7 @@ def main():
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--reuse", action="store_true", help="Measure the database as it is when it holds --leads leads.")
     parser.add_argument("--tiny", action="store_true", help="2,000 leads, 2 activities each, 5 requests a case.")
+    parser.add_argument("--explain", action="store_true", help="Print each case's query plans (EXPLAIN ANALYZE) too.")
     args = parser.parse_args()
     if args.tiny:
         args.leads, args.activities_per_lead, args.requests = 2000, 2, 5
@@ -279,6 +303,10 @@ def measure(args, users, cookies, log_path):
     rows = []
     plan = [(label, resolve(path, users), search) for label, path, search in cases(args.leads)]
     plan += [(label, path, False) for label, path in drilldowns(cookies)]
+    if args.explain:
+        for label, path, _ in plan:
+            if path.startswith("/leads/"):
+                print(f"\n=== {label}: {path[:200]}\n{explain(path)}", flush=True)
     for label, path, search in plan:
         for who in ("manager", "sdr1"):
             for _ in range(2):  # warm-up
