@@ -40,8 +40,8 @@ DRILLDOWNS_PER_PAGE = 5
 SECRET_KEY = "bench-only-secret-key-bench-only-secret-key-0123456789"
 
 
-def built(url, leads):
-    """True when the database exists and holds `leads` leads with a handoff each."""
+def built(url, leads, *, handoffs=True):
+    """True when the database exists and holds `leads` leads (with a handoff each, unless not asked)."""
     import psycopg
 
     name = url.rsplit("/", 1)[1]
@@ -54,7 +54,7 @@ def built(url, leads):
             h = conn.execute("SELECT count(DISTINCT lead_id) FROM handoff_handoff").fetchone()[0]
     except psycopg.Error:
         return False
-    return n == leads and h >= leads * 0.99
+    return n == leads and (not handoffs or h >= leads * 0.99)
 
 
 HANDOFFS = """
@@ -77,6 +77,15 @@ CROSS JOIN LATERAL (SELECT
          WHEN l.id % 100 < 8 THEN 'closed' WHEN (l.id * 31) % 100 < 32 THEN 'rejected' ELSE 'accepted' END AS status,
     (10 + ((l.id * 7919) % 97) * (1 + l.id % %(n)s) / 3)::int AS minutes) s
 WHERE NOT EXISTS (SELECT 1 FROM handoff_handoff h WHERE h.lead_id = l.id)
+"""
+# Leads a scoring run has not reached (an interrupted seed) get plausible scores, set-based.
+SCORES = """
+UPDATE leadhub_lead SET fit_score = f, engagement_score = e, total_score = f + e,
+       grade = CASE WHEN f >= 60 THEN 'A' WHEN f >= 45 THEN 'B' WHEN f >= 30 THEN 'C' ELSE 'D' END,
+       score_model_version = (SELECT max(version) FROM qualification_scoringmodel), scored_at = now()
+FROM (SELECT id, round((random() * 80)::numeric, 1) AS f, round((random() * 70)::numeric, 1) AS e
+      FROM leadhub_lead WHERE score_model_version IS NULL) s
+WHERE s.id = leadhub_lead.id
 """
 RULES = """
 INSERT INTO handoff_handoffrule (handoff_id, rule_id, kind, label, points)
@@ -105,13 +114,14 @@ def top_up(url):
     from handoff import rollup
 
     sdrs = list(get_user_model().objects.filter(groups__name="SDR").order_by("id").values_list("id", flat=True))
-    statements = [HANDOFFS.replace("%(sdrs)s", "ARRAY[" + ",".join(map(str, sdrs)) + "]").replace("%(n)s", str(len(sdrs))),
+    statements = [SCORES, HANDOFFS.replace("%(sdrs)s", "ARRAY[" + ",".join(map(str, sdrs)) + "]").replace("%(n)s", str(len(sdrs))),
                   RULES, "VACUUM ANALYZE"]
     with connection.cursor() as cursor:
         for sql in statements:
             t0 = time.monotonic()
             cursor.execute(sql)
-            print(f"  {sql.split()[0]} {sql.split()[2] if sql.strip().startswith('INSERT') else ''}: {time.monotonic() - t0:.0f} s", flush=True)
+            print(f"  {sql.split()[0]} {sql.split()[2] if sql.strip().startswith('INSERT') else ''}: {cursor.rowcount:,} rows, "
+                  f"{time.monotonic() - t0:.0f} s", flush=True)
     t0 = time.monotonic()
     rollup.rebuild()
     print(f"  rollups: {time.monotonic() - t0:.0f} s", flush=True)
@@ -274,7 +284,7 @@ def main():
     if args.tiny:
         args.leads, args.activities_per_lead, args.requests = 2000, 2, 5
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    if not (args.reuse and built(url, args.leads)):
+    if not (args.reuse and built(url, args.leads, handoffs=False)):
         build(url, args.leads, args.activities_per_lead)
     c.manage(c.bench_env(url), "migrate", "-v", "0")
     # Sessions made here are checked by the server: the same secret key.
