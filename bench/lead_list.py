@@ -127,6 +127,19 @@ def top_up(url):
     print(f"  rollups: {time.monotonic() - t0:.0f} s", flush=True)
 
 
+def wait_for_free_port(timeout=1800):
+    """Another benchmark may still hold the port; wait for it rather than fail."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", PORT)) != 0:
+                return
+        time.sleep(5)
+    raise RuntimeError(f"port {PORT} still busy after {timeout} s")
+
+
 def sessions():
     """Session cookies for the demo manager, marketer and an SDR (written by Django's test client)."""
     from django.conf import settings
@@ -286,11 +299,13 @@ def main():
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     if not (args.reuse and built(url, args.leads, handoffs=False)):
         build(url, args.leads, args.activities_per_lead)
-    c.manage(c.bench_env(url), "migrate", "-v", "0")
     # Sessions made here are checked by the server: the same secret key.
     c.setup_django(url, DJANGO_SECRET_KEY=SECRET_KEY)
     if not built(url, args.leads):
         top_up(url)
+    started = time.monotonic()
+    c.manage(c.bench_env(url), "migrate", "-v", "0")  # new indexes build concurrently
+    print(f"migrations applied in {time.monotonic() - started:.0f} s", flush=True)
     from django.contrib.auth import get_user_model
 
     users = dict(get_user_model().objects.filter(username__in=["manager", "sdr1"]).values_list("username", "id"))
@@ -300,6 +315,7 @@ def main():
                       REQUEST_LOG_LEVEL="INFO", LOG_FORMAT="text")
     c.manage(env, "collectstatic", "--no-input", "-v", "0")
     log_path = Path(f"/tmp/leadhub-bench-lead-list-{PORT}.log")
+    wait_for_free_port()
     server = c.start([c.PY, "-m", "gunicorn", "_site:application", "--pythonpath", f"{ROOT / 'bench'},{ROOT}", "-b",
                       f"127.0.0.1:{PORT}", "-w", "2", "--timeout", "120"], env, log_path)
     try:
