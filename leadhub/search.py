@@ -20,7 +20,8 @@ On SQLite the same functions are registered in Python on the connection.
 """
 
 from django.db import connection
-from django.db.models import Case, F, FloatField, Func, IntegerField, Q, TextField, Value, When
+from django.db.models import BooleanField, Case, F, FloatField, Func, IntegerField, Q, TextField, Value, When
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
 # Accented letter -> plain letter, applied after lowercasing. Migration 0012 writes the same
@@ -38,9 +39,10 @@ _FOLD_TABLE = str.maketrans(FOLD_FROM, FOLD_TO)
 WORD_ANYWHERE = 3
 MAX_WORDS = 8
 MAX_WORD_LENGTH = 100
-# Companies matched per word before the lead query: up to this many become an id list the
-# planner ORs with the lead index; more (a word like "labs") stay a subquery.
-COMPANY_IDS_INLINE = 500
+# Companies matched per word before the lead query: up to this many become an id list that the
+# planner ORs with the lead index (a BitmapOr with the company_id index); more become an array
+# the database builds once (`company_id = ANY(ARRAY(SELECT ...))`), never a per-row subquery.
+COMPANY_IDS_INLINE = 20_000
 
 
 def fold(text):
@@ -119,7 +121,11 @@ def search_leads(queryset, text):
     queryset = queryset.alias(_search_doc=lead_document())
     for word in terms:
         ids = companies[word]
-        if ids is None:
+        if ids is None and connection.vendor == "postgresql":
+            like = "%" + _pattern(word).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            in_company = Q(RawSQL('"leadhub_lead"."company_id" = ANY(ARRAY(SELECT id FROM leadhub_company '
+                                  "WHERE leadhub_company_search_text(name) LIKE %s))", [like], output_field=BooleanField()))
+        elif ids is None:
             in_company = Q(company__in=Company.objects.alias(_doc=company_document())
                            .filter(_doc__contains=_pattern(word)).values("id"))
         else:
