@@ -558,6 +558,8 @@ def lead_handoff_context(lead, user, *, errors=None, notice=None, values=None):
     handoffs = list(
         Handoff.objects.filter(lead_id=lead.pk).select_related("owner", "decided_by", "rejection_reason", "sla_policy").order_by("-created_at", "-id")[:5]
     )
+    for handoff in handoffs:
+        handoff.lead = lead  # the page's lead (company loaded): no query per handoff
     open_handoff = next((h for h in handoffs if h.status == HandoffStatus.OPEN), None)
     if open_handoff:
         decorate([open_handoff])

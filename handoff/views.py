@@ -232,13 +232,15 @@ def _queue_update(request, pk, message, error, status):
     else:
         panel_context.update(panel_notice=message, panel_notice_error=bool(error))
     user = request.user
+    summary = selectors.queue_summary(user, team=services.is_manager(user))
     html = "".join([
         f"<template>{row_html}</template>",
         render_to_string("handoff/_panel.html", panel_context, request=request),
-        render_to_string("handoff/_summary.html", {"summary": selectors.queue_summary(user, team=services.is_manager(user)), "can_act": services.can_act(user),
-                                                   "oob": True}, using=ROWS_ENGINE),
+        render_to_string("handoff/_summary.html", {"summary": summary, "can_act": services.can_act(user), "oob": True}, using=ROWS_ENGINE),
         _jinja(request, "handoff/_status.html", {"message": message, "error": bool(error)}),
-        render_to_string("handoff/_notices.html", {"notices": _notices(user), "oob": True}, request=request, using=ROWS_ENGINE),
+        # The summary counts unread notices: none to read means none to list.
+        render_to_string("handoff/_notices.html", {"notices": _notices(user) if summary["unread_notices"] else [], "oob": True},
+                         request=request, using=ROWS_ENGINE),
     ])
     response = HttpResponse(html, status=status)
     response["HX-Reswap"] = "none"

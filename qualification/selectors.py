@@ -123,18 +123,25 @@ def lead_facts(lead, *, activities=None, activity_facts=None):
 
 
 def _model_for(lead):
-    """The model the lead was scored with (its explanation must match its stored score)."""
+    """The model the lead was scored with (its explanation must match its stored score) and its
+    engine.ModelSpec: one query for the model row; the rules of a model that can no longer
+    change come from the process's snapshots."""
     if lead.score_model_version is None:
-        return None
-    return ScoringModel.objects.filter(version=lead.score_model_version).prefetch_related("fit_rules", "engagement_rules").first()
+        return None, None
+    model = ScoringModel.objects.filter(version=lead.score_model_version).first()
+    if model is None:
+        return None, None
+    row = tuple(getattr(model, column if column != "id" else "pk") for column in MODEL_KEY_COLUMNS)
+    _key, spec = _specs_with_keys([model.version], known={model.version: row})[model.version]
+    return model, spec
 
 
 def lead_score(lead):
     """engine.ScoreResult re-derived for the lead's stored score (model and moment it was scored at)."""
-    model = _model_for(lead)
+    model, spec = _model_for(lead)
     if model is None:
         return None
-    return engine.score(lead_facts(lead), snapshot(model), lead.scored_at or timezone.now())
+    return engine.score(lead_facts(lead), spec, lead.scored_at or timezone.now())
 
 
 # A lead's top reasons are a function of what it was scored with: the lead as scored (id and
@@ -235,10 +242,10 @@ def lead_explanation(lead):
 
 def lead_score_context(lead):
     """Template context for the lead page's score section (templates/qualification/_lead_score.html)."""
-    model = _model_for(lead)
+    model, spec = _model_for(lead)
     if model is None:
         return {"score": None, "published_model": published_model()}
-    result = engine.score(lead_facts(lead), snapshot(model), lead.scored_at or timezone.now())
+    result = engine.score(lead_facts(lead), spec, lead.scored_at or timezone.now())
     fit = [c for c in result.contributions if c.kind == "fit"]
     engagement = [c for c in result.contributions if c.kind == "engagement"]
     labels = dict(RequiredField.choices)

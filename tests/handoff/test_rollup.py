@@ -232,3 +232,20 @@ def test_a_decision_moves_the_handoff_between_rollup_rows(sdr, routing):
     rejected = HandoffDailyRollup.objects.get(**row, status="rejected")
     assert (rejected.n, rejected.decided, rejected.reason) == (1, 1, reason("Student").pk)
     assert HandoffResponseRollup.objects.get(day=day, owner=sdr.pk).n == 1
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_kept_statements_read_what_the_orm_reads(settings, sdr, other_sdr, zone):
+    """Decisions read their handoffs' contributions through statements compiled once per table,
+    id count, database and time zone; they must read exactly what the ORM's statements read
+    (keys converted alike: days, weeks, bands), for one handoff and for several."""
+    settings.TIME_ZONE = zone
+    random_handoffs(random.Random(7), [sdr, other_sdr], count=40)
+    ids = list(Handoff.objects.order_by("pk").values_list("pk", flat=True))
+    for chosen in ([ids[0]], [ids[3]], ids[5:9], ids[:rollup.COMPILED_MAX_IDS]):
+        fast, slow = rollup.contributions(chosen), rollup.contributions(chosen, compiled=False)
+        assert fast == slow
+        assert any(fast), chosen  # the handoffs contribute something: the comparison means something
+    # The kept statement follows a change of time zone: the same handoff lands on another day.
+    settings.TIME_ZONE = "Pacific/Kiritimati" if zone != "Pacific/Kiritimati" else "UTC"
+    assert rollup.contributions(ids[:4]) == rollup.contributions(ids[:4], compiled=False)
