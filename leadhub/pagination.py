@@ -26,7 +26,7 @@ from rest_framework.utils.urls import replace_query_param
 COUNT_CAP = 10_000
 PER_PAGE = 50
 # What a cursor may look like on the wire (the API schema says the same): URL-safe base64.
-CURSOR_PATTERN = r"^[A-Za-z0-9_=-]{1,800}$"
+CURSOR_PATTERN = r"^[A-Za-z0-9_=-]{0,800}$"  # empty: the first page
 _CURSOR = re.compile(CURSOR_PATTERN)
 
 
