@@ -2,6 +2,7 @@
 app's rows too. The admin bases other apps share are in leadhub.admin_base."""
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -13,7 +14,7 @@ from django.utils.timesince import timesince
 
 from handoff.models import Handoff
 
-from . import services
+from . import search, services
 from .admin_base import HistoryInline, ReadOnlyAdmin
 from .errors import DomainError
 from .formatting import job_state
@@ -39,6 +40,15 @@ class StageChangeInline(HistoryInline):
     fields = ["at", "from_stage", "to_stage", "by", "reason", "note"]
 
 
+class SearchRankedChangeList(ChangeList):
+    """Searching without a chosen column: the best matches first, as on the lead list."""
+
+    def get_ordering(self, request, queryset):
+        if "search_tier" in queryset.query.annotations and ORDER_VAR not in self.params:
+            return ["search_tier", "-search_similarity", "-created_at", "-pk"]
+        return super().get_ordering(request, queryset)
+
+
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
     list_display = ["email", "first_name", "last_name", "company", "source", "campaign", "stage", "total_score", "grade", "owner", "created_at"]
@@ -57,6 +67,13 @@ class LeadAdmin(admin.ModelAdmin):
     ]
 
     actions = ["merge_duplicates"]
+
+    def get_search_results(self, request, queryset, search_term):
+        """The lead list's search (leadhub.search): every word must match, indexed on PostgreSQL."""
+        return search.search_leads(queryset, search_term), False
+
+    def get_changelist(self, request, **kwargs):
+        return SearchRankedChangeList
 
     def save_model(self, request, obj, form, change):
         obj.email = normalize_email(obj.email)

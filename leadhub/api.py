@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.utils import translate_validation
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
@@ -20,6 +22,7 @@ from .choices import ActivityKind, Channel, Industry
 from .errors import ValidationFailed
 from .filters import LeadFilter
 from .models import Activity, Company, Lead, StageChange
+from .pagination import KeysetPagination
 from .permissions import ModelPermissions
 from .validation import FUTURE_WINDOW, INT32_MAX, MAX_REVENUE, activity_time_problem, activity_window, json_problem, text_problem
 
@@ -312,6 +315,18 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     queryset = selectors.lead_list()
     permission_classes = [LeadUpsertPermissions]
     filterset_class = LeadFilter
+    pagination_class = KeysetPagination
+
+    def filter_queryset(self, queryset):
+        """The filters and search (LeadFilter), keeping the sort's keyset keys for the pages."""
+        if self.action != "list":
+            return super().filter_queryset(queryset)
+        backend = DjangoFilterBackend()
+        filterset = backend.get_filterset(self.request, queryset, self)
+        if not filterset.is_valid():
+            raise translate_validation(filterset.errors)
+        self.sort_keys = filterset.sort_keys()
+        return filterset.qs
 
     def get_queryset(self):
         if self.action == "retrieve":

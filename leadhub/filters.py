@@ -1,21 +1,26 @@
 """One FilterSet per list: the API and the HTML lead list both use LeadFilter."""
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
 import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
-from django.db.models import Case, IntegerField, Q, Value, When
-from django.db.models.functions import Concat, Lower
+from django.db.models import DateTimeField, DecimalField, IntegerField, Q, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
 from handoff.models import Handoff
 from handoff.reports import handoff_q
 
+from . import pagination
 from .choices import Channel, Grade, Stage
-from .models import Lead
+from .models import NEVER_ACTIVE, Lead
+from .pagination import SortKey
+from .search import search_leads
+from .search import words as search_words
 from .validation import INT32_MAX
 
 # Bounds on what a filter may ask, checked by the form (a form error, never a database error):
@@ -121,6 +126,35 @@ def date_filter(**kwargs):
     return BoundedDateFilter(validators=DATE_BOUNDS, **kwargs)
 
 
+# The sorts the list offers (?ordering=name, -name, ...): each a list of keys, the id comes last.
+# Every key of a sort runs in one direction, so each sort's keyset is a row comparison an index
+# answers (the indexes are in Lead.Meta); leads never active count as the oldest activity.
+SORTS = {
+    "created": ["created_at"],
+    "score": ["total_score"],
+    "name": ["last_name"],
+    "last_activity": ["last_activity_sort"],
+    "stage": ["stage", "created_at"],
+}
+SORT_LABELS = {"created": "created", "score": "score", "name": "last name", "last_activity": "last activity", "stage": "stage"}
+SORT_CHOICES = [(f"{sign}{name}", f"{label} ({'descending' if sign else 'ascending'})")
+                for name, label in SORT_LABELS.items() for sign in ("", "-")]
+SORT_FIELDS = {
+    "created_at": DateTimeField(), "total_score": DecimalField(max_digits=8, decimal_places=1),
+    "last_name": Lead._meta.get_field("last_name"), "last_activity_sort": DateTimeField(), "stage": Lead._meta.get_field("stage"),
+}
+
+
+def _day_start(day):
+    """The first moment of a local day, aware (a day past year 2999 is refused by the form)."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def with_sort_columns(queryset):
+    """The lead queryset with the annotations the sorts use (the expression the index has)."""
+    return queryset.annotate(last_activity_sort=Coalesce("last_activity_at", Value(NEVER_ACTIVE)))
+
+
 def _active_users(request):
     return get_user_model().objects.filter(is_active=True).order_by("username")
 
@@ -134,8 +168,9 @@ class LeadFilter(django_filters.FilterSet):
     grade = django_filters.CharFilter(lookup_expr="exact")
     score_min = score_filter(field_name="total_score", lookup_expr="gte", label="Score from")
     score_max = score_filter(field_name="total_score", lookup_expr="lte", label="Score to")
-    created_after = date_filter(field_name="created_at", lookup_expr="date__gte", label="Created from")
-    created_before = date_filter(field_name="created_at", lookup_expr="date__lte", label="Created to")
+    # Local days as ranges of created_at (not created_at::date), so the created_at indexes serve them.
+    created_after = date_filter(method="_created_after", label="Created from")
+    created_before = date_filter(method="_created_before", label="Created to")
     # The dashboards' links (handoff/reports/scope.py): leads with a handoff matching all of these
     # at once. filter_queryset combines them into one handoff subquery (see _handoff_filter).
     mql_after = date_filter(method="_handoff", label="MQL from")
@@ -155,42 +190,39 @@ class LeadFilter(django_filters.FilterSet):
     rule = RuleFilter(method="_handoff", label="Scoring rule fired at handoff", validators=[
         RegexValidator(r"^(fit|engagement):\d+$", "Write a rule as fit:<id> or engagement:<id>.")])
     in_cooldown = StrictBooleanFilter(method="_in_cooldown", label="Recycled, in cooldown")
-    ordering = django_filters.OrderingFilter(
-        fields=(
-            ("created_at", "created"),
-            ("total_score", "score"),
-            ("last_name", "name"),
-            ("last_activity_at", "last_activity"),
-            ("stage", "stage"),
-        ),
-        label="Sort",
-    )
+    ordering = django_filters.ChoiceFilter(choices=SORT_CHOICES, method="_ordering", label="Sort", empty_label="Newest first")
 
     class Meta:
         model = Lead
         fields = ["q", "stage", "source", "campaign", "owner", "grade", "score_min", "score_max"]
 
     def search(self, queryset, name, value):
-        """Every word must match the first name, last name, email or company name (words are
-        ANDed); leads whose full name or email is exactly the search come first (filter_queryset
-        puts search_rank ahead of the chosen sort)."""
-        terms = value.split()
-        if not terms:
-            return queryset
-        for term in terms:
-            queryset = queryset.filter(
-                Q(first_name__icontains=term) | Q(last_name__icontains=term)
-                | Q(email__icontains=term) | Q(company__name__icontains=term)
-            )
-        phrase = " ".join(terms).lower()
-        full_name = Lower(Concat("first_name", Value(" "), "last_name"))
-        return queryset.alias(_full_name=full_name).annotate(
-            search_rank=Case(
-                When(Q(email=phrase) | Q(_full_name=phrase), then=Value(0)),
-                default=Value(1),
-                output_field=IntegerField(),
-            )
-        )
+        """Every word must match (leadhub.search); exact and prefix matches of the email or full
+        name rank first (sort_keys puts the rank ahead of the chosen sort)."""
+        return search_leads(queryset, value)
+
+    def _created_after(self, queryset, name, value):
+        return queryset.filter(created_at__gte=_day_start(value))
+
+    def _created_before(self, queryset, name, value):
+        return queryset.filter(created_at__lt=_day_start(value + timedelta(days=1)))
+
+    def _ordering(self, queryset, name, value):
+        return queryset  # applied in filter_queryset, after the search rank
+
+    def sort_keys(self):
+        """The list's order as keyset keys: the search rank when searching, the chosen sort (or
+        newest first), then the id. Valid forms only."""
+        chosen = self.form.cleaned_data.get("ordering") or ""
+        searching = bool(search_words(self.form.cleaned_data.get("q") or ""))
+        keys = [SortKey("search_tier", False, IntegerField())] if searching else []
+        if searching and not chosen:
+            keys.append(SortKey("search_similarity", True, IntegerField()))
+        descending = chosen.startswith("-") or not chosen
+        for name in SORTS[chosen.lstrip("-") or "created"]:
+            keys.append(SortKey(name, descending, SORT_FIELDS[name]))
+        keys.append(SortKey("id", descending, IntegerField()))
+        return keys
 
     HANDOFF_PARAMS = {
         "mql_after": "mql_after", "mql_before": "mql_before", "handoff_owner": "owner_id", "handoff_channel": "channel",
@@ -214,9 +246,7 @@ class LeadFilter(django_filters.FilterSet):
         conditions = {k: v for k, v in conditions.items() if v not in (None, "")}
         if conditions:
             queryset = queryset.filter(pk__in=Handoff.objects.filter(handoff_q(**conditions)).values("lead_id"))
-        order = list(queryset.query.order_by)
-        if "search_rank" in queryset.query.annotations:
-            # Exact name or email matches first, then the chosen sort (or the default one).
-            order = ["search_rank", *(order or Lead._meta.ordering)]
-        # A stable order whatever the sort: ties broken by id.
-        return queryset.order_by(*order, "-id") if order else queryset
+        keys = self.sort_keys()
+        if any(key.name == "last_activity_sort" for key in keys):
+            queryset = with_sort_columns(queryset)
+        return queryset.order_by(*pagination.order_by(keys))

@@ -14,10 +14,9 @@ def lead_list():
 
 def campaigns_starting_with(typed, *, limit):
     """Distinct campaigns that start with `typed` (case-insensitive), alphabetically."""
-    leads = Lead.objects.exclude(campaign="")
-    if typed:
-        leads = leads.filter(campaign__istartswith=typed)
-    return leads.order_by("campaign").values_list("campaign", flat=True).distinct()[:limit]
+    from .search import campaigns_starting_with as indexed
+
+    return indexed(typed, limit=limit)
 
 
 def lead_detail(pk):

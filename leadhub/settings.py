@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.postgres",  # trigram search indexes and operations (leadhub.search)
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",

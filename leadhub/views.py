@@ -22,7 +22,7 @@ from handoff.models import RejectionReason
 from qualification import selectors as qualification_selectors
 from qualification.models import EngagementRule, FitRule
 
-from . import csv_export, formatting, imports, selectors
+from . import csv_export, formatting, imports, pagination, selectors
 from .choices import Channel, Stage
 from .errors import DomainError
 from .filters import LeadFilter
@@ -56,18 +56,30 @@ def non_empty(query):
 
 @permission_required("leadhub.view_lead", raise_exception=True)
 def lead_list(request):
-    lead_filter = LeadFilter(non_empty(request.GET), queryset=selectors.lead_list(), request=request)
-    page = None
+    """The lead list: filters, search, one sort, keyset pages (Next/Previous with a cursor, any
+    depth at the same cost) and a count that stops at pagination.COUNT_CAP."""
+    params = non_empty(request.GET)
+    lead_filter = LeadFilter(params, queryset=selectors.lead_list(), request=request)
+    page = count = None
+    stale_cursor = False
     if lead_filter.is_valid():
-        paginator = Paginator(lead_filter.qs, LEADS_PER_PAGE)
-        page = paginator.get_page(request.GET.get("page"))
-    query = non_empty(request.GET)
-    query.pop("page", None)
+        leads, keys = lead_filter.qs, lead_filter.sort_keys()
+        try:
+            page = pagination.keyset_page(leads, keys, params.get("cursor"), LEADS_PER_PAGE)
+        except pagination.BadCursor:
+            stale_cursor = True
+            page = pagination.keyset_page(leads, keys, None, LEADS_PER_PAGE)
+        count = pagination.capped_count(leads)
+    query = params.copy()
+    for name in ("page", "cursor"):  # page: links from before keyset pages
+        query.pop(name, None)
     sort_query = query.copy()
     sort_query.pop("ordering", None)
     context = {
         "filter": lead_filter,
         "page": page,
+        "count": count,
+        "stale_cursor": stale_cursor,
         "linked_filters": _linked_filters(lead_filter, query),
         "query": query.urlencode(),
         "sort_query": sort_query.urlencode(),

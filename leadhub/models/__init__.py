@@ -1,17 +1,23 @@
 """The lead records: companies, leads, their activities, stage history, aliases and merges here;
 import jobs and preferences in the modules re-exported below."""
 
+from datetime import UTC, datetime
+
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Case, Q, Value, When
-from django.db.models.functions import Concat, Lower, StrIndex, Substr
+from django.db.models import Case, F, Func, Q, Value, When
+from django.db.models.functions import Coalesce, Concat, Lower, StrIndex, Substr, Upper
 from django.db.models.lookups import GreaterThan, LessThan
 from django.utils import timezone
 
 from ..choices import ActivityKind, Channel, Grade, Industry, Stage
 from ..validation import INT32_MAX, MAX_REVENUE
+
+# The lead list sorts leads never active as the oldest activity, so the sort key is never NULL.
+NEVER_ACTIVE = datetime(1, 1, 1, tzinfo=UTC)
 
 
 class Company(models.Model):
@@ -30,6 +36,11 @@ class Company(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "companies"
+        indexes = [
+            # Lead search matches company names too (leadhub.search); PostgreSQL only.
+            GinIndex(OpClass(Func(F("name"), function="leadhub_company_search_text", output_field=models.TextField()),
+                             name="gin_trgm_ops"), name="company_search_trgm"),
+        ]
 
     def __str__(self):
         return self.name or self.domain
@@ -109,12 +120,22 @@ class Lead(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["stage", "-created_at"], name="lead_stage_created"),
-            models.Index(fields=["source", "-created_at"], name="lead_source_created"),
+            # Each sort key with the id that breaks its ties, so "the page after this row"
+            # (leadhub.pagination) is one index range, alone or behind a stage or channel filter.
+            models.Index(fields=["stage", "created_at", "id"], name="lead_stage_created_id"),
+            models.Index(fields=["source", "created_at", "id"], name="lead_source_created_id"),
             models.Index(fields=["owner", "stage"], name="lead_owner_stage"),
-            models.Index(fields=["-total_score"], name="lead_total_score"),
-            models.Index(fields=["-created_at"], name="lead_created"),
-            models.Index(fields=["campaign"], name="lead_campaign"),
+            models.Index(fields=["created_at", "id"], name="lead_created_id"),
+            models.Index(fields=["total_score", "id"], name="lead_score_id"),
+            models.Index(fields=["last_name", "id"], name="lead_name_id"),
+            models.Index(Coalesce("last_activity_at", Value(NEVER_ACTIVE)), F("id"), name="lead_last_activity_id"),
+            # Search (leadhub.search): trigram indexes over the folded text, PostgreSQL only
+            # (migration 0012 skips them elsewhere).
+            GinIndex(OpClass(Func(F("first_name"), F("last_name"), F("email"), F("phone"),
+                                  function="leadhub_lead_search_text", output_field=models.TextField()),
+                             name="gin_trgm_ops"), name="lead_search_trgm"),
+            # A campaign filter (case-insensitive) and the campaign suggestions' loose index scan.
+            models.Index(Upper("campaign"), F("campaign"), name="lead_campaign_upper"),
             # Possible duplicates ("ann+webinar@x.com" / "ann@x.com"); not unique on purpose:
             # both leads may exist until someone merges them.
             models.Index(canonical_email_expression(), name="lead_canonical_email"),

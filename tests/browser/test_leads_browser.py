@@ -35,3 +35,33 @@ def test_manager_signs_in_filters_leads_and_opens_a_lead_page(page, live_server,
     expect(page.get_by_text("Engines Ltd").first).to_be_visible()
     expect(page.get_by_text("Webinar attended")).to_be_visible()
     expect(page.get_by_text("45 min")).to_be_visible()
+
+
+def test_manager_searches_and_pages_with_next_and_previous(page, live_server, manager, monkeypatch):
+    from leadhub import views
+
+    monkeypatch.setattr(views, "LEADS_PER_PAGE", 2)
+    for i in range(3):
+        LeadFactory(first_name="Joanna", last_name=f"Berg{i}", email=f"joanna{i}@x.example")
+    LeadFactory(first_name="Anna", last_name="Berg", email="anna@y.example")  # the exact match, oldest
+    LeadFactory(first_name="Bob", last_name="Stone")
+
+    sign_in(page, live_server, manager)
+    page.get_by_label("Search").fill("anna BERG")
+    page.get_by_role("button", name="Apply").click()
+    rows = page.locator("table.lead-table tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first.get_by_role("link", name="Anna Berg", exact=True)).to_be_visible()  # exact first, though the oldest
+    expect(page.get_by_text("4 matching")).to_be_visible()
+    expect(page.get_by_text("1–2 of 4")).to_be_visible()
+    expect(page.get_by_role("link", name="← Previous")).to_have_count(0)
+
+    page.get_by_role("link", name="Next →").click()
+    expect(rows).to_have_count(2)
+    expect(page.get_by_role("link", name="Anna Berg", exact=True)).to_have_count(0)
+    expect(page.get_by_label("Search")).to_have_value("anna BERG")  # the search stays with the page
+    expect(page.get_by_role("link", name="Next →")).to_have_count(0)
+
+    page.get_by_role("link", name="← Previous").click()
+    expect(rows.first.get_by_role("link", name="Anna Berg", exact=True)).to_be_visible()
+    expect(page.get_by_text("1–2 of 4")).to_be_visible()

@@ -48,3 +48,95 @@ def test_an_exact_email_comes_first_even_when_sorted_by_another_column():
 def test_a_blank_search_lists_everyone():
     LeadFactory.create_batch(3)
     assert len(search("   ")) == 3
+
+
+def test_a_name_that_starts_with_the_search_comes_before_other_matches():
+    LeadFactory(first_name="Jo", last_name="Annabel", email="jo@x.example")  # matches "anna" inside a word
+    starts = LeadFactory(first_name="Anna", last_name="Berg", email="ab@y.example")
+    exact = LeadFactory(first_name="Anna", last_name="", email="anna@z.example")
+
+    found = search("anna")
+    assert found[:2] == [exact, starts] and len(found) == 3
+
+
+def test_case_and_accents_do_not_matter_either_way():
+    zoe = LeadFactory(first_name="Zoë", last_name="Müller", email="zoe.mueller@x.example")
+    jose = LeadFactory(first_name="José", last_name="Núñez", email="jn@y.example")
+
+    assert search("zoe MULLER") == [zoe]
+    assert search("MÜLLER") == [zoe]
+    assert search("jose nunez") == [jose]
+    assert search("Jôsé") == [jose]
+    assert search("zoe muller")[0] == zoe  # and it is an exact full-name match
+
+
+def test_email_fragments_and_phone_numbers_are_found():
+    lead = LeadFactory(email="anna.lee.42@one.example", phone="+1 555 010 7788", first_name="Anna", last_name="Lee")
+    LeadFactory(email="bob@two.example", phone="+44 20 7946 0000", first_name="Bob", last_name="Stone")
+
+    assert search("lee.42@one") == [lead]
+    assert search("ONE.EXAMPLE") == [lead]
+    assert search("010 7788") == [lead]
+
+
+def test_short_words_match_the_start_of_a_word_only():
+    li = LeadFactory(first_name="Li", last_name="Wei", email="wei@x.example", company=None)
+    lind = LeadFactory(first_name="Maya", last_name="Lindqvist", email="maya@y.example", company=None)
+    LeadFactory(first_name="Emilia", last_name="Rossi", email="emilia@z.example", company=None)  # "li" inside a word
+
+    assert set(search("li")) == {li, lind}
+    assert search("li wei") == [li]
+
+
+def test_a_company_word_shared_by_many_companies_still_matches(monkeypatch):
+    from leadhub import search as search_module
+
+    monkeypatch.setattr(search_module, "COMPANY_IDS_INLINE", 1)  # more companies than it lists: a subquery
+    ada = LeadFactory(first_name="Ada", company=CompanyFactory(name="Engines Labs"))
+    bob = LeadFactory(first_name="Bob", company=CompanyFactory(name="Poems Labs"))
+    LeadFactory(first_name="Cy", company=CompanyFactory(name="Navy"))
+
+    assert set(search("labs")) == {ada, bob}
+    assert search("labs ada") == [ada]
+
+
+def test_wildcards_in_the_search_are_plain_characters():
+    LeadFactory(first_name="Ann", last_name="Percent", email="ann@x.example")
+    assert search("%") == [] and search("a_n") == []
+
+
+@pytest.mark.postgres
+def test_the_database_folds_text_as_python_does():
+    from django.db import connection
+
+    from leadhub.search import FOLD_FROM, fold, lead_search_text
+
+    sample = FOLD_FROM + FOLD_FROM.upper() + " Zoë MÜLLER, José Núñez; ŁÓDŹ"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT leadhub_fold(%s), leadhub_lead_search_text('Zoë', 'Müller', 'Z@X.example', '+1 555')", [sample])
+        assert cursor.fetchone() == (fold(sample), lead_search_text("Zoë", "Müller", "Z@X.example", "+1 555"))
+
+
+@pytest.mark.postgres
+def test_search_reads_the_trigram_indexes():
+    from django.db import connection
+
+    LeadFactory.create_batch(3)
+    found = LeadFilter({"q": "garcia summit"}, queryset=Lead.objects.all())
+    assert found.is_valid()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = found.qs.query.sql_with_params()
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "lead_search_trgm" in plan
+
+
+def test_the_admin_lead_search_is_the_same_search(admin_client):
+    LeadFactory(first_name="Annabel", last_name="Leeds", email="annabel@x.example")
+    exact = LeadFactory(first_name="Anna", last_name="Lee", email="anna@y.example")
+    LeadFactory(first_name="Anna", last_name="Stone", email="stone@z.example")
+
+    response = admin_client.get("/admin/leadhub/lead/", {"q": "ANNA  lée"})
+    shown = list(response.context["cl"].result_list)
+    assert shown[0] == exact and len(shown) == 2
