@@ -5,7 +5,7 @@ the same click works once the database is free again."""
 import pytest
 from playwright.sync_api import expect
 
-from handoff import services
+from handoff.services import decisions, sal
 from handoff.choices import HandoffStatus
 from handoff.models import Handoff
 from leadhub.choices import Stage
@@ -47,7 +47,7 @@ def test_a_busy_database_answer_to_accept_shows_its_sentence_in_the_row_and_stat
     other = make_mql(first_name="Ben", last_name="Waiting")
     handoff = Handoff.objects.get(lead=lead)
     sign_in(page, live_server, sdr)
-    attempts = deadlocking(monkeypatch, services, "_decide")
+    attempts = deadlocking(monkeypatch, decisions, "_decide")
     row = page.locator(f"#handoff-{handoff.pk}")
 
     row.get_by_role("button", name="Accept").click()
@@ -71,7 +71,7 @@ def test_a_busy_database_answer_to_a_panel_action_shows_its_sentence_in_the_pane
     lead = make_mql(first_name="Cy", last_name="Panel")
     handoff = Handoff.objects.get(lead=lead)
     sign_in(page, live_server, sdr)
-    deadlocking(monkeypatch, services, "_decide")
+    deadlocking(monkeypatch, decisions, "_decide")
     page.locator(f"#handoff-{handoff.pk} a.lead-name").click()
     panel = page.locator("#panel")
     panel.get_by_role("button", name="Accept").click()
@@ -92,7 +92,7 @@ def test_a_busy_database_answer_to_a_lead_page_action_shows_its_sentence_in_the_
     sign_in(page, live_server, sdr)
     page.goto(f"{live_server.url}/leads/{lead.pk}/")
     wait_for_queue_script(page)
-    deadlocking(monkeypatch, services, "_lock_lead")
+    deadlocking(monkeypatch, sal, "_lock_lead")
     box = page.locator("#lead-handoff")
     box.get_by_label("Won").check()
     box.get_by_role("button", name="Record outcome").click()
