@@ -5,6 +5,7 @@ the same click works once the database is free again."""
 import pytest
 from playwright.sync_api import expect
 
+from handoff import services
 from handoff.services import decisions, sal
 from handoff.choices import HandoffStatus
 from handoff.models import Handoff
