@@ -196,7 +196,7 @@ def test_every_number_links_to_the_same_leads(data, scope, sdr, client, manager)
     def leads_at(url):
         response = client.get(url)
         assert response.status_code == 200
-        return {lead.pk for lead in response.context["page"].object_list}
+        return {lead.pk for lead in response.context["page"].rows}
 
     a = next(r for r in reports.response_by_sdr(scope) if r["owner_id"] == sdr.pk)
     assert leads_at(a["breached_url"]) == {data[2].lead_id}
