@@ -203,7 +203,7 @@ def chunk_bounds(after_id: int, size: int, *, max_id: int) -> tuple[int, int] | 
             [after_id, max_id, size],
         )
         low, high = cursor.fetchone() or (None, None)
-    return None if low is None else (low, high)
+    return None if low is None or high is None else (low, high)
 
 
 def analyze() -> None:

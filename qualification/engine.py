@@ -31,7 +31,7 @@ from .choices import NUMERIC_FIELDS, FitField, Operator
 
 EPOCH = date(1970, 1, 1)
 MICRO = 1_000_000
-GRADES = [Grade.A, Grade.B, Grade.C, Grade.D]
+GRADES: list[str] = [Grade.A, Grade.B, Grade.C, Grade.D]
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 # A fit rule's parsed value (parse_fit_value): floats for numeric fields (one, or low and high
@@ -267,13 +267,14 @@ def fit_matches(rule: FitRuleSpec, facts: LeadFacts) -> bool:
 def condition_holds(rule: EngagementRuleSpec, minutes: float | None) -> bool:
     if not rule.condition_property:
         return True
-    if minutes is None:
+    limit = rule.condition_value
+    if minutes is None or limit is None:  # as in SQL, a comparison with nothing holds for no activity
         return False
     if rule.condition_operator == "gte":
-        return minutes >= rule.condition_value
+        return minutes >= limit
     if rule.condition_operator == "lte":
-        return minutes <= rule.condition_value
-    return minutes == rule.condition_value
+        return minutes <= limit
+    return minutes == limit
 
 
 def grade_for(fit_tenths: int, model: ModelSpec) -> Grade:
@@ -328,15 +329,16 @@ def _engagement(rule: EngagementRuleSpec, facts: LeadFacts, today: int, half_lif
     if not count:
         return None
     points = (rule.points * weighted + MICRO // 2) // MICRO
-    capped = min(points, rule.cap) if rule.cap is not None else points
+    cap = rule.cap
+    capped = min(points, cap) if cap is not None else points
     each = _fmt(rule.points)
     text = f"{rule.label} ×{count}, {each} pts each"
     if any(ages):
         text += f" ({_ages_text(ages)}), halving every {half_life} days → {_fmt(points)}"
     else:
         text += f" → {_fmt(points)}"
-    if capped != points:
-        text += f", capped at {_fmt(rule.cap)}"
+    if cap is not None and capped != points:
+        text += f", capped at {_fmt(cap)}"
     return capped, text
 
 
@@ -357,13 +359,13 @@ def score(facts: LeadFacts, model: ModelSpec, now: datetime | date) -> ScoreResu
                 rule.id, "fit", rule.label, from_tenths(rule.points), f"{rule.label} ({shown}): {_signed(rule.points)}", str(shown)
             ))
     engagement = 0
-    for rule in model.engagement_rules:
-        outcome = _engagement(rule, facts, today, model.half_life_days)
+    for engagement_rule in model.engagement_rules:
+        outcome = _engagement(engagement_rule, facts, today, model.half_life_days)
         if outcome is None or outcome[0] == 0:
             continue
         points, text = outcome
         engagement += points
-        contributions.append(Contribution(rule.id, "engagement", rule.label, from_tenths(points), text))
+        contributions.append(Contribution(engagement_rule.id, "engagement", engagement_rule.label, from_tenths(points), text))
     total = fit + engagement
     grade = grade_for(fit, model)
     missing = missing_required(facts, model)

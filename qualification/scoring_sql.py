@@ -62,13 +62,14 @@ FACT_COLUMNS: dict[str, str | None] = {
 def _facts_sql() -> str:
     columns: list[str] = []
     for name, expr in FACT_COLUMNS.items():
-        if name == FitField.EMPLOYEE_COUNT and is_postgresql():
+        if name == FitField.EMAIL_DOMAIN:
+            expr = f"substr(l.email, {_instr('l.email', chr(39) + '@' + chr(39))} + 1)"
+        elif name == FitField.EMPLOYEE_COUNT and is_postgresql():
             # The rules' values arrive as numeric literals: compared with the integer column each
             # one would convert it to numeric again. As float8 (exact for any integer count) every
             # comparison is a plain float8 one, as in engine.fit_matches, which compares floats.
             expr = f"CAST({expr} AS float8)"
-        if name == FitField.EMAIL_DOMAIN:
-            expr = f"substr(l.email, {_instr('l.email', chr(39) + '@' + chr(39))} + 1)"
+        assert expr is not None
         columns.append(f"{expr} AS {name}" if name in NUMERIC_FIELDS else f"{_fold(expr)} AS {name}")
     return ", ".join(columns)
 
@@ -281,9 +282,9 @@ def _changed_scores_sql(spec: engine.ModelSpec, changes: RuleChanges, today: int
     sql.add(f" FROM {LEAD} l{company} WHERE ").extend(leads.where("l.id")).add(" AND ").extend(fresh)
     sql.add(f"{' ORDER BY l.id' if is_postgresql() else ''}{end if is_postgresql() else ''}) f")
     if old_engagement or new_engagement:
-        rules = [*old_engagement, *new_engagement]
-        window = max(rule.window_days for rule in rules)
-        kinds = sorted({rule.kind for rule in rules})
+        changed = [*old_engagement, *new_engagement]
+        window = max(rule.window_days for rule in changed)
+        kinds = sorted({rule.kind for rule in changed})
         sql.add(" LEFT JOIN (SELECT r.lead_id AS lead_id, ").extend(_engagement_change_sql(old_engagement, new_engagement, (spec, window, today)))
         sql.add(f" AS deng FROM {_weighted_sql(spec.half_life_days, window, today)[1]} WHERE ").extend(leads.where("r.lead_id"))
         sql.add(f" AND r.kind IN ({', '.join(['%s'] * len(kinds))}) AND r.day > {today - window} GROUP BY r.lead_id) a ON a.lead_id = f.id", *kinds)

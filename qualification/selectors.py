@@ -155,7 +155,7 @@ def _model_for(lead: Lead) -> tuple[ScoringModel, engine.ModelSpec] | tuple[None
 def lead_score(lead: Lead) -> engine.ScoreResult | None:
     """engine.ScoreResult re-derived for the lead's stored score (model and moment it was scored at)."""
     model, spec = _model_for(lead)
-    if model is None:
+    if model is None or spec is None:
         return None
     return engine.score(lead_facts(lead), spec, lead.scored_at or timezone.now())
 
@@ -188,16 +188,17 @@ def lead_top_reasons(leads: Iterable[Lead | LeadRef | int], limit: int = 3) -> d
     already computed for the same lead, moment and model are reused (then only the leads'
     models are looked up)."""
     given = list(leads)
-    if given and not isinstance(given[0], (Lead, LeadRef)):
-        given = list(Lead.objects.filter(pk__in=given).select_related("company"))
-    leads = [lead for lead in given if not isinstance(lead, int)]
-    known = {lead.model[1]: lead.model for lead in leads if isinstance(lead, LeadRef) and lead.model}
-    specs = _specs_with_keys((lead.score_model_version for lead in leads if lead.score_model_version is not None), known)
+    objects: list[Lead | LeadRef] = [lead for lead in given if isinstance(lead, (Lead, LeadRef))]
+    if given and not objects:
+        ids = [pk for pk in given if isinstance(pk, int)]
+        objects = list(Lead.objects.filter(pk__in=ids).select_related("company"))
+    known = {lead.model[1]: lead.model for lead in objects if isinstance(lead, LeadRef) and lead.model}
+    specs = _specs_with_keys((lead.score_model_version for lead in objects if lead.score_model_version is not None), known)
     if not specs:
         return {}
     reasons: dict[int, list[TopReason]] = {}
     todo: list[tuple[Lead | LeadRef, engine.ModelSpec, tuple[int, datetime, ModelKey, int] | None]] = []
-    for lead in leads:
+    for lead in objects:
         model_key, spec = specs.get(lead.score_model_version, (None, None)) if lead.score_model_version is not None else (None, None)
         if spec is None:
             continue
@@ -284,7 +285,7 @@ def lead_explanation(lead: Lead) -> Explanation:
 def lead_score_context(lead: Lead) -> dict[str, Any]:
     """Template context for the lead page's score section (templates/qualification/_lead_score.html)."""
     model, spec = _model_for(lead)
-    if model is None:
+    if model is None or spec is None:
         return {"score": None, "published_model": published_model()}
     result = engine.score(lead_facts(lead), spec, lead.scored_at or timezone.now())
     fit = [c for c in result.contributions if c.kind == "fit"]
