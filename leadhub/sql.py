@@ -100,15 +100,22 @@ def execute(sql: str, params: Params) -> list[Row] | None:
         return cursor.fetchall() if cursor.description else None
 
 
+@overload
+def aware_datetime(value: datetime | str) -> datetime: ...
+@overload
+def aware_datetime(value: None) -> None: ...
+@overload
+def aware_datetime(value: datetime | str | None) -> datetime | None: ...
 def aware_datetime(value: datetime | str | None) -> datetime | None:
     """A datetime read by plain SQL as the ORM would give it: SQLite returns naive UTC, as a
     datetime or as the stored text. Cheap when it is already aware (called per queue row)."""
     if value is None:
         return None
     if isinstance(value, str):
-        value = parse_datetime(value)
-        if value is None:
-            return None
+        parsed = parse_datetime(value)
+        if parsed is None:
+            raise ValueError(f"Not a datetime: {value!r}.")
+        value = parsed
     return value if value.utcoffset() is not None else value.replace(tzinfo=UTC)
 
 
