@@ -43,6 +43,8 @@ def _wrapped[C: psycopg.Cursor](cursor: C) -> C:
 
 Row = tuple[Any, ...]
 Params = Sequence[Any]
+# One read for query_many: (sql, params, one row only).
+Statement = tuple[str, Params, bool]
 
 
 @overload
@@ -64,7 +66,7 @@ def query(sql: str, params: Params, *, one: bool = False) -> Row | None | list[R
         return cursor.fetchone() if one else cursor.fetchall()
 
 
-def query_many(statements: Iterable[tuple[str, Params, bool]]) -> list[Row | None | list[Row]]:
+def query_many(statements: Iterable[Statement]) -> list[Row | None | list[Row]]:
     """The results of several reads ((sql, params, one) each): on PostgreSQL sent together as
     prepared statements, so one round trip answers them all."""
     if connection.vendor != "postgresql":
