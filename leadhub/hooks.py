@@ -69,7 +69,7 @@ class ActivitiesRecorded:
 class Hook[Payload]:
     """A named list of receivers of one payload type."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str) -> None:
         self.name = name
         self._receivers: list[Callable[[Payload], Any]] = []
 
