@@ -125,8 +125,9 @@ def _counted_sql(rule: engine.EngagementRuleSpec, today: int) -> SQL:
     sql = SQL().add(f"{kind} AND r.day > {today - rule.window_days}", rule.kind)
     if rule.condition_property:
         op = {"gte": ">=", "lte": "<=", "equals": "="}[rule.condition_operator]
-        assert rule.condition_value is not None  # the rule's clean() requires all three parts of a condition
-        sql.add(f" AND r.{rule.condition_property} {op} %s", float(rule.condition_value))
+        # A condition without a value compares with NULL: it holds for no activity (as in engine.condition_holds).
+        value = None if rule.condition_value is None else float(rule.condition_value)
+        sql.add(f" AND r.{rule.condition_property} {op} %s", value)
     return sql
 
 
