@@ -1,8 +1,9 @@
 """Take the README's screenshots: serves a seeded throw-away database and photographs the main pages
 (lead list, lead page, dashboard, feedback, queue, a SAL's checklist), the queue after an accept and
 after a conflict, the queue at 1024 px and on a phone, the lead page on a phone and the team page.
-The scoring preview, import and merge pictures come from their browser tests' flows and are
-refreshed by hand.
+Then the marketer's scoring flow at 1280 px: the editor of a new draft, its preview with the
+routing impact, and the publish confirmation. The import and merge pictures come from their
+browser tests' flows and are refreshed by hand.
 
 Run with `make screenshots`; writes docs/screenshots/*.png.
 """
@@ -105,6 +106,39 @@ def small_screens(browser):
         context.close()
 
 
+def scoring(browser):
+    """A marketer copies the published model, lowers the threshold by 5, adds a negative rule and
+    saves; then the preview (headline, reasons, routing impact) and the publish confirmation."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    sign_in(page, "marketer")
+    page.goto(f"{BASE}/admin/qualification/scoringmodel/")
+    page.locator("button", has_text="as new draft").click()
+    page.wait_for_load_state("networkidle")
+    threshold = page.locator("#id_mql_threshold")
+    threshold.fill(str(float(threshold.input_value()) - 5))
+    page.locator("#fit_rules-2-group .add-row a").click()
+    row = page.locator("#fit_rules-2-group .rule-row:not(.empty-form)").last
+    row.locator("select[name$='-field']").select_option("title")
+    row.locator("select[name$='-operator']").select_option("contains")
+    row.locator("input[name$='-value']").fill("Consultant")
+    row.locator("input[name$='-points']").fill("-10")
+    page.get_by_role("button", name="Save and continue editing").click()
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=OUT / "scoring-editor.png", full_page=True)
+    print("  scoring-editor.png  <- a new draft in the scoring editor at 1280 px")
+    page.get_by_role("link", name="Preview").click()
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=OUT / "scoring-preview.png", full_page=True)
+    print("  scoring-preview.png  <- its preview")
+    page.locator("a.pv-publish").click()
+    page.wait_for_load_state("networkidle")
+    page.get_by_label("Why are you publishing this version?").fill("Lower the threshold by 5; consultants rarely buy")
+    page.screenshot(path=OUT / "scoring-publish-confirm.png", full_page=True)
+    print("  scoring-publish-confirm.png  <- the publish confirmation")
+    context.close()
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -148,6 +182,7 @@ def main():
                 queue_after_accept(page)
                 queue_conflict(browser)
                 small_screens(browser)
+                scoring(browser)
                 for extra in os.environ.get("SCREENSHOT_EXTRA", "").split(","):
                     if extra:
                         user, path, name = extra.split(":")

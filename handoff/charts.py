@@ -103,10 +103,11 @@ def line_chart(label, labels, series, unit=""):
 
 
 def bar_chart(label, bars, unit="", color=COLORS[0], top=None):
-    """bars: [(label, value), ...] as vertical bars with the value above each."""
-    if not _has_data([v for _, v in bars], unit):
+    """bars: [(label, value), ...] as vertical bars with the value above each; a third item
+    (e.g. "3 of 12", the sample behind a rate) is written under the bar's label."""
+    if not _has_data([bar[1] for bar in bars], unit):
         return _empty(label)
-    values = [v or 0 for _, v in bars]
+    values = [bar[1] or 0 for bar in bars]
     top = top or _nice_max(max(values, default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     n = max(len(bars), 1)
@@ -114,15 +115,17 @@ def bar_chart(label, bars, unit="", color=COLORS[0], top=None):
     width = min(64, slot * 0.7)
     parts = [_axis(top, unit)]
     every = max(1, round(n / 10))
-    for i, (text, value) in enumerate(bars):
+    for i, (text, value, *sample) in enumerate(bars):
         v = value or 0
         h = plot_h * min(v / top, 1)
         x = LEFT + slot * i + (slot - width) / 2
         y = TOP + plot_h - h
         parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{h:.1f}" rx="2" fill="{color}">'
-                     f'<title>{escape(text)}: {_fmt(value)}{escape(unit)}</title></rect>')
+                     f'<title>{escape(text)}: {_fmt(value)}{escape(unit)}{escape(" (" + sample[0] + ")") if sample else ""}</title></rect>')
         if n <= 14:
             parts.append(f'<text x="{x + width / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle" class="value">{_fmt(value)}{escape(unit)}</text>')
         if i % every == 0:
             parts.append(f'<text x="{x + width / 2:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" class="tick">{escape(text)}</text>')
+            if sample:
+                parts.append(f'<text x="{x + width / 2:.1f}" y="{HEIGHT - BOTTOM + 30}" text-anchor="middle" class="tick sample">{escape(sample[0])}</text>')
     return _frame(label, "".join(parts))

@@ -4,7 +4,9 @@ Each runs inside the transaction of the change that triggered it, with the lead 
 
 from leadhub import hooks
 from leadhub.choices import Stage
+from qualification import routing_impact as scoring_routing_impact
 
+from . import routing_impact
 from .routing import handoff_create_many
 from .services.merge import handoff_lead_merged
 
@@ -23,3 +25,5 @@ def move_merged_handoffs(event: hooks.LeadsMerged) -> dict:
 def register() -> None:
     hooks.on_stage_entered.connect(route_new_mqls)
     hooks.on_leads_merged.connect(move_merged_handoffs)
+    # The preview and publish confirmation show what a publish does to the SDRs' queues.
+    scoring_routing_impact.provide(routing_impact.routing_impact)

@@ -18,7 +18,7 @@ from leadhub.errors import Conflict
 from leadhub.models import Lead
 from qualification.selectors import lead_scores
 
-from . import rollup
+from . import rollup, routing_cap
 from .choices import EventKind, HandoffStatus
 from .models import Handoff, HandoffEvent, HandoffRule, SDRProfile, SLAPolicy
 from .records import first_due, lock_handoff, record_event
@@ -133,7 +133,7 @@ def handoff_create_many(*, lead_ids: Iterable[int], by: User | None = None, at: 
         ])
     policies: dict[str, SLAPolicy | None] = {}
     due: dict[SLAPolicy | None, datetime] = {}
-    owners = sdrs_in_turn(len(leads), at)
+    owners = routing_cap.apply(sdrs_in_turn(len(leads), at), at)  # a gradual publish's daily cap
     handoffs: list[Handoff] = []
     for lead, owner in zip(leads, owners, strict=True):
         if lead.source not in policies:
@@ -159,6 +159,7 @@ def handoff_create_many(*, lead_ids: Iterable[int], by: User | None = None, at: 
     mark_assigned(owners, at)
     record_rules(handoffs, leads)
     rollups.apply(new_ids=[h.pk for h in handoffs])
+    routing_cap.hold(handoffs)
     return handoffs
 
 

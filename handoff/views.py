@@ -437,23 +437,27 @@ def _hours(minutes):
     return round(minutes / 60, 1) if minutes is not None else None
 
 
-def _feedback_context(scope):
-    from . import charts, reports
+def _feedback_context(scope, request=None):
+    from . import charts, feedback_versions, reports
 
     acceptance = reports.acceptance_by_channel(scope)
     bands = reports.conversion_by_band(scope)
+    version = request.GET.get("version", "") if request else ""
     return {
         "acceptance": acceptance,
-        "rejections_channel": reports.rejections(scope, by="channel"),
-        "rejections_campaign": reports.rejections(scope, by="campaign"),
-        "rules": reports.rejections_by_rule(scope, limit=20),
+        "rejections_channel": feedback_versions.with_notes(reports.rejections(scope, by="channel"), scope, "channel"),
+        "rejections_campaign": feedback_versions.with_notes(reports.rejections(scope, by="campaign"), scope, "campaign"),
+        "rules": feedback_versions.rules_by_version(scope, int(version) if version.isdigit() else None, limit=20,
+                                                    query=request.GET.urlencode() if request else ""),
         "bands": bands,
         "grades": reports.conversion_by_grade(scope),
         "recycled": reports.recycled_leads(scope, limit=15),
         "acceptance_chart": charts.bar_chart("MQL to SAL acceptance rate by channel",
-                                             [(r["label"], r["rate"]) for r in acceptance], unit="%", color="#10b981", top=100),
+                                             [(r["label"], r["rate"], f"{r['accepted']:,} of {r['decided']:,}") for r in acceptance],
+                                             unit="%", color="#10b981", top=100),
         "band_chart": charts.bar_chart("MQL to SQL conversion by score band at handoff",
-                                       [(b["band"], b["mql_to_sql"]) for b in bands], unit="%", color="#2563eb"),
+                                       [(b["band"], b["mql_to_sql"], f"{b['sql']:,} of {b['mql']:,}") for b in bands], unit="%",
+                                       color="#2563eb"),
     }
 
 
@@ -479,7 +483,7 @@ def dashboard(request):
 @permission_required(FEEDBACK, raise_exception=True)
 def feedback(request):
     return _report_page(request, template="handoff/feedback.html", partial="handoff/_feedback_partial.html",
-                        build=_feedback_context, with_owner=False)
+                        build=lambda scope: _feedback_context(scope, request), with_owner=False)
 
 
 def _csv_response(request, tables, name, with_owner=True):

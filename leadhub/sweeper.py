@@ -9,7 +9,8 @@ lost message or a broker outage left behind is found here:
   the rescoring task is queued again;
 - rescoring runs and import jobs with no heartbeat for LEADHUB_STALLED_AFTER_SECONDS: resumed
   from their saved position, and marked failed with a sentence after LEADHUB_MAX_RESUMES resumes;
-- partial uploads a killed web process left behind: deleted.
+- partial uploads a killed web process left behind: deleted;
+- handoffs a gradual publish held in the pool: today's share routed (handoff.held_release).
 """
 
 import logging
@@ -20,6 +21,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from handoff.held_release import release_held
 from qualification.pending import pending_backlog
 from qualification.services import sweep_runs
 from qualification.tasks import rescore_leads
@@ -40,6 +42,7 @@ class SweepResult:
     imports_resumed: list = field(default_factory=list)
     imports_failed: list = field(default_factory=list)
     uploads_deleted: int = 0
+    held_handoffs_routed: int = 0
 
     def as_dict(self):
         return asdict(self)
@@ -58,6 +61,7 @@ def sweep(*, now=None):
     result.runs_resumed, result.runs_failed = sweep_runs(now=now)
     result.imports_resumed, result.imports_failed = sweep_imports(now=now)
     result.uploads_deleted = delete_abandoned_uploads(now=now)
+    result.held_handoffs_routed = release_held(now)  # a gradual publish's share of the day
     return result
 
 

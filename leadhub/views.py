@@ -104,8 +104,8 @@ def _linked_value(name, value):
     elif name == "rule":
         kind, _, rule_id = value.partition(":")
         model = {"fit": FitRule, "engagement": EngagementRule}.get(kind)
-        rule = model.objects.filter(pk=int(rule_id)).first() if model and rule_id.isdigit() else None
-        found = f"{rule} ({kind})" if rule else None
+        rule = model.objects.select_related("model").filter(pk=int(rule_id)).first() if model and rule_id.isdigit() else None
+        found = f"{rule} ({kind}, v{rule.model.version})" if rule else None
     elif name in ("mql_after", "mql_before"):
         found = formatting.day(parse_date_safe(value)) if parse_date_safe(value) else None
     return found or value

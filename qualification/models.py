@@ -336,3 +336,6 @@ class PendingRescore(models.Model):
 
     def __str__(self):
         return f"lead {self.lead_id} waits for rescoring"
+
+
+from .publish_records import PublishRecord  # noqa: E402, F401  (the history of publishing)

@@ -345,6 +345,7 @@ class Qualification(models.Model):
 
 # Escalations, notices and what the dashboards read, in modules of their own (one package, one app).
 from .escalation import Escalation, EscalationTier  # noqa: E402,F401
+from .held import HeldHandoff  # noqa: E402,F401
 from .reporting import (  # noqa: E402,F401
     HandoffDailyRollup,
     HandoffResponseRollup,

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def admin_client(client, marketer):
     client.force_login(marketer)
+    client.marketer = marketer
     return client
 
 
@@ -22,7 +23,7 @@ def test_published_model_is_read_only_in_the_admin(admin_client):
     published = simple_model(status=ModelStatus.PUBLISHED)
     html = admin_client.get(f"/admin/qualification/scoringmodel/{published.pk}/change/").content.decode()
     assert 'name="mql_threshold"' not in html and 'name="fit_rules-0-points"' not in html
-    assert "cannot be changed" in html and "Copy as new draft" in html and ">Publish<" not in html
+    assert "cannot be changed" in html and "Copy as new draft" in html and "Publish…" not in html
     response = admin_client.post(f"/admin/qualification/scoringmodel/{published.pk}/delete/", {"post": "yes"})
     assert response.status_code == 403 and ScoringModel.objects.filter(pk=published.pk).exists()
 
@@ -31,7 +32,7 @@ def test_draft_is_editable_with_its_rules_inline(admin_client):
     draft = simple_model()
     html = admin_client.get(f"/admin/qualification/scoringmodel/{draft.pk}/change/").content.decode()
     assert 'name="mql_threshold"' in html and 'name="fit_rules-0-points"' in html and 'name="engagement_rules-0-cap"' in html
-    assert ">Publish<" in html and ">Preview<" in html
+    assert ">Publish…<" in html and ">Preview<" in html
 
 
 def test_copy_as_new_draft_button_creates_a_draft(admin_client):
@@ -48,21 +49,26 @@ def test_preview_page_shows_what_publish_would_do(admin_client):
     response = admin_client.get(f"/admin/qualification/scoringmodel/{draft.pk}/preview/")
     html = response.content.decode()
     assert response.status_code == 200
-    assert 'id="pv-promoted">1<' in html and "moves to MQL" in html and "Score distribution" in html
+    assert 'id="pv-enter">+1<' in html and 'id="pv-new-mqls">1<' in html and "moves to MQL" in html
+    assert "Score distribution" in html
     assert Lead.objects.get().stage == "new"  # preview writes nothing
 
 
 def test_publish_button_publishes_and_shows_the_run(admin_client, django_capture_on_commit_callbacks):
     LeadFactory.create_batch(3)
     draft = simple_model()
+    confirm = admin_client.get(f"/admin/qualification/scoringmodel/{draft.pk}/publish/").content.decode()
+    assert "Publish v" in confirm and "Why are you publishing" in confirm and RescoreRun.objects.count() == 0
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(f"/admin/qualification/scoringmodel/{draft.pk}/publish/")
+        response = admin_client.post(f"/admin/qualification/scoringmodel/{draft.pk}/publish/", {"note": "First model", "mode": "all"})
     run = RescoreRun.objects.get()
+    record = draft.publishes.get()
+    assert (record.note, record.by, record.daily_cap, record.run) == ("First model", admin_client.marketer, None, run)
     assert response.status_code == 302 and response.url.endswith(f"/rescorerun/{run.pk}/change/")
     html = admin_client.get(response.url).content.decode()
-    assert "3 / 3 leads (100%)" in html and "Done" in html
+    assert "Rescored all 3 leads" in html and "Rescoring" not in html
     progress = admin_client.get("/admin/qualification/scoringmodel/progress/").content.decode()
-    assert "3 / 3 leads" in progress and "hx-trigger" not in progress  # finished: no more polling
+    assert "Rescored all 3 leads" in progress and "hx-trigger" not in progress  # finished: no more polling
 
 
 def test_running_publish_progress_polls(admin_client):
@@ -71,7 +77,7 @@ def test_running_publish_progress_polls(admin_client):
 
     services.publish(draft=simple_model(), by=None, enqueue=False)
     progress = admin_client.get("/admin/qualification/scoringmodel/progress/").content.decode()
-    assert "0 / 2 leads (0%)" in progress and 'hx-trigger="every 2s"' in progress
+    assert "Waiting to start: rescoring 2 leads" in progress and 'hx-trigger="every 2s"' in progress
 
 
 def test_sdr_cannot_publish_or_edit(client, sdr):

@@ -41,13 +41,15 @@ def test_marketer_edits_a_draft_rule_previews_and_publishes(page, live_server, m
 
     page.get_by_role("link", name="Preview").click()
     expect(page.get_by_role("heading", name=f"Preview of v{draft.version}")).to_be_visible()
-    expect(page.locator("#pv-promoted")).to_have_text("1")
+    expect(page.locator("#pv-enter")).to_have_text("+1")
     expect(page.get_by_role("row", name=re.compile("Grace Hopper"))).to_contain_text("moves to MQL")
 
+    page.get_by_role("link", name=f"Publish v{draft.version}…").click()
+    page.get_by_label("Why are you publishing this version?").fill("Software companies are worth more")
     page.get_by_role("button", name=f"Publish v{draft.version}").click()
     expect(page.locator(".messagelist")).to_contain_text(f"Published v{draft.version}")
-    expect(page.locator("#scoring-run")).to_contain_text("2 / 2 leads (100%)")
-    expect(page.locator("#scoring-run")).to_contain_text("1 promoted to MQL")
+    expect(page.locator("#scoring-run")).to_contain_text("Rescored all 2 leads")
+    expect(page.locator("#scoring-run")).to_contain_text("1 lead became an MQL")
     assert Lead.objects.get(pk=hot.pk).stage == "mql"
 
 

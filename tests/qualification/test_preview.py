@@ -68,6 +68,15 @@ def qualifies_stored(lead, facts, spec):
             and lead.grade in allowed and not engine.missing_required(facts, spec))
 
 
+def cause(qualifies, missing_required, grade, spec):
+    """The first condition of the MQL rule a lead fails (preview.REQUIRED, GRADE, THRESHOLD), 0 if none."""
+    if qualifies:
+        return 0
+    if missing_required:
+        return 1
+    return 2 if grade not in bulk.grades_at_least(spec.min_grade) else 3
+
+
 def edited_copy(rng, published):
     """What a marketer usually previews: the published model with a few rules and settings changed."""
     draft = services.copy_as_draft(model=published, by=None)
@@ -122,6 +131,7 @@ def test_preview_equals_scoring_every_lead_under_the_draft_and_what_publish_does
     old_spec, new_spec = selectors.snapshot(published), selectors.snapshot(draft)
     expected = Counter()
     now_dist, draft_dist, changed = Counter(), Counter(), {}
+    causes = {"enter": Counter(), "leave": Counter(), "blocked": Counter()}
     for lead in Lead.objects.select_related("company"):
         facts = selectors.lead_facts(lead)
         new = engine.score(facts, new_spec, now)
@@ -143,10 +153,27 @@ def test_preview_equals_scoring_every_lead_under_the_draft_and_what_publish_does
             expected["held_past_mql"] += 1
         if old_q != new_q:
             changed[lead.pk] = (new.fit, new.engagement, new.total, new.grade, lead.total_score)
+        new_cause = cause(new.qualifies, new.missing_required_fields, new.grade, new_spec)
+        old_cause = (0 if old_q else 4 if lead.score_model_version is None
+                     else cause(False, engine.missing_required(facts, old_spec), lead.grade, old_spec))
+        if new_q and not old_q:
+            causes["enter"][old_cause] += 1
+        if old_q and not new_q:
+            causes["leave"][new_cause] += 1
+        if not new_q:
+            causes["blocked"][new_cause] += 1
     for name in ["leads", "mql_now", "nurtured", "qualify_now", "qualify_draft", "entering", "leaving", "leaving_in_mql",
                  "held_by_cooldown", "promoted", "held_past_mql"]:
         assert getattr(preview, name) == expected[name], name
     assert preview.distribution == [(label, now_dist[label], draft_dist[label]) for _, label in services.BUCKETS]
+    # The reasons: counted like this lead by lead, and each breakdown adds up to its headline figure.
+    assert (preview.enter_causes, preview.leave_causes, preview.blocked_causes) == (
+        dict(causes["enter"]), dict(causes["leave"]), dict(causes["blocked"]))
+    assert sum(n for _, n in preview.enter_reasons) == preview.entering
+    assert sum(n for _, n in preview.leave_reasons) == preview.leaving
+    assert sum(n for _, n in preview.blocked_reasons) + preview.qualify_draft == preview.leads
+    assert sum(n for _, n in preview.ready_parts) == preview.qualify_draft
+    assert preview.net == preview.entering - preview.leaving
     assert {row["id"]: (row["new_fit"], row["new_engagement"], row["new_total"], row["new_grade"], row["old_total"])
             for row in preview.sample} == changed
     order = [(not row["enters"], -abs(row["new_total"] - row["old_total"]), row["id"]) for row in preview.sample]

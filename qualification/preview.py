@@ -1,0 +1,331 @@
+"""The preview of a draft scoring model: what publishing it would do, computed without writing.
+
+One headline (MQL-ready after publishing, entering, leaving, net) and the reasons that add up
+to each of its numbers: why leads enter (what held them back under the published model), why
+they leave and why the others do not qualify (what the draft asks that they lack: required
+fields, grade, threshold, checked in that order), and what the MQL-ready leads are (already
+MQL, becoming MQLs now, in cooldown, past MQL). Beside them: the draft's rule changes against
+the published model, samples from both directions, and the routing impact
+(qualification.routing_impact).
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import Max, Min
+from django.utils import timezone
+
+from leadhub.choices import Stage
+from leadhub.models import Lead
+from leadhub.sql import db_datetime
+
+from . import bulk, engine, rule_text, selectors
+from .choices import RequiredField
+from .models import PendingRescore
+
+BUCKETS = [(-1, "below 0")] + [(b, f"{b * 10}–{b * 10 + 9.9:g}") for b in range(10)] + [(10, "100 and up")]
+
+
+def _bucket_sql(expr, scale):
+    """CASE giving the score band of expr (scale 1 for points, 10 for tenths)."""
+    whens = " ".join(f"WHEN {expr} < {(b + 1) * 10 * scale} THEN {b}" for b in range(-1, 10))
+    return f"CASE {whens} ELSE 10 END"
+
+
+@dataclass
+class Preview:
+    draft_version: int
+    current_version: int | None
+    leads: int = 0
+    mql_now: int = 0
+    promoted: int = 0  # nurture/new leads publish moves to MQL
+    nurtured: int = 0  # new leads publish moves to nurture
+    qualify_now: int = 0
+    qualify_draft: int = 0
+    entering: int = 0  # qualify under the draft, not now
+    leaving: int = 0  # qualify now, not under the draft
+    leaving_in_mql: int = 0  # of those, already MQL: they stay (rescoring never demotes)
+    held_by_cooldown: int = 0  # would qualify but are in cooldown
+    held_past_mql: int = 0  # would qualify but are already past MQL or disqualified
+    distribution: list = field(default_factory=list)  # (label, now, draft)
+    sample: list = field(default_factory=list)
+    as_of: object = None
+    # Why, by cause (QUALIFIES, REQUIRED, GRADE, THRESHOLD, UNSCORED): {cause: leads}.
+    enter_causes: dict = field(default_factory=dict)  # what held the entering leads back until now
+    leave_causes: dict = field(default_factory=dict)  # what the draft asks that the leaving leads lack
+    blocked_causes: dict = field(default_factory=dict)  # the same for every lead the draft does not qualify
+    already_mql: int = 0  # MQL-ready under the draft and MQL already
+    rule_changes: list = field(default_factory=list)
+    setting_changes: list = field(default_factory=list)  # "MQL threshold: 65.0 → 60.0"
+    cause_labels: dict = field(default_factory=dict)  # {(side, cause): sentence}
+
+    @property
+    def mql_after(self):
+        return self.mql_now + self.promoted
+
+    @property
+    def net(self):
+        return self.qualify_draft - self.qualify_now
+
+    @property
+    def sample_entering(self):
+        return sum(1 for row in self.sample if row["enters"])
+
+    @property
+    def sample_leaving(self):
+        return len(self.sample) - self.sample_entering
+
+    @property
+    def net_text(self):
+        """+126, −4 (a real minus sign), 0."""
+        return f"+{self.net:,}" if self.net > 0 else f"−{-self.net:,}" if self.net < 0 else "0"
+
+    @property
+    def blocked(self):
+        return self.leads - self.qualify_draft
+
+    @property
+    def ready_parts(self):
+        """What the MQL-ready leads are; adds up to qualify_draft."""
+        return [("already MQL", self.already_mql), ("become MQLs now and open handoffs", self.promoted),
+                ("in cooldown after a rejection: they wait", self.held_by_cooldown),
+                ("already past MQL (SAL, SQL, won, lost or disqualified)", self.held_past_mql)]
+
+    def reasons(self, causes, side):
+        """[(sentence, leads)] of one breakdown, largest first, zeros left out."""
+        return [(self.cause_labels[(side, cause)], n) for cause, n in sorted(causes.items(), key=lambda kv: (-kv[1], kv[0])) if n]
+
+    @property
+    def enter_reasons(self):
+        return self.reasons(self.enter_causes, "old")
+
+    @property
+    def leave_reasons(self):
+        return self.reasons(self.leave_causes, "new")
+
+    @property
+    def blocked_reasons(self):
+        return self.reasons(self.blocked_causes, "new")
+
+    @property
+    def blocked_by_required(self):
+        """The draft's required fields keep every lead from qualifying."""
+        return self.leads > 0 and self.blocked_causes.get(REQUIRED, 0) == self.leads
+
+
+QUALIFIES, REQUIRED, GRADE, THRESHOLD, UNSCORED = 0, 1, 2, 3, 4
+
+
+def _cause_labels(spec, current_spec):
+    """The sentence of each cause: "old" for what the published model asked, "new" for the draft."""
+    labels = dict(RequiredField.choices)
+
+    def side(model, name):
+        if model is None:
+            return {UNSCORED: "no model was published"}
+        fields = ", ".join(str(labels.get(f, f)) for f in model.required_fields) or "none"
+        return {
+            REQUIRED: f"missing a required field under {name} ({fields})",
+            GRADE: f"fit grade below {model.min_grade} under {name}",
+            THRESHOLD: f"total below {name}'s threshold of {engine.from_tenths(model.threshold)}",
+            UNSCORED: "not scored before",
+        }
+    old = side(current_spec, f"v{current_spec.version}" if current_spec else "")
+    new = side(spec, f"v{spec.version}")
+    return {**{("old", k): v for k, v in old.items()}, **{("new", k): v for k, v in new.items()}}
+
+
+SETTINGS = [("mql_threshold", "MQL threshold"), ("min_grade", "minimum fit grade"), ("grade_a_min", "grade A from fit"),
+            ("grade_b_min", "grade B from fit"), ("grade_c_min", "grade C from fit"),
+            ("required_fields", "required fields"), ("half_life_days", "engagement half-life (days)")]
+
+
+def _setting_changes(current, draft):
+    """The draft's settings that differ from the published model's, as sentences."""
+    labels = dict(RequiredField.choices)
+
+    def shown(name, value):
+        if name == "required_fields":
+            return ", ".join(str(labels.get(f, f)) for f in value or []) or "none"
+        return str(value)
+
+    return [f"{label[:1].upper()}{label[1:]}: {shown(name, getattr(current, name))} → {shown(name, getattr(draft, name))}"
+            for name, label in SETTINGS if getattr(current, name) != getattr(draft, name)]
+
+
+def _cause_sql(qualifies, required, grade_column, grades, extra_first=""):
+    """CASE giving the first condition a lead fails (required fields, grade, threshold), 0 if none."""
+    return (f"CASE WHEN {qualifies} THEN {QUALIFIES} {extra_first}WHEN NOT ({required}) THEN {REQUIRED}"
+            f" WHEN COALESCE({grade_column}, '') NOT IN ({', '.join(repr(g) for g in grades)}) THEN {GRADE} ELSE {THRESHOLD} END")
+
+
+PREVIEW_PARTS = 8  # id ranges of leads the preview scores separately (bulk.parallel_scores_sql)
+BIGINT_MAX = 2**63 - 1
+
+
+def _parts():
+    """All leads as PREVIEW_PARTS id ranges of about equal size (PostgreSQL; elsewhere one part).
+    The first and last ranges are open-ended, so a lead added meanwhile still falls in one."""
+    if connection.vendor != "postgresql":
+        return (bulk.ALL,)
+    low, high = Lead.objects.aggregate(low=Min("id"), high=Max("id")).values()
+    if low is None:
+        return (bulk.ALL,)
+    step = (high - low) // PREVIEW_PARTS + 1
+    starts = list(range(low, high + 1, step))
+    ends = [start - 1 for start in starts[1:]] + [BIGINT_MAX]
+    return tuple(bulk.Leads(start, end) for start, end in zip([-BIGINT_MAX, *starts[1:]], ends, strict=True))
+
+
+def preview(*, draft, by=None, now=None, sample_size=10):
+    """What publishing `draft` would do, computed without writing (one set-based statement).
+
+    "Qualify" means meeting the MQL rule (threshold, grade, required fields) on scores: the
+    stored ones for now, the draft's for after. Publish moves to MQL exactly the new and
+    nurture leads that qualify under the draft and are not in cooldown (`promoted`).
+    """
+    now = now or timezone.now()
+    spec = selectors.snapshot(draft)
+    current = selectors.published_model()
+    current_spec = selectors.snapshot(current) if current and current.pk != draft.pk else None
+    today = engine.epoch_day(now)
+    if current_spec:
+        old_q = (
+            f"(l.score_model_version IS NOT NULL AND l.total_score >= %s AND l.grade IN"
+            f" ({', '.join(repr(g) for g in bulk.grades_at_least(current_spec.min_grade))}) AND {bulk.required_sql(current_spec)})"
+        )
+        old_params = [engine.from_tenths(current_spec.threshold)]
+        old_cause = _cause_sql(old_q, bulk.required_sql(current_spec), "l.grade", bulk.grades_at_least(current_spec.min_grade),
+                               extra_first=f"WHEN l.score_model_version IS NULL THEN {UNSCORED} ")
+    else:
+        old_q, old_params = "(1 = 0)", []
+        old_cause = str(UNSCORED)
+    cooldown = "(l.nurture_until IS NOT NULL AND l.nurture_until > %s)"
+    # What the counts need of each lead rides along with its scores, so the leads are read once.
+    carry = [
+        ("stage", bulk.SQL().add("l.stage")),
+        ("cd", bulk.SQL().add(f"CASE WHEN {cooldown} THEN 1 ELSE 0 END", db_datetime(now))),
+        ("oq", bulk.SQL().add(f"CASE WHEN {old_q} THEN 1 ELSE 0 END", *old_params)),
+        ("oc", bulk.SQL().add(old_cause, *(old_params if current_spec else []))),
+        ("rq", bulk.SQL().add(f"CASE WHEN {bulk.required_sql(spec)} THEN 1 ELSE 0 END")),
+        ("ob", bulk.SQL().add(_bucket_sql("l.total_score", 1))),
+        ("old_total", bulk.SQL().add("l.total_score")),
+    ]
+    new_q = f"(s.total >= {spec.threshold} AND s.grade IN ({', '.join(repr(g) for g in bulk.grades_at_least(spec.min_grade))}) AND s.rq = 1)"
+    new_cause = _cause_sql(new_q, "s.rq = 1", "s.grade", bulk.grades_at_least(spec.min_grade))
+
+    # One statement, so the draft's scores are computed once. The leads are scored in parts that
+    # parallel workers take whole (bulk.parallel_scores_sql), and each worker reduces its leads at
+    # once to groups for the counts, so all that is handed on and kept is `g`: one row per group,
+    # except that leads whose qualification changes keep a row of their own (with what the sample
+    # shows of them), for the sample to be chosen from. Only the sample's few leads are read
+    # again, for their names and stored grade.
+    changed = "q.oq <> q.nq"
+    column, end = bulk.fence(parallel=True)
+    if current_spec:
+        # A lead scored today by the published model, with nothing waiting to be rescored
+        # (every change of its facts marks it), holds that model's scores as of today.
+        day_start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=today)
+        fresh = bulk.SQL().add(
+            f"(COALESCE(l.score_model_version, -1) = %s AND l.scored_at IS NOT NULL AND l.scored_at >= %s"
+            # NOT IN: one hashed set of the (few) waiting leads; a correlated NOT EXISTS would keep
+            # PostgreSQL from handing the parts to parallel workers.
+            f" AND l.scored_at < %s AND l.id NOT IN (SELECT p.lead_id FROM {PendingRescore._meta.db_table} p))",
+            current.version, db_datetime(day_start), db_datetime(day_start + timedelta(days=1)))
+        with_decay, scored = bulk.preview_scores_sql(spec, today, _parts(), carry=carry, published=current_spec, fresh=fresh)
+    else:
+        with_decay, scored = bulk.parallel_scores_sql(spec, today, _parts(), carry=carry)
+    sql = bulk.SQL().add(
+        f"{with_decay}, g AS MATERIALIZED (SELECT q.stage AS stage, q.cd AS cd, q.oq AS oq, q.nq AS nq, q.oc AS oc, q.nc AS nc,"
+        " q.ob AS ob, q.nb AS nb,"
+        f" CASE WHEN {changed} THEN q.id END AS id, CASE WHEN {changed} THEN q.old_total END AS old_total,"
+        f" CASE WHEN {changed} THEN q.fit END AS fit, CASE WHEN {changed} THEN q.eng END AS eng,"
+        f" CASE WHEN {changed} THEN q.grade END AS grade, COUNT(*) AS n"
+        " FROM (SELECT s.id AS id, s.stage AS stage, s.cd AS cd, s.oq AS oq, s.oc AS oc, s.ob AS ob, s.old_total AS old_total,"
+        f" s.fit AS fit, s.eng AS eng, s.grade AS grade, CASE WHEN {new_q} THEN 1 ELSE 0 END AS nq, {new_cause} AS nc,"
+        f" {_bucket_sql('s.total', 10)} AS nb{column}"
+        " FROM ("
+    )
+    sql.extend(scored).add(f") s{end}) q GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)")
+
+    # The sample: up to sample_size leads from each direction (entering, leaving), the biggest
+    # score changes first.
+    biggest = "ABS(fit + eng - old_total * 10) DESC, id"
+    sql.add(
+        " SELECT 'count' AS row_kind, stage, cd, oq, nq, oc, nc, ob, nb, CAST(SUM(n) AS BIGINT) AS n, NULL AS id, NULL AS email,"
+        " NULL AS first_name, NULL AS last_name, NULL AS old_total, NULL AS old_grade, NULL AS fit, NULL AS eng, NULL AS total,"
+        " NULL AS grade FROM g GROUP BY stage, cd, oq, nq, oc, nc, ob, nb UNION ALL SELECT * FROM (SELECT 'sample', t.stage, t.cd,"
+        " t.oq, t.nq, t.oc, t.nc, t.ob, t.nb, 1, t.id, l.email, l.first_name, l.last_name, t.old_total, l.grade, t.fit, t.eng,"
+        " t.fit + t.eng, t.grade"
+        f" FROM (SELECT g.*, ROW_NUMBER() OVER (PARTITION BY nq ORDER BY {biggest}) AS rn FROM g WHERE id IS NOT NULL) t"
+        f" JOIN {bulk.LEAD} l ON l.id = t.id WHERE t.rn <= {int(sample_size)}"
+        " ORDER BY t.nq DESC, ABS(t.fit + t.eng - t.old_total * 10) DESC, t.id) sample"
+    )
+    labels = _cause_labels(spec, current_spec)
+    result = Preview(draft_version=draft.version, current_version=current.version if current else None, as_of=now,
+                     cause_labels=labels)
+    if current is not None and current.pk != draft.pk:
+        result.setting_changes = _setting_changes(current, draft)
+        result.rule_changes = rule_text.rule_changes(
+            [*current.fit_rules.all(), *current.engagement_rules.all()], [*draft.fit_rules.all(), *draft.engagement_rules.all()])
+    now_dist, draft_dist = {}, {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        bulk.tune_for_preview()
+        cursor.execute(sql.text, sql.params)
+        rows = cursor.fetchall()
+    for row_kind, stage, cd, oq, nq, oc, nc, old_b, new_b, n, *lead in rows:
+        if row_kind == "sample":
+            result.sample.append(_sample_row(stage, cd, oq, nq, *lead, reason=labels[("new" if oq else "old", nc if oq else oc)]))
+            continue
+        if nq and not oq:
+            result.enter_causes[oc] = result.enter_causes.get(oc, 0) + n
+        if oq and not nq:
+            result.leave_causes[nc] = result.leave_causes.get(nc, 0) + n
+        if not nq:
+            result.blocked_causes[nc] = result.blocked_causes.get(nc, 0) + n
+        if nq and stage == Stage.MQL:
+            result.already_mql += n
+        result.leads += n
+        now_dist[old_b] = now_dist.get(old_b, 0) + n
+        draft_dist[new_b] = draft_dist.get(new_b, 0) + n
+        if stage == Stage.MQL:
+            result.mql_now += n
+        if stage == Stage.NEW:
+            result.nurtured += n
+        result.qualify_now += n if oq else 0
+        result.qualify_draft += n if nq else 0
+        if nq and not oq:
+            result.entering += n
+        if oq and not nq:
+            result.leaving += n
+            if stage == Stage.MQL:
+                result.leaving_in_mql += n
+        if nq and stage in (Stage.NEW, Stage.NURTURE):
+            if cd:
+                result.held_by_cooldown += n
+            else:
+                result.promoted += n
+        elif nq and stage != Stage.MQL:
+            result.held_past_mql += n
+    result.distribution = [(label, now_dist.get(b, 0), draft_dist.get(b, 0)) for b, label in BUCKETS]
+    return result
+
+
+def _sample_row(stage, cd, oq, nq, lead_id, email, first, last, old_total, old_grade, fit, eng, total, grade, *, reason):
+    moves = nq and stage in (Stage.NEW, Stage.NURTURE) and not cd
+    if moves:
+        note = "moves to MQL"
+    elif nq:
+        note = "in cooldown" if cd else "stays (already past nurture)"
+    else:
+        note = "stays MQL: rescoring never demotes" if stage == Stage.MQL else "no longer qualifies"
+    return {
+        "id": lead_id, "name": f"{first} {last}".strip() or email, "email": email, "stage": stage,
+        "old_total": Decimal(old_total).quantize(Decimal("0.1")), "old_grade": old_grade or "—",
+        "new_fit": engine.from_tenths(fit), "new_engagement": engine.from_tenths(eng), "new_total": engine.from_tenths(total),
+        "new_grade": grade, "enters": bool(nq), "moves_to_mql": bool(moves), "note": note, "reason": reason,
+    }
+
+
