@@ -85,11 +85,13 @@ screenshots: $(STAMP) browser-deps
 bench: $(STAMP)
 	$(PY) bench/run_all.py $(BENCH_ARGS)
 
-# The linter and the formatter's check (what the pre-commit hooks run: .pre-commit-config.yaml).
+# The linter and the formatter's check (what the pre-commit hooks run: .pre-commit-config.yaml),
+# the import contract and the type check (pyproject.toml [tool.mypy] lists the modules).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 # The production shape (gunicorn, Celery worker and beat) on PostgreSQL and Redis, started,
 # exercised and stopped: deploy/smoke.py.

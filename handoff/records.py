@@ -1,6 +1,9 @@
 """The low-level writes every handoff service shares: locking a handoff with its lead (the
 lock order), recording a HandoffEvent, and (re)starting an SLA clock's first deadline."""
 
+from datetime import datetime
+
+from django.contrib.auth.models import User
 from django.db.models import DateTimeField, F, Value
 from django.db.models.functions import Coalesce
 
@@ -10,15 +13,18 @@ from leadhub.models import Lead
 from .models import Handoff, HandoffEvent
 
 
-def record_event(*, handoff=None, lead, kind, by, at, reason="", note="", from_owner=None, to_owner=None):
+def record_event(
+    *, handoff: Handoff | int | None = None, lead: Lead | int, kind: str, by: User | None, at: datetime, reason: str = "",
+    note: str = "", from_owner: int | None = None, to_owner: int | None = None,
+) -> HandoffEvent:
     return HandoffEvent.objects.create(
-        handoff_id=handoff.pk if hasattr(handoff, "pk") else handoff,
-        lead_id=lead.pk if hasattr(lead, "pk") else lead, kind=kind, by=by, at=at,
+        handoff_id=handoff.pk if isinstance(handoff, Handoff) else handoff,
+        lead_id=lead.pk if isinstance(lead, Lead) else lead, kind=kind, by=by, at=at,
         reason=reason or "", note=note or "", from_owner_id=from_owner, to_owner_id=to_owner,
     )
 
 
-def lock_handoff(handoff):
+def lock_handoff(handoff: Handoff | int) -> tuple[Lead, Handoff]:
     """Lock the handoff's lead, then the handoff; returns fresh copies of both.
 
     The project's one lock order (docs/locking.md): leads → handoffs → SDR profiles → rollup
@@ -44,6 +50,6 @@ def lock_handoff(handoff):
     raise Conflict("This lead was merged into another one a moment ago. Reload and try again.")
 
 
-def first_due(due):
+def first_due(due: datetime | None) -> F | Coalesce:
     """first_due_at for an UPDATE that (re)starts the clock: set once, at the first deadline, never moved."""
     return Coalesce(F("first_due_at"), Value(due, output_field=DateTimeField())) if due else F("first_due_at")

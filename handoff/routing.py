@@ -5,8 +5,10 @@ leadhub.hooks.on_stage_entered for MQL, handoff.receivers), with the lead rows l
 SLA escalation (handoff.sla) reassigns through next_sdr.
 """
 
-from datetime import timedelta
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime, timedelta
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -23,14 +25,14 @@ from .records import first_due, lock_handoff, record_event
 from .sla_clock import due_at_for
 
 
-def sla_policy_for(channel):
+def sla_policy_for(channel: str) -> SLAPolicy | None:
     """The active policy for this channel, else the default one (no channel), else None."""
     policies = list(SLAPolicy.objects.filter(Q(channel=channel) | Q(channel=""), active=True))
     policies.sort(key=lambda p: p.channel != channel)
     return policies[0] if policies else None
 
 
-def sdrs_in_turn(count, at, exclude=()):
+def sdrs_in_turn(count: int, at: datetime, exclude: Collection[int] = ()) -> list[SDRProfile | None]:
     """Who gets each of `count` new handoffs, in turn (round-robin): a list of SDRProfiles,
     None where nobody is free.
 
@@ -56,7 +58,8 @@ def sdrs_in_turn(count, at, exclude=()):
         .order_by().values_list("owner_id").annotate(n=Count("id"))
     )
     free = [profile.capacity - load.get(profile.user_id, 0) for profile in candidates]
-    owners, turn = [], 0
+    owners: list[SDRProfile | None] = []
+    turn = 0
     for _ in range(count):
         nxt = next(((turn + step) % len(candidates) for step in range(len(candidates)) if free[(turn + step) % len(candidates)] > 0), None)
         if nxt is None:
@@ -68,12 +71,12 @@ def sdrs_in_turn(count, at, exclude=()):
     return owners
 
 
-def next_sdr(at, exclude=()):
+def next_sdr(at: datetime, exclude: Collection[int] = ()) -> SDRProfile | None:
     """The available SDR under capacity whose turn it is, or None (see sdrs_in_turn)."""
     return sdrs_in_turn(1, at, exclude)[0]
 
 
-def mark_assigned(owners, at):
+def mark_assigned(owners: Sequence[SDRProfile | None], at: datetime) -> None:
     """Move each assigned SDR's turn to the back: last_assigned_at is `at` plus the position of
     their last handoff in this routing (microseconds), so the next routing goes on where this
     one stopped instead of restarting from the lowest id."""
@@ -82,7 +85,7 @@ def mark_assigned(owners, at):
         [SDRProfile(pk=pk, last_assigned_at=at + timedelta(microseconds=index)) for pk, index in last.items()], ["last_assigned_at"])
 
 
-def record_rules(handoffs, leads):
+def record_rules(handoffs: Iterable[Handoff], leads: Iterable[Lead]) -> None:
     """Store the scoring rules that contributed to each lead's score at handoff (HandoffRule):
     marketing's feedback groups rejections by rule with one GROUP BY, and the rows describe
     the score sales actually saw, even after the model changes."""
@@ -97,14 +100,14 @@ def record_rules(handoffs, leads):
 
 @retry_on_conflict
 @transaction.atomic
-def handoff_create(*, lead, by=None, at=None):
+def handoff_create(*, lead: Lead, by: User | None = None, at: datetime | None = None) -> Handoff:
     """Open a handoff for a lead that just became an MQL and route it (see handoff_create_many)."""
     return handoff_create_many(lead_ids=[lead.pk], by=by, at=at)[0]
 
 
 @retry_on_conflict
 @transaction.atomic
-def handoff_create_many(*, lead_ids, by=None, at=None):
+def handoff_create_many(*, lead_ids: Iterable[int], by: User | None = None, at: datetime | None = None) -> list[Handoff]:
     """Open a handoff for each lead that just became an MQL and route them round-robin
     (sdrs_in_turn); a handoff nobody can take waits in the pool. Returns the handoffs in
     lead id order.
@@ -128,9 +131,10 @@ def handoff_create_many(*, lead_ids, by=None, at=None):
             HandoffEvent(handoff_id=h.pk, lead_id=h.lead_id, kind=EventKind.CLOSED, by=by, at=at,
                          reason="Superseded by a new MQL handoff") for h in stale
         ])
-    policies, due = {}, {}
+    policies: dict[str, SLAPolicy | None] = {}
+    due: dict[SLAPolicy | None, datetime] = {}
     owners = routing_cap.apply(sdrs_in_turn(len(leads), at), at)  # a gradual publish's daily cap
-    handoffs = []
+    handoffs: list[Handoff] = []
     for lead, owner in zip(leads, owners, strict=True):
         if lead.source not in policies:
             policies[lead.source] = sla_policy_for(lead.source)
@@ -161,7 +165,7 @@ def handoff_create_many(*, lead_ids, by=None, at=None):
 
 @retry_on_conflict
 @transaction.atomic
-def handoff_assign(*, handoff, by=None, at=None):
+def handoff_assign(*, handoff: Handoff, by: User | None = None, at: datetime | None = None) -> Handoff:
     """Give a pool handoff to the SDR whose turn it is; leave it in the pool when nobody is free."""
     at = at or timezone.now()
     _lead, locked = lock_handoff(handoff)  # lead and handoff before the SDR profiles: the lock order

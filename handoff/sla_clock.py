@@ -5,22 +5,42 @@ An SLAPolicy becomes a BusinessCalendar (days, hours, time zone, holidays; hando
 `business_minutes` measures a response. Escalation, which acts on deadlines, is handoff.sla.
 """
 
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
+from decimal import Decimal
 from functools import lru_cache
+from typing import Any, Protocol
 
 from .business_hours import BusinessCalendar, parse_holidays
 from .choices import DEFAULT_RESPONSE_HOURS
+
+
+class PolicyClock(Protocol):
+    """What the clock reads of an SLA policy: an SLAPolicy, or the queue's row of its columns
+    (handoff.selectors.rows). Only values: the clock itself needs no database."""
+
+    @property
+    def response_hours(self) -> Decimal | float: ...
+    @property
+    def time_zone(self) -> str: ...
+    @property
+    def workdays(self) -> Any: ...  # weekday numbers, Monday = 0 (a JSON list on the model)
+    @property
+    def opens_at(self) -> time: ...
+    @property
+    def closes_at(self) -> time: ...
+    @property
+    def holidays(self) -> str: ...
 
 DEFAULT_CALENDAR = BusinessCalendar(time_zone="UTC", workdays=frozenset({0, 1, 2, 3, 4}), opens=time(9), closes=time(18))
 
 
 @lru_cache(maxsize=256)
-def _calendar(time_zone, workdays, opens, closes, holidays):
+def _calendar(time_zone: str, workdays: tuple[int, ...], opens: time, closes: time, holidays: str) -> BusinessCalendar:
     return BusinessCalendar(time_zone=time_zone, workdays=frozenset(workdays), opens=opens, closes=closes,
                             holidays=parse_holidays(holidays))
 
 
-def calendar_for(policy):
+def calendar_for(policy: PolicyClock | None) -> BusinessCalendar:
     """The business calendar of a policy (cached by its values); the default one without a policy."""
     if policy is None:
         return DEFAULT_CALENDAR
@@ -28,16 +48,16 @@ def calendar_for(policy):
                      policy.holidays or "")
 
 
-def response_time(policy):
+def response_time(policy: PolicyClock | None) -> timedelta:
     return timedelta(hours=float(policy.response_hours if policy else DEFAULT_RESPONSE_HOURS))
 
 
-def due_at_for(policy, assigned_at):
+def due_at_for(policy: PolicyClock | None, assigned_at: datetime) -> datetime:
     """Deadline of the first decision: assignment + the response time, in business time."""
     return calendar_for(policy).add(assigned_at, response_time(policy))
 
 
-def business_before(policy, end, duration):
+def business_before(policy: PolicyClock | None, end: datetime, duration: timedelta) -> datetime:
     """The moment `duration` of the policy's business time before `end`: always inside its
     business hours (the demo stages overdue deadlines with it)."""
     calendar = calendar_for(policy)
@@ -53,6 +73,6 @@ def business_before(policy, end, duration):
     raise ValueError("No business day within ten years before this date.")
 
 
-def business_minutes(policy, start, end):
+def business_minutes(policy: PolicyClock | None, start: datetime, end: datetime) -> int:
     """Whole minutes of the policy's business time between `start` and `end` (a response time)."""
     return round(calendar_for(policy).elapsed(start, end).total_seconds() / 60)

@@ -25,6 +25,8 @@ import functools
 import logging
 import random
 import time
+from collections.abc import Callable
+from typing import overload
 
 from celery import Task
 from django.db import OperationalError, connection
@@ -70,6 +72,12 @@ def backoff(attempt, base=BASE_DELAY, cap=MAX_DELAY):
     return random.uniform(0, min(cap, base * (2 ** attempt)))
 
 
+@overload
+def retry_on_conflict[**P, R](func: Callable[P, R], *, attempts: int = ..., base: float = ..., cap: float = ...) -> Callable[P, R]: ...
+@overload
+def retry_on_conflict[**P, R](
+    func: None = None, *, attempts: int = ..., base: float = ..., cap: float = ...
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 def retry_on_conflict(func=None, *, attempts=ATTEMPTS, base=BASE_DELAY, cap=MAX_DELAY):
     """Decorator: run `func` (which opens its own transaction) again when the database says
     "try again" (is_retryable), up to `attempts` runs in all, pausing backoff() between them.

@@ -9,10 +9,15 @@ a receiver that raises undoes the whole change. Receivers take the locks of the 
 order (docs/locking.md) after the lead rows the sender already holds.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the models need the app registry, which is not ready when this module loads
+    from django.contrib.auth.models import User
+
+    from .models import Lead
 
 
 @dataclass(frozen=True)
@@ -22,7 +27,7 @@ class StageEntered:
 
     lead_ids: tuple[int, ...]
     stage: str
-    by: Any  # the acting user, None for the system
+    by: "User | None"  # the acting user, None for the system
     at: datetime
 
 
@@ -32,9 +37,9 @@ class LeadsMerged:
     locked, the duplicate still exists. A receiver moves what its app keeps about the duplicate
     and returns {what: how many moved}, recorded on the LeadMerge."""
 
-    survivor: Any  # leadhub.models.Lead
-    duplicate: Any  # leadhub.models.Lead
-    by: Any
+    survivor: "Lead"
+    duplicate: "Lead"
+    by: "User | None"
     at: datetime
 
 
@@ -64,7 +69,7 @@ class ActivitiesRecorded:
 class Hook[Payload]:
     """A named list of receivers of one payload type."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str) -> None:
         self.name = name
         self._receivers: list[Callable[[Payload], Any]] = []
 
@@ -96,7 +101,7 @@ on_facts_changed: Hook[FactsChanged] = Hook("on_facts_changed")
 on_activities_recorded: Hook[ActivitiesRecorded] = Hook("on_activities_recorded")
 
 
-def facts_changed(lead_ids: Mapping[int, datetime | None] | Any) -> None:
+def facts_changed(lead_ids: Mapping[int, datetime | None] | Iterable[int]) -> None:
     """Announce that these leads' scoring facts changed (scoring marks them for rescoring).
     `lead_ids`: ids, or a map of id to the newest new activity's time."""
     newest = dict(lead_ids) if isinstance(lead_ids, Mapping) else dict.fromkeys(lead_ids)

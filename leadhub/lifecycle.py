@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -48,7 +49,7 @@ STAGECHANGE = StageChange._meta.db_table
 
 
 @retry_on_conflict
-def transition(lead: Lead, to_stage: str, *, by: Any = None, reason: str = "", note: str = "",
+def transition(lead: Lead, to_stage: str, *, by: User | None = None, reason: str = "", note: str = "",
                updates: Mapping[str, Any] | None = None, at: datetime | None = None) -> Lead:
     """Move `lead` to `to_stage`.
 
@@ -84,7 +85,7 @@ def transition(lead: Lead, to_stage: str, *, by: Any = None, reason: str = "", n
 
 
 @retry_on_conflict
-def transition_many(reasons: Mapping[int, str], to_stage: str, *, by: Any = None, at: datetime | None = None) -> list[int]:
+def transition_many(reasons: Mapping[int, str], to_stage: str, *, by: User | None = None, at: datetime | None = None) -> list[int]:
     """transition() for many leads at once, in a constant number of queries: `reasons` maps
     lead id -> the reason recorded for its move. The same rules: the leads are locked (in id
     order, as every writer of many leads does), each move is checked against

@@ -2,6 +2,10 @@
 
 Locks follow the project's one order (docs/locking.md): both leads first, in id order."""
 
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,21 +25,21 @@ FUNNEL_RANK = {
 MERGE_FILL_FIELDS = ("first_name", "last_name", "title", "phone", "country", "campaign")
 
 
-def merge_order(a, b):
+def merge_order(a: Lead, b: Lead) -> tuple[Lead, Lead]:
     """(survivor, duplicate) for two leads: the one further along the funnel survives, then the older."""
-    def key(lead):
+    def key(lead: Lead) -> tuple[int, datetime, int]:
         return (-FUNNEL_RANK[Stage(lead.stage)], lead.created_at, lead.pk)
 
     return (a, b) if key(a) <= key(b) else (b, a)
 
 
-def _merge_snapshot(lead):
+def _merge_snapshot(lead: Lead) -> dict[str, Any]:
     return {f.attname: getattr(lead, f.attname) for f in Lead._meta.concrete_fields}
 
 
 @retry_on_conflict
 @transaction.atomic
-def lead_merge(*, survivor, duplicate, by, at=None):
+def lead_merge(*, survivor: Lead, duplicate: Lead, by: User | None, at: datetime | None = None) -> LeadMerge:
     """Merge `duplicate` into `survivor`: nothing about the person is lost, the duplicate goes.
 
     1. Locks both lead rows in id order (two merges never deadlock) and re-reads them, so a

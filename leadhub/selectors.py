@@ -1,6 +1,6 @@
 """Read queries for lead records, shared by views, the API and dashboards."""
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 
 from .models import Activity, Lead, LeadMerge, StageChange
 from .services import possible_duplicates
@@ -8,18 +8,18 @@ from .services import possible_duplicates
 TIMELINE_LIMIT = 200
 
 
-def lead_list():
+def lead_list() -> QuerySet[Lead]:
     return Lead.objects.select_related("company", "owner")
 
 
-def campaigns_starting_with(typed, *, limit):
+def campaigns_starting_with(typed: str, *, limit: int) -> QuerySet[Lead, str]:
     """Distinct campaigns that start with `typed` (case-insensitive), alphabetically."""
     from .search import campaigns_starting_with as indexed
 
     return indexed(typed, limit=limit)
 
 
-def lead_detail(pk):
+def lead_detail(pk: int) -> Lead:
     """A lead with its company, owner, recent activities, whole stage history, the merges into
     it (lead.merges) and the leads that are possibly the same person (lead.possible_duplicates)."""
     lead = (
@@ -34,5 +34,5 @@ def lead_detail(pk):
     return lead
 
 
-def lead_timeline(lead, limit=TIMELINE_LIMIT):
+def lead_timeline(lead: Lead, limit: int = TIMELINE_LIMIT) -> list[Activity]:
     return list(Activity.objects.filter(lead=lead).order_by("-occurred_at", "-id")[:limit])

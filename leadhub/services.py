@@ -9,7 +9,10 @@ activities are inserted in (source, external_id) order. Each service that opens 
 transaction is wrapped in leadhub.db.retry_on_conflict (re-run on a deadlock or
 serialization failure)."""
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NotRequired, TypedDict
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -29,12 +32,12 @@ LEAD_PROFILE_FIELDS = ("first_name", "last_name", "title", "phone", "country", "
 COMPANY_FIELDS = ("name", "industry", "employee_count", "annual_revenue", "country")
 
 
-def normalize_email(email):
+def normalize_email(email: str | None) -> str:
     """Emails are stored trimmed and lowercase, so one person is one lead."""
     return (email or "").strip().lower()
 
 
-def canonical_email(email):
+def canonical_email(email: str | None) -> str:
     """The address with case and plus-tags removed: "Ann+Webinar@X.com" -> "ann@x.com".
 
     Two leads with the same canonical email are possibly one person. The database computes the
@@ -50,7 +53,7 @@ def canonical_email(email):
     return f"{local}@{domain}"
 
 
-def possible_duplicates(lead):
+def possible_duplicates(lead: Lead) -> list[Lead]:
     """Other leads that are possibly the same person as `lead` (same canonical email), oldest first."""
     return list(
         Lead.objects.with_canonical_email().filter(canonical_email=canonical_email(lead.email))
@@ -58,21 +61,21 @@ def possible_duplicates(lead):
     )
 
 
-def email_domain(email):
+def email_domain(email: str | None) -> str:
     return normalize_email(email).rpartition("@")[2]
 
 
-def is_free_mail(domain):
+def is_free_mail(domain: str) -> bool:
     return domain in settings.FREE_MAIL_DOMAINS
 
 
-def rescore_after_commit(lead_ids):
+def rescore_after_commit(lead_ids: Iterable[int]) -> None:
     """Rescore these leads once the current transaction commits (their profile changed outside
     upsert_lead and record_activities, e.g. in the admin): hooks.on_facts_changed."""
     hooks.facts_changed(lead_ids)
 
 
-def company_for_email(email, *, company_fields=None):
+def company_for_email(email: str, *, company_fields: Mapping[str, Any] | None = None) -> Company | None:
     """The Company of an email's domain, created when new; None for free-mail domains."""
     domain = email_domain(email)
     if not domain or is_free_mail(domain):
@@ -91,7 +94,7 @@ def company_for_email(email, *, company_fields=None):
 
 @retry_on_conflict
 @transaction.atomic
-def upsert_lead(*, email, company=None, **fields):
+def upsert_lead(*, email: str, company: Mapping[str, Any] | None = None, **fields: Any) -> tuple[Lead, bool]:
     """Create the lead for `email`, or update the one that exists. Returns (lead, created).
 
     Only the fields given are written. `company` is an optional dict of company facts
@@ -127,6 +130,7 @@ def upsert_lead(*, email, company=None, **fields):
             # Someone created it between our read and our insert: update theirs instead.
             lead = Lead.objects.select_for_update(no_key=True).get(email=email)
             created = False
+    assert lead is not None  # found, created or created by someone else above
     profile_changed = created or bool(company)
     if not created:
         changed = {k: v for k, v in fields.items() if getattr(lead, k) != v}
@@ -150,6 +154,21 @@ def upsert_lead(*, email, company=None, **fields):
     return lead, created
 
 
+class ActivityItem(TypedDict):
+    """One activity as the API hands it to record_activities (already type-checked)."""
+
+    email: str
+    kind: str
+    occurred_at: datetime
+    properties: NotRequired[Mapping[str, Any] | None]
+    source: str
+    external_id: str
+
+
+# (lead_id, kind, occurred_at, properties, source, external_id)
+ActivityInsert = tuple[int, str, datetime, Mapping[str, Any], str, str]
+
+
 @dataclass(frozen=True)
 class ActivityOutcome:
     index: int
@@ -160,7 +179,7 @@ class ActivityOutcome:
 
 @retry_on_conflict
 @transaction.atomic
-def record_activities(*, items):
+def record_activities(*, items: Sequence[ActivityItem]) -> list[ActivityOutcome]:
     """Record a batch of activities, all or nothing. Idempotent on (source, external_id).
 
     `items` are dicts with email, kind, occurred_at, properties, source, external_id (already
@@ -182,7 +201,8 @@ def record_activities(*, items):
     if errors:
         raise ValidationFailed("Some activities refer to unknown leads.", field_errors=errors)
 
-    rows, first = [], {}
+    rows: list[ActivityInsert] = []
+    first: dict[tuple[str, str], int] = {}
     for index, item in enumerate(items):
         key = (item["source"], item["external_id"])
         if key not in first:
@@ -202,7 +222,7 @@ def record_activities(*, items):
         # transaction (qualification registers the receiver).
         hooks.on_activities_recorded.send(hooks.ActivitiesRecorded(tuple(
             hooks.ActivityRow(lead_id, kind, at, props) for lead_id, kind, at, props, *_ in new_rows)))
-        latest = {}
+        latest: dict[int, datetime] = {}
         for lead_id, _, at, *_ in new_rows:
             if lead_id not in latest or at > latest[lead_id]:
                 latest[lead_id] = at
@@ -213,7 +233,7 @@ def record_activities(*, items):
     return outcomes
 
 
-def _insert_new_activities(rows):
+def _insert_new_activities(rows: Sequence[ActivityInsert]) -> set[tuple[str, str]]:
     """Insert (lead_id, kind, occurred_at, properties, source, external_id) rows in one
     statement, in (source, external_id) order, skipping those whose (source, external_id) is
     already recorded (also by a concurrent replay of the same batch, which waits for ours on the
@@ -224,4 +244,4 @@ def _insert_new_activities(rows):
     sql = (f"WITH {cte} INSERT INTO {Activity._meta.db_table} (lead_id, kind, occurred_at, properties, source, external_id, created_at)"
            f" SELECT v.lead_id, v.kind, v.occurred_at, v.properties, v.source, v.external_id, %s FROM v WHERE true"
            f" ORDER BY v.source, v.external_id ON CONFLICT (source, external_id) DO NOTHING RETURNING source, external_id")
-    return set(map(tuple, sql_execute(sql, [*params, db_datetime(timezone.now())])))
+    return {(source, external_id) for source, external_id in sql_execute(sql, [*params, db_datetime(timezone.now())]) or ()}

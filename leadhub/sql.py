@@ -8,9 +8,11 @@ It is also the one SQL toolkit of the project's set-based code: the dialect test
 parameters, rows as a CTE, an SQL builder and a set of leads as a WHERE condition."""
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import cached_property
+from typing import Any, Literal, Self, overload
 
 import psycopg
 from django.db import connection
@@ -23,18 +25,35 @@ class _PreparedCursor(psycopg.Cursor):
     (a Python call per value; the queue reads 125 per page). These reads select no jsonb, inet
     or cidr, which Django has loaded as text."""
 
-    def execute(self, query, params=None, **kwargs):
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Self:
         return super().execute(query, params, prepare=True, binary=True)
 
 
 class _BoundCursor(psycopg.Cursor):
     """Server-side binding, never prepared (see execute)."""
 
-    def execute(self, query, params=None, **kwargs):
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Self:
         return super().execute(query, params, prepare=False)
 
 
-def query(sql, params, *, one=False):
+def _wrapped[C: psycopg.Cursor](cursor: C) -> C:
+    """`cursor` set up as Django sets up its own (time zone, adapters) on PostgreSQL."""
+    return connection._prepare_cursor(cursor)  # type: ignore[attr-defined]  # PostgreSQL's DatabaseWrapper only; the stubs type the base
+
+
+Row = tuple[Any, ...]
+Params = Sequence[Any]
+# One read for query_many: (sql, params, one row only).
+Statement = tuple[str, Params, bool]
+
+
+@overload
+def query(sql: str, params: Params, *, one: Literal[True]) -> Row | None: ...
+@overload
+def query(sql: str, params: Params, *, one: Literal[False] = False) -> list[Row]: ...
+@overload
+def query(sql: str, params: Params, *, one: bool) -> Row | None | list[Row]: ...
+def query(sql: str, params: Params, *, one: bool = False) -> Row | None | list[Row]:
     """Rows (or the one row) of `sql`. On PostgreSQL a prepared statement: each connection
     plans it once (Django's own queries bind client-side and are planned every time)."""
     if connection.vendor != "postgresql":
@@ -42,32 +61,33 @@ def query(sql, params, *, one=False):
             cursor.execute(sql, params)
             return cursor.fetchone() if one else cursor.fetchall()
     connection.ensure_connection()
-    with connection.wrap_database_errors, connection._prepare_cursor(_PreparedCursor(connection.connection)) as cursor:
+    with connection.wrap_database_errors, _wrapped(_PreparedCursor(connection.connection)) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone() if one else cursor.fetchall()
 
 
-def query_many(statements):
+def query_many(statements: Iterable[Statement]) -> list[Row | None | list[Row]]:
     """The results of several reads ((sql, params, one) each): on PostgreSQL sent together as
     prepared statements, so one round trip answers them all."""
     if connection.vendor != "postgresql":
         return [query(sql, params, one=one) for sql, params, one in statements]
     connection.ensure_connection()
-    pg, cursors = connection.connection, []
+    pg = connection.connection
+    cursors: list[tuple[_PreparedCursor, bool]] = []
     with connection.wrap_database_errors:
         with pg.pipeline():
             for sql, params, one in statements:
-                cursor = connection._prepare_cursor(_PreparedCursor(pg))
+                cursor = _wrapped(_PreparedCursor(pg))
                 cursor.execute(sql, params)
                 cursors.append((cursor, one))
-        results = []
+        results: list[Row | None | list[Row]] = []
         for cursor, one in cursors:
             with cursor:
                 results.append(cursor.fetchone() if one else cursor.fetchall())
         return results
 
 
-def execute(sql, params):
+def execute(sql: str, params: Params) -> list[Row] | None:
     """Run a write with server-side binding on PostgreSQL: large array parameters, such as an
     ingest batch's columns, are sent as they are instead of being quoted into the text. Not
     prepared: the planner sees each call's arrays (a generic plan cannot, and joins them
@@ -77,35 +97,44 @@ def execute(sql, params):
             cursor.execute(sql, params)
             return cursor.fetchall() if cursor.description else None
     connection.ensure_connection()
-    with connection.wrap_database_errors, connection._prepare_cursor(_BoundCursor(connection.connection)) as cursor:
+    with connection.wrap_database_errors, _wrapped(_BoundCursor(connection.connection)) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall() if cursor.description else None
 
 
-def aware_datetime(value):
+@overload
+def aware_datetime(value: datetime | str) -> datetime: ...
+@overload
+def aware_datetime(value: None) -> None: ...
+@overload
+def aware_datetime(value: datetime | str | None) -> datetime | None: ...
+def aware_datetime(value: datetime | str | None) -> datetime | None:
     """A datetime read by plain SQL as the ORM would give it: SQLite returns naive UTC, as a
     datetime or as the stored text. Cheap when it is already aware (called per queue row)."""
     if value is None:
         return None
     if isinstance(value, str):
-        value = parse_datetime(value)
+        parsed = parse_datetime(value)
+        if parsed is None:
+            raise ValueError(f"Not a datetime: {value!r}.")
+        value = parsed
     return value if value.utcoffset() is not None else value.replace(tzinfo=UTC)
 
 
 # --- the SQL toolkit every app's set-based code uses ------------------------------------------
 
 
-def is_postgresql():
+def is_postgresql() -> bool:
     """True on PostgreSQL, False on SQLite: the two dialects the project's plain SQL speaks."""
     return connection.vendor == "postgresql"
 
 
-def db_datetime(value):
+def db_datetime(value: datetime | None) -> Any:
     """A datetime as a raw SQL parameter, the way Django stores it (naive UTC text on SQLite)."""
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def rowcount(cursor):
+def rowcount(cursor: Any) -> int:
     """Rows a statement changed. Python's sqlite3 reports -1 for statements that start with
     WITH; then SQLite itself is asked."""
     if cursor.rowcount is not None and cursor.rowcount >= 0:
@@ -114,7 +143,7 @@ def rowcount(cursor):
     return cursor.fetchone()[0]
 
 
-def rows_cte(name, columns, rows):
+def rows_cte(name: str, columns: Sequence[tuple[str, str]], rows: Iterable[Sequence[Any]]) -> tuple[str, list[Any]]:
     """`name(columns) AS (...)` for a WITH clause holding `rows` (tuples), and its one
     parameter: the rows as a JSON array of arrays, which the database takes apart (a batch
     of a thousand rows costs one json.dumps, not a thousand parameters or arrays adapted
@@ -123,8 +152,8 @@ def rows_cte(name, columns, rows):
     pg = is_postgresql()
     stamps = [i for i, (_, kind) in enumerate(columns) if kind == "timestamptz"]
     if stamps:
-        rows = [list(row) for row in rows]
-        for row in rows:
+        rows = lists = [list(row) for row in rows]
+        for row in lists:
             for i in stamps:
                 value = db_datetime(row[i])
                 row[i] = value.isoformat() if pg and value is not None else value
@@ -141,21 +170,22 @@ def rows_cte(name, columns, rows):
 class SQL:
     """SQL text and its parameters, built in order."""
 
-    def __init__(self):
-        self.parts, self.params = [], []
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.params: list[Any] = []
 
-    def add(self, text, *params):
+    def add(self, text: str, *params: Any) -> Self:
         self.parts.append(text)
         self.params.extend(params)
         return self
 
-    def extend(self, other):
+    def extend(self, other: "SQL") -> Self:
         self.parts.extend(other.parts)
         self.params.extend(other.params)
         return self
 
     @property
-    def text(self):
+    def text(self) -> str:
         return "".join(self.parts)
 
 
@@ -165,15 +195,15 @@ class Leads:
 
     low: int | None = None
     high: int | None = None
-    ids: tuple | None = None
+    ids: tuple[int, ...] | None = None
 
     @cached_property
-    def pg_array(self):
+    def pg_array(self) -> str:
         """The ids as one PostgreSQL array literal, made once: a chunk's statements all use it,
         and the driver would otherwise adapt the list element by element for each of them."""
-        return "{" + ",".join(str(int(pk)) for pk in self.ids) + "}"
+        return "{" + ",".join(str(int(pk)) for pk in self.ids or ()) + "}"
 
-    def where(self, column):
+    def where(self, column: str) -> SQL:
         sql = SQL()
         if self.ids is not None:
             if not self.ids:

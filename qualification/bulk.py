@@ -11,6 +11,8 @@ The SQL toolkit (SQL, Leads, rows_cte) is leadhub.sql's; the scoring SQL, the pr
 the rollups' are re-exported here for the services that compose them.
 """
 
+from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -37,11 +39,16 @@ from .scoring_sql import (  # noqa: F401 (re-exported)
 
 ALL = ALL_LEADS
 
+# A lead's scores as scoring_sql computes them: (fit, engagement, total) in tenths, and the grade.
+TenthsScore = tuple[int, int, int, str]
+
 
 # --- writing scores -------------------------------------------------------------------------
 
 
-def write_scores(spec, as_of, leads, last_activity=None):
+def write_scores(
+    spec: engine.ModelSpec, as_of: datetime, leads: Leads, last_activity: Mapping[int, datetime | None] | None = None
+) -> int:
     """One UPDATE: the scores of `leads` under `spec` at `as_of`. Returns the rows written.
     `last_activity` ({lead id: time}) moves those leads' last_activity_at forward (never back)
     in the same row update."""
@@ -68,24 +75,24 @@ def write_scores(spec, as_of, leads, last_activity=None):
         return rowcount(cursor)
 
 
-def scores(spec, as_of, leads=ALL):
+def scores(spec: engine.ModelSpec, as_of: datetime, leads: Leads = ALL) -> dict[int, TenthsScore]:
     """{lead id: (fit, eng, total, grade)} in tenths, without writing (tests, previews of a few)."""
     sql = scores_sql(spec, engine.epoch_day(as_of), leads).add(" SELECT id, fit, eng, total, grade FROM s")
     with connection.cursor() as cursor:
         cursor.execute(sql.text, sql.params)
-        return {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
+        return {pk: (fit, eng, total, grade) for pk, fit, eng, total, grade in cursor.fetchall()}
 
 
 # --- stage moves ----------------------------------------------------------------------------
 
 
-def move_new_to_nurture(spec, leads, *, at):
+def move_new_to_nurture(spec: engine.ModelSpec, leads: Leads, *, at: datetime) -> int:
     """new -> nurture for scored leads (leadhub.lifecycle.nurture_new_leads), with the reason
     naming the model. Returns how many moved."""
     return nurture_new_leads(leads, reason=f"Scored by model v{spec.version}", at=at)
 
 
-def promotable(spec, leads, *, now):
+def promotable(spec: engine.ModelSpec, leads: Leads, *, now: datetime) -> dict[int, tuple[Decimal, str]]:
     """{lead id: (total, grade)} for nurture leads that qualify under their stored score and
     are not in cooldown."""
     sql = SQL().add(
@@ -103,7 +110,7 @@ def promotable(spec, leads, *, now):
 TENTH = Decimal("0.1")
 
 
-def promote(spec, qualifying, *, at):
+def promote(spec: engine.ModelSpec, qualifying: Mapping[int, tuple[Decimal, str]], *, at: datetime) -> int:
     """nurture -> mql for the `promotable` leads through leadhub.lifecycle.transition_many (set-based:
     their history rows and routed handoffs in a few statements). Returns how many moved;
     a lead someone else moved since it was read keeps their move."""
@@ -115,7 +122,7 @@ def promote(spec, qualifying, *, at):
     return len(transition_many(reasons, Stage.MQL, at=at))
 
 
-def tune_for_aggregation():
+def tune_for_aggregation() -> None:
     """Inside a transaction: let PostgreSQL sort and hash a chunk's rollups in memory
     (the default 4 MB spills to disk). Bounded by the chunk size, so memory stays flat."""
     if is_postgresql():
@@ -123,7 +130,7 @@ def tune_for_aggregation():
             cursor.execute("SET LOCAL work_mem = '64MB'")
 
 
-def tune_for_preview():
+def tune_for_preview() -> None:
     """Inside a transaction: settings for the preview's one pass over every lead and rollup.
     JIT compiling its many rule expressions costs seconds, more than it saves here. Its
     parallelism comes from whole parts (parallel_scores_sql): a parallel scan inside a part
@@ -136,7 +143,7 @@ def tune_for_preview():
             cursor.execute("SET LOCAL min_parallel_table_scan_size = '1TB'")
 
 
-def lock_leads(leads, *, skip_locked=False):
+def lock_leads(leads: Leads, *, skip_locked: bool = False) -> Leads:
     """Lock these leads' rows in id order (inside a transaction). Every writer of many leads
     (ingest, rescoring) takes them in this order first, so two can never wait on each other in
     a cycle; the UPDATE that follows would otherwise lock them in whatever order it meets them.
@@ -144,6 +151,8 @@ def lock_leads(leads, *, skip_locked=False):
     block inserting activities, whose foreign key only takes a key-share lock on the lead.
     With `skip_locked` (a list of ids only), leads another transaction holds are passed over.
     Returns the Leads now locked."""
+    if skip_locked and leads.ids is None:
+        raise ValueError("lock_leads(skip_locked=True) needs a list of ids, not a range.")
     if not is_postgresql():
         return leads  # SQLite: one writer at a time, the transaction holds the whole database
     sql = SQL().add(f"SELECT id FROM {LEAD} WHERE ").extend(leads.where("id")).add(" ORDER BY id FOR NO KEY UPDATE")
@@ -153,10 +162,10 @@ def lock_leads(leads, *, skip_locked=False):
             return leads
         cursor.execute(sql.text + " SKIP LOCKED", sql.params)
         locked = tuple(row[0] for row in cursor.fetchall())
-    return leads if len(locked) == len(leads.ids) else Leads(ids=locked)
+    return leads if len(locked) == len(leads.ids or ()) else Leads(ids=locked)
 
 
-def touch_last_activity(latest):
+def touch_last_activity(latest: Mapping[int, datetime | None]) -> None:
     """Move last_activity_at forward (never back) to {lead id: time}, without scoring (nothing
     is published to score with)."""
     if not latest:
@@ -168,7 +177,10 @@ def touch_last_activity(latest):
                     f" WHERE {LEAD}.id = v.id AND ({LEAD}.last_activity_at IS NULL OR {LEAD}.last_activity_at < v.at)", params)
 
 
-def rescore(spec, leads, *, as_of, now=None, skip_locked=False, last_activity=None):
+def rescore(
+    spec: engine.ModelSpec, leads: Leads, *, as_of: datetime, now: datetime | None = None, skip_locked: bool = False,
+    last_activity: Mapping[int, datetime | None] | None = None,
+) -> tuple[int, int, int, tuple[int, ...]]:
     """Score `leads` and make the stage moves that follow, in one transaction. With
     `skip_locked`, leads another transaction holds are left for later (see lock_leads).
     `last_activity`: see write_scores. Returns (scored, nurtured, promoted, ids of the leads left)."""
@@ -176,25 +188,25 @@ def rescore(spec, leads, *, as_of, now=None, skip_locked=False, last_activity=No
     with transaction.atomic():
         tune_for_aggregation()
         locked = lock_leads(leads, skip_locked=skip_locked)
-        left = tuple(sorted(set(leads.ids) - set(locked.ids))) if locked is not leads else ()
+        left = tuple(sorted(set(leads.ids or ()) - set(locked.ids or ()))) if locked is not leads else ()
         scored = write_scores(spec, as_of, locked, last_activity)
         nurtured = move_new_to_nurture(spec, locked, at=now)
         promoted = promote(spec, promotable(spec, locked, now=now), at=now)
     return scored, nurtured, promoted, left
 
 
-def chunk_bounds(after_id, size, *, max_id):
+def chunk_bounds(after_id: int, size: int, *, max_id: int) -> tuple[int, int] | None:
     """The next chunk of up to `size` leads after `after_id`: (low, high) ids, or None."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT MIN(id), MAX(id) FROM (SELECT id FROM {LEAD} WHERE id > %s AND id <= %s ORDER BY id LIMIT %s) t",
             [after_id, max_id, size],
         )
-        low, high = cursor.fetchone()
-    return None if low is None else (low, high)
+        low, high = cursor.fetchone() or (None, None)
+    return None if low is None or high is None else (low, high)
 
 
-def analyze():
+def analyze() -> None:
     """Fresh planner statistics after a bulk load (PostgreSQL plans the chunk joins from them)."""
     if is_postgresql():
         with connection.cursor() as cursor:

@@ -19,9 +19,11 @@ two equal. The arithmetic is chosen so both give the same result to the point:
 
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from leadhub.choices import ActivityKind, Grade, Industry
 
@@ -29,16 +31,20 @@ from .choices import NUMERIC_FIELDS, FitField, Operator
 
 EPOCH = date(1970, 1, 1)
 MICRO = 1_000_000
-GRADES = [Grade.A, Grade.B, Grade.C, Grade.D]
+GRADES: list[str] = [Grade.A, Grade.B, Grade.C, Grade.D]
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
+# A fit rule's parsed value (parse_fit_value): floats for numeric fields (one, or low and high
+# for "between"), folded strings for text fields.
+RuleValues = tuple[float, ...] | tuple[str, ...]
 
-def fold(text):
+
+def fold(text: str) -> str:
     """Lowercase A–Z only (see the module docstring)."""
     return text.translate(_ASCII_LOWER)
 
 
-def epoch_day(moment):
+def epoch_day(moment: datetime | date) -> int:
     """Whole days since 1970-01-01 of a datetime's UTC date (or of a date)."""
     if isinstance(moment, datetime):
         if moment.tzinfo is not None:
@@ -47,26 +53,26 @@ def epoch_day(moment):
     return (moment - EPOCH).days
 
 
-def decay_micro(age_days, half_life_days):
+def decay_micro(age_days: int, half_life_days: int) -> int:
     """0.5^(age / half-life) in millionths, rounded half up: the same integer SQL uses."""
     return int(math.floor(MICRO * 0.5 ** (age_days / half_life_days) + 0.5))
 
 
-def to_tenths(value):
+def to_tenths(value: Decimal | int | float | str) -> int:
     return int((Decimal(value) * 10).to_integral_value())
 
 
-def from_tenths(tenths):
+def from_tenths(tenths: int) -> Decimal:
     return (Decimal(tenths) / 10).quantize(Decimal("0.1"))
 
 
-def numeric_property(properties, name):
+def numeric_property(properties: Mapping[str, Any] | None, name: str) -> float | None:
     """A numeric activity property (JSON number), or None. Booleans and strings don't count."""
     value = (properties or {}).get(name) if isinstance(properties, dict) else None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 # --- rule values ----------------------------------------------------------------------------
@@ -76,7 +82,7 @@ _SUFFIX = {"": 1, "k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
 _BETWEEN_SPLIT = re.compile(r"\s*(?:,|\.\.|–|—|\bto\b|\band\b)\s*", re.IGNORECASE)
 
 
-def parse_number(text):
+def parse_number(text: str | None) -> Decimal:
     match = _NUMBER.match(text or "")
     if not match:
         raise ValueError(f"“{text}” is not a number (examples: 250, 10k, 2.5m).")
@@ -86,29 +92,29 @@ def parse_number(text):
         raise ValueError(f"“{text}” is not a number.")
 
 
-def parse_fit_value(field_name, operator, value):
+def parse_fit_value(field_name: str, operator: str, value: str | None) -> RuleValues:
     """The rule's value as a tuple: folded strings for text fields, floats for numbers.
 
     Raises ValueError with a message for the value field."""
-    value = (value or "").strip()
-    if not value:
+    text = (value or "").strip()
+    if not text:
         raise ValueError("Enter a value.")
     if field_name in NUMERIC_FIELDS:
         if operator == Operator.BETWEEN:
-            parts = [p for p in _BETWEEN_SPLIT.split(value) if p]
+            parts = [p for p in _BETWEEN_SPLIT.split(text) if p]
             if len(parts) != 2:
                 raise ValueError("“between” needs two numbers, low and high, e.g. “50, 500”.")
             low, high = (parse_number(p) for p in parts)
             if low > high:
                 raise ValueError(f"The low number ({low:f}) is above the high one ({high:f}).")
             return (float(low), float(high))
-        return (float(parse_number(value)),)
+        return (float(parse_number(text)),)
     if operator == Operator.IN:
-        items = tuple(dict.fromkeys(fold(v.strip()) for v in value.split(",") if v.strip()))
+        items = tuple(dict.fromkeys(fold(v.strip()) for v in text.split(",") if v.strip()))
         if not items:
             raise ValueError("List at least one value, separated by commas.")
     else:
-        items = (fold(value),)
+        items = (fold(text),)
     if field_name == FitField.INDUSTRY and operator != Operator.CONTAINS:
         unknown = [v for v in items if v not in Industry.values]
         if unknown:
@@ -116,7 +122,7 @@ def parse_fit_value(field_name, operator, value):
     return items
 
 
-def describe_fit(field_name, operator, value):
+def describe_fit(field_name: str, operator: str, value: str) -> str:
     label = FitField(field_name).label if field_name in FitField.values else field_name
     op = Operator(operator).label if operator in Operator.values else operator
     if operator == Operator.CONTAINS:
@@ -124,7 +130,7 @@ def describe_fit(field_name, operator, value):
     return f"{label} {op} {value}"
 
 
-def describe_engagement(kind, prop, op, val):
+def describe_engagement(kind: str, prop: str, op: str, val: float | Decimal | None) -> str:
     label = ActivityKind(kind).label if kind in ActivityKind.values else kind
     if prop:
         symbol = {"gte": "≥", "lte": "≤", "equals": "="}.get(op, op)
@@ -133,7 +139,7 @@ def describe_engagement(kind, prop, op, val):
     return label
 
 
-def best_fit(rules):
+def best_fit(rules: Iterable[tuple[str, str, int | Decimal]]) -> Decimal:
     """An upper bound of the fit any lead can reach: every positive rule firing at once."""
     return sum((Decimal(points) for _, _, points in rules if points > 0), Decimal("0"))
 
@@ -146,7 +152,7 @@ class FitRuleSpec:
     id: int
     field: str
     operator: str
-    values: tuple
+    values: tuple[Any, ...]  # RuleValues; Any so the comparisons below need no narrowing per field kind
     points: int  # tenths
     label: str
 
@@ -173,13 +179,13 @@ class ModelSpec:
     grade_a: int
     grade_b: int
     grade_c: int
-    required_fields: tuple
+    required_fields: tuple[str, ...]
     half_life_days: int
-    fit_rules: tuple = ()
-    engagement_rules: tuple = ()
+    fit_rules: tuple[FitRuleSpec, ...] = ()
+    engagement_rules: tuple[EngagementRuleSpec, ...] = ()
 
     @property
-    def max_window(self):
+    def max_window(self) -> int:
         return max((r.window_days for r in self.engagement_rules), default=0)
 
 
@@ -203,7 +209,7 @@ class LeadFacts:
     industry: str = ""
     employee_count: int | None = None
     annual_revenue: float | None = None
-    activities: tuple = ()
+    activities: tuple[ActivityFact, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -222,8 +228,8 @@ class ScoreResult:
     engagement: Decimal
     total: Decimal
     grade: str
-    contributions: tuple = field(default_factory=tuple)
-    missing_required_fields: tuple = ()
+    contributions: tuple[Contribution, ...] = field(default_factory=tuple)
+    missing_required_fields: tuple[str, ...] = ()
     qualifies: bool = False
     model_version: int | None = None
 
@@ -231,7 +237,7 @@ class ScoreResult:
 # --- scoring --------------------------------------------------------------------------------
 
 
-def fit_matches(rule, facts):
+def fit_matches(rule: FitRuleSpec, facts: LeadFacts) -> bool:
     raw = getattr(facts, rule.field)
     if rule.field in NUMERIC_FIELDS:
         if raw is None:
@@ -258,19 +264,20 @@ def fit_matches(rule, facts):
     return False
 
 
-def condition_holds(rule, minutes):
+def condition_holds(rule: EngagementRuleSpec, minutes: float | None) -> bool:
     if not rule.condition_property:
         return True
-    if minutes is None:
+    limit = rule.condition_value
+    if minutes is None or limit is None:  # as in SQL, a comparison with nothing holds for no activity
         return False
     if rule.condition_operator == "gte":
-        return minutes >= rule.condition_value
+        return minutes >= limit
     if rule.condition_operator == "lte":
-        return minutes <= rule.condition_value
-    return minutes == rule.condition_value
+        return minutes <= limit
+    return minutes == limit
 
 
-def grade_for(fit_tenths, model):
+def grade_for(fit_tenths: int, model: ModelSpec) -> Grade:
     if fit_tenths >= model.grade_a:
         return Grade.A
     if fit_tenths >= model.grade_b:
@@ -280,8 +287,8 @@ def grade_for(fit_tenths, model):
     return Grade.D
 
 
-def missing_required(facts, model):
-    missing = []
+def missing_required(facts: LeadFacts, model: ModelSpec) -> tuple[str, ...]:
+    missing: list[str] = []
     for name in model.required_fields:
         if name == "company":
             present = facts.has_company
@@ -292,11 +299,11 @@ def missing_required(facts, model):
     return tuple(missing)
 
 
-def _fmt(tenths):
+def _fmt(tenths: int) -> str:
     return f"{from_tenths(tenths)}".removesuffix(".0") if tenths % 10 == 0 else f"{from_tenths(tenths)}"
 
 
-def _ages_text(ages):
+def _ages_text(ages: Iterable[int]) -> str:
     ages = sorted(set(ages))
     if len(ages) == 1:
         return "today" if ages[0] == 0 else f"{ages[0]} day{'s' if ages[0] != 1 else ''} ago"
@@ -306,10 +313,10 @@ def _ages_text(ages):
     return f"{ages[0]}–{ages[-1]} days ago"
 
 
-def _engagement(rule, facts, today, half_life):
+def _engagement(rule: EngagementRuleSpec, facts: LeadFacts, today: int, half_life: int) -> tuple[int, str] | None:
     weighted = 0  # sum of count × decay factor in millionths
     count = 0
-    ages = []
+    ages: list[int] = []
     for activity in facts.activities:
         if activity.kind != rule.kind or not condition_holds(rule, activity.minutes):
             continue
@@ -322,22 +329,23 @@ def _engagement(rule, facts, today, half_life):
     if not count:
         return None
     points = (rule.points * weighted + MICRO // 2) // MICRO
-    capped = min(points, rule.cap) if rule.cap is not None else points
+    cap = rule.cap
+    capped = min(points, cap) if cap is not None else points
     each = _fmt(rule.points)
     text = f"{rule.label} ×{count}, {each} pts each"
     if any(ages):
         text += f" ({_ages_text(ages)}), halving every {half_life} days → {_fmt(points)}"
     else:
         text += f" → {_fmt(points)}"
-    if capped != points:
-        text += f", capped at {_fmt(rule.cap)}"
+    if cap is not None and capped != points:
+        text += f", capped at {_fmt(cap)}"
     return capped, text
 
 
-def score(facts, model, now):
+def score(facts: LeadFacts, model: ModelSpec, now: datetime | date) -> ScoreResult:
     """Score a lead. `facts`: LeadFacts; `model`: ModelSpec; `now`: the scoring moment."""
     today = epoch_day(now)
-    contributions = []
+    contributions: list[Contribution] = []
     fit = 0
     for rule in model.fit_rules:
         if fit_matches(rule, facts):
@@ -351,13 +359,13 @@ def score(facts, model, now):
                 rule.id, "fit", rule.label, from_tenths(rule.points), f"{rule.label} ({shown}): {_signed(rule.points)}", str(shown)
             ))
     engagement = 0
-    for rule in model.engagement_rules:
-        outcome = _engagement(rule, facts, today, model.half_life_days)
+    for engagement_rule in model.engagement_rules:
+        outcome = _engagement(engagement_rule, facts, today, model.half_life_days)
         if outcome is None or outcome[0] == 0:
             continue
         points, text = outcome
         engagement += points
-        contributions.append(Contribution(rule.id, "engagement", rule.label, from_tenths(points), text))
+        contributions.append(Contribution(engagement_rule.id, "engagement", engagement_rule.label, from_tenths(points), text))
     total = fit + engagement
     grade = grade_for(fit, model)
     missing = missing_required(facts, model)
@@ -369,5 +377,5 @@ def score(facts, model, now):
     )
 
 
-def _signed(tenths):
+def _signed(tenths: int) -> str:
     return ("+" if tenths > 0 else "−") + _fmt(abs(tenths))

@@ -4,10 +4,12 @@ New activities are added as they are recorded (add_to_rollups, a receiver of
 leadhub.hooks.on_activities_recorded); a lead's rollups are rebuilt from its raw activities
 when they move (a merge) or in bulk (rebuild_rollups, `manage.py` demo and tests)."""
 
+from collections.abc import Mapping
+
 from django.db import connection, transaction
 
 from leadhub.models import Activity
-from leadhub.sql import ALL_LEADS, SQL, is_postgresql, rows_cte
+from leadhub.sql import ALL_LEADS, SQL, Leads, is_postgresql, rows_cte
 from leadhub.sql import execute as sql_execute
 
 from .models import ActivityRollup
@@ -16,19 +18,19 @@ ACTIVITY = Activity._meta.db_table
 ROLLUP = ActivityRollup._meta.db_table
 
 
-def _day_sql(column):
+def _day_sql(column: str) -> str:
     if is_postgresql():
         return f"(({column} AT TIME ZONE 'UTC')::date - DATE '1970-01-01')"
     return f"CAST(julianday(substr({column}, 1, 10)) - 2440587.5 AS INTEGER)"
 
 
-def _minutes_sql(column="properties"):
+def _minutes_sql(column: str = "properties") -> str:
     if is_postgresql():
         return f"CASE WHEN jsonb_typeof({column} -> 'minutes') = 'number' THEN ({column} ->> 'minutes')::float8 END"
     return f"CASE WHEN json_type({column}, '$.minutes') IN ('integer', 'real') THEN json_extract({column}, '$.minutes') END"
 
 
-def _insert_rollups_sql(where):
+def _insert_rollups_sql(where: SQL) -> SQL:
     sql = SQL().add(
         f"INSERT INTO {ROLLUP} (lead_id, kind, day, minutes, n) SELECT lead_id, kind, {_day_sql('occurred_at')}, "
         f"{_minutes_sql()}, COUNT(*) FROM {ACTIVITY} WHERE "
@@ -36,7 +38,7 @@ def _insert_rollups_sql(where):
     return sql.extend(where).add(" GROUP BY 1, 2, 3, 4")
 
 
-def rebuild_rollups(leads=ALL_LEADS):
+def rebuild_rollups(leads: Leads = ALL_LEADS) -> int:
     """Recompute the rollups of `leads` from their raw activities (set-based: one DELETE, one INSERT)."""
     with transaction.atomic(), connection.cursor() as cursor:
         sql = SQL().add(f"DELETE FROM {ROLLUP} WHERE ").extend(leads.where("lead_id"))
@@ -46,7 +48,11 @@ def rebuild_rollups(leads=ALL_LEADS):
         return cursor.rowcount
 
 
-def add_to_rollups(counts):
+# (lead id, kind, UTC epoch day, minutes or None): one rollup row's key.
+RollupKey = tuple[int, str, int, float | None]
+
+
+def add_to_rollups(counts: Mapping[RollupKey, int]) -> None:
     """Add new activities to the rollups: `counts` maps (lead id, kind, UTC day, minutes) to how
     many activities were just inserted with those values. Only rows actually inserted are
     counted, so a replayed batch adds nothing.

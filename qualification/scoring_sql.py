@@ -12,9 +12,10 @@ published model adds only what the draft's changed rules change.
 """
 
 from collections import Counter
+from collections.abc import Callable, Hashable, Sequence
 
 from leadhub.models import Company, Lead
-from leadhub.sql import SQL, is_postgresql
+from leadhub.sql import SQL, Leads, is_postgresql
 
 from . import engine
 from .choices import NUMERIC_FIELDS, FitField, Operator
@@ -25,21 +26,30 @@ COMPANY = Company._meta.db_table
 ROLLUP = ActivityRollup._meta.db_table
 GRADE_LETTERS = ["A", "B", "C", "D"]
 
+# Extra columns a scoring query carries along: (name, SQL over the lead `l` and its company `c`).
+Carry = Sequence[tuple[str, SQL]]
+# rule_changes: (fit rules only in old, only in new, engagement rules only in old, only in new).
+RuleChanges = tuple[
+    list[engine.FitRuleSpec], list[engine.FitRuleSpec], list[engine.EngagementRuleSpec], list[engine.EngagementRuleSpec]
+]
+# _engagement_change_sql's rollup rows to weigh: (spec, window in days, today's epoch day).
+RollupWindow = tuple[engine.ModelSpec, int, int]
 
-def _fold(sql):
+
+def _fold(sql: str) -> str:
     # A–Z only, like engine.fold: SQLite's lower() folds ASCII only, and so does PostgreSQL's
     # lower() under the "C" collation (and it is much faster than translate()).
     return f'lower({sql} COLLATE "C")' if is_postgresql() else f"lower({sql})"
 
 
-def _instr(haystack, needle):
+def _instr(haystack: str, needle: str) -> str:
     return f"strpos({haystack}, {needle})" if is_postgresql() else f"instr({haystack}, {needle})"
 
 
 # --- facts as SQL ---------------------------------------------------------------------------
 
 # The facts fit rules read, computed once per lead in a derived table `f` (text folded).
-FACT_COLUMNS = {
+FACT_COLUMNS: dict[str, str | None] = {
     FitField.INDUSTRY: "c.industry",
     FitField.EMPLOYEE_COUNT: "c.employee_count",
     FitField.ANNUAL_REVENUE: "c.annual_revenue",
@@ -49,21 +59,22 @@ FACT_COLUMNS = {
 }
 
 
-def _facts_sql():
-    columns = []
+def _facts_sql() -> str:
+    columns: list[str] = []
     for name, expr in FACT_COLUMNS.items():
-        if name == FitField.EMPLOYEE_COUNT and is_postgresql():
+        if name == FitField.EMAIL_DOMAIN:
+            expr = f"substr(l.email, {_instr('l.email', chr(39) + '@' + chr(39))} + 1)"
+        elif name == FitField.EMPLOYEE_COUNT and is_postgresql():
             # The rules' values arrive as numeric literals: compared with the integer column each
             # one would convert it to numeric again. As float8 (exact for any integer count) every
             # comparison is a plain float8 one, as in engine.fit_matches, which compares floats.
             expr = f"CAST({expr} AS float8)"
-        if name == FitField.EMAIL_DOMAIN:
-            expr = f"substr(l.email, {_instr('l.email', chr(39) + '@' + chr(39))} + 1)"
+        assert expr is not None
         columns.append(f"{expr} AS {name}" if name in NUMERIC_FIELDS else f"{_fold(expr)} AS {name}")
     return ", ".join(columns)
 
 
-def _fit_condition(rule):
+def _fit_condition(rule: engine.FitRuleSpec) -> SQL:
     column = f"f.{rule.field}"
     sql = SQL()
     if rule.operator == Operator.BETWEEN:
@@ -83,28 +94,28 @@ def _fit_condition(rule):
     return sql.add(f"{present}{_instr(column, '%s')} > 0", rule.values[0])
 
 
-def _present_sql(name):
+def _present_sql(name: str) -> str:
     if name == "company":
         return "l.company_id IS NOT NULL"
     column = "COALESCE(NULLIF(l.country, ''), c.country, '')" if name == "country" else f"l.{name}"
     return f"TRIM({column}) <> ''"
 
 
-def required_sql(spec):
+def required_sql(spec: engine.ModelSpec) -> str:
     return " AND ".join(_present_sql(name) for name in spec.required_fields) or "1 = 1"
 
 
-def grades_at_least(min_grade):
+def grades_at_least(min_grade: str) -> list[str]:
     return GRADE_LETTERS[: GRADE_LETTERS.index(min_grade) + 1]
 
 
-def _decay_cte(spec, window=0):
+def _decay_cte(spec: engine.ModelSpec, window: int = 0) -> str:
     ages = range(max(spec.max_window, window, 1))
     rows = ", ".join(f"({age}, {engine.decay_micro(age, spec.half_life_days)})" for age in ages)
     return f"decay(age, f) AS (VALUES {rows})"
 
 
-def _counted_sql(rule, today):
+def _counted_sql(rule: engine.EngagementRuleSpec, today: int) -> SQL:
     """The rollup rows `r` that engagement `rule` counts: its kind, within its window, meeting its condition.
 
     Every rollup row is tested against every rule, so the kind test is worth keeping cheap: under
@@ -114,11 +125,13 @@ def _counted_sql(rule, today):
     sql = SQL().add(f"{kind} AND r.day > {today - rule.window_days}", rule.kind)
     if rule.condition_property:
         op = {"gte": ">=", "lte": "<=", "equals": "="}[rule.condition_operator]
-        sql.add(f" AND r.{rule.condition_property} {op} %s", float(rule.condition_value))
+        # A condition without a value compares with NULL: it holds for no activity (as in engine.condition_holds).
+        value = None if rule.condition_value is None else float(rule.condition_value)
+        sql.add(f" AND r.{rule.condition_property} {op} %s", value)
     return sql
 
 
-def _engagement_points_sql(rules, sums):
+def _engagement_points_sql(rules: Sequence[engine.EngagementRuleSpec], sums: Sequence[SQL]) -> SQL:
     """Engagement in tenths from each rule's sum of count × decay (SQL; NULL when none), capped per rule."""
     sql = SQL().add("(0")
     for rule, weighted in zip(rules, sums, strict=True):
@@ -128,7 +141,7 @@ def _engagement_points_sql(rules, sums):
     return sql.add(")")
 
 
-def _engagement_sql(spec, today, leads, only=None):
+def _engagement_sql(spec: engine.ModelSpec, today: int, leads: Leads, only: SQL | None = None) -> SQL:
     """SELECT lead_id, eng (tenths): one row per lead of `leads` with rollups within the longest window.
 
     Each rollup row is weighed once and added to the rules that count it (FILTER: one addition
@@ -149,7 +162,7 @@ def _engagement_sql(spec, today, leads, only=None):
     return sql.add(f" AND r.day > {today - spec.max_window} GROUP BY r.lead_id")
 
 
-def _weighted_sql(half_life_days, window, today):
+def _weighted_sql(half_life_days: int, window: int, today: int) -> tuple[str, str]:
     """(a rollup row r's count × decay, as SQL; the FROM text that gives it)."""
     age = f"(CASE WHEN r.day < {today} THEN {today} - r.day ELSE 0 END)"
     if is_postgresql():
@@ -158,7 +171,7 @@ def _weighted_sql(half_life_days, window, today):
     return "CAST(r.n AS BIGINT) * d.f", f"{ROLLUP} r JOIN decay d ON d.age = {age}"
 
 
-def fence(parallel=False):
+def fence(parallel: bool = False) -> tuple[str, str]:
     """What ends a derived table that PostgreSQL must compute as a step of its own, so the
     expressions in it are computed once rather than copied into every use: OFFSET 0, or with
     `parallel` a volatile (but parallel-safe) column, because a subquery with OFFSET is never
@@ -168,13 +181,13 @@ def fence(parallel=False):
     return (", clock_timestamp() AS fence", "") if parallel else ("", " OFFSET 0")
 
 
-def scores_sql(spec, today, leads, carry=()):
+def scores_sql(spec: engine.ModelSpec, today: int, leads: Leads, carry: Carry = ()) -> SQL:
     """WITH clauses `decay` and `s`; s has one row per lead: id, fit, eng, total (tenths), grade,
     and the columns `carry` names: (name, SQL expression over the lead `l` and its company `c`)."""
     return SQL().add(f"WITH {_decay_cte(spec)}, s AS (").extend(_scored_sql(spec, today, leads, carry)).add(")")
 
 
-def parallel_scores_sql(spec, today, parts, carry=()):
+def parallel_scores_sql(spec: engine.ModelSpec, today: int, parts: Sequence[Leads], carry: Carry = ()) -> tuple[str, SQL]:
     """The WITH clause `decay` (for SQLite), and a SELECT of what `s` of scores_sql holds, for
     use as a derived table: the UNION ALL of scoring each of `parts` (disjoint Leads) on its
     own. Every part is complete by itself (its leads with all their rollups), so PostgreSQL can
@@ -186,18 +199,18 @@ def parallel_scores_sql(spec, today, parts, carry=()):
     return f"WITH {_decay_cte(spec)}", body
 
 
-def _fit_key(rule):
+def _fit_key(rule: engine.FitRuleSpec) -> Hashable:
     return (rule.field, rule.operator, rule.values, rule.points)
 
 
-def _engagement_key(rule):
+def _engagement_key(rule: engine.EngagementRuleSpec) -> Hashable:
     return (rule.kind, rule.points, rule.condition_property, rule.condition_operator, rule.condition_value, rule.cap,
             rule.window_days)
 
 
-def _only_in_first(first, second, key):
+def _only_in_first[R](first: Sequence[R], second: Sequence[R], key: Callable[[R], Hashable]) -> list[R]:
     left = Counter(key(rule) for rule in second)
-    only = []
+    only: list[R] = []
     for rule in first:
         if left[key(rule)]:
             left[key(rule)] -= 1
@@ -206,7 +219,7 @@ def _only_in_first(first, second, key):
     return only
 
 
-def rule_changes(old, new):
+def rule_changes(old: engine.ModelSpec, new: engine.ModelSpec) -> RuleChanges | None:
     """How `new` differs from `old` in rules, as multisets of what a rule scores (labels and ids
     aside): (fit rules only in old, only in new, engagement rules only in old, only in new), or
     None when the engagement half-life differs (then every engagement rule scores differently)."""
@@ -217,7 +230,10 @@ def rule_changes(old, new):
             _only_in_first(new.engagement_rules, old.engagement_rules, _engagement_key))
 
 
-def preview_scores_sql(spec, today, parts, carry=(), published=None, fresh=None):
+def preview_scores_sql(
+    spec: engine.ModelSpec, today: int, parts: Sequence[Leads], carry: Carry = (),
+    published: engine.ModelSpec | None = None, fresh: SQL | None = None,
+) -> tuple[str, SQL]:
     """parallel_scores_sql, with a shortcut. With `published` (the spec stored scores come from)
     and `fresh` (SQL: true when a lead `l`'s stored scores are `published`'s as of `today` and
     nothing it is scored on changed since), each part's fresh leads are scored as their stored
@@ -225,7 +241,7 @@ def preview_scores_sql(spec, today, parts, carry=(), published=None, fresh=None)
     sums of per-rule points, so this is exact, and it reads only the rollups of the changed
     rules' kinds. The other leads are scored in full. Returns (WITH clause, derived table)."""
     changes = rule_changes(published, spec) if published is not None else None
-    if changes is None:
+    if changes is None or published is None or fresh is None:
         return parallel_scores_sql(spec, today, parts, carry)
     stale = SQL().add("NOT ").extend(fresh)
     body = SQL()
@@ -235,7 +251,7 @@ def preview_scores_sql(spec, today, parts, carry=(), published=None, fresh=None)
     return f"WITH {_decay_cte(spec, published.max_window)}", body
 
 
-def _changed_scores_sql(spec, changes, today, leads, carry, fresh):
+def _changed_scores_sql(spec: engine.ModelSpec, changes: RuleChanges, today: int, leads: Leads, carry: Carry, fresh: SQL) -> SQL:
     """What _scored_sql gives (parallel), for the leads of `leads` meeting `fresh`: the stored
     fit and engagement plus the points of the rules only in `spec`, minus those of the rules
     only in the published model (`changes`, see rule_changes)."""
@@ -267,19 +283,21 @@ def _changed_scores_sql(spec, changes, today, leads, carry, fresh):
     sql.add(f" FROM {LEAD} l{company} WHERE ").extend(leads.where("l.id")).add(" AND ").extend(fresh)
     sql.add(f"{' ORDER BY l.id' if is_postgresql() else ''}{end if is_postgresql() else ''}) f")
     if old_engagement or new_engagement:
-        rules = [*old_engagement, *new_engagement]
-        window = max(rule.window_days for rule in rules)
-        kinds = sorted({rule.kind for rule in rules})
+        changed = [*old_engagement, *new_engagement]
+        window = max(rule.window_days for rule in changed)
+        kinds = sorted({rule.kind for rule in changed})
         sql.add(" LEFT JOIN (SELECT r.lead_id AS lead_id, ").extend(_engagement_change_sql(old_engagement, new_engagement, (spec, window, today)))
         sql.add(f" AS deng FROM {_weighted_sql(spec.half_life_days, window, today)[1]} WHERE ").extend(leads.where("r.lead_id"))
         sql.add(f" AND r.kind IN ({', '.join(['%s'] * len(kinds))}) AND r.day > {today - window} GROUP BY r.lead_id) a ON a.lead_id = f.id", *kinds)
     return sql.add(f"{end}) x")
 
 
-def _engagement_change_sql(old_rules, new_rules, rollups):
+def _engagement_change_sql(
+    old_rules: Sequence[engine.EngagementRuleSpec], new_rules: Sequence[engine.EngagementRuleSpec], rollups: RollupWindow | None
+) -> SQL:
     """Engagement points (tenths) of `new_rules` minus those of `old_rules`: over the rollup rows
     `r` when `rollups` is (spec, window, today), or for no activity when it is None."""
-    def points(rules):
+    def points(rules: Sequence[engine.EngagementRuleSpec]) -> SQL:
         if rollups is None:
             return _engagement_points_sql(rules, [SQL().add("NULL") for _ in rules])
         spec, window, today = rollups
@@ -290,7 +308,9 @@ def _engagement_change_sql(old_rules, new_rules, rollups):
     return SQL().add("(").extend(points(new_rules)).add(" - ").extend(points(old_rules)).add(")")
 
 
-def _scored_sql(spec, today, leads, carry, parallel=False, only=None):
+def _scored_sql(
+    spec: engine.ModelSpec, today: int, leads: Leads, carry: Carry, parallel: bool = False, only: SQL | None = None
+) -> SQL:
     """One row per lead of `leads` (and with `only`, an SQL condition on the lead `l`, of those
     that meet it): id, fit, eng, total, grade and the `carry` columns, scored from the facts."""
     names = "".join(f", x.{name} AS {name}" for name, _ in carry)

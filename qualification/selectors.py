@@ -1,6 +1,10 @@
 """Read queries for scoring: model snapshots, lead facts, explanations."""
 
-from collections import OrderedDict, defaultdict, namedtuple
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, NamedTuple, NotRequired, TypedDict
 
 from django.db import connection
 from django.utils import timezone
@@ -12,11 +16,11 @@ from .choices import ModelStatus, RequiredField, RunStatus
 from .models import ActivityRollup, RescoreRun, ScoringModel
 
 
-def published_model():
+def published_model() -> ScoringModel | None:
     return ScoringModel.objects.filter(status=ModelStatus.PUBLISHED).first()
 
 
-def published_spec():
+def published_spec() -> engine.ModelSpec | None:
     """The published model's engine.ModelSpec, or None; kept between calls while the model is
     unchanged (rescoring after every ingest batch would rebuild the same rules)."""
     row = ScoringModel.objects.filter(status=ModelStatus.PUBLISHED).values_list(*MODEL_KEY_COLUMNS).first()
@@ -26,7 +30,7 @@ def published_spec():
     return _specs_with_keys([version], known={version: row})[version][1]
 
 
-def snapshot(model):
+def snapshot(model: ScoringModel) -> engine.ModelSpec:
     """The model and its rules as plain data for engine.score and scoring_sql.py."""
     fit_rules = tuple(
         engine.FitRuleSpec(
@@ -57,30 +61,38 @@ def snapshot(model):
 # Snapshots of models that can no longer change (published or archived: only drafts are
 # editable), keyed so that a different model row never hits: lists such as the queue explain
 # many leads per request and should not rebuild the same rules every time.
-_FROZEN_SPECS = {}
+# A model row's identity: (id, version, published_at, updated_at); None for a draft.
+ModelKey = tuple[int, int, datetime | None, datetime]
+# A row of MODEL_KEY_COLUMNS.
+ModelRow = tuple[int, int, str, datetime | None, datetime]
+
+_FROZEN_SPECS: dict[ModelKey, engine.ModelSpec] = {}
 _FROZEN_SPECS_MAX = 16
 
 
 MODEL_KEY_COLUMNS = ("id", "version", "status", "published_at", "updated_at")
 
 
-def _specs_with_keys(versions, known=None):
+def _specs_with_keys(
+    versions: Iterable[int], known: dict[int, ModelRow] | None = None
+) -> dict[int, tuple[ModelKey | None, engine.ModelSpec]]:
     """{version: (key or None for a draft, engine.ModelSpec)}; one small query when cached, none
     when `known` holds each version's MODEL_KEY_COLUMNS row (read along with the leads)."""
-    versions = sorted(set(versions))
-    if not versions:
+    wanted = sorted(set(versions))
+    if not wanted:
         return {}
-    if known is not None and all(version in known for version in versions):
-        rows = [known[version] for version in versions]
+    if known is not None and all(version in known for version in wanted):
+        rows: Sequence[ModelRow] = [known[version] for version in wanted]
     else:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT {', '.join(MODEL_KEY_COLUMNS)} FROM {ScoringModel._meta.db_table}"
-                f" WHERE version IN ({', '.join(['%s'] * len(versions))})", versions)
+                f" WHERE version IN ({', '.join(['%s'] * len(wanted))})", wanted)
             rows = cursor.fetchall()
-    specs, missing = {}, {}
+    specs: dict[int, tuple[ModelKey | None, engine.ModelSpec]] = {}
+    missing: dict[int, ModelKey | None] = {}
     for pk, version, status, published_at, updated_at in rows:
-        key = (pk, version, published_at, updated_at) if status != ModelStatus.DRAFT else None
+        key: ModelKey | None = (pk, version, published_at, updated_at) if status != ModelStatus.DRAFT else None
         if key is not None and key in _FROZEN_SPECS:
             specs[version] = (key, _FROZEN_SPECS[key])
         else:
@@ -96,13 +108,17 @@ def _specs_with_keys(versions, known=None):
     return specs
 
 
-def lead_facts(lead, *, activities=None, activity_facts=None):
+def lead_facts(
+    lead: Lead, *, activities: Iterable[tuple[str, datetime, Any]] | None = None,
+    activity_facts: Iterable[engine.ActivityFact] | None = None,
+) -> engine.LeadFacts:
     """What the engine knows of a lead, read from the lead, its company and its raw activities
     (or from ready-made `activity_facts`, e.g. built from rollups)."""
     company = lead.company
     if activities is None and activity_facts is None:
         activities = Activity.objects.filter(lead=lead).values_list("kind", "occurred_at", "properties")
     if activity_facts is None:
+        assert activities is not None
         activity_facts = tuple(
             engine.ActivityFact(kind, engine.epoch_day(at), engine.numeric_property(props, "minutes"))
             for kind, at, props in activities
@@ -122,7 +138,7 @@ def lead_facts(lead, *, activities=None, activity_facts=None):
     )
 
 
-def _model_for(lead):
+def _model_for(lead: Lead) -> tuple[ScoringModel, engine.ModelSpec] | tuple[None, None]:
     """The model the lead was scored with (its explanation must match its stored score) and its
     engine.ModelSpec: one query for the model row; the rules of a model that can no longer
     change come from the process's snapshots."""
@@ -131,51 +147,63 @@ def _model_for(lead):
     model = ScoringModel.objects.filter(version=lead.score_model_version).first()
     if model is None:
         return None, None
-    row = tuple(getattr(model, column if column != "id" else "pk") for column in MODEL_KEY_COLUMNS)
+    row: ModelRow = (model.pk, model.version, model.status, model.published_at, model.updated_at)
     _key, spec = _specs_with_keys([model.version], known={model.version: row})[model.version]
     return model, spec
 
 
-def lead_score(lead):
+def lead_score(lead: Lead) -> engine.ScoreResult | None:
     """engine.ScoreResult re-derived for the lead's stored score (model and moment it was scored at)."""
     model, spec = _model_for(lead)
-    if model is None:
+    if model is None or spec is None:
         return None
     return engine.score(lead_facts(lead), spec, lead.scored_at or timezone.now())
 
 
 # A lead's top reasons are a function of what it was scored with: the lead as scored (id and
 # moment), and a frozen model. The queue shows the same leads all day; keep the answers.
-_TOP_REASONS = OrderedDict()
+class TopReason(TypedDict):
+    rule: str
+    points: Decimal
+
+
+_TOP_REASONS: OrderedDict[tuple[int, datetime, ModelKey, int], list[TopReason]] = OrderedDict()
 _TOP_REASONS_MAX = 20_000
 
 
 # What lead_top_reasons needs of a lead read as a plain row (the queue reads rows, not models):
 # `model` is its scoring model's MODEL_KEY_COLUMNS row, or None when not read along.
-LeadRef = namedtuple("LeadRef", "pk scored_at score_model_version model")
+class LeadRef(NamedTuple):
+    pk: int
+    scored_at: datetime | None
+    score_model_version: int | None
+    model: ModelRow | None
 
 
-def lead_top_reasons(leads, limit=3):
+def lead_top_reasons(leads: Iterable[Lead | LeadRef | int], limit: int = 3) -> dict[int, list[TopReason]]:
     """{lead id: [{"rule", "points"}, ...]}: the biggest contributions to each lead's stored
     score, for lists such as the queue. `leads` are Lead objects (company loaded), LeadRefs or
     ids. A constant number of queries whatever the number of leads, none for unscored leads:
     activity facts come from the daily rollups, the rules from one query per table; answers
     already computed for the same lead, moment and model are reused (then only the leads'
     models are looked up)."""
-    leads = list(leads)
-    if leads and not isinstance(leads[0], (Lead, LeadRef)):
-        leads = list(Lead.objects.filter(pk__in=leads).select_related("company"))
-    known = {lead.model[1]: lead.model for lead in leads if isinstance(lead, LeadRef) and lead.model}
-    specs = _specs_with_keys((lead.score_model_version for lead in leads if lead.score_model_version is not None), known)
+    given = list(leads)
+    objects: list[Lead | LeadRef] = [lead for lead in given if isinstance(lead, (Lead, LeadRef))]
+    if given and not objects:
+        ids = [pk for pk in given if isinstance(pk, int)]
+        objects = list(Lead.objects.filter(pk__in=ids).select_related("company"))
+    known = {lead.model[1]: lead.model for lead in objects if isinstance(lead, LeadRef) and lead.model}
+    specs = _specs_with_keys((lead.score_model_version for lead in objects if lead.score_model_version is not None), known)
     if not specs:
         return {}
-    reasons, todo = {}, []
-    for lead in leads:
-        model_key, spec = specs.get(lead.score_model_version, (None, None))
+    reasons: dict[int, list[TopReason]] = {}
+    todo: list[tuple[Lead | LeadRef, engine.ModelSpec, tuple[int, datetime, ModelKey, int] | None]] = []
+    for lead in objects:
+        model_key, spec = specs.get(lead.score_model_version, (None, None)) if lead.score_model_version is not None else (None, None)
         if spec is None:
             continue
         key = (lead.pk, lead.scored_at, model_key, limit) if model_key and lead.scored_at else None
-        if key in _TOP_REASONS:
+        if key is not None and key in _TOP_REASONS:
             _TOP_REASONS.move_to_end(key)
             reasons[lead.pk] = _TOP_REASONS[key]
         else:
@@ -185,7 +213,7 @@ def lead_top_reasons(leads, limit=3):
     refs = [lead.pk for lead, _, _ in todo if not isinstance(lead, Lead)]
     if refs:  # explaining needs the lead's facts: read those leads in full
         loaded = Lead.objects.select_related("company").in_bulk(refs)
-        fresh = []
+        fresh: list[tuple[Lead | LeadRef, engine.ModelSpec, tuple[int, datetime, ModelKey, int] | None]] = []
         for lead, spec, key in todo:
             if isinstance(lead, LeadRef):
                 full = loaded.get(lead.pk)
@@ -194,7 +222,7 @@ def lead_top_reasons(leads, limit=3):
                 lead = full
             fresh.append((lead, spec, key))
         todo = fresh
-    results = _stored_scores([(lead, spec) for lead, spec, _ in todo])
+    results = _stored_scores([(lead, spec) for lead, spec, _ in todo if isinstance(lead, Lead)])
     for lead, _spec, key in todo:
         top = sorted(results[lead.pk].contributions, key=lambda c: (-abs(c.points), c.rule))[:limit]
         reasons[lead.pk] = [{"rule": c.rule, "points": c.points} for c in top]
@@ -205,10 +233,10 @@ def lead_top_reasons(leads, limit=3):
     return reasons
 
 
-def _stored_scores(pairs):
+def _stored_scores(pairs: Sequence[tuple[Lead, engine.ModelSpec]]) -> dict[int, engine.ScoreResult]:
     """{lead id: engine.ScoreResult} for (Lead with company loaded, spec) pairs, each scored at
     the moment it was scored; the activity facts come from the daily rollups in one query."""
-    facts = defaultdict(list)
+    facts: defaultdict[int, list[engine.ActivityFact]] = defaultdict(list)
     rollups = ActivityRollup.objects.filter(lead_id__in=[lead.pk for lead, _ in pairs]).values_list("lead_id", "kind", "day", "minutes", "n")
     for lead_id, kind, day, minutes, count in rollups:
         facts[lead_id].append(engine.ActivityFact(kind, day, minutes, count))
@@ -216,14 +244,28 @@ def _stored_scores(pairs):
     return {lead.pk: engine.score(lead_facts(lead, activity_facts=facts[lead.pk]), spec, lead.scored_at or now) for lead, spec in pairs}
 
 
-def lead_scores(leads):
+def lead_scores(leads: Sequence[Lead]) -> dict[int, engine.ScoreResult]:
     """lead_score for many Lead objects (company loaded) in a constant number of queries:
     {lead id: engine.ScoreResult}, without the leads that were never scored."""
     specs = _specs_with_keys(lead.score_model_version for lead in leads if lead.score_model_version is not None)
     return _stored_scores([(lead, specs[lead.score_model_version][1]) for lead in leads if lead.score_model_version in specs])
 
 
-def lead_explanation(lead):
+class Explanation(TypedDict):
+    """The API's explanation of a score (lead_explanation); the points only for a scored lead."""
+
+    model_version: int | None
+    scored_at: datetime | None
+    fit: NotRequired[Decimal]
+    engagement: NotRequired[Decimal]
+    total: NotRequired[Decimal]
+    grade: NotRequired[str]
+    qualifies: bool
+    missing_required_fields: list[str]
+    contributions: list[dict[str, Any]]
+
+
+def lead_explanation(lead: Lead) -> Explanation:
     """The API's explanation of a lead's score: model version and contributions."""
     result = lead_score(lead)
     if result is None:
@@ -240,10 +282,10 @@ def lead_explanation(lead):
     }
 
 
-def lead_score_context(lead):
+def lead_score_context(lead: Lead) -> dict[str, Any]:
     """Template context for the lead page's score section (templates/qualification/_lead_score.html)."""
     model, spec = _model_for(lead)
-    if model is None:
+    if model is None or spec is None:
         return {"score": None, "published_model": published_model()}
     result = engine.score(lead_facts(lead), spec, lead.scored_at or timezone.now())
     fit = [c for c in result.contributions if c.kind == "fit"]
@@ -260,9 +302,9 @@ def lead_score_context(lead):
     }
 
 
-def active_run():
+def active_run() -> RescoreRun | None:
     return RescoreRun.objects.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]).select_related("model").first()
 
 
-def recent_runs(limit=5):
+def recent_runs(limit: int = 5) -> list[RescoreRun]:
     return list(RescoreRun.objects.select_related("model")[:limit])

@@ -195,6 +195,23 @@ class Handoff(models.Model):
     note = models.TextField(blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
+    # What a queue row prints, set by handoff.selectors.rows.decorate; not columns.
+    sla_state: str
+    sla_text: str
+    due_title: str
+    age_text: str
+    wait: str
+    wait_title: str
+    lead_name: str
+    lead_subtitle: str
+    score_text: str
+    grade_text: str
+    channel_label: str
+    owner_name: str
+    url: str
+    lead_url: str
+    why: list[str]
+
     class Meta:
         ordering = ["-created_at", "-id"]
         permissions = [

@@ -1,24 +1,29 @@
 """Page contexts beyond the queue's rows: the side panel, the lead page's handoff section (with
 the SQL checklist), the notices above the queue and when the queue last moved."""
 
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypedDict
+
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 import qualification.selectors as qualification_selectors
 from leadhub.choices import Stage
-from leadhub.models import Activity
+from leadhub.models import Activity, Lead
 
 from .. import services
 from ..choices import REQUIRED_CHECKLIST, Destination, EventKind, HandoffStatus
-from ..models import Handoff, HandoffEvent, Qualification, RejectionReason
+from ..models import Handoff, HandoffEvent, Notification, Qualification, RejectionReason
 from .rows import decorate
 
 PANEL_TIMELINE_LIMIT = 30
 
 
-def rejection_reasons():
+def rejection_reasons() -> list[tuple[str, list[RejectionReason]]]:
     """Active reasons grouped for a <select>: [(group label, [reason, ...]), ...]."""
     reasons = list(RejectionReason.objects.filter(active=True))
-    groups = []
+    groups: list[tuple[str, list[RejectionReason]]] = []
     for destination in Destination:
         items = [r for r in reasons if r.destination == destination]
         if items:
@@ -26,7 +31,7 @@ def rejection_reasons():
     return groups
 
 
-def handoff_panel(handoff_id, user):
+def handoff_panel(handoff_id: int, user: User) -> dict[str, Any]:
     """The side panel: the lead's profile, score explanation, activity timeline and the handoff."""
     handoff = (
         Handoff.objects.select_related("lead", "lead__company", "owner", "decided_by", "rejection_reason", "sla_policy")
@@ -46,18 +51,30 @@ def handoff_panel(handoff_id, user):
     }
 
 
-def checklist_items(qualification, errors=None):
+class ChecklistItem(TypedDict):
+    name: str
+    label: str
+    value: bool
+    required: bool
+    errors: list[str]
+
+
+def checklist_items(qualification: Qualification | None, errors: Mapping[str, list[str]] | None = None) -> list[ChecklistItem]:
     """The checklist's yes/no items for a template: (field name, label, value, required)."""
-    items = []
+    items: list[ChecklistItem] = []
+    labels = {field.name: str(field.verbose_name) for field in Qualification._meta.concrete_fields}
     for name in services.CHECKLIST_FLAGS:
-        field = Qualification._meta.get_field(name)
-        items.append({"name": name, "label": field.verbose_name[:1].upper() + field.verbose_name[1:],
+        label = labels[name]
+        items.append({"name": name, "label": label[:1].upper() + label[1:],
                       "value": getattr(qualification, name) if qualification else False, "required": name in REQUIRED_CHECKLIST,
                       "errors": (errors or {}).get(name, [])})
     return items
 
 
-def lead_handoff_context(lead, user, *, errors=None, notice=None, values=None):
+def lead_handoff_context(
+    lead: Lead, user: User, *, errors: Mapping[str, list[str]] | None = None, notice: str | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Template context for the lead page's handoff section (templates/handoff/_lead_handoff.html).
 
     `errors`, `notice` and `values` come from a form post that failed, so the section shows
@@ -100,7 +117,7 @@ def lead_handoff_context(lead, user, *, errors=None, notice=None, values=None):
     }
 
 
-def _restarted_when(handoff, events):
+def _restarted_when(handoff: Handoff, events: Sequence[HandoffEvent]) -> str:
     """What restarted the open handoff's clock, from its latest claim or reassignment in
     `events` (newest first): "claimed" or "reassigned"."""
     for event in events:
@@ -109,14 +126,14 @@ def _restarted_when(handoff, events):
     return "claimed or reassigned"
 
 
-def original_due_at(handoff):
+def original_due_at(handoff: Handoff) -> datetime | None:
     """The handoff's first deadline when it differs from the current one (the clock was
     restarted by a claim or a reassignment), else None."""
     first = handoff.first_due_at
     return first if first and first != handoff.due_at else None
 
 
-def sla_restart_text(handoff):
+def sla_restart_text(handoff: Handoff) -> str:
     """What a claim or reassignment did to the deadline, for the view's message:
     "SLA restarted: due Mon Dec 7, 17:00 UTC" (current time zone), or "" without a deadline."""
     if handoff.due_at is None:
@@ -128,15 +145,13 @@ def sla_restart_text(handoff):
 NOTICE_LIMIT = 5
 
 
-def unread_notices(user, limit=NOTICE_LIMIT):
+def unread_notices(user: User, limit: int = NOTICE_LIMIT) -> list[Notification]:
     """The user's notices worth showing above the queue, newest first: one per handoff (its
     latest step; dismissing it dismisses the handoff's), and only while the handoff is open and
     still on the clock the notice was about: not moved to someone else, back to the pool, or
     re-assigned since. A notice stays for the handoff's owner, and for a manager escalated to
     about the owner it still has. Notices about no handoff stay until dismissed."""
     from django.db.models import F, OuterRef, Q, Subquery
-
-    from ..models import Notification
 
     latest = (Notification.objects.filter(recipient_id=user.pk, handoff_id=OuterRef("handoff_id"))
               .order_by("-created_at", "-id").values("id")[:1])
@@ -147,7 +162,7 @@ def unread_notices(user, limit=NOTICE_LIMIT):
                 .select_related("handoff").order_by("-created_at", "-id")[:limit])
 
 
-def last_decision(user):
+def last_decision(user: User) -> datetime | None:
     """When the queue last moved for this user: their own latest decision, or the team's for
     people who do not decide themselves (managers, marketing). None when nothing was decided."""
     from django.db.models import Max

@@ -1,6 +1,10 @@
 """The queue as ORM querysets, for the API and the CSV export (the page reads plain SQL:
 queue_sql)."""
 
+from collections.abc import Iterator
+from typing import Any
+
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from ..models import Handoff
@@ -20,18 +24,18 @@ QUEUE_FIELDS = (
 )
 
 
-def queue_handoffs():
+def queue_handoffs() -> QuerySet[Handoff]:
     return Handoff.objects.select_related("lead", "lead__company", "owner").only(*QUEUE_FIELDS)
 
 
-def queue_csv_rows(handoffs):
+def queue_csv_rows(handoffs: QuerySet[Handoff]) -> Iterator[list[Any]]:
     """Rows of the queue's CSV export, streamed from the database in chunks."""
     now = timezone.now()
     for handoff in handoffs.defer(None).iterator(chunk_size=2000):
         lead = handoff.lead
         yield [
-            handoff.pk, lead.pk, lead.full_name, lead.email, lead.title, lead.company.name if lead.company_id else "",
+            handoff.pk, lead.pk, lead.full_name, lead.email, lead.title, lead.company.name if lead.company is not None else "",
             handoff.channel, handoff.campaign, handoff.score_at_handoff, handoff.grade_at_handoff,
-            handoff.owner.username if handoff.owner_id else "", handoff.created_at, handoff.assigned_at, handoff.due_at,
+            handoff.owner.username if handoff.owner is not None else "", handoff.created_at, handoff.assigned_at, handoff.due_at,
             sla_state(handoff, now),
         ]

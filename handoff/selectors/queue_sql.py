@@ -8,11 +8,16 @@ prepared (leadhub.sql), and the header's counts, the page's total and its rows g
 database together, in one round trip (`queue_summary_and_rows`).
 """
 
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, NotRequired, TypedDict
+
+from django.contrib.auth.models import User
 from django.db import connection
 from django.utils import timezone
 
 import qualification.selectors as qualification_selectors
-from leadhub.sql import db_datetime
+from leadhub.sql import Params, Row, Statement, db_datetime
 from leadhub.sql import query as _query
 from leadhub.sql import query_many as _query_many
 
@@ -43,7 +48,7 @@ _ROW_COLUMNS = (
 )
 
 
-def _tables():
+def _tables() -> dict[str, str]:
     from django.contrib.auth import get_user_model
 
     from leadhub.models import Company, Lead
@@ -60,11 +65,12 @@ class QueueQuery:
     """The open-handoff queue as asked for (a valid filter form's cleaned data): the WHERE of
     each part (one, or two for "mine and the pool", each read in order from its own index)."""
 
-    def __init__(self, cleaned, user_id, now):
+    def __init__(self, cleaned: Mapping[str, Any], user_id: int | None, now: datetime) -> None:
         from leadhub.models import Lead
 
         # Constants stay in the text: a prepared plan can then use the open-handoff indexes.
-        where, params = [f"h.status = '{HandoffStatus.OPEN.value}'"], []
+        where: list[str] = [f"h.status = '{HandoffStatus.OPEN.value}'"]
+        params: list[Any] = []
         if cleaned.get("owner") is not None:
             where.append("h.owner_id = %s")
             params.append(cleaned["owner"].pk)
@@ -88,11 +94,13 @@ class QueueQuery:
             params.append(db_datetime(now))
         # Only whose handoffs: the header's counts of mine and of the pool already count them.
         self.unfiltered = len(where) == 1
-        mine = ("h.owner_id = %s", [user_id]) if user_id is not None else ("h.owner_id IS NULL", [])
-        pool = ("h.owner_id IS NULL", [])
+        mine: tuple[str, list[Any]] = ("h.owner_id = %s", [user_id]) if user_id is not None else ("h.owner_id IS NULL", [])
+        pool: tuple[str, list[Any]] = ("h.owner_id IS NULL", [])
         self.assigned = assigned = cleaned.get("assigned")
-        owners = {Assigned.MINE: [mine], Assigned.POOL: [pool], Assigned.MINE_AND_POOL: [mine, pool]}.get(assigned, [None])
-        self.parts = []
+        by_assigned: dict[str | None, Sequence[tuple[str, list[Any]] | None]] = {
+            Assigned.MINE: [mine], Assigned.POOL: [pool], Assigned.MINE_AND_POOL: [mine, pool]}
+        owners = by_assigned.get(assigned, [None])
+        self.parts: list[tuple[str, list[Any]]] = []
         for owner in owners:
             part_where, part_params = list(where), list(params)
             if owner is not None:
@@ -103,25 +111,25 @@ class QueueQuery:
         # Lead columns in the WHERE need the lead joined; otherwise the count reads handoffs only.
         self.lead_join = any(name in cleaned and cleaned[name] not in (None, "", []) for name in ("grade", "score_min", "score_max"))
 
-    def _from(self):
+    def _from(self) -> str:
         t = _tables()
         return f"{t['h']} h JOIN {t['l']} l ON l.id = h.lead_id" if self.lead_join else f"{t['h']} h"
 
-    def count_sql(self):
+    def count_sql(self) -> list[tuple[str, list[Any]]]:
         """[(sql, params)]: the count of each part, up to one past QUEUE_COUNT_CAP."""
         return [(f"SELECT COUNT(*) FROM (SELECT 1 FROM {self._from()} WHERE {where} LIMIT {QUEUE_COUNT_CAP + 1}) part", params)
                 for where, params in self.parts]
 
-    def page_source(self, count, read=None):
+    def page_source(self, count: int, read: tuple[int, list[Row]] | None = None) -> "_QueueRows":
         """What Paginator pages over: `count` rows, fetched only for the page asked for
         (`read`: (start, rows) already read with the counts, see queue_summary_and_rows)."""
         return _QueueRows(self, count, read)
 
-    def rows(self, start, stop):
+    def rows(self, start: int, stop: int) -> list[Row]:
         """Rows [start:stop] of the queue as plain tuples (_ROW_COLUMNS), in queue order."""
         return _query(*self.rows_sql(start, stop)) if stop > start else []
 
-    def rows_sql(self, start, stop):
+    def rows_sql(self, start: int, stop: int) -> tuple[str, list[Any]]:
         t = _tables()
         limit = f"LIMIT {int(stop - start)} OFFSET {int(start)}"
         if len(self.parts) == 1:
@@ -130,7 +138,8 @@ class QueueQuery:
         else:
             # A page [start:stop] lies within the first `stop` rows of each part: read those ids
             # from each part's index, then cut the page from those few in the queue's order.
-            selects, params = [], []
+            selects: list[str] = []
+            params = []
             for n, (part_where, part_params) in enumerate(self.parts):
                 selects.append(f"SELECT * FROM (SELECT {_ORDER_COLUMNS} FROM {self._from()} WHERE {part_where}"
                                f" ORDER BY {self.order} LIMIT {int(stop)}) p{n}")
@@ -146,23 +155,36 @@ class QueueQuery:
 
 
 class _QueueRows:
-    def __init__(self, query, count, read=None):
+    def __init__(self, query: QueueQuery, count: int, read: tuple[int, list[Row]] | None = None) -> None:
         self.query, self._count, self.read = query, count, read
 
-    def count(self):
+    def count(self) -> int:
         return self._count
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self._count
 
-    def __getitem__(self, item):
+    def __getitem__(self, item: slice) -> list[Row]:
         start, stop = item.start or 0, min(item.stop, self._count)
         if self.read and self.read[0] == start:
             return self.read[1][: max(stop - start, 0)]
         return self.query.rows(start, stop)
 
 
-def _counts_statements(user, now, matching=()):
+class QueueSummary(TypedDict):
+    """The queue header's counts (queue_summary)."""
+
+    mine: int
+    overdue: int
+    pool: int
+    pool_more: bool
+    unread_notices: int
+    matching: int
+    more: bool
+    team_overdue: NotRequired[int]
+
+
+def _counts_statements(user: User, now: datetime, matching: Sequence[tuple[str, Params]] = ()) -> list[Statement]:
     """Statements for leadhub.sql.query_many: the header's counts (my open and overdue
     handoffs, the pool, unread notices), then the `matching` counts ((sql, params) pairs), if
     any; each count its own subquery, answered from the best index for it alone.
@@ -182,14 +204,14 @@ def _counts_statements(user, now, matching=()):
               f" (SELECT COUNT(*) FROM {notifications} WHERE recipient_id = {me} AND read_at IS NULL)"
               f" FROM (SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE due_at < %s) AS overdue FROM {handoffs}"
               f" WHERE {open_} AND owner_id = {me}) mine")
-    statements = [(header, [user.pk, db_datetime(now), user.pk], True)]
+    statements: list[Statement] = [(header, [user.pk, db_datetime(now), user.pk], True)]
     if matching:
         statements.append((f"SELECT {', '.join(f'({sql})' for sql, _ in matching)}",
                            [p for _, params in matching for p in params], True))
     return statements
 
 
-def _team_statements(now, team):
+def _team_statements(now: datetime, team: bool) -> list[Statement]:
     """The whole team's overdue count (a manager's header), as statements for query_many: its
     own statement, so the header's stays one shape for everyone."""
     if not team:
@@ -200,13 +222,15 @@ def _team_statements(now, team):
     return [(sql, params, True)]
 
 
-def _with_team(summary, results):
+def _with_team(summary: QueueSummary, results: Sequence[Any]) -> QueueSummary:
     if results:
         summary["team_overdue"] = results[0][0]
     return summary
 
 
-def queue_summary(user, matching=(), now=None, team=False):
+def queue_summary(
+    user: User, matching: Sequence[tuple[str, Params]] = (), now: datetime | None = None, team: bool = False
+) -> QueueSummary:
     """Counts for the queue's header (my open and overdue handoffs, the pool), the number of
     unread notices, and `matching`: the sum of the `matching` counts ((sql, params) pairs, see
     QueueQuery.count_sql). One round trip: each count is its own subquery, so the database
@@ -218,7 +242,9 @@ def queue_summary(user, matching=(), now=None, team=False):
     return _with_team(_summary(_counts(results[:len(counts)])), results[len(counts):])
 
 
-def queue_summary_and_rows(user, query, start, stop, now, also=(), team=False):
+def queue_summary_and_rows(
+    user: User, query: QueueQuery, start: int, stop: int, now: datetime, also: Iterable[Statement] = (), team: bool = False
+) -> tuple[Any, ...]:
     """(queue_summary for `query` (with `team` as there), its rows [start:stop], then the
     results of the `also` statements (for leadhub.sql.query_many)), read in one round trip."""
     own = query.assigned in (Assigned.MINE, Assigned.POOL, Assigned.MINE_AND_POOL) and query.unfiltered
@@ -229,15 +255,16 @@ def queue_summary_and_rows(user, query, start, stop, now, also=(), team=False):
     return _with_team(summary, results[len(counts):len(counts) + len(extra)]), *results[len(counts) + len(extra):]
 
 
-def _counts(results):
+def _counts(results: Iterable[Any]) -> tuple[int, ...]:
     """The counts' statements' rows as one tuple: the header's, then the matching ones."""
     return tuple(value for row in results for value in row)
 
 
-def _summary(counts, own=None):
+def _summary(counts: Sequence[int], own: str | None = None) -> QueueSummary:
     """`own`: the queue is the user's own and/or the pool, unfiltered; the header counts it."""
     mine, overdue, pool, notices, *matching_counts = counts
-    matching = {Assigned.MINE: mine, Assigned.POOL: pool, Assigned.MINE_AND_POOL: mine + pool}[own] if own else sum(matching_counts)
+    own_counts: dict[str, int] = {Assigned.MINE: mine, Assigned.POOL: pool, Assigned.MINE_AND_POOL: mine + pool}
+    matching = own_counts[own] if own else sum(matching_counts)
     return {"mine": mine, "overdue": overdue, "pool": min(pool, QUEUE_COUNT_CAP), "pool_more": pool > QUEUE_COUNT_CAP,
             "unread_notices": notices,
             "matching": min(matching, QUEUE_COUNT_CAP), "more": matching > QUEUE_COUNT_CAP}

@@ -7,7 +7,10 @@ after a decision, the side panel, the lead page). The queue renders many rows al
 templates only print strings.
 """
 
-from datetime import timedelta
+from collections.abc import Iterable, Sequence
+from datetime import datetime, time, timedelta, tzinfo
+from decimal import Decimal
+from typing import Any
 
 from django.utils import timezone
 
@@ -17,10 +20,11 @@ from leadhub.sql import aware_datetime
 
 from ..choices import DUE_SOON_MINUTES, HandoffStatus, SLAState
 from ..models import Handoff
+from ..sla_clock import PolicyClock
 from .why import scoring_reasons, top_reasons
 
 
-def format_duration(delta):
+def format_duration(delta: timedelta) -> str:
     """'45 min', '3 h 20 min', '2 d 4 h': short enough for a table cell."""
     minutes = int(abs(delta.total_seconds()) // 60)
     days, rest = divmod(minutes, 1440)
@@ -32,11 +36,11 @@ def format_duration(delta):
     return f"{mins} min"
 
 
-def sla_state(handoff, now):
+def sla_state(handoff: Handoff, now: datetime) -> SLAState:
     return _sla_state(handoff.owner_id, handoff.due_at, now)
 
 
-def _sla_state(owner_id, due_at, now):
+def _sla_state(owner_id: int | None, due_at: datetime | None, now: datetime) -> SLAState:
     if owner_id is None:
         return SLAState.POOL
     if due_at is None:
@@ -49,7 +53,7 @@ def _sla_state(owner_id, due_at, now):
     return SLAState.ON_TIME
 
 
-def pool_wait(policy, created_at, now):
+def pool_wait(policy: PolicyClock | None, created_at: datetime, now: datetime) -> str:
     """How urgent a pool handoff's wait is on its policy's clock: "" while fresh, "amber" past half
     the policy's response time (business time since it became an MQL), "red" past all of it."""
     from ..sla_clock import calendar_for, response_time
@@ -60,18 +64,18 @@ def pool_wait(policy, created_at, now):
     return "amber" if waited >= limit / 2 else ""
 
 
-def pool_wait_title(policy):
+def pool_wait_title(policy: PolicyClock | None) -> str:
     from ..sla_clock import response_time
 
     hours = response_time(policy).total_seconds() / 3600
     return f"Waiting since it became an MQL; amber after {hours / 2:g} business hours, red after {hours:g}"
 
 
-def sla_text(handoff, now):
+def sla_text(handoff: Handoff, now: datetime) -> str:
     return _sla_text(sla_state(handoff, now), handoff.due_at, now)
 
 
-def _sla_text(state, due_at, now):
+def _sla_text(state: str, due_at: datetime | None, now: datetime) -> str:
     if state == SLAState.POOL:
         return "Unassigned"
     if due_at is None:
@@ -84,7 +88,7 @@ def _sla_text(state, due_at, now):
 _MONTHS = (None, "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def _due_title(due_at, tz):
+def _due_title(due_at: datetime, tz: tzinfo) -> str:
     """'Due Mar 5, 2026 14:30 CET' in `tz`, as leadhub.formatting.moment writes it, at less than
     half its cost; the queue prints one per row."""
     local = due_at.astimezone(tz)
@@ -100,18 +104,45 @@ class QueueRow:
     __slots__ = ("pk", "id", "status", "owner_id", "channel", "campaign", "lead_id", "lead_name", "lead_subtitle",
                  "lead_url", "url", "score_text", "grade_text", "channel_label", "why", "sla_state", "sla_text",
                  "due_title", "age_text", "owner_name", "wait", "wait_title")
+    pk: int
+    id: int
+    status: str
+    owner_id: int | None
+    channel: str
+    campaign: str
+    lead_id: int
+    lead_name: str
+    lead_subtitle: str
+    lead_url: str
+    url: str
+    score_text: str
+    grade_text: str
+    channel_label: str
+    why: list[str]
+    sla_state: str
+    sla_text: str
+    due_title: str
+    age_text: str
+    owner_name: str
+    wait: str
+    wait_title: str
 
 
 class _PolicyRef:
     """What handoff.sla reads of an SLA policy, from a queue row's columns."""
 
     __slots__ = ("response_hours", "time_zone", "workdays", "opens_at", "closes_at", "holidays")
+    response_hours: float
+    time_zone: str
+    workdays: list[int]
+    opens_at: time
+    closes_at: time
+    holidays: str
 
 
-def _policy_ref(columns):
+def _policy_ref(columns: Sequence[Any]) -> _PolicyRef | None:
     """An SLA policy's clock from its raw columns (None: no policy, the default clock)."""
     import json
-    from datetime import time
 
     pk, hours, time_zone, workdays, opens, closes, holidays = columns
     if pk is None:
@@ -124,11 +155,13 @@ def _policy_ref(columns):
     return ref
 
 
-_CHANNEL_LABELS = dict(Handoff._meta.get_field("channel").choices)
+_CHANNEL_LABELS: dict[str, str] = dict(Handoff._meta.get_field("channel").choices or ())  # type: ignore[arg-type]  # flat (value, label) pairs: the field has no groups
 
 
-def _present(row, *, pk, lead_id, status, owner_id, policy, created_at, due_at, lead_name, title, company_name,
-             total_score, grade, channel_label, owner_name, now, tz, queue_prefix, lead_prefix):
+def _present(row: QueueRow | Handoff, *, pk: int, lead_id: int, status: str, owner_id: int | None, policy: PolicyClock | None,
+             created_at: datetime, due_at: datetime | None, lead_name: str, title: str, company_name: str,
+             total_score: Decimal | float, grade: str, channel_label: str, owner_name: str, now: datetime, tz: tzinfo,
+             queue_prefix: str, lead_prefix: str) -> None:
     """Set on `row` (a QueueRow or a Handoff) every string a queue row prints but "why"."""
     row.sla_state = _sla_state(owner_id, due_at, now)
     row.sla_text = _sla_text(row.sla_state, due_at, now)
@@ -146,13 +179,15 @@ def _present(row, *, pk, lead_id, status, owner_id, policy, created_at, due_at, 
     row.url, row.lead_url = f"{queue_prefix}{pk}/", f"{lead_prefix}{lead_id}/"
 
 
-def queue_rows(tuples, now=None):
+def queue_rows(tuples: Iterable[Sequence[Any]], now: datetime | None = None) -> list[QueueRow]:
     """QueueRows from queue_sql.QueueQuery.rows: the same strings decorate() gives model rows."""
     now = now or timezone.now()
-    refs, rows, splits = [], [], []
+    refs: list[qualification_selectors.LeadRef] = []
+    rows: list[QueueRow] = []
+    splits: list[tuple[Any, Any]] = []
     prefixes = {"queue_prefix": link("handoff:queue"), "lead_prefix": link("leads:list")}
     tz = timezone.get_current_timezone()
-    policies = {}
+    policies: dict[int, _PolicyRef | None] = {}
     open_ = HandoffStatus.OPEN.value
     for (pk, owner_id, channel, campaign, created_at, due_at, policy_id, hours, time_zone, workdays, opens, closes, holidays,
          lead_id, first_name, last_name, email, title, fit, engagement, total, grade, scored_at, model_version, company_name,
@@ -179,7 +214,7 @@ def queue_rows(tuples, now=None):
     return rows
 
 
-def decorate(handoffs, now=None):
+def decorate(handoffs: Iterable[Handoff], now: datetime | None = None) -> list[Handoff]:
     """Attach what a row shows to Handoff objects (with their lead, company, owner and SLA
     policy), ready to print, as queue_rows does for the page's plain rows."""
     now = now or timezone.now()
@@ -192,15 +227,15 @@ def decorate(handoffs, now=None):
         _present(handoff, pk=handoff.pk, lead_id=handoff.lead_id, status=handoff.status, owner_id=handoff.owner_id,
                  policy=handoff.sla_policy if handoff.owner_id is None and handoff.status == HandoffStatus.OPEN else None,
                  created_at=handoff.created_at, due_at=handoff.due_at, lead_name=lead.full_name or lead.email, title=lead.title,
-                 company_name=lead.company.name if lead.company_id else "", total_score=lead.total_score, grade=lead.grade,
+                 company_name=lead.company.name if lead.company is not None else "", total_score=lead.total_score, grade=lead.grade,
                  channel_label=handoff.get_channel_display(),
-                 owner_name=(handoff.owner.get_full_name() or handoff.owner.username) if handoff.owner_id else "",
+                 owner_name=(handoff.owner.get_full_name() or handoff.owner.username) if handoff.owner is not None else "",
                  now=now, tz=tz, **prefixes)
         handoff.why = why.get(handoff.lead_id, [])
     return handoffs
 
 
-def queue_row(handoff_id):
+def queue_row(handoff_id: int) -> Handoff:
     """One row, fresh, whatever its status (after a decision or a conflict)."""
     handoff = (Handoff.objects.select_related("lead", "lead__company", "owner", "decided_by", "rejection_reason", "sla_policy")
                .get(pk=handoff_id))

@@ -2,13 +2,17 @@
 labels ("+17.5 Pricing page ×3"), else the fit/engagement split. The queue prints the same few
 rules' labels all day, so labels are kept in this process (bounded caches below)."""
 
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
 import qualification.selectors as qualification_selectors
+from leadhub.models import Lead
 
 WHY_LIMIT = 3
-_WHY_LABELS = {}
+_WHY_LABELS: dict[tuple[str, Any], str] = {}
 
 
-def _why_label(item):
+def _why_label(item: Mapping[str, Any] | str) -> str:
     """One 'why it scored' entry from whatever the scoring app returns (text or a dict)."""
     if isinstance(item, str):
         return item
@@ -25,22 +29,21 @@ def _why_label(item):
     return str(item)
 
 
-def scoring_reasons(leads):
+def scoring_reasons(leads: Sequence[Lead | qualification_selectors.LeadRef]) -> dict[int, list[str]]:
     """{lead id: ["+17.5 Pricing page ×3", ...]} from scoring's top contributions, for the
     leads scoring can explain (Lead objects or qualification.selectors.LeadRef)."""
-    provider = getattr(qualification_selectors, "lead_top_reasons", None)
-    if provider is None or not leads:
+    if not leads:
         return {}
-    found = provider(leads) or {}
+    found = qualification_selectors.lead_top_reasons(leads)
     return {pk: _labels(items) for pk, items in found.items() if items}
 
 
 # Scoring keeps each lead's answer (the same list, never changed) while the lead is scored the
 # same; so are its labels kept here, by that list (held, so that its id stays its own).
-_LABELS = {}
+_LABELS: dict[int, tuple[Sequence[Mapping[str, Any] | str], list[str]]] = {}
 
 
-def _labels(items):
+def _labels(items: Sequence[Mapping[str, Any] | str]) -> list[str]:
     kept = _LABELS.get(id(items))
     if kept is not None and kept[0] is items:
         return kept[1]
@@ -51,12 +54,12 @@ def _labels(items):
     return labels
 
 
-def top_reasons(leads):
+def top_reasons(leads: Iterable[Lead]) -> dict[int, list[str]]:
     """{lead id: ["+17.5 Pricing page ×3", ...]}: scoring's top contributions when the scoring
     app provides them, else the fit/engagement split the lead row already carries."""
-    leads = list(leads)
-    reasons = scoring_reasons(leads)
-    for lead in leads:
+    given = list(leads)
+    reasons = scoring_reasons(given)
+    for lead in given:
         if not reasons.get(lead.pk):
             reasons[lead.pk] = [f"Fit {lead.fit_score:.0f}", f"Engagement {lead.engagement_score:.0f}"]
     return reasons

@@ -7,9 +7,11 @@ leadhub.lifecycle.transition, which writes the lead's StageChange row; HandoffEv
 the rest.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,6 +19,7 @@ from leadhub.choices import Stage
 from leadhub.db import retry_on_conflict
 from leadhub.errors import Conflict, NotAllowed, ValidationFailed
 from leadhub.lifecycle import transition
+from leadhub.models import Lead
 
 from .. import rollup
 from ..choices import Destination, EventKind, HandoffStatus
@@ -26,7 +29,7 @@ from ..records import first_due, lock_handoff, record_event
 from ..sla_clock import business_minutes, due_at_for
 
 
-def already_decided(handoff):
+def already_decided(handoff: Handoff) -> Conflict:
     """The sentence a second decider sees: who decided, how and when."""
     handoff = Handoff.objects.select_related("decided_by", "rejection_reason").get(pk=handoff.pk)
     when = timezone.localtime(handoff.first_decision_at or handoff.closed_at or timezone.now())
@@ -44,15 +47,15 @@ def already_decided(handoff):
 NOTE_MAX_LENGTH = 2000
 
 
-def check_note(note):
+def check_note(note: str | None) -> None:
     if note and len(note) > NOTE_MAX_LENGTH:
         message = f"Keep the note to {NOTE_MAX_LENGTH:,} characters (it has {len(note):,})."
         raise ValidationFailed(message, field_errors={"note": [message]})
 
 
-def resolve_reason(reason):
+def resolve_reason(reason: RejectionReason | int | str | None) -> RejectionReason:
     """A RejectionReason that may be chosen now, from an instance or an id; else ValidationFailed."""
-    if reason in (None, ""):
+    if reason is None or reason == "":
         raise ValidationFailed("Choose a reason.", field_errors={"reason": ["Choose a reason."]})
     if not isinstance(reason, RejectionReason):
         try:
@@ -67,10 +70,10 @@ def resolve_reason(reason):
     return reason
 
 
-def send_back(*, lead, by, reason, note, at):
+def send_back(*, lead: Lead, by: User | None, reason: RejectionReason, note: str, at: datetime) -> Lead:
     """Move a lead out of sales as the reason says: nurture with a cooldown, or disqualified."""
     if reason.destination == Destination.NURTURE:
-        updates = {
+        updates: dict[str, Any] = {
             "owner": None,
             "nurture_until": at + timedelta(days=reason.cooldown_days),
             "recycle_count": lead.recycle_count + 1,
@@ -81,7 +84,7 @@ def send_back(*, lead, by, reason, note, at):
 
 @retry_on_conflict
 @transaction.atomic
-def handoff_claim(*, handoff, by, at=None):
+def handoff_claim(*, handoff: Handoff | int, by: User, at: datetime | None = None) -> Handoff:
     """An SDR takes a pool handoff; the SLA clock (re)starts now. Claiming one's own is a no-op.
 
     Returns the handoff with its new due_at, for the "SLA restarted: due …" message;
@@ -108,7 +111,9 @@ def handoff_claim(*, handoff, by, at=None):
 
 @retry_on_conflict
 @transaction.atomic
-def handoff_reassign(*, handoff, by, to_user, note="", at=None):
+def handoff_reassign(
+    *, handoff: Handoff | int, by: User, to_user: User | None, note: str = "", at: datetime | None = None
+) -> Handoff:
     """A sales manager moves an open handoff to another SDR (to_user) or back to the pool (None).
 
     The SLA clock restarts for the new owner (the returned handoff carries the new due_at);
@@ -140,7 +145,7 @@ def handoff_reassign(*, handoff, by, to_user, note="", at=None):
     return locked
 
 
-def _decide(locked, by, at):
+def _decide(locked: Handoff, by: User, at: datetime) -> None:
     """Fields every decision sets; a pool handoff becomes the decider's."""
     locked.owner_id = locked.owner_id or by.pk
     locked.assigned_at = locked.assigned_at or at
@@ -153,7 +158,7 @@ def _decide(locked, by, at):
 
 @retry_on_conflict
 @transaction.atomic
-def handoff_accept(*, handoff, by, note="", at=None):
+def handoff_accept(*, handoff: Handoff | int, by: User, note: str = "", at: datetime | None = None) -> Handoff:
     """Sales accepts the MQL: the lead becomes a SAL owned by the handoff's SDR, with an empty SQL checklist."""
     check_note(note)
     at = at or timezone.now()
@@ -177,7 +182,9 @@ def handoff_accept(*, handoff, by, note="", at=None):
 
 @retry_on_conflict
 @transaction.atomic
-def handoff_reject(*, handoff, by, reason, note="", at=None):
+def handoff_reject(
+    *, handoff: Handoff | int, by: User, reason: RejectionReason | int | str | None, note: str = "", at: datetime | None = None
+) -> Handoff:
     """Sales turns the MQL down. The reason is required and decides where the lead goes:
     back to nurture until its cooldown ends (recycle count +1), or disqualified."""
     check_note(note)

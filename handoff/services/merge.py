@@ -1,7 +1,12 @@
 """What the handoff app keeps about a lead, moved when two leads merge (a receiver of
 leadhub.hooks.on_leads_merged, see handoff.receivers)."""
 
+from datetime import datetime
+
+from django.contrib.auth.models import User
+
 from leadhub.choices import Stage
+from leadhub.models import Lead
 
 from .. import rollup
 from ..choices import EventKind, HandoffStatus
@@ -9,7 +14,7 @@ from ..models import Handoff, HandoffEvent, Qualification
 from ..records import record_event
 
 
-def handoff_lead_merged(*, survivor, duplicate, by, at):
+def handoff_lead_merged(*, survivor: Lead, duplicate: Lead, by: User | None, at: datetime) -> dict[str, int]:
     """Move the duplicate's handoffs, events and checklists to the survivor when two leads merge.
 
     The caller holds both lead rows locked in one transaction. A lead has at most one open

@@ -1,5 +1,10 @@
 """The team: a sales manager changes an SDR's routing facts, with a history row per change."""
 
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, TypedDict
+
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
 
@@ -12,7 +17,15 @@ MAX_CAPACITY = 500
 PROFILE_LABELS = SDRProfileChange.FIELD_LABELS
 
 
-def _profile_value(name, value):
+class ProfileChanges(TypedDict, total=False):
+    """The routing facts a manager changes, cleaned (clean_profile_changes)."""
+
+    available: bool
+    capacity: int
+    out_of_office_until: datetime | None
+
+
+def _profile_value(name: str, value: Any) -> str:
     """How a profile field reads in its history."""
     if name == "available":
         return "available" if value else "unavailable"
@@ -21,11 +34,12 @@ def _profile_value(name, value):
     return str(value)
 
 
-def clean_profile_changes(changes, at):
+def clean_profile_changes(changes: Mapping[str, Any], at: datetime) -> ProfileChanges:
     unknown = set(changes) - set(PROFILE_LABELS)
     if unknown:
         raise ValidationFailed(f"Unknown SDR profile fields: {', '.join(sorted(unknown))}.")
-    cleaned, errors = {}, {}
+    cleaned: ProfileChanges = {}
+    errors: dict[str, list[str]] = {}
     if "available" in changes:
         cleaned["available"] = bool(changes["available"])
     if "capacity" in changes:
@@ -52,7 +66,9 @@ def clean_profile_changes(changes, at):
 
 
 @transaction.atomic
-def sdr_profile_update(*, profile, by, at=None, **changes):
+def sdr_profile_update(
+    *, profile: SDRProfile, by: User | AnonymousUser | None, at: datetime | None = None, **changes: Any
+) -> tuple[SDRProfile, list[SDRProfileChange]]:
     """A sales manager changes an SDR's routing facts: available, out_of_office_until (aware
     datetime or None) and capacity (most open handoffs, 0 to MAX_CAPACITY).
 
@@ -66,7 +82,7 @@ def sdr_profile_update(*, profile, by, at=None, **changes):
         raise NotAllowed("Only a sales manager can change SDR availability and capacity.")
     cleaned = clean_profile_changes(changes, at)
     locked = SDRProfile.objects.select_for_update().select_related("user").get(pk=profile.pk)
-    written = []
+    written: list[SDRProfileChange] = []
     for name, value in cleaned.items():
         old = getattr(locked, name)
         if old == value:

@@ -1,7 +1,11 @@
 """Working a SAL: the SQL checklist, qualifying (SAL -> SQL), the outcome (won or lost), recycling."""
 
+from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,7 +17,7 @@ from leadhub.models import Lead
 
 from .. import rollup
 from ..choices import REQUIRED_CHECKLIST, EventKind, Outcome
-from ..models import Handoff, Qualification
+from ..models import Handoff, Qualification, RejectionReason
 from ..permissions import check_can_work_lead
 from ..records import record_event
 from .decisions import check_note, resolve_reason, send_back
@@ -22,8 +26,11 @@ CHECKLIST_FLAGS = ("buying_cycle", "influencer", "timeframe_known", "permission_
 CHECKLIST_NOTES = ("budget_note", "authority_note", "need_note", "timeline_note")
 CHECKLIST_FIELDS = (*CHECKLIST_FLAGS, "opportunity_amount", *CHECKLIST_NOTES)
 
+# Checklist values by field, typed: bool flags, the amount (Decimal or None), note text.
+Checklist = dict[str, bool | Decimal | str | None]
 
-def _lock_lead(lead, stage, verb):
+
+def _lock_lead(lead: Lead, stage: str, verb: str) -> Lead:
     locked = Lead.objects.select_for_update(no_key=True).filter(pk=lead.pk).first()
     if locked is None:
         raise Conflict("This lead was merged into another one a moment ago. Reload and try again.")
@@ -32,17 +39,17 @@ def _lock_lead(lead, stage, verb):
     return locked
 
 
-def current_qualification(lead):
+def current_qualification(lead: Lead) -> Qualification | None:
     """The checklist of the lead's latest acceptance, or None."""
     return Qualification.objects.filter(lead_id=lead.pk).order_by("-created_at", "-id").first()
 
 
-def _clean_checklist(values):
+def _clean_checklist(values: Mapping[str, Any]) -> Checklist:
     """Typed checklist values from loosely typed input; unknown keys are refused."""
     unknown = set(values) - set(CHECKLIST_FIELDS)
     if unknown:
         raise ValidationFailed(f"Unknown checklist fields: {', '.join(sorted(unknown))}.")
-    cleaned = {}
+    cleaned: Checklist = {}
     for key, value in values.items():
         if key in CHECKLIST_FLAGS:
             cleaned[key] = bool(value)
@@ -64,7 +71,7 @@ def _clean_checklist(values):
     return cleaned
 
 
-def _save_checklist(lead, cleaned, at):
+def _save_checklist(lead: Lead, cleaned: Checklist, at: datetime) -> Qualification:
     qualification = current_qualification(lead)
     if qualification is None:
         # A SAL made outside the queue (e.g. imported) still gets a checklist.
@@ -74,9 +81,9 @@ def _save_checklist(lead, cleaned, at):
     return qualification
 
 
-def missing_checklist_items(qualification):
-    labels = {f.name: f.verbose_name for f in Qualification._meta.get_fields() if hasattr(f, "verbose_name")}
-    missing = {}
+def missing_checklist_items(qualification: Qualification) -> dict[str, list[str]]:
+    labels = {f.name: str(f.verbose_name) for f in Qualification._meta.concrete_fields}
+    missing: dict[str, list[str]] = {}
     for key in REQUIRED_CHECKLIST:
         value = getattr(qualification, key)
         if key == "opportunity_amount":
@@ -89,7 +96,7 @@ def missing_checklist_items(qualification):
 
 @retry_on_conflict
 @transaction.atomic
-def qualification_save(*, lead, by, at=None, **checklist):
+def qualification_save(*, lead: Lead, by: User, at: datetime | None = None, **checklist: Any) -> Qualification:
     """Save the SQL checklist of a SAL without qualifying it yet."""
     at = at or timezone.now()
     cleaned = _clean_checklist(checklist)
@@ -103,7 +110,7 @@ def qualification_save(*, lead, by, at=None, **checklist):
 
 @retry_on_conflict
 @transaction.atomic
-def lead_qualify(*, lead, by, note="", at=None, **checklist):
+def lead_qualify(*, lead: Lead, by: User, note: str = "", at: datetime | None = None, **checklist: Any) -> Qualification:
     """SAL → SQL once every required checklist item is confirmed; the checklist is saved with it.
 
     When items are missing nothing is written and ValidationFailed lists them by field.
@@ -130,7 +137,9 @@ def lead_qualify(*, lead, by, note="", at=None, **checklist):
 
 @retry_on_conflict
 @transaction.atomic
-def lead_record_outcome(*, lead, by, outcome, lost_reason="", note="", at=None):
+def lead_record_outcome(
+    *, lead: Lead, by: User, outcome: str, lost_reason: str = "", note: str = "", at: datetime | None = None
+) -> Qualification:
     """SQL → won or lost; a loss needs its reason."""
     at = at or timezone.now()
     if outcome not in Outcome.values:
@@ -158,16 +167,18 @@ def lead_record_outcome(*, lead, by, outcome, lost_reason="", note="", at=None):
 
 @retry_on_conflict
 @transaction.atomic
-def lead_recycle(*, lead, by, reason, note="", at=None):
+def lead_recycle(
+    *, lead: Lead, by: User, reason: RejectionReason | int | str | None, note: str = "", at: datetime | None = None
+) -> Lead:
     """A SAL goes back to marketing: to nurture with the reason's cooldown, or disqualified."""
     check_note(note)
     at = at or timezone.now()
-    reason = resolve_reason(reason)
+    chosen = resolve_reason(reason)
     locked = _lock_lead(lead, Stage.SAL, "recycled")
     check_can_work_lead(locked, by)
-    moved = send_back(lead=locked, by=by, reason=reason, note=note, at=at)
+    moved = send_back(lead=locked, by=by, reason=chosen, note=note, at=at)
     qualification = current_qualification(locked)
     record_event(handoff=qualification.handoff_id if qualification else None, lead=locked, kind=EventKind.RECYCLED, by=by,
-           at=at, reason=reason.label, note=note)
+           at=at, reason=chosen.label, note=note)
     lead.stage = moved.stage
     return moved

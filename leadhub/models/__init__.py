@@ -107,6 +107,10 @@ class Lead(models.Model):
 
     objects = LeadQuerySet.as_manager()
 
+    # Set by the services that report them (upsert_lead, selectors.lead_detail); not columns.
+    possible_duplicate_ids: list[int]
+    possible_duplicates: list["Lead"]
+
     class Meta:
         ordering = ["-created_at", "-id"]
         permissions = [("merge_leads", "Can merge duplicate leads")]

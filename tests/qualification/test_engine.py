@@ -152,6 +152,13 @@ def test_property_condition_selects_long_webinar_attendance():
     assert engine.score(LeadFacts(activities=acts(("webinar_attended", 0, 20))), model(engagement_rules=[lte]), NOW).engagement == 5
 
 
+def test_a_condition_without_a_value_holds_for_no_activity():
+    """As in the SQL twin, where the comparison is with NULL: no activity meets it, none crashes."""
+    rules = [eng("webinar_attended", 10, cond=("minutes", "gte", None))]
+    result = engine.score(LeadFacts(activities=acts(("webinar_attended", 0, 45), ("webinar_attended", 0))), model(engagement_rules=rules), NOW)
+    assert result.engagement == Decimal("0.0") and result.contributions == ()
+
+
 def test_counts_in_rolled_up_facts_multiply():
     facts = LeadFacts(activities=(ActivityFact("email_click", TODAY, None, 4),))
     assert engine.score(facts, model(engagement_rules=[eng("email_click", 3)]), NOW).engagement == Decimal("12.0")

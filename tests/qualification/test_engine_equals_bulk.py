@@ -129,3 +129,10 @@ def test_engine_and_bulk_sql_agree_on_random_leads_and_models(fixed_instant, fit
                 result.fit, result.engagement, result.total, result.grade)
             assert sum((c.points for c in result.contributions), Decimal("0.0")) == lead.total_score
         transaction.set_rollback(True)
+
+
+def test_skipping_busy_leads_needs_a_list_of_ids_and_says_so():
+    """A range of leads cannot be compared with the ids locked (which ones were skipped?): the
+    caller hears why at once instead of a TypeError after the rows were locked."""
+    with pytest.raises(ValueError, match="needs a list of ids"), transaction.atomic():
+        bulk.lock_leads(bulk.Leads(1, 100), skip_locked=True)
