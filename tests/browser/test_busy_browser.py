@@ -6,9 +6,9 @@ import pytest
 from playwright.sync_api import expect
 
 from handoff import services
-from handoff.services import decisions, sal
 from handoff.choices import HandoffStatus
 from handoff.models import Handoff
+from handoff.services import decisions, sal
 from leadhub.choices import Stage
 from leadhub.models import Lead
 from tests.browser.support import wait_for_queue_script
