@@ -30,13 +30,19 @@ def fresh_database(name):
 
 
 def bench_env(database_url, **extra):
-    return {**os.environ, "DATABASE_URL": database_url, "DEBUG": "1", "CELERY_BROKER_URL": "",
-            "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "leadhub.settings", **extra}
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DEBUG": "1",
+        "CELERY_BROKER_URL": "",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "leadhub.settings",
+        **extra,
+    }
 
 
 def manage(env, *args, quiet=True):
-    subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL if quiet else None)
+    subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL if quiet else None)
 
 
 def setup_django(database_url, **extra):
@@ -91,9 +97,19 @@ def percentile(values, q):
 def report(name, figure, unit, *, floor=None, budget, passed, note=""):
     """Print one result line for run_all.py and a readable line for people."""
     ratio = (figure / floor) if floor else None
-    row = {"name": name, "figure": round(figure, 3), "unit": unit, "floor": round(floor, 3) if floor else None,
-           "ratio": round(ratio, 2) if ratio else None, "budget": budget, "pass": bool(passed), "note": note}
+    row = {
+        "name": name,
+        "figure": round(figure, 3),
+        "unit": unit,
+        "floor": round(floor, 3) if floor else None,
+        "ratio": round(ratio, 2) if ratio else None,
+        "budget": budget,
+        "pass": bool(passed),
+        "note": note,
+    }
     print("RESULT " + json.dumps(row), flush=True)
     floor_text = f", floor {floor:,.3f} {unit}, ratio {ratio:.2f}" if floor else ""
-    print(f"{name}: {figure:,.3f} {unit}{floor_text}; budget {budget}: {'PASS' if passed else 'FAIL'} {note}".rstrip(), flush=True)
+    print(
+        f"{name}: {figure:,.3f} {unit}{floor_text}; budget {budget}: {'PASS' if passed else 'FAIL'} {note}".rstrip(), flush=True
+    )
     return row

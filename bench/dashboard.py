@@ -34,8 +34,15 @@ CHANNELS = ["inbound_form", "paid", "interaction", "event", "referral", "import"
 
 
 def setup_django(url):
-    os.environ.update(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="leadhub.settings", DEBUG="0", DJANGO_ALLOWED_HOSTS="testserver",
-                      SECURE_SSL_REDIRECT="0", LOG_LEVEL="WARNING", CELERY_BROKER_URL="")
+    os.environ.update(
+        DATABASE_URL=url,
+        DJANGO_SETTINGS_MODULE="leadhub.settings",
+        DEBUG="0",
+        DJANGO_ALLOWED_HOSTS="testserver",
+        SECURE_SSL_REDIRECT="0",
+        LOG_LEVEL="WARNING",
+        CELERY_BROKER_URL="",
+    )
     os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-bench-only-secret-key")
     import django
 
@@ -135,7 +142,10 @@ def build(n, rebuild=False):
         for sql in statements:
             t0 = time.monotonic()
             cursor.execute(sql)
-            print(f"  {sql.split()[0]} {sql.split()[2] if sql.startswith('INSERT') else ''} {time.monotonic() - t0:.1f} s", flush=True)
+            print(
+                f"  {sql.split()[0]} {sql.split()[2] if sql.startswith('INSERT') else ''} {time.monotonic() - t0:.1f} s",
+                flush=True,
+            )
     print(f"Built {n:,} leads and handoffs in {time.monotonic() - started:.0f} s.", flush=True)
     build_rollups()
 
@@ -180,8 +190,9 @@ def measure(requests, warmup):
     today = timezone.localdate()
     results = []
     for label, user, url in scenarios:
-        url = url.format(today=today.isoformat(), d90=(today - timedelta(days=89)).isoformat(),
-                         d28=(today - timedelta(days=27)).isoformat())
+        url = url.format(
+            today=today.isoformat(), d90=(today - timedelta(days=89)).isoformat(), d28=(today - timedelta(days=27)).isoformat()
+        )
         client = Client()
         client.force_login(user)
         for _ in range(warmup):
@@ -210,9 +221,15 @@ def main():
     build(args.leads, args.rebuild)
     for label, times in measure(args.requests, args.warmup):
         p95 = percentile(times, 0.95)
-        report(f"{label} (p95)", p95, "ms", budget=f"≤ {BUDGET_MS} ms", passed=p95 <= BUDGET_MS,
-               note=f"{args.leads:,} handoffs; {len(times)} requests: median {statistics.median(times):.0f} ms, "
-                    f"max {max(times):.0f} ms")
+        report(
+            f"{label} (p95)",
+            p95,
+            "ms",
+            budget=f"≤ {BUDGET_MS} ms",
+            passed=p95 <= BUDGET_MS,
+            note=f"{args.leads:,} handoffs; {len(times)} requests: median {statistics.median(times):.0f} ms, "
+            f"max {max(times):.0f} ms",
+        )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ from datetime import UTC, datetime, timedelta
 sys.path.insert(0, os.path.dirname(__file__))
 import _common as c  # noqa: E402
 
-KINDS = ["page_view"] * 6 + ["email_open"] * 3 + ["email_click"] * 2 + ["pricing_page_view", "content_download", "webinar_attended"]
+KINDS = (
+    ["page_view"] * 6 + ["email_open"] * 3 + ["email_click"] * 2 + ["pricing_page_view", "content_download", "webinar_attended"]
+)
 BUDGET = 5000.0
 PORT = int(os.environ.get("BENCH_INGEST_PORT", "8431"))
 BROKER = os.environ.get("BENCH_BROKER", "redis://127.0.0.1:6379/9")
@@ -32,9 +34,21 @@ def make_items(emails, count, rng):
     items = []
     for i in range(count):
         kind = rng.choice(KINDS)
-        props = {"minutes": rng.choice([10, 40])} if kind == "webinar_attended" else {"url": "/pricing" if kind == "pricing_page_view" else "/product"}
-        items.append({"email": rng.choice(emails), "kind": kind, "occurred_at": (now - timedelta(minutes=rng.uniform(1, 40000))).isoformat(),
-                      "properties": props, "source": "bench", "external_id": f"bench-{i}"})
+        props = (
+            {"minutes": rng.choice([10, 40])}
+            if kind == "webinar_attended"
+            else {"url": "/pricing" if kind == "pricing_page_view" else "/product"}
+        )
+        items.append(
+            {
+                "email": rng.choice(emails),
+                "kind": kind,
+                "occurred_at": (now - timedelta(minutes=rng.uniform(1, 40000))).isoformat(),
+                "properties": props,
+                "source": "bench",
+                "external_id": f"bench-{i}",
+            }
+        )
     return items
 
 
@@ -52,8 +66,15 @@ def floor_inserts(batches, lead_ids_by_email):
         now = datetime.now(UTC)
         for item in batch:
             rows.append("(%s, %s, %s, %s, %s, %s, %s)")
-            params += [lead_ids_by_email[item["email"]], item["kind"], item["occurred_at"], json.dumps(item["properties"]),
-                       item["source"], item["external_id"], now]
+            params += [
+                lead_ids_by_email[item["email"]],
+                item["kind"],
+                item["occurred_at"],
+                json.dumps(item["properties"]),
+                item["source"],
+                item["external_id"],
+                now,
+            ]
         with connection.cursor() as cursor:
             cursor.execute(f"INSERT INTO bench_activity_floor ({columns}) VALUES {', '.join(rows)}", params)
     elapsed = time.perf_counter() - started
@@ -76,8 +97,12 @@ def post_batches(bodies, token, clients):
                     break
                 index, body = queue.pop()
                 sent_at[index] = datetime.now(UTC)
-            conn.request("POST", "/api/activities/", body=body,
-                         headers={"Authorization": f"Token {token}", "Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                "/api/activities/",
+                body=body,
+                headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+            )
             response = conn.getresponse()
             payload = response.read()
             if response.status != 200:
@@ -106,8 +131,12 @@ def main():
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--web-workers", type=int, default=3)
-    parser.add_argument("--worker-processes", type=int, default=2,
-                        help="Celery worker concurrency (prefork processes); 2 is deploy/serve.sh's default (WORKER_CONCURRENCY)")
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=2,
+        help="Celery worker concurrency (prefork processes); 2 is deploy/serve.sh's default (WORKER_CONCURRENCY)",
+    )
     parser.add_argument("--lag-timeout", type=float, default=120)
     args = parser.parse_args()
 
@@ -128,21 +157,46 @@ def main():
     lead_ids_by_email = dict(Lead.objects.values_list("email", "id"))
     rng = random.Random(11)
     items = make_items(list(lead_ids_by_email), args.activities, rng)
-    batches = [items[i:i + args.batch] for i in range(0, len(items), args.batch)]
+    batches = [items[i : i + args.batch] for i in range(0, len(items), args.batch)]
     bodies = [json.dumps({"activities": b}).encode() for b in batches]
 
     floor_seconds = floor_inserts(batches, lead_ids_by_email)
     floor_rate = args.activities / floor_seconds
 
-    serve_env = {**env, "DEBUG": "0", "DJANGO_SECRET_KEY": "bench-only-secret-key-" + "x" * 40, "SECURE_SSL_REDIRECT": "0", "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-                 "CELERY_BROKER_URL": BROKER, "WEB_CONCURRENCY": str(args.web_workers), "PORT": str(PORT), "LOG_LEVEL": "WARNING"}
+    serve_env = {
+        **env,
+        "DEBUG": "0",
+        "DJANGO_SECRET_KEY": "bench-only-secret-key-" + "x" * 40,
+        "SECURE_SSL_REDIRECT": "0",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "CELERY_BROKER_URL": BROKER,
+        "WEB_CONCURRENCY": str(args.web_workers),
+        "PORT": str(PORT),
+        "LOG_LEVEL": "WARNING",
+    }
     import redis
 
     redis.Redis.from_url(BROKER).flushdb()
     logs = tempfile.mkdtemp(prefix="bench-ingest-")
     web = c.start([c.PY, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"], serve_env, f"{logs}/web.log")
-    worker = c.start([c.PY, "-m", "celery", "-A", "leadhub", "worker", "-l", "warning", "--concurrency", str(args.worker_processes),
-                      "--pidfile", f"{logs}/worker.pid"], serve_env, f"{logs}/worker.log")
+    worker = c.start(
+        [
+            c.PY,
+            "-m",
+            "celery",
+            "-A",
+            "leadhub",
+            "worker",
+            "-l",
+            "warning",
+            "--concurrency",
+            str(args.worker_processes),
+            "--pidfile",
+            f"{logs}/worker.pid",
+        ],
+        serve_env,
+        f"{logs}/worker.log",
+    )
     try:
         c.wait_for_http(f"http://127.0.0.1:{PORT}/healthz")
         # Warm up each web process (imports, connections) with one small batch.
@@ -177,11 +231,18 @@ def main():
     # End to end, rescoring included: from the first batch sent until the last batch's leads
     # are scored (the worker works through batches in order, so then all are).
     end_to_end = args.activities / (seconds + lag) if lag is not None else 0.0
-    c.report("ingest via API, end to end with rescoring (activities/s)", end_to_end, "act/s", floor=floor_rate,
-             budget="≥ 5,000 act/s", passed=end_to_end >= BUDGET and stored == args.activities and not errors,
-             note=f"{stored:,} stored; batches posted at {rate:,.0f} act/s, and the last batch's leads were scored "
-             f"{lag:.1f} s after it returned" if lag is not None
-             else f"{stored:,} stored; the last batch's leads not scored within {args.lag_timeout:.0f} s")
+    c.report(
+        "ingest via API, end to end with rescoring (activities/s)",
+        end_to_end,
+        "act/s",
+        floor=floor_rate,
+        budget="≥ 5,000 act/s",
+        passed=end_to_end >= BUDGET and stored == args.activities and not errors,
+        note=f"{stored:,} stored; batches posted at {rate:,.0f} act/s, and the last batch's leads were scored "
+        f"{lag:.1f} s after it returned"
+        if lag is not None
+        else f"{stored:,} stored; the last batch's leads not scored within {args.lag_timeout:.0f} s",
+    )
 
 
 if __name__ == "__main__":

@@ -114,14 +114,21 @@ def top_up(url):
     from handoff import rollup
 
     sdrs = list(get_user_model().objects.filter(groups__name="SDR").order_by("id").values_list("id", flat=True))
-    statements = [SCORES, HANDOFFS.replace("%(sdrs)s", "ARRAY[" + ",".join(map(str, sdrs)) + "]").replace("%(n)s", str(len(sdrs))),
-                  RULES, "VACUUM ANALYZE"]
+    statements = [
+        SCORES,
+        HANDOFFS.replace("%(sdrs)s", "ARRAY[" + ",".join(map(str, sdrs)) + "]").replace("%(n)s", str(len(sdrs))),
+        RULES,
+        "VACUUM ANALYZE",
+    ]
     with connection.cursor() as cursor:
         for sql in statements:
             t0 = time.monotonic()
             cursor.execute(sql)
-            print(f"  {sql.split()[0]} {sql.split()[2] if sql.strip().startswith('INSERT') else ''}: {cursor.rowcount:,} rows, "
-                  f"{time.monotonic() - t0:.0f} s", flush=True)
+            print(
+                f"  {sql.split()[0]} {sql.split()[2] if sql.strip().startswith('INSERT') else ''}: {cursor.rowcount:,} rows, "
+                f"{time.monotonic() - t0:.0f} s",
+                flush=True,
+            )
     t0 = time.monotonic()
     rollup.rebuild()
     print(f"  rollups: {time.monotonic() - t0:.0f} s", flush=True)
@@ -236,7 +243,9 @@ def drilldowns(cookies):
         _, body, _ = fetch(page, cookies[who])
         found = sorted({html.unescape(h) for h in re.findall(r'href="(/leads/\?[^"]+)"', body.decode())})
         step = max(1, len(found) // DRILLDOWNS_PER_PAGE)
-        links += [(f"drill-down from {page.strip('/')}: {h.partition('?')[2][:70]}", h) for h in found[::step][:DRILLDOWNS_PER_PAGE]]
+        links += [
+            (f"drill-down from {page.strip('/')}: {h.partition('?')[2][:70]}", h) for h in found[::step][:DRILLDOWNS_PER_PAGE]
+        ]
     return links
 
 
@@ -314,14 +323,38 @@ def main():
 
     users = dict(get_user_model().objects.filter(username__in=["manager", "sdr1"]).values_list("username", "id"))
     cookies = sessions()
-    env = c.bench_env(url, DEBUG="0", DJANGO_SECRET_KEY=SECRET_KEY,
-                      DJANGO_ALLOWED_HOSTS="127.0.0.1", SECURE_SSL_REDIRECT="0", SECURE_COOKIES="0", LOG_LEVEL="INFO",
-                      REQUEST_LOG_LEVEL="INFO", LOG_FORMAT="text")
+    env = c.bench_env(
+        url,
+        DEBUG="0",
+        DJANGO_SECRET_KEY=SECRET_KEY,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        SECURE_SSL_REDIRECT="0",
+        SECURE_COOKIES="0",
+        LOG_LEVEL="INFO",
+        REQUEST_LOG_LEVEL="INFO",
+        LOG_FORMAT="text",
+    )
     c.manage(env, "collectstatic", "--no-input", "-v", "0")
     log_path = Path(f"/tmp/leadhub-bench-lead-list-{PORT}.log")
     wait_for_free_port()
-    server = c.start([c.PY, "-m", "gunicorn", "_site:application", "--pythonpath", f"{ROOT / 'bench'},{ROOT}", "-b",
-                      f"127.0.0.1:{PORT}", "-w", "2", "--timeout", "120"], env, log_path)
+    server = c.start(
+        [
+            c.PY,
+            "-m",
+            "gunicorn",
+            "_site:application",
+            "--pythonpath",
+            f"{ROOT / 'bench'},{ROOT}",
+            "-b",
+            f"127.0.0.1:{PORT}",
+            "-w",
+            "2",
+            "--timeout",
+            "120",
+        ],
+        env,
+        log_path,
+    )
     try:
         c.wait_for_http(f"http://127.0.0.1:{PORT}/login/")  # /healthz may answer 503 for a rescoring backlog
         measure(args, users, cookies, log_path)
@@ -347,7 +380,10 @@ def measure(args, users, cookies, log_path):
                 floor_ids.append(fetch("/bench/floor/", cookies[who])[2])
             rows.append((label, who, path, search, ids, floor_ids))
     export_rows = []
-    for label, path in (("export, channel paid", "/leads/export.csv?source=paid"), ("export, search a surname", "/leads/export.csv?q=garcia")):
+    for label, path in (
+        ("export, channel paid", "/leads/export.csv?source=paid"),
+        ("export, search a surname", "/leads/export.csv?q=garcia"),
+    ):
         times = [fetch(path, cookies["manager"], first_bytes=4096)[0] * 1000 for _ in range(3)]
         export_rows.append((label, max(times)))
     time.sleep(1)  # the log lines of the last requests
@@ -362,14 +398,29 @@ def measure(args, users, cookies, log_path):
         p50, p95, fp95 = c.percentile(times, 0.5), c.percentile(times, 0.95), c.percentile(floor, 0.95)
         budget = SEARCH_BUDGET_MS if search else BUDGET_MS
         alone = sql_alone(path, 5) if path.startswith("/leads/") else float("nan")
-        print(f"| {label} | {'SDR' if who == 'sdr1' else who} | {p50:.0f} | {p95:.0f} | {fp95:.0f} | {','.join(map(str, queries))} | "
-              f"{alone:.0f} | {'pass' if p95 <= budget else 'FAIL'} (≤ {budget}) |", flush=True)
-        c.report(f"lead list p95, {label}, {'SDR' if who == 'sdr1' else who}", p95, "ms", floor=fp95,
-                 budget=f"≤ {budget} ms", passed=p95 <= budget,
-                 note=f"{args.leads:,} leads; median {p50:.0f} ms; queries {','.join(map(str, queries))}")
+        print(
+            f"| {label} | {'SDR' if who == 'sdr1' else who} | {p50:.0f} | {p95:.0f} | {fp95:.0f} | {','.join(map(str, queries))} | "
+            f"{alone:.0f} | {'pass' if p95 <= budget else 'FAIL'} (≤ {budget}) |",
+            flush=True,
+        )
+        c.report(
+            f"lead list p95, {label}, {'SDR' if who == 'sdr1' else who}",
+            p95,
+            "ms",
+            floor=fp95,
+            budget=f"≤ {budget} ms",
+            passed=p95 <= budget,
+            note=f"{args.leads:,} leads; median {p50:.0f} ms; queries {','.join(map(str, queries))}",
+        )
     for label, ttfb in export_rows:
-        c.report(f"lead {label}: first bytes (worst of 3)", ttfb, "ms", budget=f"≤ {EXPORT_TTFB_MS} ms",
-                 passed=ttfb <= EXPORT_TTFB_MS, note=f"{args.leads:,} leads; streamed")
+        c.report(
+            f"lead {label}: first bytes (worst of 3)",
+            ttfb,
+            "ms",
+            budget=f"≤ {EXPORT_TTFB_MS} ms",
+            passed=ttfb <= EXPORT_TTFB_MS,
+            note=f"{args.leads:,} leads; streamed",
+        )
 
 
 if __name__ == "__main__":

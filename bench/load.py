@@ -78,8 +78,13 @@ def sign_in(base, username, timeout):
     session = requests.Session()
     page = session.get(f"{base}/login/", timeout=timeout)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    response = session.post(f"{base}/login/", data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
-                            headers={"Referer": f"{base}/login/"}, timeout=timeout, allow_redirects=False)
+    response = session.post(
+        f"{base}/login/",
+        data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
+        headers={"Referer": f"{base}/login/"},
+        timeout=timeout,
+        allow_redirects=False,
+    )
     if response.status_code != 302:
         raise RuntimeError(f"{username} could not sign in: {response.status_code}")
     return session
@@ -121,8 +126,16 @@ def sdr_loop(base, session, reasons, stats, stop, args, rng):
         if rng.random() < 0.7:
             timed(stats, "accept", session, "POST", f"{base}/queue/{handoff}/accept/", headers=headers, timeout=args.timeout)
         else:
-            timed(stats, "reject", session, "POST", f"{base}/queue/{handoff}/reject/", headers=headers,
-                  data={"reason": rng.choice(reasons), "note": "bench"}, timeout=args.timeout)
+            timed(
+                stats,
+                "reject",
+                session,
+                "POST",
+                f"{base}/queue/{handoff}/reject/",
+                headers=headers,
+                data={"reason": rng.choice(reasons), "note": "bench"},
+                timeout=args.timeout,
+            )
 
 
 def integration_loop(base, token, emails, stats, stop, args, run_tag):
@@ -139,10 +152,24 @@ def integration_loop(base, token, emails, stats, stop, args, run_tag):
         items = []
         for _ in range(args.batch):
             counter[0] += 1
-            items.append({"email": rng.choice(emails), "kind": rng.choice(["page_view", "pricing_page_view", "email_open", "email_click"]),
-                          "occurred_at": now, "source": "bench", "external_id": f"{run_tag}-{batch_no}-{counter[0]}"})
-        response = timed(stats, "activities", session, "POST", f"{base}/api/activities/", data=json.dumps({"activities": items}),
-                         timeout=args.timeout)
+            items.append(
+                {
+                    "email": rng.choice(emails),
+                    "kind": rng.choice(["page_view", "pricing_page_view", "email_open", "email_click"]),
+                    "occurred_at": now,
+                    "source": "bench",
+                    "external_id": f"{run_tag}-{batch_no}-{counter[0]}",
+                }
+            )
+        response = timed(
+            stats,
+            "activities",
+            session,
+            "POST",
+            f"{base}/api/activities/",
+            data=json.dumps({"activities": items}),
+            timeout=args.timeout,
+        )
         if response is not None and response.status_code == 200:
             body = response.json()
             with stats.lock:
@@ -165,8 +192,9 @@ def health_loop(base, stats, stop, started):
         try:
             body = requests.get(f"{base}/healthz", timeout=5).json()
             rescoring = body.get("backlog", {}).get("rescoring", {})
-            stats.backlog.append((round(time.monotonic() - started), rescoring.get("waiting_leads"),
-                                  rescoring.get("oldest_age_seconds") or 0))
+            stats.backlog.append(
+                (round(time.monotonic() - started), rescoring.get("waiting_leads"), rescoring.get("oldest_age_seconds") or 0)
+            )
         except (requests.RequestException, ValueError):
             stats.errors["healthz unreachable"] += 1
 
@@ -210,16 +238,31 @@ def prepare(args, database_url, broker):
 
 
 def start_server(args, database_url, broker, logs):
-    env = {**os.environ, "DATABASE_URL": database_url, "CELERY_BROKER_URL": broker, "DEBUG": "0",
-           "DJANGO_SECRET_KEY": "bench-load-secret-" + "k" * 40, "SECURE_SSL_REDIRECT": "0", "SECURE_COOKIES": "0",
-           "DJANGO_ALLOWED_HOSTS": HOST, "PORT": str(args.port), "BIND": f"{HOST}:{args.port}", "RUN_DIR": str(logs / "run"),
-           "LOG_LEVEL": "INFO", "REQUEST_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": broker,
+        "DEBUG": "0",
+        "DJANGO_SECRET_KEY": "bench-load-secret-" + "k" * 40,
+        "SECURE_SSL_REDIRECT": "0",
+        "SECURE_COOKIES": "0",
+        "DJANGO_ALLOWED_HOSTS": HOST,
+        "PORT": str(args.port),
+        "BIND": f"{HOST}:{args.port}",
+        "RUN_DIR": str(logs / "run"),
+        "LOG_LEVEL": "INFO",
+        "REQUEST_LOG_LEVEL": "WARNING",
+    }
     env.pop("CELERY_TASK_ALWAYS_EAGER", None)
     log = open(logs / "serve.log", "w")
-    return subprocess.Popen(["deploy/serve.sh"], cwd=c.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        ["deploy/serve.sh"], cwd=c.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
-CELERY_SUCCESS = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/[^\]]+\] Task handoff\.tasks\.check_sla\[[^\]]+\] succeeded")
+CELERY_SUCCESS = re.compile(
+    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/[^\]]+\] Task handoff\.tasks\.check_sla\[[^\]]+\] succeeded"
+)
 
 
 def sla_lags(log_text, since, until):
@@ -249,8 +292,13 @@ def after_checks(run_tag):
     ours = Activity.objects.filter(source="bench", external_id__startswith=f"{run_tag}-")
     stored = ours.count()
     duplicated = stored - ours.values("external_id").distinct().count()
-    twice = (HandoffEvent.objects.filter(kind__in=["accepted", "rejected"]).values("handoff_id")
-             .annotate(n=Count("id")).filter(n__gt=1).count())
+    twice = (
+        HandoffEvent.objects.filter(kind__in=["accepted", "rejected"])
+        .values("handoff_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .count()
+    )
     started = time.monotonic()
     while PendingRescore.objects.exists() and time.monotonic() - started < 60:
         time.sleep(1)
@@ -289,13 +337,19 @@ def main():
             raise
         signing_in = time.monotonic()
         sessions = sign_in_all(base, users, args, stats)
-        print(f"{len(sessions)} of {args.sdrs} SDRs signed in ({time.monotonic() - signing_in:.0f} s); "
-              f"{len(sessions)} SDRs and {args.rate:,.0f} activities/s for {args.seconds:.0f} s against {base} (logs in {logs})",
-              flush=True)
+        print(
+            f"{len(sessions)} of {args.sdrs} SDRs signed in ({time.monotonic() - signing_in:.0f} s); "
+            f"{len(sessions)} SDRs and {args.rate:,.0f} activities/s for {args.seconds:.0f} s against {base} (logs in {logs})",
+            flush=True,
+        )
         started_wall, started = time.time(), time.monotonic()
-        threads = [threading.Thread(target=sdr_loop, args=(base, session, reasons, stats, stop, args, random.Random(i)), daemon=True)
-                   for i, (_, session) in enumerate(sessions)]
-        threads.append(threading.Thread(target=integration_loop, args=(base, token, emails, stats, stop, args, run_tag), daemon=True))
+        threads = [
+            threading.Thread(target=sdr_loop, args=(base, session, reasons, stats, stop, args, random.Random(i)), daemon=True)
+            for i, (_, session) in enumerate(sessions)
+        ]
+        threads.append(
+            threading.Thread(target=integration_loop, args=(base, token, emails, stats, stop, args, run_tag), daemon=True)
+        )
         threads.append(threading.Thread(target=health_loop, args=(base, stats, stop, started), daemon=True))
         for thread in threads:
             thread.start()
@@ -328,22 +382,29 @@ def main():
     queue_p95 = c.percentile(stats.times.get("queue", []), 0.95)
     max_waiting = max((w or 0 for _, w, _ in stats.backlog), default=0)
     max_age = max((a for _, _, a in stats.backlog), default=0)
-    print(f"\nrequests: {total:,} in {elapsed:.0f} s ({total / elapsed:.1f}/s); 5xx: {five}; failed connections/timeouts: {failed}")
+    print(
+        f"\nrequests: {total:,} in {elapsed:.0f} s ({total / elapsed:.1f}/s); 5xx: {five}; failed connections/timeouts: {failed}"
+    )
     if stats.errors:
         print(f"other errors: {dict(stats.errors)}")
-    print(f"ingest: {stats.acknowledged:,} of {stats.offered:,} offered acknowledged ({stats.acknowledged / elapsed:,.0f}/s, "
-          f"{ingest_ratio:.1%}); acknowledged as created {stats.created:,}, stored {stored:,}, stored twice {duplicated:,}")
-    print(f"rescoring backlog during the run: up to {max_waiting:,} leads waiting, oldest {max_age:.0f} s; "
-          f"after: {left:,} waiting ({'drained' if not left else 'not drained'} in {drain:.0f} s)")
+    print(
+        f"ingest: {stats.acknowledged:,} of {stats.offered:,} offered acknowledged ({stats.acknowledged / elapsed:,.0f}/s, "
+        f"{ingest_ratio:.1%}); acknowledged as created {stats.created:,}, stored {stored:,}, stored twice {duplicated:,}"
+    )
+    print(
+        f"rescoring backlog during the run: up to {max_waiting:,} leads waiting, oldest {max_age:.0f} s; "
+        f"after: {left:,} waiting ({'drained' if not left else 'not drained'} in {drain:.0f} s)"
+    )
     print(f"SLA check lag behind its minute: {', '.join(f'{x:.1f} s' for x in lags) or 'no check finished during the run'}")
     print(f"handoffs decided more than once: {twice}")
 
     c.report("load: 5xx responses", five, "responses", budget="0", passed=five == 0)
-    c.report("load: ingest of offered activities", round(100 * ingest_ratio, 1), "%", budget=">= 95%", passed=ingest_ratio >= 0.95)
+    c.report(
+        "load: ingest of offered activities", round(100 * ingest_ratio, 1), "%", budget=">= 95%", passed=ingest_ratio >= 0.95
+    )
     c.report("load: queue p95 at the client", queue_p95 * 1000, "ms", budget="<= 1000 ms", passed=queue_p95 <= 1.0)
     lost = max(0, stats.created - stored)  # acknowledged as created, not in the database
-    c.report("load: activities lost or duplicated", lost + duplicated, "activities", budget="0",
-             passed=lost + duplicated == 0)
+    c.report("load: activities lost or duplicated", lost + duplicated, "activities", budget="0", passed=lost + duplicated == 0)
     c.report("load: handoffs decided twice", twice, "handoffs", budget="0", passed=twice == 0)
     print(f"(logs: {logs})")
 

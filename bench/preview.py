@@ -48,7 +48,10 @@ def build(leads, activities_per_lead):
     manage(env, "migrate", "-v", "0")
     started = time.monotonic()
     manage(env, "seed_demo", "--leads", str(leads), "--activities-per-lead", str(activities_per_lead), "--no-progress")
-    print(f"built {leads:,} leads (seed_demo, incl. rollups and the first scoring) in {time.monotonic() - started:.0f} s", flush=True)
+    print(
+        f"built {leads:,} leads (seed_demo, incl. rollups and the first scoring) in {time.monotonic() - started:.0f} s",
+        flush=True,
+    )
 
 
 def measure(url, runs):
@@ -80,8 +83,11 @@ def measure(url, runs):
             started = time.monotonic()
             result = services.preview(draft=draft, by=None)
             timings.append(time.monotonic() - started)
-            print(f"preview: {timings[-1]:.2f} s (qualify now {result.qualify_now:,}, under the draft {result.qualify_draft:,}; "
-                  f"{result.entering:,} enter, {result.leaving:,} leave, {result.promoted:,} would move to MQL)", flush=True)
+            print(
+                f"preview: {timings[-1]:.2f} s (qualify now {result.qualify_now:,}, under the draft {result.qualify_draft:,}; "
+                f"{result.entering:,} enter, {result.leaving:,} leave, {result.promoted:,} would move to MQL)",
+                flush=True,
+            )
         # The same draft a day later, before the nightly rescoring: every stored score is from
         # another day, so every lead is scored in full (the preview's slow path).
         tomorrow = timezone.now() + timedelta(days=1)
@@ -100,12 +106,26 @@ def measure(url, runs):
         cursor.execute("SELECT count(*) FROM (SELECT lead_id, SUM(n) FROM qualification_activityrollup GROUP BY lead_id) t")
     floor = time.monotonic() - started
     figure = statistics.median(timings)
-    report("preview of a draft", figure, "s", floor=floor, budget=f"<= {BUDGET_S:g} s", passed=figure <= BUDGET_S,
-           note=f"{leads:,} leads, {rollups:,} rollup rows; median of {runs}: " + ", ".join(f"{t:.2f}" for t in timings))
+    report(
+        "preview of a draft",
+        figure,
+        "s",
+        floor=floor,
+        budget=f"<= {BUDGET_S:g} s",
+        passed=figure <= BUDGET_S,
+        note=f"{leads:,} leads, {rollups:,} rollup rows; median of {runs}: " + ", ".join(f"{t:.2f}" for t in timings),
+    )
     figure = statistics.median(stale)
-    report("preview of a draft, stored scores from another day", figure, "s", floor=floor, budget=f"<= {BUDGET_S:g} s",
-           passed=figure <= BUDGET_S,
-           note=f"every lead scored in full, as before the nightly rescoring; median of {runs}: " + ", ".join(f"{t:.2f}" for t in stale))
+    report(
+        "preview of a draft, stored scores from another day",
+        figure,
+        "s",
+        floor=floor,
+        budget=f"<= {BUDGET_S:g} s",
+        passed=figure <= BUDGET_S,
+        note=f"every lead scored in full, as before the nightly rescoring; median of {runs}: "
+        + ", ".join(f"{t:.2f}" for t in stale),
+    )
 
 
 def main():
@@ -113,7 +133,9 @@ def main():
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--activities-per-lead", type=float, default=10)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--reuse", action="store_true", help="Measure an existing database of the same size instead of rebuilding it.")
+    parser.add_argument(
+        "--reuse", action="store_true", help="Measure an existing database of the same size instead of rebuilding it."
+    )
     parser.add_argument("--measure", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:

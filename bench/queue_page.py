@@ -80,8 +80,10 @@ def build(leads, handoffs):
         return
     started = time.monotonic()
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE handoff_handoffevent, handoff_qualification, handoff_handoff, leadhub_stagechange, "
-                       "leadhub_activity, leadhub_lead, leadhub_company RESTART IDENTITY CASCADE")
+        cursor.execute(
+            "TRUNCATE handoff_handoffevent, handoff_qualification, handoff_handoff, leadhub_stagechange, "
+            "leadhub_activity, leadhub_lead, leadhub_company RESTART IDENTITY CASCADE"
+        )
     last = [0]
 
     def progress(n):
@@ -119,8 +121,22 @@ def build(leads, handoffs):
             owner, assigned = rng.choice(sdrs), created + timedelta(seconds=30)
             due = assigned + timedelta(hours=4)
         rows.append((lead_id, "open", owner, source, campaign, score, grade, created, assigned, due, ""))
-    writer = demo.BulkWriter(Handoff, ["lead_id", "status", "owner_id", "channel", "campaign", "score_at_handoff",
-                                       "grade_at_handoff", "created_at", "assigned_at", "due_at", "note"])
+    writer = demo.BulkWriter(
+        Handoff,
+        [
+            "lead_id",
+            "status",
+            "owner_id",
+            "channel",
+            "campaign",
+            "score_at_handoff",
+            "grade_at_handoff",
+            "created_at",
+            "assigned_at",
+            "due_at",
+            "note",
+        ],
+    )
     writer.write(rows)
     attach_scoring_model()
     with connection.cursor() as cursor:
@@ -148,8 +164,10 @@ def attach_scoring_model():
         scoring_demo.rebuild_all_rollups()
     if Lead.objects.filter(score_model_version__isnull=True).exists():
         with connection.cursor() as cursor:
-            cursor.execute("UPDATE leadhub_lead SET score_model_version = %s, scored_at = %s WHERE score_model_version IS NULL",
-                           [model.version, timezone.now()])
+            cursor.execute(
+                "UPDATE leadhub_lead SET score_model_version = %s, scored_at = %s WHERE score_model_version IS NULL",
+                [model.version, timezone.now()],
+            )
             cursor.execute("VACUUM ANALYZE leadhub_lead")
 
 
@@ -223,8 +241,10 @@ def main():
     ensure_database(url, fresh=args.fresh)
     setup_django(url)
     build(args.leads, handoffs)
-    print(f"\nQueue page vs floor: {args.leads:,} leads, {handoffs:,} open handoffs, {SDR_COUNT} SDRs, "
-          f"{args.requests} requests each (PostgreSQL, in-process client, full middleware)")
+    print(
+        f"\nQueue page vs floor: {args.leads:,} leads, {handoffs:,} open handoffs, {SDR_COUNT} SDRs, "
+        f"{args.requests} requests each (PostgreSQL, in-process client, full middleware)"
+    )
     print(f"{'scenario':42} {'p50 ms':>8} {'p95 ms':>8} {'floor p50':>10} {'floor p95':>10} {'p95 ratio':>10}")
     worst = 0
     for label, page, base in measure(args.requests, args.warmup):
@@ -232,11 +252,25 @@ def main():
         worst = max(worst, ratio)
         print(f"{label:42} {pct(page, 50):8.1f} {pct(page, 95):8.1f} {pct(base, 50):10.1f} {pct(base, 95):10.1f} {ratio:9.1f}x")
         # One line per scenario for bench/run_all.py's table (figures in milliseconds).
-        print("RESULT " + json.dumps({
-            "name": f"queue page p95, {label}", "figure": round(pct(page, 95), 1), "unit": "ms",
-            "floor": round(pct(base, 95), 1), "ratio": round(ratio, 2), "budget": "p95 ≤ 3× floor",
-            "pass": ratio <= 3, "note": f"{args.leads:,} leads, {handoffs:,} open handoffs"}), flush=True)
-    print(f"\nBudget p95 <= 3.0 x floor: {'met' if worst <= 3 else 'NOT met'} (worst {worst:.1f}x; median of page {statistics.median(page) * 1000:.1f} ms)")
+        print(
+            "RESULT "
+            + json.dumps(
+                {
+                    "name": f"queue page p95, {label}",
+                    "figure": round(pct(page, 95), 1),
+                    "unit": "ms",
+                    "floor": round(pct(base, 95), 1),
+                    "ratio": round(ratio, 2),
+                    "budget": "p95 ≤ 3× floor",
+                    "pass": ratio <= 3,
+                    "note": f"{args.leads:,} leads, {handoffs:,} open handoffs",
+                }
+            ),
+            flush=True,
+        )
+    print(
+        f"\nBudget p95 <= 3.0 x floor: {'met' if worst <= 3 else 'NOT met'} (worst {worst:.1f}x; median of page {statistics.median(page) * 1000:.1f} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -28,17 +28,33 @@ DATABASE = os.environ.get("BENCH_RESCORE_DB", "leadhub_bench_rescore")
 
 
 def env_for(url):
-    return {**os.environ, "DATABASE_URL": url, "DEBUG": "1", "CELERY_BROKER_URL": "", "LOG_LEVEL": "WARNING",
-            "DJANGO_SETTINGS_MODULE": "leadhub.settings"}
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DEBUG": "1",
+        "CELERY_BROKER_URL": "",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "leadhub.settings",
+    }
 
 
 def report(name, figure, unit, *, floor=None, budget, passed, note=""):
     ratio = figure / floor if floor else None
-    row = {"name": name, "figure": round(figure, 3), "unit": unit, "floor": round(floor, 3) if floor else None,
-           "ratio": round(ratio, 2) if ratio else None, "budget": budget, "pass": bool(passed), "note": note}
+    row = {
+        "name": name,
+        "figure": round(figure, 3),
+        "unit": unit,
+        "floor": round(floor, 3) if floor else None,
+        "ratio": round(ratio, 2) if ratio else None,
+        "budget": budget,
+        "pass": bool(passed),
+        "note": note,
+    }
     print("RESULT " + json.dumps(row), flush=True)
     floor_text = f", floor {floor:,.2f} {unit}, ratio {ratio:.2f}" if floor else ""
-    print(f"{name}: {figure:,.2f} {unit}{floor_text}; budget {budget}: {'PASS' if passed else 'FAIL'} {note}".rstrip(), flush=True)
+    print(
+        f"{name}: {figure:,.2f} {unit}{floor_text}; budget {budget}: {'PASS' if passed else 'FAIL'} {note}".rstrip(), flush=True
+    )
 
 
 def build(url, leads, activities_per_lead):
@@ -50,9 +66,25 @@ def build(url, leads, activities_per_lead):
     env = env_for(url)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     started = time.monotonic()
-    subprocess.run([sys.executable, "manage.py", "seed_demo", "--leads", str(leads), "--activities-per-lead",
-                    str(activities_per_lead), "--no-progress"], cwd=ROOT, env=env, check=True)
-    print(f"built {leads:,} leads (seed_demo, incl. rollups and the first scoring) in {time.monotonic() - started:.0f} s", flush=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "seed_demo",
+            "--leads",
+            str(leads),
+            "--activities-per-lead",
+            str(activities_per_lead),
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    print(
+        f"built {leads:,} leads (seed_demo, incl. rollups and the first scoring) in {time.monotonic() - started:.0f} s",
+        flush=True,
+    )
 
 
 def measure(url):
@@ -110,10 +142,13 @@ def measure(url):
         transaction.set_rollback(True)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    note = (f"{leads:,} leads, {activities:,} activities; {leads / rescore_s:,.0f} leads/s; "
-            f"{run.promoted:,} promoted to MQL through transition(); preview {preview_s:.1f} s")
-    report("rescore after publish", rescore_s, "s", floor=floor_s, budget="<= 4x floor",
-           passed=rescore_s <= 4 * floor_s, note=note)
+    note = (
+        f"{leads:,} leads, {activities:,} activities; {leads / rescore_s:,.0f} leads/s; "
+        f"{run.promoted:,} promoted to MQL through transition(); preview {preview_s:.1f} s"
+    )
+    report(
+        "rescore after publish", rescore_s, "s", floor=floor_s, budget="<= 4x floor", passed=rescore_s <= 4 * floor_s, note=note
+    )
     report("rescore peak RSS", rss_mb, "MB", budget="<= 300 MB", passed=rss_mb <= 300)
 
 

@@ -1,8 +1,8 @@
 """Run every benchmark under bench/ and print one table: figure, floor (same run), ratio, budget, pass/fail.
 
-    .venv/bin/python bench/run_all.py            # quick sizes, about 10 minutes
-    .venv/bin/python bench/run_all.py --full     # the budgets' sizes (1M leads); much longer
-    .venv/bin/python bench/run_all.py --tiny     # seconds; CI runs this so the scripts cannot rot
+.venv/bin/python bench/run_all.py            # quick sizes, about 10 minutes
+.venv/bin/python bench/run_all.py --full     # the budgets' sizes (1M leads); much longer
+.venv/bin/python bench/run_all.py --tiny     # seconds; CI runs this so the scripts cannot rot
 """
 
 import argparse
@@ -17,8 +17,11 @@ HERE = Path(__file__).resolve().parent
 
 # name -> {size: extra arguments}
 BENCHMARKS = {
-    "ingest.py": {"tiny": ["--leads", "300", "--activities", "3000"], "quick": ["--leads", "20000", "--activities", "100000"],
-                  "full": ["--leads", "100000", "--activities", "500000"]},
+    "ingest.py": {
+        "tiny": ["--leads", "300", "--activities", "3000"],
+        "quick": ["--leads", "20000", "--activities", "100000"],
+        "full": ["--leads", "100000", "--activities", "500000"],
+    },
     "rescore.py": {"tiny": ["--leads", "500"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
     "queue_page.py": {"tiny": ["--leads", "500", "--fresh"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
     "dashboard.py": {"tiny": ["--leads", "500", "--fresh"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
@@ -54,8 +57,11 @@ def main():
     size.add_argument("--tiny", action="store_const", dest="size", const="tiny")
     parser.add_argument("--only", nargs="*", help="benchmark file names to run")
     parser.add_argument("--skip", nargs="*", default=[], help="benchmark file names not to run")
-    parser.add_argument("--reuse", action="store_true",
-                        help="measure databases built by an earlier run of the same size (scripts that build from scratch otherwise)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure databases built by an earlier run of the same size (scripts that build from scratch otherwise)",
+    )
     args = parser.parse_args()
     size = args.size or "quick"
     rows, failures = [], []
@@ -67,8 +73,7 @@ def main():
         print(f"== {script} ({size})", flush=True)
         extra = ["--reuse"] if args.reuse and script in REUSABLE else []
         env = {**os.environ, **TINY_DATABASES[script]} if size == "tiny" else None
-        proc = subprocess.run([sys.executable, str(HERE / script), *sizes[size], *extra], capture_output=True, text=True,
-                              env=env)
+        proc = subprocess.run([sys.executable, str(HERE / script), *sizes[size], *extra], capture_output=True, text=True, env=env)
         sys.stdout.write(proc.stdout)
         if proc.returncode != 0:
             sys.stdout.write(proc.stderr[-3000:])
@@ -81,7 +86,9 @@ def main():
     for r in rows:
         floor = f"{r['floor']:,} {r['unit']}" if r["floor"] is not None else "—"
         ratio = f"{r['ratio']}×" if r["ratio"] is not None else "—"
-        print(f"| {r['name']} | {r['figure']:,} {r['unit']} | {floor} | {ratio} | {r['budget']} | {'pass' if r['pass'] else 'FAIL'} |")
+        print(
+            f"| {r['name']} | {r['figure']:,} {r['unit']} | {floor} | {ratio} | {r['budget']} | {'pass' if r['pass'] else 'FAIL'} |"
+        )
     if failures:
         print(f"\nBenchmarks that crashed: {', '.join(failures)}")
     # Tiny runs check that the scripts work, not the budgets (the sizes are too small to mean anything).

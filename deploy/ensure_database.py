@@ -21,8 +21,13 @@ def main():
     from psycopg import sql
 
     params = {
-        "host": parts.hostname or "localhost", "port": parts.port or 5432, "user": unquote(parts.username or "") or None,
-        "password": unquote(parts.password or "") or None, "dbname": "postgres", "autocommit": True, "connect_timeout": 5,
+        "host": parts.hostname or "localhost",
+        "port": parts.port or 5432,
+        "user": unquote(parts.username or "") or None,
+        "password": unquote(parts.password or "") or None,
+        "dbname": "postgres",
+        "autocommit": True,
+        "connect_timeout": 5,
     }
     with psycopg.connect(**{k: v for k, v in params.items() if v is not None}) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():

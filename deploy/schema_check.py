@@ -43,30 +43,64 @@ def main():
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="leadhub-schema-"))
-    env = c.bench_env(f"sqlite:///{work / 'db.sqlite3'}", LEADHUB_IMPORT_DIR=str(work / "imports"),
-                      API_THROTTLE_RATE="100000/min", LOG_LEVEL="WARNING")
+    env = c.bench_env(
+        f"sqlite:///{work / 'db.sqlite3'}",
+        LEADHUB_IMPORT_DIR=str(work / "imports"),
+        API_THROTTLE_RATE="100000/min",
+        LOG_LEVEL="WARNING",
+    )
     c.manage(env, "migrate", "--noinput")
     c.manage(env, "seed_demo", "--leads", "150", "--no-progress")
-    tokens = json.loads(subprocess.run([c.PY, "manage.py", "shell", "-c", ACCOUNTS], cwd=ROOT, env=env, check=True,
-                                       capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    tokens = json.loads(
+        subprocess.run(
+            [c.PY, "manage.py", "shell", "-c", ACCOUNTS], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     schema = work / "schema.yaml"
     c.manage(env, "spectacular", "--file", str(schema), "--validate", "--fail-on-warn")
 
-    web = c.start([c.PY, "-m", "gunicorn", "leadhub.wsgi:application", "-b", f"127.0.0.1:{PORT}", "-w", "2",
-                   "--timeout", "60"], env, work / "web.log")
+    web = c.start(
+        [c.PY, "-m", "gunicorn", "leadhub.wsgi:application", "-b", f"127.0.0.1:{PORT}", "-w", "2", "--timeout", "60"],
+        env,
+        work / "web.log",
+    )
     failed = []
     try:
         c.wait_for_http(f"{BASE}/healthz")
         for role, token in tokens.items():
             print(f"== schemathesis as {role} (seed {args.seed}, {args.examples} examples per operation)", flush=True)
-            run = subprocess.run([
-                str(Path(c.PY).with_name("schemathesis")), "--config-file", str(CONFIG), "run", str(schema), "--url", BASE,
-                "--header", f"Authorization: Token {token}", "--seed", str(args.seed),
-                "--max-examples", str(args.examples), "--workers", "2", "--no-shrink", "--request-timeout", "30",
-                "--phases", "examples,coverage,fuzzing", "--suppress-health-check", "all",
-            # In the throwaway folder: schemathesis keeps a cache of past failures where it runs,
-            # and each run here starts from nothing.
-            ], cwd=work, env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_TELEMETRY": "false"})
+            run = subprocess.run(
+                [
+                    str(Path(c.PY).with_name("schemathesis")),
+                    "--config-file",
+                    str(CONFIG),
+                    "run",
+                    str(schema),
+                    "--url",
+                    BASE,
+                    "--header",
+                    f"Authorization: Token {token}",
+                    "--seed",
+                    str(args.seed),
+                    "--max-examples",
+                    str(args.examples),
+                    "--workers",
+                    "2",
+                    "--no-shrink",
+                    "--request-timeout",
+                    "30",
+                    "--phases",
+                    "examples,coverage,fuzzing",
+                    "--suppress-health-check",
+                    "all",
+                    # In the throwaway folder: schemathesis keeps a cache of past failures where it runs,
+                    # and each run here starts from nothing.
+                ],
+                cwd=work,
+                env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_TELEMETRY": "false"},
+            )
             if run.returncode:
                 failed.append(role)
     finally:

@@ -25,8 +25,12 @@ BASE = f"http://127.0.0.1:{PORT}"
 
 def api(method, path, token, body=None):
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{BASE}{path}", data=data, method=method, headers={
-        "Authorization": f"Token {token}", "Content-Type": "application/json", "Accept": "application/json"})
+    request = urllib.request.Request(
+        f"{BASE}{path}",
+        data=data,
+        method=method,
+        headers={"Authorization": f"Token {token}", "Content-Type": "application/json", "Accept": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read() or b"null")
@@ -45,9 +49,18 @@ def fail(message, logs):
 
 def main():
     database_url = c.fresh_database("leadhub_smoke")
-    env = {**c.bench_env(database_url), "DEBUG": "0", "DJANGO_SECRET_KEY": "smoke-test-secret-" + "k" * 40,
-           "SECURE_SSL_REDIRECT": "0", "SECURE_COOKIES": "0", "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-           "CELERY_BROKER_URL": BROKER, "PORT": str(PORT), "WEB_CONCURRENCY": "2", "LOG_LEVEL": "INFO"}
+    env = {
+        **c.bench_env(database_url),
+        "DEBUG": "0",
+        "DJANGO_SECRET_KEY": "smoke-test-secret-" + "k" * 40,
+        "SECURE_SSL_REDIRECT": "0",
+        "SECURE_COOKIES": "0",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "CELERY_BROKER_URL": BROKER,
+        "PORT": str(PORT),
+        "WEB_CONCURRENCY": "2",
+        "LOG_LEVEL": "INFO",
+    }
     import redis
 
     redis.Redis.from_url(BROKER).flushdb()
@@ -68,10 +81,42 @@ def main():
     logs = tempfile.mkdtemp(prefix="leadhub-smoke-")
     processes = {
         "web": c.start([c.PY, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"], env, f"{logs}/web.log"),
-        "worker": c.start([c.PY, "-m", "celery", "-A", "leadhub", "worker", "-l", "info", "--concurrency", "1",
-                           "--pidfile", f"{logs}/worker.pid"], env, f"{logs}/worker.log"),
-        "beat": c.start([c.PY, "-m", "celery", "-A", "leadhub", "beat", "-l", "info", "--pidfile", f"{logs}/beat.pid",
-                         "--schedule", f"{logs}/beat-schedule"], env, f"{logs}/beat.log"),
+        "worker": c.start(
+            [
+                c.PY,
+                "-m",
+                "celery",
+                "-A",
+                "leadhub",
+                "worker",
+                "-l",
+                "info",
+                "--concurrency",
+                "1",
+                "--pidfile",
+                f"{logs}/worker.pid",
+            ],
+            env,
+            f"{logs}/worker.log",
+        ),
+        "beat": c.start(
+            [
+                c.PY,
+                "-m",
+                "celery",
+                "-A",
+                "leadhub",
+                "beat",
+                "-l",
+                "info",
+                "--pidfile",
+                f"{logs}/beat.pid",
+                "--schedule",
+                f"{logs}/beat-schedule",
+            ],
+            env,
+            f"{logs}/beat.log",
+        ),
     }
     try:
         c.wait_for_http(f"{BASE}/healthz")
@@ -79,17 +124,49 @@ def main():
         if status != 200 or health["checks"]["broker"] != "ok":
             fail(f"/healthz: {status} {health}", logs)
 
-        status, lead = api("POST", "/api/leads/", integration_token, {
-            "email": "jordan.reyes@northwind-analytics.com", "first_name": "Jordan", "last_name": "Reyes",
-            "title": "VP Marketing", "country": "US", "channel": "inbound_form", "campaign": "website-demo-form",
-            "company": {"name": "Northwind Analytics", "industry": "software", "employee_count": 800, "annual_revenue": "120000000"},
-        })
+        status, lead = api(
+            "POST",
+            "/api/leads/",
+            integration_token,
+            {
+                "email": "jordan.reyes@northwind-analytics.com",
+                "first_name": "Jordan",
+                "last_name": "Reyes",
+                "title": "VP Marketing",
+                "country": "US",
+                "channel": "inbound_form",
+                "campaign": "website-demo-form",
+                "company": {
+                    "name": "Northwind Analytics",
+                    "industry": "software",
+                    "employee_count": 800,
+                    "annual_revenue": "120000000",
+                },
+            },
+        )
         if status != 201:
             fail(f"creating the lead: {status} {lead}", logs)
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        kinds = ["demo_request", "pricing_page_view", "pricing_page_view", "pricing_page_view", "webinar_attended", "email_reply", "contact_request"]
-        activities = [{"email": lead["email"], "kind": kind, "occurred_at": now, "source": "smoke", "external_id": f"smoke-{i}",
-                       "properties": {"minutes": 50} if kind == "webinar_attended" else {}} for i, kind in enumerate(kinds)]
+        kinds = [
+            "demo_request",
+            "pricing_page_view",
+            "pricing_page_view",
+            "pricing_page_view",
+            "webinar_attended",
+            "email_reply",
+            "contact_request",
+        ]
+        activities = [
+            {
+                "email": lead["email"],
+                "kind": kind,
+                "occurred_at": now,
+                "source": "smoke",
+                "external_id": f"smoke-{i}",
+                "properties": {"minutes": 50} if kind == "webinar_attended" else {},
+            }
+            for i, kind in enumerate(kinds)
+        ]
         status, result = api("POST", "/api/activities/", integration_token, {"activities": activities})
         if status != 200 or result["created"] != len(kinds):
             fail(f"posting activities: {status} {result}", logs)
@@ -101,7 +178,10 @@ def main():
                 break
             time.sleep(0.5)
         else:
-            fail(f"the worker did not make the lead an MQL within 60 s (stage {detail.get('stage')}, score {detail.get('total_score')})", logs)
+            fail(
+                f"the worker did not make the lead an MQL within 60 s (stage {detail.get('stage')}, score {detail.get('total_score')})",
+                logs,
+            )
         print(f"lead {lead['id']} scored {detail['total_score']} (grade {detail['grade']}) and became an MQL through the worker")
 
         from handoff.models import Handoff

@@ -73,8 +73,10 @@ class Program:
         if ran >= HEALTHY_AFTER:
             self.backoff = BACKOFF_START
         self.restart_at = time.monotonic() + self.backoff
-        say(f"{self.name} (pid {self.process.pid}) exited with {describe(code)} after {ran:.0f} s; "
-            f"restarting it in {self.backoff:.0f} s")
+        say(
+            f"{self.name} (pid {self.process.pid}) exited with {describe(code)} after {ran:.0f} s; "
+            f"restarting it in {self.backoff:.0f} s"
+        )
         self.backoff = min(self.backoff * 2, BACKOFF_MAX)
         self.process = None
         self.restarts += 1

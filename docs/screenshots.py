@@ -22,8 +22,15 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
 PORT = int(os.environ.get("SCREENSHOT_PORT", "8765"))
 BASE = f"http://127.0.0.1:{PORT}"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def manage(env, *args):
@@ -92,8 +99,10 @@ def queue_conflict(browser):
 
 def small_screens(browser):
     """The queue at 1024 px, the queue and a lead page on a 390 px phone."""
-    for name, viewport, full_page in (("queue-1024", {"width": 1024, "height": 768}, False),
-                                      ("queue-phone", {"width": 390, "height": 844}, True)):
+    for name, viewport, full_page in (
+        ("queue-1024", {"width": 1024, "height": 768}, False),
+        ("queue-phone", {"width": 390, "height": 844}, True),
+    ):
         context = browser.new_context(viewport=viewport, device_scale_factor=1)
         page = context.new_page()
         sign_in(page, "sdr1")
@@ -145,8 +154,13 @@ def main():
         env = {**os.environ, "DEBUG": "1", "DATABASE_URL": f"sqlite:///{tmp}/shots.sqlite3", "CELERY_BROKER_URL": ""}
         manage(env, "migrate", "-v", "0")
         manage(env, "seed_demo", "--leads", "1500", "--no-progress")
-        server = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{PORT}", "--noreload"],
-                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{PORT}", "--noreload"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             for _ in range(60):
                 try:

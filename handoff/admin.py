@@ -97,7 +97,10 @@ class SLAPolicyForm(forms.ModelForm):
     and a second active policy for the same channel."""
 
     workdays = forms.TypedMultipleChoiceField(
-        label="Business days", coerce=int, required=False, widget=forms.CheckboxSelectMultiple,
+        label="Business days",
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
         choices=list(enumerate(WEEKDAY_NAMES)),
     )
 
@@ -145,7 +148,18 @@ class HandoffEventInline(HistoryInline):
 class HandoffAdmin(admin.ModelAdmin):
     """Read-mostly: decisions are made in the queue (services), not by editing rows here."""
 
-    list_display = ["id", "lead", "status", "owner", "channel", "created_at", "assigned_at", "due_at", "first_decision_at", "rejection_reason"]
+    list_display = [
+        "id",
+        "lead",
+        "status",
+        "owner",
+        "channel",
+        "created_at",
+        "assigned_at",
+        "due_at",
+        "first_decision_at",
+        "rejection_reason",
+    ]
     list_filter = ["status", "channel", "rejection_reason"]
     search_fields = ["lead__email", "lead__last_name", "owner__username"]
     list_select_related = ["lead", "owner", "rejection_reason"]

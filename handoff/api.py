@@ -38,22 +38,43 @@ class CanViewHandoffs(BasePermission):
 
 class HandoffSerializer(serializers.ModelSerializer):
     lead = serializers.SerializerMethodField()
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True, help_text="Null while in the pool.")
+    owner = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Null while in the pool."
+    )
     decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     rejection_reason = serializers.SlugRelatedField(slug_field="label", read_only=True, allow_null=True)
 
     class Meta:
         model = Handoff
         fields = [
-            "id", "lead", "status", "owner", "channel", "campaign", "score_at_handoff", "grade_at_handoff",
-            "created_at", "assigned_at", "due_at", "first_decision_at", "decided_by", "rejection_reason", "note",
+            "id",
+            "lead",
+            "status",
+            "owner",
+            "channel",
+            "campaign",
+            "score_at_handoff",
+            "grade_at_handoff",
+            "created_at",
+            "assigned_at",
+            "due_at",
+            "first_decision_at",
+            "decided_by",
+            "rejection_reason",
+            "note",
         ]
 
     def get_lead(self, handoff) -> dict:
         lead = handoff.lead
         return {
-            "id": lead.id, "email": lead.email, "name": lead.full_name, "title": lead.title, "stage": lead.stage,
-            "company": lead.company.name if lead.company_id else None, "total_score": str(lead.total_score), "grade": lead.grade,
+            "id": lead.id,
+            "email": lead.email,
+            "name": lead.full_name,
+            "title": lead.title,
+            "stage": lead.stage,
+            "company": lead.company.name if lead.company_id else None,
+            "total_score": str(lead.total_score),
+            "grade": lead.grade,
         }
 
 
@@ -62,8 +83,12 @@ class NoteInput(StrictInput):
 
 
 class RejectInput(NoteInput):
-    reason = serializers.IntegerField(min_value=1, max_value=INT32_MAX, help_text="A rejection reason's id.",
-                                      error_messages={"required": "Choose a reason.", "null": "Choose a reason."})
+    reason = serializers.IntegerField(
+        min_value=1,
+        max_value=INT32_MAX,
+        help_text="A rejection reason's id.",
+        error_messages={"required": "Choose a reason.", "null": "Choose a reason."},
+    )
 
 
 class ReassignInput(NoteInput):
@@ -74,7 +99,9 @@ class QualifyInput(StrictInput):
     buying_cycle = serializers.BooleanField(required=False, default=False)
     influencer = serializers.BooleanField(required=False, default=False)
     timeframe_known = serializers.BooleanField(required=False, default=False)
-    opportunity_amount = amount_field(max_digits=14, decimal_places=2, max_value=Decimal("999999999999.99"), required=False, allow_null=True)
+    opportunity_amount = amount_field(
+        max_digits=14, decimal_places=2, max_value=Decimal("999999999999.99"), required=False, allow_null=True
+    )
     permission_to_follow_up = serializers.BooleanField(required=False, default=False)
     budget_note = serializers.CharField(required=False, allow_blank=True, default="")
     authority_note = serializers.CharField(required=False, allow_blank=True, default="")
@@ -95,8 +122,21 @@ class QualificationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Qualification
         fields = [
-            "lead", "stage", "buying_cycle", "influencer", "timeframe_known", "opportunity_amount", "permission_to_follow_up",
-            "budget_note", "authority_note", "need_note", "timeline_note", "qualified_at", "outcome", "lost_reason", "outcome_at",
+            "lead",
+            "stage",
+            "buying_cycle",
+            "influencer",
+            "timeframe_known",
+            "opportunity_amount",
+            "permission_to_follow_up",
+            "budget_note",
+            "authority_note",
+            "need_note",
+            "timeline_note",
+            "qualified_at",
+            "outcome",
+            "lost_reason",
+            "outcome_at",
         ]
 
 
@@ -129,20 +169,26 @@ class HandoffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         data = _valid(NoteInput, request)
         return self._answer(services.handoff_accept(handoff=self.get_object(), by=request.user, note=data["note"]))
 
-    @extend_schema(request=RejectInput, responses={200: HandoffSerializer, **ERRORS},
-                   summary="Reject with a reason: the lead goes back to nurture or is disqualified")
+    @extend_schema(
+        request=RejectInput,
+        responses={200: HandoffSerializer, **ERRORS},
+        summary="Reject with a reason: the lead goes back to nurture or is disqualified",
+    )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         data = _valid(RejectInput, request)
-        return self._answer(services.handoff_reject(handoff=self.get_object(), by=request.user, reason=data.get("reason"), note=data["note"]))
+        return self._answer(
+            services.handoff_reject(handoff=self.get_object(), by=request.user, reason=data.get("reason"), note=data["note"])
+        )
 
     @extend_schema(request=None, responses={200: HandoffSerializer, **ERRORS}, summary="Claim a pool handoff")
     @action(detail=True, methods=["post"])
     def claim(self, request, pk=None):
         return self._answer(services.handoff_claim(handoff=self.get_object(), by=request.user))
 
-    @extend_schema(request=ReassignInput, responses={200: HandoffSerializer, **ERRORS},
-                   summary="Reassign an open handoff (sales managers)")
+    @extend_schema(
+        request=ReassignInput, responses={200: HandoffSerializer, **ERRORS}, summary="Reassign an open handoff (sales managers)"
+    )
     @action(detail=True, methods=["post"])
     def reassign(self, request, pk=None):
         data = _valid(ReassignInput, request)
@@ -151,7 +197,9 @@ class HandoffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             to_user = get_user_model().objects.filter(username=data["owner"]).first()
             if to_user is None or not queue_workers().filter(pk=to_user.pk).exists():
                 raise ValidationFailed("Choose someone who works the queue.", field_errors={"owner": ["Unknown or not an SDR."]})
-        return self._answer(services.handoff_reassign(handoff=self.get_object(), by=request.user, to_user=to_user, note=data["note"]))
+        return self._answer(
+            services.handoff_reassign(handoff=self.get_object(), by=request.user, to_user=to_user, note=data["note"])
+        )
 
 
 class CanViewLeads(BasePermission):
@@ -166,8 +214,11 @@ class LeadSalesViewSet(viewsets.GenericViewSet):
     permission_classes = [CanViewLeads]
     serializer_class = QualificationSerializer
 
-    @extend_schema(request=QualifyInput, responses={200: QualificationSerializer, **ERRORS},
-                   summary="Qualify a SAL to SQL (every required checklist item confirmed)")
+    @extend_schema(
+        request=QualifyInput,
+        responses={200: QualificationSerializer, **ERRORS},
+        summary="Qualify a SAL to SQL (every required checklist item confirmed)",
+    )
     @action(detail=True, methods=["post"])
     def qualify(self, request, pk=None):
         data = dict(_valid(QualifyInput, request))
@@ -175,15 +226,20 @@ class LeadSalesViewSet(viewsets.GenericViewSet):
         qualification = services.lead_qualify(lead=self.get_object(), by=request.user, note=note, **data)
         return Response(QualificationSerializer(qualification).data)
 
-    @extend_schema(request=OutcomeInput, responses={200: QualificationSerializer, **ERRORS}, summary="Record an SQL's outcome: won or lost")
+    @extend_schema(
+        request=OutcomeInput, responses={200: QualificationSerializer, **ERRORS}, summary="Record an SQL's outcome: won or lost"
+    )
     @action(detail=True, methods=["post"])
     def outcome(self, request, pk=None):
         data = _valid(OutcomeInput, request)
         qualification = services.lead_record_outcome(lead=self.get_object(), by=request.user, **data)
         return Response(QualificationSerializer(qualification).data)
 
-    @extend_schema(request=RejectInput, responses={200: OpenApiResponse(description="The lead's new stage."), **ERRORS},
-                   summary="Recycle a SAL to nurture (or disqualify it) with a reason")
+    @extend_schema(
+        request=RejectInput,
+        responses={200: OpenApiResponse(description="The lead's new stage."), **ERRORS},
+        summary="Recycle a SAL to nurture (or disqualify it) with a reason",
+    )
     @action(detail=True, methods=["post"])
     def recycle(self, request, pk=None):
         data = _valid(RejectInput, request)

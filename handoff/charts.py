@@ -17,7 +17,7 @@ def _nice_max(value):
         return 1
     for power in range(-1, 9):
         for step in (2, 4, 8, 10):  # quarters of these are round: 0.5, 1, 2, 2.5
-            top = step * 10 ** power
+            top = step * 10**power
             if top >= value:
                 return top
     return value
@@ -95,10 +95,14 @@ def line_chart(label, labels, series, unit=""):
         for i, v in enumerate(vs):
             if v is not None:
                 x, y = xy(i, v)
-                parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{color}"><title>{escape(name)}, {escape(labels[i])}: '
-                             f'{_fmt(v)}{escape(unit)}</title></circle>')
-        legend.append(f'<rect x="{LEFT + 8 + s * 150}" y="{HEIGHT - 12}" width="12" height="4" fill="{color}"/>'
-                      f'<text x="{LEFT + 24 + s * 150}" y="{HEIGHT - 7}" class="legend">{escape(name)}</text>')
+                parts.append(
+                    f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{color}"><title>{escape(name)}, {escape(labels[i])}: '
+                    f"{_fmt(v)}{escape(unit)}</title></circle>"
+                )
+        legend.append(
+            f'<rect x="{LEFT + 8 + s * 150}" y="{HEIGHT - 12}" width="12" height="4" fill="{color}"/>'
+            f'<text x="{LEFT + 24 + s * 150}" y="{HEIGHT - 7}" class="legend">{escape(name)}</text>'
+        )
     return _frame(label, "".join(parts), "".join(legend))
 
 
@@ -120,12 +124,20 @@ def bar_chart(label, bars, unit="", color=COLORS[0], top=None):
         h = plot_h * min(v / top, 1)
         x = LEFT + slot * i + (slot - width) / 2
         y = TOP + plot_h - h
-        parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{h:.1f}" rx="2" fill="{color}">'
-                     f'<title>{escape(text)}: {_fmt(value)}{escape(unit)}{escape(" (" + sample[0] + ")") if sample else ""}</title></rect>')
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{h:.1f}" rx="2" fill="{color}">'
+            f"<title>{escape(text)}: {_fmt(value)}{escape(unit)}{escape(' (' + sample[0] + ')') if sample else ''}</title></rect>"
+        )
         if n <= 14:
-            parts.append(f'<text x="{x + width / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle" class="value">{_fmt(value)}{escape(unit)}</text>')
+            parts.append(
+                f'<text x="{x + width / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle" class="value">{_fmt(value)}{escape(unit)}</text>'
+            )
         if i % every == 0:
-            parts.append(f'<text x="{x + width / 2:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" class="tick">{escape(text)}</text>')
+            parts.append(
+                f'<text x="{x + width / 2:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" class="tick">{escape(text)}</text>'
+            )
             if sample:
-                parts.append(f'<text x="{x + width / 2:.1f}" y="{HEIGHT - BOTTOM + 30}" text-anchor="middle" class="tick sample">{escape(sample[0])}</text>')
+                parts.append(
+                    f'<text x="{x + width / 2:.1f}" y="{HEIGHT - BOTTOM + 30}" text-anchor="middle" class="tick sample">{escape(sample[0])}</text>'
+                )
     return _frame(label, "".join(parts))

@@ -40,10 +40,29 @@ ACCEPT_ODDS = {"paid": 0.3, "inbound_form": 0.76, "referral": 0.85, "event": 0.7
 # Paid rejections tell the demo's story (mostly students and no budget) whatever the moment
 # the demo is seeded: their reasons are dealt in this order (about the shares of Student 30%,
 # No budget 30%, one each of the rest), so after any number of them No budget leads the others.
-PAID_REASONS = ["Student", "No budget", "Bad contact data", "No budget", "Student", "No need", "No budget", "Student",
-                "Not the decision maker", "Bad timing"]
-REASONS_OTHER = {"No budget": 16, "Not the decision maker": 24, "Bad contact data": 9, "No need": 18, "Bad timing": 18,
-                 "Student": 3, "Competitor": 3, "Existing customer": 4, "Duplicate": 5}
+PAID_REASONS = [
+    "Student",
+    "No budget",
+    "Bad contact data",
+    "No budget",
+    "Student",
+    "No need",
+    "No budget",
+    "Student",
+    "Not the decision maker",
+    "Bad timing",
+]
+REASONS_OTHER = {
+    "No budget": 16,
+    "Not the decision maker": 24,
+    "Bad contact data": 9,
+    "No need": 18,
+    "Bad timing": 18,
+    "Student": 3,
+    "Competitor": 3,
+    "Existing customer": 4,
+    "Duplicate": 5,
+}
 LOST_REASONS = ["Chose a competitor", "No decision", "Budget cut", "Price", "Timing: next fiscal year"]
 STUDENT_TITLES = ("Student", "Graduate Student", "Intern")
 # The rule that does not help (feedback page): downloads add points but not buyers, so the
@@ -86,8 +105,12 @@ def _promote(rng, now, stdout):
     total = Lead.objects.count()
     want = min(MAX_PROMOTIONS, max(10, int(total * MQL_SHARE)))
     candidates = list(
-        Lead.objects.filter(stage=Stage.NEW, company__isnull=False).exclude(first_name="").exclude(title__in=("", *STUDENT_TITLES))
-        .select_related("company").annotate(n_activities=Count("activities")).order_by("-n_activities", "id")[:want]
+        Lead.objects.filter(stage=Stage.NEW, company__isnull=False)
+        .exclude(first_name="")
+        .exclude(title__in=("", *STUDENT_TITLES))
+        .select_related("company")
+        .annotate(n_activities=Count("activities"))
+        .order_by("-n_activities", "id")[:want]
     )
     _placeholder_scores(candidates, rng)
     stdout.write(f"No MQLs yet: promoting the {len(candidates)} most engaged business leads.")
@@ -136,7 +159,9 @@ def seed(*, users, seed=7, stdout=None, progress=False, now=None):
         for name, channel, hours in DEMO_POLICIES:
             SLAPolicy.objects.get_or_create(channel=channel, active=True, defaults={"name": name, "response_hours": hours})
         for user in sdrs:
-            SDRProfile.objects.update_or_create(user=user, defaults={"available": True, "capacity": 40, "out_of_office_until": None})
+            SDRProfile.objects.update_or_create(
+                user=user, defaults={"available": True, "capacity": 40, "out_of_office_until": None}
+            )
         counts = _seed_history(rng, now, sdrs, stdout)
         # The history is back-dated with plain UPDATEs, past the services: recount the rollups.
         rollup.rebuild()
@@ -164,7 +189,7 @@ def _seed_history(rng, now, sdrs, stdout):
     subjects.sort(key=lambda lead: (lead.created_at, lead.pk))
     # The newest MQLs make the live queue, in every SLA state; the rest are history.
     n_open = max(10, int(len(subjects) * OPEN_SHARE)) if subjects else 0
-    states = (["pool"] * 3 + ["on_time"] * 8 + ["due_soon"] * 4 + ["overdue"] * 6)
+    states = ["pool"] * 3 + ["on_time"] * 8 + ["due_soon"] * 4 + ["overdue"] * 6
     plan = {lead.pk: (states[i % len(states)] if i < n_open else None) for i, lead in enumerate(reversed(subjects))}
     counts = dict.fromkeys(["decided", "accepted", "rejected", "paid_rejected", "sql", "won", "open", "pool"], 0)
     by_lead = {h.lead_id: h for h in existing}
@@ -196,8 +221,11 @@ def _seed_history(rng, now, sdrs, stdout):
                 # them nothing can be due within the hour, so "due soon" is then due shortly
                 # after the next opening.
                 minutes = timedelta(minutes=rng.uniform(10, 50) if state == "due_soon" else rng.uniform(30, 600))
-                due = (calendar_for(handoff.sla_policy).add(now, minutes) if state == "due_soon"
-                       else business_before(handoff.sla_policy, now, minutes))
+                due = (
+                    calendar_for(handoff.sla_policy).add(now, minutes)
+                    if state == "due_soon"
+                    else business_before(handoff.sla_policy, now, minutes)
+                )
                 Handoff.objects.filter(pk=handoff.pk).update(due_at=due, first_due_at=due)
                 handoff.due_at = due
             counts["open"] += 1
@@ -215,7 +243,9 @@ def _redate(handoff, lead, mql_at):
     owner_at = mql_at + timedelta(seconds=30)
     policy = services.sla_policy_for(handoff.channel)  # the demo's channel policies came after scoring
     Handoff.objects.filter(pk=handoff.pk).update(
-        created_at=mql_at, assigned_at=owner_at if handoff.owner_id else None, sla_policy=policy,
+        created_at=mql_at,
+        assigned_at=owner_at if handoff.owner_id else None,
+        sla_policy=policy,
         due_at=services.due_at_for(policy, owner_at) if handoff.owner_id else None,
         first_due_at=services.due_at_for(policy, owner_at) if handoff.owner_id else None,
     )
@@ -289,8 +319,15 @@ def _work_sal(rng, now, lead, owner, accepted_at, reasons, counts, buying=80.0):
     else:
         at = accepted_at + timedelta(hours=rng.uniform(2, 48))
         if at < now and rng.random() < 0.6:
-            services.qualification_save(lead=lead, by=owner, at=at, buying_cycle=True, influencer=rng.random() < 0.6,
-                                        opportunity_amount=rng.choice([None, 15_000, 30_000]), need_note="Replacing spreadsheets")
+            services.qualification_save(
+                lead=lead,
+                by=owner,
+                at=at,
+                buying_cycle=True,
+                influencer=rng.random() < 0.6,
+                opportunity_amount=rng.choice([None, 15_000, 30_000]),
+                need_note="Replacing spreadsheets",
+            )
 
 
 def _qualify(rng, now, lead, owner, accepted_at, counts):
@@ -298,7 +335,13 @@ def _qualify(rng, now, lead, owner, accepted_at, counts):
     if at >= now:
         return
     services.lead_qualify(
-        lead=lead, by=owner, at=at, buying_cycle=True, influencer=True, timeframe_known=True, permission_to_follow_up=True,
+        lead=lead,
+        by=owner,
+        at=at,
+        buying_cycle=True,
+        influencer=True,
+        timeframe_known=True,
+        permission_to_follow_up=True,
         opportunity_amount=rng.choice([8_000, 12_000, 18_000, 25_000, 40_000, 60_000, 95_000]),
         budget_note=rng.choice(["Approved", "Pending CFO sign-off", "Part of FY budget"]),
         need_note=rng.choice(["Replacing spreadsheets", "Scaling the SDR team", "Consolidating tools"]),

@@ -36,10 +36,18 @@ def _rules_by_key(rows):
 
 def _figures(row, rule):
     return {
-        "version": rule.model.version if rule else None, "points": row["points"], "handoffs": row["handoffs"],
-        "rejected": row["rejected"], "sql": row["sql"], "rejection_rate": row["rejection_rate"], "sql_rate": row["sql_rate"],
-        "top_reason": row["top_reason"], "top_reason_n": row["top_reason_n"],
-        "url": row["url"], "rejected_url": row["rejected_url"], "sql_url": row["sql_url"],
+        "version": rule.model.version if rule else None,
+        "points": row["points"],
+        "handoffs": row["handoffs"],
+        "rejected": row["rejected"],
+        "sql": row["sql"],
+        "rejection_rate": row["rejection_rate"],
+        "sql_rate": row["sql_rate"],
+        "top_reason": row["top_reason"],
+        "top_reason_n": row["top_reason_n"],
+        "url": row["url"],
+        "rejected_url": row["rejected_url"],
+        "sql_url": row["sql_url"],
     }
 
 
@@ -53,8 +61,15 @@ def rules_by_version(scope, version=None, limit=20, query=""):
     for row in rows:
         rule = rules.get((row["kind"], row["rule_id"]))
         key = rule_text.signature(rule) if rule else ("gone", row["kind"], row["label"])
-        line = lines.setdefault(key, {"label": rule_text.subject(rule) if rule else row["label"], "kind": row["kind"],
-                                      "group": rule_text.group_of(rule) if rule else row["kind"], "by_version": {}})
+        line = lines.setdefault(
+            key,
+            {
+                "label": rule_text.subject(rule) if rule else row["label"],
+                "kind": row["kind"],
+                "group": rule_text.group_of(rule) if rule else row["kind"],
+                "by_version": {},
+            },
+        )
         figures = _figures(row, rule)
         line["by_version"][figures["version"]] = figures
     published = ScoringModel.objects.filter(status=ModelStatus.PUBLISHED).values_list("version", flat=True).first()
@@ -70,8 +85,15 @@ def rules_by_version(scope, version=None, limit=20, query=""):
         out.append({"label": line["label"], "kind": line["kind"], "group": line["group"], **current, "history": history})
     out.sort(key=lambda r: (-r["handoffs"], r["label"]))
     base = [(k, v) for k, v in _query_items(query) if k != "version"]
-    choices = [{"version": v, "label": f"v{v}" + (" (published)" if v == published else ""), "current": v == version,
-                "url": "?" + urlencode([*base, ("version", v)])} for v in seen]
+    choices = [
+        {
+            "version": v,
+            "label": f"v{v}" + (" (published)" if v == published else ""),
+            "current": v == version,
+            "url": "?" + urlencode([*base, ("version", v)]),
+        }
+        for v in seen
+    ]
     return {"version": version, "published": published, "versions": choices, "rows": out[:limit] if limit else out}
 
 
@@ -85,9 +107,13 @@ def notes_by_reason(scope, by="channel"):
     """What SDRs wrote when rejecting, per (channel or campaign, reason label): {"latest": note,
     "notes": [...], "count": n}, newest first. Reads only rejected handoffs with a note."""
     key = {"channel": "channel", "campaign": "campaign"}[by]
-    handoffs = (reports.scoped(scope, reached="rejected").filter(status=HandoffStatus.REJECTED).exclude(Q(note="") | Q(note__isnull=True))
-                .order_by("-first_decision_at", "-pk")
-                .values_list(key, "rejection_reason__label", "note", "first_decision_at", "lead_id", "decided_by__username"))
+    handoffs = (
+        reports.scoped(scope, reached="rejected")
+        .filter(status=HandoffStatus.REJECTED)
+        .exclude(Q(note="") | Q(note__isnull=True))
+        .order_by("-first_decision_at", "-pk")
+        .values_list(key, "rejection_reason__label", "note", "first_decision_at", "lead_id", "decided_by__username")
+    )
     notes = {}
     for value, reason, note, at, lead_id, by_user in handoffs[:2000]:
         cell = notes.setdefault((value, reason), {"count": 0, "notes": []})

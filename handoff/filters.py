@@ -25,7 +25,9 @@ SORTS = {
 def _may_hold_handoffs():
     return get_user_model().objects.filter(
         Q(groups__permissions__codename__in=["act_on_handoff", "reassign_handoff"])
-        | Q(user_permissions__codename__in=["act_on_handoff", "reassign_handoff"]), is_active=True)
+        | Q(user_permissions__codename__in=["act_on_handoff", "reassign_handoff"]),
+        is_active=True,
+    )
 
 
 def queue_people(request=None):
@@ -44,7 +46,12 @@ def queue_workers(request=None):
 
 def default_assigned(user):
     """SDRs start on their own work plus the pool; everyone else sees the whole queue."""
-    if user and user.is_authenticated and user.has_perm("handoff.act_on_handoff") and not user.has_perm("handoff.reassign_handoff"):
+    if (
+        user
+        and user.is_authenticated
+        and user.has_perm("handoff.act_on_handoff")
+        and not user.has_perm("handoff.reassign_handoff")
+    ):
         return Assigned.MINE_AND_POOL
     return Assigned.ALL
 

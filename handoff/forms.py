@@ -65,9 +65,14 @@ class ReportFilterForm(forms.Form):
     def scope(self, now=None):
         data = self.cleaned_data
         owner = data.get("owner")
-        return Scope(date_from=data.get("date_from"), date_to=data.get("date_to"), owner_id=owner.pk if owner else None,
-                     channel=data.get("channel") or "", campaign=(data.get("campaign") or "").strip(),
-                     now=now or timezone.now())
+        return Scope(
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            owner_id=owner.pk if owner else None,
+            channel=data.get("channel") or "",
+            campaign=(data.get("campaign") or "").strip(),
+            now=now or timezone.now(),
+        )
 
 
 class SDRProfileForm(forms.Form):
@@ -76,11 +81,14 @@ class SDRProfileForm(forms.Form):
 
     available = forms.BooleanField(label="Available", required=False)
     out_of_office_until = forms.DateTimeField(
-        label="Out of office until", required=False, input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+        label="Out of office until",
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         error_messages={"invalid": "Enter a date and time, such as 2026-12-24 09:00."},
     )
     capacity = forms.IntegerField(
-        label="Capacity", widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+        label="Capacity",
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
         error_messages={"required": "Enter a capacity: the most open handoffs at once.", "invalid": "Enter a whole number."},
     )

@@ -22,12 +22,16 @@ def release_held(now=None):
     for record in records:
         # Handoffs claimed, assigned or closed meanwhile are no longer held.
         HeldHandoff.objects.filter(record=record).exclude(
-            handoff__status=HandoffStatus.OPEN, handoff__owner__isnull=True).delete()
+            handoff__status=HandoffStatus.OPEN, handoff__owner__isnull=True
+        ).delete()
         left = record.daily_cap - used_today(record, day)
         if left <= 0:
             continue
-        waiting = list(Handoff.objects.filter(pk__in=HeldHandoff.objects.filter(record=record).values("handoff_id"))
-                       .order_by("-score_at_handoff", "pk")[:left])
+        waiting = list(
+            Handoff.objects.filter(pk__in=HeldHandoff.objects.filter(record=record).values("handoff_id")).order_by(
+                "-score_at_handoff", "pk"
+            )[:left]
+        )
         done = 0
         for handoff in waiting:
             assigned = handoff_assign(handoff=handoff, at=now)

@@ -14,13 +14,27 @@ from .models import Handoff, HandoffEvent
 
 
 def record_event(
-    *, handoff: Handoff | int | None = None, lead: Lead | int, kind: str, by: User | None, at: datetime, reason: str = "",
-    note: str = "", from_owner: int | None = None, to_owner: int | None = None,
+    *,
+    handoff: Handoff | int | None = None,
+    lead: Lead | int,
+    kind: str,
+    by: User | None,
+    at: datetime,
+    reason: str = "",
+    note: str = "",
+    from_owner: int | None = None,
+    to_owner: int | None = None,
 ) -> HandoffEvent:
     return HandoffEvent.objects.create(
         handoff_id=handoff.pk if isinstance(handoff, Handoff) else handoff,
-        lead_id=lead.pk if isinstance(lead, Lead) else lead, kind=kind, by=by, at=at,
-        reason=reason or "", note=note or "", from_owner_id=from_owner, to_owner_id=to_owner,
+        lead_id=lead.pk if isinstance(lead, Lead) else lead,
+        kind=kind,
+        by=by,
+        at=at,
+        reason=reason or "",
+        note=note or "",
+        from_owner_id=from_owner,
+        to_owner_id=to_owner,
     )
 
 

@@ -64,8 +64,13 @@ def reporting_zone():
 
 def band_case(field="score_at_handoff"):
     """The index in BANDS of a score."""
-    whens = [When(Q(**({f"{field}__gte": lo} if lo is not None else {})) & Q(**({f"{field}__lt": hi} if hi is not None else {})),
-                  then=Value(i)) for i, (lo, hi) in enumerate(BANDS)]
+    whens = [
+        When(
+            Q(**({f"{field}__gte": lo} if lo is not None else {})) & Q(**({f"{field}__lt": hi} if hi is not None else {})),
+            then=Value(i),
+        )
+        for i, (lo, hi) in enumerate(BANDS)
+    ]
     return Case(*whens, default=Value(0), output_field=IntegerField())
 
 
@@ -84,50 +89,89 @@ def deadline(model=None):
 def _daily(apps):
     handoff = apps.get_model("handoff", "Handoff")
     keys = dict(
-        day=TruncDate("created_at", tzinfo=reporting_zone()), week=_week(), owner=Coalesce("owner_id", 0, output_field=IntegerField()), channel=F("channel"),
-        campaign=F("campaign"), grade=F("grade_at_handoff"), band=band_case(), status=F("status"),
+        day=TruncDate("created_at", tzinfo=reporting_zone()),
+        week=_week(),
+        owner=Coalesce("owner_id", 0, output_field=IntegerField()),
+        channel=F("channel"),
+        campaign=F("campaign"),
+        grade=F("grade_at_handoff"),
+        band=band_case(),
+        status=F("status"),
         reason=Coalesce("rejection_reason_id", 0, output_field=IntegerField()),
     )
-    sal, sql, won = Minutes("created_at", "first_decision_at"), Minutes("first_decision_at", "sql_at"), Minutes("sql_at", "won_at")
+    sal, sql, won = (
+        Minutes("created_at", "first_decision_at"),
+        Minutes("first_decision_at", "sql_at"),
+        Minutes("sql_at", "won_at"),
+    )
     measures = dict(
-        n=Count("id"), with_deadline=Count(deadline(handoff)), decided=Count("response_minutes"),
+        n=Count("id"),
+        with_deadline=Count(deadline(handoff)),
+        decided=Count("response_minutes"),
         late=Count("id", filter=Q(first_decision_at__gt=deadline(handoff))),
-        sql=Count("sql_at"), won=Count("won_at"),
-        sal_minutes=Coalesce(Sum(sal), 0.0), sal_timed=Count(sal),
-        sql_minutes=Coalesce(Sum(sql), 0.0), sql_timed=Count(sql),
-        won_minutes=Coalesce(Sum(won), 0.0), won_timed=Count(won),
+        sql=Count("sql_at"),
+        won=Count("won_at"),
+        sal_minutes=Coalesce(Sum(sal), 0.0),
+        sal_timed=Count(sal),
+        sql_minutes=Coalesce(Sum(sql), 0.0),
+        sql_timed=Count(sql),
+        won_minutes=Coalesce(Sum(won), 0.0),
+        won_timed=Count(won),
     )
     return apps.get_model("handoff", "HandoffDailyRollup"), handoff.objects.all(), "id", keys, measures
 
 
 def _response(apps):
-    keys = dict(day=TruncDate("created_at", tzinfo=reporting_zone()), week=_week(), owner=F("owner_id"), channel=F("channel"),
-                minutes=F("response_minutes"))
+    keys = dict(
+        day=TruncDate("created_at", tzinfo=reporting_zone()),
+        week=_week(),
+        owner=F("owner_id"),
+        channel=F("channel"),
+        minutes=F("response_minutes"),
+    )
     source = apps.get_model("handoff", "Handoff").objects.filter(owner__isnull=False, response_minutes__isnull=False)
     return apps.get_model("handoff", "HandoffResponseRollup"), source, "id", keys, dict(n=Count("id"))
 
 
 def _rule_keys(**extra):
     return dict(
-        **extra, day=TruncDate("handoff__created_at", tzinfo=reporting_zone()), channel=F("handoff__channel"), kind=F("kind"),
-        rule_id=F("rule_id"), label=F("label"), points=F("points"),
+        **extra,
+        day=TruncDate("handoff__created_at", tzinfo=reporting_zone()),
+        channel=F("handoff__channel"),
+        kind=F("kind"),
+        rule_id=F("rule_id"),
+        label=F("label"),
+        points=F("points"),
         reason=Coalesce("handoff__rejection_reason_id", 0, output_field=IntegerField()),
     )
 
 
 def _rule_measures():
-    return dict(n=Count("id"), rejected=Count("id", filter=Q(handoff__status="rejected")),
-                sql=Count("id", filter=Q(handoff__sql_at__isnull=False)))
+    return dict(
+        n=Count("id"),
+        rejected=Count("id", filter=Q(handoff__status="rejected")),
+        sql=Count("id", filter=Q(handoff__sql_at__isnull=False)),
+    )
 
 
 def _rules(apps):
-    return (apps.get_model("handoff", "HandoffRuleRollup"), apps.get_model("handoff", "HandoffRule").objects.all(), "handoff_id",
-            _rule_keys(), _rule_measures())
+    return (
+        apps.get_model("handoff", "HandoffRuleRollup"),
+        apps.get_model("handoff", "HandoffRule").objects.all(),
+        "handoff_id",
+        _rule_keys(),
+        _rule_measures(),
+    )
 
 
 def _campaign_rules(apps):
-    return (apps.get_model("handoff", "HandoffRuleCampaignRollup"), apps.get_model("handoff", "HandoffRule").objects.all(),
-            "handoff_id", _rule_keys(campaign=F("handoff__campaign")), _rule_measures())
+    return (
+        apps.get_model("handoff", "HandoffRuleCampaignRollup"),
+        apps.get_model("handoff", "HandoffRule").objects.all(),
+        "handoff_id",
+        _rule_keys(campaign=F("handoff__campaign")),
+        _rule_measures(),
+    )
 
 
 TABLES = (_daily, _response, _rules, _campaign_rules)
@@ -140,8 +184,12 @@ def _apply(table, sign, handoff_ids=None, apps=global_apps):
     if handoff_ids is not None:
         source = source.filter(**{f"{handoff_field}__in": list(handoff_ids)})
     # Aliases differ from the source's field names (an annotation may not shadow a field).
-    grouped = (source.order_by().annotate(**{f"k_{k}": v for k, v in keys.items()})
-               .values(*(f"k_{k}" for k in keys)).annotate(**{f"m_{m}": v for m, v in measures.items()}))
+    grouped = (
+        source.order_by()
+        .annotate(**{f"k_{k}": v for k, v in keys.items()})
+        .values(*(f"k_{k}" for k in keys))
+        .annotate(**{f"m_{m}": v for m, v in measures.items()})
+    )
     select, params = grouped.query.sql_with_params()
     qn = connection.ops.quote_name
     table_name = qn(model._meta.db_table)
@@ -149,8 +197,10 @@ def _apply(table, sign, handoff_ids=None, apps=global_apps):
     values = [f"s.{qn('k_' + k)}" for k in keys] + [f"{int(sign)} * s.{qn('m_' + m)}" for m in measures]
     updates = ", ".join(f"{qn(m)} = {table_name}.{qn(m)} + excluded.{qn(m)}" for m in measures)
     # "WHERE true": SQLite needs it to tell the upsert's ON CONFLICT from a join's ON.
-    sql = (f"INSERT INTO {table_name} ({', '.join(qn(c) for c in columns)}) SELECT {', '.join(values)} FROM ({select}) s "
-           f"WHERE true ON CONFLICT ({', '.join(qn(k) for k in keys)}) DO UPDATE SET {updates}")
+    sql = (
+        f"INSERT INTO {table_name} ({', '.join(qn(c) for c in columns)}) SELECT {', '.join(values)} FROM ({select}) s "
+        f"WHERE true ON CONFLICT ({', '.join(qn(k) for k in keys)}) DO UPDATE SET {updates}"
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 
@@ -174,9 +224,13 @@ def _grouped(table, apps, ids):
     """The grouped SELECT of what the handoffs `ids` contribute to one table, and its key and
     measure names."""
     _model, source, handoff_field, keys, measures = table(apps)
-    grouped = (source.filter(**{f"{handoff_field}__in": ids}).order_by()
-               .annotate(**{f"k_{k}": v for k, v in keys.items()}).values(*(f"k_{k}" for k in keys))
-               .annotate(**{f"m_{m}": v for m, v in measures.items()}))
+    grouped = (
+        source.filter(**{f"{handoff_field}__in": ids})
+        .order_by()
+        .annotate(**{f"k_{k}": v for k, v in keys.items()})
+        .values(*(f"k_{k}" for k in keys))
+        .annotate(**{f"m_{m}": v for m, v in measures.items()})
+    )
     return grouped, list(keys), list(measures)
 
 
@@ -197,7 +251,7 @@ def _compiled(index, table, count):
         sql, params = compiler.as_sql()
         params = list(params)
         positions = [params.index(sentinel) for sentinel in sentinels]
-        converters = compiler.get_converters([column[0] for column in compiler.select[:compiler.col_count]])
+        converters = compiler.get_converters([column[0] for column in compiler.select[: compiler.col_count]])
         query = grouped.query
         names = [*query.extra_select, *query.values_select, *query.annotation_select]
         entry = _COMPILED[key] = (compiler, sql, params, positions, converters, names, keys, measures)
@@ -265,7 +319,7 @@ def _upsert(table, deltas, apps=global_apps):
     ordered = sorted(deltas.items(), key=lambda item: _key_order(item[0]))
     with connection.cursor() as cursor:
         for start in range(0, len(ordered), UPSERT_ROWS):
-            chunk = ordered[start:start + UPSERT_ROWS]
+            chunk = ordered[start : start + UPSERT_ROWS]
             params = [adapt(v) for key, values in chunk for v in (*key, *values)]
             cursor.execute(head + ", ".join([row_sql] * len(chunk)) + tail, params)
 

@@ -55,13 +55,18 @@ def sdrs_in_turn(count: int, at: datetime, exclude: Collection[int] = ()) -> lis
         return [None] * count
     load = dict(
         Handoff.objects.filter(status=HandoffStatus.OPEN, owner_id__in=[p.user_id for p in candidates])
-        .order_by().values_list("owner_id").annotate(n=Count("id"))
+        .order_by()
+        .values_list("owner_id")
+        .annotate(n=Count("id"))
     )
     free = [profile.capacity - load.get(profile.user_id, 0) for profile in candidates]
     owners: list[SDRProfile | None] = []
     turn = 0
     for _ in range(count):
-        nxt = next(((turn + step) % len(candidates) for step in range(len(candidates)) if free[(turn + step) % len(candidates)] > 0), None)
+        nxt = next(
+            ((turn + step) % len(candidates) for step in range(len(candidates)) if free[(turn + step) % len(candidates)] > 0),
+            None,
+        )
         if nxt is None:
             owners.extend([None] * (count - len(owners)))
             break
@@ -82,7 +87,9 @@ def mark_assigned(owners: Sequence[SDRProfile | None], at: datetime) -> None:
     one stopped instead of restarting from the lowest id."""
     last = {profile.pk: index for index, profile in enumerate(owners) if profile is not None}
     SDRProfile.objects.bulk_update(
-        [SDRProfile(pk=pk, last_assigned_at=at + timedelta(microseconds=index)) for pk, index in last.items()], ["last_assigned_at"])
+        [SDRProfile(pk=pk, last_assigned_at=at + timedelta(microseconds=index)) for pk, index in last.items()],
+        ["last_assigned_at"],
+    )
 
 
 def record_rules(handoffs: Iterable[Handoff], leads: Iterable[Lead]) -> None:
@@ -91,9 +98,13 @@ def record_rules(handoffs: Iterable[Handoff], leads: Iterable[Lead]) -> None:
     the score sales actually saw, even after the model changes."""
     results = lead_scores([lead for lead in leads if lead.score_model_version is not None])
     HandoffRule.objects.bulk_create(
-        [HandoffRule(handoff=handoff, rule_id=c.rule_id, kind=c.kind, label=c.rule[:200], points=c.points)
-         for handoff in handoffs if handoff.lead_id in results
-         for c in results[handoff.lead_id].contributions if c.points],
+        [
+            HandoffRule(handoff=handoff, rule_id=c.rule_id, kind=c.kind, label=c.rule[:200], points=c.points)
+            for handoff in handoffs
+            if handoff.lead_id in results
+            for c in results[handoff.lead_id].contributions
+            if c.points
+        ],
         ignore_conflicts=True,
     )
 
@@ -121,16 +132,28 @@ def handoff_create_many(*, lead_ids: Iterable[int], by: User | None = None, at: 
     leads = sorted(Lead.objects.filter(pk__in=lead_ids).select_related("company"), key=lambda lead: lead.pk)
     if not leads:
         return []
-    stale = list(Handoff.objects.select_for_update(no_key=True).filter(
-        lead_id__in=[lead.pk for lead in leads], status=HandoffStatus.OPEN).order_by("pk"))
+    stale = list(
+        Handoff.objects.select_for_update(no_key=True)
+        .filter(lead_id__in=[lead.pk for lead in leads], status=HandoffStatus.OPEN)
+        .order_by("pk")
+    )
     # One rollup update at the end for the closed and the new handoffs (rollup.Change).
     rollups = rollup.Change([h.pk for h in stale])
     if stale:
         Handoff.objects.filter(pk__in=[h.pk for h in stale]).update(status=HandoffStatus.CLOSED, closed_at=at)
-        HandoffEvent.objects.bulk_create([
-            HandoffEvent(handoff_id=h.pk, lead_id=h.lead_id, kind=EventKind.CLOSED, by=by, at=at,
-                         reason="Superseded by a new MQL handoff") for h in stale
-        ])
+        HandoffEvent.objects.bulk_create(
+            [
+                HandoffEvent(
+                    handoff_id=h.pk,
+                    lead_id=h.lead_id,
+                    kind=EventKind.CLOSED,
+                    by=by,
+                    at=at,
+                    reason="Superseded by a new MQL handoff",
+                )
+                for h in stale
+            ]
+        )
     policies: dict[str, SLAPolicy | None] = {}
     due: dict[SLAPolicy | None, datetime] = {}
     owners = routing_cap.apply(sdrs_in_turn(len(leads), at), at)  # a gradual publish's daily cap
@@ -141,18 +164,29 @@ def handoff_create_many(*, lead_ids: Iterable[int], by: User | None = None, at: 
         policy = policies[lead.source]
         if owner is not None and policy not in due:
             due[policy] = due_at_for(policy, at)
-        handoffs.append(Handoff(
-            lead_id=lead.pk, channel=lead.source, campaign=lead.campaign, score_at_handoff=lead.total_score,
-            grade_at_handoff=lead.grade, created_at=at, sla_policy=policy, owner_id=owner.user_id if owner else None,
-            assigned_at=at if owner else None, due_at=due[policy] if owner else None,
-            first_due_at=due[policy] if owner else None,
-        ))
+        handoffs.append(
+            Handoff(
+                lead_id=lead.pk,
+                channel=lead.source,
+                campaign=lead.campaign,
+                score_at_handoff=lead.total_score,
+                grade_at_handoff=lead.grade,
+                created_at=at,
+                sla_policy=policy,
+                owner_id=owner.user_id if owner else None,
+                assigned_at=at if owner else None,
+                due_at=due[policy] if owner else None,
+                first_due_at=due[policy] if owner else None,
+            )
+        )
     handoffs = Handoff.objects.bulk_create(handoffs)
     events = [HandoffEvent(handoff_id=h.pk, lead_id=h.lead_id, kind=EventKind.CREATED, by=by, at=at) for h in handoffs]
     events += [
         HandoffEvent(handoff_id=h.pk, lead_id=h.lead_id, kind=EventKind.ASSIGNED, by=by, at=at, to_owner_id=h.owner_id)
-        if h.owner_id is not None else
-        HandoffEvent(handoff_id=h.pk, lead_id=h.lead_id, kind=EventKind.POOLED, by=by, at=at, reason="No SDR is available under capacity")
+        if h.owner_id is not None
+        else HandoffEvent(
+            handoff_id=h.pk, lead_id=h.lead_id, kind=EventKind.POOLED, by=by, at=at, reason="No SDR is available under capacity"
+        )
         for h in handoffs
     ]
     HandoffEvent.objects.bulk_create(events)
@@ -173,8 +207,14 @@ def handoff_assign(*, handoff: Handoff, by: User | None = None, at: datetime | N
         raise Conflict("This handoff is no longer waiting for an owner.")
     profile = next_sdr(at)
     if profile is None:
-        record_event(handoff=handoff, lead=handoff.lead_id, kind=EventKind.POOLED, by=by, at=at,
-               reason="No SDR is available under capacity")
+        record_event(
+            handoff=handoff,
+            lead=handoff.lead_id,
+            kind=EventKind.POOLED,
+            by=by,
+            at=at,
+            reason="No SDR is available under capacity",
+        )
         return handoff
     due = due_at_for(locked.sla_policy, at)
     with rollup.tracking([handoff.pk]):

@@ -59,7 +59,8 @@ def hold(handoffs):
         return
     HeldHandoff.objects.bulk_create([HeldHandoff(record_id=record.pk, handoff_id=pk) for pk in pooled], ignore_conflicts=True)
     HandoffEvent.objects.filter(handoff_id__in=pooled, kind=EventKind.POOLED).update(
-        reason=f"Held in the pool: publishing v{record.model.version} opens {record.daily_cap:,} handoffs a day")
+        reason=f"Held in the pool: publishing v{record.model.version} opens {record.daily_cap:,} handoffs a day"
+    )
 
 
 def held_count(record):

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 # --- escalation --------------------------------------------------------------------------
 
+
 @dataclass
 class CheckResult:
     breached: int = 0
@@ -49,9 +50,11 @@ class CheckResult:
 def _managers():
     perm = Permission.objects.filter(content_type__app_label="handoff", codename="reassign_handoff")
     return list(
-        get_user_model().objects.filter(is_active=True)
+        get_user_model()
+        .objects.filter(is_active=True)
         .filter(Q(groups__permissions__in=perm) | Q(user_permissions__in=perm) | Q(is_superuser=True))
-        .distinct().order_by("pk")
+        .distinct()
+        .order_by("pk")
     )
 
 
@@ -69,11 +72,13 @@ def _notify(users, *, handoff, escalation, subject, text):
     )
     emails = sorted({u.email for u in users if u.email})
     if emails:
+
         def mail():
             try:
                 send_mail(subject, text, None, emails)
             except Exception:  # a mail server outage must not undo a recorded escalation
                 log.exception("SLA escalation mail failed", extra={"handoff": handoff.pk})
+
         transaction.on_commit(mail)
 
 
@@ -87,8 +92,9 @@ def _step(handoff_id, tier, now):
         handoff = Handoff.objects.select_related("lead", "owner", "sla_policy").get(pk=handoff.pk)
         try:
             with transaction.atomic():
-                escalation = Escalation.objects.create(handoff=handoff, tier=tier, due_at=handoff.due_at,
-                                                       owner_id=handoff.owner_id, action=tier.action, at=now)
+                escalation = Escalation.objects.create(
+                    handoff=handoff, tier=tier, due_at=handoff.due_at, owner_id=handoff.owner_id, action=tier.action, at=now
+                )
         except IntegrityError:
             return None  # another SLA check took this step first
         owner, name = handoff.owner, _lead_label(handoff)
@@ -99,25 +105,37 @@ def _step(handoff_id, tier, now):
             text = f"{name} is past its SLA deadline: accept or reject it now."
             _notify([owner], handoff=handoff, escalation=escalation, subject=f"SLA missed: {name}", text=text)
         elif tier.action == Action.NOTIFY_MANAGER:
-            text = f"{name} ({overdue}) is overdue since {timezone.localtime(handoff.due_at):%b %-d %H:%M}: reassign or follow up."
+            text = (
+                f"{name} ({overdue}) is overdue since {timezone.localtime(handoff.due_at):%b %-d %H:%M}: reassign or follow up."
+            )
             _notify(_managers(), handoff=handoff, escalation=escalation, subject=f"SLA escalation: {name}", text=text)
         else:
             profile = next_sdr(now, exclude=[owner.pk]) if tier.action == Action.REASSIGN else None
             to_owner = profile.user if profile else None
             due = due_at_for(handoff.sla_policy, now) if to_owner else None
             with rollup.tracking([handoff.pk]):
-                Handoff.objects.filter(pk=handoff.pk).update(owner=to_owner, assigned_at=now if to_owner else None, due_at=due,
-                                                             first_due_at=first_due(due))
+                Handoff.objects.filter(pk=handoff.pk).update(
+                    owner=to_owner, assigned_at=now if to_owner else None, due_at=due, first_due_at=first_due(due)
+                )
             if profile:
                 type(profile).objects.filter(pk=profile.pk).update(last_assigned_at=now)
                 text = f"{name} was overdue with {overdue} and is now yours."
                 _notify([to_owner], handoff=handoff, escalation=escalation, subject=f"Reassigned to you: {name}", text=text)
-            text = (f"{name} was overdue and went to {display_name(to_owner)}." if to_owner
-                    else f"{name} was overdue and went back to the pool.")
+            text = (
+                f"{name} was overdue and went to {display_name(to_owner)}."
+                if to_owner
+                else f"{name} was overdue and went back to the pool."
+            )
             _notify([owner], handoff=handoff, escalation=escalation, subject=f"Taken back: {name}", text=text)
         HandoffEvent.objects.create(
-            handoff=handoff, lead_id=handoff.lead_id, kind=EventKind.ESCALATED, at=now, by=None,
-            reason=tier.name[:200], note=text, from_owner_id=owner.pk if tier.action in (Action.RETURN_TO_POOL, Action.REASSIGN) else None,
+            handoff=handoff,
+            lead_id=handoff.lead_id,
+            kind=EventKind.ESCALATED,
+            at=now,
+            by=None,
+            reason=tier.name[:200],
+            note=text,
+            from_owner_id=owner.pk if tier.action in (Action.RETURN_TO_POOL, Action.REASSIGN) else None,
             to_owner_id=to_owner.pk if to_owner else None,
         )
         return escalation
@@ -130,10 +148,13 @@ def _mark_breaches(now):
         ids = list(
             Handoff.objects.select_for_update(no_key=True, skip_locked=True)
             .filter(status=HandoffStatus.OPEN, owner__isnull=False, due_at__lt=now, breached_at__isnull=True)
-            .order_by("pk").values_list("pk", flat=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
-        return sum(Handoff.objects.filter(pk__in=ids[i:i + 1000], breached_at__isnull=True).update(breached_at=F("due_at"))
-                   for i in range(0, len(ids), 1000))
+        return sum(
+            Handoff.objects.filter(pk__in=ids[i : i + 1000], breached_at__isnull=True).update(breached_at=F("due_at"))
+            for i in range(0, len(ids), 1000)
+        )
 
 
 def check_sla(*, now=None):
@@ -147,11 +168,11 @@ def check_sla(*, now=None):
         return result
     overdue = list(
         Handoff.objects.filter(status=HandoffStatus.OPEN, owner__isnull=False, due_at__lte=now)
-        .select_related("sla_policy").only("id", "due_at", "owner_id", "sla_policy").order_by("due_at", "id")
+        .select_related("sla_policy")
+        .only("id", "due_at", "owner_id", "sla_policy")
+        .order_by("due_at", "id")
     )
-    done = set(
-        Escalation.objects.filter(handoff_id__in=[h.pk for h in overdue]).values_list("handoff_id", "tier_id", "due_at")
-    )
+    done = set(Escalation.objects.filter(handoff_id__in=[h.pk for h in overdue]).values_list("handoff_id", "tier_id", "due_at"))
     for handoff in overdue:
         calendar = calendar_for(handoff.sla_policy)
         for tier in tiers:

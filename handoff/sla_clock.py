@@ -31,21 +31,24 @@ class PolicyClock(Protocol):
     @property
     def holidays(self) -> str: ...
 
+
 DEFAULT_CALENDAR = BusinessCalendar(time_zone="UTC", workdays=frozenset({0, 1, 2, 3, 4}), opens=time(9), closes=time(18))
 
 
 @lru_cache(maxsize=256)
 def _calendar(time_zone: str, workdays: tuple[int, ...], opens: time, closes: time, holidays: str) -> BusinessCalendar:
-    return BusinessCalendar(time_zone=time_zone, workdays=frozenset(workdays), opens=opens, closes=closes,
-                            holidays=parse_holidays(holidays))
+    return BusinessCalendar(
+        time_zone=time_zone, workdays=frozenset(workdays), opens=opens, closes=closes, holidays=parse_holidays(holidays)
+    )
 
 
 def calendar_for(policy: PolicyClock | None) -> BusinessCalendar:
     """The business calendar of a policy (cached by its values); the default one without a policy."""
     if policy is None:
         return DEFAULT_CALENDAR
-    return _calendar(policy.time_zone or "UTC", tuple(sorted(policy.workdays or ())), policy.opens_at, policy.closes_at,
-                     policy.holidays or "")
+    return _calendar(
+        policy.time_zone or "UTC", tuple(sorted(policy.workdays or ())), policy.opens_at, policy.closes_at, policy.holidays or ""
+    )
 
 
 def response_time(policy: PolicyClock | None) -> timedelta:

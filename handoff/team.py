@@ -28,8 +28,11 @@ def _history():
 
 
 def _form(profile, data=None):
-    initial = {"available": profile.available, "capacity": profile.capacity,
-               "out_of_office_until": timezone.localtime(profile.out_of_office_until) if profile.out_of_office_until else None}
+    initial = {
+        "available": profile.available,
+        "capacity": profile.capacity,
+        "out_of_office_until": timezone.localtime(profile.out_of_office_until) if profile.out_of_office_until else None,
+    }
     return SDRProfileForm(data, initial=initial, prefix=f"p{profile.pk}")
 
 
@@ -53,8 +56,9 @@ def team(request):
     rows = _rows(now)
     for row in rows:
         row["form"] = _form(row["profile"])
-    return render(request, "handoff/team.html", {"rows": rows, "history": _history(), "now": now,
-                                                 "max_capacity": services.MAX_CAPACITY})
+    return render(
+        request, "handoff/team.html", {"rows": rows, "history": _history(), "now": now, "max_capacity": services.MAX_CAPACITY}
+    )
 
 
 @require_POST
@@ -75,8 +79,11 @@ def team_profile(request, pk):
                     form.add_error(field if field in form.fields else None, message)
         else:
             name = profile.user.get_full_name() or profile.user.username
-            notice = (f"Saved {name}: " + "; ".join(f"{services.PROFILE_LABELS[c.field]} {c.new_value}" for c in written) + "."
-                      if written else f"Nothing to save for {name}: no value changed.")
+            notice = (
+                f"Saved {name}: " + "; ".join(f"{services.PROFILE_LABELS[c.field]} {c.new_value}" for c in written) + "."
+                if written
+                else f"Nothing to save for {name}: no value changed."
+            )
     else:
         error = "Check the highlighted values: nothing was saved."
     if not request.htmx:
@@ -88,6 +95,12 @@ def team_profile(request, pk):
     now = timezone.now()
     row = _row(now, profile.pk)
     row["form"] = _form(profile) if error is None else form
-    context = {"row": row, "notice": notice, "error": error, "history": _history(), "oob": True,
-               "max_capacity": services.MAX_CAPACITY}
+    context = {
+        "row": row,
+        "notice": notice,
+        "error": error,
+        "history": _history(),
+        "oob": True,
+        "max_capacity": services.MAX_CAPACITY,
+    }
     return render(request, "handoff/_team_row.html", context)

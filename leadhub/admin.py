@@ -51,7 +51,19 @@ class SearchRankedChangeList(ChangeList):
 
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
-    list_display = ["email", "first_name", "last_name", "company", "source", "campaign", "stage", "total_score", "grade", "owner", "created_at"]
+    list_display = [
+        "email",
+        "first_name",
+        "last_name",
+        "company",
+        "source",
+        "campaign",
+        "stage",
+        "total_score",
+        "grade",
+        "owner",
+        "created_at",
+    ]
     list_filter = ["stage", "source", "grade", "created_at"]
     search_fields = ["email", "first_name", "last_name", "company__name"]
     list_select_related = ["company", "owner"]
@@ -62,8 +74,19 @@ class LeadAdmin(admin.ModelAdmin):
     # Stage, owner and scores change only through services (transition, handoff decisions and
     # reassignment, scoring), which write their history; never by hand here, whatever the role.
     readonly_fields = [
-        "stage", "owner", "fit_score", "engagement_score", "total_score", "grade", "score_model_version",
-        "scored_at", "last_activity_at", "recycle_count", "nurture_until", "created_at", "updated_at",
+        "stage",
+        "owner",
+        "fit_score",
+        "engagement_score",
+        "total_score",
+        "grade",
+        "score_model_version",
+        "scored_at",
+        "last_activity_at",
+        "recycle_count",
+        "nurture_until",
+        "created_at",
+        "updated_at",
     ]
 
     actions = ["merge_duplicates"]
@@ -91,7 +114,8 @@ class LeadAdmin(admin.ModelAdmin):
         if not twins:
             return "None"
         return format_html_join(
-            mark_safe("<br>"), '<a href="{}">{}</a>',
+            mark_safe("<br>"),
+            '<a href="{}">{}</a>',
             ((reverse("leads:detail", args=[twin.pk]), twin.email) for twin in twins),
         )
 
@@ -121,11 +145,16 @@ class LeadAdmin(admin.ModelAdmin):
             # A merge that lost a race: the other one already merged (deleted) a lead. Say so.
             merged = LeadMerge.objects.filter(duplicate_id__in=[_int(data.get("survivor")), _int(data.get("duplicate"))]).first()
             if merged:
-                self.message_user(request, f"{merged.duplicate_email} was already merged into lead {merged.survivor_id} "
-                                           "a moment ago; nothing more to do.", messages.WARNING)
+                self.message_user(
+                    request,
+                    f"{merged.duplicate_email} was already merged into lead {merged.survivor_id} "
+                    "a moment ago; nothing more to do.",
+                    messages.WARNING,
+                )
                 return HttpResponseRedirect(reverse("leads:detail", args=[merged.survivor_id]))
-            self.message_user(request, "One of these leads no longer exists: it was probably merged or deleted a moment "
-                                       "ago.", messages.ERROR)
+            self.message_user(
+                request, "One of these leads no longer exists: it was probably merged or deleted a moment ago.", messages.ERROR
+            )
             return HttpResponseRedirect(reverse("admin:leadhub_lead_changelist"))
         if survivor is None or duplicate is None:
             raise Http404("No such lead.")
@@ -144,7 +173,10 @@ class LeadAdmin(admin.ModelAdmin):
             "title": "Merge duplicate leads",
             "survivor": survivor,
             "duplicate": duplicate,
-            "columns": [_merge_column(survivor, "Survives", fill_from=duplicate), _merge_column(duplicate, "Merged into it, then deleted")],
+            "columns": [
+                _merge_column(survivor, "Survives", fill_from=duplicate),
+                _merge_column(duplicate, "Merged into it, then deleted"),
+            ],
             "swap_url": merge_url(duplicate, survivor),
             "error": error,
         }
@@ -165,6 +197,7 @@ def _int(value):
 def _merge_column(lead, role, fill_from=None):
     """What the confirmation page shows of one lead: its profile and how much hangs off it.
     For the survivor, blank fields the duplicate fills are shown with the value they get."""
+
     def fact(label, field, shown=None):
         value = shown if shown is not None else getattr(lead, field)
         if not value and fill_from is not None and getattr(fill_from, field):
@@ -258,8 +291,18 @@ class ImportMappingAdmin(admin.ModelAdmin):
 class LeadImportAdmin(admin.ModelAdmin):
     """Imports are made on /leads/import/; the admin only shows them."""
 
-    list_display = ["original_name", "state", "rows_done", "rows_total", "created_count", "updated_count", "rejected_count",
-                    "age", "created_by", "created_at"]
+    list_display = [
+        "original_name",
+        "state",
+        "rows_done",
+        "rows_total",
+        "created_count",
+        "updated_count",
+        "rejected_count",
+        "age",
+        "created_by",
+        "created_at",
+    ]
     list_filter = ["status", "channel"]
     search_fields = ["original_name", "campaign"]
     list_select_related = ["created_by"]

@@ -41,10 +41,28 @@ class LeadSerializer(serializers.ModelSerializer):
     class Meta:
         model = Lead
         fields = [
-            "id", "email", "first_name", "last_name", "title", "phone", "country", "company",
-            "channel", "campaign", "stage", "owner", "fit_score", "engagement_score",
-            "total_score", "grade", "score_model_version", "last_activity_at", "recycle_count",
-            "nurture_until", "created_at", "updated_at",
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "title",
+            "phone",
+            "country",
+            "company",
+            "channel",
+            "campaign",
+            "stage",
+            "owner",
+            "fit_score",
+            "engagement_score",
+            "total_score",
+            "grade",
+            "score_model_version",
+            "last_activity_at",
+            "recycle_count",
+            "nurture_until",
+            "created_at",
+            "updated_at",
         ]
 
 
@@ -55,7 +73,9 @@ class ActivitySerializer(serializers.ModelSerializer):
 
 
 class StageChangeSerializer(serializers.ModelSerializer):
-    by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True, help_text="Null for changes made by scoring.")
+    by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Null for changes made by scoring."
+    )
 
     class Meta:
         model = StageChange
@@ -92,21 +112,28 @@ class AmountField(serializers.DecimalField):
 def amount_field(**kwargs):
     """An AmountField whose schema states its limits, so a request the schema allows is accepted."""
     integer_digits = len(str(int(kwargs["max_value"])))
-    schema = {"oneOf": [
-        # Empty text counts as unknown, like null.
-        {"type": "string", "pattern": rf"^([0-9]{{1,{integer_digits}}}(\.[0-9]{{1,{kwargs['decimal_places']}}})?)?$"},
-        {"type": "integer", "minimum": 0, "maximum": int(kwargs["max_value"])},
-    ]}
+    schema = {
+        "oneOf": [
+            # Empty text counts as unknown, like null.
+            {"type": "string", "pattern": rf"^([0-9]{{1,{integer_digits}}}(\.[0-9]{{1,{kwargs['decimal_places']}}})?)?$"},
+            {"type": "integer", "minimum": 0, "maximum": int(kwargs["max_value"])},
+        ]
+    }
     return extend_schema_field(schema)(type("AmountField", (AmountField,), {}))(min_value=0, **kwargs)
 
 
 def _json_type_expected(field, value):
     """What JSON type `field` takes, when `value` is not of it; else None."""
+
     def number(v):
         return isinstance(v, int | float) and not isinstance(v, bool)
 
     if isinstance(field, ExternalIdField):
-        return None if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)) else "text or a whole number"
+        return (
+            None
+            if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+            else "text or a whole number"
+        )
     if isinstance(field, serializers.CharField | serializers.ChoiceField):
         return None if isinstance(value, str) else "text"
     if isinstance(field, serializers.BooleanField):
@@ -114,7 +141,11 @@ def _json_type_expected(field, value):
     if isinstance(field, serializers.IntegerField):
         return None if isinstance(value, int) and not isinstance(value, bool) else "a whole number"
     if isinstance(field, AmountField):
-        return None if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)) else "an amount as text or a whole number"
+        return (
+            None
+            if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+            else "an amount as text or a whole number"
+        )
     if isinstance(field, serializers.DecimalField):
         return None if isinstance(value, str) or number(value) else "a number"
     return None
@@ -298,15 +329,26 @@ def parse_activity_items(items):
         if problems:
             errors[str(index)] = problems
         else:
-            valid.append({"email": email, "kind": kind, "occurred_at": occurred_at, "properties": properties,
-                          "source": source, "external_id": external_id})
+            valid.append(
+                {
+                    "email": email,
+                    "kind": kind,
+                    "occurred_at": occurred_at,
+                    "properties": properties,
+                    "source": source,
+                    "external_id": external_id,
+                }
+            )
     return valid, errors
 
 
 class LeadUpsertPermissions(ModelPermissions):
     """An upsert may create or change a lead, so it needs both permissions."""
 
-    perms_map = {**ModelPermissions.perms_map, "POST": ["%(app_label)s.add_%(model_name)s", "%(app_label)s.change_%(model_name)s"]}
+    perms_map = {
+        **ModelPermissions.perms_map,
+        "POST": ["%(app_label)s.add_%(model_name)s", "%(app_label)s.change_%(model_name)s"],
+    }
 
 
 class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -364,9 +406,12 @@ class ActivityViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         request=ActivityBatchSerializer,
-        responses={200: ActivityBatchResultSerializer, 400: OpenApiResponse(description="Invalid items, by index; nothing written.")},
+        responses={
+            200: ActivityBatchResultSerializer,
+            400: OpenApiResponse(description="Invalid items, by index; nothing written."),
+        },
         summary="Record a batch of up to 1,000 activities",
-        description="Send {\"activities\": [...]} (a bare list is accepted too). Items already "
+        description='Send {"activities": [...]} (a bare list is accepted too). Items already '
         "recorded (same source and external_id) are reported as known and not written again.",
     )
     def create(self, request):

@@ -22,21 +22,31 @@ def exception_handler(exc, context):
     conflict that outlived the service's retries (leadhub.db) is a 503 with Retry-After."""
     if is_retryable(exc):
         request = context.get("request")
-        log.warning("%s %s: database still busy after retries (%s)", getattr(request, "method", ""),
-                    getattr(request, "path", ""), sqlstate(exc) or "locked")
-        return Response({"detail": BUSY_MESSAGE, "code": "busy"}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
-                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        log.warning(
+            "%s %s: database still busy after retries (%s)",
+            getattr(request, "method", ""),
+            getattr(request, "path", ""),
+            sqlstate(exc) or "locked",
+        )
+        return Response(
+            {"detail": BUSY_MESSAGE, "code": "busy"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     if isinstance(exc, DomainError):
         body = {"detail": exc.message, "code": exc.code}
         if exc.field_errors:
             body["errors"] = exc.field_errors
         return Response(body, status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):
-        return Response({"detail": "The request body is too large. Send at most 1,000 activities a batch.",
-                         "code": "too_large"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return Response(
+            {"detail": "The request body is too large. Send at most 1,000 activities a batch.", "code": "too_large"},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, RecursionError):  # JSON nested thousands deep: the parser gives up
-        return Response({"detail": "JSON parse error: nested too deeply.", "code": "parse_error"},
-                        status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            {"detail": "JSON parse error: nested too deeply.", "code": "parse_error"}, status=status.HTTP_400_BAD_REQUEST
+        )
     response = drf_exception_handler(exc, context)
     if response is not None and response.status_code == status.HTTP_400_BAD_REQUEST:
         data = response.data

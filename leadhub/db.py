@@ -69,11 +69,13 @@ def is_retryable(exc):
 def backoff(attempt, base=BASE_DELAY, cap=MAX_DELAY):
     """Full jitter: a random pause up to base·2^attempt (capped), so the transactions that
     collided do not collide again in step."""
-    return random.uniform(0, min(cap, base * (2 ** attempt)))
+    return random.uniform(0, min(cap, base * (2**attempt)))
 
 
 @overload
-def retry_on_conflict[**P, R](func: Callable[P, R], *, attempts: int = ..., base: float = ..., cap: float = ...) -> Callable[P, R]: ...
+def retry_on_conflict[**P, R](
+    func: Callable[P, R], *, attempts: int = ..., base: float = ..., cap: float = ...
+) -> Callable[P, R]: ...
 @overload
 def retry_on_conflict[**P, R](
     func: None = None, *, attempts: int = ..., base: float = ..., cap: float = ...
@@ -100,8 +102,14 @@ def retry_on_conflict(func=None, *, attempts=ATTEMPTS, base=BASE_DELAY, cap=MAX_
                 if not is_retryable(exc) or attempt == attempts - 1:
                     raise
                 pause = backoff(attempt, base, cap)
-                log.warning("%s: database conflict (%s), retry %d of %d in %.0f ms", func.__qualname__,
-                            sqlstate(exc) or "locked", attempt + 1, attempts - 1, pause * 1000)
+                log.warning(
+                    "%s: database conflict (%s), retry %d of %d in %.0f ms",
+                    func.__qualname__,
+                    sqlstate(exc) or "locked",
+                    attempt + 1,
+                    attempts - 1,
+                    pause * 1000,
+                )
                 time.sleep(pause)
         raise AssertionError("unreachable")
 
@@ -130,8 +138,9 @@ class DatabaseBusyMiddleware:
 
     def process_exception(self, request, exception):
         if is_retryable(exception):
-            log.warning("%s %s: database still busy after retries (%s)", request.method, request.path,
-                        sqlstate(exception) or "locked")
+            log.warning(
+                "%s %s: database still busy after retries (%s)", request.method, request.path, sqlstate(exception) or "locked"
+            )
             return busy_response(request)
         return None
 

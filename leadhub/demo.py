@@ -35,8 +35,12 @@ DEMO_USERS = [
 HISTORY_DAYS = 90
 
 CHANNEL_WEIGHTS = {
-    Channel.INBOUND_FORM: 35, Channel.PAID: 20, Channel.INTERACTION: 20, Channel.EVENT: 15,
-    Channel.REFERRAL: 5, Channel.IMPORT: 5,
+    Channel.INBOUND_FORM: 35,
+    Channel.PAID: 20,
+    Channel.INTERACTION: 20,
+    Channel.EVENT: 15,
+    Channel.REFERRAL: 5,
+    Channel.IMPORT: 5,
 }
 CAMPAIGNS = {
     Channel.INBOUND_FORM: ["website-demo-form", "contact-us", "pricing-page-form"],
@@ -47,42 +51,171 @@ CAMPAIGNS = {
     Channel.IMPORT: ["purchased-list-emea", "trade-show-list"],
 }
 INDUSTRY_WEIGHTS = {
-    Industry.SOFTWARE: 22, Industry.FINANCIAL_SERVICES: 14, Industry.MANUFACTURING: 12,
-    Industry.HEALTHCARE: 10, Industry.RETAIL: 9, Industry.PROFESSIONAL_SERVICES: 9,
-    Industry.LOGISTICS: 7, Industry.MEDIA: 5, Industry.EDUCATION: 6, Industry.PUBLIC_SECTOR: 4,
+    Industry.SOFTWARE: 22,
+    Industry.FINANCIAL_SERVICES: 14,
+    Industry.MANUFACTURING: 12,
+    Industry.HEALTHCARE: 10,
+    Industry.RETAIL: 9,
+    Industry.PROFESSIONAL_SERVICES: 9,
+    Industry.LOGISTICS: 7,
+    Industry.MEDIA: 5,
+    Industry.EDUCATION: 6,
+    Industry.PUBLIC_SECTOR: 4,
     Industry.OTHER: 2,
 }
 COUNTRIES = ["US"] * 9 + ["GB"] * 3 + ["DE"] * 3 + ["FR", "NL", "CA", "CA", "AU", "SE", "ES", "IN", "BR"]
-NAME_PARTS_A = ["North", "Blue", "Bright", "Iron", "Silver", "Clear", "Green", "Swift", "Summit", "Vertex",
-                "Apex", "Cedar", "Harbor", "Nova", "Atlas", "Quantum", "Pioneer", "Crest", "Stellar", "Orbit"]
-NAME_PARTS_B = ["Labs", "Systems", "Analytics", "Works", "Logistics", "Health", "Capital", "Retail",
-                "Dynamics", "Networks", "Foods", "Media", "Partners", "Robotics", "Cloud", "Energy"]
-FIRST_NAMES = ["James", "Maria", "Wei", "Fatima", "Lukas", "Sofia", "Noah", "Aisha", "Liam", "Emma",
-               "Olivia", "Mateo", "Yuki", "Hannah", "Ravi", "Chloe", "Daniel", "Ingrid", "Omar", "Grace",
-               "Elena", "Marcus", "Anna", "David", "Leila", "Jonas", "Sara", "Kenji", "Laura", "Ben"]
-LAST_NAMES = ["Smith", "Garcia", "Chen", "Khan", "Müller", "Rossi", "Johnson", "Patel", "Brown", "Martin",
-              "Silva", "Kim", "Novak", "Jensen", "Dubois", "Nguyen", "Schmidt", "Cohen", "Andersen", "Lopez",
-              "Taylor", "Moreau", "Fischer", "Haddad", "Murphy", "Costa", "Weber", "Larsen", "Ito", "Clark"]
+NAME_PARTS_A = [
+    "North",
+    "Blue",
+    "Bright",
+    "Iron",
+    "Silver",
+    "Clear",
+    "Green",
+    "Swift",
+    "Summit",
+    "Vertex",
+    "Apex",
+    "Cedar",
+    "Harbor",
+    "Nova",
+    "Atlas",
+    "Quantum",
+    "Pioneer",
+    "Crest",
+    "Stellar",
+    "Orbit",
+]
+NAME_PARTS_B = [
+    "Labs",
+    "Systems",
+    "Analytics",
+    "Works",
+    "Logistics",
+    "Health",
+    "Capital",
+    "Retail",
+    "Dynamics",
+    "Networks",
+    "Foods",
+    "Media",
+    "Partners",
+    "Robotics",
+    "Cloud",
+    "Energy",
+]
+FIRST_NAMES = [
+    "James",
+    "Maria",
+    "Wei",
+    "Fatima",
+    "Lukas",
+    "Sofia",
+    "Noah",
+    "Aisha",
+    "Liam",
+    "Emma",
+    "Olivia",
+    "Mateo",
+    "Yuki",
+    "Hannah",
+    "Ravi",
+    "Chloe",
+    "Daniel",
+    "Ingrid",
+    "Omar",
+    "Grace",
+    "Elena",
+    "Marcus",
+    "Anna",
+    "David",
+    "Leila",
+    "Jonas",
+    "Sara",
+    "Kenji",
+    "Laura",
+    "Ben",
+]
+LAST_NAMES = [
+    "Smith",
+    "Garcia",
+    "Chen",
+    "Khan",
+    "Müller",
+    "Rossi",
+    "Johnson",
+    "Patel",
+    "Brown",
+    "Martin",
+    "Silva",
+    "Kim",
+    "Novak",
+    "Jensen",
+    "Dubois",
+    "Nguyen",
+    "Schmidt",
+    "Cohen",
+    "Andersen",
+    "Lopez",
+    "Taylor",
+    "Moreau",
+    "Fischer",
+    "Haddad",
+    "Murphy",
+    "Costa",
+    "Weber",
+    "Larsen",
+    "Ito",
+    "Clark",
+]
 TITLES = [
-    ("VP Marketing", 4), ("VP Sales", 3), ("Director of Operations", 4), ("Head of Growth", 3),
-    ("Director of IT", 3), ("Marketing Manager", 8), ("Sales Manager", 6), ("IT Manager", 5),
-    ("CFO", 1), ("CTO", 1), ("Chief Revenue Officer", 1), ("Operations Analyst", 6),
-    ("Software Engineer", 7), ("Marketing Specialist", 7), ("Account Executive", 4),
-    ("Product Manager", 5), ("Consultant", 4), ("Procurement Specialist", 2), ("Intern", 2),
-    ("Office Manager", 3), ("", 3),
+    ("VP Marketing", 4),
+    ("VP Sales", 3),
+    ("Director of Operations", 4),
+    ("Head of Growth", 3),
+    ("Director of IT", 3),
+    ("Marketing Manager", 8),
+    ("Sales Manager", 6),
+    ("IT Manager", 5),
+    ("CFO", 1),
+    ("CTO", 1),
+    ("Chief Revenue Officer", 1),
+    ("Operations Analyst", 6),
+    ("Software Engineer", 7),
+    ("Marketing Specialist", 7),
+    ("Account Executive", 4),
+    ("Product Manager", 5),
+    ("Consultant", 4),
+    ("Procurement Specialist", 2),
+    ("Intern", 2),
+    ("Office Manager", 3),
+    ("", 3),
 ]
 FREE_MAIL = ["gmail.com", "yahoo.com", "hotmail.com", "outlook.com"]
 # Activity kinds as most leads produce them; "engaged" leads add high-intent kinds.
 ACTIVITY_WEIGHTS = {
-    ActivityKind.PAGE_VIEW: 40, ActivityKind.EMAIL_OPEN: 22, ActivityKind.EMAIL_CLICK: 10,
-    ActivityKind.CONTENT_DOWNLOAD: 6, ActivityKind.PRICING_PAGE_VIEW: 5, ActivityKind.SOCIAL_ENGAGEMENT: 5,
-    ActivityKind.WEBINAR_REGISTERED: 4, ActivityKind.WEBINAR_ATTENDED: 3, ActivityKind.EMAIL_REPLY: 1,
-    ActivityKind.EVENT_CONVERSATION: 2, ActivityKind.DEMO_REQUEST: 1, ActivityKind.CONTACT_REQUEST: 1,
+    ActivityKind.PAGE_VIEW: 40,
+    ActivityKind.EMAIL_OPEN: 22,
+    ActivityKind.EMAIL_CLICK: 10,
+    ActivityKind.CONTENT_DOWNLOAD: 6,
+    ActivityKind.PRICING_PAGE_VIEW: 5,
+    ActivityKind.SOCIAL_ENGAGEMENT: 5,
+    ActivityKind.WEBINAR_REGISTERED: 4,
+    ActivityKind.WEBINAR_ATTENDED: 3,
+    ActivityKind.EMAIL_REPLY: 1,
+    ActivityKind.EVENT_CONVERSATION: 2,
+    ActivityKind.DEMO_REQUEST: 1,
+    ActivityKind.CONTACT_REQUEST: 1,
 }
 ENGAGED_WEIGHTS = {
-    ActivityKind.PRICING_PAGE_VIEW: 30, ActivityKind.PAGE_VIEW: 25, ActivityKind.DEMO_REQUEST: 8,
-    ActivityKind.CONTACT_REQUEST: 5, ActivityKind.WEBINAR_ATTENDED: 10, ActivityKind.EMAIL_REPLY: 6,
-    ActivityKind.EMAIL_CLICK: 10, ActivityKind.EVENT_CONVERSATION: 6,
+    ActivityKind.PRICING_PAGE_VIEW: 30,
+    ActivityKind.PAGE_VIEW: 25,
+    ActivityKind.DEMO_REQUEST: 8,
+    ActivityKind.CONTACT_REQUEST: 5,
+    ActivityKind.WEBINAR_ATTENDED: 10,
+    ActivityKind.EMAIL_REPLY: 6,
+    ActivityKind.EMAIL_CLICK: 10,
+    ActivityKind.EVENT_CONVERSATION: 6,
 }
 PAGES = ["/", "/product", "/integrations", "/customers", "/blog/lead-scoring", "/security", "/docs"]
 
@@ -100,8 +233,12 @@ def ensure_demo_users():
         user, _ = User.objects.update_or_create(
             username=username,
             defaults={
-                "first_name": first, "last_name": last, "email": f"{username}@leadhub.example",
-                "is_staff": is_staff, "is_superuser": username == "admin", "password": password,
+                "first_name": first,
+                "last_name": last,
+                "email": f"{username}@leadhub.example",
+                "is_staff": is_staff,
+                "is_superuser": username == "admin",
+                "password": password,
                 "is_active": True,
             },
         )
@@ -162,13 +299,33 @@ def seed_companies(rng, count, now):
         industry = _weighted(rng, INDUSTRY_WEIGHTS)
         rows.append((start + i, domain, name, industry, employees, revenue, rng.choice(COUNTRIES), now))
         domains.append((start + i, domain))
-    BulkWriter(Company, ["id", "domain", "name", "industry", "employee_count", "annual_revenue", "country", "created_at"]).write(rows)
+    BulkWriter(Company, ["id", "domain", "name", "industry", "employee_count", "annual_revenue", "country", "created_at"]).write(
+        rows
+    )
     return domains
 
 
-LEAD_FIELDS = ["id", "email", "first_name", "last_name", "title", "phone", "country", "company_id",
-               "source", "campaign", "stage", "fit_score", "engagement_score", "total_score", "grade",
-               "recycle_count", "last_activity_at", "created_at", "updated_at"]
+LEAD_FIELDS = [
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "title",
+    "phone",
+    "country",
+    "company_id",
+    "source",
+    "campaign",
+    "stage",
+    "fit_score",
+    "engagement_score",
+    "total_score",
+    "grade",
+    "recycle_count",
+    "last_activity_at",
+    "created_at",
+    "updated_at",
+]
 ACTIVITY_FIELDS = ["lead_id", "kind", "occurred_at", "properties", "source", "external_id", "created_at"]
 
 
@@ -238,10 +395,16 @@ def seed_leads(*, leads, activities_per_lead=4.0, seed=7, progress=None, chunk_s
             last_at = None
             span = max((now - created).total_seconds(), 60)
             for n in range(count):
-                kind = rng.choices(ekinds, weights=ekind_weights)[0] if engaged and n % 2 else rng.choices(kinds, weights=kind_weights)[0]
+                kind = (
+                    rng.choices(ekinds, weights=ekind_weights)[0]
+                    if engaged and n % 2
+                    else rng.choices(kinds, weights=kind_weights)[0]
+                )
                 at = created + timedelta(seconds=rng.uniform(0, span))
                 last_at = at if last_at is None or at > last_at else last_at
-                activity_rows.append((lead_id, kind, at, json.dumps(_activity_properties(rng, kind)), "demo", f"demo-{lead_id}-{n}", at))
+                activity_rows.append(
+                    (lead_id, kind, at, json.dumps(_activity_properties(rng, kind)), "demo", f"demo-{lead_id}-{n}", at)
+                )
             country = rng.choice(COUNTRIES)
             phone = f"+1 555 {rng.randint(100, 999)} {rng.randint(1000, 9999)}" if rng.random() < 0.6 else ""
             campaign = rng.choice(CAMPAIGNS[channel])
@@ -249,8 +412,29 @@ def seed_leads(*, leads, activities_per_lead=4.0, seed=7, progress=None, chunk_s
                 first_name, last_name, title_value = "", "", ""  # incomplete profiles exist too
             else:
                 first_name, last_name, title_value = first, last, title
-            lead_rows.append((lead_id, email, first_name, last_name, title_value, phone, country, company_id,
-                              channel, campaign, "new", 0, 0, 0, "", 0, last_at, created, created))
+            lead_rows.append(
+                (
+                    lead_id,
+                    email,
+                    first_name,
+                    last_name,
+                    title_value,
+                    phone,
+                    country,
+                    company_id,
+                    channel,
+                    campaign,
+                    "new",
+                    0,
+                    0,
+                    0,
+                    "",
+                    0,
+                    last_at,
+                    created,
+                    created,
+                )
+            )
         with transaction.atomic():
             lead_writer.write(lead_rows)
             if connection.vendor != "postgresql":

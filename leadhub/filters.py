@@ -79,8 +79,9 @@ def score_filter(**kwargs):
 
 
 # A date from 1970 to 2999, or empty for "no filter" (as the HTML forms send it).
-@extend_schema_field({"oneOf": [{"type": "string", "format": "date", "pattern": r"^(19[7-9][0-9]|2[0-9]{3})-"},
-                                {"type": "string", "enum": [""]}]})
+@extend_schema_field(
+    {"oneOf": [{"type": "string", "format": "date", "pattern": r"^(19[7-9][0-9]|2[0-9]{3})-"}, {"type": "string", "enum": [""]}]}
+)
 class BoundedDateFilter(django_filters.DateFilter):
     pass
 
@@ -137,11 +138,17 @@ SORTS = {
     "stage": ["stage", "created_at"],
 }
 SORT_LABELS = {"created": "created", "score": "score", "name": "last name", "last_activity": "last activity", "stage": "stage"}
-SORT_CHOICES = [(f"{sign}{name}", f"{label} ({'descending' if sign else 'ascending'})")
-                for name, label in SORT_LABELS.items() for sign in ("", "-")]
+SORT_CHOICES = [
+    (f"{sign}{name}", f"{label} ({'descending' if sign else 'ascending'})")
+    for name, label in SORT_LABELS.items()
+    for sign in ("", "-")
+]
 SORT_FIELDS = {
-    "created_at": DateTimeField(), "total_score": DecimalField(max_digits=8, decimal_places=1),
-    "last_name": Lead._meta.get_field("last_name"), "last_activity_sort": DateTimeField(), "stage": Lead._meta.get_field("stage"),
+    "created_at": DateTimeField(),
+    "total_score": DecimalField(max_digits=8, decimal_places=1),
+    "last_name": Lead._meta.get_field("last_name"),
+    "last_activity_sort": DateTimeField(),
+    "stage": Lead._meta.get_field("stage"),
 }
 
 
@@ -178,17 +185,32 @@ class LeadFilter(django_filters.FilterSet):
     handoff_owner = IdFilter(method="_handoff", label="Handoff owner")
     handoff_channel = django_filters.ChoiceFilter(choices=Channel.choices, method="_handoff", label="Channel at handoff")
     handoff_campaign = django_filters.CharFilter(method="_handoff", label="Campaign at handoff")
-    reached = django_filters.ChoiceFilter(method="_handoff", label="Handoff outcome", choices=[
-        ("sal", "Accepted (SAL)"), ("sql", "Qualified (SQL)"), ("won", "Won"), ("rejected", "Rejected"),
-        ("decided", "Decided"), ("breached", "SLA breached")])
+    reached = django_filters.ChoiceFilter(
+        method="_handoff",
+        label="Handoff outcome",
+        choices=[
+            ("sal", "Accepted (SAL)"),
+            ("sql", "Qualified (SQL)"),
+            ("won", "Won"),
+            ("rejected", "Rejected"),
+            ("decided", "Decided"),
+            ("breached", "SLA breached"),
+        ],
+    )
     rejection_reason = IdFilter(method="_handoff", label="Rejection reason")
     handoff_score_min = score_filter(method="_handoff", label="Score at handoff from")
     handoff_score_max = score_filter(method="_handoff", label="Score at handoff below")
     handoff_grade = django_filters.ChoiceFilter(choices=Grade.choices, method="_handoff", label="Grade at handoff")
-    sla_state = django_filters.ChoiceFilter(method="_handoff", label="Open handoff SLA state", choices=[
-        ("on_time", "On time"), ("due_soon", "Due within an hour"), ("overdue", "Overdue"), ("pool", "In the pool")])
-    rule = RuleFilter(method="_handoff", label="Scoring rule fired at handoff", validators=[
-        RegexValidator(r"^(fit|engagement):\d+$", "Write a rule as fit:<id> or engagement:<id>.")])
+    sla_state = django_filters.ChoiceFilter(
+        method="_handoff",
+        label="Open handoff SLA state",
+        choices=[("on_time", "On time"), ("due_soon", "Due within an hour"), ("overdue", "Overdue"), ("pool", "In the pool")],
+    )
+    rule = RuleFilter(
+        method="_handoff",
+        label="Scoring rule fired at handoff",
+        validators=[RegexValidator(r"^(fit|engagement):\d+$", "Write a rule as fit:<id> or engagement:<id>.")],
+    )
     in_cooldown = StrictBooleanFilter(method="_in_cooldown", label="Recycled, in cooldown")
     ordering = django_filters.ChoiceFilter(choices=SORT_CHOICES, method="_ordering", label="Sort", empty_label="Newest first")
 
@@ -225,10 +247,18 @@ class LeadFilter(django_filters.FilterSet):
         return keys
 
     HANDOFF_PARAMS = {
-        "mql_after": "mql_after", "mql_before": "mql_before", "handoff_owner": "owner_id", "handoff_channel": "channel",
-        "handoff_campaign": "campaign", "reached": "reached", "rejection_reason": "reason_id",
-        "handoff_score_min": "score_min", "handoff_score_max": "score_max", "handoff_grade": "grade",
-        "sla_state": "sla_state", "rule": "rule",
+        "mql_after": "mql_after",
+        "mql_before": "mql_before",
+        "handoff_owner": "owner_id",
+        "handoff_channel": "channel",
+        "handoff_campaign": "campaign",
+        "reached": "reached",
+        "rejection_reason": "reason_id",
+        "handoff_score_min": "score_min",
+        "handoff_score_max": "score_max",
+        "handoff_grade": "grade",
+        "sla_state": "sla_state",
+        "rule": "rule",
     }
 
     def _handoff(self, queryset, name, value):

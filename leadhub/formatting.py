@@ -117,8 +117,14 @@ def plain(value):
 
 FILTERS = {
     "plain": plain,
-    "person": person, "money": money, "number": number, "day": day, "moment": moment,
-    "zone_name": zone_name, "label": label, "humanize_value": humanize_value,
+    "person": person,
+    "money": money,
+    "number": number,
+    "day": day,
+    "moment": moment,
+    "zone_name": zone_name,
+    "label": label,
+    "humanize_value": humanize_value,
 }
 
 
@@ -132,9 +138,11 @@ def job_state(job, *, failed):
 
     stalled = job.stalled_since
     if stalled:
-        return format_html('<strong class="errornote-inline">Stalled since {}</strong> ({} ago; resumed automatically)',
-                           f"{timezone.localtime(stalled):%Y-%m-%d %H:%M}", timesince(stalled))
+        return format_html(
+            '<strong class="errornote-inline">Stalled since {}</strong> ({} ago; resumed automatically)',
+            f"{timezone.localtime(stalled):%Y-%m-%d %H:%M}",
+            timesince(stalled),
+        )
     if failed and job.error:
         return format_html('{}: <span title="{}">{}</span>', job.get_status_display(), job.error, Truncator(job.error).chars(120))
     return job.get_status_display()
-

@@ -51,22 +51,35 @@ def backlog(now=None):
     ages = [_age(now, oldest)] if oldest else []
     for run in RescoreRun.objects.filter(active=True).select_related("model"):
         stalled = scoring.stalled_since(run, now)
-        report["runs"].append({
-            "id": run.pk, "kind": run.kind, "status": run.status, "done": run.done, "total": run.total,
-            "age_seconds": _age(now, run.created_at), "heartbeat_age_seconds": _age(now, run.heartbeat_at),
-            "stalled_since": stalled.isoformat() if stalled else None,
-        })
+        report["runs"].append(
+            {
+                "id": run.pk,
+                "kind": run.kind,
+                "status": run.status,
+                "done": run.done,
+                "total": run.total,
+                "age_seconds": _age(now, run.created_at),
+                "heartbeat_age_seconds": _age(now, run.heartbeat_at),
+                "stalled_since": stalled.isoformat() if stalled else None,
+            }
+        )
         if stalled:
             ages.append(_age(now, stalled))
     jobs = LeadImport.objects.filter(status__in=[ImportStatus.PREVIEWING, ImportStatus.IMPORTING]).only(
-        "pk", "status", "rows_done", "created_at", "started_at", "heartbeat_at")
+        "pk", "status", "rows_done", "created_at", "started_at", "heartbeat_at"
+    )
     for job in jobs[:20]:
         stalled = import_stalled_since(job, now)
-        report["imports"].append({
-            "id": job.pk, "status": job.status, "rows_done": job.rows_done,
-            "age_seconds": _age(now, job.started_at or job.created_at), "heartbeat_age_seconds": _age(now, job.heartbeat_at),
-            "stalled_since": stalled.isoformat() if stalled else None,
-        })
+        report["imports"].append(
+            {
+                "id": job.pk,
+                "status": job.status,
+                "rows_done": job.rows_done,
+                "age_seconds": _age(now, job.started_at or job.created_at),
+                "heartbeat_age_seconds": _age(now, job.heartbeat_at),
+                "stalled_since": stalled.isoformat() if stalled else None,
+            }
+        )
         if stalled:
             ages.append(_age(now, stalled))
     report["oldest_waiting_seconds"] = max(ages) if ages else None

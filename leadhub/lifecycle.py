@@ -49,8 +49,16 @@ STAGECHANGE = StageChange._meta.db_table
 
 
 @retry_on_conflict
-def transition(lead: Lead, to_stage: str, *, by: User | None = None, reason: str = "", note: str = "",
-               updates: Mapping[str, Any] | None = None, at: datetime | None = None) -> Lead:
+def transition(
+    lead: Lead,
+    to_stage: str,
+    *,
+    by: User | None = None,
+    reason: str = "",
+    note: str = "",
+    updates: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+) -> Lead:
     """Move `lead` to `to_stage`.
 
     Locks the lead row, checks the move against ALLOWED_TRANSITIONS using the stage in the
@@ -67,16 +75,19 @@ def transition(lead: Lead, to_stage: str, *, by: User | None = None, reason: str
         locked = Lead.objects.select_for_update(no_key=True).get(pk=lead.pk)
         from_stage = Stage(locked.stage)
         if to_stage not in ALLOWED_TRANSITIONS[from_stage]:
-            raise InvalidTransition(
-                f"A lead in {from_stage.label} cannot move to {to_stage.label}."
-            )
+            raise InvalidTransition(f"A lead in {from_stage.label} cannot move to {to_stage.label}.")
         fields = {"stage": to_stage, **(updates or {})}
         for key, value in fields.items():
             setattr(locked, key, value)
         locked.save(update_fields=[*fields, "updated_at"])
         StageChange.objects.create(
-            lead=locked, from_stage=from_stage, to_stage=to_stage, at=at, by=by,
-            reason=reason or "", note=note or "",
+            lead=locked,
+            from_stage=from_stage,
+            to_stage=to_stage,
+            at=at,
+            by=by,
+            reason=reason or "",
+            note=note or "",
         )
         hooks.on_stage_entered.send(hooks.StageEntered(lead_ids=(locked.pk,), stage=to_stage, by=by, at=at))
     for key in (*fields, "updated_at"):
@@ -85,7 +96,9 @@ def transition(lead: Lead, to_stage: str, *, by: User | None = None, reason: str
 
 
 @retry_on_conflict
-def transition_many(reasons: Mapping[int, str], to_stage: str, *, by: User | None = None, at: datetime | None = None) -> list[int]:
+def transition_many(
+    reasons: Mapping[int, str], to_stage: str, *, by: User | None = None, at: datetime | None = None
+) -> list[int]:
     """transition() for many leads at once, in a constant number of queries: `reasons` maps
     lead id -> the reason recorded for its move. The same rules: the leads are locked (in id
     order, as every writer of many leads does), each move is checked against
@@ -99,15 +112,19 @@ def transition_many(reasons: Mapping[int, str], to_stage: str, *, by: User | Non
     with transaction.atomic():
         # no_key: the lock rescoring already holds (qualification's lock_leads), which ingest's
         # key-share locks do not block; a full FOR UPDATE here could wait on an ingest that waits on us.
-        current = Lead.objects.select_for_update(no_key=True).filter(pk__in=list(reasons)).order_by("pk").values_list("pk", "stage")
+        current = (
+            Lead.objects.select_for_update(no_key=True).filter(pk__in=list(reasons)).order_by("pk").values_list("pk", "stage")
+        )
         moving = {pk: stage for pk, stage in current if stage in allowed_from}
         if not moving:
             return []
         Lead.objects.filter(pk__in=list(moving)).update(stage=to_stage, updated_at=at)
-        StageChange.objects.bulk_create([
-            StageChange(lead_id=pk, from_stage=stage, to_stage=to_stage, at=at, by=by, reason=reasons[pk] or "", note="")
-            for pk, stage in moving.items()
-        ])
+        StageChange.objects.bulk_create(
+            [
+                StageChange(lead_id=pk, from_stage=stage, to_stage=to_stage, at=at, by=by, reason=reasons[pk] or "", note="")
+                for pk, stage in moving.items()
+            ]
+        )
         hooks.on_stage_entered.send(hooks.StageEntered(lead_ids=tuple(moving), stage=to_stage, by=by, at=at))
     return list(moving)
 
@@ -125,18 +142,29 @@ def nurture_new_leads(leads: Leads, *, reason: str, at: datetime) -> int:
             sql = SQL().add(f"WITH moved AS (UPDATE {LEAD} SET stage = 'nurture', updated_at = %s WHERE ", at).extend(where)
             sql.add(
                 f" AND stage = 'new' RETURNING id) INSERT INTO {STAGECHANGE} (lead_id, from_stage, to_stage, at, by_id, reason, note)"
-                " SELECT id, 'new', 'nurture', %s, NULL, %s, '' FROM moved", at, reason,
+                " SELECT id, 'new', 'nurture', %s, NULL, %s, '' FROM moved",
+                at,
+                reason,
             )
             cursor.execute(sql.text, sql.params)
             return rowcount(cursor)
         # SQLite has one writer at a time (transactions are IMMEDIATE), so the INSERT and the
         # UPDATE below see the same rows.
-        sql = SQL().add(
-            f"INSERT INTO {STAGECHANGE} (lead_id, from_stage, to_stage, at, by_id, reason, note)"
-            f" SELECT id, 'new', 'nurture', %s, NULL, %s, '' FROM {LEAD} WHERE ", at, reason,
-        ).extend(where).add(" AND stage = 'new'")
+        sql = (
+            SQL()
+            .add(
+                f"INSERT INTO {STAGECHANGE} (lead_id, from_stage, to_stage, at, by_id, reason, note)"
+                f" SELECT id, 'new', 'nurture', %s, NULL, %s, '' FROM {LEAD} WHERE ",
+                at,
+                reason,
+            )
+            .extend(where)
+            .add(" AND stage = 'new'")
+        )
         cursor.execute(sql.text, sql.params)
         moved = cursor.rowcount
-        sql = SQL().add(f"UPDATE {LEAD} SET stage = 'nurture', updated_at = %s WHERE ", at).extend(where).add(" AND stage = 'new'")
+        sql = (
+            SQL().add(f"UPDATE {LEAD} SET stage = 'nurture', updated_at = %s WHERE ", at).extend(where).add(" AND stage = 'new'")
+        )
         cursor.execute(sql.text, sql.params)
         return moved

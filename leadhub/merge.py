@@ -19,14 +19,21 @@ MERGE_PERMISSION = "leadhub.merge_leads"
 # How far along the funnel a stage is, to keep the lead sales already works on. Disqualified
 # ranks lowest: merging a live lead into a disqualified one would hide live pipeline.
 FUNNEL_RANK = {
-    Stage.DISQUALIFIED: -1, Stage.NEW: 0, Stage.NURTURE: 1, Stage.MQL: 2, Stage.SAL: 3, Stage.SQL: 4,
-    Stage.WON: 5, Stage.LOST: 5,
+    Stage.DISQUALIFIED: -1,
+    Stage.NEW: 0,
+    Stage.NURTURE: 1,
+    Stage.MQL: 2,
+    Stage.SAL: 3,
+    Stage.SQL: 4,
+    Stage.WON: 5,
+    Stage.LOST: 5,
 }
 MERGE_FILL_FIELDS = ("first_name", "last_name", "title", "phone", "country", "campaign")
 
 
 def merge_order(a: Lead, b: Lead) -> tuple[Lead, Lead]:
     """(survivor, duplicate) for two leads: the one further along the funnel survives, then the older."""
+
     def key(lead: Lead) -> tuple[int, datetime, int]:
         return (-FUNNEL_RANK[Stage(lead.stage)], lead.created_at, lead.pk)
 
@@ -59,9 +66,13 @@ def lead_merge(*, survivor: Lead, duplicate: Lead, by: User | None, at: datetime
     at = at or timezone.now()
     if survivor.pk == duplicate.pk:
         raise ValidationFailed("A lead cannot be merged into itself; choose two different leads.")
-    locked = {lead.pk: lead for lead in Lead.objects.select_for_update().filter(pk__in=[survivor.pk, duplicate.pk]).order_by("pk")}
+    locked = {
+        lead.pk: lead for lead in Lead.objects.select_for_update().filter(pk__in=[survivor.pk, duplicate.pk]).order_by("pk")
+    }
     if len(locked) < 2:
-        raise Conflict("One of these leads no longer exists: it was probably merged or deleted a moment ago. Reload and try again.")
+        raise Conflict(
+            "One of these leads no longer exists: it was probably merged or deleted a moment ago. Reload and try again."
+        )
     keep, dup = locked[survivor.pk], locked[duplicate.pk]
     if FUNNEL_RANK[Stage(dup.stage)] > FUNNEL_RANK[Stage(keep.stage)]:
         raise ValidationFailed(
@@ -99,7 +110,13 @@ def lead_merge(*, survivor: Lead, duplicate: Lead, by: User | None, at: datetime
     LeadAlias.objects.filter(lead_id=dup.pk).update(lead_id=keep.pk)
     LeadMerge.objects.filter(survivor_id=dup.pk).update(survivor_id=keep.pk)
     merge = LeadMerge.objects.create(
-        survivor=keep, duplicate_id=dup.pk, duplicate_email=dup.email, snapshot=snapshot, moved=moved, by=by, at=at,
+        survivor=keep,
+        duplicate_id=dup.pk,
+        duplicate_email=dup.email,
+        snapshot=snapshot,
+        moved=moved,
+        by=by,
+        at=at,
     )
     dup.delete()
     # After the delete: the alias takes over the freed address.

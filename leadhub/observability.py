@@ -34,8 +34,13 @@ class KeyValueFormatter(logging.Formatter):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record):
-        payload = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
-                   "message": record.getMessage(), **getattr(record, "fields", {})}
+        payload = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            **getattr(record, "fields", {}),
+        }
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)
@@ -104,12 +109,18 @@ class RequestLogMiddleware:
             user = getattr(request, "user", None)
             request_logger.info(
                 "request",
-                extra={"fields": {
-                    "request_id": request_id, "method": request.method, "path": request.path, "status": status,
-                    "ms": round((time.perf_counter() - started) * 1000, 1), "queries": timer.count,
-                    "db_ms": round(timer.seconds * 1000, 1),
-                    "user": user.pk if user is not None and user.is_authenticated else "-",
-                }},
+                extra={
+                    "fields": {
+                        "request_id": request_id,
+                        "method": request.method,
+                        "path": request.path,
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 1),
+                        "queries": timer.count,
+                        "db_ms": round(timer.seconds * 1000, 1),
+                        "user": user.pk if user is not None and user.is_authenticated else "-",
+                    }
+                },
             )
             request_id_var.reset(token)
 

@@ -72,12 +72,15 @@ def decode_cursor(cursor, keys):
         raise BadCursor("unreadable") from exc
     if not isinstance(values, list) or len(values) != len(keys):
         raise BadCursor("for another sort")
-    if not all(isinstance(v, str | int) and not isinstance(v, bool) and "\x00" not in str(v) and len(str(v)) <= 200
-               for v in values):
+    if not all(
+        isinstance(v, str | int) and not isinstance(v, bool) and "\x00" not in str(v) and len(str(v)) <= 200 for v in values
+    ):
         raise BadCursor("values of the wrong kind")
     try:
-        values = [key.output_field.to_python(v) if key.output_field is not None and v is not None else v
-                  for key, v in zip(keys, values, strict=True)]
+        values = [
+            key.output_field.to_python(v) if key.output_field is not None and v is not None else v
+            for key, v in zip(keys, values, strict=True)
+        ]
     except Exception as exc:  # a field's to_python raises ValidationError (or worse) on junk
         raise BadCursor("values out of range") from exc
     return values, backwards
@@ -96,9 +99,12 @@ class _RowCompare(Expression):
     def resolve_expression(self, query=None, allow_joins=True, reuse=None, summarize=False, for_save=False):
         clone = self.copy()
         clone.lhs = [F(key.name).resolve_expression(query, allow_joins, reuse, summarize) for key in self.keys]
-        clone.rhs = [Value(v, output_field=key.output_field).resolve_expression(query, allow_joins, reuse, summarize)
-                     if key.output_field is not None else Value(v).resolve_expression(query, allow_joins, reuse, summarize)
-                     for key, v in zip(self.keys, self.values, strict=True)]
+        clone.rhs = [
+            Value(v, output_field=key.output_field).resolve_expression(query, allow_joins, reuse, summarize)
+            if key.output_field is not None
+            else Value(v).resolve_expression(query, allow_joins, reuse, summarize)
+            for key, v in zip(self.keys, self.values, strict=True)
+        ]
         return clone
 
     def as_sql(self, compiler, connection):
@@ -156,7 +162,13 @@ def _values(row, keys):
     out = []
     for key in keys:
         value = getattr(row, key.name) if not isinstance(row, dict) else row[key.name]
-        out.append(value.isoformat() if hasattr(value, "isoformat") else str(value) if value is not None and not isinstance(value, int | str) else value)
+        out.append(
+            value.isoformat()
+            if hasattr(value, "isoformat")
+            else str(value)
+            if value is not None and not isinstance(value, int | str)
+            else value
+        )
     return out
 
 
@@ -204,8 +216,10 @@ class KeysetPagination(BasePagination):
 
         cursor = request.query_params.get(self.cursor_query_param) or None
         if cursor is not None and not _CURSOR.match(cursor):
-            raise ValidationFailed("The request has invalid fields.", field_errors={
-                self.cursor_query_param: ["Not a page cursor: use the next or previous link of an earlier page."]})
+            raise ValidationFailed(
+                "The request has invalid fields.",
+                field_errors={self.cursor_query_param: ["Not a page cursor: use the next or previous link of an earlier page."]},
+            )
         self.request = request
         keys = view.sort_keys
         try:
@@ -221,31 +235,54 @@ class KeysetPagination(BasePagination):
         return replace_query_param(self.request.build_absolute_uri(), self.cursor_query_param, cursor)
 
     def get_paginated_response(self, data):
-        return Response({
-            "count": self.count.value,
-            "count_capped": self.count.capped,
-            "next": self._link(self.page.next_cursor),
-            "previous": self._link(self.page.previous_cursor),
-            "results": data,
-        })
+        return Response(
+            {
+                "count": self.count.value,
+                "count_capped": self.count.capped,
+                "next": self._link(self.page.next_cursor),
+                "previous": self._link(self.page.previous_cursor),
+                "results": data,
+            }
+        )
 
     def get_paginated_response_schema(self, schema):
         return {
             "type": "object",
             "required": ["count", "count_capped", "next", "previous", "results"],
             "properties": {
-                "count": {"type": "integer", "minimum": 0, "maximum": COUNT_CAP,
-                          "description": f"Matching rows, counted up to {COUNT_CAP:,}."},
-                "count_capped": {"type": "boolean", "description": f"True when more than {COUNT_CAP:,} rows match (count is then {COUNT_CAP:,})."},
-                "next": {"type": "string", "nullable": True, "format": "uri", "description": "The next page (same filters and sort), or null."},
-                "previous": {"type": "string", "nullable": True, "format": "uri", "description": "The previous page, or null on the first."},
+                "count": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": COUNT_CAP,
+                    "description": f"Matching rows, counted up to {COUNT_CAP:,}.",
+                },
+                "count_capped": {
+                    "type": "boolean",
+                    "description": f"True when more than {COUNT_CAP:,} rows match (count is then {COUNT_CAP:,}).",
+                },
+                "next": {
+                    "type": "string",
+                    "nullable": True,
+                    "format": "uri",
+                    "description": "The next page (same filters and sort), or null.",
+                },
+                "previous": {
+                    "type": "string",
+                    "nullable": True,
+                    "format": "uri",
+                    "description": "The previous page, or null on the first.",
+                },
                 "results": schema,
             },
         }
 
     def get_schema_operation_parameters(self, view):
-        return [{
-            "name": self.cursor_query_param, "required": False, "in": "query",
-            "description": "Where a page starts: the cursor in an earlier page's next or previous link (opaque).",
-            "schema": {"type": "string", "pattern": CURSOR_PATTERN},
-        }]
+        return [
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Where a page starts: the cursor in an earlier page's next or previous link (opaque).",
+                "schema": {"type": "string", "pattern": CURSOR_PATTERN},
+            }
+        ]

@@ -4,11 +4,14 @@ from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
-ErrorSerializer = inline_serializer("Error", {
-    "detail": serializers.CharField(help_text="What went wrong, in a sentence."),
-    "code": serializers.CharField(required=False),
-    "errors": serializers.DictField(required=False, help_text="Messages by field (for a batch, by item index, then field)."),
-})
+ErrorSerializer = inline_serializer(
+    "Error",
+    {
+        "detail": serializers.CharField(help_text="What went wrong, in a sentence."),
+        "code": serializers.CharField(required=False),
+        "errors": serializers.DictField(required=False, help_text="Messages by field (for a batch, by item index, then field)."),
+    },
+)
 
 
 class AutoSchema(openapi.AutoSchema):
@@ -20,7 +23,9 @@ class AutoSchema(openapi.AutoSchema):
         responses = super()._get_response_bodies(direction)
         for code, description in self._refusals():
             if code not in responses:
-                responses[code] = self._get_response_for_code(OpenApiResponse(ErrorSerializer, description), code, direction=direction)
+                responses[code] = self._get_response_for_code(
+                    OpenApiResponse(ErrorSerializer, description), code, direction=direction
+                )
         return responses
 
     def _refusals(self):

@@ -72,8 +72,9 @@ def lead_search_text(first_name, last_name, email, phone):
 
 
 def lead_document():
-    return Func(F("first_name"), F("last_name"), F("email"), F("phone"), function="leadhub_lead_search_text",
-                output_field=TextField())
+    return Func(
+        F("first_name"), F("last_name"), F("email"), F("phone"), function="leadhub_lead_search_text", output_field=TextField()
+    )
 
 
 def company_document():
@@ -96,8 +97,12 @@ def _company_matches(terms):
     condition = Q()
     for word in terms:
         condition |= Q(_doc__contains=_pattern(word))
-    rows = list(Company.objects.alias(_doc=company_document()).filter(condition)
-                .annotate(doc=company_document()).values_list("id", "doc")[:COMPANY_IDS_INLINE * len(terms) + 1])
+    rows = list(
+        Company.objects.alias(_doc=company_document())
+        .filter(condition)
+        .annotate(doc=company_document())
+        .values_list("id", "doc")[: COMPANY_IDS_INLINE * len(terms) + 1]
+    )
     capped = len(rows) > COMPANY_IDS_INLINE * len(terms)
     matches = {}
     for word in terms:
@@ -123,11 +128,18 @@ def search_leads(queryset, text):
         ids = companies[word]
         if ids is None and connection.vendor == "postgresql":
             like = "%" + _pattern(word).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            in_company = Q(RawSQL('"leadhub_lead"."company_id" = ANY(ARRAY(SELECT id FROM leadhub_company '
-                                  "WHERE leadhub_company_search_text(name) LIKE %s))", [like], output_field=BooleanField()))
+            in_company = Q(
+                RawSQL(
+                    '"leadhub_lead"."company_id" = ANY(ARRAY(SELECT id FROM leadhub_company '
+                    "WHERE leadhub_company_search_text(name) LIKE %s))",
+                    [like],
+                    output_field=BooleanField(),
+                )
+            )
         elif ids is None:
-            in_company = Q(company__in=Company.objects.alias(_doc=company_document())
-                           .filter(_doc__contains=_pattern(word)).values("id"))
+            in_company = Q(
+                company__in=Company.objects.alias(_doc=company_document()).filter(_doc__contains=_pattern(word)).values("id")
+            )
         else:
             in_company = Q(company__in=ids) if ids else Q()
         condition = Q(_search_doc__contains=_pattern(word))
@@ -138,7 +150,8 @@ def search_leads(queryset, text):
         search_tier=Case(
             When(Q(_search_email=phrase) | Q(_search_name=phrase), then=Value(0)),
             When(Q(_search_email__startswith=phrase) | Q(_search_name__startswith=phrase), then=Value(1)),
-            default=Value(2), output_field=IntegerField(),
+            default=Value(2),
+            output_field=IntegerField(),
         ),
         search_similarity=_similarity(phrase),
     )
@@ -151,10 +164,17 @@ def _similarity(phrase):
     if connection.vendor != "postgresql":
         return Value(0, output_field=IntegerField())
     typed = Value(phrase, output_field=TextField())
-    best = Func(Func(full_name_folded(), typed, function="similarity", output_field=FloatField()),
-                Func(Func(F("email"), function="leadhub_fold", output_field=TextField()), typed, function="similarity",
-                     output_field=FloatField()),
-                function="GREATEST", output_field=FloatField())
+    best = Func(
+        Func(full_name_folded(), typed, function="similarity", output_field=FloatField()),
+        Func(
+            Func(F("email"), function="leadhub_fold", output_field=TextField()),
+            typed,
+            function="similarity",
+            output_field=FloatField(),
+        ),
+        function="GREATEST",
+        output_field=FloatField(),
+    )
     return Cast(best * Value(1000.0), IntegerField())
 
 

@@ -56,8 +56,7 @@ def canonical_email(email: str | None) -> str:
 def possible_duplicates(lead: Lead) -> list[Lead]:
     """Other leads that are possibly the same person as `lead` (same canonical email), oldest first."""
     return list(
-        Lead.objects.with_canonical_email().filter(canonical_email=canonical_email(lead.email))
-        .exclude(pk=lead.pk).order_by("pk")
+        Lead.objects.with_canonical_email().filter(canonical_email=canonical_email(lead.email)).exclude(pk=lead.pk).order_by("pk")
     )
 
 
@@ -145,8 +144,11 @@ def upsert_lead(*, email: str, company: Mapping[str, Any] | None = None, **field
         hooks.facts_changed([lead.pk])
     if created:
         lead.possible_duplicate_ids = list(
-            Lead.objects.with_canonical_email().filter(canonical_email=canonical_email(email)).exclude(pk=lead.pk)
-            .order_by("pk").values_list("pk", flat=True)
+            Lead.objects.with_canonical_email()
+            .filter(canonical_email=canonical_email(email))
+            .exclude(pk=lead.pk)
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
     else:
         # Known leads were reported when they were created; skip the query on every update.
@@ -207,7 +209,9 @@ def record_activities(*, items: Sequence[ActivityItem]) -> list[ActivityOutcome]
         key = (item["source"], item["external_id"])
         if key not in first:
             first[key] = index
-            rows.append((lead_ids[normalize_email(item["email"])], item["kind"], item["occurred_at"], item.get("properties") or {}, *key))
+            rows.append(
+                (lead_ids[normalize_email(item["email"])], item["kind"], item["occurred_at"], item.get("properties") or {}, *key)
+            )
     # Key order: two batches with the same keys in opposite orders would otherwise each wait
     # for the other's insert into the unique index, a deadlock.
     rows.sort(key=lambda row: (row[4], row[5]))
@@ -220,8 +224,11 @@ def record_activities(*, items: Sequence[ActivityItem]) -> list[ActivityOutcome]
     if new_rows:
         # Scoring keeps daily rollups of activities; they change with the rows, in this
         # transaction (qualification registers the receiver).
-        hooks.on_activities_recorded.send(hooks.ActivitiesRecorded(tuple(
-            hooks.ActivityRow(lead_id, kind, at, props) for lead_id, kind, at, props, *_ in new_rows)))
+        hooks.on_activities_recorded.send(
+            hooks.ActivitiesRecorded(
+                tuple(hooks.ActivityRow(lead_id, kind, at, props) for lead_id, kind, at, props, *_ in new_rows)
+            )
+        )
         latest: dict[int, datetime] = {}
         for lead_id, _, at, *_ in new_rows:
             if lead_id not in latest or at > latest[lead_id]:
@@ -238,10 +245,22 @@ def _insert_new_activities(rows: Sequence[ActivityInsert]) -> set[tuple[str, str
     statement, in (source, external_id) order, skipping those whose (source, external_id) is
     already recorded (also by a concurrent replay of the same batch, which waits for ours on the
     first key they share and never in a cycle). Returns the keys of the rows inserted."""
-    cte, params = rows_cte("v", [("lead_id", "bigint"), ("kind", "text"), ("occurred_at", "timestamptz"),
-                                 ("properties", "jsonb"), ("source", "text"), ("external_id", "text")], rows)
+    cte, params = rows_cte(
+        "v",
+        [
+            ("lead_id", "bigint"),
+            ("kind", "text"),
+            ("occurred_at", "timestamptz"),
+            ("properties", "jsonb"),
+            ("source", "text"),
+            ("external_id", "text"),
+        ],
+        rows,
+    )
     # "WHERE true": SQLite needs it to tell the upsert's ON CONFLICT from a join's ON.
-    sql = (f"WITH {cte} INSERT INTO {Activity._meta.db_table} (lead_id, kind, occurred_at, properties, source, external_id, created_at)"
-           f" SELECT v.lead_id, v.kind, v.occurred_at, v.properties, v.source, v.external_id, %s FROM v WHERE true"
-           f" ORDER BY v.source, v.external_id ON CONFLICT (source, external_id) DO NOTHING RETURNING source, external_id")
+    sql = (
+        f"WITH {cte} INSERT INTO {Activity._meta.db_table} (lead_id, kind, occurred_at, properties, source, external_id, created_at)"
+        f" SELECT v.lead_id, v.kind, v.occurred_at, v.properties, v.source, v.external_id, %s FROM v WHERE true"
+        f" ORDER BY v.source, v.external_id ON CONFLICT (source, external_id) DO NOTHING RETURNING source, external_id"
+    )
     return {(source, external_id) for source, external_id in sql_execute(sql, [*params, db_datetime(timezone.now())]) or ()}

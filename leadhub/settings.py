@@ -217,7 +217,10 @@ CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 2
 # A web request publishing a task while the broker is down gives up quickly (the work is in
 # the database already): a short connect timeout and one quick retry, not Celery's default.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "socket_connect_timeout": 2, "socket_timeout": 10, "retry_on_timeout": True, "health_check_interval": 10,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 10,
+    "retry_on_timeout": True,
+    "health_check_interval": 10,
     # A task a killed worker held goes back to the queue after this long (the sweeper usually
     # resumes its work sooner).
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 1800),
@@ -361,8 +364,13 @@ SLOW_QUERY_MS = env_int("SLOW_QUERY_MS", 200)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"keyvalue": {"()": "leadhub.observability.KeyValueFormatter"}, "json": {"()": "leadhub.observability.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json" if env_str("LOG_FORMAT") == "json" else "keyvalue"}},
+    "formatters": {
+        "keyvalue": {"()": "leadhub.observability.KeyValueFormatter"},
+        "json": {"()": "leadhub.observability.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if env_str("LOG_FORMAT") == "json" else "keyvalue"}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         # The request line above replaces Django's own per-request warnings.

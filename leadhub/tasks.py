@@ -22,6 +22,7 @@ from .db import ConflictRetryTask, backoff
 
 log = logging.getLogger(__name__)
 
+
 def _publish_errors():
     from redis.exceptions import RedisError
 
@@ -58,7 +59,9 @@ class DurableTask(ConflictRetryTask):
         except _publish_errors() as exc:
             log.warning(
                 "broker unavailable: task %s not queued (%s: %s); the sweeper will pick the work up from the database",
-                self.name, type(exc).__name__, exc,
+                self.name,
+                type(exc).__name__,
+                exc,
             )
             return None
 

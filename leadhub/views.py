@@ -135,8 +135,10 @@ def my_sals(request):
     """The SALs the signed-in SDR owns, waiting for qualification, the longest-waiting first."""
     accepted_at = StageChange.objects.filter(lead=OuterRef("pk"), to_stage=Stage.SAL).order_by("-at").values("at")[:1]
     leads = (
-        selectors.lead_list().filter(stage=Stage.SAL, owner=request.user)
-        .annotate(sal_since=Subquery(accepted_at)).order_by("sal_since", "id")
+        selectors.lead_list()
+        .filter(stage=Stage.SAL, owner=request.user)
+        .annotate(sal_since=Subquery(accepted_at))
+        .order_by("sal_since", "id")
     )
     paginator = Paginator(leads, LEADS_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
@@ -159,7 +161,9 @@ def campaign_suggestions(request):
 
 class PreferencesForm(forms.Form):
     time_zone = forms.ChoiceField(
-        label="Time zone", required=False, help_text="Every date and time on the pages is shown in this zone.",
+        label="Time zone",
+        required=False,
+        help_text="Every date and time on the pages is shown in this zone.",
     )
 
     def __init__(self, *args, **kwargs):
@@ -180,8 +184,9 @@ def account(request):
             remember_zone(request, preference.time_zone)
             messages.success(request, f"Saved: times are now shown in {preference.time_zone or settings.TIME_ZONE}.")
             return redirect("account")
-    return render(request, "leadhub/account.html", {"form": form, "site_zone": settings.TIME_ZONE},
-                  status=400 if form.errors else 200)
+    return render(
+        request, "leadhub/account.html", {"form": form, "site_zone": settings.TIME_ZONE}, status=400 if form.errors else 200
+    )
 
 
 @permission_required("leadhub.view_lead", raise_exception=True)
@@ -216,7 +221,9 @@ IMPORT_ROWS_PER_PAGE = 100
 
 
 class ImportUploadForm(forms.Form):
-    file = forms.FileField(label="CSV file", help_text="UTF-8 or Windows-1252, comma or semicolon separated, first line names the columns.")
+    file = forms.FileField(
+        label="CSV file", help_text="UTF-8 or Windows-1252, comma or semicolon separated, first line names the columns."
+    )
     channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.IMPORT)
     campaign = forms.CharField(max_length=120, required=False, help_text="For example trade-show-berlin-2026.")
 
@@ -278,14 +285,18 @@ def _import_start(request, handler):
                 imports.check_size(max(handler.received, sent))
             if form.is_valid():
                 job = imports.import_upload(
-                    uploaded_file=form.cleaned_data["file"], by=request.user,
-                    channel=form.cleaned_data["channel"], campaign=form.cleaned_data["campaign"],
+                    uploaded_file=form.cleaned_data["file"],
+                    by=request.user,
+                    channel=form.cleaned_data["channel"],
+                    campaign=form.cleaned_data["campaign"],
                 )
                 return redirect("leads:import-detail", job.pk)
         except DomainError as exc:
             error = exc.message
     context = {
-        "form": form, "error": error, "recent": LeadImport.objects.select_related("created_by")[:10],
+        "form": form,
+        "error": error,
+        "recent": LeadImport.objects.select_related("created_by")[:10],
         "max_size": imports.human_size(settings.LEADHUB_IMPORT_MAX_BYTES),
     }
     return render(request, "leadhub/import_start.html", context, status=400 if request.method == "POST" else 200)
@@ -304,7 +315,13 @@ def _import_context(request, job, mapping_form=None):
             tabs = [("", "Problems"), ("rejected", "Rejected"), ("possible_dup", "Possible duplicates")]
             rows = job.rows.all() if shown not in outcomes else job.rows.filter(outcome=shown)
         else:
-            tabs = [("", "All"), ("created", "Created"), ("updated", "Updated"), ("unchanged", "Unchanged"), ("rejected", "Rejected")]
+            tabs = [
+                ("", "All"),
+                ("created", "Created"),
+                ("updated", "Updated"),
+                ("unchanged", "Unchanged"),
+                ("rejected", "Rejected"),
+            ]
             rows = job.rows.all() if shown not in outcomes else job.rows.filter(outcome=shown)
         page = Paginator(rows.select_related("lead", "possible_duplicate_of").order_by("line"), IMPORT_ROWS_PER_PAGE)
         context.update(tabs=tabs, shown=shown, rows_page=page.get_page(request.GET.get("page")))
@@ -321,8 +338,11 @@ def import_detail(request, pk):
         if mapping_form.is_valid():
             try:
                 imports.import_set_mapping(
-                    job=job, fields=mapping_form.mapped_fields(), channel=mapping_form.cleaned_data["channel"],
-                    campaign=mapping_form.cleaned_data["campaign"], by=request.user,
+                    job=job,
+                    fields=mapping_form.mapped_fields(),
+                    channel=mapping_form.cleaned_data["channel"],
+                    campaign=mapping_form.cleaned_data["campaign"],
+                    by=request.user,
                 )
             except DomainError as exc:
                 mapping_form.add_error(None, exc.message)

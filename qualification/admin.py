@@ -47,8 +47,10 @@ class ScoringModelAdmin(admin.ModelAdmin):
         if obj is None or obj.status == ModelStatus.DRAFT:
             return self.fieldsets
         # History reads as words: the required fields by their labels, not as a JSON list.
-        return [(name, {**options, "fields": ["required_fields_labels" if f == "required_fields" else f for f in options["fields"]]})
-                for name, options in self.fieldsets]
+        return [
+            (name, {**options, "fields": ["required_fields_labels" if f == "required_fields" else f for f in options["fields"]]})
+            for name, options in self.fieldsets
+        ]
 
     def has_change_permission(self, request, obj=None):
         # A published or archived model opens read-only, without save buttons: copy it to change it.
@@ -83,12 +85,14 @@ class ScoringModelAdmin(admin.ModelAdmin):
         ]
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
-        context.update({
-            "can_publish": obj is not None and obj.status == ModelStatus.DRAFT and request.user.has_perm(PUBLISH_PERM),
-            "can_copy": obj is not None and self.has_add_permission(request),
-            "run": selectors.active_run() or (selectors.recent_runs(1) or [None])[0],
-            "publishes": list(obj.publishes.select_related("by")) if obj is not None else [],
-        })
+        context.update(
+            {
+                "can_publish": obj is not None and obj.status == ModelStatus.DRAFT and request.user.has_perm(PUBLISH_PERM),
+                "can_copy": obj is not None and self.has_add_permission(request),
+                "run": selectors.active_run() or (selectors.recent_runs(1) or [None])[0],
+                "publishes": list(obj.publishes.select_related("by")) if obj is not None else [],
+            }
+        )
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     @admin.action(description="Copy as new draft")
@@ -106,7 +110,9 @@ class ScoringModelAdmin(admin.ModelAdmin):
             raise PermissionDenied
         source = get_object_or_404(ScoringModel, pk=pk)
         draft = services.copy_as_draft(model=source, by=request.user)
-        self.message_user(request, f"Created draft v{draft.version} from v{source.version}; edit it, preview, then publish.", messages.SUCCESS)
+        self.message_user(
+            request, f"Created draft v{draft.version} from v{source.version}; edit it, preview, then publish.", messages.SUCCESS
+        )
         return redirect("admin:qualification_scoringmodel_change", draft.pk)
 
     def preview_view(self, request, pk):

@@ -22,11 +22,17 @@ ALL_AT_ONCE, GRADUAL = "all", "gradual"
 
 class PublishForm(forms.Form):
     note = forms.CharField(
-        label="Why are you publishing this version?", widget=forms.Textarea(attrs={"rows": 3, "cols": 70}), max_length=2000,
-        error_messages={"required": "Say why you publish: it goes in the model's history for whoever reads it next."})
+        label="Why are you publishing this version?",
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 70}),
+        max_length=2000,
+        error_messages={"required": "Say why you publish: it goes in the model's history for whoever reads it next."},
+    )
     mode = forms.ChoiceField(
-        label="New handoffs", widget=forms.RadioSelect, initial=ALL_AT_ONCE,
-        choices=[(ALL_AT_ONCE, "Open them all at once"), (GRADUAL, "Open them gradually, at most this many a day:")])
+        label="New handoffs",
+        widget=forms.RadioSelect,
+        initial=ALL_AT_ONCE,
+        choices=[(ALL_AT_ONCE, "Open them all at once"), (GRADUAL, "Open them gradually, at most this many a day:")],
+    )
     daily_cap = forms.IntegerField(label="Daily cap", min_value=1, max_value=100_000, required=False)
     expected_new_mqls = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
@@ -48,9 +54,13 @@ def _preview_or_error(draft, user):
 
 def _context(model_admin, request, draft, title, **extra):
     return {
-        **model_admin.admin_site.each_context(request), "title": title, "opts": model_admin.model._meta,
-        "original": draft, "draft": draft,
-        "can_publish": draft.status == ModelStatus.DRAFT and request.user.has_perm(PUBLISH_PERM), **extra,
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "opts": model_admin.model._meta,
+        "original": draft,
+        "draft": draft,
+        "can_publish": draft.status == ModelStatus.DRAFT and request.user.has_perm(PUBLISH_PERM),
+        **extra,
     }
 
 
@@ -60,9 +70,15 @@ def preview_view(model_admin, request, pk):
     draft = get_object_or_404(ScoringModel, pk=pk)
     result, error = _preview_or_error(draft, request.user)
     context = _context(
-        model_admin, request, draft, f"Preview of v{draft.version}", preview=result, error=error,
+        model_admin,
+        request,
+        draft,
+        f"Preview of v{draft.version}",
+        preview=result,
+        error=error,
         impact=routing_impact(result.promoted) if result else None,
-        max_count=max([max(n, d) for _, n, d in result.distribution] or [1]) if result else 1)
+        max_count=max([max(n, d) for _, n, d in result.distribution] or [1]) if result else 1,
+    )
     return TemplateResponse(request, "qualification/admin/preview.html", context)
 
 
@@ -73,21 +89,32 @@ def publish_view(model_admin, request, pk):
         raise PermissionDenied
     draft = get_object_or_404(ScoringModel, pk=pk)
     if draft.status != ModelStatus.DRAFT:
-        model_admin.message_user(request, f"v{draft.version} is {draft.get_status_display().lower()}; only a draft can be published.",
-                                 messages.ERROR)
+        model_admin.message_user(
+            request, f"v{draft.version} is {draft.get_status_display().lower()}; only a draft can be published.", messages.ERROR
+        )
         return redirect("admin:qualification_scoringmodel_change", draft.pk)
     form = PublishForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         gradual = form.cleaned_data["mode"] == GRADUAL
         try:
-            run = services.publish(draft=draft, by=request.user, note=form.cleaned_data["note"],
-                                   daily_cap=form.cleaned_data["daily_cap"] if gradual else None,
-                                   expected_new_mqls=form.cleaned_data["expected_new_mqls"])
+            run = services.publish(
+                draft=draft,
+                by=request.user,
+                note=form.cleaned_data["note"],
+                daily_cap=form.cleaned_data["daily_cap"] if gradual else None,
+                expected_new_mqls=form.cleaned_data["expected_new_mqls"],
+            )
         except DomainError as exc:
             model_admin.message_user(request, exc.message, messages.ERROR)
             return redirect("admin:qualification_scoringmodel_change", draft.pk)
-        how = f"the new handoffs open at most {form.cleaned_data['daily_cap']:,} a day" if gradual else "the new handoffs open at once"
-        model_admin.message_user(request, f"Published v{draft.version} ({how}). Its rescoring of all leads is below.", messages.SUCCESS)
+        how = (
+            f"the new handoffs open at most {form.cleaned_data['daily_cap']:,} a day"
+            if gradual
+            else "the new handoffs open at once"
+        )
+        model_admin.message_user(
+            request, f"Published v{draft.version} ({how}). Its rescoring of all leads is below.", messages.SUCCESS
+        )
         return redirect("admin:qualification_rescorerun_change", run.pk)
     result, error = _preview_or_error(draft, request.user)
     impact = routing_impact(result.promoted) if result else None
@@ -96,8 +123,20 @@ def publish_view(model_admin, request, pk):
     suggested = max(1, min(math.ceil(impact.new_mqls / 3), impact.free_capacity)) if impact else 1
     if not form.is_bound:
         form = PublishForm(initial={"daily_cap": suggested, "expected_new_mqls": result.promoted if result else None})
-    capped = routing_impact(result.promoted, daily_cap=int(cap) if cap and str(cap).isdigit() and int(cap) > 0 else suggested) \
-        if result else None
-    context = _context(model_admin, request, draft, f"Publish v{draft.version}?", preview=result, error=error, impact=impact,
-                       capped=capped, form=form)
+    capped = (
+        routing_impact(result.promoted, daily_cap=int(cap) if cap and str(cap).isdigit() and int(cap) > 0 else suggested)
+        if result
+        else None
+    )
+    context = _context(
+        model_admin,
+        request,
+        draft,
+        f"Publish v{draft.version}?",
+        preview=result,
+        error=error,
+        impact=impact,
+        capped=capped,
+        form=form,
+    )
     return TemplateResponse(request, "qualification/admin/publish_confirm.html", context, status=400 if form.is_bound else 200)

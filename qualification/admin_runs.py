@@ -25,8 +25,19 @@ class RescoreRunAdmin(ReadOnlyAdmin):
     list_filter = ["status", "kind"]
     actions = ["resume"]
     change_form_template = "qualification/admin/rescorerun_change_form.html"
-    readonly_fields = ["summary", "model_link", "kind", "started_by", "created_at", "started_at", "last_progress", "finished_at",
-                       "promoted", "nurtured", "attempts"]
+    readonly_fields = [
+        "summary",
+        "model_link",
+        "kind",
+        "started_by",
+        "created_at",
+        "started_at",
+        "last_progress",
+        "finished_at",
+        "promoted",
+        "nurtured",
+        "attempts",
+    ]
     fields = readonly_fields[1:]  # the page says the summary above the fields (_run_progress.html)
 
     @admin.display(description="state")
@@ -38,14 +49,18 @@ class RescoreRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="scoring model")
     def model_link(self, run):
-        return format_html('<a href="{}">{}</a>', reverse("admin:qualification_scoringmodel_change", args=[run.model_id]), run.model)
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:qualification_scoringmodel_change", args=[run.model_id]), run.model
+        )
 
     @admin.display(description="last progress")
     def last_progress(self, run):
         return f"{timezone.localtime(run.heartbeat_at):%b %-d, %Y %H:%M:%S}" if run.heartbeat_at else "—"
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
-        can_resume = obj is not None and (obj.status == RunStatus.FAILED or obj.stalled_since) and request.user.has_perm(PUBLISH_PERM)
+        can_resume = (
+            obj is not None and (obj.status == RunStatus.FAILED or obj.stalled_since) and request.user.has_perm(PUBLISH_PERM)
+        )
         context.update({"run": obj, "can_resume": can_resume})
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 

@@ -63,8 +63,10 @@ def write_scores(
     if last_activity:
         cte, params = rows_cte("la", [("id", "bigint"), ("at", "timestamptz")], sorted(last_activity.items()))
         sql.add(f", {cte}", *params)
-        sets += (f", last_activity_at = CASE WHEN la.at IS NOT NULL AND ({target}.last_activity_at IS NULL"
-                 f" OR {target}.last_activity_at < la.at) THEN la.at ELSE {target}.last_activity_at END")
+        sets += (
+            f", last_activity_at = CASE WHEN la.at IS NOT NULL AND ({target}.last_activity_at IS NULL"
+            f" OR {target}.last_activity_at < la.at) THEN la.at ELSE {target}.last_activity_at END"
+        )
         source = "s LEFT JOIN la ON la.id = s.id"
     # The target is limited to the same leads too: otherwise PostgreSQL scans the whole table per chunk.
     alias = " AS l" if is_postgresql() else ""
@@ -95,13 +97,20 @@ def move_new_to_nurture(spec: engine.ModelSpec, leads: Leads, *, at: datetime) -
 def promotable(spec: engine.ModelSpec, leads: Leads, *, now: datetime) -> dict[int, tuple[Decimal, str]]:
     """{lead id: (total, grade)} for nurture leads that qualify under their stored score and
     are not in cooldown."""
-    sql = SQL().add(
-        f"SELECT l.id, l.total_score, l.grade FROM {LEAD} l LEFT JOIN {COMPANY} c ON c.id = l.company_id WHERE l.stage = 'nurture'"
-        f" AND l.score_model_version = %s AND l.total_score >= %s"
-        f" AND l.grade IN ({', '.join(repr(g) for g in grades_at_least(spec.min_grade))})"
-        f" AND (l.nurture_until IS NULL OR l.nurture_until <= %s) AND {required_sql(spec)} AND ",
-        spec.version, engine.from_tenths(spec.threshold), db_datetime(now),
-    ).extend(leads.where("l.id")).add(" ORDER BY l.id")
+    sql = (
+        SQL()
+        .add(
+            f"SELECT l.id, l.total_score, l.grade FROM {LEAD} l LEFT JOIN {COMPANY} c ON c.id = l.company_id WHERE l.stage = 'nurture'"
+            f" AND l.score_model_version = %s AND l.total_score >= %s"
+            f" AND l.grade IN ({', '.join(repr(g) for g in grades_at_least(spec.min_grade))})"
+            f" AND (l.nurture_until IS NULL OR l.nurture_until <= %s) AND {required_sql(spec)} AND ",
+            spec.version,
+            engine.from_tenths(spec.threshold),
+            db_datetime(now),
+        )
+        .extend(leads.where("l.id"))
+        .add(" ORDER BY l.id")
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql.text, sql.params)
         return {pk: (total, grade) for pk, total, grade in cursor.fetchall()}
@@ -173,12 +182,20 @@ def touch_last_activity(latest: Mapping[int, datetime | None]) -> None:
     with transaction.atomic():
         lock_leads(Leads(ids=tuple(sorted(latest))))
         cte, params = rows_cte("v", [("id", "bigint"), ("at", "timestamptz")], sorted(latest.items()))
-        sql_execute(f"WITH {cte} UPDATE {LEAD} SET last_activity_at = v.at FROM v"
-                    f" WHERE {LEAD}.id = v.id AND ({LEAD}.last_activity_at IS NULL OR {LEAD}.last_activity_at < v.at)", params)
+        sql_execute(
+            f"WITH {cte} UPDATE {LEAD} SET last_activity_at = v.at FROM v"
+            f" WHERE {LEAD}.id = v.id AND ({LEAD}.last_activity_at IS NULL OR {LEAD}.last_activity_at < v.at)",
+            params,
+        )
 
 
 def rescore(
-    spec: engine.ModelSpec, leads: Leads, *, as_of: datetime, now: datetime | None = None, skip_locked: bool = False,
+    spec: engine.ModelSpec,
+    leads: Leads,
+    *,
+    as_of: datetime,
+    now: datetime | None = None,
+    skip_locked: bool = False,
     last_activity: Mapping[int, datetime | None] | None = None,
 ) -> tuple[int, int, int, tuple[int, ...]]:
     """Score `leads` and make the stage moves that follow, in one transaction. With

@@ -60,8 +60,13 @@ ENGAGEMENT_RULES = [
 def default_model(name="B2B default"):
     """An unsaved-rules draft of the default model, created in the database."""
     model = ScoringModel.objects.create(
-        name=name, mql_threshold=Decimal("65"), min_grade="B", grade_a_min=Decimal("40"),
-        grade_b_min=Decimal("25"), grade_c_min=Decimal("10"), required_fields=["first_name", "last_name", "title"],
+        name=name,
+        mql_threshold=Decimal("65"),
+        min_grade="B",
+        grade_a_min=Decimal("40"),
+        grade_b_min=Decimal("25"),
+        grade_c_min=Decimal("10"),
+        required_fields=["first_name", "last_name", "title"],
         half_life_days=21,
     )
     FitRule.objects.bulk_create(
@@ -69,8 +74,13 @@ def default_model(name="B2B default"):
     )
     EngagementRule.objects.bulk_create(
         EngagementRule(
-            model=model, kind=kind, points=Decimal(points), cap=Decimal(cap) if cap is not None else None, window_days=window,
-            condition_property=cond[0] if cond else "", condition_operator=cond[1] if cond else "",
+            model=model,
+            kind=kind,
+            points=Decimal(points),
+            cap=Decimal(cap) if cap is not None else None,
+            window_days=window,
+            condition_property=cond[0] if cond else "",
+            condition_operator=cond[1] if cond else "",
             condition_value=cond[2] if cond else None,
         )
         for kind, points, cond, cap, window in ENGAGEMENT_RULES

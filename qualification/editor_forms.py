@@ -21,10 +21,14 @@ class QuickSelect(forms.Select):
         attrs = self.build_attrs(self.attrs, attrs)
         chosen = "" if value is None else str(value)
         parts = [f'<select name="{escape(name)}"']
-        parts += [f' {escape(k)}' if v is True else f' {escape(k)}="{escape(v)}"' for k, v in attrs.items() if v not in (False, None)]
+        parts += [
+            f" {escape(k)}" if v is True else f' {escape(k)}="{escape(v)}"' for k, v in attrs.items() if v not in (False, None)
+        ]
         parts.append(">")
-        parts += [f'<option value="{escape(key)}"{" selected" if str(key) == chosen else ""}>{escape(label)}</option>'
-                  for key, label in self.choices]
+        parts += [
+            f'<option value="{escape(key)}"{" selected" if str(key) == chosen else ""}>{escape(label)}</option>'
+            for key, label in self.choices
+        ]
         parts.append("</select>")
         return mark_safe("".join(parts))
 
@@ -40,7 +44,6 @@ class RuleForm(forms.ModelForm):
 
     def validate_constraints(self):
         pass
-
 
 
 class RuleFormSet(forms.BaseInlineFormSet):
@@ -103,8 +106,10 @@ class RuleInline(admin.StackedInline):
         return formset
 
 
-FIT_HELP = ("Points for who the lead is. Value: one value; a comma-separated list for “is one of”; “low, high” for "
-            "“between”; numbers may end in k or m (10m = 10,000,000); text matches ignore case.")
+FIT_HELP = (
+    "Points for who the lead is. Value: one value; a comma-separated list for “is one of”; “low, high” for "
+    "“between”; numbers may end in k or m (10m = 10,000,000); text matches ignore case."
+)
 
 
 class FitRuleInline(RuleInline):
@@ -131,17 +136,29 @@ class EngagementRuleInline(RuleInline):
     fields = [("kind", "points", "cap", "window_days", "condition_property", "condition_operator", "condition_value", "label")]
     verbose_name, verbose_name_plural = "engagement rule", "Engagement rules"
     group = rule_text.ENGAGEMENT
-    help = ("Points for each activity of a kind within the window (today is day 1), halving every half-life; "
-            "the cap is the most a rule gives (empty: no cap). A condition (e.g. minutes ≥ 5) needs all three parts.")
+    help = (
+        "Points for each activity of a kind within the window (today is day 1), halving every half-life; "
+        "the cap is the most a rule gives (empty: no cap). A condition (e.g. minutes ≥ 5) needs all three parts."
+    )
 
 
 class ScoringModelForm(forms.ModelForm):
     required_fields = forms.MultipleChoiceField(
-        choices=RequiredField.choices, widget=forms.CheckboxSelectMultiple, required=False,
+        choices=RequiredField.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
         help_text="Profile fields a lead must have to become an MQL.",
     )
 
     class Meta:
         model = ScoringModel
-        fields = ["name", "mql_threshold", "min_grade", "required_fields", "grade_a_min", "grade_b_min", "grade_c_min",
-                  "half_life_days"]
+        fields = [
+            "name",
+            "mql_threshold",
+            "min_grade",
+            "required_fields",
+            "grade_a_min",
+            "grade_b_min",
+            "grade_c_min",
+            "half_life_days",
+        ]

@@ -355,9 +355,16 @@ def score(facts: LeadFacts, model: ModelSpec, now: datetime | date) -> ScoreResu
                 shown = f"${float(shown):,.0f}"
             elif rule.field == FitField.EMPLOYEE_COUNT:
                 shown = f"{shown:,}"
-            contributions.append(Contribution(
-                rule.id, "fit", rule.label, from_tenths(rule.points), f"{rule.label} ({shown}): {_signed(rule.points)}", str(shown)
-            ))
+            contributions.append(
+                Contribution(
+                    rule.id,
+                    "fit",
+                    rule.label,
+                    from_tenths(rule.points),
+                    f"{rule.label} ({shown}): {_signed(rule.points)}",
+                    str(shown),
+                )
+            )
     engagement = 0
     for engagement_rule in model.engagement_rules:
         outcome = _engagement(engagement_rule, facts, today, model.half_life_days)
@@ -371,8 +378,13 @@ def score(facts: LeadFacts, model: ModelSpec, now: datetime | date) -> ScoreResu
     missing = missing_required(facts, model)
     qualifies = total >= model.threshold and GRADES.index(grade) <= GRADES.index(model.min_grade) and not missing
     return ScoreResult(
-        fit=from_tenths(fit), engagement=from_tenths(engagement), total=from_tenths(total), grade=grade,
-        contributions=tuple(contributions), missing_required_fields=missing, qualifies=qualifies,
+        fit=from_tenths(fit),
+        engagement=from_tenths(engagement),
+        total=from_tenths(total),
+        grade=grade,
+        contributions=tuple(contributions),
+        missing_required_fields=missing,
+        qualifies=qualifies,
         model_version=model.version,
     )
 

@@ -51,31 +51,38 @@ class ScoringModel(models.Model):
     name = models.CharField(max_length=120, blank=True)
     status = models.CharField(max_length=10, choices=ModelStatus.choices, default=ModelStatus.DRAFT)
     mql_threshold = models.DecimalField(
-        "MQL threshold", max_digits=7, decimal_places=1, default=Decimal("60"),
+        "MQL threshold",
+        max_digits=7,
+        decimal_places=1,
+        default=Decimal("60"),
         help_text="A lead needs at least this total (fit + engagement) to become an MQL.",
     )
     min_grade = models.CharField(
-        "minimum fit grade", max_length=1, choices=Grade.choices, default=Grade.B,
+        "minimum fit grade",
+        max_length=1,
+        choices=Grade.choices,
+        default=Grade.B,
         help_text="…and at least this grade: interested is not enough, it must be the right company.",
     )
     grade_a_min = models.DecimalField("grade A from fit", max_digits=7, decimal_places=1, default=Decimal("40"))
     grade_b_min = models.DecimalField("grade B from fit", max_digits=7, decimal_places=1, default=Decimal("25"))
     grade_c_min = models.DecimalField("grade C from fit", max_digits=7, decimal_places=1, default=Decimal("10"))
     required_fields = models.JSONField(
-        default=default_required_fields, blank=True,
+        default=default_required_fields,
+        blank=True,
         help_text="Profile fields a lead must have to become an MQL: " + ", ".join(RequiredField.values) + ".",
     )
     half_life_days = models.PositiveIntegerField(
-        "engagement half-life (days)", default=14, validators=[MinValueValidator(1), MaxValueValidator(MAX_WINDOW_DAYS)],
+        "engagement half-life (days)",
+        default=14,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_WINDOW_DAYS)],
         help_text="Engagement points halve every this many days.",
     )
     copied_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     published_at = models.DateTimeField(null=True, blank=True)
-    published_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    published_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["-version"]
@@ -114,9 +121,7 @@ class ScoringModel(models.Model):
         """Field errors for a threshold or minimum grade that no lead could reach with these rules."""
         fit_rules = list(self.fit_rules.all()) if fit_rules is None else fit_rules
         engagement_rules = list(self.engagement_rules.all()) if engagement_rules is None else engagement_rules
-        best_fit = engine.best_fit(
-            [(r.field, r.operator, r.points) for r in fit_rules if r.points is not None]
-        )
+        best_fit = engine.best_fit([(r.field, r.operator, r.points) for r in fit_rules if r.points is not None])
         problems = {}
         band = {Grade.A: self.grade_a_min, Grade.B: self.grade_b_min, Grade.C: self.grade_c_min}.get(self.min_grade)
         if band is not None and best_fit < band:
@@ -184,7 +189,10 @@ class EngagementRule(models.Model):
     model = models.ForeignKey(ScoringModel, on_delete=models.CASCADE, related_name="engagement_rules")
     kind = models.CharField("activity kind", max_length=30, choices=ActivityKind.choices)
     points = models.DecimalField(
-        "points each", max_digits=7, decimal_places=1, validators=[MinValueValidator(Decimal("0.1"))],
+        "points each",
+        max_digits=7,
+        decimal_places=1,
+        validators=[MinValueValidator(Decimal("0.1"))],
         help_text="Points per occurrence, before decay.",
     )
     condition_property = models.CharField(max_length=20, choices=ConditionProperty.choices, blank=True)
@@ -194,7 +202,9 @@ class EngagementRule(models.Model):
         max_digits=7, decimal_places=1, null=True, blank=True, help_text="Most points this rule may give; empty for no cap."
     )
     window_days = models.PositiveIntegerField(
-        "window (days)", default=90, validators=[MinValueValidator(1), MaxValueValidator(MAX_WINDOW_DAYS)],
+        "window (days)",
+        default=90,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_WINDOW_DAYS)],
         help_text="Only activities of the last this many days count (today is day 1).",
     )
     label = models.CharField(max_length=120, blank=True, help_text="Shown in explanations; generated when empty.")
@@ -219,11 +229,17 @@ class EngagementRule(models.Model):
         parts = [self.condition_property, self.condition_operator, self.condition_value]
         given = [p not in ("", None) for p in parts]
         if any(given) and not all(given):
-            missing = [name for name, ok in zip(["condition_property", "condition_operator", "condition_value"], given, strict=True) if not ok]
+            missing = [
+                name
+                for name, ok in zip(["condition_property", "condition_operator", "condition_value"], given, strict=True)
+                if not ok
+            ]
             for name in missing:
                 errors[name] = "A condition needs a property, an operator and a value (or none of them)."
         if self.cap is not None and self.points is not None and self.cap < self.points:
-            errors["cap"] = f"The cap ({self.cap}) is below the points of one occurrence ({self.points}): raise it or leave it empty."
+            errors["cap"] = (
+                f"The cap ({self.cap}) is below the points of one occurrence ({self.points}): raise it or leave it empty."
+            )
         if errors:
             raise ValidationError(errors)
 
@@ -308,7 +324,9 @@ class ActivityRollup(models.Model):
         # option, so migration 0004 gives it a plain (lead, day) index instead; its one writer
         # at a time keeps the rows unique there (rollups.add_to_rollups).
         constraints = [
-            models.UniqueConstraint(fields=["lead", "day", "kind", "minutes"], include=["n"], nulls_distinct=False, name="rollup_key"),
+            models.UniqueConstraint(
+                fields=["lead", "day", "kind", "minutes"], include=["n"], nulls_distinct=False, name="rollup_key"
+            ),
         ]
 
     def __str__(self):

@@ -21,7 +21,9 @@ def mark_for_rescoring(lead_ids: Mapping[int, datetime | None] | Iterable[int]) 
     latest: Mapping[int, datetime | None] = lead_ids if isinstance(lead_ids, Mapping) else dict.fromkeys(lead_ids)
     if latest:
         cte, params = rows_cte("v", [("lead_id", "bigint"), ("at", "timestamptz")], sorted(latest.items()))
-        sql_execute(f"WITH {cte} INSERT INTO {PendingRescore._meta.db_table} (lead_id, activity_at) SELECT lead_id, at FROM v", params)
+        sql_execute(
+            f"WITH {cte} INSERT INTO {PendingRescore._meta.db_table} (lead_id, activity_at) SELECT lead_id, at FROM v", params
+        )
     return len(latest)
 
 

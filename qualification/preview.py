@@ -89,9 +89,12 @@ class Preview:
     @property
     def ready_parts(self):
         """What the MQL-ready leads are; adds up to qualify_draft."""
-        return [("already MQL", self.already_mql), ("become MQLs now and open handoffs", self.promoted),
-                ("in cooldown after a rejection: they wait", self.held_by_cooldown),
-                ("already past MQL (SAL, SQL, won, lost or disqualified)", self.held_past_mql)]
+        return [
+            ("already MQL", self.already_mql),
+            ("become MQLs now and open handoffs", self.promoted),
+            ("in cooldown after a rejection: they wait", self.held_by_cooldown),
+            ("already past MQL (SAL, SQL, won, lost or disqualified)", self.held_past_mql),
+        ]
 
     def reasons(self, causes, side):
         """[(sentence, leads)] of one breakdown, largest first, zeros left out."""
@@ -132,14 +135,21 @@ def _cause_labels(spec, current_spec):
             THRESHOLD: f"total below {name}'s threshold of {engine.from_tenths(model.threshold)}",
             UNSCORED: "not scored before",
         }
+
     old = side(current_spec, f"v{current_spec.version}" if current_spec else "")
     new = side(spec, f"v{spec.version}")
     return {**{("old", k): v for k, v in old.items()}, **{("new", k): v for k, v in new.items()}}
 
 
-SETTINGS = [("mql_threshold", "MQL threshold"), ("min_grade", "minimum fit grade"), ("grade_a_min", "grade A from fit"),
-            ("grade_b_min", "grade B from fit"), ("grade_c_min", "grade C from fit"),
-            ("required_fields", "required fields"), ("half_life_days", "engagement half-life (days)")]
+SETTINGS = [
+    ("mql_threshold", "MQL threshold"),
+    ("min_grade", "minimum fit grade"),
+    ("grade_a_min", "grade A from fit"),
+    ("grade_b_min", "grade B from fit"),
+    ("grade_c_min", "grade C from fit"),
+    ("required_fields", "required fields"),
+    ("half_life_days", "engagement half-life (days)"),
+]
 
 
 def _setting_changes(current, draft):
@@ -151,14 +161,19 @@ def _setting_changes(current, draft):
             return ", ".join(str(labels.get(f, f)) for f in value or []) or "none"
         return str(value)
 
-    return [f"{label[:1].upper()}{label[1:]}: {shown(name, getattr(current, name))} → {shown(name, getattr(draft, name))}"
-            for name, label in SETTINGS if getattr(current, name) != getattr(draft, name)]
+    return [
+        f"{label[:1].upper()}{label[1:]}: {shown(name, getattr(current, name))} → {shown(name, getattr(draft, name))}"
+        for name, label in SETTINGS
+        if getattr(current, name) != getattr(draft, name)
+    ]
 
 
 def _cause_sql(qualifies, required, grade_column, grades, extra_first=""):
     """CASE giving the first condition a lead fails (required fields, grade, threshold), 0 if none."""
-    return (f"CASE WHEN {qualifies} THEN {QUALIFIES} {extra_first}WHEN NOT ({required}) THEN {REQUIRED}"
-            f" WHEN COALESCE({grade_column}, '') NOT IN ({', '.join(repr(g) for g in grades)}) THEN {GRADE} ELSE {THRESHOLD} END")
+    return (
+        f"CASE WHEN {qualifies} THEN {QUALIFIES} {extra_first}WHEN NOT ({required}) THEN {REQUIRED}"
+        f" WHEN COALESCE({grade_column}, '') NOT IN ({', '.join(repr(g) for g in grades)}) THEN {GRADE} ELSE {THRESHOLD} END"
+    )
 
 
 PREVIEW_PARTS = 8  # id ranges of leads the preview scores separately (bulk.parallel_scores_sql)
@@ -197,8 +212,13 @@ def preview(*, draft, by=None, now=None, sample_size=10):
             f" ({', '.join(repr(g) for g in bulk.grades_at_least(current_spec.min_grade))}) AND {bulk.required_sql(current_spec)})"
         )
         old_params = [engine.from_tenths(current_spec.threshold)]
-        old_cause = _cause_sql(old_q, bulk.required_sql(current_spec), "l.grade", bulk.grades_at_least(current_spec.min_grade),
-                               extra_first=f"WHEN l.score_model_version IS NULL THEN {UNSCORED} ")
+        old_cause = _cause_sql(
+            old_q,
+            bulk.required_sql(current_spec),
+            "l.grade",
+            bulk.grades_at_least(current_spec.min_grade),
+            extra_first=f"WHEN l.score_model_version IS NULL THEN {UNSCORED} ",
+        )
     else:
         old_q, old_params = "(1 = 0)", []
         old_cause = str(UNSCORED)
@@ -233,7 +253,10 @@ def preview(*, draft, by=None, now=None, sample_size=10):
             # NOT IN: one hashed set of the (few) waiting leads; a correlated NOT EXISTS would keep
             # PostgreSQL from handing the parts to parallel workers.
             f" AND l.scored_at < %s AND l.id NOT IN (SELECT p.lead_id FROM {PendingRescore._meta.db_table} p))",
-            current.version, db_datetime(day_start), db_datetime(day_start + timedelta(days=1)))
+            current.version,
+            db_datetime(day_start),
+            db_datetime(day_start + timedelta(days=1)),
+        )
         with_decay, scored = bulk.preview_scores_sql(spec, today, _parts(), carry=carry, published=current_spec, fresh=fresh)
     else:
         with_decay, scored = bulk.parallel_scores_sql(spec, today, _parts(), carry=carry)
@@ -264,12 +287,14 @@ def preview(*, draft, by=None, now=None, sample_size=10):
         " ORDER BY t.nq DESC, ABS(t.fit + t.eng - t.old_total * 10) DESC, t.id) sample"
     )
     labels = _cause_labels(spec, current_spec)
-    result = Preview(draft_version=draft.version, current_version=current.version if current else None, as_of=now,
-                     cause_labels=labels)
+    result = Preview(
+        draft_version=draft.version, current_version=current.version if current else None, as_of=now, cause_labels=labels
+    )
     if current is not None and current.pk != draft.pk:
         result.setting_changes = _setting_changes(current, draft)
         result.rule_changes = rule_text.rule_changes(
-            [*current.fit_rules.all(), *current.engagement_rules.all()], [*draft.fit_rules.all(), *draft.engagement_rules.all()])
+            [*current.fit_rules.all(), *current.engagement_rules.all()], [*draft.fit_rules.all(), *draft.engagement_rules.all()]
+        )
     now_dist, draft_dist = {}, {}
     with transaction.atomic(), connection.cursor() as cursor:
         bulk.tune_for_preview()
@@ -322,10 +347,18 @@ def _sample_row(stage, cd, oq, nq, lead_id, email, first, last, old_total, old_g
     else:
         note = "stays MQL: rescoring never demotes" if stage == Stage.MQL else "no longer qualifies"
     return {
-        "id": lead_id, "name": f"{first} {last}".strip() or email, "email": email, "stage": stage,
-        "old_total": Decimal(old_total).quantize(Decimal("0.1")), "old_grade": old_grade or "—",
-        "new_fit": engine.from_tenths(fit), "new_engagement": engine.from_tenths(eng), "new_total": engine.from_tenths(total),
-        "new_grade": grade, "enters": bool(nq), "moves_to_mql": bool(moves), "note": note, "reason": reason,
+        "id": lead_id,
+        "name": f"{first} {last}".strip() or email,
+        "email": email,
+        "stage": stage,
+        "old_total": Decimal(old_total).quantize(Decimal("0.1")),
+        "old_grade": old_grade or "—",
+        "new_fit": engine.from_tenths(fit),
+        "new_engagement": engine.from_tenths(eng),
+        "new_total": engine.from_tenths(total),
+        "new_grade": grade,
+        "enters": bool(nq),
+        "moves_to_mql": bool(moves),
+        "note": note,
+        "reason": reason,
     }
-
-

@@ -17,7 +17,8 @@ class PublishRecord(models.Model):
     at = models.DateTimeField(default=timezone.now)
     note = models.TextField("why", blank=True)
     daily_cap = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Most new handoffs routed to SDRs a day; empty: all at once.")
+        null=True, blank=True, help_text="Most new handoffs routed to SDRs a day; empty: all at once."
+    )
     expected_new_mqls = models.PositiveIntegerField(null=True, blank=True, help_text="As the confirmation said.")
     # Today's routed handoffs under the cap (routing_cap): the day, and how many so far.
     routed_day = models.DateField(null=True, blank=True)

@@ -62,7 +62,6 @@ def stalled_since(run, now=None):
     return last if last < (now or timezone.now()) - stalled_after() else None
 
 
-
 def _lead_span():
     agg = Lead.objects.aggregate(n=Count("id"), top=Max("id"))
     return agg["n"] or 0, agg["top"] or 0
@@ -73,7 +72,12 @@ def _start_run(*, model, kind, by, now):
     try:
         with transaction.atomic():
             return RescoreRun.objects.create(
-                model=model, kind=kind, as_of=now, total=total, max_lead_id=top, started_by=by,
+                model=model,
+                kind=kind,
+                as_of=now,
+                total=total,
+                max_lead_id=top,
+                started_by=by,
             )
     except IntegrityError:
         raise Conflict(_busy_sentence(selectors.active_run()))
@@ -88,9 +92,11 @@ def _busy_sentence(run):
         return "Another rescoring run is in progress."
     stalled = stalled_since(run)
     if stalled:
-        return (f"Another rescoring run ({run}, {run.done:,} of {run.total:,}) has made no progress since "
-                f"{timezone.localtime(stalled):%Y-%m-%d %H:%M} (its worker stopped); the sweeper resumes it within a "
-                "minute, or resume it in the admin.")
+        return (
+            f"Another rescoring run ({run}, {run.done:,} of {run.total:,}) has made no progress since "
+            f"{timezone.localtime(stalled):%Y-%m-%d %H:%M} (its worker stopped); the sweeper resumes it within a "
+            "minute, or resume it in the admin."
+        )
     return f"Another rescoring run is in progress ({run}: {run.done:,} of {run.total:,}); wait for it to finish."
 
 
@@ -108,8 +114,10 @@ def publish(*, draft, by, note="", daily_cap=None, expected_new_mqls=None, enque
     Recorded in the model's history (PublishRecord) with who, `note` (why) and how the new
     MQLs' handoffs open: all at once, or `daily_cap` a day (handoff.routing_cap)."""
     if daily_cap is not None and (not isinstance(daily_cap, int) or daily_cap < 1):
-        raise ValidationFailed("The daily cap is a whole number of handoffs, 1 or more.", field_errors={"daily_cap": [
-            "The daily cap is a whole number of handoffs, 1 or more."]})
+        raise ValidationFailed(
+            "The daily cap is a whole number of handoffs, 1 or more.",
+            field_errors={"daily_cap": ["The daily cap is a whole number of handoffs, 1 or more."]},
+        )
     now = now or timezone.now()
     with transaction.atomic():
         draft = ScoringModel.objects.select_for_update().get(pk=draft.pk)
@@ -130,8 +138,9 @@ def publish(*, draft, by, note="", daily_cap=None, expected_new_mqls=None, enque
         except IntegrityError:
             raise Conflict("Another model was published at the same moment; reload and try again.")
         run = _start_run(model=draft, kind=RunKind.PUBLISH, by=by, now=now)
-        PublishRecord.objects.create(model=draft, run=run, by=by, at=now, note=note.strip(), daily_cap=daily_cap,
-                                     expected_new_mqls=expected_new_mqls)
+        PublishRecord.objects.create(
+            model=draft, run=run, by=by, at=now, note=note.strip(), daily_cap=daily_cap, expected_new_mqls=expected_new_mqls
+        )
         if enqueue:
             _enqueue(run)
     log.info("Published scoring model v%s (run %s)", draft.version, run.pk)
@@ -156,8 +165,14 @@ def rescore_all(*, by=None, kind=RunKind.MANUAL, enqueue=True, now=None):
             sentence = f"{RunKind(kind).label} rescoring {NOT_STARTED} {exc.message}"
             log.warning("%s", sentence)
             RescoreRun.objects.create(
-                model=model, kind=kind, as_of=now, status=RunStatus.FAILED, active=None, started_by=by,
-                finished_at=now, error=sentence,
+                model=model,
+                kind=kind,
+                as_of=now,
+                status=RunStatus.FAILED,
+                active=None,
+                started_by=by,
+                finished_at=now,
+                error=sentence,
             )
             return None
         if enqueue:
@@ -180,7 +195,12 @@ def resume_run(*, run, by=None):
         try:
             with transaction.atomic():
                 RescoreRun.objects.filter(pk=run.pk).update(
-                    status=RunStatus.PENDING, active=True, error="", attempts=0, heartbeat_at=timezone.now(), finished_at=None,
+                    status=RunStatus.PENDING,
+                    active=True,
+                    error="",
+                    attempts=0,
+                    heartbeat_at=timezone.now(),
+                    finished_at=None,
                 )
         except IntegrityError:
             raise Conflict("Another rescoring run is in progress.")
@@ -198,15 +218,19 @@ def sweep_runs(*, now=None):
     now = now or timezone.now()
     cutoff = now - stalled_after()
     stalled = RescoreRun.objects.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]).filter(
-        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff))
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+    )
     resumed, failed = [], []
     for run in stalled.select_related("model"):
         last = run.heartbeat_at or run.created_at
         claim = RescoreRun.objects.filter(pk=run.pk, status=run.status, heartbeat_at=run.heartbeat_at)
         if run.attempts >= settings.LEADHUB_MAX_RESUMES or run.model.status != ModelStatus.PUBLISHED:
-            why = (f"v{run.model.version} is no longer published." if run.model.status != ModelStatus.PUBLISHED else
-                   f"Stopped after {run.attempts} automatic resumes: it made no progress since "
-                   f"{timezone.localtime(last):%Y-%m-%d %H:%M}" + (f" (last error: {run.error})." if run.error else "."))
+            why = (
+                f"v{run.model.version} is no longer published."
+                if run.model.status != ModelStatus.PUBLISHED
+                else f"Stopped after {run.attempts} automatic resumes: it made no progress since "
+                f"{timezone.localtime(last):%Y-%m-%d %H:%M}" + (f" (last error: {run.error})." if run.error else ".")
+            )
             if claim.update(status=RunStatus.FAILED, active=None, finished_at=now, error=why):
                 log.error("Rescore run %s failed: %s", run.pk, why)
                 failed.append(run.pk)
@@ -268,7 +292,13 @@ def _work_through(run_id, spec, chunk_size):
             bounds = bulk.chunk_bounds(run.last_lead_id, chunk_size, max_id=run.max_lead_id)
             if bounds is None:
                 now = timezone.now()
-                _set_status(run.pk, RunStatus.DONE, finished_at=now, heartbeat_at=now, done=run.total if run.done > run.total else run.done)
+                _set_status(
+                    run.pk,
+                    RunStatus.DONE,
+                    finished_at=now,
+                    heartbeat_at=now,
+                    done=run.total if run.done > run.total else run.done,
+                )
                 break
             scored, nurtured, promoted, _ = bulk.rescore(spec, bulk.Leads(*bounds), as_of=run.as_of, now=timezone.now())
             run.done += scored

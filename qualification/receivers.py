@@ -19,8 +19,12 @@ def mark_changed_leads(event: hooks.FactsChanged) -> None:
 
 def roll_up_activities(event: hooks.ActivitiesRecorded) -> None:
     """New activities join the daily rollups rescoring reads, by an upsert that needs no lock on the leads."""
-    add_to_rollups(Counter((row.lead_id, row.kind, engine.epoch_day(row.occurred_at), engine.numeric_property(row.properties, "minutes"))
-                           for row in event.rows))
+    add_to_rollups(
+        Counter(
+            (row.lead_id, row.kind, engine.epoch_day(row.occurred_at), engine.numeric_property(row.properties, "minutes"))
+            for row in event.rows
+        )
+    )
 
 
 def rebuild_merged_rollups(event: hooks.LeadsMerged) -> dict:

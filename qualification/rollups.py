@@ -65,17 +65,26 @@ def add_to_rollups(counts: Mapping[RollupKey, int]) -> None:
     if not counts:
         return
     keyed = sorted(counts.items(), key=lambda item: (item[0][0], item[0][2], item[0][1], item[0][3] is not None, item[0][3] or 0))
-    cte, params = rows_cte("d", [("lead_id", "bigint"), ("kind", "text"), ("day", "int"), ("minutes", "float8"), ("n", "int")],
-                           [(*key, n) for key, n in keyed])
+    cte, params = rows_cte(
+        "d",
+        [("lead_id", "bigint"), ("kind", "text"), ("day", "int"), ("minutes", "float8"), ("n", "int")],
+        [(*key, n) for key, n in keyed],
+    )
     if is_postgresql():
-        sql_execute(f"WITH {cte} INSERT INTO {ROLLUP} AS r (lead_id, kind, day, minutes, n)"
-                    " SELECT d.lead_id, d.kind, d.day, d.minutes, d.n FROM d ORDER BY d.lead_id, d.day, d.kind, d.minutes"
-                    " ON CONFLICT (lead_id, day, kind, minutes) DO UPDATE SET n = r.n + EXCLUDED.n", params)
+        sql_execute(
+            f"WITH {cte} INSERT INTO {ROLLUP} AS r (lead_id, kind, day, minutes, n)"
+            " SELECT d.lead_id, d.kind, d.day, d.minutes, d.n FROM d ORDER BY d.lead_id, d.day, d.kind, d.minutes"
+            " ON CONFLICT (lead_id, day, kind, minutes) DO UPDATE SET n = r.n + EXCLUDED.n",
+            params,
+        )
         return
-    same = (f"{ROLLUP}.lead_id = d.lead_id AND {ROLLUP}.day = d.day AND {ROLLUP}.kind = d.kind"
-            f" AND ({ROLLUP}.minutes = d.minutes OR ({ROLLUP}.minutes IS NULL AND d.minutes IS NULL))")
+    same = (
+        f"{ROLLUP}.lead_id = d.lead_id AND {ROLLUP}.day = d.day AND {ROLLUP}.kind = d.kind"
+        f" AND ({ROLLUP}.minutes = d.minutes OR ({ROLLUP}.minutes IS NULL AND d.minutes IS NULL))"
+    )
     sql_execute(f"WITH {cte} UPDATE {ROLLUP} SET n = {ROLLUP}.n + d.n FROM d WHERE {same}", params)
-    sql_execute(f"WITH {cte} INSERT INTO {ROLLUP} (lead_id, kind, day, minutes, n)"
-                f" SELECT d.lead_id, d.kind, d.day, d.minutes, d.n FROM d WHERE NOT EXISTS (SELECT 1 FROM {ROLLUP} WHERE {same})", params)
-
-
+    sql_execute(
+        f"WITH {cte} INSERT INTO {ROLLUP} (lead_id, kind, day, minutes, n)"
+        f" SELECT d.lead_id, d.kind, d.day, d.minutes, d.n FROM d WHERE NOT EXISTS (SELECT 1 FROM {ROLLUP} WHERE {same})",
+        params,
+    )

@@ -72,8 +72,10 @@ def turns(candidates, free, count):
     (the loop of handoff.routing.sdrs_in_turn)."""
     got, turn = [0] * len(candidates), 0
     for _ in range(count):
-        nxt = next(((turn + step) % len(candidates) for step in range(len(candidates))
-                    if free[(turn + step) % len(candidates)] > 0), None)
+        nxt = next(
+            ((turn + step) % len(candidates) for step in range(len(candidates)) if free[(turn + step) % len(candidates)] > 0),
+            None,
+        )
         if nxt is None:
             break
         got[nxt] += 1

@@ -96,8 +96,15 @@ def rule_changes(published_rules, draft_rules):
             changes.append({"change": "added", "sentence": sentence(rule), "group": group_of(rule)})
         elif _terms(old) != _terms(rule):
             delta = (rule.points or 0) - (old.points or 0)
-            changes.append({"change": "changed", "sentence": sentence(rule), "was": sentence(old), "group": group_of(rule),
-                            "delta": points_text(delta) if delta else ""})
+            changes.append(
+                {
+                    "change": "changed",
+                    "sentence": sentence(rule),
+                    "was": sentence(old),
+                    "group": group_of(rule),
+                    "delta": points_text(delta) if delta else "",
+                }
+            )
     for key, rule in before.items():
         if key not in after:
             changes.append({"change": "removed", "sentence": sentence(rule), "group": group_of(rule)})

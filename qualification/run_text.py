@@ -53,10 +53,12 @@ def run_sentence(run, now=None):
     of = f"{run.done:,} of {run.total:,} leads ({run.percent}%)"
     stalled = run.stalled_since
     if stalled:
-        return (f"Stalled since {timezone.localtime(stalled):%Y-%m-%d %H:%M} at {of}: its worker stopped.",
-                "It is resumed automatically within a minute" +
-                (f" (resumed {_plural(run.attempts, 'time', 'times')} so far)" if run.attempts else "") +
-                "; Resume starts it now, from where it stopped.")
+        return (
+            f"Stalled since {timezone.localtime(stalled):%Y-%m-%d %H:%M} at {of}: its worker stopped.",
+            "It is resumed automatically within a minute"
+            + (f" (resumed {_plural(run.attempts, 'time', 'times')} so far)" if run.attempts else "")
+            + "; Resume starts it now, from where it stopped.",
+        )
     if run.status == RunStatus.PENDING:
         return f"Waiting to start: rescoring {run.total:,} leads ({_why(run)}).", ""
     if run.status == RunStatus.RUNNING:
@@ -65,10 +67,14 @@ def run_sentence(run, now=None):
             left = f", about {_duration((run.total - run.done) / run.rate)} left"
         return f"Rescoring {of}{left} · {_moves(run, so_far=True)}.", ""
     if run.status == RunStatus.DONE:
-        took = f" in {_duration((run.finished_at - run.started_at).total_seconds())}" if run.started_at and run.finished_at else ""
+        took = (
+            f" in {_duration((run.finished_at - run.started_at).total_seconds())}" if run.started_at and run.finished_at else ""
+        )
         return f"Rescored all {run.total:,} leads{took} ({_why(run)}) · {_moves(run)}.", ""
     # Failed.
     if run.started_at is None:
         return f"Did not start ({_why(run)}): {_failure(run.error)}", ""
-    return (f"Stopped at {of}: {_failure(run.error)}",
-            "Resume continues from where it stopped; the scores come out the same as a run that never stopped.")
+    return (
+        f"Stopped at {of}: {_failure(run.error)}",
+        "Resume continues from where it stopped; the scores come out the same as a run that never stopped.",
+    )

@@ -136,7 +136,9 @@ def _engagement_points_sql(rules: Sequence[engine.EngagementRuleSpec], sums: Seq
     sql = SQL().add("(0")
     for rule, weighted in zip(rules, sums, strict=True):
         least = ("LEAST(" if is_postgresql() else "MIN(") if rule.cap is not None else ""
-        sql.add(f" + {least}({int(rule.points)} * COALESCE(").extend(weighted).add(f", 0) + {engine.MICRO // 2}) / {engine.MICRO}")
+        sql.add(f" + {least}({int(rule.points)} * COALESCE(").extend(weighted).add(
+            f", 0) + {engine.MICRO // 2}) / {engine.MICRO}"
+        )
         sql.add(f", {int(rule.cap)})" if rule.cap is not None else "")
     return sql.add(")")
 
@@ -155,10 +157,17 @@ def _engagement_sql(spec: engine.ModelSpec, today: int, leads: Leads, only: SQL 
         SQL().add(f"CAST(SUM({weighted}) FILTER (WHERE ").extend(_counted_sql(rule, today)).add(") AS BIGINT)")
         for rule in spec.engagement_rules
     ]
-    sql = SQL().add("SELECT r.lead_id AS lead_id, ").extend(_engagement_points_sql(spec.engagement_rules, sums)).add(f" AS eng FROM {source} WHERE ")
+    sql = (
+        SQL()
+        .add("SELECT r.lead_id AS lead_id, ")
+        .extend(_engagement_points_sql(spec.engagement_rules, sums))
+        .add(f" AS eng FROM {source} WHERE ")
+    )
     sql.extend(leads.where("r.lead_id"))
     if only is not None:
-        sql.add(f" AND r.lead_id IN (SELECT l.id FROM {LEAD} l WHERE ").extend(leads.where("l.id")).add(" AND ").extend(only).add(")")
+        sql.add(f" AND r.lead_id IN (SELECT l.id FROM {LEAD} l WHERE ").extend(leads.where("l.id")).add(" AND ").extend(only).add(
+            ")"
+        )
     return sql.add(f" AND r.day > {today - spec.max_window} GROUP BY r.lead_id")
 
 
@@ -204,8 +213,15 @@ def _fit_key(rule: engine.FitRuleSpec) -> Hashable:
 
 
 def _engagement_key(rule: engine.EngagementRuleSpec) -> Hashable:
-    return (rule.kind, rule.points, rule.condition_property, rule.condition_operator, rule.condition_value, rule.cap,
-            rule.window_days)
+    return (
+        rule.kind,
+        rule.points,
+        rule.condition_property,
+        rule.condition_operator,
+        rule.condition_value,
+        rule.cap,
+        rule.window_days,
+    )
 
 
 def _only_in_first[R](first: Sequence[R], second: Sequence[R], key: Callable[[R], Hashable]) -> list[R]:
@@ -225,14 +241,21 @@ def rule_changes(old: engine.ModelSpec, new: engine.ModelSpec) -> RuleChanges | 
     None when the engagement half-life differs (then every engagement rule scores differently)."""
     if old.half_life_days != new.half_life_days:
         return None
-    return (_only_in_first(old.fit_rules, new.fit_rules, _fit_key), _only_in_first(new.fit_rules, old.fit_rules, _fit_key),
-            _only_in_first(old.engagement_rules, new.engagement_rules, _engagement_key),
-            _only_in_first(new.engagement_rules, old.engagement_rules, _engagement_key))
+    return (
+        _only_in_first(old.fit_rules, new.fit_rules, _fit_key),
+        _only_in_first(new.fit_rules, old.fit_rules, _fit_key),
+        _only_in_first(old.engagement_rules, new.engagement_rules, _engagement_key),
+        _only_in_first(new.engagement_rules, old.engagement_rules, _engagement_key),
+    )
 
 
 def preview_scores_sql(
-    spec: engine.ModelSpec, today: int, parts: Sequence[Leads], carry: Carry = (),
-    published: engine.ModelSpec | None = None, fresh: SQL | None = None,
+    spec: engine.ModelSpec,
+    today: int,
+    parts: Sequence[Leads],
+    carry: Carry = (),
+    published: engine.ModelSpec | None = None,
+    fresh: SQL | None = None,
 ) -> tuple[str, SQL]:
     """parallel_scores_sql, with a shortcut. With `published` (the spec stored scores come from)
     and `fresh` (SQL: true when a lead `l`'s stored scores are `published`'s as of `today` and
@@ -260,7 +283,9 @@ def _changed_scores_sql(spec: engine.ModelSpec, changes: RuleChanges, today: int
     sql = SQL().add(f"SELECT x.id AS id, x.fit AS fit, x.eng AS eng, x.fit + x.eng AS total{names}, CASE")
     for letter, bound in (("A", spec.grade_a), ("B", spec.grade_b), ("C", spec.grade_c)):
         sql.add(f" WHEN x.fit >= {int(bound)} THEN '{letter}'")
-    sql.add(" ELSE 'D' END AS grade FROM (SELECT f.id AS id" + "".join(f", f.{name} AS {name}" for name, _ in carry) + ", (f.fit0")
+    sql.add(
+        " ELSE 'D' END AS grade FROM (SELECT f.id AS id" + "".join(f", f.{name} AS {name}" for name, _ in carry) + ", (f.fit0"
+    )
     for sign, rules in (("+", new_fit), ("-", old_fit)):
         for rule in rules:
             sql.add(f" {sign} CASE WHEN ").extend(_fit_condition(rule)).add(f" THEN {int(rule.points)} ELSE 0 END")
@@ -273,8 +298,10 @@ def _changed_scores_sql(spec: engine.ModelSpec, changes: RuleChanges, today: int
     # otherwise the UNION ALL of the parts needs a conversion step, and PostgreSQL no longer
     # hands its branches to parallel workers.
     eng_type = "BIGINT" if spec.engagement_rules else "INTEGER"
-    sql.add(f") AS eng{column} FROM (SELECT l.id AS id, CAST(ROUND(l.fit_score * 10) AS INTEGER) AS fit0,"
-            f" CAST(ROUND(l.engagement_score * 10) AS {eng_type}) AS eng0{facts}{column}")
+    sql.add(
+        f") AS eng{column} FROM (SELECT l.id AS id, CAST(ROUND(l.fit_score * 10) AS INTEGER) AS fit0,"
+        f" CAST(ROUND(l.engagement_score * 10) AS {eng_type}) AS eng0{facts}{column}"
+    )
     uses_company = bool(facts)
     for name, expr in carry:
         sql.add(", ").extend(expr).add(f" AS {name}")
@@ -286,9 +313,14 @@ def _changed_scores_sql(spec: engine.ModelSpec, changes: RuleChanges, today: int
         changed = [*old_engagement, *new_engagement]
         window = max(rule.window_days for rule in changed)
         kinds = sorted({rule.kind for rule in changed})
-        sql.add(" LEFT JOIN (SELECT r.lead_id AS lead_id, ").extend(_engagement_change_sql(old_engagement, new_engagement, (spec, window, today)))
+        sql.add(" LEFT JOIN (SELECT r.lead_id AS lead_id, ").extend(
+            _engagement_change_sql(old_engagement, new_engagement, (spec, window, today))
+        )
         sql.add(f" AS deng FROM {_weighted_sql(spec.half_life_days, window, today)[1]} WHERE ").extend(leads.where("r.lead_id"))
-        sql.add(f" AND r.kind IN ({', '.join(['%s'] * len(kinds))}) AND r.day > {today - window} GROUP BY r.lead_id) a ON a.lead_id = f.id", *kinds)
+        sql.add(
+            f" AND r.kind IN ({', '.join(['%s'] * len(kinds))}) AND r.day > {today - window} GROUP BY r.lead_id) a ON a.lead_id = f.id",
+            *kinds,
+        )
     return sql.add(f"{end}) x")
 
 
@@ -297,13 +329,19 @@ def _engagement_change_sql(
 ) -> SQL:
     """Engagement points (tenths) of `new_rules` minus those of `old_rules`: over the rollup rows
     `r` when `rollups` is (spec, window, today), or for no activity when it is None."""
+
     def points(rules: Sequence[engine.EngagementRuleSpec]) -> SQL:
         if rollups is None:
             return _engagement_points_sql(rules, [SQL().add("NULL") for _ in rules])
         spec, window, today = rollups
         weighted = _weighted_sql(spec.half_life_days, window, today)[0]
-        return _engagement_points_sql(rules, [
-            SQL().add(f"CAST(SUM({weighted}) FILTER (WHERE ").extend(_counted_sql(rule, today)).add(") AS BIGINT)") for rule in rules])
+        return _engagement_points_sql(
+            rules,
+            [
+                SQL().add(f"CAST(SUM({weighted}) FILTER (WHERE ").extend(_counted_sql(rule, today)).add(") AS BIGINT)")
+                for rule in rules
+            ],
+        )
 
     return SQL().add("(").extend(points(new_rules)).add(" - ").extend(points(old_rules)).add(")")
 

@@ -34,27 +34,41 @@ def snapshot(model: ScoringModel) -> engine.ModelSpec:
     """The model and its rules as plain data for engine.score and scoring_sql.py."""
     fit_rules = tuple(
         engine.FitRuleSpec(
-            id=r.pk, field=r.field, operator=r.operator,
+            id=r.pk,
+            field=r.field,
+            operator=r.operator,
             values=engine.parse_fit_value(r.field, r.operator, r.value),
-            points=engine.to_tenths(r.points), label=r.describe(),
+            points=engine.to_tenths(r.points),
+            label=r.describe(),
         )
         for r in model.fit_rules.all()
     )
     engagement_rules = tuple(
         engine.EngagementRuleSpec(
-            id=r.pk, kind=r.kind, points=engine.to_tenths(r.points),
-            condition_property=r.condition_property or "", condition_operator=r.condition_operator or "",
-            condition_value=r.condition_value, cap=engine.to_tenths(r.cap) if r.cap is not None else None,
-            window_days=r.window_days, label=r.describe(),
+            id=r.pk,
+            kind=r.kind,
+            points=engine.to_tenths(r.points),
+            condition_property=r.condition_property or "",
+            condition_operator=r.condition_operator or "",
+            condition_value=r.condition_value,
+            cap=engine.to_tenths(r.cap) if r.cap is not None else None,
+            window_days=r.window_days,
+            label=r.describe(),
         )
         for r in model.engagement_rules.all()
     )
     return engine.ModelSpec(
-        id=model.pk, version=model.version, threshold=engine.to_tenths(model.mql_threshold),
-        min_grade=model.min_grade, grade_a=engine.to_tenths(model.grade_a_min),
-        grade_b=engine.to_tenths(model.grade_b_min), grade_c=engine.to_tenths(model.grade_c_min),
-        required_fields=tuple(model.required_fields or ()), half_life_days=model.half_life_days,
-        fit_rules=fit_rules, engagement_rules=engagement_rules,
+        id=model.pk,
+        version=model.version,
+        threshold=engine.to_tenths(model.mql_threshold),
+        min_grade=model.min_grade,
+        grade_a=engine.to_tenths(model.grade_a_min),
+        grade_b=engine.to_tenths(model.grade_b_min),
+        grade_c=engine.to_tenths(model.grade_c_min),
+        required_fields=tuple(model.required_fields or ()),
+        half_life_days=model.half_life_days,
+        fit_rules=fit_rules,
+        engagement_rules=engagement_rules,
     )
 
 
@@ -87,7 +101,9 @@ def _specs_with_keys(
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT {', '.join(MODEL_KEY_COLUMNS)} FROM {ScoringModel._meta.db_table}"
-                f" WHERE version IN ({', '.join(['%s'] * len(wanted))})", wanted)
+                f" WHERE version IN ({', '.join(['%s'] * len(wanted))})",
+                wanted,
+            )
             rows = cursor.fetchall()
     specs: dict[int, tuple[ModelKey | None, engine.ModelSpec]] = {}
     missing: dict[int, ModelKey | None] = {}
@@ -109,7 +125,9 @@ def _specs_with_keys(
 
 
 def lead_facts(
-    lead: Lead, *, activities: Iterable[tuple[str, datetime, Any]] | None = None,
+    lead: Lead,
+    *,
+    activities: Iterable[tuple[str, datetime, Any]] | None = None,
     activity_facts: Iterable[engine.ActivityFact] | None = None,
 ) -> engine.LeadFacts:
     """What the engine knows of a lead, read from the lead, its company and its raw activities
@@ -199,7 +217,9 @@ def lead_top_reasons(leads: Iterable[Lead | LeadRef | int], limit: int = 3) -> d
     reasons: dict[int, list[TopReason]] = {}
     todo: list[tuple[Lead | LeadRef, engine.ModelSpec, tuple[int, datetime, ModelKey, int] | None]] = []
     for lead in objects:
-        model_key, spec = specs.get(lead.score_model_version, (None, None)) if lead.score_model_version is not None else (None, None)
+        model_key, spec = (
+            specs.get(lead.score_model_version, (None, None)) if lead.score_model_version is not None else (None, None)
+        )
         if spec is None:
             continue
         key = (lead.pk, lead.scored_at, model_key, limit) if model_key and lead.scored_at else None
@@ -237,11 +257,16 @@ def _stored_scores(pairs: Sequence[tuple[Lead, engine.ModelSpec]]) -> dict[int, 
     """{lead id: engine.ScoreResult} for (Lead with company loaded, spec) pairs, each scored at
     the moment it was scored; the activity facts come from the daily rollups in one query."""
     facts: defaultdict[int, list[engine.ActivityFact]] = defaultdict(list)
-    rollups = ActivityRollup.objects.filter(lead_id__in=[lead.pk for lead, _ in pairs]).values_list("lead_id", "kind", "day", "minutes", "n")
+    rollups = ActivityRollup.objects.filter(lead_id__in=[lead.pk for lead, _ in pairs]).values_list(
+        "lead_id", "kind", "day", "minutes", "n"
+    )
     for lead_id, kind, day, minutes, count in rollups:
         facts[lead_id].append(engine.ActivityFact(kind, day, minutes, count))
     now = timezone.now()
-    return {lead.pk: engine.score(lead_facts(lead, activity_facts=facts[lead.pk]), spec, lead.scored_at or now) for lead, spec in pairs}
+    return {
+        lead.pk: engine.score(lead_facts(lead, activity_facts=facts[lead.pk]), spec, lead.scored_at or now)
+        for lead, spec in pairs
+    }
 
 
 def lead_scores(leads: Sequence[Lead]) -> dict[int, engine.ScoreResult]:
@@ -273,12 +298,13 @@ def lead_explanation(lead: Lead) -> Explanation:
     return {
         "model_version": result.model_version,
         "scored_at": lead.scored_at,
-        "fit": result.fit, "engagement": result.engagement, "total": result.total, "grade": result.grade,
+        "fit": result.fit,
+        "engagement": result.engagement,
+        "total": result.total,
+        "grade": result.grade,
         "qualifies": result.qualifies,
         "missing_required_fields": list(result.missing_required_fields),
-        "contributions": [
-            {"kind": c.kind, "rule": c.rule, "points": c.points, "text": c.text} for c in result.contributions
-        ],
+        "contributions": [{"kind": c.kind, "rule": c.rule, "points": c.points, "text": c.text} for c in result.contributions],
     }
 
 

@@ -43,10 +43,16 @@ def copy_as_draft(*, model, by=None, name=None):
     """A new draft with `model`'s settings and rules (any model: published, archived or draft)."""
     source = ScoringModel.objects.prefetch_related("fit_rules", "engagement_rules").get(pk=model.pk)
     draft = ScoringModel.objects.create(
-        name=name if name is not None else source.name, status=ModelStatus.DRAFT,
-        mql_threshold=source.mql_threshold, min_grade=source.min_grade, grade_a_min=source.grade_a_min,
-        grade_b_min=source.grade_b_min, grade_c_min=source.grade_c_min,
-        required_fields=list(source.required_fields or []), half_life_days=source.half_life_days, copied_from=source,
+        name=name if name is not None else source.name,
+        status=ModelStatus.DRAFT,
+        mql_threshold=source.mql_threshold,
+        min_grade=source.min_grade,
+        grade_a_min=source.grade_a_min,
+        grade_b_min=source.grade_b_min,
+        grade_c_min=source.grade_c_min,
+        required_fields=list(source.required_fields or []),
+        half_life_days=source.half_life_days,
+        copied_from=source,
     )
     FitRule.objects.bulk_create(
         FitRule(model=draft, field=r.field, operator=r.operator, value=r.value, points=r.points, label=r.label)
@@ -54,9 +60,15 @@ def copy_as_draft(*, model, by=None, name=None):
     )
     EngagementRule.objects.bulk_create(
         EngagementRule(
-            model=draft, kind=r.kind, points=r.points, condition_property=r.condition_property,
-            condition_operator=r.condition_operator, condition_value=r.condition_value, cap=r.cap,
-            window_days=r.window_days, label=r.label,
+            model=draft,
+            kind=r.kind,
+            points=r.points,
+            condition_property=r.condition_property,
+            condition_operator=r.condition_operator,
+            condition_value=r.condition_value,
+            cap=r.cap,
+            window_days=r.window_days,
+            label=r.label,
         )
         for r in source.engagement_rules.all()
     )
@@ -90,15 +102,19 @@ def rescore_pending(*, wait=False):
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table}{skip}"
-                    f" ORDER BY id LIMIT {int(LEAD_BATCH)}{lock}) RETURNING lead_id, activity_at")
+                    f" ORDER BY id LIMIT {int(LEAD_BATCH)}{lock}) RETURNING lead_id, activity_at"
+                )
                 rows = cursor.fetchall()
                 if rows:
                     # The same leads' later rows too: a lead marked by many batches while the
                     # worker was behind is scored once (this scoring sees all they recorded).
                     leads = bulk.Leads(ids=tuple(sorted({row[0] for row in rows})))
                     where = leads.where("lead_id")
-                    cursor.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {where.text}{lock})"
-                                   " RETURNING lead_id, activity_at", where.params)
+                    cursor.execute(
+                        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {where.text}{lock})"
+                        " RETURNING lead_id, activity_at",
+                        where.params,
+                    )
                     rows += cursor.fetchall()
                 taken = _newest_by_lead(rows)
             if not taken:

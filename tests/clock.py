@@ -23,5 +23,4 @@ INSTANTS = {
 def is_business_time(instant):
     """Whether the default SLA calendar is open at `instant`."""
     local = instant.astimezone(BUSINESS_ZONE)
-    return (local.weekday() in DEFAULT_CALENDAR.workdays
-            and DEFAULT_CALENDAR.opens <= local.time() < DEFAULT_CALENDAR.closes)
+    return local.weekday() in DEFAULT_CALENDAR.workdays and DEFAULT_CALENDAR.opens <= local.time() < DEFAULT_CALENDAR.closes

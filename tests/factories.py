@@ -39,9 +39,7 @@ class LeadFactory(factory.django.DjangoModelFactory):
         model = Lead
 
     company = factory.SubFactory(CompanyFactory)
-    email = factory.LazyAttributeSequence(
-        lambda o, n: f"lead{n}@{o.company.domain if o.company else 'gmail.com'}"
-    )
+    email = factory.LazyAttributeSequence(lambda o, n: f"lead{n}@{o.company.domain if o.company else 'gmail.com'}")
     first_name = factory.Faker("first_name")
     last_name = factory.Faker("last_name")
     title = "Marketing Manager"

@@ -15,8 +15,17 @@ ROOT = Path(__file__).resolve().parent.parent
 APPS = ("leadhub", "qualification", "handoff")
 # The composition root: the modules that put the apps together (docs/architecture.md).
 COMPOSITION_ROOT = {
-    "leadhub.settings", "leadhub.urls", "leadhub.wsgi", "leadhub.asgi", "leadhub.celery", "leadhub.views", "leadhub.api",
-    "leadhub.admin", "leadhub.filters", "leadhub.health", "leadhub.sweeper",
+    "leadhub.settings",
+    "leadhub.urls",
+    "leadhub.wsgi",
+    "leadhub.asgi",
+    "leadhub.celery",
+    "leadhub.views",
+    "leadhub.api",
+    "leadhub.admin",
+    "leadhub.filters",
+    "leadhub.health",
+    "leadhub.sweeper",
 }
 
 
@@ -63,10 +72,16 @@ def private_uses():
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.name.startswith(APPS):
-                        imported[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
+                        imported[alias.asname or alias.name.split(".")[0]] = (
+                            alias.name if alias.asname else alias.name.split(".")[0]
+                        )
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and _private(node.attr) and isinstance(node.value, ast.Name)
-                    and imported.get(node.value.id) in modules - {module}):
+            if (
+                isinstance(node, ast.Attribute)
+                and _private(node.attr)
+                and isinstance(node.value, ast.Name)
+                and imported.get(node.value.id) in modules - {module}
+            ):
                 found.append((module, node.lineno, f"{node.value.id}.{node.attr}"))
     return found
 

@@ -67,7 +67,9 @@ class SDRProfileChange(models.Model):
     field = models.CharField(max_length=40)
     old_value = models.CharField(max_length=100, blank=True)
     new_value = models.CharField(max_length=100, blank=True)
-    by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Empty: the system.")
+    by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Empty: the system."
+    )
     at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -103,17 +105,24 @@ class SLAPolicy(models.Model):
         max_length=20, choices=Channel.choices, blank=True, help_text="Empty: the default policy for every channel."
     )
     response_hours = models.DecimalField(
-        "response time (business hours)", max_digits=5, decimal_places=2, default=4,
+        "response time (business hours)",
+        max_digits=5,
+        decimal_places=2,
+        default=4,
         help_text="Business hours from assignment to the first decision.",
     )
     workdays = models.JSONField(
-        "business days", default=_default_workdays, blank=True,
+        "business days",
+        default=_default_workdays,
+        blank=True,
         help_text="Weekday numbers, Monday = 0 … Sunday = 6.",
     )
     opens_at = models.TimeField("opens", default=time(9, 0))
     closes_at = models.TimeField("closes", default=time(18, 0))
     time_zone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. Europe/Berlin.")
-    holidays = models.TextField(blank=True, help_text="Dates the team does not work, YYYY-MM-DD, separated by commas or new lines.")
+    holidays = models.TextField(
+        blank=True, help_text="Dates the team does not work, YYYY-MM-DD, separated by commas or new lines."
+    )
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -178,7 +187,8 @@ class Handoff(models.Model):
     assigned_at = models.DateTimeField(null=True, blank=True, help_text="The SLA clock starts here.")
     due_at = models.DateTimeField(null=True, blank=True, help_text="The current deadline: a claim or reassignment restarts it.")
     first_due_at = models.DateTimeField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="The deadline of the first assignment, never moved: the SLA reports count a breach against it.",
     )
     first_decision_at = models.DateTimeField(null=True, blank=True, help_text="The SLA clock stops here.")
@@ -190,8 +200,12 @@ class Handoff(models.Model):
     # lead_record_outcome) so funnel reports scan one table instead of joining.
     sql_at = models.DateTimeField(null=True, blank=True, help_text="When this handoff's SAL became an SQL.")
     won_at = models.DateTimeField(null=True, blank=True, help_text="When that SQL was won.")
-    breached_at = models.DateTimeField(null=True, blank=True, help_text="Set by the SLA check when the deadline passed undecided.")
-    rejection_reason = models.ForeignKey(RejectionReason, null=True, blank=True, on_delete=models.PROTECT, related_name="handoffs")
+    breached_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set by the SLA check when the deadline passed undecided."
+    )
+    rejection_reason = models.ForeignKey(
+        RejectionReason, null=True, blank=True, on_delete=models.PROTECT, related_name="handoffs"
+    )
     note = models.TextField(blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
@@ -230,23 +244,38 @@ class Handoff(models.Model):
         ]
         indexes = [
             # The queue: open handoffs by owner (NULL = pool) in due order, and everyone's by due.
-            models.Index(fields=["owner", "due_at", "created_at"], condition=Q(status=HandoffStatus.OPEN), name="handoff_open_owner_due"),
+            models.Index(
+                fields=["owner", "due_at", "created_at"], condition=Q(status=HandoffStatus.OPEN), name="handoff_open_owner_due"
+            ),
             models.Index(fields=["due_at", "created_at"], condition=Q(status=HandoffStatus.OPEN), name="handoff_open_due"),
             # The pool in queue order: without it PostgreSQL walks the whole due index to reach
             # the pool's rows (no due time, so last).
-            models.Index(fields=["due_at", "created_at", "id"], condition=Q(status=HandoffStatus.OPEN, owner__isnull=True),
-                         name="handoff_pool_due"),
+            models.Index(
+                fields=["due_at", "created_at", "id"],
+                condition=Q(status=HandoffStatus.OPEN, owner__isnull=True),
+                name="handoff_pool_due",
+            ),
             # "Sorted by score": one owner's (or the pool's) open handoffs, and everyone's.
-            models.Index(fields=["owner", "-score_at_handoff", "due_at", "id"], condition=Q(status=HandoffStatus.OPEN),
-                         name="handoff_open_owner_score"),
-            models.Index(fields=["-score_at_handoff", "due_at", "id"], condition=Q(status=HandoffStatus.OPEN),
-                         name="handoff_open_score"),
-            models.Index(fields=["-score_at_handoff", "due_at", "id"], condition=Q(status=HandoffStatus.OPEN, owner__isnull=True),
-                         name="handoff_pool_score"),
+            models.Index(
+                fields=["owner", "-score_at_handoff", "due_at", "id"],
+                condition=Q(status=HandoffStatus.OPEN),
+                name="handoff_open_owner_score",
+            ),
+            models.Index(
+                fields=["-score_at_handoff", "due_at", "id"], condition=Q(status=HandoffStatus.OPEN), name="handoff_open_score"
+            ),
+            models.Index(
+                fields=["-score_at_handoff", "due_at", "id"],
+                condition=Q(status=HandoffStatus.OPEN, owner__isnull=True),
+                name="handoff_pool_score",
+            ),
             # A channel's open handoffs in due order: the queue filtered by channel (and overdue)
             # is counted and read from here.
-            models.Index(fields=["channel", "due_at", "created_at", "id"], condition=Q(status=HandoffStatus.OPEN),
-                         name="handoff_open_channel_due"),
+            models.Index(
+                fields=["channel", "due_at", "created_at", "id"],
+                condition=Q(status=HandoffStatus.OPEN),
+                name="handoff_open_channel_due",
+            ),
             # Reports (issue 5): response times per SDR and week, funnel by channel and week.
             models.Index(fields=["owner", "assigned_at"], name="handoff_owner_assigned"),
             models.Index(fields=["channel", "created_at"], name="handoff_channel_created"),
@@ -256,12 +285,25 @@ class Handoff(models.Model):
             models.Index(fields=["rejection_reason", "created_at"], name="handoff_reason_created"),
             # Dashboards filtered by a campaign read raw handoffs (the response histogram has no
             # campaign): everything their SLA tables need, so PostgreSQL reads the index alone.
-            models.Index(fields=["campaign", "created_at"], name="handoff_campaign_created",
-                         include=["id", "owner", "response_minutes", "due_at", "first_due_at", "first_decision_at", "status",
-                                  "sql_at", "rejection_reason"]),
+            models.Index(
+                fields=["campaign", "created_at"],
+                name="handoff_campaign_created",
+                include=[
+                    "id",
+                    "owner",
+                    "response_minutes",
+                    "due_at",
+                    "first_due_at",
+                    "first_decision_at",
+                    "status",
+                    "sql_at",
+                    "rejection_reason",
+                ],
+            ),
             # The team page: each SDR's decisions of this week and today.
-            models.Index(fields=["owner", "first_decision_at"], condition=Q(first_decision_at__isnull=False),
-                         name="handoff_owner_decided"),
+            models.Index(
+                fields=["owner", "first_decision_at"], condition=Q(first_decision_at__isnull=False), name="handoff_owner_decided"
+            ),
         ]
 
     def __str__(self):
@@ -283,7 +325,9 @@ class HandoffEvent(models.Model):
     handoff = models.ForeignKey(Handoff, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=EventKind.choices)
     at = models.DateTimeField(default=timezone.now)
-    by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Empty: the system.")
+    by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Empty: the system."
+    )
     from_owner = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     to_owner = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     reason = models.CharField(max_length=200, blank=True)
@@ -330,9 +374,7 @@ class Qualification(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(outcome__in=["", *Outcome.values]), name="qualification_outcome_valid"),
-            models.CheckConstraint(
-                condition=~Q(outcome=Outcome.LOST) | ~Q(lost_reason=""), name="qualification_lost_has_reason"
-            ),
+            models.CheckConstraint(condition=~Q(outcome=Outcome.LOST) | ~Q(lost_reason=""), name="qualification_lost_has_reason"),
         ]
         indexes = [
             models.Index(fields=["lead", "-created_at"], name="qualification_lead_created"),

@@ -1,6 +1,5 @@
 """The escalation ladder: its tiers (the admin sets them) and the steps taken (handoff.sla writes them)."""
 
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -29,8 +28,10 @@ class EscalationTier(models.Model):
     class Meta:
         ordering = ["delay_minutes", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(action__in=["notify_owner", "notify_manager", "return_to_pool", "reassign"]),
-                                   name="escalationtier_action_valid"),
+            models.CheckConstraint(
+                condition=Q(action__in=["notify_owner", "notify_manager", "return_to_pool", "reassign"]),
+                name="escalationtier_action_valid",
+            ),
         ]
 
     def __str__(self):

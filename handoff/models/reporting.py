@@ -1,6 +1,5 @@
 """What the dashboards and feedback read: the rules behind each handed-off score, notices, and the daily rollups."""
 
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -39,20 +38,25 @@ class Notification(models.Model):
 
     recipient = models.ForeignKey(User, on_delete=models.CASCADE, related_name="handoff_notifications")
     handoff = models.ForeignKey("handoff.Handoff", null=True, blank=True, on_delete=models.CASCADE, related_name="notifications")
-    escalation = models.ForeignKey("handoff.Escalation", null=True, blank=True, on_delete=models.CASCADE, related_name="notifications")
+    escalation = models.ForeignKey(
+        "handoff.Escalation", null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
     text = models.CharField(max_length=300)
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["recipient", "created_at"], condition=Q(read_at__isnull=True), name="notification_unread")]
+        indexes = [
+            models.Index(fields=["recipient", "created_at"], condition=Q(read_at__isnull=True), name="notification_unread")
+        ]
 
     def __str__(self):
         return self.text
 
 
 # --- daily rollups for the dashboards (handoff.rollup keeps them, handoff.reports reads them) ---
+
 
 class HandoffDailyRollup(models.Model):
     """Handoff counts per MQL day (TIME_ZONE) and per combination of what reports group or
@@ -83,8 +87,12 @@ class HandoffDailyRollup(models.Model):
     won_timed = models.IntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(
-            fields=["day", "week", "owner", "channel", "campaign", "grade", "band", "status", "reason"], name="handoffdailyrollup_key")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "week", "owner", "channel", "campaign", "grade", "band", "status", "reason"],
+                name="handoffdailyrollup_key",
+            )
+        ]
 
     def __str__(self):
         return f"{self.day} {self.channel} {self.status}: {self.n}"
@@ -102,7 +110,9 @@ class HandoffResponseRollup(models.Model):
     n = models.IntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["day", "week", "owner", "channel", "minutes"], name="handoffresponserollup_key")]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "week", "owner", "channel", "minutes"], name="handoffresponserollup_key")
+        ]
 
     def __str__(self):
         return f"{self.day} {self.minutes} min: {self.n}"
@@ -136,8 +146,11 @@ class HandoffRuleRollup(RuleCounts):
     campaigns; a campaign filter reads HandoffRuleCampaignRollup."""
 
     class Meta:
-        constraints = [models.UniqueConstraint(
-            fields=["day", "channel", "kind", "rule_id", "label", "points", "reason"], name="handoffrulerollup_key")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "channel", "kind", "rule_id", "label", "points", "reason"], name="handoffrulerollup_key"
+            )
+        ]
 
 
 class HandoffRuleCampaignRollup(RuleCounts):
@@ -148,8 +161,12 @@ class HandoffRuleCampaignRollup(RuleCounts):
     campaign = models.CharField(max_length=120)
 
     class Meta:
-        constraints = [models.UniqueConstraint(
-            fields=["campaign", "day", "channel", "kind", "rule_id", "label", "points", "reason"], name="handoffrulecampaignrollup_key")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "day", "channel", "kind", "rule_id", "label", "points", "reason"],
+                name="handoffrulecampaignrollup_key",
+            )
+        ]
 
     def __str__(self):
         return f"{self.campaign} {super().__str__()}"

@@ -28,17 +28,27 @@ STAGE_TIMES = dict(
     sql_to_won=Avg(Minutes("sql_at", "won_at"), filter=Q(won_at__isnull=False)),
 )
 FUNNEL_SUMS = dict(
-    mql=Sum("n"), sal=Sum("n", filter=Q(status=HandoffStatus.ACCEPTED)), sql=Sum("sql"), won=Sum("won"),
-    sal_minutes=Sum("sal_minutes", filter=Q(status=HandoffStatus.ACCEPTED)), sal_timed=Sum("sal_timed", filter=Q(status=HandoffStatus.ACCEPTED)),
-    sql_minutes=Sum("sql_minutes"), sql_timed=Sum("sql_timed"), won_minutes=Sum("won_minutes"), won_timed=Sum("won_timed"),
+    mql=Sum("n"),
+    sal=Sum("n", filter=Q(status=HandoffStatus.ACCEPTED)),
+    sql=Sum("sql"),
+    won=Sum("won"),
+    sal_minutes=Sum("sal_minutes", filter=Q(status=HandoffStatus.ACCEPTED)),
+    sal_timed=Sum("sal_timed", filter=Q(status=HandoffStatus.ACCEPTED)),
+    sql_minutes=Sum("sql_minutes"),
+    sql_timed=Sum("sql_timed"),
+    won_minutes=Sum("won_minutes"),
+    won_timed=Sum("won_timed"),
 )
 
 
 def funnel_sums(row):
     """A FUNNEL_SUMS row as FUNNEL_COUNTS and STAGE_TIMES give it (counts, average minutes)."""
     out = {k: row.get(k) or 0 for k in ("mql", "sal", "sql", "won")}
-    for name, total, timed in (("mql_to_sal", "sal_minutes", "sal_timed"), ("sal_to_sql", "sql_minutes", "sql_timed"),
-                               ("sql_to_won", "won_minutes", "won_timed")):
+    for name, total, timed in (
+        ("mql_to_sal", "sal_minutes", "sal_timed"),
+        ("sal_to_sql", "sql_minutes", "sql_timed"),
+        ("sql_to_won", "won_minutes", "won_timed"),
+    ):
         out[name] = row[total] / row[timed] if row.get(timed) else None
     return out
 
@@ -48,9 +58,14 @@ def funnel_row(row, scope, **url_extra):
         if key in row:
             row[key] = rounded(row[key] / 1440, 2) if row[key] is not None else None  # days
     row.update(
-        sal_rate=rate(row["sal"], row["mql"]), sql_rate=rate(row["sql"], row["sal"]), won_rate=rate(row["won"], row["sql"]),
+        sal_rate=rate(row["sal"], row["mql"]),
+        sql_rate=rate(row["sql"], row["sal"]),
+        won_rate=rate(row["won"], row["sql"]),
         mql_to_sql=rate(row["sql"], row["mql"]),
-        urls={stage: leads_url(scope, reached="" if stage == "mql" else stage, **url_extra) for stage in ("mql", "sal", "sql", "won")},
+        urls={
+            stage: leads_url(scope, reached="" if stage == "mql" else stage, **url_extra)
+            for stage in ("mql", "sal", "sql", "won")
+        },
     )
     return row
 
@@ -111,5 +126,7 @@ def _funnel_sums_by(scope):
 def funnel_tables(scope):
     """{None: funnel(scope), "channel": ..., "campaign": ..., "week": ...}, reading the rollup once."""
     sums = _funnel_sums_by(scope) if sources(scope).counts == ROLLUP else None
-    return {by: _rollup_funnel(scope, by, sums) if sums is not None else funnel(scope, by=by)
-            for by in (None, "channel", "campaign", "week")}
+    return {
+        by: _rollup_funnel(scope, by, sums) if sums is not None else funnel(scope, by=by)
+        for by in (None, "channel", "campaign", "week")
+    }

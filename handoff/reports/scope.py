@@ -38,11 +38,17 @@ class Scope:
 
     def params(self):
         """The lead-list query parameters of this scope."""
-        return {k: v for k, v in {
-            "mql_after": self.date_from.isoformat() if self.date_from else "",
-            "mql_before": self.date_to.isoformat() if self.date_to else "",
-            "handoff_owner": self.owner_id or "", "handoff_channel": self.channel, "handoff_campaign": self.campaign,
-        }.items() if v}
+        return {
+            k: v
+            for k, v in {
+                "mql_after": self.date_from.isoformat() if self.date_from else "",
+                "mql_before": self.date_to.isoformat() if self.date_to else "",
+                "handoff_owner": self.owner_id or "",
+                "handoff_channel": self.channel,
+                "handoff_campaign": self.campaign,
+            }.items()
+            if v
+        }
 
 
 def day_start(day):
@@ -50,8 +56,22 @@ def day_start(day):
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def handoff_q(*, mql_after=None, mql_before=None, owner_id=None, channel="", campaign="", reached="", reason_id=None,
-              score_min=None, score_max=None, grade="", sla_state="", rule="", now=None):
+def handoff_q(
+    *,
+    mql_after=None,
+    mql_before=None,
+    owner_id=None,
+    channel="",
+    campaign="",
+    reached="",
+    reason_id=None,
+    score_min=None,
+    score_max=None,
+    grade="",
+    sla_state="",
+    rule="",
+    now=None,
+):
     """Conditions on Handoff for a report cell; the lead list filters with the same function.
 
     Date bounds are ranges on created_at (local days), so the created_at index serves them."""
@@ -109,15 +129,25 @@ def breached_q(now):
     """Decided after the first deadline, or still open past it (rollup.deadline: a claim or a
     reassignment restarts the clock, but a breach that happened before it still counts)."""
     return Q(first_decision_at__gt=deadline()) | (
-        Q(first_decision_at__isnull=True, status=HandoffStatus.OPEN) & Q(LessThan(deadline(), now)))
+        Q(first_decision_at__isnull=True, status=HandoffStatus.OPEN) & Q(LessThan(deadline(), now))
+    )
 
 
 WITH_DEADLINE = Q(first_due_at__isnull=False) | Q(due_at__isnull=False)
 
 
 def scoped(scope, **extra):
-    return Handoff.objects.filter(handoff_q(mql_after=scope.date_from, mql_before=scope.date_to, owner_id=scope.owner_id,
-                                            channel=scope.channel, campaign=scope.campaign, now=scope.now, **extra))
+    return Handoff.objects.filter(
+        handoff_q(
+            mql_after=scope.date_from,
+            mql_before=scope.date_to,
+            owner_id=scope.owner_id,
+            channel=scope.channel,
+            campaign=scope.campaign,
+            now=scope.now,
+            **extra,
+        )
+    )
 
 
 def leads_url(scope, **extra):
@@ -136,8 +166,11 @@ def weeks(queryset):
 def week_scope(scope, week_start):
     start = week_start.date() if isinstance(week_start, datetime) else week_start
     end = start + timedelta(days=6)
-    return replace(scope, date_from=max(start, scope.date_from) if scope.date_from else start,
-                   date_to=min(end, scope.date_to) if scope.date_to else end)
+    return replace(
+        scope,
+        date_from=max(start, scope.date_from) if scope.date_from else start,
+        date_to=min(end, scope.date_to) if scope.date_to else end,
+    )
 
 
 def week_key(value):

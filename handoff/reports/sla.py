@@ -52,16 +52,25 @@ def _rollup_sla(scope):
             for name, n in counts.items():
                 figures[name] += n
 
-    for row in rollup_rows(HandoffDailyRollup, scope).exclude(owner=0).values("week", "owner").annotate(
-            handoffs=Sum("with_deadline"), decided=Sum("decided"), late=Sum("late")):
+    for row in (
+        rollup_rows(HandoffDailyRollup, scope)
+        .exclude(owner=0)
+        .values("week", "owner")
+        .annotate(handoffs=Sum("with_deadline"), decided=Sum("decided"), late=Sum("late"))
+    ):
         add(row["week"], row["owner"], handoffs=row["handoffs"], decided=row["decided"], breached=row["late"])
-    overdue = scoped(scope).filter(LessThan(deadline(), scope.now), status=HandoffStatus.OPEN, owner__isnull=False,
-                                   first_decision_at__isnull=True)
+    overdue = scoped(scope).filter(
+        LessThan(deadline(), scope.now), status=HandoffStatus.OPEN, owner__isnull=False, first_decision_at__isnull=True
+    )
     for row in overdue.annotate(week=TruncWeek("created_at")).order_by().values("week", "owner_id").annotate(n=Count("id")):
         add(week_key(row["week"]), row["owner_id"], breached=row["n"])
     histograms = {None: {}, "owner": {}, "week": {}}
-    for week, owner, minutes, n in (rollup_rows(HandoffResponseRollup, scope).values("week", "owner", "minutes")
-                                    .annotate(count=Sum("n")).values_list("week", "owner", "minutes", "count")):
+    for week, owner, minutes, n in (
+        rollup_rows(HandoffResponseRollup, scope)
+        .values("week", "owner", "minutes")
+        .annotate(count=Sum("n"))
+        .values_list("week", "owner", "minutes", "count")
+    ):
         for key, group in ((None, None), ("owner", owner), ("week", week)):
             counts = histograms[key].setdefault(group, {})
             counts[minutes] = counts.get(minutes, 0) + n
@@ -69,7 +78,8 @@ def _rollup_sla(scope):
         for group, counts in groups.items():
             pairs = sorted(counts.items())
             out[key].setdefault(group, _empty_sla()).update(
-                p50=percentile_of_counts(pairs, 0.5), p90=percentile_of_counts(pairs, 0.9))
+                p50=percentile_of_counts(pairs, 0.5), p90=percentile_of_counts(pairs, 0.9)
+            )
     return out
 
 
@@ -79,9 +89,11 @@ def _one_pass_sla(scope):
     the percentiles come from the same per-minute counts the rollups keep."""
     out = {None: {}, "owner": {}, "week": {}}
     histograms = {None: {}, "owner": {}, "week": {}}
-    rows = (weeks(scoped(scope).filter(owner__isnull=False)).values("week", "owner_id", "response_minutes")
-            .annotate(handoffs=Count("id", filter=WITH_DEADLINE), n=Count("id"),
-                      breached=Count("id", filter=breached_q(scope.now))))
+    rows = (
+        weeks(scoped(scope).filter(owner__isnull=False))
+        .values("week", "owner_id", "response_minutes")
+        .annotate(handoffs=Count("id", filter=WITH_DEADLINE), n=Count("id"), breached=Count("id", filter=breached_q(scope.now)))
+    )
     for row in rows:
         week, owner, minutes = week_key(row["week"]), row["owner_id"], row["response_minutes"]
         decided = row["n"] if minutes is not None else 0
@@ -135,7 +147,10 @@ def _group_percentiles(rows, queryset, key):
 def _sla_row(row, pcts, url_extra, scope):
     median, p90 = pcts or (None, None)
     return {
-        **row, "median_minutes": rounded(median), "p90_minutes": rounded(p90), "breach_rate": rate(row["breached"], row["handoffs"]),
+        **row,
+        "median_minutes": rounded(median),
+        "p90_minutes": rounded(p90),
+        "breach_rate": rate(row["breached"], row["handoffs"]),
         "url": leads_url(scope, reached="decided", **url_extra),
         "breached_url": leads_url(scope, reached="breached", **url_extra),
     }
@@ -146,8 +161,11 @@ def response_by_sdr(scope, *, sla=None):
     the first decision, breaches (decided late or open past the deadline) and breach rate."""
     if sla is not None or sources(scope).sla == ROLLUP:
         groups = (sla or _rollup_sla(scope))["owner"]
-        rows = [{"owner_id": owner, **{k: g[k] for k in ("handoffs", "decided", "breached")}}
-                for owner, g in groups.items() if g["handoffs"] > 0]
+        rows = [
+            {"owner_id": owner, **{k: g[k] for k in ("handoffs", "decided", "breached")}}
+            for owner, g in groups.items()
+            if g["handoffs"] > 0
+        ]
         pcts = {owner: (g.get("p50"), g.get("p90")) for owner, g in groups.items()}
     else:
         base = scoped(scope).filter(owner__isnull=False)
@@ -202,7 +220,11 @@ def open_by_state(scope):
     the SDR and channel filters apply, the date range does not (this is the live queue)."""
     now = scope.now
     live = replace(scope, date_from=None, date_to=None)
-    base = scoped(live, ).filter(status=HandoffStatus.OPEN)
-    counts = base.aggregate(**{state: Count("id", filter=state_q(state, now)) for state in ("on_time", "due_soon", "overdue", "pool")})
+    base = scoped(
+        live,
+    ).filter(status=HandoffStatus.OPEN)
+    counts = base.aggregate(
+        **{state: Count("id", filter=state_q(state, now)) for state in ("on_time", "due_soon", "overdue", "pool")}
+    )
     labels = {"on_time": "On time", "due_soon": "Due within an hour", "overdue": "Overdue", "pool": "In the pool"}
     return [{"state": s, "label": labels[s], "count": counts[s], "url": leads_url(live, sla_state=s)} for s in labels]

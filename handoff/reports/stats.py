@@ -65,6 +65,5 @@ def percentile_of_counts(counts, fraction):
     return float(low_value + (high_value - low_value) * (k - lo))
 
 
-
 def rounded(number, digits=1):
     return round(number, digits) if number is not None else None

@@ -46,14 +46,22 @@ def team_load(now=None):
     ids = [p.user_id for p in profiles]
     is_open = Q(status=HandoffStatus.OPEN)
     handoffs = Handoff.objects.filter(owner_id__in=ids).order_by()
-    counts = {row["owner_id"]: row for row in handoffs.filter(is_open | Q(first_decision_at__gte=week_start))
-              .values("owner_id").annotate(
-                  open=Count("id", filter=is_open), overdue=Count("id", filter=is_open & Q(due_at__lt=now)),
-                  decided_today=Count("id", filter=Q(first_decision_at__gte=today_start)),
-                  decided_week=Count("id", filter=Q(first_decision_at__gte=week_start)))}
+    counts = {
+        row["owner_id"]: row
+        for row in handoffs.filter(is_open | Q(first_decision_at__gte=week_start))
+        .values("owner_id")
+        .annotate(
+            open=Count("id", filter=is_open),
+            overdue=Count("id", filter=is_open & Q(due_at__lt=now)),
+            decided_today=Count("id", filter=Q(first_decision_at__gte=today_start)),
+            decided_week=Count("id", filter=Q(first_decision_at__gte=week_start)),
+        )
+    }
     week = handoffs.filter(first_decision_at__gte=week_start, response_minutes__isnull=False)
     if is_postgresql():
-        medians = dict(week.values("owner_id").annotate(p50=PercentileCont(0.5, "response_minutes")).values_list("owner_id", "p50"))
+        medians = dict(
+            week.values("owner_id").annotate(p50=PercentileCont(0.5, "response_minutes")).values_list("owner_id", "p50")
+        )
     else:
         medians = {owner: pcts[0] for owner, pcts in percentiles_by(week, "owner_id", "response_minutes", (0.5,)).items()}
     rows = []
@@ -61,13 +69,22 @@ def team_load(now=None):
         row = counts.get(profile.user_id, {})
         n_open = row.get("open", 0)
         out = profile.is_out_of_office(now)
-        rows.append({
-            "profile": profile, "user": profile.user, "name": profile.user.get_full_name() or profile.user.username,
-            "open": n_open, "overdue": row.get("overdue", 0), "decided_today": row.get("decided_today", 0),
-            "decided_week": row.get("decided_week", 0), "median_minutes": rounded(medians.get(profile.user_id)),
-            "capacity": profile.capacity, "load": rate(n_open, profile.capacity),
-            "at_capacity": n_open >= profile.capacity, "out_of_office": out,
-            "routable": profile.available and not out and profile.user.is_active and n_open < profile.capacity,
-            "queue_url": f"{reverse('handoff:queue')}?{urlencode({'assigned': 'all', 'owner': profile.user_id})}",
-        })
+        rows.append(
+            {
+                "profile": profile,
+                "user": profile.user,
+                "name": profile.user.get_full_name() or profile.user.username,
+                "open": n_open,
+                "overdue": row.get("overdue", 0),
+                "decided_today": row.get("decided_today", 0),
+                "decided_week": row.get("decided_week", 0),
+                "median_minutes": rounded(medians.get(profile.user_id)),
+                "capacity": profile.capacity,
+                "load": rate(n_open, profile.capacity),
+                "at_capacity": n_open >= profile.capacity,
+                "out_of_office": out,
+                "routable": profile.available and not out and profile.user.is_active and n_open < profile.capacity,
+                "queue_url": f"{reverse('handoff:queue')}?{urlencode({'assigned': 'all', 'owner': profile.user_id})}",
+            }
+        )
     return rows

@@ -33,10 +33,9 @@ def rejection_reasons() -> list[tuple[str, list[RejectionReason]]]:
 
 def handoff_panel(handoff_id: int, user: User) -> dict[str, Any]:
     """The side panel: the lead's profile, score explanation, activity timeline and the handoff."""
-    handoff = (
-        Handoff.objects.select_related("lead", "lead__company", "owner", "decided_by", "rejection_reason", "sla_policy")
-        .get(pk=handoff_id)
-    )
+    handoff = Handoff.objects.select_related(
+        "lead", "lead__company", "owner", "decided_by", "rejection_reason", "sla_policy"
+    ).get(pk=handoff_id)
     decorate([handoff])
     lead = handoff.lead
     return {
@@ -65,14 +64,24 @@ def checklist_items(qualification: Qualification | None, errors: Mapping[str, li
     labels = {field.name: str(field.verbose_name) for field in Qualification._meta.concrete_fields}
     for name in services.CHECKLIST_FLAGS:
         label = labels[name]
-        items.append({"name": name, "label": label[:1].upper() + label[1:],
-                      "value": getattr(qualification, name) if qualification else False, "required": name in REQUIRED_CHECKLIST,
-                      "errors": (errors or {}).get(name, [])})
+        items.append(
+            {
+                "name": name,
+                "label": label[:1].upper() + label[1:],
+                "value": getattr(qualification, name) if qualification else False,
+                "required": name in REQUIRED_CHECKLIST,
+                "errors": (errors or {}).get(name, []),
+            }
+        )
     return items
 
 
 def lead_handoff_context(
-    lead: Lead, user: User, *, errors: Mapping[str, list[str]] | None = None, notice: str | None = None,
+    lead: Lead,
+    user: User,
+    *,
+    errors: Mapping[str, list[str]] | None = None,
+    notice: str | None = None,
     values: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Template context for the lead page's handoff section (templates/handoff/_lead_handoff.html).
@@ -80,7 +89,9 @@ def lead_handoff_context(
     `errors`, `notice` and `values` come from a form post that failed, so the section shows
     what was typed with the messages."""
     handoffs = list(
-        Handoff.objects.filter(lead_id=lead.pk).select_related("owner", "decided_by", "rejection_reason", "sla_policy").order_by("-created_at", "-id")[:5]
+        Handoff.objects.filter(lead_id=lead.pk)
+        .select_related("owner", "decided_by", "rejection_reason", "sla_policy")
+        .order_by("-created_at", "-id")[:5]
     )
     for handoff in handoffs:
         handoff.lead = lead  # the page's lead (company loaded): no query per handoff
@@ -88,16 +99,18 @@ def lead_handoff_context(
     if open_handoff:
         decorate([open_handoff])
     qualification = (
-        Qualification.objects.filter(lead_id=lead.pk).select_related("qualified_by", "outcome_by").order_by("-created_at", "-id").first()
-        if lead.stage in (Stage.SAL, Stage.SQL, Stage.WON, Stage.LOST) else None
+        Qualification.objects.filter(lead_id=lead.pk)
+        .select_related("qualified_by", "outcome_by")
+        .order_by("-created_at", "-id")
+        .first()
+        if lead.stage in (Stage.SAL, Stage.SQL, Stage.WON, Stage.LOST)
+        else None
     )
     if qualification and values:
         for key, value in values.items():
             setattr(qualification, key, value)
     can_work = services.can_act(user) and (services.is_manager(user) or lead.owner_id == user.pk)
-    events = list(
-        HandoffEvent.objects.filter(lead_id=lead.pk).select_related("by", "to_owner", "from_owner")[:50]
-    )
+    events = list(HandoffEvent.objects.filter(lead_id=lead.pk).select_related("by", "to_owner", "from_owner")[:50])
     return {
         "hs": {
             "lead": lead,
@@ -153,13 +166,20 @@ def unread_notices(user: User, limit: int = NOTICE_LIMIT) -> list[Notification]:
     about the owner it still has. Notices about no handoff stay until dismissed."""
     from django.db.models import F, OuterRef, Q, Subquery
 
-    latest = (Notification.objects.filter(recipient_id=user.pk, handoff_id=OuterRef("handoff_id"))
-              .order_by("-created_at", "-id").values("id")[:1])
-    current = (Q(id=Subquery(latest), handoff__status=HandoffStatus.OPEN, handoff__assigned_at__lte=F("created_at"))
-               & (Q(handoff__owner_id=user.pk) | (Q(escalation__isnull=False) & ~Q(escalation__owner_id=user.pk))))
-    return list(Notification.objects.filter(recipient_id=user.pk, read_at__isnull=True)
-                .filter(Q(handoff__isnull=True) | current)
-                .select_related("handoff").order_by("-created_at", "-id")[:limit])
+    latest = (
+        Notification.objects.filter(recipient_id=user.pk, handoff_id=OuterRef("handoff_id"))
+        .order_by("-created_at", "-id")
+        .values("id")[:1]
+    )
+    current = Q(id=Subquery(latest), handoff__status=HandoffStatus.OPEN, handoff__assigned_at__lte=F("created_at")) & (
+        Q(handoff__owner_id=user.pk) | (Q(escalation__isnull=False) & ~Q(escalation__owner_id=user.pk))
+    )
+    return list(
+        Notification.objects.filter(recipient_id=user.pk, read_at__isnull=True)
+        .filter(Q(handoff__isnull=True) | current)
+        .select_related("handoff")
+        .order_by("-created_at", "-id")[:limit]
+    )
 
 
 def last_decision(user: User) -> datetime | None:

@@ -56,9 +56,14 @@ def _tables() -> dict[str, str]:
 
     from ..models import SLAPolicy
 
-    return {"h": Handoff._meta.db_table, "l": Lead._meta.db_table, "c": Company._meta.db_table, "p": SLAPolicy._meta.db_table,
-            "u": get_user_model()._meta.db_table, "sm": ScoringModel._meta.db_table}
-
+    return {
+        "h": Handoff._meta.db_table,
+        "l": Lead._meta.db_table,
+        "c": Company._meta.db_table,
+        "p": SLAPolicy._meta.db_table,
+        "u": get_user_model()._meta.db_table,
+        "sm": ScoringModel._meta.db_table,
+    }
 
 
 class QueueQuery:
@@ -98,7 +103,10 @@ class QueueQuery:
         pool: tuple[str, list[Any]] = ("h.owner_id IS NULL", [])
         self.assigned = assigned = cleaned.get("assigned")
         by_assigned: dict[str | None, Sequence[tuple[str, list[Any]] | None]] = {
-            Assigned.MINE: [mine], Assigned.POOL: [pool], Assigned.MINE_AND_POOL: [mine, pool]}
+            Assigned.MINE: [mine],
+            Assigned.POOL: [pool],
+            Assigned.MINE_AND_POOL: [mine, pool],
+        }
         owners = by_assigned.get(assigned, [None])
         self.parts: list[tuple[str, list[Any]]] = []
         for owner in owners:
@@ -109,7 +117,9 @@ class QueueQuery:
             self.parts.append((" AND ".join(part_where), part_params))
         self.order = QUEUE_ORDER_SQL[QueueSort(cleaned.get("sort") or QueueSort.DUE)]
         # Lead columns in the WHERE need the lead joined; otherwise the count reads handoffs only.
-        self.lead_join = any(name in cleaned and cleaned[name] not in (None, "", []) for name in ("grade", "score_min", "score_max"))
+        self.lead_join = any(
+            name in cleaned and cleaned[name] not in (None, "", []) for name in ("grade", "score_min", "score_max")
+        )
 
     def _from(self) -> str:
         t = _tables()
@@ -117,8 +127,10 @@ class QueueQuery:
 
     def count_sql(self) -> list[tuple[str, list[Any]]]:
         """[(sql, params)]: the count of each part, up to one past QUEUE_COUNT_CAP."""
-        return [(f"SELECT COUNT(*) FROM (SELECT 1 FROM {self._from()} WHERE {where} LIMIT {QUEUE_COUNT_CAP + 1}) part", params)
-                for where, params in self.parts]
+        return [
+            (f"SELECT COUNT(*) FROM (SELECT 1 FROM {self._from()} WHERE {where} LIMIT {QUEUE_COUNT_CAP + 1}) part", params)
+            for where, params in self.parts
+        ]
 
     def page_source(self, count: int, read: tuple[int, list[Row]] | None = None) -> "_QueueRows":
         """What Paginator pages over: `count` rows, fetched only for the page asked for
@@ -141,16 +153,20 @@ class QueueQuery:
             selects: list[str] = []
             params = []
             for n, (part_where, part_params) in enumerate(self.parts):
-                selects.append(f"SELECT * FROM (SELECT {_ORDER_COLUMNS} FROM {self._from()} WHERE {part_where}"
-                               f" ORDER BY {self.order} LIMIT {int(stop)}) p{n}")
+                selects.append(
+                    f"SELECT * FROM (SELECT {_ORDER_COLUMNS} FROM {self._from()} WHERE {part_where}"
+                    f" ORDER BY {self.order} LIMIT {int(stop)}) p{n}"
+                )
                 params.extend(part_params)
             order = self.order.replace("h.", "c.")
             page = f"SELECT c.id FROM ({' UNION ALL '.join(selects)}) c ORDER BY {order} {limit}"
         # Only the page's rows are joined to their lead, company and owner.
-        sql = (f"SELECT {_ROW_COLUMNS} FROM ({page}) page JOIN {t['h']} h ON h.id = page.id JOIN {t['l']} l ON l.id = h.lead_id"
-               f" LEFT JOIN {t['c']} c ON c.id = l.company_id LEFT JOIN {t['u']} u ON u.id = h.owner_id"
-               f" LEFT JOIN {t['p']} p ON p.id = h.sla_policy_id"
-               f" LEFT JOIN {t['sm']} sm ON sm.version = l.score_model_version ORDER BY {self.order}")
+        sql = (
+            f"SELECT {_ROW_COLUMNS} FROM ({page}) page JOIN {t['h']} h ON h.id = page.id JOIN {t['l']} l ON l.id = h.lead_id"
+            f" LEFT JOIN {t['c']} c ON c.id = l.company_id LEFT JOIN {t['u']} u ON u.id = h.owner_id"
+            f" LEFT JOIN {t['p']} p ON p.id = h.sla_policy_id"
+            f" LEFT JOIN {t['sm']} sm ON sm.version = l.score_model_version ORDER BY {self.order}"
+        )
         return sql, params
 
 
@@ -199,15 +215,18 @@ def _counts_statements(user: User, now: datetime, matching: Sequence[tuple[str, 
     handoffs, notifications = Handoff._meta.db_table, Notification._meta.db_table
     open_, me = f"status = '{HandoffStatus.OPEN.value}'", "(SELECT CAST(%s AS INTEGER))"
     # Mine and my overdue ones in one pass over my open handoffs.
-    header = (f"SELECT mine.n, mine.overdue,"
-              f" (SELECT COUNT(*) FROM (SELECT 1 FROM {handoffs} WHERE {open_} AND owner_id IS NULL LIMIT {QUEUE_COUNT_CAP + 1}) pool),"
-              f" (SELECT COUNT(*) FROM {notifications} WHERE recipient_id = {me} AND read_at IS NULL)"
-              f" FROM (SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE due_at < %s) AS overdue FROM {handoffs}"
-              f" WHERE {open_} AND owner_id = {me}) mine")
+    header = (
+        f"SELECT mine.n, mine.overdue,"
+        f" (SELECT COUNT(*) FROM (SELECT 1 FROM {handoffs} WHERE {open_} AND owner_id IS NULL LIMIT {QUEUE_COUNT_CAP + 1}) pool),"
+        f" (SELECT COUNT(*) FROM {notifications} WHERE recipient_id = {me} AND read_at IS NULL)"
+        f" FROM (SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE due_at < %s) AS overdue FROM {handoffs}"
+        f" WHERE {open_} AND owner_id = {me}) mine"
+    )
     statements: list[Statement] = [(header, [user.pk, db_datetime(now), user.pk], True)]
     if matching:
-        statements.append((f"SELECT {', '.join(f'({sql})' for sql, _ in matching)}",
-                           [p for _, params in matching for p in params], True))
+        statements.append(
+            (f"SELECT {', '.join(f'({sql})' for sql, _ in matching)}", [p for _, params in matching for p in params], True)
+        )
     return statements
 
 
@@ -239,7 +258,7 @@ def queue_summary(
     now = now or timezone.now()
     counts, extra = _counts_statements(user, now, matching), _team_statements(now, team)
     results = _query_many([*counts, *extra])
-    return _with_team(_summary(_counts(results[:len(counts)])), results[len(counts):])
+    return _with_team(_summary(_counts(results[: len(counts)])), results[len(counts) :])
 
 
 def queue_summary_and_rows(
@@ -251,8 +270,8 @@ def queue_summary_and_rows(
     counts = _counts_statements(user, now, [] if own else query.count_sql())
     extra = _team_statements(now, team)
     results = _query_many([*counts, *extra, (*query.rows_sql(start, stop), False), *also])
-    summary = _summary(_counts(results[:len(counts)]), own=query.assigned if own else None)
-    return _with_team(summary, results[len(counts):len(counts) + len(extra)]), *results[len(counts) + len(extra):]
+    summary = _summary(_counts(results[: len(counts)]), own=query.assigned if own else None)
+    return _with_team(summary, results[len(counts) : len(counts) + len(extra)]), *results[len(counts) + len(extra) :]
 
 
 def _counts(results: Iterable[Any]) -> tuple[int, ...]:
@@ -265,6 +284,12 @@ def _summary(counts: Sequence[int], own: str | None = None) -> QueueSummary:
     mine, overdue, pool, notices, *matching_counts = counts
     own_counts: dict[str, int] = {Assigned.MINE: mine, Assigned.POOL: pool, Assigned.MINE_AND_POOL: mine + pool}
     matching = own_counts[own] if own else sum(matching_counts)
-    return {"mine": mine, "overdue": overdue, "pool": min(pool, QUEUE_COUNT_CAP), "pool_more": pool > QUEUE_COUNT_CAP,
-            "unread_notices": notices,
-            "matching": min(matching, QUEUE_COUNT_CAP), "more": matching > QUEUE_COUNT_CAP}
+    return {
+        "mine": mine,
+        "overdue": overdue,
+        "pool": min(pool, QUEUE_COUNT_CAP),
+        "pool_more": pool > QUEUE_COUNT_CAP,
+        "unread_notices": notices,
+        "matching": min(matching, QUEUE_COUNT_CAP),
+        "more": matching > QUEUE_COUNT_CAP,
+    }

@@ -101,9 +101,30 @@ def _due_title(due_at: datetime, tz: tzinfo) -> str:
 class QueueRow:
     """One open handoff as the queue shows it: strings ready to print (see decorate)."""
 
-    __slots__ = ("pk", "id", "status", "owner_id", "channel", "campaign", "lead_id", "lead_name", "lead_subtitle",
-                 "lead_url", "url", "score_text", "grade_text", "channel_label", "why", "sla_state", "sla_text",
-                 "due_title", "age_text", "owner_name", "wait", "wait_title")
+    __slots__ = (
+        "pk",
+        "id",
+        "status",
+        "owner_id",
+        "channel",
+        "campaign",
+        "lead_id",
+        "lead_name",
+        "lead_subtitle",
+        "lead_url",
+        "url",
+        "score_text",
+        "grade_text",
+        "channel_label",
+        "why",
+        "sla_state",
+        "sla_text",
+        "due_title",
+        "age_text",
+        "owner_name",
+        "wait",
+        "wait_title",
+    )
     pk: int
     id: int
     status: str
@@ -158,10 +179,28 @@ def _policy_ref(columns: Sequence[Any]) -> _PolicyRef | None:
 _CHANNEL_LABELS: dict[str, str] = dict(Handoff._meta.get_field("channel").choices or ())  # type: ignore[arg-type]  # flat (value, label) pairs: the field has no groups
 
 
-def _present(row: QueueRow | Handoff, *, pk: int, lead_id: int, status: str, owner_id: int | None, policy: PolicyClock | None,
-             created_at: datetime, due_at: datetime | None, lead_name: str, title: str, company_name: str,
-             total_score: Decimal | float, grade: str, channel_label: str, owner_name: str, now: datetime, tz: tzinfo,
-             queue_prefix: str, lead_prefix: str) -> None:
+def _present(
+    row: QueueRow | Handoff,
+    *,
+    pk: int,
+    lead_id: int,
+    status: str,
+    owner_id: int | None,
+    policy: PolicyClock | None,
+    created_at: datetime,
+    due_at: datetime | None,
+    lead_name: str,
+    title: str,
+    company_name: str,
+    total_score: Decimal | float,
+    grade: str,
+    channel_label: str,
+    owner_name: str,
+    now: datetime,
+    tz: tzinfo,
+    queue_prefix: str,
+    lead_prefix: str,
+) -> None:
     """Set on `row` (a QueueRow or a Handoff) every string a queue row prints but "why"."""
     row.sla_state = _sla_state(owner_id, due_at, now)
     row.sla_text = _sla_text(row.sla_state, due_at, now)
@@ -189,9 +228,37 @@ def queue_rows(tuples: Iterable[Sequence[Any]], now: datetime | None = None) -> 
     tz = timezone.get_current_timezone()
     policies: dict[int, _PolicyRef | None] = {}
     open_ = HandoffStatus.OPEN.value
-    for (pk, owner_id, channel, campaign, created_at, due_at, policy_id, hours, time_zone, workdays, opens, closes, holidays,
-         lead_id, first_name, last_name, email, title, fit, engagement, total, grade, scored_at, model_version, company_name,
-         username, owner_first, owner_last, *model) in tuples:
+    for (
+        pk,
+        owner_id,
+        channel,
+        campaign,
+        created_at,
+        due_at,
+        policy_id,
+        hours,
+        time_zone,
+        workdays,
+        opens,
+        closes,
+        holidays,
+        lead_id,
+        first_name,
+        last_name,
+        email,
+        title,
+        fit,
+        engagement,
+        total,
+        grade,
+        scored_at,
+        model_version,
+        company_name,
+        username,
+        owner_first,
+        owner_last,
+        *model,
+    ) in tuples:
         row = QueueRow()
         row.pk = row.id = pk
         row.status, row.owner_id, row.channel, row.campaign, row.lead_id = open_, owner_id, channel, campaign, lead_id
@@ -200,14 +267,31 @@ def queue_rows(tuples: Iterable[Sequence[Any]], now: datetime | None = None) -> 
             if policy_id not in policies:
                 policies[policy_id] = _policy_ref((policy_id, hours, time_zone, workdays, opens, closes, holidays))
             policy = policies[policy_id]
-        _present(row, pk=pk, lead_id=lead_id, status=open_, owner_id=owner_id, policy=policy,
-                 created_at=aware_datetime(created_at), due_at=aware_datetime(due_at),
-                 lead_name=f"{first_name} {last_name}".strip() or email, title=title, company_name=company_name,
-                 total_score=total, grade=grade, channel_label=_CHANNEL_LABELS.get(channel, channel),
-                 owner_name=(f"{owner_first} {owner_last}".strip() or username) if owner_id else "", now=now, tz=tz, **prefixes)
+        _present(
+            row,
+            pk=pk,
+            lead_id=lead_id,
+            status=open_,
+            owner_id=owner_id,
+            policy=policy,
+            created_at=aware_datetime(created_at),
+            due_at=aware_datetime(due_at),
+            lead_name=f"{first_name} {last_name}".strip() or email,
+            title=title,
+            company_name=company_name,
+            total_score=total,
+            grade=grade,
+            channel_label=_CHANNEL_LABELS.get(channel, channel),
+            owner_name=(f"{owner_first} {owner_last}".strip() or username) if owner_id else "",
+            now=now,
+            tz=tz,
+            **prefixes,
+        )
         rows.append(row)
         splits.append((fit, engagement))
-        refs.append(qualification_selectors.LeadRef(lead_id, aware_datetime(scored_at), model_version, tuple(model) if model[0] else None))
+        refs.append(
+            qualification_selectors.LeadRef(lead_id, aware_datetime(scored_at), model_version, tuple(model) if model[0] else None)
+        )
     why = scoring_reasons(refs)
     for row, (fit, engagement) in zip(rows, splits, strict=True):
         row.why = why.get(row.lead_id) or [f"Fit {fit:.0f}", f"Engagement {engagement:.0f}"]
@@ -224,19 +308,33 @@ def decorate(handoffs: Iterable[Handoff], now: datetime | None = None) -> list[H
     tz = timezone.get_current_timezone()
     for handoff in handoffs:
         lead = handoff.lead
-        _present(handoff, pk=handoff.pk, lead_id=handoff.lead_id, status=handoff.status, owner_id=handoff.owner_id,
-                 policy=handoff.sla_policy if handoff.owner_id is None and handoff.status == HandoffStatus.OPEN else None,
-                 created_at=handoff.created_at, due_at=handoff.due_at, lead_name=lead.full_name or lead.email, title=lead.title,
-                 company_name=lead.company.name if lead.company is not None else "", total_score=lead.total_score, grade=lead.grade,
-                 channel_label=handoff.get_channel_display(),
-                 owner_name=(handoff.owner.get_full_name() or handoff.owner.username) if handoff.owner is not None else "",
-                 now=now, tz=tz, **prefixes)
+        _present(
+            handoff,
+            pk=handoff.pk,
+            lead_id=handoff.lead_id,
+            status=handoff.status,
+            owner_id=handoff.owner_id,
+            policy=handoff.sla_policy if handoff.owner_id is None and handoff.status == HandoffStatus.OPEN else None,
+            created_at=handoff.created_at,
+            due_at=handoff.due_at,
+            lead_name=lead.full_name or lead.email,
+            title=lead.title,
+            company_name=lead.company.name if lead.company is not None else "",
+            total_score=lead.total_score,
+            grade=lead.grade,
+            channel_label=handoff.get_channel_display(),
+            owner_name=(handoff.owner.get_full_name() or handoff.owner.username) if handoff.owner is not None else "",
+            now=now,
+            tz=tz,
+            **prefixes,
+        )
         handoff.why = why.get(handoff.lead_id, [])
     return handoffs
 
 
 def queue_row(handoff_id: int) -> Handoff:
     """One row, fresh, whatever its status (after a decision or a conflict)."""
-    handoff = (Handoff.objects.select_related("lead", "lead__company", "owner", "decided_by", "rejection_reason", "sla_policy")
-               .get(pk=handoff_id))
+    handoff = Handoff.objects.select_related(
+        "lead", "lead__company", "owner", "decided_by", "rejection_reason", "sla_policy"
+    ).get(pk=handoff_id)
     return decorate([handoff])[0]

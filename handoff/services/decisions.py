@@ -124,7 +124,9 @@ def handoff_reassign(
     at = at or timezone.now()
     if not is_manager(by):
         raise NotAllowed("Only a sales manager can reassign leads.")
-    if to_user is not None and not (to_user.is_active and can_act(to_user) and SDRProfile.objects.filter(user_id=to_user.pk).exists()):
+    if to_user is not None and not (
+        to_user.is_active and can_act(to_user) and SDRProfile.objects.filter(user_id=to_user.pk).exists()
+    ):
         message = f"{display_name(to_user)} does not work the queue."
         raise ValidationFailed(message, field_errors={"owner": [message]})
     _lead, locked = lock_handoff(handoff)
@@ -136,10 +138,19 @@ def handoff_reassign(
         raise ValidationFailed(message, field_errors={"owner": [message]})
     assigned_at, due = (at, due_at_for(locked.sla_policy, at)) if to_user else (None, None)
     with rollup.tracking([locked.pk]):
-        Handoff.objects.filter(pk=locked.pk).update(owner_id=new_owner_id, assigned_at=assigned_at, due_at=due,
-                                                    first_due_at=first_due(due))
-    record_event(handoff=locked, lead=locked.lead_id, kind=EventKind.REASSIGNED, by=by, at=at, note=note,
-           from_owner=locked.owner_id, to_owner=new_owner_id)
+        Handoff.objects.filter(pk=locked.pk).update(
+            owner_id=new_owner_id, assigned_at=assigned_at, due_at=due, first_due_at=first_due(due)
+        )
+    record_event(
+        handoff=locked,
+        lead=locked.lead_id,
+        kind=EventKind.REASSIGNED,
+        by=by,
+        at=at,
+        note=note,
+        from_owner=locked.owner_id,
+        to_owner=new_owner_id,
+    )
     locked.owner_id, locked.assigned_at, locked.due_at = new_owner_id, assigned_at, due
     locked.first_due_at = locked.first_due_at or due
     return locked
@@ -172,8 +183,18 @@ def handoff_accept(*, handoff: Handoff | int, by: User, note: str = "", at: date
     transition(lead, Stage.SAL, by=by, reason="Accepted by sales", note=note, updates={"owner_id": locked.owner_id}, at=at)
     locked.status, locked.note = HandoffStatus.ACCEPTED, note or ""
     rollups = rollup.Change([locked.pk])
-    locked.save(update_fields=["status", "note", "owner", "assigned_at", "first_decision_at", "decided_by", "closed_at",
-                                "response_minutes"])
+    locked.save(
+        update_fields=[
+            "status",
+            "note",
+            "owner",
+            "assigned_at",
+            "first_decision_at",
+            "decided_by",
+            "closed_at",
+            "response_minutes",
+        ]
+    )
     Qualification.objects.create(handoff=locked, lead=lead, created_at=at)
     record_event(handoff=locked, lead=lead, kind=EventKind.ACCEPTED, by=by, at=at, note=note, to_owner=locked.owner_id)
     rollups.apply()  # last: the rollup rows are the most shared locks, held only until the commit
@@ -200,10 +221,19 @@ def handoff_reject(
     send_back(lead=lead, by=by, reason=reason, note=note, at=at)
     locked.status, locked.rejection_reason, locked.note = HandoffStatus.REJECTED, reason, note or ""
     rollups = rollup.Change([locked.pk])
-    locked.save(update_fields=[
-        "status", "rejection_reason", "note", "owner", "assigned_at", "first_decision_at", "decided_by", "closed_at",
-        "response_minutes",
-    ])
+    locked.save(
+        update_fields=[
+            "status",
+            "rejection_reason",
+            "note",
+            "owner",
+            "assigned_at",
+            "first_decision_at",
+            "decided_by",
+            "closed_at",
+            "response_minutes",
+        ]
+    )
     record_event(handoff=locked, lead=lead, kind=EventKind.REJECTED, by=by, at=at, reason=reason.label, note=note)
     rollups.apply()  # last: the rollup rows are the most shared locks, held only until the commit
     return locked

@@ -29,9 +29,17 @@ def handoff_lead_merged(*, survivor: Lead, duplicate: Lead, by: User | None, at:
         if survivor_has_open or survivor.stage != Stage.MQL:
             with rollup.tracking([open_duplicate.pk]):
                 closed = Handoff.objects.filter(pk=open_duplicate.pk, status=HandoffStatus.OPEN).update(
-                    status=HandoffStatus.CLOSED, closed_at=at)
-            record_event(handoff=open_duplicate, lead=duplicate, kind=EventKind.CLOSED, by=by, at=at, reason="Duplicate",
-                   note=f"Lead {duplicate.email} was merged into {survivor.email}.")
+                    status=HandoffStatus.CLOSED, closed_at=at
+                )
+            record_event(
+                handoff=open_duplicate,
+                lead=duplicate,
+                kind=EventKind.CLOSED,
+                by=by,
+                at=at,
+                reason="Duplicate",
+                note=f"Lead {duplicate.email} was merged into {survivor.email}.",
+            )
     moved = {
         "handoffs": Handoff.objects.filter(lead_id=duplicate.pk).update(lead_id=survivor.pk),
         "handoff_events": HandoffEvent.objects.filter(lead_id=duplicate.pk).update(lead_id=survivor.pk),

@@ -57,7 +57,8 @@ def clean_profile_changes(changes: Mapping[str, Any], at: datetime) -> ProfileCh
             until = timezone.make_aware(until)
         if until is not None and until <= at:
             errors["out_of_office_until"] = [
-                f"Out of office until {timezone.localtime(until):%a %b %-d %H:%M} is in the past: choose a later time, or clear it."]
+                f"Out of office until {timezone.localtime(until):%a %b %-d %H:%M} is in the past: choose a later time, or clear it."
+            ]
         else:
             cleaned["out_of_office_until"] = until
     if errors:
@@ -87,8 +88,16 @@ def sdr_profile_update(
         old = getattr(locked, name)
         if old == value:
             continue
-        written.append(SDRProfileChange(profile=locked, field=name, old_value=_profile_value(name, old)[:100],
-                                        new_value=_profile_value(name, value)[:100], by=by, at=at))
+        written.append(
+            SDRProfileChange(
+                profile=locked,
+                field=name,
+                old_value=_profile_value(name, old)[:100],
+                new_value=_profile_value(name, value)[:100],
+                by=by,
+                at=at,
+            )
+        )
         setattr(locked, name, value)
     if written:
         locked.save(update_fields=[change.field for change in written])

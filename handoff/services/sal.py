@@ -60,11 +60,9 @@ def _clean_checklist(values: Mapping[str, Any]) -> Checklist:
                 try:
                     amount = Decimal(str(value))
                 except InvalidOperation:
-                    raise ValidationFailed("Enter the opportunity size as a number.",
-                                           field_errors={key: ["Enter a number."]})
+                    raise ValidationFailed("Enter the opportunity size as a number.", field_errors={key: ["Enter a number."]})
                 if not amount.is_finite() or amount < 0 or amount >= Decimal("1e12"):
-                    raise ValidationFailed("Enter a positive opportunity size.",
-                                           field_errors={key: ["Enter a positive amount."]})
+                    raise ValidationFailed("Enter a positive opportunity size.", field_errors={key: ["Enter a positive amount."]})
                 cleaned[key] = amount.quantize(Decimal("0.01"))
         else:
             cleaned[key] = (value or "").strip()
@@ -178,7 +176,14 @@ def lead_recycle(
     check_can_work_lead(locked, by)
     moved = send_back(lead=locked, by=by, reason=chosen, note=note, at=at)
     qualification = current_qualification(locked)
-    record_event(handoff=qualification.handoff_id if qualification else None, lead=locked, kind=EventKind.RECYCLED, by=by,
-           at=at, reason=chosen.label, note=note)
+    record_event(
+        handoff=qualification.handoff_id if qualification else None,
+        lead=locked,
+        kind=EventKind.RECYCLED,
+        by=by,
+        at=at,
+        reason=chosen.label,
+        note=note,
+    )
     lead.stage = moved.stage
     return moved

@@ -11,6 +11,20 @@ from .queue import accept, claim, notice_dismiss, panel, queue, queue_csv, reass
 from .reports import dashboard, dashboard_csv, feedback, feedback_csv
 
 __all__ = [
-    "accept", "claim", "dashboard", "dashboard_csv", "feedback", "feedback_csv", "lead_checklist", "lead_outcome",
-    "lead_recycle", "notice_dismiss", "panel", "queue", "queue_csv", "reassign", "reject", "row",
+    "accept",
+    "claim",
+    "dashboard",
+    "dashboard_csv",
+    "feedback",
+    "feedback_csv",
+    "lead_checklist",
+    "lead_outcome",
+    "lead_recycle",
+    "notice_dismiss",
+    "panel",
+    "queue",
+    "queue_csv",
+    "reassign",
+    "reject",
+    "row",
 ]

@@ -1,7 +1,6 @@
 """The lead page's handoff section: the SQL checklist, the outcome and recycling, each a form
 that answers with the section re-rendered (htmx) or a redirect with a message."""
 
-
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponse
@@ -39,8 +38,9 @@ def _lead_action(request, pk, action, done, *, values=None):
         if not request.htmx:
             messages.error(request, exc.message)
             return redirect("leads:detail", pk=pk)
-        response = _lead_section(request, lead, status=exc.status_code, errors={"form": [exc.message], **exc.field_errors},
-                                 values=values)
+        response = _lead_section(
+            request, lead, status=exc.status_code, errors={"form": [exc.message], **exc.field_errors}, values=values
+        )
         # The refusal replaces the section it came from (queue.js swaps these statuses in place).
         response["HX-Retarget"] = "#lead-handoff"
         response["HX-Reswap"] = "outerHTML"
@@ -62,11 +62,19 @@ def _lead_action(request, pk, action, done, *, values=None):
 def lead_checklist(request, pk):
     values = _checklist_from_post(request.POST)
     if request.POST.get("action") == "save":
-        return _lead_action(request, pk, lambda lead: services.qualification_save(lead=lead, by=request.user, **values),
-                            lambda q: "Checklist saved.", values=values)
+        return _lead_action(
+            request,
+            pk,
+            lambda lead: services.qualification_save(lead=lead, by=request.user, **values),
+            lambda q: "Checklist saved.",
+            values=values,
+        )
     return _lead_action(
-        request, pk, lambda lead: services.lead_qualify(lead=lead, by=request.user, note=request.POST.get("note", ""), **values),
-        lambda q: "Qualified: the lead is now an SQL.", values=values,
+        request,
+        pk,
+        lambda lead: services.lead_qualify(lead=lead, by=request.user, note=request.POST.get("note", ""), **values),
+        lambda q: "Qualified: the lead is now an SQL.",
+        values=values,
     )
 
 
@@ -75,9 +83,15 @@ def lead_checklist(request, pk):
 def lead_outcome(request, pk):
     outcome = request.POST.get("outcome", "")
     return _lead_action(
-        request, pk,
-        lambda lead: services.lead_record_outcome(lead=lead, by=request.user, outcome=outcome,
-                                                  lost_reason=request.POST.get("lost_reason", ""), note=request.POST.get("note", "")),
+        request,
+        pk,
+        lambda lead: services.lead_record_outcome(
+            lead=lead,
+            by=request.user,
+            outcome=outcome,
+            lost_reason=request.POST.get("lost_reason", ""),
+            note=request.POST.get("note", ""),
+        ),
         lambda q: f"Outcome recorded: {q.get_outcome_display().lower()}.",
     )
 

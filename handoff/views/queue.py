@@ -77,8 +77,9 @@ def _queue(request, assumed=None):
         # then shows the last page.
         start = (max(int(number), 1) - 1) * QUEUE_PAGE_SIZE if number and number.isdigit() and len(number) <= 9 else 0
         also = [auth_backends.permissions_statement(request.user)] if assumed is not None else []
-        summary, read, *permissions = selectors.queue_summary_and_rows(request.user, queue_query, start,
-                                                                       start + QUEUE_PAGE_SIZE, now, also, team=is_manager)
+        summary, read, *permissions = selectors.queue_summary_and_rows(
+            request.user, queue_query, start, start + QUEUE_PAGE_SIZE, now, also, team=is_manager
+        )
         if assumed is not None and auth_backends.set_permissions(request.user, permissions[0]) != assumed:
             return None
         page = Paginator(queue_query.page_source(summary["matching"], (start, read)), QUEUE_PAGE_SIZE).get_page(number)
@@ -112,29 +113,45 @@ def _queue(request, assumed=None):
     results = _jinja(request, "handoff/_queue_results.html", context)
     if request.htmx and request.htmx.target == "queue-results":
         return HttpResponse(results)
-    values = tuple((name, tuple(value) if isinstance(value, list) else value)
-                   for name, value in ((name, field.widget.value_from_datadict(form.data, form.files, name)) for name, field in form.fields.items()))
+    values = tuple(
+        (name, tuple(value) if isinstance(value, list) else value)
+        for name, value in (
+            (name, field.widget.value_from_datadict(form.data, form.files, name)) for name, field in form.fields.items()
+        )
+    )
     context.update(
         filter_bar=_filter_bar(values, link("handoff:queue")),
         notices=_notices(request.user) if summary["unread_notices"] else [],
         urls={"queue": link("handoff:queue"), "csv": link("handoff:queue-csv")},
     )
-    context.update(results=results, user=request.user, messages=messages.get_messages(request),
-                   nav_items=navigation(request)["nav_items"])
+    context.update(
+        results=results, user=request.user, messages=messages.get_messages(request), nav_items=navigation(request)["nav_items"]
+    )
     return render(request, "handoff/queue.html", context, using=ROWS_ENGINE)
 
 
 def _notices(user):
-    return [{"text": n.text, "dismiss_url": reverse("handoff:notice-dismiss", args=[n.pk]),
-             "lead_url": reverse("leads:detail", args=[n.handoff.lead_id]) if n.handoff_id else ""}
-            for n in selectors.unread_notices(user)]
+    return [
+        {
+            "text": n.text,
+            "dismiss_url": reverse("handoff:notice-dismiss", args=[n.pk]),
+            "lead_url": reverse("leads:detail", args=[n.handoff.lead_id]) if n.handoff_id else "",
+        }
+        for n in selectors.unread_notices(user)
+    ]
 
 
 @functools.lru_cache(maxsize=256)
 def _filter_bar(values, queue_url):
     """The filter bar for these values ((name, value) pairs); most loads ask for the same few."""
-    context = {"form_values": dict(values), "urls": {"queue": queue_url}, "assigned_choices": Assigned.choices,
-               "sort_choices": QueueSort.choices, "channel_choices": Channel.choices, "grade_choices": Grade.choices}
+    context = {
+        "form_values": dict(values),
+        "urls": {"queue": queue_url},
+        "assigned_choices": Assigned.choices,
+        "sort_choices": QueueSort.choices,
+        "channel_choices": Channel.choices,
+        "grade_choices": Grade.choices,
+    }
     return mark_safe(engines[ROWS_ENGINE].env.get_template("handoff/_filters.html").render(context))
 
 
@@ -145,8 +162,21 @@ def _jinja(request, template, context):
 
 
 QUEUE_CSV_HEADER = [
-    "handoff id", "lead id", "name", "email", "title", "company", "channel", "campaign", "score at handoff",
-    "grade at handoff", "owner", "mql at", "assigned at", "due at", "sla state",
+    "handoff id",
+    "lead id",
+    "name",
+    "email",
+    "title",
+    "company",
+    "channel",
+    "campaign",
+    "score at handoff",
+    "grade at handoff",
+    "owner",
+    "mql at",
+    "assigned at",
+    "due at",
+    "sla state",
 ]
 
 
@@ -179,8 +209,14 @@ def row(request, pk):
 
 
 def _row_context(request, pk, **extra):
-    return {"h": selectors.queue_row(pk), "can_act": services.can_act(request.user),
-            "is_manager": services.is_manager(request.user), "show_owner": True, "user_id": request.user.pk, **extra}
+    return {
+        "h": selectors.queue_row(pk),
+        "can_act": services.can_act(request.user),
+        "is_manager": services.is_manager(request.user),
+        "show_owner": True,
+        "user_id": request.user.pk,
+        **extra,
+    }
 
 
 def _back_to_queue(request):
@@ -221,8 +257,11 @@ def _queue_update(request, pk, message, error, status):
     the one place a lone <tr> parses as a row), the side panel, the header counts, the status
     line and the notices. The request swaps nothing itself (HX-Reswap: none), so a refusal
     (400/403/409) changes the same parts as a success, and queue.js keeps it in the page."""
-    row_html = render_to_string(ROW_TEMPLATE, _row_context(request, pk, notice=message, notice_error=bool(error), oob=True,
-                                                           show_owner=_owner_column(request)), using=ROWS_ENGINE)
+    row_html = render_to_string(
+        ROW_TEMPLATE,
+        _row_context(request, pk, notice=message, notice_error=bool(error), oob=True, show_owner=_owner_column(request)),
+        using=ROWS_ENGINE,
+    )
     panel_context = selectors.handoff_panel(pk, request.user)
     panel_context.update(oob=True, workers=queue_workers() if panel_context["is_manager"] else [])
     if error and error.field_errors:
@@ -232,15 +271,23 @@ def _queue_update(request, pk, message, error, status):
         panel_context.update(panel_notice=message, panel_notice_error=bool(error))
     user = request.user
     summary = selectors.queue_summary(user, team=services.is_manager(user))
-    html = "".join([
-        f"<template>{row_html}</template>",
-        render_to_string("handoff/_panel.html", panel_context, request=request),
-        render_to_string("handoff/_summary.html", {"summary": summary, "can_act": services.can_act(user), "oob": True}, using=ROWS_ENGINE),
-        _jinja(request, "handoff/_status.html", {"message": message, "error": bool(error)}),
-        # The summary counts unread notices: none to read means none to list.
-        render_to_string("handoff/_notices.html", {"notices": _notices(user) if summary["unread_notices"] else [], "oob": True},
-                         request=request, using=ROWS_ENGINE),
-    ])
+    html = "".join(
+        [
+            f"<template>{row_html}</template>",
+            render_to_string("handoff/_panel.html", panel_context, request=request),
+            render_to_string(
+                "handoff/_summary.html", {"summary": summary, "can_act": services.can_act(user), "oob": True}, using=ROWS_ENGINE
+            ),
+            _jinja(request, "handoff/_status.html", {"message": message, "error": bool(error)}),
+            # The summary counts unread notices: none to read means none to list.
+            render_to_string(
+                "handoff/_notices.html",
+                {"notices": _notices(user) if summary["unread_notices"] else [], "oob": True},
+                request=request,
+                using=ROWS_ENGINE,
+            ),
+        ]
+    )
     response = HttpResponse(html, status=status)
     response["HX-Reswap"] = "none"
     return response
@@ -264,9 +311,12 @@ def _lead_name(handoff):
 def accept(request, pk):
     note = request.POST.get("note", "")
     return _act(
-        request, pk,
+        request,
+        pk,
         lambda: services.handoff_accept(handoff=Handoff(pk=pk), by=request.user, note=note),
-        lambda h: f"Accepted {_lead_name(h)}: now a SAL owned by {services.display_name(get_user_model().objects.get(pk=h.owner_id))}.",
+        lambda h: (
+            f"Accepted {_lead_name(h)}: now a SAL owned by {services.display_name(get_user_model().objects.get(pk=h.owner_id))}."
+        ),
     )
 
 
@@ -277,18 +327,26 @@ def reject(request, pk):
 
     def done(h):
         reason = h.rejection_reason
-        where = (f"back to nurture for {reason.cooldown_days} days" if reason.destination == "nurture" else "disqualified")
+        where = f"back to nurture for {reason.cooldown_days} days" if reason.destination == "nurture" else "disqualified"
         return f"Rejected {_lead_name(h)} ({reason.label}): {where}."
 
-    return _act(request, pk, lambda: services.handoff_reject(
-        handoff=Handoff(pk=pk), by=request.user, reason=request.POST.get("reason"), note=note), done)
+    return _act(
+        request,
+        pk,
+        lambda: services.handoff_reject(handoff=Handoff(pk=pk), by=request.user, reason=request.POST.get("reason"), note=note),
+        done,
+    )
 
 
 @require_POST
 @permission_required(VIEW, raise_exception=True)
 def claim(request, pk):
-    return _act(request, pk, lambda: services.handoff_claim(handoff=Handoff(pk=pk), by=request.user),
-                lambda h: f"Claimed {_lead_name(h)}: it is yours now. {_sla_restarted(h)}")
+    return _act(
+        request,
+        pk,
+        lambda: services.handoff_claim(handoff=Handoff(pk=pk), by=request.user),
+        lambda h: f"Claimed {_lead_name(h)}: it is yours now. {_sla_restarted(h)}",
+    )
 
 
 @require_POST
@@ -303,8 +361,12 @@ def reassign(request, pk):
             if to_user is None:
                 from leadhub.errors import ValidationFailed
 
-                raise ValidationFailed("Choose someone who works the queue.", field_errors={"owner": ["Choose someone from the list."]})
-        return services.handoff_reassign(handoff=Handoff(pk=pk), by=request.user, to_user=to_user, note=request.POST.get("note", ""))
+                raise ValidationFailed(
+                    "Choose someone who works the queue.", field_errors={"owner": ["Choose someone from the list."]}
+                )
+        return services.handoff_reassign(
+            handoff=Handoff(pk=pk), by=request.user, to_user=to_user, note=request.POST.get("note", "")
+        )
 
     def done(h):
         if h.owner_id is None:

@@ -1,7 +1,6 @@
 """The managers' dashboard (/dashboard/) and marketing's feedback page (/feedback/), with
 their CSV downloads."""
 
-
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -35,14 +34,22 @@ def _dashboard_context(scope):
         "funnel_campaign": funnels["campaign"][:15],
         "funnel_weeks": funnels["week"],
         "response_chart": charts.line_chart(
-            "Response time per MQL week, business hours: median and 90th percentile", [_week(w) for w in weeks],
-            [("Median", [_hours(w["median_minutes"]) for w in weeks]), ("90th percentile", [_hours(w["p90_minutes"]) for w in weeks])],
-            unit=" h"),
-        "breach_chart": charts.bar_chart("SLA breach rate per MQL week", [(_week(w), w["breach_rate"]) for w in weeks],
-                                         unit="%", color="#ef4444"),
-        "funnel_chart": charts.bar_chart("Funnel: MQL, SAL, SQL, won",
-                                         [("MQL", total["mql"]), ("SAL", total["sal"]), ("SQL", total["sql"]), ("Won", total["won"])],
-                                         color="#2563eb"),
+            "Response time per MQL week, business hours: median and 90th percentile",
+            [_week(w) for w in weeks],
+            [
+                ("Median", [_hours(w["median_minutes"]) for w in weeks]),
+                ("90th percentile", [_hours(w["p90_minutes"]) for w in weeks]),
+            ],
+            unit=" h",
+        ),
+        "breach_chart": charts.bar_chart(
+            "SLA breach rate per MQL week", [(_week(w), w["breach_rate"]) for w in weeks], unit="%", color="#ef4444"
+        ),
+        "funnel_chart": charts.bar_chart(
+            "Funnel: MQL, SAL, SQL, won",
+            [("MQL", total["mql"]), ("SAL", total["sal"]), ("SQL", total["sql"]), ("Won", total["won"])],
+            color="#2563eb",
+        ),
     }
 
 
@@ -58,17 +65,25 @@ def _feedback_context(scope, request=None):
         "acceptance": acceptance,
         "rejections_channel": feedback_versions.with_notes(reports.rejections(scope, by="channel"), scope, "channel"),
         "rejections_campaign": feedback_versions.with_notes(reports.rejections(scope, by="campaign"), scope, "campaign"),
-        "rules": feedback_versions.rules_by_version(scope, int(version) if version.isdigit() else None, limit=20,
-                                                    query=request.GET.urlencode() if request else ""),
+        "rules": feedback_versions.rules_by_version(
+            scope, int(version) if version.isdigit() else None, limit=20, query=request.GET.urlencode() if request else ""
+        ),
         "bands": bands,
         "grades": reports.conversion_by_grade(scope),
         "recycled": reports.recycled_leads(scope, limit=15),
-        "acceptance_chart": charts.bar_chart("MQL to SAL acceptance rate by channel",
-                                             [(r["label"], r["rate"], f"{r['accepted']:,} of {r['decided']:,}") for r in acceptance],
-                                             unit="%", color="#10b981", top=100),
-        "band_chart": charts.bar_chart("MQL to SQL conversion by score band at handoff",
-                                       [(b["band"], b["mql_to_sql"], f"{b['sql']:,} of {b['mql']:,}") for b in bands], unit="%",
-                                       color="#2563eb"),
+        "acceptance_chart": charts.bar_chart(
+            "MQL to SAL acceptance rate by channel",
+            [(r["label"], r["rate"], f"{r['accepted']:,} of {r['decided']:,}") for r in acceptance],
+            unit="%",
+            color="#10b981",
+            top=100,
+        ),
+        "band_chart": charts.bar_chart(
+            "MQL to SQL conversion by score band at handoff",
+            [(b["band"], b["mql_to_sql"], f"{b['sql']:,} of {b['mql']:,}") for b in bands],
+            unit="%",
+            color="#2563eb",
+        ),
     }
 
 
@@ -86,15 +101,21 @@ def _report_page(request, *, template, partial, build, with_owner=True):
 @require_GET
 @permission_required(DASHBOARD, raise_exception=True)
 def dashboard(request):
-    return _report_page(request, template="handoff/dashboard.html", partial="handoff/_dashboard_partial.html",
-                        build=_dashboard_context)
+    return _report_page(
+        request, template="handoff/dashboard.html", partial="handoff/_dashboard_partial.html", build=_dashboard_context
+    )
 
 
 @require_GET
 @permission_required(FEEDBACK, raise_exception=True)
 def feedback(request):
-    return _report_page(request, template="handoff/feedback.html", partial="handoff/_feedback_partial.html",
-                        build=lambda scope: _feedback_context(scope, request), with_owner=False)
+    return _report_page(
+        request,
+        template="handoff/feedback.html",
+        partial="handoff/_feedback_partial.html",
+        build=lambda scope: _feedback_context(scope, request),
+        with_owner=False,
+    )
 
 
 def _csv_response(request, tables, name, with_owner=True):

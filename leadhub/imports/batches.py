@@ -28,6 +28,7 @@ class Plan:
         if self.row.note:
             return self.row.note
         return f"Possible duplicate of lead #{self.possible_duplicate_of}." if self.possible_duplicate_of else ""
+
     possible_duplicate_of: int | None = None
 
 
@@ -67,8 +68,14 @@ def plan_batch(rows):
             # that says different things about one company still re-imports as "unchanged".
             same = values == {f: current[f] for f in LEAD_WRITE_FIELDS} and current["company_id"] == company_id
             same = same and (domain is None or domain in companies)
-            plan = Plan(row, "unchanged" if same else "update", values, domain, existing_id=current["id"],
-                        company_changed=domain in company_facts["changed"])
+            plan = Plan(
+                row,
+                "unchanged" if same else "update",
+                values,
+                domain,
+                existing_id=current["id"],
+                company_changed=domain in company_facts["changed"],
+            )
             if current["email"] in planned:
                 # A merged address and its survivor in one batch: one statement must not write a lead twice.
                 plan.kind = "unchanged"
@@ -81,9 +88,7 @@ def plan_batch(rows):
 def _follow_aliases(rows):
     """Rows for the address of a merged-away lead update its survivor (one query per batch):
     the row takes the survivor's email, so the batch writes that lead."""
-    aliases = dict(
-        LeadAlias.objects.filter(email__in={row.email for row in rows}).values_list("email", "lead__email")
-    )
+    aliases = dict(LeadAlias.objects.filter(email__in={row.email for row in rows}).values_list("email", "lead__email"))
     for row in rows:
         row.email = aliases.get(row.email, row.email)
     return rows
@@ -100,7 +105,8 @@ def _merge_company_facts(rows, domains, companies):
         if domain not in values:
             current = companies.get(domain)
             values[domain] = (
-                {f: current[f] for f in COMPANY_WRITE_FIELDS} if current
+                {f: current[f] for f in COMPANY_WRITE_FIELDS}
+                if current
                 else {"name": "", "industry": "", "employee_count": None, "annual_revenue": None, "country": ""}
             )
         for key, value in row.company.items():
@@ -125,7 +131,9 @@ def write_batch(plans, company_facts):
     if changed:
         Company.objects.bulk_create(
             [Company(domain=d, **company_facts["values"][d]) for d in sorted(changed)],
-            update_conflicts=True, unique_fields=["domain"], update_fields=list(COMPANY_WRITE_FIELDS),
+            update_conflicts=True,
+            unique_fields=["domain"],
+            update_fields=list(COMPANY_WRITE_FIELDS),
         )
     domains = {p.domain for p in plans if p.domain}
     company_ids = dict(Company.objects.filter(domain__in=domains).values_list("domain", "id"))
@@ -133,7 +141,8 @@ def write_batch(plans, company_facts):
     if to_write:
         Lead.objects.bulk_create(
             [Lead(email=p.row.email, company_id=company_ids.get(p.domain), **p.lead_values) for p in to_write],
-            update_conflicts=True, unique_fields=["email"],
+            update_conflicts=True,
+            unique_fields=["email"],
             update_fields=[*LEAD_WRITE_FIELDS, "company", "updated_at"],
         )
     return dict(Lead.objects.filter(email__in=[p.row.email for p in to_write]).values_list("email", "id"))
@@ -145,15 +154,29 @@ def commit_batch(job_id, batch):
     ids = write_batch(plans, company_facts)
     outcome = {"new": ImportOutcome.CREATED, "update": ImportOutcome.UPDATED, "unchanged": ImportOutcome.UNCHANGED}
     rows = [
-        ImportRow(job_id=job_id, line=row.line, outcome=ImportOutcome.REJECTED, email=row.email[:254],
-                  message=row.error, values=row.cells)
-        for row in batch if row.error
+        ImportRow(
+            job_id=job_id,
+            line=row.line,
+            outcome=ImportOutcome.REJECTED,
+            email=row.email[:254],
+            message=row.error,
+            values=row.cells,
+        )
+        for row in batch
+        if row.error
     ]
     for plan in plans:
-        rows.append(ImportRow(
-            job_id=job_id, line=plan.row.line, outcome=outcome[plan.kind], email=plan.row.email, message=plan.note,
-            lead_id=ids.get(plan.row.email, plan.existing_id), possible_duplicate_of_id=plan.possible_duplicate_of,
-        ))
+        rows.append(
+            ImportRow(
+                job_id=job_id,
+                line=plan.row.line,
+                outcome=outcome[plan.kind],
+                email=plan.row.email,
+                message=plan.note,
+                lead_id=ids.get(plan.row.email, plan.existing_id),
+                possible_duplicate_of_id=plan.possible_duplicate_of,
+            )
+        )
     rows.sort(key=lambda r: r.line)
     ImportRow.objects.bulk_create(rows)
     # Fit scores read company facts: rescore unchanged leads whose company changed, too.

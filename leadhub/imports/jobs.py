@@ -42,8 +42,11 @@ def _progress(job_id, *, bytes_done, status, rows_before, **counts):
     done: False when another task got there first (a redelivered or resumed task running beside
     this one), and this one must stop (and its transaction roll back), so each row counts once."""
     position = {"bytes_done": bytes_done if bytes_done is not None else F("size")}
-    return bool(LeadImport.objects.filter(pk=job_id, status=status, rows_done=rows_before).update(
-        **position, heartbeat_at=timezone.now(), **{k: F(k) + v for k, v in counts.items()}))
+    return bool(
+        LeadImport.objects.filter(pk=job_id, status=status, rows_done=rows_before).update(
+            **position, heartbeat_at=timezone.now(), **{k: F(k) + v for k, v in counts.items()}
+        )
+    )
 
 
 class _Overtaken(Exception):
@@ -66,20 +69,37 @@ def preview_rows(binary, spec, *, job_id=None, on_progress=None, keep_issues=100
         for row in batch:
             if row.error:
                 summary.rejected += 1
-                issues.append(ImportRow(job_id=job_id, line=row.line, outcome=ImportOutcome.REJECTED,
-                                        email=row.email[:254], message=row.error, values=row.cells))
+                issues.append(
+                    ImportRow(
+                        job_id=job_id,
+                        line=row.line,
+                        outcome=ImportOutcome.REJECTED,
+                        email=row.email[:254],
+                        message=row.error,
+                        values=row.cells,
+                    )
+                )
         for plan in plans:
             setattr(summary, plan.kind, getattr(summary, plan.kind) + 1)
             if plan.note:
                 summary.possible_duplicates += 1
-                issues.append(ImportRow(job_id=job_id, line=plan.row.line, outcome=ImportOutcome.POSSIBLE_DUPLICATE,
-                                        email=plan.row.email, message=plan.note, possible_duplicate_of_id=plan.possible_duplicate_of))
+                issues.append(
+                    ImportRow(
+                        job_id=job_id,
+                        line=plan.row.line,
+                        outcome=ImportOutcome.POSSIBLE_DUPLICATE,
+                        email=plan.row.email,
+                        message=plan.note,
+                        possible_duplicate_of_id=plan.possible_duplicate_of,
+                    )
+                )
         summary.rows += len(batch)
         if job_id:
             issues.sort(key=lambda r: r.line)
             with transaction.atomic():
-                if not _progress(job_id, rows_done=len(batch), bytes_done=bytes_read, status=ImportStatus.PREVIEWING,
-                                 rows_before=rows_before):
+                if not _progress(
+                    job_id, rows_done=len(batch), bytes_done=bytes_read, status=ImportStatus.PREVIEWING, rows_before=rows_before
+                ):
                     raise _Overtaken
                 ImportRow.objects.bulk_create(issues)
             rows_before += len(batch)
@@ -100,7 +120,8 @@ def import_preview(*, job_id, on_progress=None):
         # Starting over: a task still working on this job (its worker was presumed dead) finds
         # the counters reset under it, and stops at its next batch.
         if not LeadImport.objects.filter(pk=job_id, status=ImportStatus.PREVIEWING).update(
-                rows_done=0, bytes_done=0, heartbeat_at=timezone.now()):
+            rows_done=0, bytes_done=0, heartbeat_at=timezone.now()
+        ):
             return LeadImport.objects.get(pk=job_id)
         ImportRow.objects.filter(job=job).delete()
     try:
@@ -113,8 +134,13 @@ def import_preview(*, job_id, on_progress=None):
         log.info("Import %s: another task is previewing it; this one stops", job_id)
         return LeadImport.objects.get(pk=job_id)
     LeadImport.objects.filter(pk=job_id, status=ImportStatus.PREVIEWING).update(
-        status=ImportStatus.PREVIEWED, previewed_at=timezone.now(), rows_total=summary.rows, new_count=summary.new,
-        update_count=summary.update, unchanged_count=summary.unchanged, invalid_count=summary.rejected,
+        status=ImportStatus.PREVIEWED,
+        previewed_at=timezone.now(),
+        rows_total=summary.rows,
+        new_count=summary.new,
+        update_count=summary.update,
+        unchanged_count=summary.unchanged,
+        invalid_count=summary.rejected,
         possible_duplicate_count=summary.possible_duplicates,
     )
     return LeadImport.objects.get(pk=job_id)
@@ -124,8 +150,16 @@ def import_preview(*, job_id, on_progress=None):
 def import_start(*, job, by=None, queue=True):
     """Commit a previewed import: exactly one caller wins (a double click starts it once)."""
     started = LeadImport.objects.filter(pk=job.pk, status=ImportStatus.PREVIEWED).update(
-        status=ImportStatus.IMPORTING, started_at=timezone.now(), rows_done=0, bytes_done=0,
-        created_count=0, updated_count=0, unchanged_count=0, rejected_count=0, heartbeat_at=timezone.now(), attempts=0,
+        status=ImportStatus.IMPORTING,
+        started_at=timezone.now(),
+        rows_done=0,
+        bytes_done=0,
+        created_count=0,
+        updated_count=0,
+        unchanged_count=0,
+        rejected_count=0,
+        heartbeat_at=timezone.now(),
+        attempts=0,
     )
     if not started:
         raise Conflict("This import was already started, or it needs a preview first.")
@@ -180,10 +214,16 @@ def import_commit(*, job_id, on_progress=None):
         # and run again (leads are matched by email, so the batches already written update).
         lines = f"lines {batch[0].line}–{batch[-1].line}" if batch else "the file"
         error = f"The database refused {lines}: {str(exc).splitlines()[0][:300]}. Fix the file or the mapping and run it again."
-        LeadImport.objects.filter(pk=job_id).update(status=ImportStatus.FAILED, error=error, finished_at=timezone.now(), started_at=None)
+        LeadImport.objects.filter(pk=job_id).update(
+            status=ImportStatus.FAILED, error=error, finished_at=timezone.now(), started_at=None
+        )
         return LeadImport.objects.get(pk=job_id)
     finished = LeadImport.objects.filter(pk=job_id, status=ImportStatus.IMPORTING).update(
-        status=ImportStatus.DONE, finished_at=timezone.now(), bytes_done=job.size, rows_total=F("rows_done"), file="",
+        status=ImportStatus.DONE,
+        finished_at=timezone.now(),
+        bytes_done=job.size,
+        rows_total=F("rows_done"),
+        file="",
     )
     if finished:
         # The leads and the rejected lines (with their cells) are in the database now; the file

@@ -26,7 +26,12 @@ IMPORT_FIELDS = [
 ]
 FIELD_LABELS = dict(IMPORT_FIELDS)
 MAX_LENGTHS = {
-    "first_name": 100, "last_name": 100, "title": 150, "phone": 40, "campaign": 120, "company_name": 200,
+    "first_name": 100,
+    "last_name": 100,
+    "title": 150,
+    "phone": 40,
+    "campaign": 120,
+    "company_name": 200,
     "full_name": 201,
 }
 # Header names seen in trade-show, webinar and list-vendor exports, normalised (see _norm).
@@ -38,7 +43,16 @@ SYNONYMS = {
     "title": {"title", "job title", "jobtitle", "position", "role", "job role"},
     "phone": {"phone", "phone number", "telephone", "tel", "mobile", "work phone", "mobile phone", "telefon"},
     "country": {"country", "country code", "land"},
-    "company_name": {"company", "company name", "organization", "organisation", "account", "account name", "firma", "unternehmen"},
+    "company_name": {
+        "company",
+        "company name",
+        "organization",
+        "organisation",
+        "account",
+        "account name",
+        "firma",
+        "unternehmen",
+    },
     "industry": {"industry", "sector", "branche"},
     "employee_count": {"employees", "employee count", "number of employees", "headcount", "company size", "mitarbeiter"},
     "annual_revenue": {"annual revenue", "revenue", "annual revenue usd"},

@@ -40,7 +40,7 @@ def _whole_number(value):
 
 
 def _amount(value):
-    """"40000000", "40,000,000.50", "40.000.000,50", "$ 4,000", "€4.000" -> Decimal."""
+    """ "40000000", "40,000,000.50", "40.000.000,50", "$ 4,000", "€4.000" -> Decimal."""
     text = re.sub(r"[\s\u00a0$€£]|USD|EUR|GBP", "", value.strip(), flags=re.IGNORECASE)
     if not re.fullmatch(r"\d[\d.,']*", text):
         raise ValueError
@@ -65,7 +65,7 @@ def parse_row(line, cells, spec):
         problems.append("contains a null character (binary data)")
         cells = [cell.replace("\x00", "\ufffd") for cell in cells]
     row = ParsedRow(line=line, cells=cells)
-    if len(cells) > len(spec.header) and any(c.strip() for c in cells[len(spec.header):]):
+    if len(cells) > len(spec.header) and any(c.strip() for c in cells[len(spec.header) :]):
         problems.append(f"has {len(cells)} cells but the header has {len(spec.header)} columns")
     values = {}
     for index, name in enumerate(spec.fields):

@@ -51,7 +51,8 @@ def import_resume(*, job, by=None):
     if not job.file or not job.file.storage.exists(job.file.name):
         raise Conflict("The uploaded file is gone; upload it again.")
     LeadImport.objects.filter(pk=job.pk).update(
-        status=status, heartbeat_at=timezone.now(), attempts=0, error="", finished_at=None)
+        status=status, heartbeat_at=timezone.now(), attempts=0, error="", finished_at=None
+    )
     _queue_phase(job.pk, status)
     log.info("Import %s resumed by %s", job.pk, by or "the system")
     job.refresh_from_db()
@@ -65,14 +66,17 @@ def sweep_imports(*, now=None):
     now = now or timezone.now()
     cutoff = now - stalled_after()
     stalled = LeadImport.objects.filter(status__in=[ImportStatus.PREVIEWING, ImportStatus.IMPORTING]).filter(
-        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff))
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+    )
     resumed, failed = [], []
     for job in stalled.only("pk", "status", "heartbeat_at", "attempts", "created_at", "started_at"):
         claim = LeadImport.objects.filter(pk=job.pk, status=job.status, heartbeat_at=job.heartbeat_at)
         last = job.heartbeat_at or job.started_at or job.created_at
         if job.attempts >= settings.LEADHUB_MAX_RESUMES:
-            why = (f"Stopped after {job.attempts} automatic resumes: no progress since "
-                   f"{timezone.localtime(last):%Y-%m-%d %H:%M}. Resume it once the workers are healthy.")
+            why = (
+                f"Stopped after {job.attempts} automatic resumes: no progress since "
+                f"{timezone.localtime(last):%Y-%m-%d %H:%M}. Resume it once the workers are healthy."
+            )
             if claim.update(status=ImportStatus.FAILED, error=why, finished_at=now):
                 log.error("Import %s failed: %s", job.pk, why)
                 failed.append(job.pk)

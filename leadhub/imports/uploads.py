@@ -21,8 +21,11 @@ def import_upload(*, uploaded_file, by, channel=Channel.IMPORT, campaign=""):
     """Store an uploaded file and sniff it. Returns the LeadImport, waiting for its mapping."""
     check_size(uploaded_file.size)
     job = LeadImport(
-        original_name=Path(uploaded_file.name or "upload.csv").name[:255], size=uploaded_file.size,
-        created_by=by, channel=channel or Channel.IMPORT, campaign=campaign or "",
+        original_name=Path(uploaded_file.name or "upload.csv").name[:255],
+        size=uploaded_file.size,
+        created_by=by,
+        channel=channel or Channel.IMPORT,
+        campaign=campaign or "",
     )
     try:
         job.file.save(job.original_name, uploaded_file, save=False)
@@ -65,12 +68,23 @@ def _save_mapping(job, *, fields, channel, campaign, by, status):
     extra = {"started_at": timezone.now()} if status == ImportStatus.IMPORTING else {}
     updated = LeadImport.objects.filter(
         pk=job.pk, status__in=[ImportStatus.UPLOADED, ImportStatus.PREVIEWED, ImportStatus.FAILED], started_at=None
-    ).update(fields=fields, channel=channel, campaign=campaign or "", status=status, error="", bytes_done=0, rows_done=0,
-             heartbeat_at=timezone.now(), attempts=0, **extra)
+    ).update(
+        fields=fields,
+        channel=channel,
+        campaign=campaign or "",
+        status=status,
+        error="",
+        bytes_done=0,
+        rows_done=0,
+        heartbeat_at=timezone.now(),
+        attempts=0,
+        **extra,
+    )
     if not updated:
         raise Conflict("This import is already running or finished; its mapping cannot change now.")
     ImportMapping.objects.update_or_create(
-        fingerprint=header_fingerprint(job.header), defaults={"header": job.header, "fields": fields, "updated_by": by},
+        fingerprint=header_fingerprint(job.header),
+        defaults={"header": job.header, "fields": fields, "updated_by": by},
     )
 
 

@@ -27,7 +27,11 @@ class Company(models.Model):
     # Limits: what every database keeps exactly (leadhub/validation.py).
     employee_count = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(INT32_MAX)])
     annual_revenue = models.DecimalField(
-        max_digits=16, decimal_places=2, null=True, blank=True, help_text="In USD.",
+        max_digits=16,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="In USD.",
         validators=[MinValueValidator(0), MaxValueValidator(MAX_REVENUE)],
     )
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166 alpha-2 code.")
@@ -38,8 +42,12 @@ class Company(models.Model):
         verbose_name_plural = "companies"
         indexes = [
             # Lead search matches company names too (leadhub.search); PostgreSQL only.
-            GinIndex(OpClass(Func(F("name"), function="leadhub_company_search_text", output_field=models.TextField()),
-                             name="gin_trgm_ops"), name="company_search_trgm"),
+            GinIndex(
+                OpClass(
+                    Func(F("name"), function="leadhub_company_search_text", output_field=models.TextField()), name="gin_trgm_ops"
+                ),
+                name="company_search_trgm",
+            ),
         ]
 
     def __str__(self):
@@ -80,9 +88,7 @@ class Lead(models.Model):
     title = models.CharField(max_length=150, blank=True)
     phone = models.CharField(max_length=40, blank=True)
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166 alpha-2 code.")
-    company = models.ForeignKey(
-        Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
-    )
+    company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
     source = models.CharField("channel", max_length=20, choices=Channel.choices, default=Channel.OTHER)
     campaign = models.CharField(max_length=120, blank=True)
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NEW)
@@ -116,12 +122,8 @@ class Lead(models.Model):
         permissions = [("merge_leads", "Can merge duplicate leads")]
         constraints = [
             models.UniqueConstraint(Lower("email"), name="lead_email_lower_unique"),
-            models.CheckConstraint(
-                condition=models.Q(stage__in=Stage.values), name="lead_stage_valid"
-            ),
-            models.CheckConstraint(
-                condition=models.Q(source__in=Channel.values), name="lead_source_valid"
-            ),
+            models.CheckConstraint(condition=models.Q(stage__in=Stage.values), name="lead_stage_valid"),
+            models.CheckConstraint(condition=models.Q(source__in=Channel.values), name="lead_source_valid"),
         ]
         indexes = [
             # Each sort key with the id that breaks its ties, so "the page after this row"
@@ -135,9 +137,20 @@ class Lead(models.Model):
             models.Index(Coalesce("last_activity_at", Value(NEVER_ACTIVE)), F("id"), name="lead_last_activity_id"),
             # Search (leadhub.search): trigram indexes over the folded text, PostgreSQL only
             # (migration 0012 skips them elsewhere).
-            GinIndex(OpClass(Func(F("first_name"), F("last_name"), F("email"), F("phone"),
-                                  function="leadhub_lead_search_text", output_field=models.TextField()),
-                             name="gin_trgm_ops"), name="lead_search_trgm"),
+            GinIndex(
+                OpClass(
+                    Func(
+                        F("first_name"),
+                        F("last_name"),
+                        F("email"),
+                        F("phone"),
+                        function="leadhub_lead_search_text",
+                        output_field=models.TextField(),
+                    ),
+                    name="gin_trgm_ops",
+                ),
+                name="lead_search_trgm",
+            ),
             # A campaign filter (case-insensitive) and the campaign suggestions' loose index scan.
             models.Index(Upper("campaign"), F("campaign"), name="lead_campaign_upper"),
             # Possible duplicates ("ann+webinar@x.com" / "ann@x.com"); not unique on purpose:
@@ -145,11 +158,17 @@ class Lead(models.Model):
             models.Index(canonical_email_expression(), name="lead_canonical_email"),
             # Marketing's feedback lists recycled leads in cooldown by cooldown end and counts
             # them (per channel): an index-only scan instead of visiting every nurture lead.
-            models.Index(fields=["nurture_until", "id", "source"], name="lead_recycled_cooldown",
-                         condition=models.Q(stage="nurture", recycle_count__gte=1)),
+            models.Index(
+                fields=["nurture_until", "id", "source"],
+                name="lead_recycled_cooldown",
+                condition=models.Q(stage="nurture", recycle_count__gte=1),
+            ),
             # …and the same for one campaign (feedback filtered by a campaign).
-            models.Index(fields=["campaign", "nurture_until", "id"], name="lead_recycled_campaign",
-                         condition=models.Q(stage="nurture", recycle_count__gte=1)),
+            models.Index(
+                fields=["campaign", "nurture_until", "id"],
+                name="lead_recycled_campaign",
+                condition=models.Q(stage="nurture", recycle_count__gte=1),
+            ),
         ]
 
     def __str__(self):
@@ -180,9 +199,7 @@ class Activity(models.Model):
         verbose_name_plural = "activities"
         constraints = [
             models.UniqueConstraint(fields=["source", "external_id"], name="activity_source_external_id"),
-            models.CheckConstraint(
-                condition=models.Q(kind__in=ActivityKind.values), name="activity_kind_valid"
-            ),
+            models.CheckConstraint(condition=models.Q(kind__in=ActivityKind.values), name="activity_kind_valid"),
         ]
         indexes = [models.Index(fields=["lead", "-occurred_at"], name="activity_lead_occurred")]
 
@@ -248,7 +265,11 @@ class LeadMerge(models.Model):
     snapshot = models.JSONField(default=dict, encoder=DjangoJSONEncoder, help_text="The duplicate's fields before the merge.")
     moved = models.JSONField(default=dict, help_text="How many rows of each kind moved to the survivor.")
     by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="Empty when the system merged.",
     )
     at = models.DateTimeField(default=timezone.now)

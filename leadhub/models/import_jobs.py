@@ -33,11 +33,9 @@ class ImportMapping(models.Model):
 
     fingerprint = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the normalised header.")
     header = models.JSONField(default=list)
-    fields = models.JSONField(default=list, help_text="One lead field (or \"\") per header column.")
+    fields = models.JSONField(default=list, help_text='One lead field (or "") per header column.')
     updated_at = models.DateTimeField(auto_now=True)
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     def __str__(self):
         return ", ".join(self.header)[:80]
@@ -73,7 +71,7 @@ class LeadImport(models.Model):
     delimiter = models.CharField(max_length=1)
     header = models.JSONField(default=list)
     sample = models.JSONField(default=list, help_text="The first data rows, for the mapping page.")
-    fields = models.JSONField(default=list, help_text="One lead field (or \"\") per header column.")
+    fields = models.JSONField(default=list, help_text='One lead field (or "") per header column.')
     channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.IMPORT)
     campaign = models.CharField(max_length=120, blank=True)
     status = models.CharField(max_length=20, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
@@ -90,9 +88,7 @@ class LeadImport(models.Model):
     created_count = models.PositiveIntegerField(default=0)
     updated_count = models.PositiveIntegerField(default=0)
     rejected_count = models.PositiveIntegerField(default=0)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     previewed_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -145,9 +141,7 @@ class ImportRow(models.Model):
     email = models.CharField(max_length=254, blank=True)
     message = models.TextField(blank=True)
     lead = models.ForeignKey("leadhub.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    possible_duplicate_of = models.ForeignKey(
-        "leadhub.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    possible_duplicate_of = models.ForeignKey("leadhub.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     values = models.JSONField(default=list, blank=True, help_text="The original cells, kept for rejected lines.")
 
     class Meta:

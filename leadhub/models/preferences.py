@@ -1,6 +1,5 @@
 """What a person chose for how pages are shown to them."""
 
-
 from django.conf import settings
 from django.db import models
 
@@ -16,7 +15,9 @@ class UserPreference(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
     time_zone = models.CharField(
-        max_length=64, blank=True, default="",
+        max_length=64,
+        blank=True,
+        default="",
         help_text="Times on every page are shown in this zone; empty means the site's zone.",
     )
 

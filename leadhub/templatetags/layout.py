@@ -10,6 +10,11 @@ register = template.Library()
 
 @register.simple_tag(takes_context=True)
 def layout(context, part, **values):
-    values = {"user": context.get("user"), "nav_items": context.get("nav_items", []), "messages": context.get("messages"),
-              "csrf_token": context.get("csrf_token", ""), **values}
+    values = {
+        "user": context.get("user"),
+        "nav_items": context.get("nav_items", []),
+        "messages": context.get("messages"),
+        "csrf_token": context.get("csrf_token", ""),
+        **values,
+    }
     return mark_safe(engines["jinja2"].env.get_template(f"layout/{part}.html").render(values))

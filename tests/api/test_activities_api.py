@@ -7,8 +7,14 @@ pytestmark = pytest.mark.django_db
 
 
 def item(email, external_id, **extra):
-    return {"email": email, "kind": "page_view", "occurred_at": "2026-11-20T10:00:00Z",
-            "source": "hubspot", "external_id": external_id, **extra}
+    return {
+        "email": email,
+        "kind": "page_view",
+        "occurred_at": "2026-11-20T10:00:00Z",
+        "source": "hubspot",
+        "external_id": external_id,
+        **extra,
+    }
 
 
 def test_batch_is_recorded_and_replay_reports_known_items(integration_api):
@@ -33,12 +39,14 @@ def test_bare_list_is_accepted(integration_api):
 
 def test_invalid_items_are_reported_by_index_and_nothing_is_written(integration_api):
     lead = LeadFactory()
-    batch = {"activities": [
-        item(lead.email, "ok"),
-        item(lead.email, "bad-kind", kind="telepathy"),
-        item(lead.email, "bad-date", occurred_at="yesterday-ish"),
-        {**item(lead.email, "bad-props"), "properties": "not an object"},
-    ]}
+    batch = {
+        "activities": [
+            item(lead.email, "ok"),
+            item(lead.email, "bad-kind", kind="telepathy"),
+            item(lead.email, "bad-date", occurred_at="yesterday-ish"),
+            {**item(lead.email, "bad-props"), "properties": "not an object"},
+        ]
+    }
     response = integration_api.post("/api/activities/", batch, format="json")
     assert response.status_code == 400
     errors = response.data["errors"]["activities"]
@@ -49,7 +57,9 @@ def test_invalid_items_are_reported_by_index_and_nothing_is_written(integration_
 
 def test_unknown_lead_email_is_reported_by_index(integration_api):
     lead = LeadFactory()
-    response = integration_api.post("/api/activities/", {"activities": [item(lead.email, "a"), item("ghost@x.io", "b")]}, format="json")
+    response = integration_api.post(
+        "/api/activities/", {"activities": [item(lead.email, "a"), item("ghost@x.io", "b")]}, format="json"
+    )
     assert response.status_code == 400
     assert list(response.data["errors"]["activities"]) == ["1"]
     assert not Activity.objects.exists()
@@ -81,14 +91,16 @@ def test_posting_activities_needs_permission(sdr):
 
 def test_missing_fields_wrong_types_and_non_objects_are_reported_by_index(integration_api):
     lead = LeadFactory()
-    batch = {"activities": [
-        {"kind": "page_view", "occurred_at": "2026-11-20T10:00:00Z", "source": "hubspot", "external_id": "a"},
-        {**item(lead.email, "b"), "email": 42},
-        {**item(lead.email, "c"), "source": "x" * 61},
-        "not an object",
-        {**item(lead.email, "e"), "external_id": True},
-        item(lead.email, "fine"),
-    ]}
+    batch = {
+        "activities": [
+            {"kind": "page_view", "occurred_at": "2026-11-20T10:00:00Z", "source": "hubspot", "external_id": "a"},
+            {**item(lead.email, "b"), "email": 42},
+            {**item(lead.email, "c"), "source": "x" * 61},
+            "not an object",
+            {**item(lead.email, "e"), "external_id": True},
+            item(lead.email, "fine"),
+        ]
+    }
     response = integration_api.post("/api/activities/", batch, format="json")
     assert response.status_code == 400
     errors = response.data["errors"]["activities"]
@@ -109,12 +121,29 @@ def test_naive_times_are_taken_in_the_server_time_zone(integration_api, settings
     assert Activity.objects.get(external_id="n").occurred_at.isoformat() == "2026-11-20T10:00:00+00:00"
 
 
-@pytest.mark.parametrize("email", [
-    "ann@example.com", "Ann.O'Neil+webinar@sub.example.co.uk", "a..b@example.com", ".ann@example.com",
-    "ann@localhost", "ann@[127.0.0.1]", "ann@[999.1.1.1]", "ann@-example.com", "ann@example", "ann@example.c",
-    "ann@exa_mple.com", "ann@bücher.de", '"ann smith"@example.com', "ann smith@example.com", "ann@@example.com",
-    "a" * 310 + "@example.com", "ann@" + "x" * 64 + ".com", "ann@xn--bcher-kva.de",
-])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "ann@example.com",
+        "Ann.O'Neil+webinar@sub.example.co.uk",
+        "a..b@example.com",
+        ".ann@example.com",
+        "ann@localhost",
+        "ann@[127.0.0.1]",
+        "ann@[999.1.1.1]",
+        "ann@-example.com",
+        "ann@example",
+        "ann@example.c",
+        "ann@exa_mple.com",
+        "ann@bücher.de",
+        '"ann smith"@example.com',
+        "ann smith@example.com",
+        "ann@@example.com",
+        "a" * 310 + "@example.com",
+        "ann@" + "x" * 64 + ".com",
+        "ann@xn--bcher-kva.de",
+    ],
+)
 def test_an_activity_email_is_accepted_exactly_when_djangos_validator_accepts_it(email):
     from django.core.exceptions import ValidationError
     from django.core.validators import validate_email
@@ -126,6 +155,7 @@ def test_an_activity_email_is_accepted_exactly_when_djangos_validator_accepts_it
         expected = True
     except ValidationError:
         expected = False
-    valid, errors = parse_activity_items([{"email": email, "kind": "page_view", "occurred_at": "2026-11-20T10:00:00Z",
-                                           "source": "crm", "external_id": "1"}])
+    valid, errors = parse_activity_items(
+        [{"email": email, "kind": "page_view", "occurred_at": "2026-11-20T10:00:00Z", "source": "crm", "external_id": "1"}]
+    )
     assert (valid != [] and not errors) == expected, errors

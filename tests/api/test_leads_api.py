@@ -12,7 +12,12 @@ pytestmark = pytest.mark.django_db
 def test_post_creates_lead_then_updates_it_by_email(integration_api):
     response = integration_api.post(
         "/api/leads/",
-        {"email": "Grace@Hopper.dev", "first_name": "Grace", "channel": "event", "company": {"name": "Hopper", "employee_count": 80}},
+        {
+            "email": "Grace@Hopper.dev",
+            "first_name": "Grace",
+            "channel": "event",
+            "company": {"name": "Hopper", "employee_count": 80},
+        },
         format="json",
     )
     assert response.status_code == 201, response.data
@@ -82,8 +87,12 @@ def test_detail_has_activities_and_stage_history(integration_api, manager):
     assert response.status_code == 200
     assert [a["kind"] for a in response.data["activities"]] == ["pricing_page_view"]
     assert response.data["stage_history"][0] == {
-        "from_stage": "new", "to_stage": "nurture", "at": response.data["stage_history"][0]["at"],
-        "by": manager.username, "reason": "scored", "note": "",
+        "from_stage": "new",
+        "to_stage": "nurture",
+        "at": response.data["stage_history"][0]["at"],
+        "by": manager.username,
+        "reason": "scored",
+        "note": "",
     }
 
 

@@ -21,4 +21,3 @@ def sign_in_and_open(page, live_server, user, path):
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state("networkidle")
     page.goto(f"{live_server.url}{path}")
-

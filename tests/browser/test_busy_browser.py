@@ -88,8 +88,15 @@ def test_a_busy_database_answer_to_a_lead_page_action_shows_its_sentence_in_the_
     SDRProfileFactory(user=sdr)
     lead = make_mql(first_name="Dee", last_name="Outcome")
     services.handoff_accept(handoff=Handoff.objects.get(lead=lead), by=sdr)
-    services.lead_qualify(lead=Lead.objects.get(pk=lead.pk), by=sdr, buying_cycle=True, influencer=True,
-                          timeframe_known=True, permission_to_follow_up=True, opportunity_amount="42000")
+    services.lead_qualify(
+        lead=Lead.objects.get(pk=lead.pk),
+        by=sdr,
+        buying_cycle=True,
+        influencer=True,
+        timeframe_known=True,
+        permission_to_follow_up=True,
+        opportunity_amount="42000",
+    )
     sign_in(page, live_server, sdr)
     page.goto(f"{live_server.url}/leads/{lead.pk}/")
     wait_for_queue_script(page)

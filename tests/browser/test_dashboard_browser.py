@@ -20,14 +20,25 @@ pytestmark = [pytest.mark.usefixtures("seeded_transactional_db"), pytest.mark.br
 def handoffs(sdr, other_sdr):
     now = timezone.now()
     rows = []
-    for i, (owner, channel, status) in enumerate([
-        (sdr, "paid", HandoffStatus.REJECTED), (sdr, "paid", HandoffStatus.REJECTED), (other_sdr, "event", HandoffStatus.ACCEPTED),
-        (other_sdr, "event", HandoffStatus.ACCEPTED), (sdr, "event", HandoffStatus.REJECTED),
-    ]):
+    for i, (owner, channel, status) in enumerate(
+        [
+            (sdr, "paid", HandoffStatus.REJECTED),
+            (sdr, "paid", HandoffStatus.REJECTED),
+            (other_sdr, "event", HandoffStatus.ACCEPTED),
+            (other_sdr, "event", HandoffStatus.ACCEPTED),
+            (sdr, "event", HandoffStatus.REJECTED),
+        ]
+    ):
         created = now - timedelta(days=3, hours=i)
         handoff = HandoffFactory(
-            owner=owner, channel=channel, created_at=created, assigned_at=created, due_at=created + timedelta(hours=2),
-            first_decision_at=created + timedelta(minutes=40 * (i + 1)), response_minutes=40 * (i + 1), status=status,
+            owner=owner,
+            channel=channel,
+            created_at=created,
+            assigned_at=created,
+            due_at=created + timedelta(hours=2),
+            first_decision_at=created + timedelta(minutes=40 * (i + 1)),
+            response_minutes=40 * (i + 1),
+            status=status,
             rejection_reason=reason("Student" if channel == "paid" else "No need") if status == HandoffStatus.REJECTED else None,
             score_at_handoff=70 + 10 * i,
         )

@@ -51,7 +51,12 @@ def test_marketer_uploads_fixes_a_mapping_previews_and_commits(page, live_server
     expect(page.get_by_role("link", name="Download 1 rejected row (CSV)")).to_be_visible()
     hans = Lead.objects.get(email="hans@kranzler.de")
     assert (hans.last_name, hans.title, hans.source, hans.campaign, hans.company.name) == (
-        "Müller", "Einkauf", "event", "messe-berlin-2026", "Café Kranzler")
+        "Müller",
+        "Einkauf",
+        "event",
+        "messe-berlin-2026",
+        "Café Kranzler",
+    )
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Download 1 rejected row (CSV)").click()

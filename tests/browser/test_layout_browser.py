@@ -43,9 +43,13 @@ def hostile_sal(routing):  # noqa: F811
     activity carry a 100-character last name, a right-to-left override and a 10k-character URL."""
     simple_model(status=ModelStatus.PUBLISHED)
     lead = LeadFactory(
-        first_name="Ada", last_name=LONG_LAST_NAME, title="VP Sales", campaign="spring-" + "x" * 90,
-        company=CompanyFactory(name=f"Acme {RTL_OVERRIDE}gnp.exe", industry="software", employee_count=1200,
-                               annual_revenue=42_000_000),
+        first_name="Ada",
+        last_name=LONG_LAST_NAME,
+        title="VP Sales",
+        campaign="spring-" + "x" * 90,
+        company=CompanyFactory(
+            name=f"Acme {RTL_OVERRIDE}gnp.exe", industry="software", employee_count=1200, annual_revenue=42_000_000
+        ),
     )
     ActivityFactory(lead=lead, kind="demo_request", properties={"url": LONG_URL})
     ActivityFactory(lead=lead, kind="pricing_page_view", properties={"url": "/pricing"})
@@ -68,8 +72,12 @@ def test_pages_fit_the_screen_without_sideways_scrolling(page, live_server, admi
     page.set_viewport_size(viewport)
     sign_in(page, live_server, admin_user)
     for path, heading in [
-        (f"/leads/{hostile_sal.pk}/", "Ada"), ("/dashboard/", "Sales dashboard"), ("/feedback/", "Sales feedback for marketing"),
-        ("/leads/import/", "Import leads from a CSV file"), ("/leads/", "Leads"), ("/my-sals/", "My SALs"),
+        (f"/leads/{hostile_sal.pk}/", "Ada"),
+        ("/dashboard/", "Sales dashboard"),
+        ("/feedback/", "Sales feedback for marketing"),
+        ("/leads/import/", "Import leads from a CSV file"),
+        ("/leads/", "Leads"),
+        ("/my-sals/", "My SALs"),
         ("/account/", "Your settings"),
     ]:
         page.goto(f"{live_server.url}{path}")

@@ -16,10 +16,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_marketer_merges_two_leads_in_the_admin(page, live_server, marketer):
     acme = CompanyFactory(name="Acme Corp", domain="acme.com")
-    older = LeadFactory(email="ann@acme.com", first_name="Ann", last_name="Lee", title="", company=acme,
-                        created_at=timezone.now() - timedelta(days=20))
-    newer = LeadFactory(email="ann+webinar@acme.com", first_name="Ann", last_name="Lee", title="VP Marketing",
-                        company=acme, source="event")
+    older = LeadFactory(
+        email="ann@acme.com",
+        first_name="Ann",
+        last_name="Lee",
+        title="",
+        company=acme,
+        created_at=timezone.now() - timedelta(days=20),
+    )
+    newer = LeadFactory(
+        email="ann+webinar@acme.com", first_name="Ann", last_name="Lee", title="VP Marketing", company=acme, source="event"
+    )
     ActivityFactory.create_batch(2, lead=older)
     ActivityFactory.create_batch(3, lead=newer, kind="webinar_attended")
 

@@ -58,7 +58,9 @@ def sign_in(context, live_server, user, path="/queue/"):
 
 def counts(page):
     text = page.locator("#queue-summary").inner_text()
-    found = {label: int(n.replace(",", "")) for n, label in re.findall(r"([\d,]+)\+? (yours|overdue(?! \(team\))|in the pool)", text)}
+    found = {
+        label: int(n.replace(",", "")) for n, label in re.findall(r"([\d,]+)\+? (yours|overdue(?! \(team\))|in the pool)", text)
+    }
     return found
 
 

@@ -52,23 +52,30 @@ def contrast(foreground, background):
     return (lighter + 0.05) / (darker + 0.05)
 
 
-def test_notices_show_one_per_open_handoff_link_to_the_lead_and_go_when_it_is_decided(page, live_server, debug_on, sdr, other_sdr):
+def test_notices_show_one_per_open_handoff_link_to_the_lead_and_go_when_it_is_decided(
+    page, live_server, debug_on, sdr, other_sdr
+):
     now = timezone.now()
     late = handoff(sdr, "Lena", "Late", hours_ago=6)
     returned = handoff(None, "Rita", "Returned", hours_ago=8)
     reclaimed = handoff(sdr, "Remy", "Reclaimed", hours_ago=1)
     moved = handoff(other_sdr, "Mo", "Moved", hours_ago=7)
     earlier = now - timedelta(hours=2)
-    Notification.objects.create(recipient=sdr, handoff=late, text="Lena Late is past its SLA deadline: accept or reject it now.",
-                                created_at=earlier)
-    Notification.objects.create(recipient=sdr, handoff=late, text="Lena Late is still waiting: second reminder.",
-                                created_at=now - timedelta(minutes=30))
-    Notification.objects.create(recipient=sdr, handoff=returned, text="Rita Returned was overdue and went back to the pool.",
-                                created_at=earlier)
-    Notification.objects.create(recipient=sdr, handoff=reclaimed, text="Remy Reclaimed is past its SLA deadline.",
-                                created_at=now - timedelta(hours=3))  # before the claim that restarted its clock
-    Notification.objects.create(recipient=sdr, handoff=moved, text="Mo Moved was overdue and went to someone else.",
-                                created_at=earlier)
+    Notification.objects.create(
+        recipient=sdr, handoff=late, text="Lena Late is past its SLA deadline: accept or reject it now.", created_at=earlier
+    )
+    Notification.objects.create(
+        recipient=sdr, handoff=late, text="Lena Late is still waiting: second reminder.", created_at=now - timedelta(minutes=30)
+    )
+    Notification.objects.create(
+        recipient=sdr, handoff=returned, text="Rita Returned was overdue and went back to the pool.", created_at=earlier
+    )
+    Notification.objects.create(
+        recipient=sdr, handoff=reclaimed, text="Remy Reclaimed is past its SLA deadline.", created_at=now - timedelta(hours=3)
+    )  # before the claim that restarted its clock
+    Notification.objects.create(
+        recipient=sdr, handoff=moved, text="Mo Moved was overdue and went to someone else.", created_at=earlier
+    )
 
     sign_in(page, live_server, sdr, "/queue/")
     notices = page.locator("#queue-notices .notice")

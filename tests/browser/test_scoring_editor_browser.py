@@ -55,8 +55,10 @@ def test_the_editor_fits_the_screen_with_its_rules_and_controls(page, live_serve
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     controls = page.locator(".rule-row:not(.empty-form) input:not([type=hidden]), .rule-row:not(.empty-form) select")
     assert controls.count() > 16 * 4
-    rights = page.evaluate("""sel => [...document.querySelectorAll(sel)].map(e => e.getBoundingClientRect().right)""",
-                           ".rule-row:not(.empty-form) input:not([type=hidden]), .rule-row:not(.empty-form) select")
+    rights = page.evaluate(
+        """sel => [...document.querySelectorAll(sel)].map(e => e.getBoundingClientRect().right)""",
+        ".rule-row:not(.empty-form) input:not([type=hidden]), .rule-row:not(.empty-form) select",
+    )
     assert max(rights) <= width, max(rights)
     for name in ("Save and continue editing", "Save"):
         box = page.get_by_role("button", name=name, exact=True).bounding_box()
@@ -120,9 +122,17 @@ def test_feedback_shows_one_line_per_rule_with_its_version_and_the_sdrs_notes(pa
     now = timezone.now()
     for i, model in enumerate([v1, v1, v2]):
         rule = model.fit_rules.get(field="industry")
-        handoff = HandoffFactory(owner=sdr, created_at=now, assigned_at=now, channel="paid", status=HandoffStatus.REJECTED,
-                                 rejection_reason=reason("No budget"), decided_by=sdr, first_decision_at=now,
-                                 note=f"Note {i}: no budget this year")
+        handoff = HandoffFactory(
+            owner=sdr,
+            created_at=now,
+            assigned_at=now,
+            channel="paid",
+            status=HandoffStatus.REJECTED,
+            rejection_reason=reason("No budget"),
+            decided_by=sdr,
+            first_decision_at=now,
+            note=f"Note {i}: no budget this year",
+        )
         HandoffRule.objects.create(handoff=handoff, kind="fit", rule_id=rule.pk, label=rule.describe(), points=rule.points)
     rollup.rebuild()
     page.set_viewport_size({"width": width, "height": 900})

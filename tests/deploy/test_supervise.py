@@ -41,7 +41,10 @@ def alive(pid):
 def supervisor(tmp_path):
     process = subprocess.Popen(
         [sys.executable, str(SUPERVISE), "--run-dir", str(tmp_path), "web=sleep 120", "worker=sleep 120"],
-        stderr=subprocess.PIPE, text=True, start_new_session=True)
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     yield process, tmp_path
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
@@ -68,7 +71,10 @@ def test_a_killed_process_is_restarted_and_the_others_keep_running(supervisor):
 def test_a_process_that_keeps_dying_is_restarted_with_growing_backoff(tmp_path):
     process = subprocess.Popen(
         [sys.executable, str(SUPERVISE), "--run-dir", str(tmp_path), "flaky=false"],
-        stderr=subprocess.PIPE, text=True, start_new_session=True)
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         time.sleep(4)
     finally:

@@ -44,8 +44,22 @@ class PrivateRedis:
 
     def start(self):
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         import redis
 
         wait_until(lambda: _pings(redis.Redis.from_url(self.url)), 10, "the private redis-server did not start")
@@ -71,8 +85,14 @@ class Worker:
         user = connection.settings_dict.get("USER") or "postgres"
         host = connection.settings_dict.get("HOST") or "127.0.0.1"
         port = connection.settings_dict.get("PORT") or 5432
-        self.env = {**os.environ, "DATABASE_URL": f"postgres://{user}@{host}:{port}/{name}", "CELERY_BROKER_URL": broker_url,
-                    "DEBUG": "1", "LOG_LEVEL": "INFO", **env}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": f"postgres://{user}@{host}:{port}/{name}",
+            "CELERY_BROKER_URL": broker_url,
+            "DEBUG": "1",
+            "LOG_LEVEL": "INFO",
+            **env,
+        }
         self.env.pop("CELERY_TASK_ALWAYS_EAGER", None)
         self.log_path = log_path
         self.process = None
@@ -80,9 +100,26 @@ class Worker:
     def start(self):
         log = open(self.log_path, "a")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "leadhub", "worker", "-l", "info", "--concurrency=1",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "leadhub",
+                "worker",
+                "-l",
+                "info",
+                "--concurrency=1",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         wait_until(lambda: "ready." in self.log() or self.process.poll() is not None, 30, "the worker did not start")
         assert self.process.poll() is None, self.log()
 

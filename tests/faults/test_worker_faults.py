@@ -31,8 +31,11 @@ def test_a_worker_killed_mid_rescoring_run_converges_without_a_person(private_re
         holder.execute("BEGIN")
         holder.execute("SELECT id FROM leadhub_lead WHERE id = %s FOR UPDATE", [leads[0].pk])
         run_id = scoring.publish(draft=simple_model(), by=marketer).pk  # queued on commit (autocommit here)
-        wait_until(lambda: RescoreRun.objects.get(pk=run_id).status == RunStatus.RUNNING, 20,
-                   f"the worker did not start the run:\n{worker.log()[-2000:]}")
+        wait_until(
+            lambda: RescoreRun.objects.get(pk=run_id).status == RunStatus.RUNNING,
+            20,
+            f"the worker did not start the run:\n{worker.log()[-2000:]}",
+        )
         time.sleep(1)
         worker.kill()
         holder.execute("ROLLBACK")
@@ -43,8 +46,11 @@ def test_a_worker_killed_mid_rescoring_run_converges_without_a_person(private_re
     replacement.start()
     time.sleep(3.5)
     sweep.delay()  # what beat sends every minute
-    wait_until(lambda: RescoreRun.objects.get(pk=run_id).status == RunStatus.DONE, 30,
-               f"the sweeper did not resume the run:\n{replacement.log()[-3000:]}")
+    wait_until(
+        lambda: RescoreRun.objects.get(pk=run_id).status == RunStatus.DONE,
+        30,
+        f"the sweeper did not resume the run:\n{replacement.log()[-3000:]}",
+    )
     run = RescoreRun.objects.get(pk=run_id)
     assert run.done == 30 and run.attempts == 1
     assert not Lead.objects.filter(scored_at__isnull=True).exists()
@@ -55,12 +61,18 @@ def _session():
     import psycopg
 
     s = connection.settings_dict
-    return psycopg.connect(host=s.get("HOST") or "127.0.0.1", port=s.get("PORT") or 5432, user=s.get("USER") or "postgres",
-                           dbname=s["NAME"], autocommit=True)
+    return psycopg.connect(
+        host=s.get("HOST") or "127.0.0.1",
+        port=s.get("PORT") or 5432,
+        user=s.get("USER") or "postgres",
+        dbname=s["NAME"],
+        autocommit=True,
+    )
 
 
 def test_the_broker_stopped_under_api_posts_answers_success_and_the_work_drains_when_it_returns(
-        private_redis, publish_to, workers, integration_user, marketer):
+    private_redis, publish_to, workers, integration_user, marketer
+):
     run = scoring.publish(draft=simple_model(), by=marketer, enqueue=False)
     scoring.run_rescore(run_id=run.pk)
     publish_to(private_redis.url)
@@ -70,8 +82,15 @@ def test_the_broker_stopped_under_api_posts_answers_success_and_the_work_drains_
     lead = LeadFactory()
 
     def post(n):
-        batch = [{"email": lead.email, "kind": "pricing_page_view", "occurred_at": "2026-11-20T10:00:00Z",
-                  "source": "crm", "external_id": f"outage-{n}"}]
+        batch = [
+            {
+                "email": lead.email,
+                "kind": "pricing_page_view",
+                "occurred_at": "2026-11-20T10:00:00Z",
+                "source": "crm",
+                "external_id": f"outage-{n}",
+            }
+        ]
         return api.post("/api/activities/", {"activities": batch}, format="json").status_code
 
     assert post(0) == 200
@@ -113,8 +132,11 @@ def test_a_worker_killed_mid_import_converges_without_a_person(private_redis, pu
         holder.execute("BEGIN")
         holder.execute("SELECT id FROM leadhub_lead WHERE id = %s FOR UPDATE", [known.pk])
         imports.import_start(job=job)  # its task is queued on commit
-        wait_until(lambda: LeadImport.objects.get(pk=job.pk).rows_done == 1000, 20,
-                   f"the worker did not commit the first batch:\n{worker.log()[-2000:]}")
+        wait_until(
+            lambda: LeadImport.objects.get(pk=job.pk).rows_done == 1000,
+            20,
+            f"the worker did not commit the first batch:\n{worker.log()[-2000:]}",
+        )
         time.sleep(1)
         worker.kill()
         holder.execute("ROLLBACK")
@@ -125,8 +147,11 @@ def test_a_worker_killed_mid_import_converges_without_a_person(private_redis, pu
     replacement.start()
     time.sleep(3.5)
     sweep.delay()
-    wait_until(lambda: LeadImport.objects.get(pk=job.pk).status == ImportStatus.DONE, 30,
-               f"the sweeper did not resume the import:\n{replacement.log()[-3000:]}")
+    wait_until(
+        lambda: LeadImport.objects.get(pk=job.pk).status == ImportStatus.DONE,
+        30,
+        f"the sweeper did not resume the import:\n{replacement.log()[-3000:]}",
+    )
     job.refresh_from_db()
     assert (job.created_count, job.updated_count, job.rows_done, job.attempts) == (2999, 1, 3000, 1)
     assert Lead.objects.count() == 3000 and job.rows.count() == 3000

@@ -63,7 +63,10 @@ def test_permissions_owner_teammate_manager_marketer(sdr, other_sdr, manager, ma
     assert token_client(other_sdr).post(f"/api/handoffs/{handoff.pk}/accept/").status_code == 403
     assert token_client(marketer).post(f"/api/handoffs/{handoff.pk}/accept/").status_code == 403
     assert token_client(marketer).get("/api/handoffs/").status_code == 200
-    assert token_client(sdr).post(f"/api/handoffs/{handoff.pk}/reassign/", {"owner": other_sdr.username}, format="json").status_code == 403
+    assert (
+        token_client(sdr).post(f"/api/handoffs/{handoff.pk}/reassign/", {"owner": other_sdr.username}, format="json").status_code
+        == 403
+    )
     response = token_client(manager).post(f"/api/handoffs/{handoff.pk}/reassign/", {"owner": other_sdr.username}, format="json")
     assert response.status_code == 200 and response.json()["owner"] == other_sdr.username
     assert token_client(other_sdr).post(f"/api/handoffs/{handoff.pk}/accept/").status_code == 200
@@ -96,8 +99,13 @@ def test_qualify_outcome_and_recycle_over_the_api(sdr, other_sdr, routing):
     missing = api.post(f"/api/leads/{lead_id}/qualify/", {"buying_cycle": True}, format="json")
     assert missing.status_code == 400 and "influencer" in missing.json()["errors"]
     assert token_client(other_sdr).post(f"/api/leads/{lead_id}/qualify/", {}, format="json").status_code == 403
-    checklist = {"buying_cycle": True, "influencer": True, "timeframe_known": True, "permission_to_follow_up": True,
-                 "opportunity_amount": "15000.00"}
+    checklist = {
+        "buying_cycle": True,
+        "influencer": True,
+        "timeframe_known": True,
+        "permission_to_follow_up": True,
+        "opportunity_amount": "15000.00",
+    }
     ok = api.post(f"/api/leads/{lead_id}/qualify/", checklist, format="json")
     assert ok.status_code == 200 and ok.json()["stage"] == Stage.SQL
     assert api.post(f"/api/leads/{lead_id}/outcome/", {"outcome": "lost"}, format="json").status_code == 400
@@ -119,6 +127,13 @@ def test_recycle_a_sal_over_the_api(sdr, routing):
 def test_schema_lists_the_queue_endpoints(client, manager):
     client.force_login(manager)
     schema = client.get("/api/schema/").content.decode()
-    for path in ["/api/handoffs/", "/api/handoffs/{id}/accept/", "/api/handoffs/{id}/reject/", "/api/handoffs/{id}/claim/",
-                 "/api/handoffs/{id}/reassign/", "/api/leads/{id}/qualify/", "/api/leads/{id}/outcome/"]:
+    for path in [
+        "/api/handoffs/",
+        "/api/handoffs/{id}/accept/",
+        "/api/handoffs/{id}/reject/",
+        "/api/handoffs/{id}/claim/",
+        "/api/handoffs/{id}/reassign/",
+        "/api/leads/{id}/qualify/",
+        "/api/leads/{id}/outcome/",
+    ]:
         assert f"{path}:" in schema

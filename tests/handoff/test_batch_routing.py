@@ -1,7 +1,6 @@
 """Many leads becoming MQL in one rescoring: each gets its history row and a handoff routed in
 turn, in a constant number of queries."""
 
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -67,7 +66,10 @@ def test_one_rescoring_promotes_many_leads_and_routes_them_in_turn(model, sdr, o
         events = list(HandoffEvent.objects.filter(handoff=handoff).order_by("id").values_list("kind", "to_owner_id"))
         assert events == [(EventKind.CREATED, None), (EventKind.ASSIGNED, handoff.owner_id)]
         # What sales saw: the rules that fired, for marketing's feedback page.
-        assert sorted(HandoffRule.objects.filter(handoff=handoff).values_list("kind", "points")) == [("engagement", 40), ("fit", 20)]
+        assert sorted(HandoffRule.objects.filter(handoff=handoff).values_list("kind", "points")) == [
+            ("engagement", 40),
+            ("fit", 20),
+        ]
     assert_current()
 
 
@@ -90,7 +92,9 @@ def test_leads_nobody_can_take_wait_in_the_pool(model, sdr):
     pooled = Handoff.objects.get(lead=leads[2])
     assert pooled.due_at is None
     assert list(HandoffEvent.objects.filter(handoff=pooled).order_by("id").values_list("kind", flat=True)) == [
-        EventKind.CREATED, EventKind.POOLED]
+        EventKind.CREATED,
+        EventKind.POOLED,
+    ]
 
 
 def test_promotion_queries_do_not_grow_with_the_number_of_leads(model, sdr, other_sdr):
@@ -112,8 +116,12 @@ def test_transition_many_moves_only_leads_allowed_to_move(sdr):
     moved = transition_many({nurture.pk: "Score 70 ≥ 50", sal.pk: "x", new.pk: "y"}, Stage.MQL)
     assert moved == [nurture.pk]
     assert dict(Lead.objects.filter(pk__in=[nurture.pk, sal.pk, new.pk]).values_list("pk", "stage")) == {
-        nurture.pk: Stage.MQL, sal.pk: Stage.SAL, new.pk: Stage.NEW}
+        nurture.pk: Stage.MQL,
+        sal.pk: Stage.SAL,
+        new.pk: Stage.NEW,
+    }
     assert list(StageChange.objects.values_list("lead_id", "from_stage", "to_stage", "reason")) == [
-        (nurture.pk, "nurture", "mql", "Score 70 ≥ 50")]
+        (nurture.pk, "nurture", "mql", "Score 70 ≥ 50")
+    ]
     assert Handoff.objects.filter(lead=nurture, status=HandoffStatus.OPEN).count() == 1
     assert not Handoff.objects.filter(lead__in=[sal, new]).exists()

@@ -71,6 +71,7 @@ def test_owner_and_manager_at_once_over_the_api_one_gets_409(sdr, manager):
 
 # --- decisions racing routing: the lock order (docs/locking.md) ---------------------------
 
+
 def _hot_leads(count, company):
     """Leads that simple_model makes MQL (software company +20, demo request +40), not yet scored."""
     from qualification import bulk

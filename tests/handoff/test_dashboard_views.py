@@ -21,12 +21,19 @@ def history(sdr, other_sdr):
     made = []
     for i, (owner, minutes, late) in enumerate([(sdr, 30, False), (sdr, 90, True), (other_sdr, 45, False)]):
         created = now - timedelta(days=2, hours=i)
-        made.append(HandoffFactory(
-            owner=owner, created_at=created, assigned_at=created, due_at=created + timedelta(hours=1),
-            first_decision_at=created + timedelta(minutes=minutes), response_minutes=minutes,
-            status=HandoffStatus.REJECTED if late else HandoffStatus.ACCEPTED,
-            rejection_reason=reason("Student") if late else None, channel="paid" if late else "event",
-        ))
+        made.append(
+            HandoffFactory(
+                owner=owner,
+                created_at=created,
+                assigned_at=created,
+                due_at=created + timedelta(hours=1),
+                first_decision_at=created + timedelta(minutes=minutes),
+                response_minutes=minutes,
+                status=HandoffStatus.REJECTED if late else HandoffStatus.ACCEPTED,
+                rejection_reason=reason("Student") if late else None,
+                channel="paid" if late else "event",
+            )
+        )
     rollup.rebuild()  # rows written directly, as the bench does
     return made
 
@@ -73,19 +80,22 @@ def test_dashboard_shows_figures_charts_and_links(client, manager, history, sdr,
     assert f"handoff_owner={sdr.pk}" in page and "reached=breached" in page
 
 
-@pytest.mark.parametrize("query, message", [
-    ("date_from=2026-05-01&date_to=2026-04-01", "The end date is before the start date."),
-    ("date_from=2020-01-01&date_to=2026-04-01", "Choose at most 366 days."),
-    ("date_from=not-a-date", "Enter a valid date."),
-    ("channel=carrier-pigeon", "Select a valid choice."),
-    ("owner=999999", "Select a valid choice."),
-    ("owner=abc", "Select a valid choice."),
-    ("date_from=2999-01-01&date_to=2999-01-02", "Choose a date at most a year from today."),
-    ("date_to=9999-12-31", "Choose a date at most a year from today."),
-    ("date_from=0001-01-01&date_to=0001-01-05", "Choose a date from 2000 on."),
-    ("date_from=1999-12-31", "Choose a date from 2000 on."),
-    (f"date_from={date.today() + timedelta(days=30)}", "The start date is in the future"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("date_from=2026-05-01&date_to=2026-04-01", "The end date is before the start date."),
+        ("date_from=2020-01-01&date_to=2026-04-01", "Choose at most 366 days."),
+        ("date_from=not-a-date", "Enter a valid date."),
+        ("channel=carrier-pigeon", "Select a valid choice."),
+        ("owner=999999", "Select a valid choice."),
+        ("owner=abc", "Select a valid choice."),
+        ("date_from=2999-01-01&date_to=2999-01-02", "Choose a date at most a year from today."),
+        ("date_to=9999-12-31", "Choose a date at most a year from today."),
+        ("date_from=0001-01-01&date_to=0001-01-05", "Choose a date from 2000 on."),
+        ("date_from=1999-12-31", "Choose a date from 2000 on."),
+        (f"date_from={date.today() + timedelta(days=30)}", "The start date is in the future"),
+    ],
+)
 def test_bad_filters_give_form_errors_not_a_500(client, manager, query, message):
     client.force_login(manager)
     response = client.get(f"/dashboard/?{query}")
@@ -104,7 +114,9 @@ def test_feedback_bad_filters_give_form_errors(client, marketer):
 
 
 @override_settings(TIME_ZONE="Asia/Kolkata")
-@pytest.mark.parametrize("query", ["campaign=spring&date_to=9999-12-31", "campaign=spring&date_from=0001-01-01&date_to=0001-01-05"])
+@pytest.mark.parametrize(
+    "query", ["campaign=spring&date_to=9999-12-31", "campaign=spring&date_from=0001-01-01&date_to=0001-01-05"]
+)
 def test_feedback_dates_out_of_range_give_form_errors(client, marketer, query):
     client.force_login(marketer)
     response = client.get(f"/feedback/?{query}")

@@ -59,6 +59,7 @@ def test_a_real_deadlock_is_retried_and_both_transactions_succeed(caplog):
 
     def lock_both(a, b):
         """Lock a, wait until the other thread holds b, lock b: opposite orders deadlock."""
+
         @db.retry_on_conflict
         @transaction.atomic
         def work():
@@ -77,7 +78,9 @@ def test_a_real_deadlock_is_retried_and_both_transactions_succeed(caplog):
     assert results == ["done", "done"]
     assert len(runs) == 3  # PostgreSQL rolled one back (the deadlock victim); it ran again and succeeded
     assert set(Lead.objects.filter(pk__in=[first.pk, second.pk]).values_list("title", flat=True)) == {
-        f"locked {second.pk} after {first.pk}", f"locked {first.pk} after {second.pk}"}
+        f"locked {second.pk} after {first.pk}",
+        f"locked {first.pk} after {second.pk}",
+    }
     assert [r.getMessage() for r in caplog.records if "40P01" in r.getMessage()], "the retry is logged with its SQLSTATE"
 
 
@@ -94,8 +97,9 @@ def test_the_api_answers_503_with_retry_after_when_the_deadlock_persists(sdr, ro
     assert handoff.status == HandoffStatus.OPEN and handoff.lead.stage == Stage.MQL  # nothing half-done
 
 
-def test_a_page_action_answers_a_503_page_with_retry_after_when_the_deadlock_persists(client, sdr, routing,
-                                                                                       deadlocking_decisions):
+def test_a_page_action_answers_a_503_page_with_retry_after_when_the_deadlock_persists(
+    client, sdr, routing, deadlocking_decisions
+):
     handoff = Handoff.objects.get(lead=make_mql(), status=HandoffStatus.OPEN)
     client.force_login(sdr)
 

@@ -53,8 +53,12 @@ def test_seed_demo_builds_a_believable_consistent_queue_history(settings, instan
     assert deadlines > 100
 
     def median_hours(username):
-        times = sorted(m / 60 for m in decided.filter(owner__username=username, response_minutes__isnull=False)
-                       .values_list("response_minutes", flat=True))
+        times = sorted(
+            m / 60
+            for m in decided.filter(owner__username=username, response_minutes__isnull=False).values_list(
+                "response_minutes", flat=True
+            )
+        )
         return times[len(times) // 2]
 
     assert median_hours("sdr3") > 1.8 * max(median_hours("sdr1"), median_hours("sdr2"))
@@ -95,7 +99,12 @@ def test_seed_demo_tells_the_dashboard_story(settings, instant):
     settings.HANDOFF_REPORTS_FROM_ROLLUP = False
     raw = (reports.sla_tables(scope), reports.funnel_tables(scope), reports.rejections(scope), reports.conversion_by_band(scope))
     settings.HANDOFF_REPORTS_FROM_ROLLUP = True
-    assert (reports.sla_tables(scope), reports.funnel_tables(scope), reports.rejections(scope), reports.conversion_by_band(scope)) == raw
+    assert (
+        reports.sla_tables(scope),
+        reports.funnel_tables(scope),
+        reports.rejections(scope),
+        reports.conversion_by_band(scope),
+    ) == raw
 
 
 def test_a_big_demo_gives_history_to_a_sample_of_its_mqls_and_leaves_the_rest_open(settings, monkeypatch):

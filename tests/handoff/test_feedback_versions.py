@@ -38,11 +38,19 @@ def two_versions(sdr):
     for i in range(6):
         rejected = i < 3
         lead = LeadFactory(stage=Stage.NURTURE if rejected else Stage.MQL, source="paid", campaign="spring")
-        handoff = HandoffFactory(lead=lead, owner=sdr, created_at=now, assigned_at=now, channel="paid", campaign="spring",
-                                 status=HandoffStatus.REJECTED if rejected else HandoffStatus.OPEN,
-                                 rejection_reason=reason("No budget") if rejected else None, decided_by=sdr if rejected else None,
-                                 first_decision_at=now.replace(microsecond=i) if rejected else None,
-                                 note=notes[i] if rejected else "")
+        handoff = HandoffFactory(
+            lead=lead,
+            owner=sdr,
+            created_at=now,
+            assigned_at=now,
+            channel="paid",
+            campaign="spring",
+            status=HandoffStatus.REJECTED if rejected else HandoffStatus.OPEN,
+            rejection_reason=reason("No budget") if rejected else None,
+            decided_by=sdr if rejected else None,
+            first_decision_at=now.replace(microsecond=i) if rejected else None,
+            note=notes[i] if rejected else "",
+        )
         rule = software_v1 if i < 4 else software_v2
         HandoffRule.objects.create(handoff=handoff, kind="fit", rule_id=rule.pk, label=rule.describe(), points=rule.points)
     rollup.rebuild()
@@ -52,9 +60,18 @@ def two_versions(sdr):
 def test_one_line_per_rule_for_the_published_version_with_the_history_of_the_others(two_versions):
     v1, v2 = two_versions
     table = feedback_versions.rules_by_version(reports.Scope())
-    assert table["version"] == v2.version and [c["label"] for c in table["versions"]] == [f"v{v2.version} (published)", f"v{v1.version}"]
+    assert table["version"] == v2.version and [c["label"] for c in table["versions"]] == [
+        f"v{v2.version} (published)",
+        f"v{v1.version}",
+    ]
     (row,) = table["rows"]
-    assert (row["label"], row["version"], row["points"], row["handoffs"], row["rejected"]) == ("Industry equals software", v2.version, 30, 2, 0)
+    assert (row["label"], row["version"], row["points"], row["handoffs"], row["rejected"]) == (
+        "Industry equals software",
+        v2.version,
+        30,
+        2,
+        0,
+    )
     assert [(h["version"], h["points"], h["handoffs"], h["rejected"]) for h in row["history"]] == [(v1.version, 20, 4, 3)]
 
     earlier = feedback_versions.rules_by_version(reports.Scope(), version=v1.version)
@@ -66,7 +83,7 @@ def test_feedback_page_shows_versions_n_of_n_and_the_sdrs_notes(client, marketer
     v1, v2 = two_versions
     client.force_login(marketer)
     page = client.get("/feedback/").content.decode()
-    rules = page[page.index('id="table-rules"'):page.index("</table>", page.index('id="table-rules"'))]
+    rules = page[page.index('id="table-rules"') : page.index("</table>", page.index('id="table-rules"'))]
     assert rules.count("Industry equals software") == 1 and f"v{v2.version}" in rules and f"v{v1.version}: 20 pts" in rules
     assert "0 of 2" in rules and "3 of 4" in rules
     assert "They use a competitor, no budget" in page  # the latest note under No budget / Paid

@@ -21,10 +21,17 @@ def staff_manager(db):
 
 
 def policy_form(policy, **changes):
-    data = {"name": policy.name, "channel": policy.channel, "response_hours": str(policy.response_hours),
-            "workdays": [str(d) for d in policy.workdays], "opens_at": policy.opens_at.strftime("%H:%M"),
-            "closes_at": policy.closes_at.strftime("%H:%M"), "time_zone": policy.time_zone, "holidays": policy.holidays,
-            "active": "on" if policy.active else ""}
+    data = {
+        "name": policy.name,
+        "channel": policy.channel,
+        "response_hours": str(policy.response_hours),
+        "workdays": [str(d) for d in policy.workdays],
+        "opens_at": policy.opens_at.strftime("%H:%M"),
+        "closes_at": policy.closes_at.strftime("%H:%M"),
+        "time_zone": policy.time_zone,
+        "holidays": policy.holidays,
+        "active": "on" if policy.active else "",
+    }
     data.update(changes)
     return data
 
@@ -73,8 +80,15 @@ def test_a_capacity_changed_in_the_admin_is_recorded_like_on_the_team_page(clien
     profile = SDRProfileFactory(user=sdr, capacity=40)
     client.force_login(staff_manager)
     url = f"/admin/handoff/sdrprofile/{profile.pk}/change/"
-    data = {"user": sdr.pk, "available": "on", "capacity": "30", "out_of_office_until_0": "", "out_of_office_until_1": "",
-            "changes-TOTAL_FORMS": "0", "changes-INITIAL_FORMS": "0"}
+    data = {
+        "user": sdr.pk,
+        "available": "on",
+        "capacity": "30",
+        "out_of_office_until_0": "",
+        "out_of_office_until_1": "",
+        "changes-TOTAL_FORMS": "0",
+        "changes-INITIAL_FORMS": "0",
+    }
     response = client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:2000]
     profile.refresh_from_db()

@@ -20,13 +20,18 @@ def rows(response):
 
 
 def test_queue_exports_the_filtered_rows_as_csv(client, sdr, other_sdr):
-    mine = HandoffFactory(owner=sdr, channel="paid", lead=LeadFactory(stage="mql", first_name="Ada", last_name="Byron", company=CompanyFactory(name="Engines")))
+    mine = HandoffFactory(
+        owner=sdr,
+        channel="paid",
+        lead=LeadFactory(stage="mql", first_name="Ada", last_name="Byron", company=CompanyFactory(name="Engines")),
+    )
     HandoffFactory(owner=sdr, channel="event")
     HandoffFactory(owner=other_sdr, channel="paid")  # someone else's: not in "mine and the pool"
     client.force_login(sdr)
     exported = rows(client.get("/queue/export.csv", {"channel": "paid"}))
     assert [(r["handoff id"], r["name"], r["company"], r["channel"], r["owner"]) for r in exported] == [
-        (str(mine.pk), "Ada Byron", "Engines", "paid", sdr.username)]
+        (str(mine.pk), "Ada Byron", "Engines", "paid", sdr.username)
+    ]
     assert exported[0]["sla state"] in {"on_time", "due_soon", "overdue"}
 
 

@@ -34,18 +34,34 @@ FILTERS = [
 @pytest.fixture
 def queue(sdr, other_sdr):
     now = timezone.now()
-    channels, grades, campaigns = ["paid", "event", "inbound_form", "referral"], ["A", "B", "C", "D", ""], ["spring-launch", "", "Q4"]
+    channels, grades, campaigns = (
+        ["paid", "event", "inbound_form", "referral"],
+        ["A", "B", "C", "D", ""],
+        ["spring-launch", "", "Q4"],
+    )
     owners = [sdr, other_sdr, None]
     for n in range(36):
-        lead = LeadFactory(stage=Stage.MQL, source=channels[n % 4], grade=grades[n % 5], total_score=(n * 13) % 97 + 0.5,
-                           campaign=campaigns[n % 3])
+        lead = LeadFactory(
+            stage=Stage.MQL,
+            source=channels[n % 4],
+            grade=grades[n % 5],
+            total_score=(n * 13) % 97 + 0.5,
+            campaign=campaigns[n % 3],
+        )
         owner = owners[n % 3]
         created = now - timedelta(hours=n % 7, minutes=n)
         # Ties on due time and score, missing due times and closed handoffs, so order and
         # filters meet every case.
         due = None if n % 8 == 0 else now + timedelta(hours=(n % 5) - 2, minutes=7)
-        HandoffFactory(lead=lead, owner=owner, created_at=created, assigned_at=created if owner else None, due_at=due,
-                       score_at_handoff=(n * 7) % 40, status=HandoffStatus.ACCEPTED if n % 11 == 5 else HandoffStatus.OPEN)
+        HandoffFactory(
+            lead=lead,
+            owner=owner,
+            created_at=created,
+            assigned_at=created if owner else None,
+            due_at=due,
+            score_at_handoff=(n * 7) % 40,
+            status=HandoffStatus.ACCEPTED if n % 11 == 5 else HandoffStatus.OPEN,
+        )
     return now
 
 

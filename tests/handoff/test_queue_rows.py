@@ -36,8 +36,26 @@ def test_why_labels_follow_scorings_answer_when_it_changes(client, sdr, monkeypa
     assert "+25 Demo request" in html and "Pricing page" not in html
 
 
-PRINTED = ("pk", "owner_id", "lead_id", "lead_name", "lead_subtitle", "lead_url", "url", "score_text", "grade_text",
-           "channel_label", "why", "sla_state", "sla_text", "due_title", "age_text", "owner_name", "wait", "wait_title")
+PRINTED = (
+    "pk",
+    "owner_id",
+    "lead_id",
+    "lead_name",
+    "lead_subtitle",
+    "lead_url",
+    "url",
+    "score_text",
+    "grade_text",
+    "channel_label",
+    "why",
+    "sla_state",
+    "sla_text",
+    "due_title",
+    "age_text",
+    "owner_name",
+    "wait",
+    "wait_title",
+)
 
 
 @pytest.mark.django_db
@@ -54,13 +72,21 @@ def test_plain_rows_print_what_handoff_objects_print(sdr):
     from tests.factories import CompanyFactory, LeadFactory
 
     now = timezone.now()
-    policy = SLAPolicy.objects.create(name="Around the clock", response_hours=2, workdays=[0, 1, 2, 3, 4, 5, 6],
-                                      opens_at=time(0, 0), closes_at=time(23, 59), time_zone="Europe/Berlin",
-                                      active=False)
+    policy = SLAPolicy.objects.create(
+        name="Around the clock",
+        response_hours=2,
+        workdays=[0, 1, 2, 3, 4, 5, 6],
+        opens_at=time(0, 0),
+        closes_at=time(23, 59),
+        time_zone="Europe/Berlin",
+        active=False,
+    )
     company = CompanyFactory(name="Acme")
     cases = [
         dict(owner=sdr, due_at=now - timedelta(minutes=95), lead=LeadFactory(company=company, title="CTO", grade="A")),
-        dict(owner=sdr, due_at=now + timedelta(minutes=20), lead=LeadFactory(company=None, title="", first_name="", last_name="")),
+        dict(
+            owner=sdr, due_at=now + timedelta(minutes=20), lead=LeadFactory(company=None, title="", first_name="", last_name="")
+        ),
         dict(owner=sdr, due_at=None, lead=LeadFactory(company=company, grade="")),
         dict(owner=None, sla_policy=policy, created_at=now - timedelta(hours=3), lead=LeadFactory(title="Buyer")),
         dict(owner=None, sla_policy=policy, created_at=now - timedelta(minutes=70), lead=LeadFactory(company=company)),
@@ -73,8 +99,9 @@ def test_plain_rows_print_what_handoff_objects_print(sdr):
     form = HandoffFilter.bound_form({"assigned": "all", "sort": "due"}, request)
     assert form.is_valid(), form.errors
     plain = selectors.queue_rows(selectors.QueueQuery(form.cleaned_data, sdr.pk, now).rows(0, 100), now)
-    objects = {h.pk: h for h in selectors.decorate(Handoff.objects.select_related(
-        "lead", "lead__company", "owner", "sla_policy"), now)}
+    objects = {
+        h.pk: h for h in selectors.decorate(Handoff.objects.select_related("lead", "lead__company", "owner", "sla_policy"), now)
+    }
     assert len(plain) == len(cases)
     assert {row.wait for row in plain} >= {"red", "amber", ""}
     for row in plain:

@@ -24,8 +24,10 @@ def row_ids(response):
 
 def header_counts(response):
     html = response.content.decode()
-    return {name: int(re.search(rf"<strong>(\d+)</strong> {label}", html).group(1))
-            for name, label in (("mine", "yours"), ("overdue", "overdue"), ("pool", "in the pool"))}
+    return {
+        name: int(re.search(rf"<strong>(\d+)</strong> {label}", html).group(1))
+        for name, label in (("mine", "yours"), ("overdue", "overdue"), ("pool", "in the pool"))
+    }
 
 
 def matching(response):
@@ -140,8 +142,8 @@ def test_the_header_an_action_answers_keeps_the_managers_team_overdue_count(clie
     client.force_login(manager)
     assert team_overdue(client.get("/queue/").content.decode()) == 2
     html = client.post(f"/queue/{late.pk}/accept/", **HX).content.decode()
-    summary = html[html.index('id="queue-summary"'):]
-    assert team_overdue(summary[:summary.index("</div>")]) == 1  # the decided one is no longer overdue
+    summary = html[html.index('id="queue-summary"') :]
+    assert team_overdue(summary[: summary.index("</div>")]) == 1  # the decided one is no longer overdue
 
     client.force_login(sdr)
     other = HandoffFactory(owner=sdr, lead=LeadFactory(stage=Stage.MQL))
@@ -165,10 +167,24 @@ def test_manager_sees_everyones_open_handoffs_by_default(client, manager, sdr, o
 
 def test_queue_rows_show_who_why_and_time_left_with_overdue_in_red(client, sdr):
     now = timezone.now()
-    lead = LeadFactory(first_name="Ada", last_name="Lovelace", title="CTO", company=CompanyFactory(name="Engines Ltd"),
-                       total_score=72, fit_score=40, engagement_score=32, grade="A", stage=Stage.MQL)
-    HandoffFactory(lead=lead, owner=sdr, created_at=now - timedelta(hours=5), assigned_at=now - timedelta(hours=5),
-                   due_at=now - timedelta(hours=1, minutes=10))
+    lead = LeadFactory(
+        first_name="Ada",
+        last_name="Lovelace",
+        title="CTO",
+        company=CompanyFactory(name="Engines Ltd"),
+        total_score=72,
+        fit_score=40,
+        engagement_score=32,
+        grade="A",
+        stage=Stage.MQL,
+    )
+    HandoffFactory(
+        lead=lead,
+        owner=sdr,
+        created_at=now - timedelta(hours=5),
+        assigned_at=now - timedelta(hours=5),
+        due_at=now - timedelta(hours=1, minutes=10),
+    )
     HandoffFactory(owner=sdr, assigned_at=now, due_at=now + timedelta(minutes=30))
     client.force_login(sdr)
     html = client.get("/queue/").content.decode()
@@ -195,12 +211,24 @@ def test_why_it_scored_shows_the_biggest_contributions_to_the_stored_score(clien
 
 def test_filters_and_sort_keep_their_state_in_the_url(client, manager):
     now = timezone.now()
-    paid_a = HandoffFactory(lead=LeadFactory(source="paid", grade="A", total_score=80, stage=Stage.MQL, campaign="paid-social-q4"),
-                            owner=manager, assigned_at=now, due_at=now - timedelta(minutes=5))
-    paid_c = HandoffFactory(lead=LeadFactory(source="paid", grade="C", total_score=40, stage=Stage.MQL), owner=manager,
-                            assigned_at=now, due_at=now + timedelta(hours=3))
-    event = HandoffFactory(lead=LeadFactory(source="event", grade="A", total_score=90, stage=Stage.MQL), owner=manager,
-                           assigned_at=now, due_at=now + timedelta(hours=1, minutes=30))
+    paid_a = HandoffFactory(
+        lead=LeadFactory(source="paid", grade="A", total_score=80, stage=Stage.MQL, campaign="paid-social-q4"),
+        owner=manager,
+        assigned_at=now,
+        due_at=now - timedelta(minutes=5),
+    )
+    paid_c = HandoffFactory(
+        lead=LeadFactory(source="paid", grade="C", total_score=40, stage=Stage.MQL),
+        owner=manager,
+        assigned_at=now,
+        due_at=now + timedelta(hours=3),
+    )
+    event = HandoffFactory(
+        lead=LeadFactory(source="event", grade="A", total_score=90, stage=Stage.MQL),
+        owner=manager,
+        assigned_at=now,
+        due_at=now + timedelta(hours=1, minutes=30),
+    )
     client.force_login(manager)
     assert set(row_ids(client.get("/queue/", {"channel": "paid"}))) == {paid_a.pk, paid_c.pk}
     assert row_ids(client.get("/queue/", {"grade": "A", "sort": "score"})) == [event.pk, paid_a.pk]
@@ -350,7 +378,9 @@ def test_reject_in_place_sends_the_lead_to_nurture_with_the_reason_on_its_page(c
     lead = make_mql()
     handoff = Handoff.objects.get(lead=lead)
     client.force_login(sdr)
-    html = client.post(f"/queue/{handoff.pk}/reject/", {"reason": reason("No budget").pk, "note": "Frozen"}, **HX).content.decode()
+    html = client.post(
+        f"/queue/{handoff.pk}/reject/", {"reason": reason("No budget").pk, "note": "Frozen"}, **HX
+    ).content.decode()
     assert "back to nurture for 90 days" in html
     assert handoff.pk not in row_ids(client.get("/queue/"))
     client.force_login(marketer)
@@ -395,6 +425,7 @@ def test_manager_reassigns_from_the_panel(client, manager, sdr, other_sdr, routi
 
 # --- the lead page's section -----------------------------------------------------------
 
+
 def sal_for(sdr):
     lead = make_mql()
     handoff = Handoff.objects.get(lead=lead)
@@ -405,8 +436,13 @@ def sal_for(sdr):
     return lead
 
 
-CHECKED = {"buying_cycle": "on", "influencer": "on", "timeframe_known": "on", "permission_to_follow_up": "on",
-           "opportunity_amount": "40000"}
+CHECKED = {
+    "buying_cycle": "on",
+    "influencer": "on",
+    "timeframe_known": "on",
+    "permission_to_follow_up": "on",
+    "opportunity_amount": "40000",
+}
 
 
 def test_sal_page_shows_the_checklist_to_its_owner_only(client, sdr, other_sdr, routing):
@@ -449,7 +485,9 @@ def test_qualify_then_record_outcome_from_the_lead_page(client, sdr, routing):
 def test_save_checklist_keeps_the_lead_a_sal(client, sdr, routing):
     lead = sal_for(sdr)
     client.force_login(sdr)
-    response = client.post(f"/leads/{lead.pk}/checklist/", {"influencer": "on", "need_note": "Churn in EMEA", "action": "save"}, **HX)
+    response = client.post(
+        f"/leads/{lead.pk}/checklist/", {"influencer": "on", "need_note": "Churn in EMEA", "action": "save"}, **HX
+    )
     assert response.status_code == 200 and b"Checklist saved." in response.content
     assert b"Churn in EMEA" in response.content
     lead.refresh_from_db()
@@ -507,16 +545,31 @@ def test_whatever_people_typed_is_escaped_in_queue_rows(client, manager, sdr, mo
 
     sdr.first_name = "<u>Owner</u>"
     sdr.save()
-    lead = LeadFactory(first_name="<script>alert(1)</script>", last_name="", title='"><img src=x onerror=alert(2)>',
-                       company=CompanyFactory(name="<b>Bold Co</b>"), campaign="<i>camp</i>", stage=Stage.MQL)
+    lead = LeadFactory(
+        first_name="<script>alert(1)</script>",
+        last_name="",
+        title='"><img src=x onerror=alert(2)>',
+        company=CompanyFactory(name="<b>Bold Co</b>"),
+        campaign="<i>camp</i>",
+        stage=Stage.MQL,
+    )
     handoff = HandoffFactory(lead=lead, owner=sdr)
-    monkeypatch.setattr(qs, "lead_top_reasons", lambda leads: {lead.pk: [{"rule": "<svg onload=alert(3)>", "points": 5}]},
-                        raising=False)
+    monkeypatch.setattr(
+        qs, "lead_top_reasons", lambda leads: {lead.pk: [{"rule": "<svg onload=alert(3)>", "points": 5}]}, raising=False
+    )
     client.force_login(manager)
-    pages = [client.get("/queue/", {"assigned": "all"}).content.decode(), client.get(f"/queue/{handoff.pk}/row/").content.decode()]
+    pages = [
+        client.get("/queue/", {"assigned": "all"}).content.decode(),
+        client.get(f"/queue/{handoff.pk}/row/").content.decode(),
+    ]
     for html in pages:
-        for raw in ("<script>alert(1)</script>", '"><img src=x onerror=alert(2)>', "<b>Bold Co</b>", "<i>camp</i>",
-                    "<svg onload=alert(3)>"):
+        for raw in (
+            "<script>alert(1)</script>",
+            '"><img src=x onerror=alert(2)>',
+            "<b>Bold Co</b>",
+            "<i>camp</i>",
+            "<svg onload=alert(3)>",
+        ):
             assert raw not in html
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;b&gt;Bold Co&lt;/b&gt;" in html
         assert "&lt;i&gt;camp&lt;/i&gt;" in html and "&lt;svg onload=alert(3)&gt;" in html
@@ -524,6 +577,7 @@ def test_whatever_people_typed_is_escaped_in_queue_rows(client, manager, sdr, mo
 
 
 # --- what an action answers, and the page's states --------------------------------------
+
 
 def test_an_action_answers_out_of_band_parts_only_with_the_row_inside_a_template(client, sdr, routing):
     lead = make_mql(first_name="Ada", last_name="Lovelace")
@@ -555,8 +609,9 @@ def test_the_owner_column_follows_the_page_the_action_came_from(client, manager,
     client.force_login(sdr)
     mine = client.post(f"/queue/{handoff.pk}/claim/", HTTP_HX_CURRENT_URL="http://testserver/queue/", **HX).content.decode()
     assert 'class="owner-cell"' not in mine
-    everyone = client.post(f"/queue/{handoff.pk}/claim/", HTTP_HX_CURRENT_URL="http://testserver/queue/?assigned=all",
-                           **HX).content.decode()
+    everyone = client.post(
+        f"/queue/{handoff.pk}/claim/", HTTP_HX_CURRENT_URL="http://testserver/queue/?assigned=all", **HX
+    ).content.decode()
     assert 'class="owner-cell"' in everyone
 
 
@@ -618,7 +673,7 @@ def test_an_empty_queue_says_when_the_last_decision_was(client, sdr, routing):
     html = client.get("/queue/").content.decode()
     decided = timezone.localtime(Handoff.objects.get(pk=handoff.pk).first_decision_at)
     assert "Nothing waiting for you" in html
-    assert f"Last decision: <time datetime=\"{Handoff.objects.get(pk=handoff.pk).first_decision_at.isoformat()}\">" in html
+    assert f'Last decision: <time datetime="{Handoff.objects.get(pk=handoff.pk).first_decision_at.isoformat()}">' in html
     assert f"{decided:%H:%M}" in html
 
 
@@ -640,7 +695,9 @@ def test_notices_are_one_per_handoff_and_only_while_it_is_still_on_their_clock(s
     escalation = Escalation.objects.create(handoff=mine, tier=tier, due_at=mine.due_at, owner=sdr, action=tier.action, at=now)
     older = Notification.objects.create(recipient=sdr, handoff=mine, text="first", created_at=now - timedelta(hours=1))
     newer = Notification.objects.create(recipient=sdr, handoff=mine, text="second", created_at=now)
-    to_manager = Notification.objects.create(recipient=manager, handoff=mine, escalation=escalation, text="escalated", created_at=now)
+    to_manager = Notification.objects.create(
+        recipient=manager, handoff=mine, escalation=escalation, text="escalated", created_at=now
+    )
     assert [n.pk for n in unread_notices(sdr)] == [newer.pk]
     assert [n.pk for n in unread_notices(manager)] == [to_manager.pk]
 
@@ -658,8 +715,14 @@ def test_notices_are_one_per_handoff_and_only_while_it_is_still_on_their_clock(s
 def test_a_pool_row_reads_its_policys_clock_from_the_queue_query(client, sdr):
     from handoff.models import SLAPolicy
 
-    policy = SLAPolicy.objects.create(name="Fast lane", channel="event", response_hours=2, workdays=[0, 1, 2, 3, 4, 5, 6],
-                                      time_zone="Europe/Berlin", holidays="2026-12-25")
+    policy = SLAPolicy.objects.create(
+        name="Fast lane",
+        channel="event",
+        response_hours=2,
+        workdays=[0, 1, 2, 3, 4, 5, 6],
+        time_zone="Europe/Berlin",
+        holidays="2026-12-25",
+    )
     handoff = HandoffFactory(owner=None, sla_policy=policy, created_at=timezone.now() - timedelta(days=3))
     client.force_login(sdr)
     html = client.get("/queue/").content.decode()

@@ -36,22 +36,57 @@ def at(day, hour, minute=0, month=3):
 
 @pytest.fixture
 def data(sdr, other_sdr):
-    def make(owner, created, due=None, decided=None, minutes=None, status=HandoffStatus.OPEN, channel="paid", campaign="c1",
-             score=70, grade="", why=None):
+    def make(
+        owner,
+        created,
+        due=None,
+        decided=None,
+        minutes=None,
+        status=HandoffStatus.OPEN,
+        channel="paid",
+        campaign="c1",
+        score=70,
+        grade="",
+        why=None,
+    ):
         lead = LeadFactory(source=channel, campaign=campaign, stage=Stage.MQL)
         return HandoffFactory(
-            lead=lead, owner=owner, created_at=created, assigned_at=created if owner else None, due_at=due,
-            first_decision_at=decided, response_minutes=minutes, status=status, channel=channel, campaign=campaign,
-            score_at_handoff=Decimal(score), grade_at_handoff=grade, decided_by=owner if decided else None,
-            rejection_reason=reason(why) if why else None, closed_at=decided,
+            lead=lead,
+            owner=owner,
+            created_at=created,
+            assigned_at=created if owner else None,
+            due_at=due,
+            first_decision_at=decided,
+            response_minutes=minutes,
+            status=status,
+            channel=channel,
+            campaign=campaign,
+            score_at_handoff=Decimal(score),
+            grade_at_handoff=grade,
+            decided_by=owner if decided else None,
+            rejection_reason=reason(why) if why else None,
+            closed_at=decided,
         )
 
     h = {}
     h[1] = make(sdr, at(2, 10), at(2, 14), at(2, 11), 60, HandoffStatus.ACCEPTED, score=72, grade="B")
     h[2] = make(sdr, at(3, 10), at(3, 14), at(3, 15), 300, HandoffStatus.REJECTED, score=85, grade="A", why="No budget")
-    h[3] = make(sdr, at(9, 10), at(9, 14), at(9, 12), 120, HandoffStatus.ACCEPTED, channel="event", campaign="c2", score=95, grade="A")
+    h[3] = make(
+        sdr, at(9, 10), at(9, 14), at(9, 12), 120, HandoffStatus.ACCEPTED, channel="event", campaign="c2", score=95, grade="A"
+    )
     h[4] = make(other_sdr, at(2, 9), at(2, 13), at(2, 10), 60, HandoffStatus.REJECTED, score=68, grade="B", why="Student")
-    h[5] = make(other_sdr, at(9, 9), at(9, 13), at(9, 9, 30), 30, HandoffStatus.ACCEPTED, channel="event", campaign="c2", score=75, grade="A")
+    h[5] = make(
+        other_sdr,
+        at(9, 9),
+        at(9, 13),
+        at(9, 9, 30),
+        30,
+        HandoffStatus.ACCEPTED,
+        channel="event",
+        campaign="c2",
+        score=75,
+        grade="A",
+    )
     h[6] = make(other_sdr, at(11, 8), at(11, 11), channel="event", campaign="c2", score=80, grade="C")
     h[7] = make(None, at(11, 11), score=100)
     h[8] = make(sdr, at(1, 10, month=2), at(1, 14, month=2), at(1, 11, month=2), 60, HandoffStatus.ACCEPTED)
@@ -64,8 +99,12 @@ def data(sdr, other_sdr):
     Handoff.objects.filter(pk=h[3].pk).update(sql_at=at(10, 10))
     Qualification.objects.create(handoff=h[5], lead=h[5].lead)  # accepted, not qualified
     for number, kind, rule_id, label, points in [
-        (1, "fit", 1, "Target industry", 15), (1, "engagement", 2, "Demo request", 40), (2, "fit", 1, "Target industry", 15),
-        (4, "fit", 1, "Target industry", 15), (4, "engagement", 3, "Content download", 8), (3, "engagement", 2, "Demo request", 40),
+        (1, "fit", 1, "Target industry", 15),
+        (1, "engagement", 2, "Demo request", 40),
+        (2, "fit", 1, "Target industry", 15),
+        (4, "fit", 1, "Target industry", 15),
+        (4, "engagement", 3, "Content download", 8),
+        (3, "engagement", 2, "Demo request", 40),
     ]:
         HandoffRule.objects.create(handoff=h[number], kind=kind, rule_id=rule_id, label=label, points=points)
     rollup.rebuild()  # rows written directly, as the bench does
@@ -94,42 +133,59 @@ def test_percentile_interpolates_like_percentile_cont():
 def test_response_by_sdr_median_p90_and_breaches(data, scope, sdr, other_sdr):
     rows = {r["owner_id"]: r for r in reports.response_by_sdr(scope)}
     # A: h1, h2, h3 decided in 60, 300, 120 min; h2 decided after its deadline.
-    assert pick(rows[sdr.pk], *SLA_KEYS) == dict(handoffs=3, decided=3, median_minutes=120, p90_minutes=264, breached=1, breach_rate=33.3)
+    assert pick(rows[sdr.pk], *SLA_KEYS) == dict(
+        handoffs=3, decided=3, median_minutes=120, p90_minutes=264, breached=1, breach_rate=33.3
+    )
     # B: h4, h5 decided in 60, 30 min; h6 is open past its deadline (a breach); h7 is in the pool (no SDR).
-    assert pick(rows[other_sdr.pk], *SLA_KEYS) == dict(handoffs=3, decided=2, median_minutes=45, p90_minutes=57, breached=1, breach_rate=33.3)
+    assert pick(rows[other_sdr.pk], *SLA_KEYS) == dict(
+        handoffs=3, decided=2, median_minutes=45, p90_minutes=57, breached=1, breach_rate=33.3
+    )
 
 
 def test_sla_summary_and_weeks(data, scope):
     # Decisions 30, 60, 60, 120, 300: median 60; p90 at k = 3.6: 120 + 0.6 × 180 = 228.
-    assert pick(reports.sla_summary(scope), *SLA_KEYS) == dict(handoffs=6, decided=5, median_minutes=60, p90_minutes=228,
-                                                               breached=2, breach_rate=33.3)
+    assert pick(reports.sla_summary(scope), *SLA_KEYS) == dict(
+        handoffs=6, decided=5, median_minutes=60, p90_minutes=228, breached=2, breach_rate=33.3
+    )
     weeks = reports.response_by_week(scope)
     assert [w["week"] for w in weeks] == [date(2026, 3, 2), date(2026, 3, 9)]
     # Week of Mar 2: h1, h2, h4 = 60, 300, 60 → median 60, p90 60 + 0.8 × 240 = 252.
-    assert pick(weeks[0], *SLA_KEYS) == dict(handoffs=3, decided=3, median_minutes=60, p90_minutes=252, breached=1, breach_rate=33.3)
+    assert pick(weeks[0], *SLA_KEYS) == dict(
+        handoffs=3, decided=3, median_minutes=60, p90_minutes=252, breached=1, breach_rate=33.3
+    )
     # Week of Mar 9: h3, h5 = 120, 30 → median 75, p90 30 + 0.9 × 90 = 111; h6 overdue.
-    assert pick(weeks[1], *SLA_KEYS) == dict(handoffs=3, decided=2, median_minutes=75, p90_minutes=111, breached=1, breach_rate=33.3)
+    assert pick(weeks[1], *SLA_KEYS) == dict(
+        handoffs=3, decided=2, median_minutes=75, p90_minutes=111, breached=1, breach_rate=33.3
+    )
 
 
 def test_owner_and_channel_filters_narrow_every_figure(data, scope, sdr):
     from dataclasses import replace
 
     only_a = reports.sla_summary(replace(scope, owner_id=sdr.pk))
-    assert pick(only_a, "handoffs", "decided", "median_minutes", "breached") == dict(handoffs=3, decided=3, median_minutes=120, breached=1)
+    assert pick(only_a, "handoffs", "decided", "median_minutes", "breached") == dict(
+        handoffs=3, decided=3, median_minutes=120, breached=1
+    )
     event = reports.funnel(replace(scope, channel="event"))
     assert pick(event, "mql", "sal", "sql", "won") == dict(mql=3, sal=2, sql=1, won=0)
 
 
 def test_open_by_state_is_the_live_queue(data, scope):
     # Dates do not apply: h6 overdue, h7 pool, h9 due at 12:30 (within the hour), h10 due tomorrow.
-    assert {r["state"]: r["count"] for r in reports.open_by_state(scope)} == {"on_time": 1, "due_soon": 1, "overdue": 1, "pool": 1}
+    assert {r["state"]: r["count"] for r in reports.open_by_state(scope)} == {
+        "on_time": 1,
+        "due_soon": 1,
+        "overdue": 1,
+        "pool": 1,
+    }
 
 
 def test_funnel_counts_rates_and_time_in_stage(data, scope):
     total = reports.funnel(scope)
     # MQL h1–h7; SAL h1, h3, h5; SQL h1, h3; won h1.
     assert pick(total, "mql", "sal", "sql", "won", "sal_rate", "sql_rate", "won_rate", "mql_to_sql") == dict(
-        mql=7, sal=3, sql=2, won=1, sal_rate=42.9, sql_rate=66.7, won_rate=50.0, mql_to_sql=28.6)
+        mql=7, sal=3, sql=2, won=1, sal_rate=42.9, sql_rate=66.7, won_rate=50.0, mql_to_sql=28.6
+    )
     # MQL→SAL: 60, 120, 30 min → 70 min = 0.05 d; SAL→SQL: 47 h and 22 h → 34.5 h = 1.44 d; SQL→won: 2 d.
     assert pick(total, "mql_to_sal", "sal_to_sql", "sql_to_won") == dict(mql_to_sal=0.05, sal_to_sql=1.44, sql_to_won=2.0)
 
@@ -141,26 +197,33 @@ def test_funnel_by_channel_campaign_and_week(data, scope):
     assert by_campaign == {"c1": 4, "c2": 3}
     weeks = reports.funnel(scope, by="week")
     assert [(w["week"], w["mql"], w["sal"], w["sql"], w["won"]) for w in weeks] == [
-        (date(2026, 3, 2), 3, 1, 1, 1), (date(2026, 3, 9), 4, 2, 1, 0)]
+        (date(2026, 3, 2), 3, 1, 1, 1),
+        (date(2026, 3, 9), 4, 2, 1, 0),
+    ]
 
 
 def test_acceptance_by_channel(data, scope):
     rows = {r["channel"]: pick(r, "mql", "decided", "accepted", "rejected", "rate") for r in reports.acceptance_by_channel(scope)}
-    assert rows == {"paid": dict(mql=4, decided=3, accepted=1, rejected=2, rate=33.3),
-                    "event": dict(mql=3, decided=2, accepted=2, rejected=0, rate=100.0)}
+    assert rows == {
+        "paid": dict(mql=4, decided=3, accepted=1, rejected=2, rate=33.3),
+        "event": dict(mql=3, decided=2, accepted=2, rejected=0, rate=100.0),
+    }
 
 
 def test_rejection_reasons_by_channel_and_campaign(data, scope):
     pivot = reports.rejections(scope, by="channel")
     assert pivot["reasons"] == ["No budget", "Student"]
     assert [(r["key"], r["rejected"], [(c["reason"], c["n"], c["share"]) for c in r["cells"]]) for r in pivot["rows"]] == [
-        ("paid", 2, [("No budget", 1, 50.0), ("Student", 1, 50.0)])]
+        ("paid", 2, [("No budget", 1, 50.0), ("Student", 1, 50.0)])
+    ]
     assert [(r["key"], r["rejected"]) for r in reports.rejections(scope, by="campaign")["rows"]] == [("c1", 2)]
 
 
 def test_rejections_by_rule(data, scope):
-    rows = {r["rule"]: pick(r, "handoffs", "rejected", "rejection_rate", "sql", "sql_rate", "top_reason")
-            for r in reports.rejections_by_rule(scope)}
+    rows = {
+        r["rule"]: pick(r, "handoffs", "rejected", "rejection_rate", "sql", "sql_rate", "top_reason")
+        for r in reports.rejections_by_rule(scope)
+    }
     assert rows == {
         # h1, h2, h4: h2 and h4 rejected (one each: the tie goes to the later label); h1 became an SQL.
         "fit:1": dict(handoffs=3, rejected=2, rejection_rate=66.7, sql=1, sql_rate=33.3, top_reason="Student"),
@@ -171,8 +234,13 @@ def test_rejections_by_rule(data, scope):
 
 def test_conversion_by_score_band_and_grade(data, scope):
     bands = [(b["band"], b["mql"], b["sal"], b["sql"], b["mql_to_sql"]) for b in reports.conversion_by_band(scope)]
-    assert bands == [("under 70", 1, 0, 0, 0.0), ("70–79", 2, 2, 1, 50.0), ("80–89", 2, 0, 0, 0.0), ("90–99", 1, 1, 1, 100.0),
-                     ("100+", 1, 0, 0, 0.0)]
+    assert bands == [
+        ("under 70", 1, 0, 0, 0.0),
+        ("70–79", 2, 2, 1, 50.0),
+        ("80–89", 2, 0, 0, 0.0),
+        ("90–99", 1, 1, 1, 100.0),
+        ("100+", 1, 0, 0, 0.0),
+    ]
     grades = {g["grade"]: (g["mql"], g["sal"], g["sql"], g["won"]) for g in reports.conversion_by_grade(scope)}
     assert grades == {"A": (3, 2, 1, 0), "B": (2, 1, 1, 1), "C": (1, 0, 0, 0), "–": (1, 0, 0, 0)}
 
@@ -217,8 +285,15 @@ def test_qualifying_and_winning_copy_the_milestones_onto_the_handoff(sdr):
     SDRProfileFactory(user=sdr)
     lead = make_mql()
     handoff = services.handoff_accept(handoff=Handoff.objects.get(lead=lead), by=sdr)
-    services.lead_qualify(lead=lead, by=sdr, buying_cycle=True, influencer=True, timeframe_known=True,
-                          permission_to_follow_up=True, opportunity_amount="1000")
+    services.lead_qualify(
+        lead=lead,
+        by=sdr,
+        buying_cycle=True,
+        influencer=True,
+        timeframe_known=True,
+        permission_to_follow_up=True,
+        opportunity_amount="1000",
+    )
     services.lead_record_outcome(lead=lead, by=sdr, outcome="won")
     handoff.refresh_from_db()
     qualification = Qualification.objects.get(handoff=handoff)

@@ -30,8 +30,9 @@ pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 3, 31, 15, 0, tzinfo=UTC)
 REASONS = ["No budget", "Student", "No need", "Bad timing"]
-FULL_CHECKLIST = dict(buying_cycle=True, influencer=True, timeframe_known=True, opportunity_amount="25000",
-                      permission_to_follow_up=True)
+FULL_CHECKLIST = dict(
+    buying_cycle=True, influencer=True, timeframe_known=True, opportunity_amount="25000", permission_to_follow_up=True
+)
 
 
 def random_handoffs(rng, owners, count=160):
@@ -40,8 +41,9 @@ def random_handoffs(rng, owners, count=160):
     for _ in range(count):
         created = NOW - timedelta(days=45) + timedelta(seconds=rng.randrange(45 * 86400))
         owner = rng.choice([*owners, None])
-        status = rng.choice([HandoffStatus.OPEN, HandoffStatus.ACCEPTED, HandoffStatus.ACCEPTED, HandoffStatus.REJECTED,
-                             HandoffStatus.CLOSED])
+        status = rng.choice(
+            [HandoffStatus.OPEN, HandoffStatus.ACCEPTED, HandoffStatus.ACCEPTED, HandoffStatus.REJECTED, HandoffStatus.CLOSED]
+        )
         decided = status in (HandoffStatus.ACCEPTED, HandoffStatus.REJECTED)
         if decided and owner is None:
             owner = rng.choice(owners)
@@ -50,22 +52,44 @@ def random_handoffs(rng, owners, count=160):
         first = created + timedelta(minutes=minutes, seconds=rng.randrange(60)) if decided else None
         if status == HandoffStatus.OPEN and owner and rng.random() < 0.5:
             due = NOW - timedelta(minutes=rng.randrange(1, 600))  # overdue now
-        sql_at = first + timedelta(hours=rng.randrange(1, 200), seconds=rng.randrange(3600)) \
-            if status == HandoffStatus.ACCEPTED and rng.random() < 0.5 else None
-        won_at = sql_at + timedelta(days=rng.randrange(1, 20), seconds=rng.randrange(3600)) if sql_at and rng.random() < 0.4 else None
+        sql_at = (
+            first + timedelta(hours=rng.randrange(1, 200), seconds=rng.randrange(3600))
+            if status == HandoffStatus.ACCEPTED and rng.random() < 0.5
+            else None
+        )
+        won_at = (
+            sql_at + timedelta(days=rng.randrange(1, 20), seconds=rng.randrange(3600)) if sql_at and rng.random() < 0.4 else None
+        )
         channel = rng.choice(["paid", "event", "inbound_form"])
         lead = LeadFactory(source=channel, stage=Stage.MQL)
         handoff = HandoffFactory(
-            lead=lead, owner=owner, status=status, channel=channel, campaign=rng.choice(["", "spring", "webinar-7"]),
-            score_at_handoff=Decimal(rng.randrange(550, 1250)) / 10, grade_at_handoff=rng.choice(["A", "B", "C", ""]),
-            created_at=created, assigned_at=created if owner else None, due_at=due, first_decision_at=first,
-            response_minutes=minutes, decided_by=owner if decided else None, closed_at=first,
+            lead=lead,
+            owner=owner,
+            status=status,
+            channel=channel,
+            campaign=rng.choice(["", "spring", "webinar-7"]),
+            score_at_handoff=Decimal(rng.randrange(550, 1250)) / 10,
+            grade_at_handoff=rng.choice(["A", "B", "C", ""]),
+            created_at=created,
+            assigned_at=created if owner else None,
+            due_at=due,
+            first_decision_at=first,
+            response_minutes=minutes,
+            decided_by=owner if decided else None,
+            closed_at=first,
             rejection_reason=reason(rng.choice(REASONS)) if status == HandoffStatus.REJECTED else None,
-            sql_at=sql_at, won_at=won_at,
+            sql_at=sql_at,
+            won_at=won_at,
         )
-        for kind, rule_id, label, points in rng.sample([("fit", 1, "Target industry", 15), ("fit", 2, "Senior title", 10),
-                                                        ("engagement", 3, "Demo request", 40), ("engagement", 4, "Download", 5)],
-                                                       rng.randrange(0, 4)):
+        for kind, rule_id, label, points in rng.sample(
+            [
+                ("fit", 1, "Target industry", 15),
+                ("fit", 2, "Senior title", 10),
+                ("engagement", 3, "Demo request", 40),
+                ("engagement", 4, "Download", 5),
+            ],
+            rng.randrange(0, 4),
+        ):
             HandoffRule.objects.create(handoff=handoff, kind=kind, rule_id=rule_id, label=label, points=points)
 
 
@@ -152,6 +176,7 @@ def test_percentile_of_counts_is_percentile_cont():
 
 
 # --- the services keep the rollups current ------------------------------------------------
+
 
 def snapshot():
     """Every rollup row with something in it, in a comparable form."""
@@ -243,7 +268,7 @@ def test_kept_statements_read_what_the_orm_reads(settings, sdr, other_sdr, zone)
     settings.TIME_ZONE = zone
     random_handoffs(random.Random(7), [sdr, other_sdr], count=40)
     ids = list(Handoff.objects.order_by("pk").values_list("pk", flat=True))
-    for chosen in ([ids[0]], [ids[3]], ids[5:9], ids[:rollup.COMPILED_MAX_IDS]):
+    for chosen in ([ids[0]], [ids[3]], ids[5:9], ids[: rollup.COMPILED_MAX_IDS]):
         fast, slow = rollup.contributions(chosen), rollup.contributions(chosen, compiled=False)
         assert fast == slow
         assert any(fast), chosen  # the handoffs contribute something: the comparison means something

@@ -24,8 +24,15 @@ NINE_TO_SIX = BusinessCalendar(opens=time(9), closes=time(18))
 def business_add(start, hours):
     return NINE_TO_SIX.add(start, timedelta(hours=hours))
 
-FULL_CHECKLIST = dict(buying_cycle=True, influencer=True, timeframe_known=True, opportunity_amount="25000",
-                      permission_to_follow_up=True, budget_note="Approved for Q1")
+
+FULL_CHECKLIST = dict(
+    buying_cycle=True,
+    influencer=True,
+    timeframe_known=True,
+    opportunity_amount="25000",
+    permission_to_follow_up=True,
+    budget_note="Approved for Q1",
+)
 
 
 def open_handoff(lead):
@@ -42,6 +49,7 @@ def accepted_sal(sdr):
 
 
 # --- routing ---------------------------------------------------------------------------
+
 
 def test_becoming_mql_opens_a_handoff_assigned_round_robin(sdr, other_sdr, routing):
     first, second, third = make_mql(), make_mql(), make_mql()
@@ -104,6 +112,7 @@ def test_a_stale_open_handoff_is_closed_when_the_lead_becomes_mql_again(sdr, rou
 
 # --- claim and reassign ----------------------------------------------------------------
 
+
 def test_sdr_claims_a_pool_handoff_and_the_clock_starts(sdr):
     handoff = open_handoff(make_mql())
     claimed = services.handoff_claim(handoff=handoff, by=sdr)
@@ -159,6 +168,7 @@ def test_reassigning_to_someone_outside_the_queue_is_refused(manager, marketer, 
 
 
 # --- accept ------------------------------------------------------------------------------
+
 
 def test_accept_makes_the_lead_a_sal_owned_by_the_sdr(sdr, routing):
     lead = make_mql()
@@ -243,6 +253,7 @@ def test_accept_on_a_lead_that_left_mql_is_a_conflict(sdr, routing):
 
 # --- reject ------------------------------------------------------------------------------
 
+
 def test_rejected_lead_returns_to_nurture_with_cooldown_and_recycle_count(sdr, routing):
     lead = make_mql()
     handoff = open_handoff(lead)
@@ -295,6 +306,7 @@ def test_reject_with_an_inactive_reason_writes_nothing(sdr, routing):
 
 
 # --- SAL work ----------------------------------------------------------------------------
+
 
 def test_qualify_moves_a_sal_to_sql_with_the_checklist(sdr, routing):
     lead = accepted_sal(sdr)

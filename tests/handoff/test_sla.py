@@ -19,8 +19,16 @@ FRIDAY_1730 = datetime(2026, 3, 6, 17, 30, tzinfo=UTC)
 
 
 def policy(**fields):
-    values = dict(name="Test", channel="", response_hours=4, workdays=[0, 1, 2, 3, 4], opens_at=time(9), closes_at=time(18),
-                  time_zone="UTC", holidays="")
+    values = dict(
+        name="Test",
+        channel="",
+        response_hours=4,
+        workdays=[0, 1, 2, 3, 4],
+        opens_at=time(9),
+        closes_at=time(18),
+        time_zone="UTC",
+        holidays="",
+    )
     values.update(fields)
     return SLAPolicy(**values)
 
@@ -60,13 +68,16 @@ def test_the_decision_stops_the_clock_in_business_minutes(sdr):
     assert Handoff.objects.get(pk=handoff.pk).response_minutes == 90
 
 
-@pytest.mark.parametrize("fields, field, words", [
-    (dict(workdays=[]), "workdays", "no business hours"),
-    (dict(opens_at=time(18), closes_at=time(9)), "closes_at", "no business hours"),
-    (dict(time_zone="Mars/Olympus"), "time_zone", "not a time zone"),
-    (dict(holidays="next tuesday"), "holidays", "dates like"),
-    (dict(workdays=[7]), "workdays", "weekday numbers"),
-])
+@pytest.mark.parametrize(
+    "fields, field, words",
+    [
+        (dict(workdays=[]), "workdays", "no business hours"),
+        (dict(opens_at=time(18), closes_at=time(9)), "closes_at", "no business hours"),
+        (dict(time_zone="Mars/Olympus"), "time_zone", "not a time zone"),
+        (dict(holidays="next tuesday"), "holidays", "dates like"),
+        (dict(workdays=[7]), "workdays", "weekday numbers"),
+    ],
+)
 def test_policy_validation_refuses_a_calendar_without_business_hours(db, fields, field, words):
     with pytest.raises(ValidationError) as error:
         policy(**fields).full_clean()
@@ -84,9 +95,19 @@ def test_policy_validation_refuses_overlapping_channel_policies(db):
 def test_admin_refuses_a_policy_with_no_business_days(client, django_user_model):
     admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
     client.force_login(admin)
-    response = client.post("/admin/handoff/slapolicy/add/", {
-        "name": "Weekend only", "channel": "event", "response_hours": "2", "opens_at": "09:00", "closes_at": "18:00",
-        "time_zone": "UTC", "holidays": "", "active": "on"})
+    response = client.post(
+        "/admin/handoff/slapolicy/add/",
+        {
+            "name": "Weekend only",
+            "channel": "event",
+            "response_hours": "2",
+            "opens_at": "09:00",
+            "closes_at": "18:00",
+            "time_zone": "UTC",
+            "holidays": "",
+            "active": "on",
+        },
+    )
     assert response.status_code == 200
     assert "a policy with no business hours never comes due" in response.content.decode()
     assert not SLAPolicy.objects.filter(name="Weekend only").exists()
@@ -94,22 +115,26 @@ def test_admin_refuses_a_policy_with_no_business_days(client, django_user_model)
 
 # --- escalation ---------------------------------------------------------------------------
 
+
 @pytest.fixture
 def overdue(sdr, manager):
     manager.email = "boss@example.com"
     manager.save()
     sdr.email = "sdr@example.com"
     sdr.save()
-    return HandoffFactory(owner=sdr, created_at=FRIDAY_1730 - timedelta(hours=4), assigned_at=FRIDAY_1730 - timedelta(hours=4),
-                          due_at=FRIDAY_1730)
+    return HandoffFactory(
+        owner=sdr, created_at=FRIDAY_1730 - timedelta(hours=4), assigned_at=FRIDAY_1730 - timedelta(hours=4), due_at=FRIDAY_1730
+    )
 
 
 @pytest.fixture
 def check(django_capture_on_commit_callbacks):
     """check_sla with the after-commit mail sent (the test's transaction never commits)."""
+
     def run(**kwargs):
         with django_capture_on_commit_callbacks(execute=True):
             return sla.check_sla(**kwargs)
+
     return run
 
 
@@ -169,7 +194,9 @@ def test_a_reassign_tier_gives_it_to_another_sdr_with_a_new_clock(overdue, sdr, 
 
 
 def test_decided_handoffs_are_not_escalated(overdue, sdr, check):
-    Handoff.objects.filter(pk=overdue.pk).update(status=HandoffStatus.ACCEPTED, first_decision_at=FRIDAY_1730 + timedelta(hours=1))
+    Handoff.objects.filter(pk=overdue.pk).update(
+        status=HandoffStatus.ACCEPTED, first_decision_at=FRIDAY_1730 + timedelta(hours=1)
+    )
     assert check(now=datetime(2026, 3, 10, 9, 0, tzinfo=UTC)).escalations == 0
     assert not Escalation.objects.exists()
 
@@ -217,8 +244,15 @@ def test_two_checks_at_once_take_each_step_once(seeded_transactional_db):
 
     owner = make_user(roles.SDR, username="racer", email="racer@example.com")
     boss = make_user(roles.SALES_MANAGER, username="boss", email="boss@example.com")
-    handoffs = [HandoffFactory(owner=owner, created_at=FRIDAY_1730 - timedelta(hours=4),
-                               assigned_at=FRIDAY_1730 - timedelta(hours=4), due_at=FRIDAY_1730) for _ in range(5)]
+    handoffs = [
+        HandoffFactory(
+            owner=owner,
+            created_at=FRIDAY_1730 - timedelta(hours=4),
+            assigned_at=FRIDAY_1730 - timedelta(hours=4),
+            due_at=FRIDAY_1730,
+        )
+        for _ in range(5)
+    ]
     now = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)  # owner and manager tiers due, the pool tier not yet
     results = race(lambda: sla.check_sla(now=now), lambda: sla.check_sla(now=now))
     errors = [r for r in results if isinstance(r, Exception)]

@@ -84,8 +84,13 @@ def test_a_breach_before_the_reassignment_still_counts_in_the_dashboard(settings
 
 def test_an_open_handoff_reclaimed_after_its_deadline_counts_as_breached_now(settings, sdr, other_sdr, manager, routing):
     now = timezone.now()
-    late = HandoffFactory(owner=other_sdr, created_at=now - timedelta(days=1), assigned_at=now - timedelta(minutes=10),
-                          due_at=now + timedelta(hours=3), first_due_at=now - timedelta(hours=2))
+    late = HandoffFactory(
+        owner=other_sdr,
+        created_at=now - timedelta(days=1),
+        assigned_at=now - timedelta(minutes=10),
+        due_at=now + timedelta(hours=3),
+        first_due_at=now - timedelta(hours=2),
+    )
     HandoffFactory(owner=other_sdr, created_at=now - timedelta(days=1), due_at=now + timedelta(hours=3))
     rollup.rebuild()
     (summary, by_sdr, _), raw = both_ways(settings, reports.Scope())
@@ -109,6 +114,7 @@ def test_the_rollups_follow_a_claim_after_the_deadline(settings, sdr, other_sdr,
 
 
 # --- who takes handoffs ------------------------------------------------------------------------
+
 
 def test_a_manager_without_an_sdr_profile_is_never_routed_work(manager):
     for _ in range(3):
@@ -152,8 +158,9 @@ def test_the_migration_backfills_the_first_deadline_from_the_earliest_clock(sdr)
     now = timezone.now()
     plain = HandoffFactory(owner=sdr, due_at=now + timedelta(hours=1), first_due_at=None)
     moved = HandoffFactory(owner=sdr, due_at=now + timedelta(hours=3), first_due_at=None)
-    Escalation.objects.create(handoff=moved, tier=EscalationTier.objects.first(), due_at=now - timedelta(hours=2),
-                              action="return_to_pool")
+    Escalation.objects.create(
+        handoff=moved, tier=EscalationTier.objects.first(), due_at=now - timedelta(hours=2), action="return_to_pool"
+    )
     pool = HandoffFactory(owner=None, first_due_at=None)
     migration = importlib.import_module("handoff.migrations.0012_first_due_at_and_sdr_profile_history")
     migration.backfill_first_due_at(django_apps, None)
@@ -164,7 +171,9 @@ def test_the_migration_backfills_the_first_deadline_from_the_earliest_clock(sdr)
     assert pool.first_due_at is None
 
 
-def test_the_lead_pages_handoff_box_names_the_first_deadline_and_what_restarted_the_clock(client, sdr, other_sdr, manager, routing):
+def test_the_lead_pages_handoff_box_names_the_first_deadline_and_what_restarted_the_clock(
+    client, sdr, other_sdr, manager, routing
+):
     from django.contrib.auth import get_user_model
 
     from leadhub.formatting import moment
@@ -189,8 +198,15 @@ def test_the_lead_pages_handoff_box_shows_the_opportunity_as_money(client, sdr, 
     lead = make_mql()
     services.handoff_accept(handoff=open_handoff(lead), by=sdr)
     lead.refresh_from_db()
-    services.lead_qualify(lead=lead, by=sdr, buying_cycle=True, influencer=True, timeframe_known=True,
-                          permission_to_follow_up=True, opportunity_amount="42000")
+    services.lead_qualify(
+        lead=lead,
+        by=sdr,
+        buying_cycle=True,
+        influencer=True,
+        timeframe_known=True,
+        permission_to_follow_up=True,
+        opportunity_amount="42000",
+    )
     client.force_login(sdr)
     html = client.get(f"/leads/{lead.pk}/").content.decode()
     assert "opportunity $42,000." in html and "$42000" not in html

@@ -47,10 +47,21 @@ def workload(team, sdr, other_sdr):
     for due in (now - timedelta(minutes=5), now + timedelta(hours=2), now + timedelta(hours=3)):
         HandoffFactory(owner=sdr, assigned_at=now - timedelta(hours=6), due_at=due)
     for minutes in (30, 90):
-        HandoffFactory(owner=sdr, status=HandoffStatus.ACCEPTED, assigned_at=today - timedelta(hours=2), first_decision_at=today,
-                       response_minutes=minutes)
-    HandoffFactory(owner=sdr, status=HandoffStatus.REJECTED, rejection_reason=reason("No need"), response_minutes=600,
-                   assigned_at=today - timedelta(days=8), first_decision_at=today - timedelta(days=8))
+        HandoffFactory(
+            owner=sdr,
+            status=HandoffStatus.ACCEPTED,
+            assigned_at=today - timedelta(hours=2),
+            first_decision_at=today,
+            response_minutes=minutes,
+        )
+    HandoffFactory(
+        owner=sdr,
+        status=HandoffStatus.REJECTED,
+        rejection_reason=reason("No need"),
+        response_minutes=600,
+        assigned_at=today - timedelta(days=8),
+        first_decision_at=today - timedelta(days=8),
+    )
     HandoffFactory(owner=other_sdr, due_at=now + timedelta(hours=1))
 
 
@@ -99,7 +110,13 @@ def test_manager_changes_capacity_in_place_and_the_history_says_who_changed_what
     profile.refresh_from_db()
     assert profile.capacity == 25
     change = SDRProfileChange.objects.get()
-    assert (change.profile, change.field, change.old_value, change.new_value, change.by) == (profile, "capacity", "10", "25", manager)
+    assert (change.profile, change.field, change.old_value, change.new_value, change.by) == (
+        profile,
+        "capacity",
+        "10",
+        "25",
+        manager,
+    )
     assert 'id="team-history" class="card team-history" hx-swap-oob="true"' in html
     assert "changed" in html and "capacity from <strong>10</strong> to <strong>25</strong>" in html
 
@@ -118,12 +135,15 @@ def test_manager_marks_an_sdr_unavailable_and_out_of_office_and_routing_skips_th
     assert routing.next_sdr(timezone.now()).user == other_sdr
 
 
-@pytest.mark.parametrize(("field", "value", "sentence"), [
-    ("capacity", "-3", "Capacity is a whole number of open handoffs from 0 to 500."),
-    ("capacity", "100000", "Capacity is a whole number of open handoffs from 0 to 500."),
-    ("capacity", "many", "Enter a whole number."),
-    ("out_of_office_until", "2020-01-06T09:00", "is in the past: choose a later time, or clear it."),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "sentence"),
+    [
+        ("capacity", "-3", "Capacity is a whole number of open handoffs from 0 to 500."),
+        ("capacity", "100000", "Capacity is a whole number of open handoffs from 0 to 500."),
+        ("capacity", "many", "Enter a whole number."),
+        ("out_of_office_until", "2020-01-06T09:00", "is in the past: choose a later time, or clear it."),
+    ],
+)
 def test_a_refused_edit_answers_in_place_with_a_sentence_and_changes_nothing(client, manager, team, field, value, sentence):
     profile = team[0]
     client.force_login(manager)
@@ -142,8 +162,11 @@ def test_a_refused_edit_answers_in_place_with_a_sentence_and_changes_nothing(cli
 def test_a_plain_post_redirects_back_to_the_team_with_a_message(client, manager, team):
     profile = team[1]
     client.force_login(manager)
-    response = client.post(reverse("handoff:team-profile", args=[profile.pk]),
-                           {f"p{profile.pk}-capacity": "12", f"p{profile.pk}-available": "on"}, follow=True)
+    response = client.post(
+        reverse("handoff:team-profile", args=[profile.pk]),
+        {f"p{profile.pk}-capacity": "12", f"p{profile.pk}-available": "on"},
+        follow=True,
+    )
     assert response.redirect_chain == [("/team/", 302)]
     assert "capacity 12" in response.content.decode()
 

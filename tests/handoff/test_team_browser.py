@@ -27,8 +27,9 @@ def page_is_intact(page):
 
 
 @pytest.mark.parametrize("width,height", [(1440, 900), (390, 844)])
-def test_manager_edits_the_team_in_place_and_refusals_stay_in_the_row(page, live_server, settings, manager, sdr, other_sdr,
-                                                                       width, height, tmp_path):
+def test_manager_edits_the_team_in_place_and_refusals_stay_in_the_row(
+    page, live_server, settings, manager, sdr, other_sdr, width, height, tmp_path
+):
     settings.DEBUG = True
     page.set_viewport_size({"width": width, "height": height})
     profile = SDRProfileFactory(user=sdr, capacity=10)

@@ -17,8 +17,14 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def activity(email, external_id):
-    return {"email": email, "kind": "page_view", "occurred_at": timezone.now().isoformat(), "source": "hubspot",
-            "external_id": external_id, "properties": {"url": "/pricing"}}
+    return {
+        "email": email,
+        "kind": "page_view",
+        "occurred_at": timezone.now().isoformat(),
+        "source": "hubspot",
+        "external_id": external_id,
+        "properties": {"url": "/pricing"},
+    }
 
 
 def post(api, items):
@@ -55,8 +61,17 @@ def test_the_service_records_overlapping_batches_in_opposite_orders_at_once(capl
     rounds, size = 8, 600
     for n in range(rounds):
         now = timezone.now()
-        items = [{"email": emails[i % len(emails)], "kind": "page_view", "occurred_at": now, "source": "hubspot",
-                  "external_id": f"s{n}-{i}", "properties": {}} for i in range(size)]
+        items = [
+            {
+                "email": emails[i % len(emails)],
+                "kind": "page_view",
+                "occurred_at": now,
+                "source": "hubspot",
+                "external_id": f"s{n}-{i}",
+                "properties": {},
+            }
+            for i in range(size)
+        ]
         results = race(partial(record_activities, items=items), partial(record_activities, items=items[::-1]))
 
         assert not [r for r in results if isinstance(r, Exception)], results

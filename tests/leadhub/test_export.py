@@ -62,10 +62,10 @@ def test_lead_list_has_an_export_button_with_the_current_filters(client, manager
 
 def test_cells_that_spreadsheets_would_run_as_formulas_are_defused(client, manager):
     client.force_login(manager)
-    LeadFactory(email="x@acme.com", first_name="=HYPERLINK(\"http://evil\")", phone="+49 30 1234567", title="-5")
+    LeadFactory(email="x@acme.com", first_name='=HYPERLINK("http://evil")', phone="+49 30 1234567", title="-5")
     rows = read(client.get("/leads/export.csv"))
     row = dict(zip(rows[0], rows[1], strict=True))
-    assert row["first_name"] == "'=HYPERLINK(\"http://evil\")"
+    assert row["first_name"] == '\'=HYPERLINK("http://evil")'
     assert row["phone"] == "+49 30 1234567"  # a phone number is data
 
 
@@ -76,7 +76,9 @@ def test_exported_file_imports_back_unchanged(client, marketer, settings, tmp_pa
 
     settings.LEADHUB_IMPORT_DIR = str(tmp_path)
     client.force_login(marketer)
-    LeadFactory(email="juergen.mueller@acme.com", first_name="Jürgen", last_name="Müller", company=CompanyFactory(domain="acme.com"))
+    LeadFactory(
+        email="juergen.mueller@acme.com", first_name="Jürgen", last_name="Müller", company=CompanyFactory(domain="acme.com")
+    )
     data = b"".join(client.get("/leads/export.csv").streaming_content)
     job = imports.import_upload(uploaded_file=SimpleUploadedFile("leads.csv", data), by=marketer)
     assert job.fields[:4] == ["", "email", "first_name", "last_name"]
@@ -89,7 +91,10 @@ def test_exported_file_imports_back_unchanged(client, marketer, settings, tmp_pa
 def make_leads(n):
     company, _ = Company.objects.get_or_create(domain="bulk.com", defaults={"name": "Bulk"})
     Lead.objects.bulk_create(
-        [Lead(email=f"lead{i}@bulk.com", first_name="Ann", last_name=f"Lee{i}", company=company, campaign="x" * 40) for i in range(n)],
+        [
+            Lead(email=f"lead{i}@bulk.com", first_name="Ann", last_name=f"Lee{i}", company=company, campaign="x" * 40)
+            for i in range(n)
+        ],
         batch_size=2000,
     )
 
@@ -126,10 +131,23 @@ def test_export_reads_rows_through_a_chunked_iterator(client, manager):
     assert iterator.call_args.kwargs == {"chunk_size": csv_export.EXPORT_CHUNK_SIZE}
 
 
-@pytest.mark.parametrize(("value", "written"), [
-    ("=1+2", "'=1+2"), ("@SUM(A1)", "'@SUM(A1)"), ("+cmd", "'+cmd"), ("-2+3", "'-2+3"), ("\t=1", "'\t=1"), ("\r=1", "'\r=1"),
-    ("\t42", "'\t42"), ("\r-1", "'\r-1"),  # a tab or carriage return first: never a plain number
-    ("+49 30 1234-56", "+49 30 1234-56"), ("-12.5", "-12.5"), (-3, "-3"), (Decimal("-0.5"), "-0.5"), ("Acme", "Acme"),
-])
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ("=1+2", "'=1+2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("+cmd", "'+cmd"),
+        ("-2+3", "'-2+3"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("\t42", "'\t42"),
+        ("\r-1", "'\r-1"),  # a tab or carriage return first: never a plain number
+        ("+49 30 1234-56", "+49 30 1234-56"),
+        ("-12.5", "-12.5"),
+        (-3, "-3"),
+        (Decimal("-0.5"), "-0.5"),
+        ("Acme", "Acme"),
+    ],
+)
 def test_a_cell_that_would_start_a_formula_is_written_as_text_and_numbers_stay_numbers(value, written):
     assert csv_export.cell(value) == written

@@ -15,10 +15,19 @@ from tests.factories import UserFactory
 MOMENT = datetime.datetime(2026, 1, 15, 13, 5, tzinfo=datetime.UTC)
 
 
-@pytest.mark.parametrize(("value", "shown"), [
-    (42000, "$42,000"), (Decimal("42000.00"), "$42,000"), (Decimal("1234.5"), "$1,234.50"), (0, "$0"),
-    (-1500, "-$1,500"), (None, "—"), ("", "—"), ("not a number", "—"),
-])
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (42000, "$42,000"),
+        (Decimal("42000.00"), "$42,000"),
+        (Decimal("1234.5"), "$1,234.50"),
+        (0, "$0"),
+        (-1500, "-$1,500"),
+        (None, "—"),
+        ("", "—"),
+        ("not a number", "—"),
+    ],
+)
 def test_money_has_thousands_separators_and_cents_only_when_there_are_some(value, shown):
     assert formatting.money(value) == shown
 
@@ -28,9 +37,16 @@ def test_money_in_another_currency_names_it():
     assert formatting.money(1000, "CHF") == "1,000 CHF"
 
 
-@pytest.mark.parametrize(("value", "places", "shown"), [
-    (1234567, 0, "1,234,567"), (Decimal("76.94"), 1, "76.9"), (988, 0, "988"), (None, 0, "—"), (0, 0, "0"),
-])
+@pytest.mark.parametrize(
+    ("value", "places", "shown"),
+    [
+        (1234567, 0, "1,234,567"),
+        (Decimal("76.94"), 1, "76.9"),
+        (988, 0, "988"),
+        (None, 0, "—"),
+        (0, 0, "0"),
+    ],
+)
 def test_numbers_have_thousands_separators(value, places, shown):
     assert formatting.number(value, places) == shown
 
@@ -75,10 +91,16 @@ def test_choice_values_are_shown_by_their_labels():
 
 
 def test_the_same_filters_work_in_django_templates_and_jinja2():
-    django_text = engines["django"].from_string(
-        "{% load formatting %}{{ amount|money }} {{ count|number }} {{ at|moment }}").render({"amount": 42000, "count": 1500, "at": MOMENT})
-    jinja_text = engines["jinja2"].from_string("{{ amount|money }} {{ count|number }} {{ at|moment }}").render(
-        {"amount": 42000, "count": 1500, "at": MOMENT})
+    django_text = (
+        engines["django"]
+        .from_string("{% load formatting %}{{ amount|money }} {{ count|number }} {{ at|moment }}")
+        .render({"amount": 42000, "count": 1500, "at": MOMENT})
+    )
+    jinja_text = (
+        engines["jinja2"]
+        .from_string("{{ amount|money }} {{ count|number }} {{ at|moment }}")
+        .render({"amount": 42000, "count": 1500, "at": MOMENT})
+    )
     assert django_text == jinja_text == "$42,000 1,500 Jan 15, 2026 13:05 UTC"
 
 

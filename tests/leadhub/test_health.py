@@ -39,7 +39,9 @@ def test_healthz_reports_unreachable_broker_with_503(client, settings):
     assert response.json()["checks"]["broker"].startswith("error")
 
 
-@pytest.mark.parametrize("broker_url", ["redis://127.0.0.1:6379/0", "amqp://guest:guest@127.0.0.1:5672//"], ids=["redis", "rabbitmq"])
+@pytest.mark.parametrize(
+    "broker_url", ["redis://127.0.0.1:6379/0", "amqp://guest:guest@127.0.0.1:5672//"], ids=["redis", "rabbitmq"]
+)
 def test_healthz_reports_reachable_broker(client, settings, broker_url):
     response = healthz_with_broker(client, settings, broker_url)
     assert response.status_code == 200, response.json()
@@ -54,8 +56,9 @@ def test_production_settings_pass_deploy_checks():
 
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}  # set by the browser tests
     env.update(DEBUG="0", DJANGO_SECRET_KEY=secrets.token_urlsafe(50), DJANGO_ALLOWED_HOSTS="leadhub.example.com")
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                            capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], capture_output=True, text=True, env=env
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -35,7 +35,9 @@ def run(*args):
 
 
 def test_dry_run_counts_and_lists_problems_and_writes_nothing(csv_file):
-    out = run(csv_file, "--channel", "interaction", "--mapping", "Attendee Email=email", "--mapping", "Attendee=full_name", "--dry-run")
+    out = run(
+        csv_file, "--channel", "interaction", "--mapping", "Attendee Email=email", "--mapping", "Attendee=full_name", "--dry-run"
+    )
     assert "Dry run, nothing written: 3 rows; 2 new, 0 update existing leads, 0 unchanged, 1 rejected" in out
     assert "line 4: nope: “nope” is not an email address." in out
     assert not Lead.objects.exists() and not LeadImport.objects.exists() and not ImportMapping.objects.exists()
@@ -43,13 +45,25 @@ def test_dry_run_counts_and_lists_problems_and_writes_nothing(csv_file):
 
 def test_import_with_mapping_channel_campaign_and_rejected_file(csv_file, tmp_path):
     rejected = tmp_path / "rejected.csv"
-    out = run(csv_file, "--channel", "interaction", "--campaign", "webinar-pipeline-2026", "--mapping", "attendee email=email",
-              "--mapping", "Attendee=full_name", "--rejected", rejected)
+    out = run(
+        csv_file,
+        "--channel",
+        "interaction",
+        "--campaign",
+        "webinar-pipeline-2026",
+        "--mapping",
+        "attendee email=email",
+        "--mapping",
+        "Attendee=full_name",
+        "--rejected",
+        rejected,
+    )
     assert "Imported 3 rows" in out and "2 created, 0 updated, 0 unchanged, 1 rejected" in out
     ann = Lead.objects.get(email="ann@acme.com")
     assert (ann.first_name, ann.last_name, ann.source, ann.campaign) == ("Ann", "Lee", "interaction", "webinar-pipeline-2026")
     assert rejected.read_text(encoding="utf-8-sig").splitlines() == [
-        "Attendee Email,Attendee,Minutes,error", "nope,X,1,“nope” is not an email address."
+        "Attendee Email,Attendee,Minutes,error",
+        "nope,X,1,“nope” is not an email address.",
     ]
     # The next file with this header needs no --mapping.
     out = run(csv_file)
@@ -87,7 +101,11 @@ def test_exit_code_is_non_zero_with_the_sentence_on_stderr(tmp_path):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}", "CELERY_BROKER_URL": ""}
     result = subprocess.run(
         [sys.executable, "manage.py", "import_leads", str(path), "--dry-run", "--no-progress"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert result.returncode == 1
     assert "The file is empty: there is nothing to import." in result.stderr

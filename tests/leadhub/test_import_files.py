@@ -41,7 +41,12 @@ def test_utf8_with_bom_and_commas(run):
     assert (job.encoding, job.delimiter) == ("utf-8-sig", ",")
     assert job.header[0] == "Email"  # the BOM is not part of the first column's name
     lead = Lead.objects.get()
-    assert (lead.email, lead.first_name, lead.last_name, lead.company.name) == ("mueller@acme.de", "Jürgen", "Müller", "Acme GmbH")
+    assert (lead.email, lead.first_name, lead.last_name, lead.company.name) == (
+        "mueller@acme.de",
+        "Jürgen",
+        "Müller",
+        "Acme GmbH",
+    )
 
 
 def test_utf8_without_bom_and_semicolons(run):
@@ -78,9 +83,9 @@ def test_excel_unicode_text_utf16_with_tabs(run):
 
 def test_quoted_fields_with_delimiters_quotes_and_newlines(run):
     data = (
-        b'email,first_name,last_name,title\r\n'
+        b"email,first_name,last_name,title\r\n"
         b'ann@acme.com,Ann,"Lee, Jr.","Head of ""Growth""\r\nEMEA"\r\n'
-        b'bob@acme.com,Bob,Stone,CTO\r\n'
+        b"bob@acme.com,Bob,Stone,CTO\r\n"
     )
     job = run(data)
     ann = Lead.objects.get(email="ann@acme.com")
@@ -156,19 +161,29 @@ def test_a_mapping_without_email_or_with_a_field_twice_is_refused(fields, messag
 def test_the_mapping_is_remembered_for_the_next_file_with_the_same_header(run):
     first = run(b"Mail address;Who;Org\nann@acme.com;Ann;Acme\n", fields=["email", "first_name", "company_name"])
     assert first.created_count == 1
-    second = imports.import_upload(uploaded_file=SimpleUploadedFile("y.csv", b"MAIL ADDRESS;who;org\nbob@beta.com;Bob;Beta\n"), by=None)
+    second = imports.import_upload(
+        uploaded_file=SimpleUploadedFile("y.csv", b"MAIL ADDRESS;who;org\nbob@beta.com;Bob;Beta\n"), by=None
+    )
     assert second.fields == ["email", "first_name", "company_name"]
     other = imports.import_upload(uploaded_file=SimpleUploadedFile("z.csv", b"Mail address;Who\nbob@beta.com;Bob\n"), by=None)
     assert other.fields == ["", ""]  # a different header: a fresh guess
 
 
 def test_companies_come_from_the_email_domain_except_free_mail(run):
-    run(b"email,company,industry,employees,annual revenue,country\n"
-        b"ann@acme.com,Acme Inc,Software,250,\"$40,000,000.50\",de\n"
+    run(
+        b"email,company,industry,employees,annual revenue,country\n"
+        b'ann@acme.com,Acme Inc,Software,250,"$40,000,000.50",de\n'
         b"bob@acme.com,,,,,\n"
-        b"carl@gmail.com,Carl's Garage,Retail,3,100000,US\n")
+        b"carl@gmail.com,Carl's Garage,Retail,3,100000,US\n"
+    )
     acme = Company.objects.get()
     assert (acme.domain, acme.name, acme.industry, acme.employee_count, str(acme.annual_revenue), acme.country) == (
-        "acme.com", "Acme Inc", "software", 250, "40000000.50", "DE")
+        "acme.com",
+        "Acme Inc",
+        "software",
+        250,
+        "40000000.50",
+        "DE",
+    )
     assert Lead.objects.get(email="bob@acme.com").company == acme
     assert Lead.objects.get(email="carl@gmail.com").company is None

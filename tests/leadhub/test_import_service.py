@@ -55,9 +55,13 @@ HEADER = "email,first_name,last_name,title\n"
 
 def test_preview_counts_new_updates_and_invalid_rows_and_writes_no_lead(preview):
     LeadFactory(email="known@acme.com", first_name="Old", title="CEO", company=CompanyFactory(domain="acme.com"))
-    LeadFactory(email="same@acme.com", first_name="Sam", last_name="Same", title="CTO", company=Company.objects.get(domain="acme.com"))
+    LeadFactory(
+        email="same@acme.com", first_name="Sam", last_name="Same", title="CTO", company=Company.objects.get(domain="acme.com")
+    )
     before = set(Lead.objects.values_list("email", "first_name", "title"))
-    data = (HEADER + "new@acme.com,New,Lead,VP\nknown@acme.com,Kim,,\nsame@acme.com,Sam,Same,CTO\nnot-an-email,X,Y,Z\n,NoEmail,,\n").encode()
+    data = (
+        HEADER + "new@acme.com,New,Lead,VP\nknown@acme.com,Kim,,\nsame@acme.com,Sam,Same,CTO\nnot-an-email,X,Y,Z\n,NoEmail,,\n"
+    ).encode()
     job = preview(data)
     assert (job.rows_total, job.new_count, job.update_count, job.unchanged_count, job.invalid_count) == (5, 1, 1, 1, 2)
     assert set(Lead.objects.values_list("email", "first_name", "title")) == before
@@ -70,17 +74,32 @@ def test_preview_counts_new_updates_and_invalid_rows_and_writes_no_lead(preview)
 
 def test_commit_writes_creates_and_updates_and_lists_every_row(preview, commit):
     company = CompanyFactory(domain="acme.com", name="Acme")
-    LeadFactory(email="known@acme.com", first_name="Old", last_name="Name", title="CEO", company=company,
-                source="inbound_form", campaign="website")
+    LeadFactory(
+        email="known@acme.com",
+        first_name="Old",
+        last_name="Name",
+        title="CEO",
+        company=company,
+        source="inbound_form",
+        campaign="website",
+    )
     job = commit(preview((HEADER + "NEW@acme.com,New,Lead,VP\nknown@acme.com,Kim,,\nbad,X,Y,Z\n").encode()))
     assert (job.status, job.created_count, job.updated_count, job.rejected_count, job.rows_done) == ("done", 1, 1, 1, 3)
     new = Lead.objects.get(email="new@acme.com")
     assert (new.first_name, new.source, new.campaign, new.company) == ("New", "event", "berlin-fair", company)
     known = Lead.objects.get(email="known@acme.com")
     # Non-empty cells update; empty cells keep what the lead had; channel and campaign stay the first touch.
-    assert (known.first_name, known.last_name, known.title, known.source, known.campaign) == ("Kim", "Name", "CEO", "inbound_form", "website")
+    assert (known.first_name, known.last_name, known.title, known.source, known.campaign) == (
+        "Kim",
+        "Name",
+        "CEO",
+        "inbound_form",
+        "website",
+    )
     assert list(job.rows.values_list("line", "outcome", "lead_id")) == [
-        (2, "created", new.pk), (3, "updated", known.pk), (4, "rejected", None)
+        (2, "created", new.pk),
+        (3, "updated", known.pk),
+        (4, "rejected", None),
     ]
 
 
@@ -102,16 +121,15 @@ def test_importing_the_same_file_twice_creates_nothing_new(preview, commit):
     assert (again.new_count, again.update_count, again.unchanged_count) == (0, 0, 30)
     second = commit(again)
     assert (second.created_count, second.updated_count, second.unchanged_count) == (0, 0, 30)
-    assert list(Lead.objects.order_by("email").values_list("email", "first_name", "title", "company_id", "updated_at")) == snapshot
+    assert (
+        list(Lead.objects.order_by("email").values_list("email", "first_name", "title", "company_id", "updated_at")) == snapshot
+    )
     assert Company.objects.count() == 1
 
 
 def test_a_file_with_conflicting_company_facts_still_reimports_as_unchanged(preview, commit, monkeypatch):
     monkeypatch.setattr(imports.rows, "BATCH_SIZE", 2)
-    data = (
-        b"email,company,employees\n"
-        b"a@acme.com,Acme,100\nb@acme.com,Acme,100\nc@acme.com,Acme Inc,250\nd@acme.com,,\n"
-    )
+    data = b"email,company,employees\na@acme.com,Acme,100\nb@acme.com,Acme,100\nc@acme.com,Acme Inc,250\nd@acme.com,,\n"
     first = commit(preview(data))
     assert first.created_count == 4
     acme = Company.objects.get()
@@ -140,7 +158,7 @@ def test_a_duplicate_row_in_the_file_is_rejected_as_duplicate_of_the_earlier_lin
 def test_wrong_types_and_unknown_channels_are_rejected_per_row(preview):
     data = (
         "email,channel,employees,revenue,industry,country,first_name\n"
-        "a@acme.com,Paid,1.200,\"1.234.567,89\",Software,de,Ann\n"
+        'a@acme.com,Paid,1.200,"1.234.567,89",Software,de,Ann\n'
         "b@acme.com,carrier pigeon,many,lots,Rocketry,Germany,Bob\n"
         f"c@acme.com,event,5,5,software,US,{'x' * 101}\n"
     ).encode()
@@ -148,21 +166,34 @@ def test_wrong_types_and_unknown_channels_are_rejected_per_row(preview):
     assert (job.new_count, job.invalid_count) == (1, 2)
     messages = dict(job.rows.values_list("line", "message"))
     assert messages[3].startswith("Country “Germany” is not a 2-letter code")
-    for fragment in ("channel “carrier pigeon” is unknown", "employee count “many” is not a whole number",
-                     "annual revenue “lots” is not an amount", "industry “Rocketry” is unknown"):
+    for fragment in (
+        "channel “carrier pigeon” is unknown",
+        "employee count “many” is not a whole number",
+        "annual revenue “lots” is not an amount",
+        "industry “Rocketry” is unknown",
+    ):
         assert fragment in messages[3]
     assert messages[4] == "First name is longer than 100 characters."
 
 
 def test_a_channel_column_overrides_the_chosen_channel(preview, commit):
     commit(preview(b"email,channel\na@acme.com,Paid\nb@acme.com,\nc@acme.com,inbound form\n"))
-    assert dict(Lead.objects.values_list("email", "source")) == {"a@acme.com": "paid", "b@acme.com": "event", "c@acme.com": "inbound_form"}
+    assert dict(Lead.objects.values_list("email", "source")) == {
+        "a@acme.com": "paid",
+        "b@acme.com": "event",
+        "c@acme.com": "inbound_form",
+    }
 
 
 @pytest.mark.parametrize(
     ("email", "canonical"),
-    [("Ann+Webinar@X.com", "ann@x.com"), ("ann@x.com", "ann@x.com"), ("a+b+c@d.com", "a@d.com"), ("+x@y.com", "+x@y.com"),
-     ("plain.name@d.co.uk", "plain.name@d.co.uk")],
+    [
+        ("Ann+Webinar@X.com", "ann@x.com"),
+        ("ann@x.com", "ann@x.com"),
+        ("a+b+c@d.com", "a@d.com"),
+        ("+x@y.com", "+x@y.com"),
+        ("plain.name@d.co.uk", "plain.name@d.co.uk"),
+    ],
 )
 def test_canonical_email_in_python_and_in_the_database_agree(email, canonical):
     assert services.canonical_email(email) == canonical
@@ -186,7 +217,10 @@ def test_preview_flags_plus_addressed_duplicates_of_leads_and_of_earlier_lines(p
     job = preview(data)
     assert job.new_count == 3 and job.possible_duplicate_count == 2
     flagged = {row.line: (row.message, row.possible_duplicate_of_id) for row in job.rows.filter(outcome="possible_dup")}
-    assert flagged == {2: (f"Possible duplicate of lead #{ann.pk}.", ann.pk), 4: ("Possible duplicate of line 3 (bob@beta.com).", None)}
+    assert flagged == {
+        2: (f"Possible duplicate of lead #{ann.pk}.", ann.pk),
+        4: ("Possible duplicate of line 3 (bob@beta.com).", None),
+    }
     job = commit(job)
     # Possible duplicates are imported (a person may use two addresses) and stay flagged on the result.
     assert job.created_count == 3
@@ -237,7 +271,9 @@ def test_writes_are_set_based_so_queries_do_not_grow_with_rows(preview, django_c
 
 def test_rescoring_of_the_touched_leads_is_queued_after_each_batch(preview, commit, monkeypatch):
     monkeypatch.setattr(imports.rows, "BATCH_SIZE", 2)
-    LeadFactory(email="lead0@acme.com", first_name="First0", last_name="Last0", title="Title 0", company=CompanyFactory(domain="acme.com"))
+    LeadFactory(
+        email="lead0@acme.com", first_name="First0", last_name="Last0", title="Title 0", company=CompanyFactory(domain="acme.com")
+    )
     job = preview((HEADER + rows(3) + "lead9@acme.com,Changed,,\n").encode())
     with mock.patch("qualification.tasks.rescore_leads.delay") as delay:
         job = commit(job)
@@ -246,7 +282,10 @@ def test_rescoring_of_the_touched_leads_is_queued_after_each_batch(preview, comm
     # changed leads waiting; lead0 is unchanged, so it is not rescored.
     assert delay.call_count == 2
     assert set(PendingRescore.objects.values_list("lead_id", flat=True)) == {
-        ids["lead1@acme.com"], ids["lead2@acme.com"], ids["lead9@acme.com"]}
+        ids["lead1@acme.com"],
+        ids["lead2@acme.com"],
+        ids["lead9@acme.com"],
+    }
 
 
 def test_an_import_starts_once_even_when_confirmed_twice(preview, commit):
@@ -259,8 +298,10 @@ def test_an_import_starts_once_even_when_confirmed_twice(preview, commit):
 
 
 def test_rejected_rows_come_back_with_their_original_cells_and_an_error_column(preview):
-    job = preview("email;Vorname;Notiz\nann@acme.com;Ann;ok\nkaputt;Jörg;\"zwei\nZeilen\"\n".encode("cp1252"),
-                  fields=["email", "first_name", ""])
+    job = preview(
+        'email;Vorname;Notiz\nann@acme.com;Ann;ok\nkaputt;Jörg;"zwei\nZeilen"\n'.encode("cp1252"),
+        fields=["email", "first_name", ""],
+    )
     header, data = imports.rejected_rows(job)
     assert header == ["email", "Vorname", "Notiz", "error"]
     assert list(data) == [["kaputt", "Jörg", "zwei\nZeilen", "“kaputt” is not an email address."]]

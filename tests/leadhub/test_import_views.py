@@ -11,7 +11,9 @@ from tests.factories import LeadFactory
 
 pytestmark = pytest.mark.django_db
 
-FILE = "E-Mail;Vorname;Nachname;Firma;Notiz\r\nhans@cafe.de;Hans;Müller;Café Kranzler;\r\nkaputt;Jörg;X;;\r\nann@acme.com;Ann;Lee;Acme;VIP\r\n".encode("cp1252")
+FILE = "E-Mail;Vorname;Nachname;Firma;Notiz\r\nhans@cafe.de;Hans;Müller;Café Kranzler;\r\nkaputt;Jörg;X;;\r\nann@acme.com;Ann;Lee;Acme;VIP\r\n".encode(
+    "cp1252"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +22,9 @@ def _import_dir(settings, tmp_path):
 
 
 def upload(client, data=FILE, name="messe.csv", **extra):
-    return client.post("/leads/import/", {"file": SimpleUploadedFile(name, data), "channel": "event", "campaign": "messe-2026", **extra})
+    return client.post(
+        "/leads/import/", {"file": SimpleUploadedFile(name, data), "channel": "event", "campaign": "messe-2026", **extra}
+    )
 
 
 def mapping_post(job, **overrides):
@@ -50,7 +54,12 @@ def test_upload_map_preview_and_commit(client, marketer, django_capture_on_commi
     response = upload(client)
     job = LeadImport.objects.get()
     assert response.status_code == 302 and response.url == f"/leads/import/{job.pk}/"
-    assert (job.created_by, job.encoding, job.delimiter, job.fields) == (marketer, "cp1252", ";", ["email", "first_name", "last_name", "company_name", ""])
+    assert (job.created_by, job.encoding, job.delimiter, job.fields) == (
+        marketer,
+        "cp1252",
+        ";",
+        ["email", "first_name", "last_name", "company_name", ""],
+    )
 
     page = client.get(response.url)
     assert page.status_code == 200

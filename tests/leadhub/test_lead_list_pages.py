@@ -26,10 +26,15 @@ def leads():
     now = timezone.now()
     made = []
     for i in range(11):
-        made.append(LeadFactory(
-            last_name=["Berg", "Adams", "Berg"][i % 3], total_score=Decimal(i % 4), stage=["new", "mql"][i % 2],
-            created_at=now - timedelta(days=i % 5), last_activity_at=None if i % 3 == 0 else now - timedelta(hours=i % 4),
-        ))
+        made.append(
+            LeadFactory(
+                last_name=["Berg", "Adams", "Berg"][i % 3],
+                total_score=Decimal(i % 4),
+                stage=["new", "mql"][i % 2],
+                created_at=now - timedelta(days=i % 5),
+                last_activity_at=None if i % 3 == 0 else now - timedelta(hours=i % 4),
+            )
+        )
     return made
 
 
@@ -156,8 +161,18 @@ def test_the_lead_list_costs_the_same_queries_for_10_and_1000_leads(client, mana
     now = timezone.now()
 
     def add(n, start):
-        Lead.objects.bulk_create([Lead(email=f"bulk{start + i}@x.example", last_name=f"L{i}", owner=sdr, created_at=now - timedelta(minutes=i),
-                                       last_activity_at=now) for i in range(n)])
+        Lead.objects.bulk_create(
+            [
+                Lead(
+                    email=f"bulk{start + i}@x.example",
+                    last_name=f"L{i}",
+                    owner=sdr,
+                    created_at=now - timedelta(minutes=i),
+                    last_activity_at=now,
+                )
+                for i in range(n)
+            ]
+        )
 
     add(10, 0)
     counts = {}

@@ -54,12 +54,29 @@ def test_merge_moves_activities_history_and_handoffs_to_the_survivor_and_deletes
 
 def test_merge_fills_blank_profile_fields_and_never_overwrites(marketer):
     old = timezone.now() - timedelta(days=30)
-    survivor = LeadFactory(email="bo@gmail.com", company=None, first_name="Bo", last_name="", title="", phone="",
-                           recycle_count=1, last_activity_at=old)
+    survivor = LeadFactory(
+        email="bo@gmail.com",
+        company=None,
+        first_name="Bo",
+        last_name="",
+        title="",
+        phone="",
+        recycle_count=1,
+        last_activity_at=old,
+    )
     company = CompanyFactory(name="Acme")
-    duplicate = LeadFactory(email="bo@acme.com", company=company, first_name="Robert", last_name="Stone",
-                            title="VP Sales", phone="+1 555", created_at=old, recycle_count=3,
-                            last_activity_at=old - timedelta(days=1), nurture_until=timezone.now() + timedelta(days=9))
+    duplicate = LeadFactory(
+        email="bo@acme.com",
+        company=company,
+        first_name="Robert",
+        last_name="Stone",
+        title="VP Sales",
+        phone="+1 555",
+        created_at=old,
+        recycle_count=3,
+        last_activity_at=old - timedelta(days=1),
+        nurture_until=timezone.now() + timedelta(days=9),
+    )
 
     services.lead_merge(survivor=survivor, duplicate=duplicate, by=marketer)
 
@@ -173,10 +190,18 @@ def test_later_upserts_and_activities_for_the_merged_email_reach_the_survivor(ma
     assert Lead.objects.get(pk=survivor.pk).title == "CTO"
     assert not Lead.objects.filter(email="ann+webinar@acme.com").exists()
 
-    services.record_activities(items=[{
-        "email": "ann+webinar@acme.com", "kind": "page_view", "occurred_at": timezone.now(),
-        "properties": {}, "source": "web", "external_id": "pv-1",
-    }])
+    services.record_activities(
+        items=[
+            {
+                "email": "ann+webinar@acme.com",
+                "kind": "page_view",
+                "occurred_at": timezone.now(),
+                "properties": {},
+                "source": "web",
+                "external_id": "pv-1",
+            }
+        ]
+    )
     assert Activity.objects.get(external_id="pv-1").lead_id == survivor.pk
 
 
@@ -293,7 +318,9 @@ def test_admin_action_with_two_leads_opens_the_confirmation_with_the_default_sur
 def test_admin_action_needs_exactly_two_leads(client, marketer):
     leads = LeadFactory.create_batch(3)
     client.force_login(marketer)
-    response = client.post("/admin/leadhub/lead/", {"action": "merge_duplicates", "_selected_action": [lead.pk for lead in leads]}, follow=True)
+    response = client.post(
+        "/admin/leadhub/lead/", {"action": "merge_duplicates", "_selected_action": [lead.pk for lead in leads]}, follow=True
+    )
     assert "Select exactly two leads to merge" in response.content.decode()
     assert Lead.objects.count() == 3
 

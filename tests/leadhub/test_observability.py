@@ -16,7 +16,12 @@ def test_each_request_logs_one_line_with_id_status_timing_and_queries(client, ma
     assert len(lines) == 1
     fields = lines[0].fields
     assert (fields["request_id"], fields["method"], fields["path"], fields["status"], fields["user"]) == (
-        "abc123", "GET", "/leads/", 200, manager.pk)
+        "abc123",
+        "GET",
+        "/leads/",
+        200,
+        manager.pk,
+    )
     assert fields["queries"] >= 1 and fields["ms"] >= fields["db_ms"] >= 0
     text = KeyValueFormatter().format(lines[0])
     assert "request_id=abc123" in text and "status=200" in text

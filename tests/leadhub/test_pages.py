@@ -20,8 +20,14 @@ pytestmark = pytest.mark.django_db
 
 def sal(owner, days_ago, **fields):
     lead = LeadFactory(stage=Stage.SAL, owner=owner, **fields)
-    StageChange.objects.create(lead=lead, from_stage=Stage.MQL, to_stage=Stage.SAL, by=owner,
-                               at=timezone.now() - timedelta(days=days_ago), reason="Accepted by sales")
+    StageChange.objects.create(
+        lead=lead,
+        from_stage=Stage.MQL,
+        to_stage=Stage.SAL,
+        by=owner,
+        at=timezone.now() - timedelta(days=days_ago),
+        reason="Accepted by sales",
+    )
     return lead
 
 
@@ -92,7 +98,9 @@ def test_campaign_suggestions_are_the_distinct_campaigns_starting_with_what_was_
 
     html = client.get("/leads/campaigns/", {"campaign": "spr"}).content.decode()
     assert re.findall(r'<option value="([^"]*)">', html) == ["Spring-Fair", "spring-webinar"]
-    assert client.get("/leads/campaigns/", {"q": "spr", "format": "json"}).json() == {"campaigns": ["Spring-Fair", "spring-webinar"]}
+    assert client.get("/leads/campaigns/", {"q": "spr", "format": "json"}).json() == {
+        "campaigns": ["Spring-Fair", "spring-webinar"]
+    }
     assert "<option" not in client.get("/leads/campaigns/", {"q": "50%_"}).content.decode()
 
 
@@ -128,8 +136,9 @@ def test_recycling_with_a_note_longer_than_the_api_allows_is_a_form_error(client
 
     lead = sal_for(sdr)
     client.force_login(sdr)
-    response = client.post(f"/leads/{lead.pk}/recycle/", {"reason": reason("Bad timing").pk, "note": "x" * 2001},
-                           HTTP_HX_REQUEST="true")
+    response = client.post(
+        f"/leads/{lead.pk}/recycle/", {"reason": reason("Bad timing").pk, "note": "x" * 2001}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 400
     assert "Keep the note to 2,000 characters (it has 2,001)." in response.content.decode()
     lead.refresh_from_db()

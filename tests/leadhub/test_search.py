@@ -16,7 +16,9 @@ def search(text, **params):
 
 
 def test_several_words_must_each_match_the_name_email_or_company():
-    ada = LeadFactory(first_name="Ada", last_name="Lovelace", email="ada@engines.example", company=CompanyFactory(name="Engines Ltd"))
+    ada = LeadFactory(
+        first_name="Ada", last_name="Lovelace", email="ada@engines.example", company=CompanyFactory(name="Engines Ltd")
+    )
     LeadFactory(first_name="Ada", last_name="Byron", email="byron@poems.example", company=CompanyFactory(name="Poems"))
     LeadFactory(first_name="Grace", last_name="Lovelace", email="grace@navy.example", company=CompanyFactory(name="Navy"))
 

@@ -15,12 +15,18 @@ pytestmark = pytest.mark.django_db
 
 def activity(email, external_id, kind="page_view", **extra):
     return {
-        "email": email, "kind": kind, "occurred_at": timezone.now() - timedelta(minutes=5),
-        "properties": {}, "source": "hubspot", "external_id": external_id, **extra,
+        "email": email,
+        "kind": kind,
+        "occurred_at": timezone.now() - timedelta(minutes=5),
+        "properties": {},
+        "source": "hubspot",
+        "external_id": external_id,
+        **extra,
     }
 
 
 # Upsert and normalisation
+
 
 def test_upsert_creates_lead_with_lowercase_email_and_company_from_domain():
     lead, created = services.upsert_lead(email="  Ada.Lovelace@Analytical.IO ", first_name="Ada")
@@ -62,6 +68,7 @@ def test_upsert_rejects_invalid_email_and_writes_nothing():
 
 
 # Activities
+
 
 def test_record_activities_writes_batch_and_moves_last_activity_forward(django_capture_on_commit_callbacks):
     lead = LeadFactory()
@@ -126,13 +133,28 @@ def test_every_allowed_move_changes_stage_and_writes_history(from_stage, to_stag
     lead.refresh_from_db()
     assert lead.stage == to_stage
     change = StageChange.objects.get(lead=lead)
-    assert (change.from_stage, change.to_stage, change.by, change.reason, change.note) == (from_stage, to_stage, sdr, "because", "n")
+    assert (change.from_stage, change.to_stage, change.by, change.reason, change.note) == (
+        from_stage,
+        to_stage,
+        sdr,
+        "because",
+        "n",
+    )
 
 
 @pytest.mark.parametrize(
     ("from_stage", "to_stage"),
-    [("new", "mql"), ("new", "sal"), ("nurture", "sal"), ("mql", "sql"), ("sal", "won"),
-     ("won", "nurture"), ("lost", "mql"), ("disqualified", "nurture"), ("mql", "mql")],
+    [
+        ("new", "mql"),
+        ("new", "sal"),
+        ("nurture", "sal"),
+        ("mql", "sql"),
+        ("sal", "won"),
+        ("won", "nurture"),
+        ("lost", "mql"),
+        ("disqualified", "nurture"),
+        ("mql", "mql"),
+    ],
 )
 def test_forbidden_moves_raise_and_write_nothing(from_stage, to_stage):
     lead = lead_in(from_stage)

@@ -83,8 +83,9 @@ def test_the_sweep_task_runs_the_rescoring_it_queues_and_the_backlog_empties():
 # --- stalled imports ---------------------------------------------------------------------------
 
 
-def test_a_stalled_import_is_resumed_by_the_sweeper_and_counts_each_row_once(previewed, monkeypatch,
-                                                                              django_capture_on_commit_callbacks):
+def test_a_stalled_import_is_resumed_by_the_sweeper_and_counts_each_row_once(
+    previewed, monkeypatch, django_capture_on_commit_callbacks
+):
     monkeypatch.setattr(imports.rows, "BATCH_SIZE", 4)
     job = previewed(10)
     imports.import_start(job=job, queue=False)
@@ -117,8 +118,9 @@ def test_a_stalled_import_is_resumed_by_the_sweeper_and_counts_each_row_once(pre
     assert Lead.objects.count() == 10
 
 
-def test_a_stalled_import_shows_it_on_its_page_and_in_the_admin_with_resume(client, admin_user, marketer, previewed,
-                                                                            django_capture_on_commit_callbacks):
+def test_a_stalled_import_shows_it_on_its_page_and_in_the_admin_with_resume(
+    client, admin_user, marketer, previewed, django_capture_on_commit_callbacks
+):
     job = previewed(3)
     imports.import_start(job=job, queue=False)
     LeadImport.objects.filter(pk=job.pk).update(heartbeat_at=ago(minutes=4))
@@ -136,8 +138,9 @@ def test_a_stalled_import_shows_it_on_its_page_and_in_the_admin_with_resume(clie
     assert job.status == ImportStatus.DONE and job.created_count == 3
 
 
-def test_an_import_that_keeps_stalling_fails_with_a_sentence_and_can_be_resumed(previewed, settings,
-                                                                               django_capture_on_commit_callbacks):
+def test_an_import_that_keeps_stalling_fails_with_a_sentence_and_can_be_resumed(
+    previewed, settings, django_capture_on_commit_callbacks
+):
     job = previewed(3)
     imports.import_start(job=job, queue=False)
     LeadImport.objects.filter(pk=job.pk).update(heartbeat_at=ago(minutes=4), attempts=settings.LEADHUB_MAX_RESUMES)
@@ -276,11 +279,21 @@ def _fresh_pools(app):
     app.amqp._producer_pool = None
 
 
-def test_stored_data_answers_success_while_the_broker_is_down(integration_api, broker_down, caplog,
-                                                              django_capture_on_commit_callbacks):
+def test_stored_data_answers_success_while_the_broker_is_down(
+    integration_api, broker_down, caplog, django_capture_on_commit_callbacks
+):
     lead = LeadFactory()
-    batch = {"activities": [{"email": lead.email, "kind": "page_view", "occurred_at": "2026-11-20T10:00:00Z",
-                             "source": "hubspot", "external_id": "a1"}]}
+    batch = {
+        "activities": [
+            {
+                "email": lead.email,
+                "kind": "page_view",
+                "occurred_at": "2026-11-20T10:00:00Z",
+                "source": "hubspot",
+                "external_id": "a1",
+            }
+        ]
+    }
     with django_capture_on_commit_callbacks(execute=True):
         activities = integration_api.post("/api/activities/", batch, format="json")
         upsert = integration_api.post("/api/leads/", {"email": "grace@hopper.dev", "title": "CTO"}, format="json")

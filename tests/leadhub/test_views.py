@@ -57,7 +57,9 @@ def test_lead_list_filters_by_stage_channel_owner_score_and_date(client, manager
 
 def test_lead_list_searches_name_email_and_company(client, manager):
     client.force_login(manager)
-    LeadFactory(email="ada@x.com", first_name="Ada", last_name="Lovelace", company=CompanyFactory(name="Engines Ltd", domain="x.com"))
+    LeadFactory(
+        email="ada@x.com", first_name="Ada", last_name="Lovelace", company=CompanyFactory(name="Engines Ltd", domain="x.com")
+    )
     LeadFactory(email="bob@y.com", first_name="Bob", last_name="Stone")
     assert names(client.get("/leads/", {"q": "lovelace"})) == ["ada@x.com"]
     assert names(client.get("/leads/", {"q": "engines"})) == ["ada@x.com"]
@@ -102,7 +104,14 @@ def test_lead_page_shows_profile_company_timeline_and_history(client, manager):
     response = client.get(f"/leads/{lead.pk}/")
     content = response.content.decode()
     assert response.status_code == 200
-    for text in ["Ada Lovelace", "Engines Ltd", "Pricing page view", "/pricing", "Scored below threshold", manager.get_full_name()]:
+    for text in [
+        "Ada Lovelace",
+        "Engines Ltd",
+        "Pricing page view",
+        "/pricing",
+        "Scored below threshold",
+        manager.get_full_name(),
+    ]:
         assert text in content
 
 
@@ -122,7 +131,9 @@ def test_navigation_shows_the_pages_of_the_users_role_and_marks_the_current_one(
     client.force_login(marketer)
     nav = client.get("/leads/import/").context["nav_items"]
     assert [(item["label"], item["active"]) for item in nav if item["label"] in ("Leads", "Import")] == [
-        ("Leads", False), ("Import", True)]
+        ("Leads", False),
+        ("Import", True),
+    ]
     client.force_login(sdr)
     labels = [item["label"] for item in client.get("/leads/").context["nav_items"]]
     assert "Queue" in labels and "Import" not in labels
@@ -140,7 +151,7 @@ def test_filters_from_a_dashboard_link_are_named_and_kept_when_the_form_is_appli
     assert "Also filtered by" in html and "spring" in html
     # What "Apply" submits: every input of the filter form, the link's campaign among them.
     start = html.index('<form method="get" class="filterbar')
-    form = html[start:html.index("</form>", start)]
+    form = html[start : html.index("</form>", start)]
     assert re.search(r'<input type="hidden" name="campaign" value="spring">', form)
     assert 'name="source"' in form  # a visible field, not repeated as a hidden one
     assert form.count('name="source"') == 1

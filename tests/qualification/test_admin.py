@@ -60,7 +60,9 @@ def test_publish_button_publishes_and_shows_the_run(admin_client, django_capture
     confirm = admin_client.get(f"/admin/qualification/scoringmodel/{draft.pk}/publish/").content.decode()
     assert "Publish v" in confirm and "Why are you publishing" in confirm and RescoreRun.objects.count() == 0
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(f"/admin/qualification/scoringmodel/{draft.pk}/publish/", {"note": "First model", "mode": "all"})
+        response = admin_client.post(
+            f"/admin/qualification/scoringmodel/{draft.pk}/publish/", {"note": "First model", "mode": "all"}
+        )
     run = RescoreRun.objects.get()
     record = draft.publishes.get()
     assert (record.note, record.by, record.daily_cap, record.run) == ("First model", admin_client.marketer, None, run)

@@ -30,8 +30,15 @@ def model_with_rules(n, status=ModelStatus.DRAFT):
         elif i % 3 == 1:
             FitRuleFactory(model=model, field="title", operator="contains", value=f"Junk {i}", points=Decimal("-5"))
         else:
-            EngagementRuleFactory(model=model, kind="webinar_attended", points=Decimal("2"), cap=Decimal("10"),
-                                  condition_property="minutes", condition_operator="gte", condition_value=i)
+            EngagementRuleFactory(
+                model=model,
+                kind="webinar_attended",
+                points=Decimal("2"),
+                cap=Decimal("10"),
+                condition_property="minutes",
+                condition_operator="gte",
+                condition_value=i,
+            )
     return model
 
 
@@ -120,7 +127,9 @@ def test_rules_are_grouped_fit_engagement_negative_with_sentences(admin_client):
     model = simple_model()
     FitRuleFactory(model=model, field="title", operator="contains", value="Consultant", points=Decimal("-10"))
     html = admin_client.get(change_url(model)).content.decode()
-    fit, engagement, negative = (html.index(f'id="{prefix}-heading"') for prefix in ("fit_rules", "engagement_rules", "fit_rules-2"))
+    fit, engagement, negative = (
+        html.index(f'id="{prefix}-heading"') for prefix in ("fit_rules", "engagement_rules", "fit_rules-2")
+    )
     assert fit < engagement < negative
     assert html.index("Title contains Consultant: −10") > negative
     assert fit < html.index("Industry equals software: +20") < engagement

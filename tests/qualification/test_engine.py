@@ -14,20 +14,43 @@ TODAY = engine.epoch_day(NOW)
 
 
 def fit(field, operator, value, points, id=1):
-    return FitRuleSpec(id, field, operator, engine.parse_fit_value(field, operator, value), engine.to_tenths(points),
-                       engine.describe_fit(field, operator, value))
+    return FitRuleSpec(
+        id,
+        field,
+        operator,
+        engine.parse_fit_value(field, operator, value),
+        engine.to_tenths(points),
+        engine.describe_fit(field, operator, value),
+    )
 
 
 def eng(kind, points, *, cap=None, window=90, cond=None, id=100):
     prop, op, val = cond or ("", "", None)
-    return EngagementRuleSpec(id, kind, engine.to_tenths(points), prop, op, val,
-                              engine.to_tenths(cap) if cap is not None else None, window,
-                              engine.describe_engagement(kind, prop, op, val))
+    return EngagementRuleSpec(
+        id,
+        kind,
+        engine.to_tenths(points),
+        prop,
+        op,
+        val,
+        engine.to_tenths(cap) if cap is not None else None,
+        window,
+        engine.describe_engagement(kind, prop, op, val),
+    )
 
 
 def model(fit_rules=(), engagement_rules=(), *, threshold=50, min_grade="B", bands=(30, 20, 10), required=(), half_life=14):
-    return ModelSpec(1, 7, engine.to_tenths(threshold), min_grade, *(engine.to_tenths(b) for b in bands),
-                     tuple(required), half_life, tuple(fit_rules), tuple(engagement_rules))
+    return ModelSpec(
+        1,
+        7,
+        engine.to_tenths(threshold),
+        min_grade,
+        *(engine.to_tenths(b) for b in bands),
+        tuple(required),
+        half_life,
+        tuple(fit_rules),
+        tuple(engagement_rules),
+    )
 
 
 def acts(*items):
@@ -40,8 +63,16 @@ def acts(*items):
 
 
 LEAD = LeadFacts(
-    email_domain="acme.com", title="VP Marketing", country="US", first_name="Ada", last_name="Byron",
-    phone="", has_company=True, industry="software", employee_count=250, annual_revenue=40_000_000.0,
+    email_domain="acme.com",
+    title="VP Marketing",
+    country="US",
+    first_name="Ada",
+    last_name="Byron",
+    phone="",
+    has_company=True,
+    industry="software",
+    employee_count=250,
+    annual_revenue=40_000_000.0,
 )
 
 
@@ -49,52 +80,66 @@ def fit_of(rule, facts=LEAD):
     return engine.score(facts, model([rule]), NOW).fit
 
 
-@pytest.mark.parametrize(("field", "operator", "value", "fires"), [
-    ("industry", "equals", "software", True),
-    ("industry", "equals", "retail", False),
-    ("industry", "in", "retail, software", True),
-    ("industry", "in", "retail, media", False),
-    ("industry", "contains", "soft", True),
-    ("title", "equals", "vp marketing", True),  # case is ignored
-    ("title", "in", "CFO, VP Marketing", True),
-    ("title", "contains", "vp", True),
-    ("title", "contains", "Director", False),
-    ("country", "equals", "us", True),
-    ("country", "in", "GB, DE", False),
-    ("country", "contains", "U", True),
-    ("email_domain", "equals", "acme.com", True),
-    ("email_domain", "in", "gmail.com, yahoo.com", False),
-    ("email_domain", "contains", "acme", True),
-    ("employee_count", "equals", "250", True),
-    ("employee_count", "equals", "251", False),
-    ("employee_count", "gte", "250", True),
-    ("employee_count", "gte", "251", False),
-    ("employee_count", "lte", "250", True),
-    ("employee_count", "lte", "249", False),
-    ("employee_count", "between", "200, 250", True),
-    ("employee_count", "between", "251..500", False),
-    ("annual_revenue", "gte", "40m", True),
-    ("annual_revenue", "lte", "39.9m", False),
-    ("annual_revenue", "between", "10m, 50m", True),
-    ("annual_revenue", "equals", "40000000", True),
-])
+@pytest.mark.parametrize(
+    ("field", "operator", "value", "fires"),
+    [
+        ("industry", "equals", "software", True),
+        ("industry", "equals", "retail", False),
+        ("industry", "in", "retail, software", True),
+        ("industry", "in", "retail, media", False),
+        ("industry", "contains", "soft", True),
+        ("title", "equals", "vp marketing", True),  # case is ignored
+        ("title", "in", "CFO, VP Marketing", True),
+        ("title", "contains", "vp", True),
+        ("title", "contains", "Director", False),
+        ("country", "equals", "us", True),
+        ("country", "in", "GB, DE", False),
+        ("country", "contains", "U", True),
+        ("email_domain", "equals", "acme.com", True),
+        ("email_domain", "in", "gmail.com, yahoo.com", False),
+        ("email_domain", "contains", "acme", True),
+        ("employee_count", "equals", "250", True),
+        ("employee_count", "equals", "251", False),
+        ("employee_count", "gte", "250", True),
+        ("employee_count", "gte", "251", False),
+        ("employee_count", "lte", "250", True),
+        ("employee_count", "lte", "249", False),
+        ("employee_count", "between", "200, 250", True),
+        ("employee_count", "between", "251..500", False),
+        ("annual_revenue", "gte", "40m", True),
+        ("annual_revenue", "lte", "39.9m", False),
+        ("annual_revenue", "between", "10m, 50m", True),
+        ("annual_revenue", "equals", "40000000", True),
+    ],
+)
 def test_fit_rule_fires_for_each_field_and_operator(field, operator, value, fires):
     assert fit_of(fit(field, operator, value, 7)) == (Decimal("7.0") if fires else Decimal("0.0"))
 
 
 def test_rules_on_missing_fields_do_not_fire():
     bare = LeadFacts(email_domain="gmail.com")
-    for rule in [fit("industry", "equals", "software", 5), fit("employee_count", "lte", "100000", 5),
-                 fit("annual_revenue", "gte", "0", 5), fit("title", "contains", "a", 5), fit("country", "in", "US", 5)]:
+    for rule in [
+        fit("industry", "equals", "software", 5),
+        fit("employee_count", "lte", "100000", 5),
+        fit("annual_revenue", "gte", "0", 5),
+        fit("title", "contains", "a", 5),
+        fit("country", "in", "US", 5),
+    ]:
         assert fit_of(rule, bare) == 0
 
 
 def test_negative_rules_subtract_and_are_explained():
     free_mail = LeadFacts(email_domain="gmail.com", title="Student", first_name="A", last_name="B")
-    result = engine.score(free_mail, model([
-        fit("email_domain", "in", "gmail.com, yahoo.com", -20, id=1),
-        fit("title", "contains", "student", -30, id=2),
-    ]), NOW)
+    result = engine.score(
+        free_mail,
+        model(
+            [
+                fit("email_domain", "in", "gmail.com, yahoo.com", -20, id=1),
+                fit("title", "contains", "student", -30, id=2),
+            ]
+        ),
+        NOW,
+    )
     assert result.fit == Decimal("-50.0") and result.total == Decimal("-50.0")
     assert [c.points for c in result.contributions] == [Decimal("-20.0"), Decimal("-30.0")]
     assert "−20" in result.contributions[0].text
@@ -147,15 +192,23 @@ def test_property_condition_selects_long_webinar_attendance():
     long_one = engine.score(LeadFacts(activities=acts(("webinar_attended", 0, 45))), model(engagement_rules=rules), NOW)
     short_one = engine.score(LeadFacts(activities=acts(("webinar_attended", 0, 20))), model(engagement_rules=rules), NOW)
     no_minutes = engine.score(LeadFacts(activities=acts(("webinar_attended", 0))), model(engagement_rules=rules), NOW)
-    assert (long_one.engagement, short_one.engagement, no_minutes.engagement) == (Decimal("20.0"), Decimal("10.0"), Decimal("10.0"))
+    assert (long_one.engagement, short_one.engagement, no_minutes.engagement) == (
+        Decimal("20.0"),
+        Decimal("10.0"),
+        Decimal("10.0"),
+    )
     lte = eng("webinar_attended", 5, cond=("minutes", "lte", 20.0))
-    assert engine.score(LeadFacts(activities=acts(("webinar_attended", 0, 20))), model(engagement_rules=[lte]), NOW).engagement == 5
+    assert (
+        engine.score(LeadFacts(activities=acts(("webinar_attended", 0, 20))), model(engagement_rules=[lte]), NOW).engagement == 5
+    )
 
 
 def test_a_condition_without_a_value_holds_for_no_activity():
     """As in the SQL twin, where the comparison is with NULL: no activity meets it, none crashes."""
     rules = [eng("webinar_attended", 10, cond=("minutes", "gte", None))]
-    result = engine.score(LeadFacts(activities=acts(("webinar_attended", 0, 45), ("webinar_attended", 0))), model(engagement_rules=rules), NOW)
+    result = engine.score(
+        LeadFacts(activities=acts(("webinar_attended", 0, 45), ("webinar_attended", 0))), model(engagement_rules=rules), NOW
+    )
     assert result.engagement == Decimal("0.0") and result.contributions == ()
 
 
@@ -164,7 +217,9 @@ def test_counts_in_rolled_up_facts_multiply():
     assert engine.score(facts, model(engagement_rules=[eng("email_click", 3)]), NOW).engagement == Decimal("12.0")
 
 
-@pytest.mark.parametrize(("fit_points", "grade"), [(35, "A"), (30, "A"), (29.9, "B"), (20, "B"), (10, "C"), (9.9, "D"), (-5, "D")])
+@pytest.mark.parametrize(
+    ("fit_points", "grade"), [(35, "A"), (30, "A"), (29.9, "B"), (20, "B"), (10, "C"), (9.9, "D"), (-5, "D")]
+)
 def test_grade_bands_come_from_fit(fit_points, grade):
     result = engine.score(LEAD, model([fit("industry", "equals", "software", fit_points)]), NOW)
     assert result.grade == grade
@@ -191,20 +246,28 @@ def test_required_company_and_country_use_company_facts():
 
 
 def test_contributions_sum_to_the_total():
-    facts = LeadFacts(**{**LEAD.__dict__, "activities": acts(("pricing_page_view", 3), ("page_view", 9), ("email_click", 2, None, 3))})
-    m = model([fit("industry", "equals", "software", 15), fit("title", "contains", "vp", 12.5), fit("country", "in", "US", 2.5)],
-              [eng("pricing_page_view", 10), eng("page_view", 1.5, cap=3), eng("email_click", 3.3)], half_life=10)
+    facts = LeadFacts(
+        **{**LEAD.__dict__, "activities": acts(("pricing_page_view", 3), ("page_view", 9), ("email_click", 2, None, 3))}
+    )
+    m = model(
+        [fit("industry", "equals", "software", 15), fit("title", "contains", "vp", 12.5), fit("country", "in", "US", 2.5)],
+        [eng("pricing_page_view", 10), eng("page_view", 1.5, cap=3), eng("email_click", 3.3)],
+        half_life=10,
+    )
     result = engine.score(facts, m, NOW)
     assert sum(c.points for c in result.contributions) == result.total == result.fit + result.engagement
 
 
-@pytest.mark.parametrize(("field", "operator", "value", "message"), [
-    ("employee_count", "between", "100", "two numbers"),
-    ("employee_count", "between", "500, 100", "above the high"),
-    ("annual_revenue", "gte", "lots", "not a number"),
-    ("industry", "in", "software, space", "Unknown industry space"),
-    ("title", "equals", "  ", "Enter a value"),
-])
+@pytest.mark.parametrize(
+    ("field", "operator", "value", "message"),
+    [
+        ("employee_count", "between", "100", "two numbers"),
+        ("employee_count", "between", "500, 100", "above the high"),
+        ("annual_revenue", "gte", "lots", "not a number"),
+        ("industry", "in", "software, space", "Unknown industry space"),
+        ("title", "equals", "  ", "Enter a value"),
+    ],
+)
 def test_bad_rule_values_are_refused_with_a_message(field, operator, value, message):
     with pytest.raises(ValueError, match=message):
         engine.parse_fit_value(field, operator, value)

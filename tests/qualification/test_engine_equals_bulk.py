@@ -21,8 +21,20 @@ from .factories import EngagementRuleFactory, FitRuleFactory, ScoringModelFactor
 
 pytestmark = pytest.mark.django_db
 
-TITLES = ["VP Sales", "vp marketing", "Director of IT", "Head of Growth", "Student", "Intern", "Procurement Lead",
-          "CFO", "Ünïcode Chef", "Manager", "", "  "]
+TITLES = [
+    "VP Sales",
+    "vp marketing",
+    "Director of IT",
+    "Head of Growth",
+    "Student",
+    "Intern",
+    "Procurement Lead",
+    "CFO",
+    "Ünïcode Chef",
+    "Manager",
+    "",
+    "  ",
+]
 COUNTRIES = ["US", "us", "DE", "GB", "", "FR"]
 DOMAINS = ["acme.com", "gmail.com", "Yahoo.com", "rival.io", "big-co.de"]
 KINDS = ["pricing_page_view", "webinar_attended", "page_view", "demo_request"]
@@ -43,8 +55,12 @@ def fit_rule(draw):
         value = f"{a}, {b}" if operator == "between" else str(draw(st.sampled_from([a, b, 250 * scale])))
     else:
         operator = draw(st.sampled_from(["equals", "in", "contains"]))
-        pool = {"industry": Industry.values, "title": [t for t in TITLES if t.strip()] + ["vp", "HEAD", "ü"],
-                "country": ["US", "de", "GB"], "email_domain": DOMAINS + ["gmail", ".com"]}[field]
+        pool = {
+            "industry": Industry.values,
+            "title": [t for t in TITLES if t.strip()] + ["vp", "HEAD", "ü"],
+            "country": ["US", "de", "GB"],
+            "email_domain": DOMAINS + ["gmail", ".com"],
+        }[field]
         if field == "industry" and operator == "contains":
             pool = ["soft", "ware", "retail"]
         if field == "title" and operator != "contains":
@@ -62,25 +78,44 @@ def engagement_rule(draw):
     cond = draw(st.sampled_from([None, ("gte", 30.0), ("lte", 30.0), ("equals", 30.5), ("gte", 0.0)]))
     cap = draw(st.sampled_from([None, each, each * 3, Decimal("12.3")]))
     return dict(
-        kind=draw(st.sampled_from(KINDS)), points=each, cap=cap if cap is None or cap >= each else None,
-        window_days=draw(st.integers(1, 120)), condition_property="minutes" if cond else "",
-        condition_operator=cond[0] if cond else "", condition_value=cond[1] if cond else None,
+        kind=draw(st.sampled_from(KINDS)),
+        points=each,
+        cap=cap if cap is None or cap >= each else None,
+        window_days=draw(st.integers(1, 120)),
+        condition_property="minutes" if cond else "",
+        condition_operator=cond[0] if cond else "",
+        condition_value=cond[1] if cond else None,
     )
 
 
 @st.composite
 def lead_data(draw):
-    company = draw(st.one_of(st.none(), st.fixed_dictionaries({
-        "industry": st.sampled_from([*Industry.values, ""]),
-        "employee_count": st.one_of(st.none(), numbers, st.just(250)),
-        "annual_revenue": st.one_of(st.none(), st.integers(0, 10**10).map(lambda c: Decimal(c) / 100), st.just(Decimal(2_500_000))),
-        "country": st.sampled_from(COUNTRIES),
-    })))
-    activities = draw(st.lists(st.tuples(
-        st.sampled_from(KINDS), st.integers(-2, 130), st.integers(0, 23), st.sampled_from(MINUTES)), max_size=8))
+    company = draw(
+        st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {
+                    "industry": st.sampled_from([*Industry.values, ""]),
+                    "employee_count": st.one_of(st.none(), numbers, st.just(250)),
+                    "annual_revenue": st.one_of(
+                        st.none(), st.integers(0, 10**10).map(lambda c: Decimal(c) / 100), st.just(Decimal(2_500_000))
+                    ),
+                    "country": st.sampled_from(COUNTRIES),
+                }
+            ),
+        )
+    )
+    activities = draw(
+        st.lists(
+            st.tuples(st.sampled_from(KINDS), st.integers(-2, 130), st.integers(0, 23), st.sampled_from(MINUTES)), max_size=8
+        )
+    )
     return dict(
-        company=company, title=draw(st.sampled_from(TITLES)), country=draw(st.sampled_from(COUNTRIES)),
-        domain=draw(st.sampled_from(DOMAINS)), first_name=draw(st.sampled_from(["Ada", "", " "])),
+        company=company,
+        title=draw(st.sampled_from(TITLES)),
+        country=draw(st.sampled_from(COUNTRIES)),
+        domain=draw(st.sampled_from(DOMAINS)),
+        first_name=draw(st.sampled_from(["Ada", "", " "])),
         activities=activities,
     )
 
@@ -93,14 +128,19 @@ def lead_data(draw):
     half_life=st.integers(1, 60),
     bands=st.lists(st.integers(-200, 600), min_size=3, max_size=3).map(lambda b: sorted(b, reverse=True)),
 )
-def test_engine_and_bulk_sql_agree_on_random_leads_and_models(fixed_instant, fit_rules, engagement_rules, leads, half_life,
-                                                             bands):
+def test_engine_and_bulk_sql_agree_on_random_leads_and_models(
+    fixed_instant, fit_rules, engagement_rules, leads, half_life, bands
+):
     """At each fixed instant (tests/clock.py): just after midnight every activity "hours ago" is
     a day older for decay, on both paths alike."""
     now = timezone.now()
     with transaction.atomic():
-        model = ScoringModelFactory(half_life_days=half_life, grade_a_min=Decimal(bands[0]) / 10,
-                                    grade_b_min=Decimal(bands[1]) / 10, grade_c_min=Decimal(bands[2]) / 10)
+        model = ScoringModelFactory(
+            half_life_days=half_life,
+            grade_a_min=Decimal(bands[0]) / 10,
+            grade_b_min=Decimal(bands[1]) / 10,
+            grade_c_min=Decimal(bands[2]) / 10,
+        )
         for rule in fit_rules:
             FitRuleFactory(model=model, **rule)
         for rule in engagement_rules:
@@ -109,8 +149,13 @@ def test_engine_and_bulk_sql_agree_on_random_leads_and_models(fixed_instant, fit
         made = []
         for data in leads:
             company = CompanyFactory(domain=f"co{next(counter)}.example", **data["company"]) if data["company"] else None
-            lead = LeadFactory(company=company, email=f"p{next(counter)}@{data['domain']}", title=data["title"],
-                               country=data["country"], first_name=data["first_name"])
+            lead = LeadFactory(
+                company=company,
+                email=f"p{next(counter)}@{data['domain']}",
+                title=data["title"],
+                country=data["country"],
+                first_name=data["first_name"],
+            )
             for kind, days, hour, minutes in data["activities"]:
                 props = {} if minutes is None else {"minutes": minutes}
                 ActivityFactory(lead=lead, kind=kind, occurred_at=now - timedelta(days=days, hours=hour), properties=props)
@@ -124,9 +169,17 @@ def test_engine_and_bulk_sql_agree_on_random_leads_and_models(fixed_instant, fit
             result = engine.score(selectors.lead_facts(lead), spec, now)
             fit, eng, total, grade = sql[lead.pk]
             assert (engine.from_tenths(fit), engine.from_tenths(eng), engine.from_tenths(total), grade) == (
-                result.fit, result.engagement, result.total, result.grade)
+                result.fit,
+                result.engagement,
+                result.total,
+                result.grade,
+            )
             assert (lead.fit_score, lead.engagement_score, lead.total_score, lead.grade) == (
-                result.fit, result.engagement, result.total, result.grade)
+                result.fit,
+                result.engagement,
+                result.total,
+                result.grade,
+            )
             assert sum((c.points for c in result.contributions), Decimal("0.0")) == lead.total_score
         transaction.set_rollback(True)
 

@@ -43,7 +43,9 @@ def test_cap_below_points_is_refused_on_cap():
 
 
 def test_half_a_condition_is_refused():
-    rule = EngagementRule(model=ScoringModelFactory(), kind="webinar_attended", points=5, condition_property="minutes", window_days=30)
+    rule = EngagementRule(
+        model=ScoringModelFactory(), kind="webinar_attended", points=5, condition_property="minutes", window_days=30
+    )
     errors = errors_of(rule)
     assert "condition_operator" in errors and "condition_value" in errors
 

@@ -26,35 +26,69 @@ STAGES = ["new", "new", "nurture", "nurture", "nurture", "mql", "sal", "sql", "d
 
 
 def random_leads(rng, now, count, start=0):
-    companies = [CompanyFactory(domain=f"c{start + i}.com", industry=rng.choice(INDUSTRIES), employee_count=rng.choice([20, 150, 800, 9000]),
-                                country=rng.choice(["US", "DE", "BR", ""])) for i in range(6)]
+    companies = [
+        CompanyFactory(
+            domain=f"c{start + i}.com",
+            industry=rng.choice(INDUSTRIES),
+            employee_count=rng.choice([20, 150, 800, 9000]),
+            country=rng.choice(["US", "DE", "BR", ""]),
+        )
+        for i in range(6)
+    ]
     for i in range(start, start + count):
         cooldown = rng.choice([None, None, now + timedelta(days=5), now - timedelta(days=5)])
         lead = LeadFactory(
-            company=rng.choice([*companies, None]), email=f"lead{i}@{rng.choice(['acme.com', 'gmail.com', 'big.de'])}",
-            title=rng.choice(TITLES), first_name=rng.choice(["Ann", "Bo", ""]), country=rng.choice(["", "US", "FR"]),
-            stage=rng.choice(STAGES), nurture_until=cooldown,
+            company=rng.choice([*companies, None]),
+            email=f"lead{i}@{rng.choice(['acme.com', 'gmail.com', 'big.de'])}",
+            title=rng.choice(TITLES),
+            first_name=rng.choice(["Ann", "Bo", ""]),
+            country=rng.choice(["", "US", "FR"]),
+            stage=rng.choice(STAGES),
+            nurture_until=cooldown,
         )
         for _ in range(rng.randint(0, 12)):
             properties = {"minutes": rng.choice([10, 30, 45])} if rng.random() < 0.4 else {}
-            ActivityFactory(lead=lead, kind=rng.choice(KINDS), properties=properties,
-                            occurred_at=now - timedelta(days=rng.randint(0, 100), hours=rng.randint(0, 23)))
+            ActivityFactory(
+                lead=lead,
+                kind=rng.choice(KINDS),
+                properties=properties,
+                occurred_at=now - timedelta(days=rng.randint(0, 100), hours=rng.randint(0, 23)),
+            )
     bulk.rebuild_rollups()
 
 
 def random_model(rng, status):
-    model = ScoringModelFactory(status=status, mql_threshold=Decimal(rng.choice([20, 35, 50])), min_grade=rng.choice("BCD"),
-                                half_life_days=rng.choice([7, 21, 45]), required_fields=rng.choice([["title"], ["first_name", "country"], []]))
-    FitRuleFactory(model=model, field="industry", operator="in", value="software, financial_services", points=Decimal(rng.choice([15, 25])))
+    model = ScoringModelFactory(
+        status=status,
+        mql_threshold=Decimal(rng.choice([20, 35, 50])),
+        min_grade=rng.choice("BCD"),
+        half_life_days=rng.choice([7, 21, 45]),
+        required_fields=rng.choice([["title"], ["first_name", "country"], []]),
+    )
+    FitRuleFactory(
+        model=model, field="industry", operator="in", value="software, financial_services", points=Decimal(rng.choice([15, 25]))
+    )
     FitRuleFactory(model=model, field="employee_count", operator="gte", value="500", points=Decimal("10"))
     FitRuleFactory(model=model, field="title", operator="contains", value="vp", points=Decimal("10"))
     FitRuleFactory(model=model, field="title", operator="contains", value="student", points=Decimal("-30"))
     FitRuleFactory(model=model, field="email_domain", operator="equals", value="gmail.com", points=Decimal("-15"))
     for kind in rng.sample(KINDS, 4):
-        EngagementRuleFactory(model=model, kind=kind, points=Decimal(rng.choice(["0.5", "5", "12", "40"])),
-                              cap=rng.choice([None, Decimal("40"), Decimal("55")]), window_days=rng.choice([14, 30, 90]))
-    EngagementRuleFactory(model=model, kind="webinar_attended", points=Decimal("8"), condition_property="minutes",
-                          condition_operator="gte", condition_value=30, window_days=60)
+        EngagementRuleFactory(
+            model=model,
+            kind=kind,
+            points=Decimal(rng.choice(["0.5", "5", "12", "40"])),
+            cap=rng.choice([None, Decimal("40"), Decimal("55")]),
+            window_days=rng.choice([14, 30, 90]),
+        )
+    EngagementRuleFactory(
+        model=model,
+        kind="webinar_attended",
+        points=Decimal("8"),
+        condition_property="minutes",
+        condition_operator="gte",
+        condition_value=30,
+        window_days=60,
+    )
     return model
 
 
@@ -64,8 +98,12 @@ def band(points):
 
 def qualifies_stored(lead, facts, spec):
     allowed = bulk.grades_at_least(spec.min_grade)
-    return (lead.score_model_version is not None and engine.to_tenths(lead.total_score) >= spec.threshold
-            and lead.grade in allowed and not engine.missing_required(facts, spec))
+    return (
+        lead.score_model_version is not None
+        and engine.to_tenths(lead.total_score) >= spec.threshold
+        and lead.grade in allowed
+        and not engine.missing_required(facts, spec)
+    )
 
 
 def cause(qualifies, missing_required, grade, spec):
@@ -100,15 +138,27 @@ def make_some_leads_stale(rng, now):
     leads = list(Lead.objects.exclude(score_model_version=None).order_by("pk"))
     yesterday, active, changed = rng.sample(leads, 3)
     Lead.objects.filter(pk=yesterday.pk).update(scored_at=now - timedelta(days=1))
-    record_activities(items=[{"email": active.email, "kind": "demo_request", "occurred_at": now - timedelta(hours=2),
-                              "properties": {}, "source": "crm", "external_id": f"stale-{active.pk}"}])
+    record_activities(
+        items=[
+            {
+                "email": active.email,
+                "kind": "demo_request",
+                "occurred_at": now - timedelta(hours=2),
+                "properties": {},
+                "source": "crm",
+                "external_id": f"stale-{active.pk}",
+            }
+        ]
+    )
     Lead.objects.filter(pk=changed.pk).update(title="VP Student Affairs")
     mark_for_rescoring([changed.pk])
 
 
 @pytest.mark.parametrize("edited", [False, True], ids=["new model, scored days ago", "edited copy, scored today"])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_preview_equals_scoring_every_lead_under_the_draft_and_what_publish_does(seed, edited, marketer, django_capture_on_commit_callbacks):
+def test_preview_equals_scoring_every_lead_under_the_draft_and_what_publish_does(
+    seed, edited, marketer, django_capture_on_commit_callbacks
+):
     """With the published model's scores from today, preview adds up only what the changed rules
     change for most leads (bulk.preview_scores_sql): the figures must be the same."""
     rng = random.Random(seed)
@@ -154,28 +204,49 @@ def test_preview_equals_scoring_every_lead_under_the_draft_and_what_publish_does
         if old_q != new_q:
             changed[lead.pk] = (new.fit, new.engagement, new.total, new.grade, lead.total_score)
         new_cause = cause(new.qualifies, new.missing_required_fields, new.grade, new_spec)
-        old_cause = (0 if old_q else 4 if lead.score_model_version is None
-                     else cause(False, engine.missing_required(facts, old_spec), lead.grade, old_spec))
+        old_cause = (
+            0
+            if old_q
+            else 4
+            if lead.score_model_version is None
+            else cause(False, engine.missing_required(facts, old_spec), lead.grade, old_spec)
+        )
         if new_q and not old_q:
             causes["enter"][old_cause] += 1
         if old_q and not new_q:
             causes["leave"][new_cause] += 1
         if not new_q:
             causes["blocked"][new_cause] += 1
-    for name in ["leads", "mql_now", "nurtured", "qualify_now", "qualify_draft", "entering", "leaving", "leaving_in_mql",
-                 "held_by_cooldown", "promoted", "held_past_mql"]:
+    for name in [
+        "leads",
+        "mql_now",
+        "nurtured",
+        "qualify_now",
+        "qualify_draft",
+        "entering",
+        "leaving",
+        "leaving_in_mql",
+        "held_by_cooldown",
+        "promoted",
+        "held_past_mql",
+    ]:
         assert getattr(preview, name) == expected[name], name
     assert preview.distribution == [(label, now_dist[label], draft_dist[label]) for _, label in services.BUCKETS]
     # The reasons: counted like this lead by lead, and each breakdown adds up to its headline figure.
     assert (preview.enter_causes, preview.leave_causes, preview.blocked_causes) == (
-        dict(causes["enter"]), dict(causes["leave"]), dict(causes["blocked"]))
+        dict(causes["enter"]),
+        dict(causes["leave"]),
+        dict(causes["blocked"]),
+    )
     assert sum(n for _, n in preview.enter_reasons) == preview.entering
     assert sum(n for _, n in preview.leave_reasons) == preview.leaving
     assert sum(n for _, n in preview.blocked_reasons) + preview.qualify_draft == preview.leads
     assert sum(n for _, n in preview.ready_parts) == preview.qualify_draft
     assert preview.net == preview.entering - preview.leaving
-    assert {row["id"]: (row["new_fit"], row["new_engagement"], row["new_total"], row["new_grade"], row["old_total"])
-            for row in preview.sample} == changed
+    assert {
+        row["id"]: (row["new_fit"], row["new_engagement"], row["new_total"], row["new_grade"], row["old_total"])
+        for row in preview.sample
+    } == changed
     order = [(not row["enters"], -abs(row["new_total"] - row["old_total"]), row["id"]) for row in preview.sample]
     assert order == sorted(order)
 

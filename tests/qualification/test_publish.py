@@ -39,7 +39,9 @@ def leads():
         # would qualify, but no title (required)
         "no_title": with_activity(LeadFactory(company=software, title=""), "demo_request"),
         # qualifies but in cooldown
-        "cooling": with_activity(LeadFactory(company=software, stage="nurture", nurture_until=timezone.now() + timedelta(days=10)), "demo_request"),
+        "cooling": with_activity(
+            LeadFactory(company=software, stage="nurture", nurture_until=timezone.now() + timedelta(days=10)), "demo_request"
+        ),
         # already SAL: never moved by rescoring
         "accepted": with_activity(LeadFactory(company=software, stage="sal"), "demo_request"),
     }
@@ -51,7 +53,9 @@ def run_publish(model, by, django_capture_on_commit_callbacks):
     return RescoreRun.objects.get(pk=run.pk)
 
 
-def test_publish_archives_the_old_model_scores_everyone_and_promotes_through_transition(leads, marketer, django_capture_on_commit_callbacks):
+def test_publish_archives_the_old_model_scores_everyone_and_promotes_through_transition(
+    leads, marketer, django_capture_on_commit_callbacks
+):
     old = simple_model(status=ModelStatus.PUBLISHED)
     draft = simple_model()
     run = run_publish(draft, marketer, django_capture_on_commit_callbacks)
@@ -63,11 +67,22 @@ def test_publish_archives_the_old_model_scores_everyone_and_promotes_through_tra
     assert ScoringModel.objects.filter(status="published").count() == 1
     assert run.status == RunStatus.DONE and run.done == run.total == 6 and run.active is None
     stages = {name: Lead.objects.get(pk=lead.pk).stage for name, lead in leads.items()}
-    assert stages == {"hot": "mql", "cold": "nurture", "wrong_company": "nurture", "no_title": "nurture",
-                      "cooling": "nurture", "accepted": "sal"}
+    assert stages == {
+        "hot": "mql",
+        "cold": "nurture",
+        "wrong_company": "nurture",
+        "no_title": "nurture",
+        "cooling": "nurture",
+        "accepted": "sal",
+    }
     hot = Lead.objects.get(pk=leads["hot"].pk)
     assert (hot.fit_score, hot.engagement_score, hot.total_score, hot.grade, hot.score_model_version) == (
-        Decimal("20.0"), Decimal("40.0"), Decimal("60.0"), "B", draft.version)
+        Decimal("20.0"),
+        Decimal("40.0"),
+        Decimal("60.0"),
+        "B",
+        draft.version,
+    )
     history = list(StageChange.objects.filter(lead=hot).order_by("id").values_list("from_stage", "to_stage", "by"))
     assert history == [("new", "nurture", None), ("nurture", "mql", None)]
     assert "Score 60.0 ≥ 50.0" in StageChange.objects.get(lead=hot, to_stage="mql").reason
@@ -96,7 +111,9 @@ def test_preview_numbers_equal_what_publish_then_does(leads, marketer, django_ca
     assert run.promoted == preview.promoted
     assert run.nurtured == preview.nurtured
     assert Lead.objects.filter(stage="mql").count() == preview.mql_after
-    assert {r["id"] for r in preview.sample if r["moves_to_mql"]} == set(Lead.objects.filter(stage="mql").values_list("pk", flat=True))
+    assert {r["id"] for r in preview.sample if r["moves_to_mql"]} == set(
+        Lead.objects.filter(stage="mql").values_list("pk", flat=True)
+    )
 
 
 def test_preview_reports_leads_that_stop_qualifying_but_stay_mql(leads, marketer, django_capture_on_commit_callbacks):
@@ -105,7 +122,13 @@ def test_preview_reports_leads_that_stop_qualifying_but_stay_mql(leads, marketer
     stricter.mql_threshold = Decimal("61")
     stricter.save()
     preview = services.preview(draft=stricter, by=marketer)
-    assert (preview.leaving, preview.leaving_in_mql, preview.promoted, preview.mql_now, preview.mql_after) == (3, 1, 0, 1, 1)  # hot (MQL), cooling, accepted
+    assert (preview.leaving, preview.leaving_in_mql, preview.promoted, preview.mql_now, preview.mql_after) == (
+        3,
+        1,
+        0,
+        1,
+        1,
+    )  # hot (MQL), cooling, accepted
     assert preview.sample[0]["note"] == "stays MQL: rescoring never demotes"
     run_publish(stricter, marketer, django_capture_on_commit_callbacks)
     assert Lead.objects.get(pk=leads["hot"].pk).stage == "mql"
@@ -205,8 +228,10 @@ def test_nightly_rescore_that_cannot_start_says_why_in_the_admin_and_the_log(mar
 def test_a_run_that_keeps_stalling_is_failed_with_a_sentence(marketer, settings):
     run = services.publish(draft=simple_model(), by=marketer, enqueue=False)
     RescoreRun.objects.filter(pk=run.pk).update(
-        attempts=settings.LEADHUB_MAX_RESUMES, error="OperationalError: deadlock detected",
-        heartbeat_at=timezone.now() - timedelta(minutes=3))
+        attempts=settings.LEADHUB_MAX_RESUMES,
+        error="OperationalError: deadlock detected",
+        heartbeat_at=timezone.now() - timedelta(minutes=3),
+    )
     assert services.sweep_runs() == ([], [run.pk])
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED and run.active is None
@@ -220,8 +245,14 @@ def test_a_run_that_keeps_stalling_is_failed_with_a_sentence(marketer, settings)
 def test_copy_as_draft_copies_settings_and_rules(marketer):
     source = simple_model(status=ModelStatus.PUBLISHED)
     FitRuleFactory(model=source, field="annual_revenue", operator="between", value="1m, 5m", points=Decimal("4"))
-    EngagementRuleFactory(model=source, kind="webinar_attended", points=Decimal("5"), condition_property="minutes",
-                          condition_operator="gte", condition_value=30)
+    EngagementRuleFactory(
+        model=source,
+        kind="webinar_attended",
+        points=Decimal("5"),
+        condition_property="minutes",
+        condition_operator="gte",
+        condition_value=30,
+    )
     draft = services.copy_as_draft(model=source, by=marketer)
     assert draft.status == "draft" and draft.version > source.version and draft.copied_from == source
     assert draft.fit_rules.count() == source.fit_rules.count() == 4

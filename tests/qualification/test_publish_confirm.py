@@ -50,7 +50,8 @@ def test_routing_impact_equals_what_publish_then_does(team, marketer, django_cap
 
 
 def test_a_gradual_publish_routes_at_most_the_cap_a_day_and_holds_the_rest_in_order(
-        team, marketer, django_capture_on_commit_callbacks):
+    team, marketer, django_capture_on_commit_callbacks
+):
     sdr, other_sdr = team
     Handoff.objects.filter(status="open").update(status="closed")  # room for everyone: only the cap limits
     hot_leads(7)
@@ -70,8 +71,11 @@ def test_a_gradual_publish_routes_at_most_the_cap_a_day_and_holds_the_rest_in_or
 
     assert held_release.release_held(now) == 0  # today's share is used
     tomorrow = now + timedelta(days=1)
-    expected_next = list(Handoff.objects.filter(pk__in=held.values("handoff_id")).order_by("-score_at_handoff", "pk")
-                         .values_list("pk", flat=True)[:2])
+    expected_next = list(
+        Handoff.objects.filter(pk__in=held.values("handoff_id"))
+        .order_by("-score_at_handoff", "pk")
+        .values_list("pk", flat=True)[:2]
+    )
     assert held_release.release_held(tomorrow) == 2
     assert None not in set(Handoff.objects.filter(pk__in=expected_next).values_list("owner_id", flat=True))
     assert routing_cap.held_count(record) == 3 and held_release.release_held(tomorrow) == 0

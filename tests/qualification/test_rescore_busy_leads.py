@@ -75,7 +75,9 @@ def test_the_task_comes_back_for_a_busy_lead_until_it_is_scored():
         threading.Timer(0.5, held.release.set).start()
         rescore_leads.delay([busy.pk, free.pk])
     assert {lead.pk: (lead.total_score, lead.stage) for lead in Lead.objects.filter(pk__in=[busy.pk, free.pk])} == {
-        busy.pk: (60, "mql"), free.pk: (60, "mql")}
+        busy.pk: (60, "mql"),
+        free.pk: (60, "mql"),
+    }
 
 
 @pytest.mark.parametrize("attempt", range(3))
@@ -95,8 +97,17 @@ def test_concurrent_ingest_batches_and_rescoring_neither_deadlock_nor_miscount(a
     day = datetime(2026, 11, 20, 9, tzinfo=UTC)
 
     def batch(name, order):
-        return [{"email": lead.email, "kind": "pricing_page_view", "occurred_at": day + timedelta(minutes=i), "properties": {},
-                 "source": "race", "external_id": f"{attempt}-{name}-{i}"} for i, lead in enumerate(order)]
+        return [
+            {
+                "email": lead.email,
+                "kind": "pricing_page_view",
+                "occurred_at": day + timedelta(minutes=i),
+                "properties": {},
+                "source": "race",
+                "external_id": f"{attempt}-{name}-{i}",
+            }
+            for i, lead in enumerate(order)
+        ]
 
     results = race(
         lambda: record_activities(items=batch("a", leads)),

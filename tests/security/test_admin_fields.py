@@ -36,9 +36,18 @@ def test_posting_an_owner_or_stage_through_the_admin_changes_neither(client, adm
     lead = LeadFactory(owner=sdr, stage=Stage.MQL, company=None, email="ada@gmail.com")
     client.force_login(admin_user)
     data = {
-        "email": lead.email, "first_name": "Ada", "last_name": "L", "title": "", "phone": "", "country": "",
-        "source": lead.source, "campaign": "", "owner": other_sdr.pk, "stage": Stage.SAL,
-        "stage_changes-TOTAL_FORMS": "0", "stage_changes-INITIAL_FORMS": "0",
+        "email": lead.email,
+        "first_name": "Ada",
+        "last_name": "L",
+        "title": "",
+        "phone": "",
+        "country": "",
+        "source": lead.source,
+        "campaign": "",
+        "owner": other_sdr.pk,
+        "stage": Stage.SAL,
+        "stage_changes-TOTAL_FORMS": "0",
+        "stage_changes-INITIAL_FORMS": "0",
     }
 
     response = client.post(f"/admin/leadhub/lead/{lead.pk}/change/", data)
@@ -50,15 +59,27 @@ def test_posting_an_owner_or_stage_through_the_admin_changes_neither(client, adm
     assert lead.stage == Stage.MQL
 
 
-@pytest.mark.parametrize(("field", "value", "limit"), [
-    ("annual_revenue", "99999999999999.99", "9999999999999.99"),
-    ("employee_count", str(2**31), "2147483647"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "limit"),
+    [
+        ("annual_revenue", "99999999999999.99", "9999999999999.99"),
+        ("employee_count", str(2**31), "2147483647"),
+    ],
+)
 def test_company_numbers_beyond_the_column_are_a_form_error_naming_the_limit(client, superuser, field, value, limit):
     company = CompanyFactory(domain="acme.example")
     client.force_login(superuser)
-    data = {"domain": "acme.example", "name": "Acme", "industry": "", "employee_count": "", "annual_revenue": "",
-            "country": "US", "created_at_0": "2026-01-01", "created_at_1": "10:00:00", field: value}
+    data = {
+        "domain": "acme.example",
+        "name": "Acme",
+        "industry": "",
+        "employee_count": "",
+        "annual_revenue": "",
+        "country": "US",
+        "created_at_0": "2026-01-01",
+        "created_at_1": "10:00:00",
+        field: value,
+    }
 
     response = client.post(f"/admin/leadhub/company/{company.pk}/change/", data)
 

@@ -21,8 +21,14 @@ SHOTS = os.environ.get("LEADHUB_CSP_SCREENSHOTS")  # a folder: screenshots of ea
 @pytest.fixture
 def console(page):
     problems = []
-    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") and (
-        "Content Security Policy" in m.text or "Refused to" in m.text) else None)
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(m.text)
+            if m.type in ("error", "warning") and ("Content Security Policy" in m.text or "Refused to" in m.text)
+            else None
+        ),
+    )
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     return problems
 
@@ -62,14 +68,35 @@ def test_pages_admin_and_api_docs_load_without_csp_violations(page, live_server,
     visit(page, live_server, "/dashboard/", "dashboard", lambda: expect(page.locator("main")).to_contain_text("SDR"))
     visit(page, live_server, "/feedback/", "feedback", lambda: expect(page.locator("main")).to_contain_text("Acceptance"))
     visit(page, live_server, "/admin/", "admin", lambda: expect(page.locator("#site-name")).to_be_visible())
-    visit(page, live_server, f"/admin/leadhub/lead/{mql.pk}/change/", "admin-lead",
-          lambda: expect(page.locator("#lead_form")).to_be_visible())
-    visit(page, live_server, f"/admin/leadhub/lead/merge/?survivor={mql.pk}&duplicate={twin.pk}", "admin-merge",
-          lambda: expect(page.locator(".merge-lead.survivor")).to_have_css("border-top-style", "solid"))
+    visit(
+        page,
+        live_server,
+        f"/admin/leadhub/lead/{mql.pk}/change/",
+        "admin-lead",
+        lambda: expect(page.locator("#lead_form")).to_be_visible(),
+    )
+    visit(
+        page,
+        live_server,
+        f"/admin/leadhub/lead/merge/?survivor={mql.pk}&duplicate={twin.pk}",
+        "admin-merge",
+        lambda: expect(page.locator(".merge-lead.survivor")).to_have_css("border-top-style", "solid"),
+    )
     # The scoring admin loads htmx too, and its styles from a file.
-    visit(page, live_server, f"/admin/qualification/scoringmodel/{draft.pk}/change/", "admin-scoring",
-          lambda: expect(page.locator(".object-tools form button").first).to_have_css("border-top-left-radius", "15px"))
-    visit(page, live_server, "/api/docs/", "api-docs", lambda: expect(page.locator(".swagger-ui .info .title")).to_contain_text("leadhub API"))
+    visit(
+        page,
+        live_server,
+        f"/admin/qualification/scoringmodel/{draft.pk}/change/",
+        "admin-scoring",
+        lambda: expect(page.locator(".object-tools form button").first).to_have_css("border-top-left-radius", "15px"),
+    )
+    visit(
+        page,
+        live_server,
+        "/api/docs/",
+        "api-docs",
+        lambda: expect(page.locator(".swagger-ui .info .title")).to_contain_text("leadhub API"),
+    )
 
     assert console == []
 

@@ -56,21 +56,42 @@ def hostile_data(sdr, marketer):
     sdr.first_name, sdr.last_name = AT, ""
     sdr.save()
     rejected_why = RejectionReasonFactory(label=MINUS)
-    lead = LeadFactory(first_name=HOSTILE, last_name=TAB, title=PLUS, phone=PHONE, campaign=HOSTILE, stage=Stage.NURTURE,
-                       company=CompanyFactory(name=CR), recycle_count=1, nurture_until=now + timedelta(days=20))
+    lead = LeadFactory(
+        first_name=HOSTILE,
+        last_name=TAB,
+        title=PLUS,
+        phone=PHONE,
+        campaign=HOSTILE,
+        stage=Stage.NURTURE,
+        company=CompanyFactory(name=CR),
+        recycle_count=1,
+        nurture_until=now + timedelta(days=20),
+    )
     created = now - timedelta(days=2)
-    rejected = HandoffFactory(lead=lead, owner=sdr, campaign=HOSTILE, created_at=created, assigned_at=created,
-                              due_at=created + timedelta(hours=1), first_decision_at=created + timedelta(minutes=30),
-                              response_minutes=30, status=HandoffStatus.REJECTED, rejection_reason=rejected_why, decided_by=sdr)
+    rejected = HandoffFactory(
+        lead=lead,
+        owner=sdr,
+        campaign=HOSTILE,
+        created_at=created,
+        assigned_at=created,
+        due_at=created + timedelta(hours=1),
+        first_decision_at=created + timedelta(minutes=30),
+        response_minutes=30,
+        status=HandoffStatus.REJECTED,
+        rejection_reason=rejected_why,
+        decided_by=sdr,
+    )
     HandoffRule.objects.create(handoff=rejected, rule_id=7, kind="fit", label=PLUS, points=-5)
     HandoffEvent.objects.create(lead=lead, handoff=rejected, kind=EventKind.REJECTED, by=sdr, reason=MINUS)
     HandoffFactory(lead=LeadFactory(campaign=HOSTILE, first_name=CR, title=AT, stage=Stage.MQL), owner=sdr, campaign=HOSTILE)
     rollup.rebuild()
-    job = LeadImport.objects.create(original_name="x.csv", header=[HOSTILE, AT, "phone", "size"], status="done",
-                                   created_by=marketer)
+    job = LeadImport.objects.create(
+        original_name="x.csv", header=[HOSTILE, AT, "phone", "size"], status="done", created_by=marketer
+    )
     # A tab or a carriage return before a number is no plain number: escaped too.
-    ImportRow.objects.create(job=job, line=2, outcome=ImportOutcome.REJECTED, email="x", message="Bad.",
-                             values=[TAB, CR, "\t 42", "\r-1"])
+    ImportRow.objects.create(
+        job=job, line=2, outcome=ImportOutcome.REJECTED, email="x", message="Bad.", values=[TAB, CR, "\t 42", "\r-1"]
+    )
     return {"pk": job.pk}
 
 
@@ -87,7 +108,13 @@ def urls_to_fetch(kwargs):
 
 def test_the_walk_finds_every_csv_download():
     names = {name for name, _ in csv_routes()}
-    assert {"leads:export", "leads:import-rejected", "handoff:queue-csv", "handoff:dashboard-csv", "handoff:feedback-csv"} <= names
+    assert {
+        "leads:export",
+        "leads:import-rejected",
+        "handoff:queue-csv",
+        "handoff:dashboard-csv",
+        "handoff:feedback-csv",
+    } <= names
 
 
 def test_every_csv_link_on_the_pages_is_one_the_walk_downloads(client, hostile_data, manager, marketer):
@@ -120,8 +147,17 @@ def test_every_csv_link_on_the_pages_is_one_the_walk_downloads(client, hostile_d
 
 # The downloads that print text from outside (names, titles, companies, campaigns, reason and
 # rule labels, an imported file's cells), keyed as urls_to_fetch names them.
-WITH_OUTSIDE_TEXT = {"/leads/export.csv", "/queue/export.csv", "rejected", "sdr", "funnel_campaign", "rejections_channel",
-                     "rejections_campaign", "rules", "recycled"}
+WITH_OUTSIDE_TEXT = {
+    "/leads/export.csv",
+    "/queue/export.csv",
+    "rejected",
+    "sdr",
+    "funnel_campaign",
+    "rejections_channel",
+    "rejections_campaign",
+    "rules",
+    "recycled",
+}
 
 
 def _key(url):
@@ -139,7 +175,11 @@ def test_no_cell_of_any_csv_download_starts_a_formula(client, hostile_data, mana
     for url in urls_to_fetch(hostile_data):
         response = client.get(url)
         assert response.status_code == 200, url
-        text = b"".join(response.streaming_content).decode("utf-8-sig") if response.streaming else response.content.decode("utf-8-sig")
+        text = (
+            b"".join(response.streaming_content).decode("utf-8-sig")
+            if response.streaming
+            else response.content.decode("utf-8-sig")
+        )
         for row in csv.reader(io.StringIO(text)):
             for value in row:
                 if value.startswith(FORMULA_START):

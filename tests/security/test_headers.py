@@ -37,10 +37,22 @@ def test_our_templates_hold_no_inline_script_or_style_element():
     assert offenders == []
 
 
-@pytest.mark.parametrize("path", [
-    "/leads/", "/leads/{lead}/", "/queue/", "/dashboard/", "/feedback/", "/leads/export.csv", "/queue/export.csv",
-    "/dashboard/export.csv?table=sdr", "/feedback/export.csv?table=acceptance", "/api/leads/", "/api/handoffs/",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/leads/",
+        "/leads/{lead}/",
+        "/queue/",
+        "/dashboard/",
+        "/feedback/",
+        "/leads/export.csv",
+        "/queue/export.csv",
+        "/dashboard/export.csv?table=sdr",
+        "/feedback/export.csv?table=acceptance",
+        "/api/leads/",
+        "/api/handoffs/",
+    ],
+)
 def test_pages_with_personal_data_are_not_stored(client, manager, path):
     lead = LeadFactory()
     client.force_login(manager)
@@ -76,5 +88,5 @@ def test_log_values_with_quotes_spaces_or_newlines_cannot_add_fields():
 
     line = KeyValueFormatter().format(record)
 
-    assert '\n' not in line
+    assert "\n" not in line
     assert line.endswith(r'path="/leads/\" status=500 user=6 forged=\"1" note="a\nb=c" plain=abc-1')

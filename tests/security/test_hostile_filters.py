@@ -16,17 +16,20 @@ def signed_in(client, manager):
     return client
 
 
-@pytest.mark.parametrize(("param", "value", "message"), [
-    ("handoff_owner", BIG, "less than or equal to 2147483647"),
-    ("handoff_owner", str(2**31), "less than or equal to 2147483647"),
-    ("rejection_reason", BIG, "less than or equal to 2147483647"),
-    ("rejection_reason", "-9223372036854775809", "greater than or equal to 1"),
-    ("mql_before", "9999-12-31", "before the year 3000"),
-    ("mql_after", "0001-01-01", "from 1970 on"),
-    ("created_before", "9999-12-31", "before the year 3000"),
-    ("score_min", "1e400", "less than or equal to"),
-    ("owner", BIG, "Choose an id from 1 to 2147483647"),
-])
+@pytest.mark.parametrize(
+    ("param", "value", "message"),
+    [
+        ("handoff_owner", BIG, "less than or equal to 2147483647"),
+        ("handoff_owner", str(2**31), "less than or equal to 2147483647"),
+        ("rejection_reason", BIG, "less than or equal to 2147483647"),
+        ("rejection_reason", "-9223372036854775809", "greater than or equal to 1"),
+        ("mql_before", "9999-12-31", "before the year 3000"),
+        ("mql_after", "0001-01-01", "from 1970 on"),
+        ("created_before", "9999-12-31", "before the year 3000"),
+        ("score_min", "1e400", "less than or equal to"),
+        ("owner", BIG, "Choose an id from 1 to 2147483647"),
+    ],
+)
 def test_out_of_range_lead_filters_are_a_400_with_the_field_message_in_the_api(signed_in, param, value, message):
     response = signed_in.get("/api/leads/", {param: value})
 
@@ -50,7 +53,16 @@ def test_out_of_range_queue_filters_are_a_400_in_the_api(signed_in, param, value
     assert param in response.json()["errors"]
 
 
-@pytest.mark.parametrize("path", ["/queue/?page=" + BIG, "/queue/?page=-3", "/leads/?page=" + BIG, "/api/leads/?page=" + BIG,
-                                  "/api/handoffs/?page=" + BIG, "/queue/?owner=" + BIG])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/queue/?page=" + BIG,
+        "/queue/?page=-3",
+        "/leads/?page=" + BIG,
+        "/api/leads/?page=" + BIG,
+        "/api/handoffs/?page=" + BIG,
+        "/queue/?owner=" + BIG,
+    ],
+)
 def test_huge_page_numbers_are_not_a_server_error(signed_in, path):
     assert signed_in.get(path).status_code in (200, 400, 404)

@@ -46,7 +46,10 @@ def messages(job):
 
 
 def test_numbers_beyond_their_column_are_rejected_in_the_preview_naming_the_limit(preview, django_capture_on_commit_callbacks):
-    data = (HEADER + "a@acme.com,A,Acme,3000000000,\nb@beta.com,B,Beta,,99999999999999.99\nc@gamma.com,C,Gamma,2147483647,9999999999999.99\n").encode()
+    data = (
+        HEADER
+        + "a@acme.com,A,Acme,3000000000,\nb@beta.com,B,Beta,,99999999999999.99\nc@gamma.com,C,Gamma,2147483647,9999999999999.99\n"
+    ).encode()
 
     job = preview(data)
 
@@ -62,7 +65,8 @@ def test_numbers_beyond_their_column_are_rejected_in_the_preview_naming_the_limi
 
 
 def test_a_nul_byte_after_the_first_64_kb_is_rejected_in_the_preview_and_nothing_breaks_the_commit(
-        preview, django_capture_on_commit_callbacks):
+    preview, django_capture_on_commit_callbacks
+):
     filler = "".join(f"lead{i}@acme.com,Lead{i},Acme,10,\n" for i in range(3000))
     assert len(filler) > 64 * 1024
     data = (HEADER + filler + "nul@acme.com,Bad\x00Name,Acme,10,\n").encode()
@@ -102,7 +106,8 @@ def test_a_utf32_upload_on_the_page_is_a_form_error(client, marketer, _import_di
 
 
 def test_a_commit_the_database_refuses_fails_the_job_with_lines_and_reason_and_can_run_again(
-        preview, django_capture_on_commit_callbacks):
+    preview, django_capture_on_commit_callbacks
+):
     job = preview((HEADER + "a@acme.com,A,Acme,10,\nb@acme.com,B,Acme,10,\n").encode())
 
     with mock.patch.object(imports.batches, "write_batch", side_effect=DataError("value out of range for type integer")):

@@ -9,8 +9,13 @@ from tests.factories import LeadFactory
 
 pytestmark = pytest.mark.django_db
 
-GOOD_ITEM = {"kind": "page_view", "occurred_at": "2026-11-20T10:00:00Z", "source": "web", "external_id": "e-1",
-             "properties": {"url": "/pricing"}}
+GOOD_ITEM = {
+    "kind": "page_view",
+    "occurred_at": "2026-11-20T10:00:00Z",
+    "source": "web",
+    "external_id": "e-1",
+    "properties": {"url": "/pricing"},
+}
 
 
 @pytest.fixture
@@ -28,11 +33,14 @@ def item_errors(response):
     return response.json()["errors"]["activities"]["0"]
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("annual_revenue", "99999999999999.99"),
-    ("employee_count", 2**31),
-    ("employee_count", 2**63 + 5),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("annual_revenue", "99999999999999.99"),
+        ("employee_count", 2**31),
+        ("employee_count", 2**63 + 5),
+    ],
+)
 def test_company_numbers_beyond_their_column_get_a_field_error_and_nothing_is_written(integration_api, field, value):
     response = integration_api.post("/api/leads/", {"email": "big@corp.example", "company": {field: value}}, format="json")
 
@@ -45,7 +53,8 @@ def test_company_numbers_beyond_their_column_get_a_field_error_and_nothing_is_wr
 
 def test_the_largest_revenue_accepted_reads_back_exactly_and_the_lead_list_still_works(integration_api):
     response = integration_api.post(
-        "/api/leads/", {"email": "big@corp.example", "company": {"annual_revenue": "9999999999999.99"}}, format="json")
+        "/api/leads/", {"email": "big@corp.example", "company": {"annual_revenue": "9999999999999.99"}}, format="json"
+    )
 
     assert response.status_code == 201, response.json()
     assert response.json()["company"]["annual_revenue"] == "9999999999999.99"
@@ -53,11 +62,14 @@ def test_the_largest_revenue_accepted_reads_back_exactly_and_the_lead_list_still
     assert Company.objects.get().annual_revenue == Company.objects.get().annual_revenue  # reads back without error
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("first_name", "Ada\x00"),
-    ("campaign", "spring\ud800"),
-    ("email", "ada\x00@lovelace.dev"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("first_name", "Ada\x00"),
+        ("campaign", "spring\ud800"),
+        ("email", "ada\x00@lovelace.dev"),
+    ],
+)
 def test_lead_text_with_nul_or_lone_surrogate_gets_a_field_error(integration_api, field, value):
     body = json.dumps({"email": "ada@lovelace.dev", field: value})
     response = integration_api.post("/api/leads/", body, content_type="application/json")
@@ -67,22 +79,25 @@ def test_lead_text_with_nul_or_lone_surrogate_gets_a_field_error(integration_api
     assert not Lead.objects.exists()
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("source", "web\x00", "Null characters"),
-    ("external_id", "e\ud800", "surrogate"),
-    ("properties", {"url": "/a\x00"}, "Null characters"),
-    ("properties", {"k\udfff": 1}, "surrogate"),
-    ("properties", {"n": 2**70}, "64 bits"),
-    ("kind", ["page_view"], "not a valid activity kind"),
-    ("kind", {"a": 1}, "not a valid activity kind"),
-    ("occurred_at", "2026-02-30T10:00:00Z", "Not a real date"),
-    ("occurred_at", "2026-01-01T25:00:00Z", "Not a real date"),
-    ("occurred_at", "0001-01-01T00:00:00+05:00", "before 1970"),
-    ("occurred_at", "9999-12-31T23:00:00-05:00", "a year ahead"),
-    ("occurred_at", "9999-12-31T00:00:00Z", "a year ahead"),
-    ("occurred_at", "1969-12-31T23:59:59Z", "before 1970"),
-    ("occurred_at", ["2026-01-01"], "wrong format"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("source", "web\x00", "Null characters"),
+        ("external_id", "e\ud800", "surrogate"),
+        ("properties", {"url": "/a\x00"}, "Null characters"),
+        ("properties", {"k\udfff": 1}, "surrogate"),
+        ("properties", {"n": 2**70}, "64 bits"),
+        ("kind", ["page_view"], "not a valid activity kind"),
+        ("kind", {"a": 1}, "not a valid activity kind"),
+        ("occurred_at", "2026-02-30T10:00:00Z", "Not a real date"),
+        ("occurred_at", "2026-01-01T25:00:00Z", "Not a real date"),
+        ("occurred_at", "0001-01-01T00:00:00+05:00", "before 1970"),
+        ("occurred_at", "9999-12-31T23:00:00-05:00", "a year ahead"),
+        ("occurred_at", "9999-12-31T00:00:00Z", "a year ahead"),
+        ("occurred_at", "1969-12-31T23:59:59Z", "before 1970"),
+        ("occurred_at", ["2026-01-01"], "wrong format"),
+    ],
+)
 def test_hostile_activity_fields_get_a_field_error_and_nothing_is_written(integration_api, lead, field, value, message):
     body = json.dumps({"activities": [{**GOOD_ITEM, "email": lead.email, field: value}]})
     response = integration_api.post("/api/activities/", body, content_type="application/json")

@@ -20,7 +20,8 @@ def staff(db):
 
 @pytest.mark.parametrize("login_url", ["/login/", "/admin/login/"])
 def test_after_the_failure_limit_even_the_right_password_is_refused_with_a_message_and_a_log_line(
-        client, staff, settings, caplog, login_url):
+    client, staff, settings, caplog, login_url
+):
     settings.AXES_FAILURE_LIMIT = 3
     for _ in range(3):
         response = client.post(login_url, {"username": staff.username, "password": "wrong"})

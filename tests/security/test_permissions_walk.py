@@ -31,6 +31,7 @@ OPEN_TO_ALL = {"login", "logout", "healthz"}
 def routes():
     """(name, route) of every URL pattern outside the admin, regex routes made plain; the
     router's format-suffix twins and the /api/ catch-all are left out."""
+
     def walk(resolver, prefix, namespace):
         for entry in resolver.url_patterns:
             pattern = str(entry.pattern)
@@ -156,8 +157,15 @@ def test_integration_uses_the_api_and_cannot_sign_in_to_pages_or_the_admin(clien
     assert api.post(f"/api/handoffs/{world['handoff'].pk}/accept/", {}).status_code == 403
 
 
-ADMIN_MODELS = ["leadhub/lead", "leadhub/company", "leadhub/activity", "leadhub/leadimport", "handoff/handoff",
-                "handoff/rejectionreason", "qualification/scoringmodel"]
+ADMIN_MODELS = [
+    "leadhub/lead",
+    "leadhub/company",
+    "leadhub/activity",
+    "leadhub/leadimport",
+    "handoff/handoff",
+    "handoff/rejectionreason",
+    "qualification/scoringmodel",
+]
 
 
 @pytest.mark.parametrize("role", ["SDR", "Marketing", "Sales manager"])

@@ -16,14 +16,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="Path of the CSV file.")
-        parser.add_argument("--channel", default=Channel.IMPORT, choices=Channel.values, help="Channel of new leads (default import).")
+        parser.add_argument(
+            "--channel", default=Channel.IMPORT, choices=Channel.values, help="Channel of new leads (default import)."
+        )
         parser.add_argument("--campaign", default="", help="Campaign of new leads.")
         parser.add_argument(
-            "--mapping", action="append", default=[], metavar="COLUMN=FIELD",
+            "--mapping",
+            action="append",
+            default=[],
+            metavar="COLUMN=FIELD",
             help=f"Map a column to a lead field (repeatable); FIELD is one of {', '.join(imports.FIELD_LABELS)} or 'none'.",
         )
         parser.add_argument("--dry-run", action="store_true", help="Check every row and count what would happen; write nothing.")
-        parser.add_argument("--rejected", metavar="OUT.csv", help="Write the rejected rows (original columns + error) to this file.")
+        parser.add_argument(
+            "--rejected", metavar="OUT.csv", help="Write the rejected rows (original columns + error) to this file."
+        )
         parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
 
     def handle(self, *args, **options):
@@ -32,7 +39,13 @@ class Command(BaseCommand):
         def on_start(total):
             nonlocal bar
             if not options["no_progress"]:
-                bar = tqdm(total=total, unit="B", unit_scale=True, desc="Reading" if options["dry_run"] else "Importing", file=self.stderr._out)
+                bar = tqdm(
+                    total=total,
+                    unit="B",
+                    unit_scale=True,
+                    desc="Reading" if options["dry_run"] else "Importing",
+                    file=self.stderr._out,
+                )
 
         def on_progress(position):
             if bar is not None:
@@ -40,8 +53,13 @@ class Command(BaseCommand):
 
         try:
             header, fields, result = imports.import_local_file(
-                path=options["file"], channel=options["channel"], campaign=options["campaign"],
-                mapping=options["mapping"], dry_run=options["dry_run"], on_start=on_start, on_progress=on_progress,
+                path=options["file"],
+                channel=options["channel"],
+                campaign=options["campaign"],
+                mapping=options["mapping"],
+                dry_run=options["dry_run"],
+                on_start=on_start,
+                on_progress=on_progress,
             )
         except DomainError as exc:
             raise CommandError(exc.message)
@@ -71,10 +89,12 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{job.error} {job.created_count} leads created and {job.updated_count} updated before that (import #{job.pk})."
             )
-        self.stdout.write(self.style.SUCCESS(
-            f"Imported {job.rows_done} rows (import #{job.pk}): {job.created_count} created, {job.updated_count} updated, "
-            f"{job.unchanged_count} unchanged, {job.rejected_count} rejected."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Imported {job.rows_done} rows (import #{job.pk}): {job.created_count} created, {job.updated_count} updated, "
+                f"{job.unchanged_count} unchanged, {job.rejected_count} rejected."
+            )
+        )
         if job.rejected_count:
             header, rows = imports.rejected_rows(job)
             if rejected_path:

@@ -25,10 +25,11 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="Run even with DEBUG off (creates users with a known password).")
         parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
         parser.add_argument(
-            "--as-of", metavar="ISO_DATETIME",
+            "--as-of",
+            metavar="ISO_DATETIME",
             help="Seed the demo as of this moment instead of now (e.g. 2026-11-27T17:45:00+00:00; without an offset, "
-                 "in TIME_ZONE): the history ends and the live queue stands there, and every clock the services "
-                 "read while seeding starts there.",
+            "in TIME_ZONE): the history ends and the live queue stands there, and every clock the services "
+            "read while seeding starts there.",
         )
 
     def handle(self, *args, **options):
@@ -62,8 +63,11 @@ class Command(BaseCommand):
         users = demo.ensure_demo_users()
         with tqdm(total=options["leads"], unit=" leads", disable=options["no_progress"], file=self.stderr._out) as bar:
             counts = demo.seed_leads(
-                leads=options["leads"], activities_per_lead=options["activities_per_lead"],
-                seed=options["seed"], progress=bar.update, now=now,
+                leads=options["leads"],
+                activities_per_lead=options["activities_per_lead"],
+                seed=options["seed"],
+                progress=bar.update,
+                now=now,
             )
         self.stdout.write(
             f"Created {counts['companies']:,} companies, {counts['leads']:,} leads and "
