@@ -1,13 +1,6 @@
 """REST API for lead records: upsert and read leads, push activity batches."""
 
-import re
-from functools import lru_cache
-
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_email
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.utils import translate_validation
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
@@ -18,13 +11,19 @@ from qualification.api import LeadExplanationSerializer
 from qualification.selectors import lead_explanation
 
 from . import selectors, services
-from .choices import ActivityKind, Channel, Industry
+from .api_input import (  # noqa: F401  (handoff.api and the tests use these from here)
+    ActivityBatchResultSerializer,
+    ActivityBatchSerializer,
+    LeadUpsertSerializer,
+    StrictInput,
+    amount_field,
+    parse_activity_items,
+)
 from .errors import ValidationFailed
 from .filters import LeadFilter
 from .models import Activity, Company, Lead, StageChange
 from .pagination import KeysetPagination
 from .permissions import ModelPermissions
-from .validation import FUTURE_WINDOW, INT32_MAX, MAX_REVENUE, activity_time_problem, activity_window, json_problem, text_problem
 
 
 class CompanySerializer(serializers.ModelSerializer):
@@ -100,248 +99,6 @@ class LeadDetailSerializer(LeadSerializer):
 
 
 @extend_schema_field({"oneOf": [{"type": "string", "minLength": 1, "maxLength": 120}, {"type": "integer"}]})
-class ExternalIdField(serializers.CharField):
-    """Integrations send their event ids as text or as numbers; both are kept as text."""
-
-
-class AmountField(serializers.DecimalField):
-    """A non-negative amount to the cent, as text ("40000000.50") or as a whole JSON number.
-    Fractional JSON numbers are refused: a float cannot carry cents exactly."""
-
-
-def amount_field(**kwargs):
-    """An AmountField whose schema states its limits, so a request the schema allows is accepted."""
-    integer_digits = len(str(int(kwargs["max_value"])))
-    schema = {
-        "oneOf": [
-            # Empty text counts as unknown, like null.
-            {"type": "string", "pattern": rf"^([0-9]{{1,{integer_digits}}}(\.[0-9]{{1,{kwargs['decimal_places']}}})?)?$"},
-            {"type": "integer", "minimum": 0, "maximum": int(kwargs["max_value"])},
-        ]
-    }
-    return extend_schema_field(schema)(type("AmountField", (AmountField,), {}))(min_value=0, **kwargs)
-
-
-def _json_type_expected(field, value):
-    """What JSON type `field` takes, when `value` is not of it; else None."""
-
-    def number(v):
-        return isinstance(v, int | float) and not isinstance(v, bool)
-
-    if isinstance(field, ExternalIdField):
-        return (
-            None
-            if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
-            else "text or a whole number"
-        )
-    if isinstance(field, serializers.CharField | serializers.ChoiceField):
-        return None if isinstance(value, str) else "text"
-    if isinstance(field, serializers.BooleanField):
-        return None if isinstance(value, bool) else "true or false"
-    if isinstance(field, serializers.IntegerField):
-        return None if isinstance(value, int) and not isinstance(value, bool) else "a whole number"
-    if isinstance(field, AmountField):
-        return (
-            None
-            if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
-            else "an amount as text or a whole number"
-        )
-    if isinstance(field, serializers.DecimalField):
-        return None if isinstance(value, str) or number(value) else "a number"
-    return None
-
-
-class StrictInput(serializers.Serializer):
-    """Input whose JSON types are as the schema says: text fields take strings, whole numbers
-    integers, switches true/false. (DRF would turn 0 into "0" and "5" into 5; an integration
-    that sends the wrong type gets a field error instead of a surprise.)"""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            errors = {}
-            for name, field in self.fields.items():
-                value = data.get(name)
-                if field.read_only or value is None or isinstance(field, serializers.Serializer):
-                    continue
-                if expected := _json_type_expected(field, value):
-                    errors[name] = [f"Expected {expected}."]
-            if errors:
-                raise serializers.ValidationError(errors)
-        return super().to_internal_value(data)
-
-
-class CompanyInputSerializer(StrictInput):
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    industry = serializers.ChoiceField(choices=Industry.choices, required=False, allow_blank=True)
-    employee_count = serializers.IntegerField(min_value=0, max_value=INT32_MAX, required=False, allow_null=True)
-    annual_revenue = amount_field(max_digits=16, decimal_places=2, max_value=MAX_REVENUE, required=False, allow_null=True)
-    country = serializers.CharField(max_length=2, required=False, allow_blank=True)
-
-
-class LeadUpsertSerializer(StrictInput):
-    email = serializers.EmailField(max_length=254)
-    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    title = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
-    country = serializers.CharField(max_length=2, required=False, allow_blank=True)
-    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
-    campaign = serializers.CharField(max_length=120, required=False, allow_blank=True)
-    company = CompanyInputSerializer(required=False)
-
-    def to_service_kwargs(self):
-        data = dict(self.validated_data)
-        if "channel" in data:
-            data["source"] = data.pop("channel")
-        if "country" in data:
-            data["country"] = data["country"].upper()
-        return data
-
-
-class ActivityInputSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254, help_text="The lead's email.")
-    kind = serializers.ChoiceField(choices=ActivityKind.choices)
-    occurred_at = serializers.DateTimeField()
-    properties = serializers.DictField(required=False, default=dict, allow_null=True, help_text="Null counts as no properties.")
-    source = ExternalIdField(max_length=60)
-    external_id = ExternalIdField(max_length=120)
-
-
-class ActivityBatchSerializer(serializers.Serializer):
-    activities = ActivityInputSerializer(many=True, allow_empty=False, max_length=settings.ACTIVITY_BATCH_LIMIT)
-
-
-class ActivityOutcomeSerializer(serializers.Serializer):
-    index = serializers.IntegerField()
-    source = serializers.CharField()
-    external_id = serializers.CharField()
-    status = serializers.ChoiceField(choices=["created", "known"])
-
-
-class ActivityBatchResultSerializer(serializers.Serializer):
-    created = serializers.IntegerField()
-    known = serializers.IntegerField()
-    items = ActivityOutcomeSerializer(many=True)
-
-
-ACTIVITY_KINDS = frozenset(ActivityKind.values)
-
-
-def _text(value, name, max_length, errors):
-    if type(value) is str:  # the usual case, first (this runs thousands of times per batch)
-        stripped = value.strip()
-        if stripped and len(value) <= max_length and "\x00" not in value and value.isascii():
-            return stripped
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        errors[name] = ["Not a valid string."]
-    elif not str(value).strip():
-        errors[name] = ["This field may not be blank."]
-    elif len(str(value)) > max_length:
-        errors[name] = [f"Ensure this field has no more than {max_length} characters."]
-    elif problem := text_problem(str(value)):
-        errors[name] = [problem]
-    else:
-        return str(value).strip()
-    return None
-
-
-# Django's own expressions, compiled here: its validator reaches them through lazy objects,
-# which cost more than the matching at a thousand addresses a batch.
-_EMAIL_USER = re.compile(validate_email.user_regex.pattern, validate_email.user_regex.flags)
-_EMAIL_DOMAIN = re.compile(validate_email.domain_regex.pattern, validate_email.domain_regex.flags)
-
-
-@lru_cache(maxsize=65_536)
-def _is_valid_email(email):
-    # Activities keep arriving for the same leads: checking each address once saves most of a
-    # batch's validation time. Where both of Django's expressions match, its validator accepts
-    # the address too; anything else (allowlisted or literal domains, or invalid) it decides.
-    if len(email) <= 320 and "@" in email:
-        user, domain = email.rsplit("@", 1)
-        if _EMAIL_USER.match(user) and _EMAIL_DOMAIN.match(domain):
-            return True
-    try:
-        validate_email(email)
-    except DjangoValidationError:
-        return False
-    return True
-
-
-def _activity_time(value, problems, window):
-    """An aware datetime from ISO 8601 text, within the activity window; else a field error."""
-    try:
-        parsed = parse_datetime(value) if isinstance(value, str) and len(value) <= 64 else None
-    except (ValueError, OverflowError):  # 2026-02-30, hour 25
-        problems["occurred_at"] = ["Not a real date and time."]
-        return None
-    if parsed is None:
-        problems["occurred_at"] = ["Datetime has wrong format. Use ISO 8601, e.g. 2026-11-20T10:00:00Z."]
-        return None
-    if timezone.is_naive(parsed):
-        try:
-            parsed = timezone.make_aware(parsed)
-        except (ValueError, OverflowError):
-            problems["occurred_at"] = ["This date is out of range."]
-            return None
-    if not window[0] <= parsed <= window[1]:
-        problems["occurred_at"] = [activity_time_problem(parsed, window[1] - FUTURE_WINDOW)]
-        return None
-    return parsed
-
-
-def parse_activity_items(items):
-    """Check a batch's items the way ActivityInputSerializer describes them, fast.
-
-    A batch is up to 1,000 items and ingest throughput is a budget; DRF's per-field
-    machinery cost more than the database work, so the rules are applied directly here.
-    Returns (valid items, {index: {field: [message]}}).
-    """
-    valid, errors = [], {}
-    window = activity_window()
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            errors[str(index)] = {"non_field_errors": ["Expected an object."]}
-            continue
-        problems = {}
-        for name in ("email", "kind", "occurred_at", "source", "external_id"):
-            if item.get(name) in (None, ""):
-                problems[name] = ["This field is required."]
-        email = item.get("email")
-        if "email" not in problems:
-            email = _text(email, "email", 254, problems)
-            if email is not None:
-                if not _is_valid_email(email):
-                    problems["email"] = ["Enter a valid email address."]
-        kind = item.get("kind")
-        if "kind" not in problems and not (isinstance(kind, str) and kind in ACTIVITY_KINDS):
-            shown = kind if isinstance(kind, str) and len(kind) <= 40 and not text_problem(kind) else "this value"
-            problems["kind"] = [f"“{shown}” is not a valid activity kind."]
-        occurred_at = item.get("occurred_at")
-        if "occurred_at" not in problems:
-            occurred_at = _activity_time(occurred_at, problems, window)
-        properties = item.get("properties") if item.get("properties") is not None else {}
-        if not isinstance(properties, dict):
-            problems["properties"] = ["Expected an object of properties."]
-        elif properties and (problem := json_problem(properties)):
-            problems["properties"] = [problem]
-        source = _text(item.get("source"), "source", 60, problems) if "source" not in problems else None
-        external_id = _text(item.get("external_id"), "external_id", 120, problems) if "external_id" not in problems else None
-        if problems:
-            errors[str(index)] = problems
-        else:
-            valid.append(
-                {
-                    "email": email,
-                    "kind": kind,
-                    "occurred_at": occurred_at,
-                    "properties": properties,
-                    "source": source,
-                    "external_id": external_id,
-                }
-            )
-    return valid, errors
-
-
 class LeadUpsertPermissions(ModelPermissions):
     """An upsert may create or change a lead, so it needs both permissions."""
 

@@ -18,206 +18,26 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from . import roles
-from .choices import ActivityKind, Channel, Industry
+from .choices import ActivityKind, Channel
+from .demo_data import (  # noqa: F401
+    ACTIVITY_WEIGHTS,
+    CAMPAIGNS,
+    CHANNEL_WEIGHTS,
+    COUNTRIES,
+    DEMO_PASSWORD,
+    DEMO_USERS,
+    ENGAGED_WEIGHTS,
+    FIRST_NAMES,
+    FREE_MAIL,
+    HISTORY_DAYS,
+    INDUSTRY_WEIGHTS,
+    LAST_NAMES,
+    NAME_PARTS_A,
+    NAME_PARTS_B,
+    PAGES,
+    TITLES,
+)
 from .models import Activity, Company, Lead
-
-DEMO_PASSWORD = "leadhub-demo"
-DEMO_USERS = [
-    # username, first, last, role, is_staff
-    ("sdr1", "Sam", "Rivera", roles.SDR, False),
-    ("sdr2", "Priya", "Nair", roles.SDR, False),
-    ("sdr3", "Tom", "Becker", roles.SDR, False),
-    ("marketer", "Maya", "Lindqvist", roles.MARKETING, True),
-    ("manager", "Dana", "Okafor", roles.SALES_MANAGER, True),  # staff: SLA policies in the admin
-    ("admin", "Alex", "Admin", None, True),
-]
-HISTORY_DAYS = 90
-
-CHANNEL_WEIGHTS = {
-    Channel.INBOUND_FORM: 35,
-    Channel.PAID: 20,
-    Channel.INTERACTION: 20,
-    Channel.EVENT: 15,
-    Channel.REFERRAL: 5,
-    Channel.IMPORT: 5,
-}
-CAMPAIGNS = {
-    Channel.INBOUND_FORM: ["website-demo-form", "contact-us", "pricing-page-form"],
-    Channel.PAID: ["paid-social-q4", "search-brand", "search-competitor", "linkedin-abm"],
-    Channel.INTERACTION: ["ebook-data-playbook", "newsletter", "webinar-pipeline-2026"],
-    Channel.EVENT: ["saas-summit-2026", "cfo-roundtable", "field-dinner-berlin"],
-    Channel.REFERRAL: ["partner-referral", "customer-referral"],
-    Channel.IMPORT: ["purchased-list-emea", "trade-show-list"],
-}
-INDUSTRY_WEIGHTS = {
-    Industry.SOFTWARE: 22,
-    Industry.FINANCIAL_SERVICES: 14,
-    Industry.MANUFACTURING: 12,
-    Industry.HEALTHCARE: 10,
-    Industry.RETAIL: 9,
-    Industry.PROFESSIONAL_SERVICES: 9,
-    Industry.LOGISTICS: 7,
-    Industry.MEDIA: 5,
-    Industry.EDUCATION: 6,
-    Industry.PUBLIC_SECTOR: 4,
-    Industry.OTHER: 2,
-}
-COUNTRIES = ["US"] * 9 + ["GB"] * 3 + ["DE"] * 3 + ["FR", "NL", "CA", "CA", "AU", "SE", "ES", "IN", "BR"]
-NAME_PARTS_A = [
-    "North",
-    "Blue",
-    "Bright",
-    "Iron",
-    "Silver",
-    "Clear",
-    "Green",
-    "Swift",
-    "Summit",
-    "Vertex",
-    "Apex",
-    "Cedar",
-    "Harbor",
-    "Nova",
-    "Atlas",
-    "Quantum",
-    "Pioneer",
-    "Crest",
-    "Stellar",
-    "Orbit",
-]
-NAME_PARTS_B = [
-    "Labs",
-    "Systems",
-    "Analytics",
-    "Works",
-    "Logistics",
-    "Health",
-    "Capital",
-    "Retail",
-    "Dynamics",
-    "Networks",
-    "Foods",
-    "Media",
-    "Partners",
-    "Robotics",
-    "Cloud",
-    "Energy",
-]
-FIRST_NAMES = [
-    "James",
-    "Maria",
-    "Wei",
-    "Fatima",
-    "Lukas",
-    "Sofia",
-    "Noah",
-    "Aisha",
-    "Liam",
-    "Emma",
-    "Olivia",
-    "Mateo",
-    "Yuki",
-    "Hannah",
-    "Ravi",
-    "Chloe",
-    "Daniel",
-    "Ingrid",
-    "Omar",
-    "Grace",
-    "Elena",
-    "Marcus",
-    "Anna",
-    "David",
-    "Leila",
-    "Jonas",
-    "Sara",
-    "Kenji",
-    "Laura",
-    "Ben",
-]
-LAST_NAMES = [
-    "Smith",
-    "Garcia",
-    "Chen",
-    "Khan",
-    "Müller",
-    "Rossi",
-    "Johnson",
-    "Patel",
-    "Brown",
-    "Martin",
-    "Silva",
-    "Kim",
-    "Novak",
-    "Jensen",
-    "Dubois",
-    "Nguyen",
-    "Schmidt",
-    "Cohen",
-    "Andersen",
-    "Lopez",
-    "Taylor",
-    "Moreau",
-    "Fischer",
-    "Haddad",
-    "Murphy",
-    "Costa",
-    "Weber",
-    "Larsen",
-    "Ito",
-    "Clark",
-]
-TITLES = [
-    ("VP Marketing", 4),
-    ("VP Sales", 3),
-    ("Director of Operations", 4),
-    ("Head of Growth", 3),
-    ("Director of IT", 3),
-    ("Marketing Manager", 8),
-    ("Sales Manager", 6),
-    ("IT Manager", 5),
-    ("CFO", 1),
-    ("CTO", 1),
-    ("Chief Revenue Officer", 1),
-    ("Operations Analyst", 6),
-    ("Software Engineer", 7),
-    ("Marketing Specialist", 7),
-    ("Account Executive", 4),
-    ("Product Manager", 5),
-    ("Consultant", 4),
-    ("Procurement Specialist", 2),
-    ("Intern", 2),
-    ("Office Manager", 3),
-    ("", 3),
-]
-FREE_MAIL = ["gmail.com", "yahoo.com", "hotmail.com", "outlook.com"]
-# Activity kinds as most leads produce them; "engaged" leads add high-intent kinds.
-ACTIVITY_WEIGHTS = {
-    ActivityKind.PAGE_VIEW: 40,
-    ActivityKind.EMAIL_OPEN: 22,
-    ActivityKind.EMAIL_CLICK: 10,
-    ActivityKind.CONTENT_DOWNLOAD: 6,
-    ActivityKind.PRICING_PAGE_VIEW: 5,
-    ActivityKind.SOCIAL_ENGAGEMENT: 5,
-    ActivityKind.WEBINAR_REGISTERED: 4,
-    ActivityKind.WEBINAR_ATTENDED: 3,
-    ActivityKind.EMAIL_REPLY: 1,
-    ActivityKind.EVENT_CONVERSATION: 2,
-    ActivityKind.DEMO_REQUEST: 1,
-    ActivityKind.CONTACT_REQUEST: 1,
-}
-ENGAGED_WEIGHTS = {
-    ActivityKind.PRICING_PAGE_VIEW: 30,
-    ActivityKind.PAGE_VIEW: 25,
-    ActivityKind.DEMO_REQUEST: 8,
-    ActivityKind.CONTACT_REQUEST: 5,
-    ActivityKind.WEBINAR_ATTENDED: 10,
-    ActivityKind.EMAIL_REPLY: 6,
-    ActivityKind.EMAIL_CLICK: 10,
-    ActivityKind.EVENT_CONVERSATION: 6,
-}
-PAGES = ["/", "/product", "/integrations", "/customers", "/blog/lead-scoring", "/security", "/docs"]
 
 
 def _weighted(rng, weights):

@@ -14,6 +14,8 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from leadhub.logging_config import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -361,24 +363,9 @@ if not DEBUG:
 
 # One line per request and per task (leadhub/observability.py); LOG_FORMAT=json for JSON lines.
 SLOW_QUERY_MS = env_int("SLOW_QUERY_MS", 200)
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "keyvalue": {"()": "leadhub.observability.KeyValueFormatter"},
-        "json": {"()": "leadhub.observability.JsonFormatter"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json" if env_str("LOG_FORMAT") == "json" else "keyvalue"}
-    },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        # The request line above replaces Django's own per-request warnings.
-        "django.request": {"level": "ERROR"},
-        "django.server": {"level": "WARNING"},
-        "leadhub.request": {"level": env_str("REQUEST_LOG_LEVEL", "INFO")},
-    },
-}
+LOGGING = logging_config(
+    json=env_str("LOG_FORMAT") == "json", level=env_str("LOG_LEVEL", "INFO"), request_level=env_str("REQUEST_LOG_LEVEL", "INFO")
+)
 
 # Leads whose email domain is one of these get no Company (people, not businesses).
 FREE_MAIL_DOMAINS = frozenset(
