@@ -81,7 +81,7 @@ def measure(url, runs):
         timings = []
         for _ in range(runs):
             started = time.monotonic()
-            result = services.preview(draft=draft, by=None)
+            result = services.preview(draft=draft)
             timings.append(time.monotonic() - started)
             print(
                 f"preview: {timings[-1]:.2f} s (qualify now {result.qualify_now:,}, under the draft {result.qualify_draft:,}; "
@@ -94,7 +94,7 @@ def measure(url, runs):
         stale = []
         for _ in range(runs):
             started = time.monotonic()
-            services.preview(draft=draft, by=None, now=tomorrow)
+            services.preview(draft=draft, now=tomorrow)
             stale.append(time.monotonic() - started)
             print(f"preview, stored scores from another day: {stale[-1]:.2f} s", flush=True)
     finally:

@@ -118,7 +118,7 @@ def measure(url):
 
     vacuum()
     started = time.monotonic()
-    preview = services.preview(draft=draft, by=None)
+    preview = services.preview(draft=draft)
     preview_s = time.monotonic() - started
     print(f"preview: {preview_s:.2f} s ({preview.promoted:,} would enter MQL, {preview.leaving:,} stop qualifying)", flush=True)
 

@@ -368,7 +368,7 @@ def import_progress(request, pk):
 def import_commit(request, pk):
     job = get_object_or_404(LeadImport, pk=pk)
     try:
-        imports.import_start(job=job, by=request.user)
+        imports.import_start(job=job)
     except DomainError as exc:
         messages.error(request, exc.message)
     return redirect("leads:import-detail", job.pk)

@@ -43,9 +43,9 @@ class PublishForm(forms.Form):
         return cleaned
 
 
-def _preview_or_error(draft, user):
+def _preview_or_error(draft):
     try:
-        return services.preview(draft=draft, by=user), None
+        return services.preview(draft=draft), None
     except DomainError as exc:
         return None, exc.message
     except ValueError as exc:  # a rule value that does not parse: validation tells which
@@ -68,7 +68,7 @@ def preview_view(model_admin, request, pk):
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     draft = get_object_or_404(ScoringModel, pk=pk)
-    result, error = _preview_or_error(draft, request.user)
+    result, error = _preview_or_error(draft)
     context = _context(
         model_admin,
         request,
@@ -116,7 +116,7 @@ def publish_view(model_admin, request, pk):
             request, f"Published v{draft.version} ({how}). Its rescoring of all leads is below.", messages.SUCCESS
         )
         return redirect("admin:qualification_rescorerun_change", run.pk)
-    result, error = _preview_or_error(draft, request.user)
+    result, error = _preview_or_error(draft)
     impact = routing_impact(result.promoted) if result else None
     cap = form.data.get("daily_cap") if form.is_bound else None
     # A gentle default: the new handoffs over about three days, never more a day than the SDRs have room for.

@@ -194,7 +194,7 @@ def _parts():
     return tuple(bulk.Leads(start, end) for start, end in zip([-BIGINT_MAX, *starts[1:]], ends, strict=True))
 
 
-def preview(*, draft, by=None, now=None, sample_size=10):
+def preview(*, draft, now=None, sample_size=10):
     """What publishing `draft` would do, computed without writing (one set-based statement).
 
     "Qualify" means meeting the MQL rule (threshold, grade, required fields) on scores: the

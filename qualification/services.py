@@ -7,6 +7,7 @@ entry points are importable from here too.
 import itertools
 import logging
 
+from django.contrib.admin.models import ADDITION, LogEntry
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -40,7 +41,8 @@ LEAD_BATCH = 2_000  # leads per statement when rescoring a few after ingest
 
 @transaction.atomic
 def copy_as_draft(*, model, by=None, name=None):
-    """A new draft with `model`'s settings and rules (any model: published, archived or draft)."""
+    """A new draft with `model`'s settings and rules (any model: published, archived or draft).
+    With `by`, the draft's admin history says who copied it from which version."""
     source = ScoringModel.objects.prefetch_related("fit_rules", "engagement_rules").get(pk=model.pk)
     draft = ScoringModel.objects.create(
         name=name if name is not None else source.name,
@@ -72,13 +74,17 @@ def copy_as_draft(*, model, by=None, name=None):
         )
         for r in source.engagement_rules.all()
     )
+    if by is not None:
+        LogEntry.objects.log_actions(
+            user_id=by.pk, queryset=[draft], action_flag=ADDITION, change_message=f"Copied as a new draft from v{source.version}."
+        )
     return draft
 
 
 # --- a few leads ----------------------------------------------------------------------------
 
 
-def rescore_leads(*, lead_ids, by=None, now=None):
+def rescore_leads(*, lead_ids, now=None):
     """Rescore these leads with the published model (after ingest or a profile change) and
     make the stage moves that follow. Returns how many leads were scored (0 when nothing is
     published: leads keep the scores they have)."""

@@ -147,8 +147,9 @@ def import_preview(*, job_id, on_progress=None):
 
 
 @transaction.atomic
-def import_start(*, job, by=None, queue=True):
-    """Commit a previewed import: exactly one caller wins (a double click starts it once)."""
+def import_start(*, job, queue=True):
+    """Commit a previewed import: exactly one caller wins (a double click starts it once). Who
+    imported is the job's created_by (the person who uploaded and previewed it)."""
     started = LeadImport.objects.filter(pk=job.pk, status=ImportStatus.PREVIEWED).update(
         status=ImportStatus.IMPORTING,
         started_at=timezone.now(),

@@ -175,7 +175,7 @@ def test_preview_equals_scoring_every_lead_under_the_draft_and_what_publish_does
         make_some_leads_stale(rng, now)
     draft = edited_copy(rng, published) if edited else random_model(rng, ModelStatus.DRAFT)
 
-    preview = services.preview(draft=draft, by=marketer, now=now, sample_size=1000)
+    preview = services.preview(draft=draft, now=now, sample_size=1000)
 
     # The expected figures, lead by lead in Python.
     old_spec, new_spec = selectors.snapshot(published), selectors.snapshot(draft)

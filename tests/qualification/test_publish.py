@@ -96,7 +96,7 @@ def test_preview_numbers_equal_what_publish_then_does(leads, marketer, django_ca
     mql_before = Lead.objects.filter(stage="mql").count()
     writes_before = list(Lead.objects.order_by("pk").values_list("total_score", "stage", "updated_at"))
 
-    preview = services.preview(draft=draft, by=marketer)
+    preview = services.preview(draft=draft)
 
     assert list(Lead.objects.order_by("pk").values_list("total_score", "stage", "updated_at")) == writes_before
     assert preview.leads == 6 and preview.mql_now == mql_before == 0
@@ -121,7 +121,7 @@ def test_preview_reports_leads_that_stop_qualifying_but_stay_mql(leads, marketer
     stricter = services.copy_as_draft(model=ScoringModel.objects.get(status="published"), by=marketer)
     stricter.mql_threshold = Decimal("61")
     stricter.save()
-    preview = services.preview(draft=stricter, by=marketer)
+    preview = services.preview(draft=stricter)
     assert (preview.leaving, preview.leaving_in_mql, preview.promoted, preview.mql_now, preview.mql_after) == (
         3,
         1,
@@ -258,3 +258,8 @@ def test_copy_as_draft_copies_settings_and_rules(marketer):
     assert draft.fit_rules.count() == source.fit_rules.count() == 4
     assert draft.engagement_rules.filter(condition_property="minutes", condition_value=30).exists()
     assert services.selectors.snapshot(draft).fit_rules[-1].values == (1_000_000.0, 5_000_000.0)
+    # The draft's admin history says who copied it, and from which version.
+    from django.contrib.admin.models import LogEntry
+
+    entry = LogEntry.objects.get(object_id=str(draft.pk), content_type__model="scoringmodel")
+    assert entry.user == marketer and entry.get_change_message() == f"Copied as a new draft from v{source.version}."

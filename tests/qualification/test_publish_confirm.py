@@ -35,7 +35,7 @@ def team(sdr, other_sdr):
 def test_routing_impact_equals_what_publish_then_does(team, marketer, django_capture_on_commit_callbacks):
     hot_leads(9)
     draft = simple_model()
-    preview = services.preview(draft=draft, by=marketer)
+    preview = services.preview(draft=draft)
     impact = routing_impact(preview.promoted)
     assert (impact.new_mqls, impact.free_capacity, impact.routed_now, impact.to_pool, impact.unavailable) == (9, 5, 5, 4, 1)
     pool_before = Handoff.objects.filter(status="open", owner__isnull=True).count()
@@ -110,7 +110,7 @@ def test_confirmation_needs_a_note_and_a_cap_for_a_gradual_publish(client, marke
 def test_a_draft_whose_required_fields_block_every_lead_says_so(client, marketer):
     hot_leads(3)
     draft = simple_model(required_fields=["phone"])
-    preview = services.preview(draft=draft, by=marketer)
+    preview = services.preview(draft=draft)
     assert preview.qualify_draft == 0 and preview.blocked_by_required
     assert preview.blocked_reasons == [(f"missing a required field under v{draft.version} (Phone)", 3)]
     client.force_login(marketer)
