@@ -98,7 +98,6 @@ class LeadDetailSerializer(LeadSerializer):
         return ActivitySerializer(selectors.lead_timeline(lead), many=True).data
 
 
-@extend_schema_field({"oneOf": [{"type": "string", "minLength": 1, "maxLength": 120}, {"type": "integer"}]})
 class LeadUpsertPermissions(ModelPermissions):
     """An upsert may create or change a lead, so it needs both permissions."""
 

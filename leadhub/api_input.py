@@ -16,6 +16,7 @@ from .choices import ActivityKind, Channel, Industry
 from .validation import FUTURE_WINDOW, INT32_MAX, MAX_REVENUE, activity_time_problem, activity_window, json_problem, text_problem
 
 
+@extend_schema_field({"oneOf": [{"type": "string", "minLength": 1, "maxLength": 120}, {"type": "integer"}]})
 class ExternalIdField(serializers.CharField):
     """Integrations send their event ids as text or as numbers; both are kept as text."""
 
