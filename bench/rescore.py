@@ -14,7 +14,6 @@ Budget: ratio <= 4, peak RSS <= 300 MB.
 """
 
 import argparse
-import json
 import os
 import resource
 import subprocess
@@ -23,47 +22,21 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 DATABASE = os.environ.get("BENCH_RESCORE_DB", "leadhub_bench_rescore")
 
+sys.path.insert(0, str(ROOT / "bench"))
+import _common as c  # noqa: E402
 
-def env_for(url):
-    return {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DEBUG": "1",
-        "CELERY_BROKER_URL": "",
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "leadhub.settings",
-    }
-
-
-def report(name, figure, unit, *, floor=None, budget, passed, note=""):
-    ratio = figure / floor if floor else None
-    row = {
-        "name": name,
-        "figure": round(figure, 3),
-        "unit": unit,
-        "floor": round(floor, 3) if floor else None,
-        "ratio": round(ratio, 2) if ratio else None,
-        "budget": budget,
-        "pass": bool(passed),
-        "note": note,
-    }
-    print("RESULT " + json.dumps(row), flush=True)
-    floor_text = f", floor {floor:,.2f} {unit}, ratio {ratio:.2f}" if floor else ""
-    print(
-        f"{name}: {figure:,.2f} {unit}{floor_text}; budget {budget}: {'PASS' if passed else 'FAIL'} {note}".rstrip(), flush=True
-    )
+report = c.report
 
 
 def build(url, leads, activities_per_lead):
     import psycopg
 
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+    with psycopg.connect(f"{c.PG}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    env = env_for(url)
+    env = c.bench_env(url)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     started = time.monotonic()
     subprocess.run(
@@ -89,7 +62,7 @@ def build(url, leads, activities_per_lead):
 
 def measure(url):
     """Runs in its own process, so its peak RSS is the rescoring's, not the data builder's."""
-    os.environ.update(env_for(url))
+    os.environ.update(c.bench_env(url))
     sys.path.insert(0, str(ROOT))
     import django
 
@@ -161,7 +134,7 @@ def main():
     args = parser.parse_args()
     if args.measure:
         return measure(args.measure)
-    url = f"{PG}/{DATABASE}"
+    url = f"{c.PG}/{DATABASE}"
     if not args.reuse:
         build(url, args.leads, args.activities_per_lead)
     subprocess.run([sys.executable, __file__, "--measure", url], check=True)
