@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .choices import ActivityKind, Channel, Industry
+from .choices import DefaultActivityKind, DefaultChannel, DefaultIndustry
 from .validation import FUTURE_WINDOW, INT32_MAX, MAX_REVENUE, activity_time_problem, activity_window, json_problem, text_problem
 
 
@@ -89,7 +89,7 @@ class StrictInput(serializers.Serializer):
 
 class CompanyInputSerializer(StrictInput):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    industry = serializers.ChoiceField(choices=Industry.choices, required=False, allow_blank=True)
+    industry = serializers.ChoiceField(choices=DefaultIndustry.choices, required=False, allow_blank=True)
     employee_count = serializers.IntegerField(min_value=0, max_value=INT32_MAX, required=False, allow_null=True)
     annual_revenue = amount_field(max_digits=16, decimal_places=2, max_value=MAX_REVENUE, required=False, allow_null=True)
     country = serializers.CharField(max_length=2, required=False, allow_blank=True)
@@ -102,7 +102,7 @@ class LeadUpsertSerializer(StrictInput):
     title = serializers.CharField(max_length=150, required=False, allow_blank=True)
     phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
     country = serializers.CharField(max_length=2, required=False, allow_blank=True)
-    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    channel = serializers.ChoiceField(choices=DefaultChannel.choices, required=False)
     campaign = serializers.CharField(max_length=120, required=False, allow_blank=True)
     company = CompanyInputSerializer(required=False)
 
@@ -117,7 +117,7 @@ class LeadUpsertSerializer(StrictInput):
 
 class ActivityInputSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254, help_text="The lead's email.")
-    kind = serializers.ChoiceField(choices=ActivityKind.choices)
+    kind = serializers.ChoiceField(choices=DefaultActivityKind.choices)
     occurred_at = serializers.DateTimeField()
     properties = serializers.DictField(required=False, default=dict, allow_null=True, help_text="Null counts as no properties.")
     source = ExternalIdField(max_length=60)
@@ -141,7 +141,7 @@ class ActivityBatchResultSerializer(serializers.Serializer):
     items = ActivityOutcomeSerializer(many=True)
 
 
-ACTIVITY_KINDS = frozenset(ActivityKind.values)
+ACTIVITY_KINDS = frozenset(DefaultActivityKind.values)
 
 
 def _text(value, name, max_length, errors):

@@ -12,7 +12,7 @@ class Stage(models.TextChoices):
     DISQUALIFIED = "disqualified", "Disqualified"
 
 
-class Channel(models.TextChoices):
+class DefaultChannel(models.TextChoices):
     INBOUND_FORM = "inbound_form", "Inbound form"
     EVENT = "event", "Event"
     INTERACTION = "interaction", "Interaction"
@@ -22,7 +22,7 @@ class Channel(models.TextChoices):
     OTHER = "other", "Other"
 
 
-class ActivityKind(models.TextChoices):
+class DefaultActivityKind(models.TextChoices):
     PAGE_VIEW = "page_view", "Page view"
     PRICING_PAGE_VIEW = "pricing_page_view", "Pricing page view"
     EMAIL_OPEN = "email_open", "Email open"
@@ -37,7 +37,7 @@ class ActivityKind(models.TextChoices):
     SOCIAL_ENGAGEMENT = "social_engagement", "Social engagement"
 
 
-class Industry(models.TextChoices):
+class DefaultIndustry(models.TextChoices):
     SOFTWARE = "software", "Software"
     FINANCIAL_SERVICES = "financial_services", "Financial services"
     MANUFACTURING = "manufacturing", "Manufacturing"

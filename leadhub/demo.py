@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from .choices import ActivityKind, Channel
+from .choices import DefaultActivityKind, DefaultChannel
 from .demo_data import (  # noqa: F401
     ACTIVITY_WEIGHTS,
     CAMPAIGNS,
@@ -150,13 +150,13 @@ ACTIVITY_FIELDS = ["lead_id", "kind", "occurred_at", "properties", "source", "ex
 
 
 def _activity_properties(rng, kind):
-    if kind in (ActivityKind.PAGE_VIEW,):
+    if kind in (DefaultActivityKind.PAGE_VIEW,):
         return {"url": rng.choice(PAGES)}
-    if kind == ActivityKind.PRICING_PAGE_VIEW:
+    if kind == DefaultActivityKind.PRICING_PAGE_VIEW:
         return {"url": "/pricing"}
-    if kind == ActivityKind.WEBINAR_ATTENDED:
+    if kind == DefaultActivityKind.WEBINAR_ATTENDED:
         return {"minutes": rng.choice([8, 15, 25, 35, 45, 55])}
-    if kind == ActivityKind.CONTENT_DOWNLOAD:
+    if kind == DefaultActivityKind.CONTENT_DOWNLOAD:
         return {"asset": rng.choice(["data-playbook.pdf", "roi-calculator.xlsx", "analyst-report.pdf"])}
     return {}
 
@@ -191,10 +191,10 @@ def seed_leads(*, leads, activities_per_lead=4.0, seed=7, progress=None, chunk_s
             title = rng.choices(title_names, weights=title_weights)[0]
             # Paid social brings in students and free-mail sign-ups; that is the story
             # marketing's feedback page tells.
-            student_odds = 0.12 if channel == Channel.PAID else 0.02
+            student_odds = 0.12 if channel == DefaultChannel.PAID else 0.02
             if rng.random() < student_odds:
                 title = rng.choice(["Student", "Graduate Student", "Intern"])
-            free_mail_odds = 0.18 if channel == Channel.PAID else 0.06
+            free_mail_odds = 0.18 if channel == DefaultChannel.PAID else 0.06
             if rng.random() < free_mail_odds or title.endswith("Student"):
                 company_id, domain = None, rng.choice(FREE_MAIL)
             else:

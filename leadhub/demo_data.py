@@ -2,7 +2,7 @@
 how often each kind of activity happens (leadhub.demo draws from these)."""
 
 from . import roles
-from .choices import ActivityKind, Channel, Industry
+from .choices import DefaultActivityKind, DefaultChannel, DefaultIndustry
 
 DEMO_PASSWORD = "leadhub-demo"
 DEMO_USERS = [
@@ -17,33 +17,33 @@ DEMO_USERS = [
 HISTORY_DAYS = 90
 
 CHANNEL_WEIGHTS = {
-    Channel.INBOUND_FORM: 35,
-    Channel.PAID: 20,
-    Channel.INTERACTION: 20,
-    Channel.EVENT: 15,
-    Channel.REFERRAL: 5,
-    Channel.IMPORT: 5,
+    DefaultChannel.INBOUND_FORM: 35,
+    DefaultChannel.PAID: 20,
+    DefaultChannel.INTERACTION: 20,
+    DefaultChannel.EVENT: 15,
+    DefaultChannel.REFERRAL: 5,
+    DefaultChannel.IMPORT: 5,
 }
 CAMPAIGNS = {
-    Channel.INBOUND_FORM: ["website-demo-form", "contact-us", "pricing-page-form"],
-    Channel.PAID: ["paid-social-q4", "search-brand", "search-competitor", "linkedin-abm"],
-    Channel.INTERACTION: ["ebook-data-playbook", "newsletter", "webinar-pipeline-2026"],
-    Channel.EVENT: ["saas-summit-2026", "cfo-roundtable", "field-dinner-berlin"],
-    Channel.REFERRAL: ["partner-referral", "customer-referral"],
-    Channel.IMPORT: ["purchased-list-emea", "trade-show-list"],
+    DefaultChannel.INBOUND_FORM: ["website-demo-form", "contact-us", "pricing-page-form"],
+    DefaultChannel.PAID: ["paid-social-q4", "search-brand", "search-competitor", "linkedin-abm"],
+    DefaultChannel.INTERACTION: ["ebook-data-playbook", "newsletter", "webinar-pipeline-2026"],
+    DefaultChannel.EVENT: ["saas-summit-2026", "cfo-roundtable", "field-dinner-berlin"],
+    DefaultChannel.REFERRAL: ["partner-referral", "customer-referral"],
+    DefaultChannel.IMPORT: ["purchased-list-emea", "trade-show-list"],
 }
 INDUSTRY_WEIGHTS = {
-    Industry.SOFTWARE: 22,
-    Industry.FINANCIAL_SERVICES: 14,
-    Industry.MANUFACTURING: 12,
-    Industry.HEALTHCARE: 10,
-    Industry.RETAIL: 9,
-    Industry.PROFESSIONAL_SERVICES: 9,
-    Industry.LOGISTICS: 7,
-    Industry.MEDIA: 5,
-    Industry.EDUCATION: 6,
-    Industry.PUBLIC_SECTOR: 4,
-    Industry.OTHER: 2,
+    DefaultIndustry.SOFTWARE: 22,
+    DefaultIndustry.FINANCIAL_SERVICES: 14,
+    DefaultIndustry.MANUFACTURING: 12,
+    DefaultIndustry.HEALTHCARE: 10,
+    DefaultIndustry.RETAIL: 9,
+    DefaultIndustry.PROFESSIONAL_SERVICES: 9,
+    DefaultIndustry.LOGISTICS: 7,
+    DefaultIndustry.MEDIA: 5,
+    DefaultIndustry.EDUCATION: 6,
+    DefaultIndustry.PUBLIC_SECTOR: 4,
+    DefaultIndustry.OTHER: 2,
 }
 COUNTRIES = ["US"] * 9 + ["GB"] * 3 + ["DE"] * 3 + ["FR", "NL", "CA", "CA", "AU", "SE", "ES", "IN", "BR"]
 NAME_PARTS_A = [
@@ -176,27 +176,27 @@ TITLES = [
 FREE_MAIL = ["gmail.com", "yahoo.com", "hotmail.com", "outlook.com"]
 # Activity kinds as most leads produce them; "engaged" leads add high-intent kinds.
 ACTIVITY_WEIGHTS = {
-    ActivityKind.PAGE_VIEW: 40,
-    ActivityKind.EMAIL_OPEN: 22,
-    ActivityKind.EMAIL_CLICK: 10,
-    ActivityKind.CONTENT_DOWNLOAD: 6,
-    ActivityKind.PRICING_PAGE_VIEW: 5,
-    ActivityKind.SOCIAL_ENGAGEMENT: 5,
-    ActivityKind.WEBINAR_REGISTERED: 4,
-    ActivityKind.WEBINAR_ATTENDED: 3,
-    ActivityKind.EMAIL_REPLY: 1,
-    ActivityKind.EVENT_CONVERSATION: 2,
-    ActivityKind.DEMO_REQUEST: 1,
-    ActivityKind.CONTACT_REQUEST: 1,
+    DefaultActivityKind.PAGE_VIEW: 40,
+    DefaultActivityKind.EMAIL_OPEN: 22,
+    DefaultActivityKind.EMAIL_CLICK: 10,
+    DefaultActivityKind.CONTENT_DOWNLOAD: 6,
+    DefaultActivityKind.PRICING_PAGE_VIEW: 5,
+    DefaultActivityKind.SOCIAL_ENGAGEMENT: 5,
+    DefaultActivityKind.WEBINAR_REGISTERED: 4,
+    DefaultActivityKind.WEBINAR_ATTENDED: 3,
+    DefaultActivityKind.EMAIL_REPLY: 1,
+    DefaultActivityKind.EVENT_CONVERSATION: 2,
+    DefaultActivityKind.DEMO_REQUEST: 1,
+    DefaultActivityKind.CONTACT_REQUEST: 1,
 }
 ENGAGED_WEIGHTS = {
-    ActivityKind.PRICING_PAGE_VIEW: 30,
-    ActivityKind.PAGE_VIEW: 25,
-    ActivityKind.DEMO_REQUEST: 8,
-    ActivityKind.CONTACT_REQUEST: 5,
-    ActivityKind.WEBINAR_ATTENDED: 10,
-    ActivityKind.EMAIL_REPLY: 6,
-    ActivityKind.EMAIL_CLICK: 10,
-    ActivityKind.EVENT_CONVERSATION: 6,
+    DefaultActivityKind.PRICING_PAGE_VIEW: 30,
+    DefaultActivityKind.PAGE_VIEW: 25,
+    DefaultActivityKind.DEMO_REQUEST: 8,
+    DefaultActivityKind.CONTACT_REQUEST: 5,
+    DefaultActivityKind.WEBINAR_ATTENDED: 10,
+    DefaultActivityKind.EMAIL_REPLY: 6,
+    DefaultActivityKind.EMAIL_CLICK: 10,
+    DefaultActivityKind.EVENT_CONVERSATION: 6,
 }
 PAGES = ["/", "/product", "/integrations", "/customers", "/blog/lead-scoring", "/security", "/docs"]

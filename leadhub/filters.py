@@ -16,7 +16,7 @@ from handoff.models import Handoff
 from handoff.reports import handoff_q
 
 from . import pagination
-from .choices import Channel, Grade, Stage
+from .choices import DefaultChannel, Grade, Stage
 from .models import NEVER_ACTIVE, Lead
 from .pagination import SortKey
 from .search import search_leads
@@ -169,7 +169,7 @@ def _active_users(request):
 class LeadFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
-    source = django_filters.MultipleChoiceFilter(choices=Channel.choices, label="Channel")
+    source = django_filters.MultipleChoiceFilter(choices=DefaultChannel.choices, label="DefaultChannel")
     campaign = django_filters.CharFilter(lookup_expr="iexact")
     owner = PersonFilter(queryset=_active_users, label="Owner", empty_label="Any")
     grade = django_filters.CharFilter(lookup_expr="exact")
@@ -183,7 +183,9 @@ class LeadFilter(django_filters.FilterSet):
     mql_after = date_filter(method="_handoff", label="MQL from")
     mql_before = date_filter(method="_handoff", label="MQL to")
     handoff_owner = IdFilter(method="_handoff", label="Handoff owner")
-    handoff_channel = django_filters.ChoiceFilter(choices=Channel.choices, method="_handoff", label="Channel at handoff")
+    handoff_channel = django_filters.ChoiceFilter(
+        choices=DefaultChannel.choices, method="_handoff", label="DefaultChannel at handoff"
+    )
     handoff_campaign = django_filters.CharFilter(method="_handoff", label="Campaign at handoff")
     reached = django_filters.ChoiceFilter(
         method="_handoff",

@@ -143,6 +143,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         5 if env_bool("DATABASE_PREPARED_STATEMENTS", True) else None
     )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite backend, leaving out the PostgreSQL-only indexes when it rebuilds a table.
+    DATABASES["default"]["ENGINE"] = "leadhub.sqlite_backend"
+    # Tests use an in-memory database, as with Django's own backend (named, so that test
+    # runners that add a per-process suffix to other databases' names leave it alone).
+    DATABASES["default"]["TEST"] = {"NAME": ":memory:"}
     # WAL and a busy timeout let the dev server and eager tasks share the file.
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
@@ -292,8 +297,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {
         "StageEnum": "leadhub.choices.Stage",
-        "ChannelEnum": "leadhub.choices.Channel",
-        "ActivityKindEnum": "leadhub.choices.ActivityKind",
+        "ChannelEnum": "leadhub.choices.DefaultChannel",
+        "ActivityKindEnum": "leadhub.choices.DefaultActivityKind",
         "GradeEnum": "leadhub.choices.Grade",
     },
 }

@@ -23,7 +23,7 @@ from qualification import selectors as qualification_selectors
 from qualification.models import EngagementRule, FitRule
 
 from . import csv_export, formatting, imports, pagination, selectors
-from .choices import Channel, Stage
+from .choices import DefaultChannel, Stage
 from .errors import DomainError
 from .filters import LeadFilter
 from .middleware import remember_zone
@@ -224,12 +224,12 @@ class ImportUploadForm(forms.Form):
     file = forms.FileField(
         label="CSV file", help_text="UTF-8 or Windows-1252, comma or semicolon separated, first line names the columns."
     )
-    channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.IMPORT)
+    channel = forms.ChoiceField(choices=DefaultChannel.choices, initial=DefaultChannel.IMPORT)
     campaign = forms.CharField(max_length=120, required=False, help_text="For example trade-show-berlin-2026.")
 
 
 class ImportMappingForm(forms.Form):
-    channel = forms.ChoiceField(choices=Channel.choices)
+    channel = forms.ChoiceField(choices=DefaultChannel.choices)
     campaign = forms.CharField(max_length=120, required=False)
 
     def __init__(self, *args, job, **kwargs):

@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from leadhub.choices import ActivityKind, Grade, Industry
+from leadhub.choices import DefaultActivityKind, DefaultIndustry, Grade
 
 from .choices import NUMERIC_FIELDS, FitField, Operator
 
@@ -116,9 +116,9 @@ def parse_fit_value(field_name: str, operator: str, value: str | None) -> RuleVa
     else:
         items = (fold(text),)
     if field_name == FitField.INDUSTRY and operator != Operator.CONTAINS:
-        unknown = [v for v in items if v not in Industry.values]
+        unknown = [v for v in items if v not in DefaultIndustry.values]
         if unknown:
-            raise ValueError(f"Unknown industry {', '.join(unknown)}; use: {', '.join(Industry.values)}.")
+            raise ValueError(f"Unknown industry {', '.join(unknown)}; use: {', '.join(DefaultIndustry.values)}.")
     return items
 
 
@@ -131,7 +131,7 @@ def describe_fit(field_name: str, operator: str, value: str) -> str:
 
 
 def describe_engagement(kind: str, prop: str, op: str, val: float | Decimal | None) -> str:
-    label = ActivityKind(kind).label if kind in ActivityKind.values else kind
+    label = DefaultActivityKind(kind).label if kind in DefaultActivityKind.values else kind
     if prop:
         symbol = {"gte": "≥", "lte": "≤", "equals": "="}.get(op, op)
         shown = int(val) if val is not None and float(val).is_integer() else val

@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from leadhub.choices import ActivityKind, Grade
+from leadhub.choices import DefaultActivityKind, Grade
 
 from . import engine
 from .choices import (
@@ -187,7 +187,7 @@ class FitRule(models.Model):
 
 class EngagementRule(models.Model):
     model = models.ForeignKey(ScoringModel, on_delete=models.CASCADE, related_name="engagement_rules")
-    kind = models.CharField("activity kind", max_length=30, choices=ActivityKind.choices)
+    kind = models.CharField("activity kind", max_length=30, choices=DefaultActivityKind.choices)
     points = models.DecimalField(
         "points each",
         max_digits=7,
@@ -212,7 +212,7 @@ class EngagementRule(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=ActivityKind.values), name="engagementrule_kind_valid"),
+            models.CheckConstraint(condition=Q(kind__in=DefaultActivityKind.values), name="engagementrule_kind_valid"),
             models.CheckConstraint(condition=Q(points__gt=0), name="engagementrule_points_positive"),
         ]
 

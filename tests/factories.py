@@ -2,7 +2,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from leadhub.choices import ActivityKind, Channel, Industry
+from leadhub.choices import DefaultActivityKind, DefaultChannel, DefaultIndustry
 from leadhub.models import Activity, Company, Lead
 
 DEFAULT_PASSWORD = "correct-horse-battery"
@@ -28,7 +28,7 @@ class CompanyFactory(factory.django.DjangoModelFactory):
 
     domain = factory.Sequence(lambda n: f"company{n}.com")
     name = factory.Sequence(lambda n: f"Company {n}")
-    industry = Industry.SOFTWARE
+    industry = DefaultIndustry.SOFTWARE
     employee_count = 250
     annual_revenue = 40_000_000
     country = "US"
@@ -44,7 +44,7 @@ class LeadFactory(factory.django.DjangoModelFactory):
     last_name = factory.Faker("last_name")
     title = "Marketing Manager"
     country = "US"
-    source = Channel.INBOUND_FORM
+    source = DefaultChannel.INBOUND_FORM
     campaign = "website-demo-form"
 
 
@@ -53,7 +53,7 @@ class ActivityFactory(factory.django.DjangoModelFactory):
         model = Activity
 
     lead = factory.SubFactory(LeadFactory)
-    kind = ActivityKind.PAGE_VIEW
+    kind = DefaultActivityKind.PAGE_VIEW
     # Just now, on whatever day the clock shows: scoring's decay counts whole days, and an
     # activity "an hour ago" is yesterday's just after midnight (tests at fixed instants: tests/clock.py).
     occurred_at = factory.LazyFunction(timezone.now)

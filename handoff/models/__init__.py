@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from leadhub.choices import Channel, Grade
+from leadhub.choices import DefaultChannel, Grade
 
 from ..business_hours import parse_holidays
 from ..choices import Destination, EventKind, HandoffStatus, Outcome
@@ -102,7 +102,7 @@ class SLAPolicy(models.Model):
 
     name = models.CharField(max_length=100)
     channel = models.CharField(
-        max_length=20, choices=Channel.choices, blank=True, help_text="Empty: the default policy for every channel."
+        max_length=20, choices=DefaultChannel.choices, blank=True, help_text="Empty: the default policy for every channel."
     )
     response_hours = models.DecimalField(
         "response time (business hours)",
@@ -179,7 +179,7 @@ class Handoff(models.Model):
     )
     sla_policy = models.ForeignKey(SLAPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # Snapshots taken when the lead became an MQL, so reports describe the handoff as it was.
-    channel = models.CharField(max_length=20, choices=Channel.choices)
+    channel = models.CharField(max_length=20, choices=DefaultChannel.choices)
     campaign = models.CharField(max_length=120, blank=True)
     score_at_handoff = models.DecimalField(max_digits=8, decimal_places=1, default=0)
     grade_at_handoff = models.CharField(max_length=1, choices=Grade.choices, blank=True)

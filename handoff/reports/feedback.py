@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from django.db.models import Case, Count, IntegerField, Max, OuterRef, Q, Subquery, Sum, Value, When
 from django.urls import reverse
 
-from leadhub.choices import Channel, Stage
+from leadhub.choices import DefaultChannel, Stage
 from leadhub.models import Lead
 
 from ..choices import EventKind, HandoffStatus
@@ -45,7 +45,7 @@ def acceptance_by_channel(scope):
                 rejected=Count("id", filter=Q(status=HandoffStatus.REJECTED)),
             )
         )
-    labels = dict(Channel.choices)
+    labels = dict(DefaultChannel.choices)
     out = []
     for row in rows:
         extra = {"handoff_channel": row["channel"]}
@@ -77,7 +77,7 @@ def rejections(scope, by="channel"):
         counts = list(scoped(scope, reached="rejected").order_by().values(key, "rejection_reason_id").annotate(n=Count("id")))
     reason_ids = {row["rejection_reason_id"] for row in counts}
     reasons = list(RejectionReason.objects.filter(pk__in=reason_ids).order_by("order", "label"))
-    labels = dict(Channel.choices)
+    labels = dict(DefaultChannel.choices)
     table = {}
     for row in counts:
         table.setdefault(row[key], {})[row["rejection_reason_id"]] = row["n"]

@@ -20,7 +20,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from leadhub import auth_backends, csv_export, formatting
-from leadhub.choices import Channel, Grade
+from leadhub.choices import DefaultChannel, Grade
 from leadhub.context_processors import navigation
 from leadhub.errors import DomainError
 from leadhub.links import link
@@ -149,7 +149,7 @@ def _filter_bar(values, queue_url):
         "urls": {"queue": queue_url},
         "assigned_choices": Assigned.choices,
         "sort_choices": QueueSort.choices,
-        "channel_choices": Channel.choices,
+        "channel_choices": DefaultChannel.choices,
         "grade_choices": Grade.choices,
     }
     return mark_safe(engines[ROWS_ENGINE].env.get_template("handoff/_filters.html").render(context))

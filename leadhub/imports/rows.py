@@ -6,15 +6,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from ..choices import Channel, Industry
+from ..choices import DefaultChannel, DefaultIndustry
 from ..services import canonical_email, normalize_email
 from ..validation import INT32_MAX, MAX_REVENUE
 from .mapping import FIELD_LABELS, MAX_LENGTHS
 from .reading import iter_records, validate_email_ok
 
 BATCH_SIZE = 1000
-CHANNELS = {**{c.value: c.value for c in Channel}, **{c.label.lower(): c.value for c in Channel}}
-INDUSTRIES = {**{c.value: c.value for c in Industry}, **{c.label.lower(): c.value for c in Industry}}
+CHANNELS = {**{c.value: c.value for c in DefaultChannel}, **{c.label.lower(): c.value for c in DefaultChannel}}
+INDUSTRIES = {**{c.value: c.value for c in DefaultIndustry}, **{c.label.lower(): c.value for c in DefaultIndustry}}
 
 
 @dataclass
@@ -101,7 +101,7 @@ def parse_row(line, cells, spec):
         if channel:
             lead["source"] = channel
         else:
-            problems.append(f"channel “{values['channel']}” is unknown (use one of: {', '.join(Channel.values)})")
+            problems.append(f"channel “{values['channel']}” is unknown (use one of: {', '.join(DefaultChannel.values)})")
     lead["campaign"] = values.get("campaign", spec.campaign)
     if "company_name" in values:
         company["name"] = values["company_name"]
@@ -110,7 +110,7 @@ def parse_row(line, cells, spec):
         if industry:
             company["industry"] = industry
         else:
-            problems.append(f"industry “{values['industry']}” is unknown (use one of: {', '.join(Industry.values)})")
+            problems.append(f"industry “{values['industry']}” is unknown (use one of: {', '.join(DefaultIndustry.values)})")
     if "employee_count" in values:
         try:
             company["employee_count"] = _whole_number(values["employee_count"])

@@ -8,7 +8,7 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from ..choices import Channel
+from ..choices import DefaultChannel
 from ..errors import Conflict
 from ..models import ImportMapping, ImportStatus, LeadImport
 from .jobs import import_commit, open_job_file, preview_rows
@@ -17,14 +17,14 @@ from .reading import check_size, sniff
 from .spec import ImportFileError, ImportSpec
 
 
-def import_upload(*, uploaded_file, by, channel=Channel.IMPORT, campaign=""):
+def import_upload(*, uploaded_file, by, channel=DefaultChannel.IMPORT, campaign=""):
     """Store an uploaded file and sniff it. Returns the LeadImport, waiting for its mapping."""
     check_size(uploaded_file.size)
     job = LeadImport(
         original_name=Path(uploaded_file.name or "upload.csv").name[:255],
         size=uploaded_file.size,
         created_by=by,
-        channel=channel or Channel.IMPORT,
+        channel=channel or DefaultChannel.IMPORT,
         campaign=campaign or "",
     )
     try:
@@ -43,7 +43,7 @@ def import_upload(*, uploaded_file, by, channel=Channel.IMPORT, campaign=""):
     return job
 
 
-def import_from_path(*, path, by=None, channel=Channel.IMPORT, campaign=""):
+def import_from_path(*, path, by=None, channel=DefaultChannel.IMPORT, campaign=""):
     """The command's way in: copy a local file into import storage, then as import_upload."""
     path = Path(path)
     if not path.is_file():
@@ -55,8 +55,8 @@ def import_from_path(*, path, by=None, channel=Channel.IMPORT, campaign=""):
 
 
 def _check_choice(channel, campaign):
-    if channel not in Channel.values:
-        raise ImportFileError(f"Unknown channel “{channel}”: use one of {', '.join(Channel.values)}.")
+    if channel not in DefaultChannel.values:
+        raise ImportFileError(f"Unknown channel “{channel}”: use one of {', '.join(DefaultChannel.values)}.")
     if len(campaign or "") > MAX_LENGTHS["campaign"]:
         raise ImportFileError(f"The campaign is longer than {MAX_LENGTHS['campaign']} characters.")
 

@@ -13,7 +13,7 @@ from django.db.models.functions import Coalesce, Concat, Lower, StrIndex, Substr
 from django.db.models.lookups import GreaterThan, LessThan
 from django.utils import timezone
 
-from ..choices import ActivityKind, Channel, Grade, Industry, Stage
+from ..choices import DefaultActivityKind, DefaultChannel, DefaultIndustry, Grade, Stage
 from ..validation import INT32_MAX, MAX_REVENUE
 
 # The lead list sorts leads never active as the oldest activity, so the sort key is never NULL.
@@ -23,7 +23,7 @@ NEVER_ACTIVE = datetime(1, 1, 1, tzinfo=UTC)
 class Company(models.Model):
     domain = models.CharField(max_length=253, unique=True)
     name = models.CharField(max_length=200, blank=True)
-    industry = models.CharField(max_length=40, choices=Industry.choices, blank=True)
+    industry = models.CharField(max_length=40, choices=DefaultIndustry.choices, blank=True)
     # Limits: what every database keeps exactly (leadhub/validation.py).
     employee_count = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(INT32_MAX)])
     annual_revenue = models.DecimalField(
@@ -82,15 +82,19 @@ class LeadQuerySet(models.QuerySet):
 
 
 class Lead(models.Model):
-    email = models.EmailField(max_length=254, unique=True)
+    # Optional: a lead may be known by phone or by another system's id only (external_ids).
+    email = models.EmailField(max_length=254, unique=True, null=True, blank=True)
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     title = models.CharField(max_length=150, blank=True)
     phone = models.CharField(max_length=40, blank=True)
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166 alpha-2 code.")
     company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
-    source = models.CharField("channel", max_length=20, choices=Channel.choices, default=Channel.OTHER)
+    source = models.CharField("channel", max_length=20, choices=DefaultChannel.choices, default=DefaultChannel.OTHER)
     campaign = models.CharField(max_length=120, blank=True)
+    # Custom field values by LeadField key, validated against the definitions on every write
+    # (leadhub.lead_fields).
+    attributes = models.JSONField(default=dict, blank=True)
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NEW)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -123,7 +127,7 @@ class Lead(models.Model):
         constraints = [
             models.UniqueConstraint(Lower("email"), name="lead_email_lower_unique"),
             models.CheckConstraint(condition=models.Q(stage__in=Stage.values), name="lead_stage_valid"),
-            models.CheckConstraint(condition=models.Q(source__in=Channel.values), name="lead_source_valid"),
+            models.CheckConstraint(condition=models.Q(source__in=DefaultChannel.values), name="lead_source_valid"),
         ]
         indexes = [
             # Each sort key with the id that breaks its ties, so "the page after this row"
@@ -131,6 +135,8 @@ class Lead(models.Model):
             models.Index(fields=["stage", "created_at", "id"], name="lead_stage_created_id"),
             models.Index(fields=["source", "created_at", "id"], name="lead_source_created_id"),
             models.Index(fields=["owner", "stage"], name="lead_owner_stage"),
+            # Filters on custom fields (attributes @> {...}); PostgreSQL only.
+            GinIndex(fields=["attributes"], opclasses=["jsonb_path_ops"], name="lead_attributes_gin"),
             models.Index(fields=["created_at", "id"], name="lead_created_id"),
             models.Index(fields=["total_score", "id"], name="lead_score_id"),
             models.Index(fields=["last_name", "id"], name="lead_name_id"),
@@ -172,7 +178,7 @@ class Lead(models.Model):
         ]
 
     def __str__(self):
-        return self.full_name or self.email
+        return self.full_name or self.email or self.phone or f"Lead {self.pk}"
 
     @property
     def full_name(self):
@@ -180,14 +186,14 @@ class Lead(models.Model):
 
     @property
     def email_domain(self):
-        return self.email.rpartition("@")[2]
+        return (self.email or "").rpartition("@")[2]
 
 
 class Activity(models.Model):
     # No index of its own: activity_lead_occurred starts with the lead (one index less to
     # write per activity).
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities", db_index=False)
-    kind = models.CharField(max_length=30, choices=ActivityKind.choices)
+    kind = models.CharField(max_length=30, choices=DefaultActivityKind.choices)
     occurred_at = models.DateTimeField()
     properties = models.JSONField(default=dict, blank=True)
     source = models.CharField(max_length=60, help_text="The system that sent it.")
@@ -199,7 +205,7 @@ class Activity(models.Model):
         verbose_name_plural = "activities"
         constraints = [
             models.UniqueConstraint(fields=["source", "external_id"], name="activity_source_external_id"),
-            models.CheckConstraint(condition=models.Q(kind__in=ActivityKind.values), name="activity_kind_valid"),
+            models.CheckConstraint(condition=models.Q(kind__in=DefaultActivityKind.values), name="activity_kind_valid"),
         ]
         indexes = [models.Index(fields=["lead", "-occurred_at"], name="activity_lead_occurred")]
 
@@ -283,5 +289,10 @@ class LeadMerge(models.Model):
 
 
 # The import jobs and people's preferences, in modules of their own (one package, one app).
+# Identity by other systems' ids, custom fields, the lists marketers edit, and outcomes.
+from .custom_fields import LeadField, LeadFieldType  # noqa: E402,F401
+from .identity import LeadExternalId  # noqa: E402,F401
 from .import_jobs import ImportMapping, ImportOutcome, ImportRow, ImportStatus, ImportStorage, LeadImport, import_storage  # noqa: E402,F401
+from .outcomes import Outcome, OutcomeOrigin, OutcomeResult  # noqa: E402,F401
 from .preferences import UserPreference, time_zone_choices  # noqa: E402,F401
+from .taxonomy import ActivityKind, Channel, Industry  # noqa: E402,F401

@@ -7,7 +7,7 @@ from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils import timezone
 
-from ..choices import Channel
+from ..choices import DefaultChannel
 
 
 class ImportStatus(models.TextChoices):
@@ -72,7 +72,7 @@ class LeadImport(models.Model):
     header = models.JSONField(default=list)
     sample = models.JSONField(default=list, help_text="The first data rows, for the mapping page.")
     fields = models.JSONField(default=list, help_text='One lead field (or "") per header column.')
-    channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.IMPORT)
+    channel = models.CharField(max_length=20, choices=DefaultChannel.choices, default=DefaultChannel.IMPORT)
     campaign = models.CharField(max_length=120, blank=True)
     status = models.CharField(max_length=20, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
     error = models.TextField(blank=True, help_text="Why the whole file failed, if it did.")

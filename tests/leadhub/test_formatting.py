@@ -9,7 +9,7 @@ from django.template import engines
 from django.utils import timezone
 
 from leadhub import formatting
-from leadhub.choices import Industry
+from leadhub.choices import DefaultIndustry
 from tests.factories import UserFactory
 
 MOMENT = datetime.datetime(2026, 1, 15, 13, 5, tzinfo=datetime.UTC)
@@ -84,7 +84,7 @@ def test_a_zone_without_an_abbreviation_is_named_by_its_name():
 
 
 def test_choice_values_are_shown_by_their_labels():
-    assert formatting.label("professional_services", Industry.choices) == "Professional services"
+    assert formatting.label("professional_services", DefaultIndustry.choices) == "Professional services"
     assert formatting.humanize_value("professional_services") == "Professional services"
     assert formatting.humanize_value("SE") == "SE"
     assert formatting.humanize_value("$205,254,000") == "$205,254,000"

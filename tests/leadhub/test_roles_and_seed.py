@@ -4,7 +4,7 @@ from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 
 from leadhub import roles
-from leadhub.choices import Channel
+from leadhub.choices import DefaultChannel
 from leadhub.models import Activity, Company, Lead
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +24,7 @@ def test_seed_demo_builds_believable_data_and_demo_users(settings):
     assert Company.objects.count() >= 40
     assert Activity.objects.count() > 300
     channels = set(Lead.objects.values_list("source", flat=True))
-    assert channels >= {c for c in Channel.values if c != Channel.OTHER}
+    assert channels >= {c for c in DefaultChannel.values if c != DefaultChannel.OTHER}
     assert Lead.objects.filter(company__isnull=True).exists(), "some free-mail leads"
     assert len(set(Company.objects.values_list("industry", flat=True))) >= 5
     for username in ["sdr1", "sdr2", "sdr3", "marketer", "manager", "admin"]:

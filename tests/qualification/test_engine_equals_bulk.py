@@ -12,7 +12,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leadhub.choices import Industry
+from leadhub.choices import DefaultIndustry
 from leadhub.models import Lead
 from qualification import bulk, engine, selectors
 from tests.factories import ActivityFactory, CompanyFactory, LeadFactory
@@ -56,7 +56,7 @@ def fit_rule(draw):
     else:
         operator = draw(st.sampled_from(["equals", "in", "contains"]))
         pool = {
-            "industry": Industry.values,
+            "industry": DefaultIndustry.values,
             "title": [t for t in TITLES if t.strip()] + ["vp", "HEAD", "ü"],
             "country": ["US", "de", "GB"],
             "email_domain": DOMAINS + ["gmail", ".com"],
@@ -95,7 +95,7 @@ def lead_data(draw):
             st.none(),
             st.fixed_dictionaries(
                 {
-                    "industry": st.sampled_from([*Industry.values, ""]),
+                    "industry": st.sampled_from([*DefaultIndustry.values, ""]),
                     "employee_count": st.one_of(st.none(), numbers, st.just(250)),
                     "annual_revenue": st.one_of(
                         st.none(), st.integers(0, 10**10).map(lambda c: Decimal(c) / 100), st.just(Decimal(2_500_000))

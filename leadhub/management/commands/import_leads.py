@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from leadhub import csv_export, imports
-from leadhub.choices import Channel
+from leadhub.choices import DefaultChannel
 from leadhub.errors import DomainError
 from leadhub.models import ImportStatus
 
@@ -17,7 +17,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file", help="Path of the CSV file.")
         parser.add_argument(
-            "--channel", default=Channel.IMPORT, choices=Channel.values, help="Channel of new leads (default import)."
+            "--channel",
+            default=DefaultChannel.IMPORT,
+            choices=DefaultChannel.values,
+            help="DefaultChannel of new leads (default import).",
         )
         parser.add_argument("--campaign", default="", help="Campaign of new leads.")
         parser.add_argument(
