@@ -14,6 +14,7 @@ from . import selectors, services
 from .api_input import (  # noqa: F401  (handoff.api and the tests use these from here)
     ActivityBatchResultSerializer,
     ActivityBatchSerializer,
+    AttributesField,
     LeadUpsertSerializer,
     StrictInput,
     amount_field,
@@ -21,7 +22,7 @@ from .api_input import (  # noqa: F401  (handoff.api and the tests use these fro
 )
 from .errors import ValidationFailed
 from .filters import LeadFilter
-from .models import Activity, Company, Lead, StageChange
+from .models import Activity, Company, Lead, LeadExternalId, StageChange
 from .pagination import KeysetPagination
 from .permissions import ModelPermissions
 
@@ -32,7 +33,18 @@ class CompanySerializer(serializers.ModelSerializer):
         fields = ["id", "domain", "name", "industry", "employee_count", "annual_revenue", "country"]
 
 
+class ExternalIdSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="external_id", help_text="The lead's id in that system.")
+
+    class Meta:
+        model = LeadExternalId
+        fields = ["source", "id"]
+
+
 class LeadSerializer(serializers.ModelSerializer):
+    email = serializers.EmailField(allow_null=True, read_only=True, help_text="Null for a lead known by phone or id only.")
+    external_ids = ExternalIdSerializer(many=True, read_only=True, help_text="The lead's ids in other systems.")
+    attributes = AttributesField(read_only=True, help_text="Custom field values by key (GET /api/lead-fields/).")
     channel = serializers.CharField(source="source")
     company = CompanySerializer(read_only=True, allow_null=True)
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
@@ -42,6 +54,7 @@ class LeadSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "email",
+            "external_ids",
             "first_name",
             "last_name",
             "title",
@@ -50,6 +63,7 @@ class LeadSerializer(serializers.ModelSerializer):
             "company",
             "channel",
             "campaign",
+            "attributes",
             "stage",
             "owner",
             "fit_score",
@@ -128,8 +142,8 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     def get_queryset(self):
         if self.action == "retrieve":
-            return super().get_queryset().prefetch_related("stage_changes__by")
-        return super().get_queryset()
+            return super().get_queryset().prefetch_related("stage_changes__by", "external_ids")
+        return super().get_queryset().prefetch_related("external_ids")
 
     def get_serializer_class(self):
         if self.action == "retrieve":
@@ -140,15 +154,26 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     @extend_schema(
         request=LeadUpsertSerializer,
-        responses={201: LeadSerializer, 200: LeadSerializer},
-        summary="Create or update a lead by email",
+        responses={
+            201: LeadSerializer,
+            200: LeadSerializer,
+            400: OpenApiResponse(
+                description="Invalid fields, e.g. a custom field value: "
+                '{"detail": "…", "errors": {"attributes": {"employees_band": ["“x” is not one of …"]}}}.'
+            ),
+            409: OpenApiResponse(description="The email and the external id belong to two different leads (merge them first)."),
+        },
+        summary="Create or update a lead by email or external id",
+        description='Find the lead by `email` or by `external_id` ({"source": "crm", "id": "00Q5e…"}; several as '
+        "`external_ids`), update the fields given, or create it. Email is optional when an id is given. "
+        "`attributes` are custom field values, checked against their definitions.",
     )
     def create(self, request):
         serializer = LeadUpsertSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         lead, created = services.upsert_lead(**serializer.to_service_kwargs())
         duplicate_ids = lead.possible_duplicate_ids
-        lead = selectors.lead_list().get(pk=lead.pk)
+        lead = selectors.lead_list().prefetch_related("external_ids").get(pk=lead.pk)
         # Same-person candidates (plus-addressing, case) for a new lead; never merged automatically.
         data = {**LeadSerializer(lead).data, "possible_duplicate_ids": duplicate_ids}
         return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

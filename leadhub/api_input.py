@@ -13,12 +13,35 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .choices import DefaultActivityKind, DefaultChannel, DefaultIndustry
+from .identity import clean_external_key
+from .lead_fields import clean_attributes
 from .validation import FUTURE_WINDOW, INT32_MAX, MAX_REVENUE, activity_time_problem, activity_window, json_problem, text_problem
 
 
 @extend_schema_field({"oneOf": [{"type": "string", "minLength": 1, "maxLength": 120}, {"type": "integer"}]})
 class ExternalIdField(serializers.CharField):
     """Integrations send their event ids as text or as numbers; both are kept as text."""
+
+
+@extend_schema_field({"oneOf": [{"type": "string", "minLength": 1, "maxLength": 200}, {"type": "integer"}]})
+class LeadIdField(ExternalIdField):
+    """A lead's id in another system (CRM ids are text, some systems' are numbers); kept as text."""
+
+
+# What a custom field value may be in JSON; which one each key takes is in GET /api/lead-fields/.
+ATTRIBUTES_SCHEMA = {
+    "type": "object",
+    "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}], "nullable": True},
+    "description": "Custom field values by field key (GET /api/lead-fields/ lists the keys and types): text, "
+    "number, yes/no (true/false), date (YYYY-MM-DD) or one of a choice field's options. An upsert merges them "
+    "into the lead's values; null or empty text removes one. A bad value is a 400 naming the key: "
+    '{"errors": {"attributes": {"employees_band": ["“x” is not one of …"]}}}.',
+}
+
+
+@extend_schema_field(ATTRIBUTES_SCHEMA)
+class AttributesField(serializers.DictField):
+    """Custom field values; checked by leadhub.lead_fields.clean_attributes only."""
 
 
 class AmountField(serializers.DecimalField):
@@ -95,8 +118,30 @@ class CompanyInputSerializer(StrictInput):
     country = serializers.CharField(max_length=2, required=False, allow_blank=True)
 
 
+class LeadKeySerializer(StrictInput):
+    """A lead's id in another system: {"source": "crm", "id": "00Q5e000001"}."""
+
+    source = serializers.CharField(max_length=60, help_text="The system the id belongs to, e.g. “crm” (case-insensitive).")
+    id = LeadIdField(max_length=200, help_text="The lead's id in that system.")
+
+
 class LeadUpsertSerializer(StrictInput):
-    email = serializers.EmailField(max_length=254)
+    """A lead, found (and updated) or created by its email or its id in another system.
+
+    Give `email`, `external_id`, or both: the lead that has any of them is updated; none, a lead
+    is created. Ids not yet on the lead are added (one id per source system)."""
+
+    email = serializers.EmailField(
+        max_length=254, required=False, allow_null=True, allow_blank=True, help_text="Optional when an external id is given."
+    )
+    external_id = LeadKeySerializer(required=False, help_text="The lead's id in another system (the match key).")
+    external_ids = LeadKeySerializer(
+        many=True,
+        required=False,
+        max_length=10,
+        help_text="Several systems' ids at once (one per source), instead of external_id.",
+    )
+    attributes = AttributesField(required=False, help_text=ATTRIBUTES_SCHEMA["description"])
     first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     title = serializers.CharField(max_length=150, required=False, allow_blank=True)
@@ -106,8 +151,23 @@ class LeadUpsertSerializer(StrictInput):
     campaign = serializers.CharField(max_length=120, required=False, allow_blank=True)
     company = CompanyInputSerializer(required=False)
 
+    def validate(self, attrs):
+        if not attrs.get("email") and not attrs.get("external_id") and not attrs.get("external_ids"):
+            raise serializers.ValidationError({"email": ["Give the lead's email, or its external_id in another system."]})
+        if "attributes" in attrs:
+            # The one validator of custom field values (leadhub.lead_fields), typed errors per key.
+            _, errors = clean_attributes(attrs["attributes"])
+            if errors:
+                raise serializers.ValidationError({"attributes": {key: [message] for key, message in errors.items()}})
+        return attrs
+
     def to_service_kwargs(self):
         data = dict(self.validated_data)
+        keys = [data.pop("external_id")] if data.get("external_id") else []
+        keys += data.pop("external_ids", None) or []
+        data.pop("external_id", None)
+        data["external_ids"] = [(key["source"], key["id"]) for key in keys]
+        data["email"] = data.get("email") or None
         if "channel" in data:
             data["source"] = data.pop("channel")
         if "country" in data:
@@ -116,7 +176,10 @@ class LeadUpsertSerializer(StrictInput):
 
 
 class ActivityInputSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254, help_text="The lead's email.")
+    email = serializers.EmailField(
+        max_length=254, required=False, help_text="The lead's email; or name the lead by lead_external_id."
+    )
+    lead_external_id = LeadKeySerializer(required=False, help_text="The lead's id in another system, instead of email.")
     kind = serializers.ChoiceField(choices=DefaultActivityKind.choices)
     occurred_at = serializers.DateTimeField()
     properties = serializers.DictField(required=False, default=dict, allow_null=True, help_text="Null counts as no properties.")
@@ -220,11 +283,21 @@ def parse_activity_items(items):
             errors[str(index)] = {"non_field_errors": ["Expected an object."]}
             continue
         problems = {}
-        for name in ("email", "kind", "occurred_at", "source", "external_id"):
+        for name in ("kind", "occurred_at", "source", "external_id"):
             if item.get(name) in (None, ""):
                 problems[name] = ["This field is required."]
-        email = item.get("email")
-        if "email" not in problems:
+        email, lead_key = item.get("email"), None
+        if item.get("lead_external_id") is not None:
+            if email not in (None, ""):
+                problems["lead_external_id"] = ["Name the lead by email or by lead_external_id, not both."]
+            else:
+                lead_key, key_problems = clean_external_key(item["lead_external_id"])
+                if key_problems:
+                    problems["lead_external_id"] = key_problems
+            email = None
+        elif email in (None, ""):
+            problems["email"] = ["This field is required (or name the lead by lead_external_id)."]
+        else:
             email = _text(email, "email", 254, problems)
             if email is not None:
                 if not _is_valid_email(email):
@@ -249,6 +322,7 @@ def parse_activity_items(items):
             valid.append(
                 {
                     "email": email,
+                    "lead_key": lead_key,
                     "kind": kind,
                     "occurred_at": occurred_at,
                     "properties": properties,

@@ -13,7 +13,7 @@ from . import hooks
 from .choices import Stage
 from .db import retry_on_conflict
 from .errors import Conflict, NotAllowed, ValidationFailed
-from .models import Activity, ImportRow, Lead, LeadAlias, LeadMerge, StageChange
+from .models import Activity, ImportRow, Lead, LeadAlias, LeadExternalId, LeadMerge, Outcome, StageChange
 
 MERGE_PERMISSION = "leadhub.merge_leads"
 # How far along the funnel a stage is, to keep the lead sales already works on. Disqualified
@@ -40,6 +40,10 @@ def merge_order(a: Lead, b: Lead) -> tuple[Lead, Lead]:
     return (a, b) if key(a) <= key(b) else (b, a)
 
 
+def _named(lead: Lead) -> str:
+    return lead.email or str(lead)
+
+
 def _merge_snapshot(lead: Lead) -> dict[str, Any]:
     return {f.attname: getattr(lead, f.attname) for f in Lead._meta.concrete_fields}
 
@@ -54,7 +58,8 @@ def lead_merge(*, survivor: Lead, duplicate: Lead, by: User | None, at: datetime
     2. Refuses the same lead twice and a duplicate further along the funnel than the survivor.
     3. Fills the survivor's blank profile fields from the duplicate (never overwrites); keeps
        the earliest created_at, latest last_activity_at and nurture_until, highest recycle_count.
-    4. Moves activities, stage history, import rows and aliases in bulk UPDATEs, and sends
+    4. Moves activities, stage history, outcomes, external ids, import rows and aliases in bulk
+       UPDATEs (two different ids of one source system are refused before anything moves), and sends
        hooks.on_leads_merged: the handoff app moves handoffs, their events and checklists,
        scoring rebuilds both leads' rollups; what each moved is recorded on the LeadMerge.
     5. Records a LeadMerge (with a snapshot of the duplicate) and a LeadAlias for its email, so
@@ -76,15 +81,32 @@ def lead_merge(*, survivor: Lead, duplicate: Lead, by: User | None, at: datetime
     keep, dup = locked[survivor.pk], locked[duplicate.pk]
     if FUNNEL_RANK[Stage(dup.stage)] > FUNNEL_RANK[Stage(keep.stage)]:
         raise ValidationFailed(
-            f"{dup.email} is further along the funnel ({dup.get_stage_display()}) than {keep.email} "
+            f"{_named(dup)} is further along the funnel ({dup.get_stage_display()}) than {_named(keep)} "
             f"({keep.get_stage_display()}); swap them so the lead sales works on survives."
         )
+    # External ids: one per lead and source system. Two different ids of the same system mean
+    # two records there too; the merge would have to drop one, so it asks a person first.
+    keep_ids = dict(LeadExternalId.objects.filter(lead=keep).values_list("source", "external_id"))
+    dup_ids = dict(LeadExternalId.objects.filter(lead=dup).values_list("source", "external_id"))
+    clashes = sorted(source for source in keep_ids.keys() & dup_ids.keys() if keep_ids[source] != dup_ids[source])
+    if clashes:
+        shown = "; ".join(f"{s}: {keep_ids[s]} on {_named(keep)}, {dup_ids[s]} on {_named(dup)}" for s in clashes)
+        raise ValidationFailed(
+            f"Both leads have an id in the same system ({shown}); a lead keeps one id per system. "
+            "Remove the wrong one in the lead's admin page, then merge."
+        )
     snapshot = _merge_snapshot(dup)
+    snapshot["external_ids"] = [f"{s}:{e}" for s, e in sorted(dup_ids.items())]
 
     # Profile: fill blanks only, so nothing the survivor knows is overwritten.
     changed = [f for f in MERGE_FILL_FIELDS if not getattr(keep, f) and getattr(dup, f)]
     for f in changed:
         setattr(keep, f, getattr(dup, f))
+    if dup.attributes and any(k not in keep.attributes for k in dup.attributes):
+        # Custom field values: the survivor's win, the duplicate's fill the gaps (both were
+        # validated when written).
+        keep.attributes = {**dup.attributes, **keep.attributes}
+        changed.append("attributes")
     if keep.company_id is None and dup.company_id is not None:
         keep.company_id = dup.company_id
         changed.append("company")
@@ -100,6 +122,9 @@ def lead_merge(*, survivor: Lead, duplicate: Lead, by: User | None, at: datetime
     moved = {
         "activities": Activity.objects.filter(lead_id=dup.pk).update(lead_id=keep.pk),
         "stage_changes": StageChange.objects.filter(lead_id=dup.pk).update(lead_id=keep.pk),
+        "outcomes": Outcome.objects.filter(lead_id=dup.pk).update(lead_id=keep.pk),
+        # Same-source ids were refused above, so the moved ones never collide with the survivor's.
+        "external_ids": LeadExternalId.objects.filter(lead_id=dup.pk).exclude(source__in=keep_ids).update(lead_id=keep.pk),
         "import_rows": ImportRow.objects.filter(lead_id=dup.pk).update(lead_id=keep.pk)
         + ImportRow.objects.filter(possible_duplicate_of_id=dup.pk).update(possible_duplicate_of_id=keep.pk),
     }
@@ -112,15 +137,20 @@ def lead_merge(*, survivor: Lead, duplicate: Lead, by: User | None, at: datetime
     merge = LeadMerge.objects.create(
         survivor=keep,
         duplicate_id=dup.pk,
-        duplicate_email=dup.email,
+        duplicate_email=dup.email or "",
         snapshot=snapshot,
         moved=moved,
         by=by,
         at=at,
     )
     dup.delete()
-    # After the delete: the alias takes over the freed address.
-    LeadAlias.objects.update_or_create(email=dup.email, defaults={"lead": keep, "created_at": at})
+    if dup.email and keep.email is None:
+        # A survivor known only by phone or id takes the duplicate's address (freed by the delete).
+        keep.email = dup.email
+        changed.append("email")
+    elif dup.email:
+        # After the delete: the alias takes over the freed address.
+        LeadAlias.objects.update_or_create(email=dup.email, defaults={"lead": keep, "created_at": at})
     if changed:
         keep.save(update_fields=[*changed, "updated_at"])
     hooks.facts_changed([keep.pk])

@@ -20,11 +20,20 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import hooks
+from . import hooks, lead_fields
 from .db import retry_on_conflict
-from .errors import ValidationFailed
+from .errors import Conflict, ValidationFailed
+from .identity import (
+    ExternalKey,
+    attach_external_ids,
+    clean_source,
+    key_text,
+    lead_ids_by_email,
+    lead_ids_by_external_key,
+    resolve_lead_keys,
+)
 from .merge import MERGE_PERMISSION, lead_merge, merge_order  # noqa: F401 (the admin's and the API's names)
-from .models import Activity, Company, Lead, LeadAlias
+from .models import Activity, Company, Lead
 from .sql import db_datetime, rows_cte
 from .sql import execute as sql_execute
 
@@ -74,7 +83,7 @@ def rescore_after_commit(lead_ids: Iterable[int]) -> None:
     hooks.facts_changed(lead_ids)
 
 
-def company_for_email(email: str, *, company_fields: Mapping[str, Any] | None = None) -> Company | None:
+def company_for_email(email: str | None, *, company_fields: Mapping[str, Any] | None = None) -> Company | None:
     """The Company of an email's domain, created when new; None for free-mail domains."""
     domain = email_domain(email)
     if not domain or is_free_mail(domain):
@@ -93,56 +102,99 @@ def company_for_email(email: str, *, company_fields: Mapping[str, Any] | None = 
 
 @retry_on_conflict
 @transaction.atomic
-def upsert_lead(*, email: str, company: Mapping[str, Any] | None = None, **fields: Any) -> tuple[Lead, bool]:
-    """Create the lead for `email`, or update the one that exists. Returns (lead, created).
+def upsert_lead(
+    *,
+    email: str | None = None,
+    external_ids: Iterable[ExternalKey] = (),
+    company: Mapping[str, Any] | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    **fields: Any,
+) -> tuple[Lead, bool]:
+    """Create the lead for `email` or one of `external_ids`, or update the one that exists.
+    Returns (lead, created).
+
+    A lead is found by any of its external ids ((source, id) pairs, one per source) or by its
+    email (or an address merged into it); when the keys name two different leads the request is
+    refused (Conflict) with a sentence. A lead found by its id gets the email when it had none.
+    Ids not yet on the lead are added to it. At least one key is needed; email may be absent
+    (NULL, never "").
 
     Only the fields given are written. `company` is an optional dict of company facts
-    (name, industry, employee_count, annual_revenue, country) for the email's domain.
+    (name, industry, employee_count, annual_revenue, country) for the email's domain (a lead
+    without an email has no company). `attributes` are custom field values, validated by
+    leadhub.lead_fields.clean_attributes and merged into the lead's (an empty value removes one).
     The returned lead carries `possible_duplicate_ids`: leads with the same canonical email
     (plus-addressing aside), reported, never merged automatically.
     """
-    email = normalize_email(email)
-    try:
-        validate_email(email)
-    except DjangoValidationError:
-        raise ValidationFailed("Enter a valid email address.", field_errors={"email": ["Enter a valid email address."]})
+    email = normalize_email(email) or None
+    if email is not None:
+        try:
+            validate_email(email)
+        except DjangoValidationError:
+            raise ValidationFailed("Enter a valid email address.", field_errors={"email": ["Enter a valid email address."]})
+    keys = list(dict.fromkeys((clean_source(s), str(e).strip()) for s, e in external_ids))
+    if email is None and not keys:
+        raise ValidationFailed(
+            "Give the lead's email or an external id (its id in another system).",
+            field_errors={"email": ["Give an email or an external_id."]},
+        )
+    sources = [s for s, _ in keys]
+    if len(set(sources)) < len(sources):
+        raise ValidationFailed("A lead has one id per source system; this request gives two for the same source.")
     unknown = set(fields) - set(LEAD_PROFILE_FIELDS)
     if unknown:
         raise ValidationFailed(f"Unknown lead fields: {', '.join(sorted(unknown))}.")
+    definitions = None
+    if attributes is not None:
+        definitions = lead_fields.field_definitions()
+        _, attribute_errors = lead_fields.clean_attributes(attributes, definitions=definitions)
+        if attribute_errors:
+            raise ValidationFailed(
+                "Some custom field values are invalid.",
+                field_errors={"attributes": {k: [v] for k, v in attribute_errors.items()}},
+            )
 
-    company_obj = company_for_email(email, company_fields=company)
-    # FOR NO KEY UPDATE: the email (the key) does not change, and activities being inserted
-    # for this lead (a key-share lock) need not wait for a profile update.
-    lead = Lead.objects.select_for_update(no_key=True).filter(email=email).first()
-    if lead is None:
-        # A merged-away address belongs to its survivor: update that lead, never recreate the duplicate.
-        alias = LeadAlias.objects.filter(email=email).values_list("lead_id", flat=True).first()
-        if alias is not None:
-            lead = Lead.objects.select_for_update(no_key=True).get(pk=alias)
-            company_obj = company_for_email(lead.email, company_fields=company)
+    lead = _find_for_upsert(email, keys)
     created = lead is None
     if created:
         try:
             with transaction.atomic():
-                lead = Lead.objects.create(email=email, company=company_obj, **fields)
+                initial = lead_fields.clean_attributes(attributes, definitions=definitions)[0] if attributes is not None else {}
+                lead = Lead.objects.create(
+                    email=email, company=company_for_email(email, company_fields=company), attributes=initial, **fields
+                )
+                attach_external_ids(lead, keys)
         except IntegrityError:
             # Someone created it between our read and our insert: update theirs instead.
-            lead = Lead.objects.select_for_update(no_key=True).get(email=email)
+            lead = _find_for_upsert(email, keys)
+            if lead is None:
+                raise
             created = False
     assert lead is not None  # found, created or created by someone else above
-    profile_changed = created or bool(company)
+    profile_changed = created
     if not created:
+        attach_external_ids(lead, keys)
         changed = {k: v for k, v in fields.items() if getattr(lead, k) != v}
-        if lead.company_id != (company_obj.pk if company_obj else None):
+        if email is not None and lead.email is None:
+            # Known by its id until now: the email joins the lead (its key from now on too).
+            changed["email"] = email
+        if attributes is not None:
+            merged, _ = lead_fields.clean_attributes(attributes, definitions=definitions, current=lead.attributes)
+            if merged != lead.attributes:
+                changed["attributes"] = merged
+        company_obj = company_for_email(changed.get("email", lead.email), company_fields=company)
+        if lead.company_id != (company_obj.pk if company_obj else None) and (company_obj or lead.email):
             changed["company"] = company_obj
         for key, value in changed.items():
             setattr(lead, key, value)
         if changed:
             lead.save(update_fields=[*changed, "updated_at"])
             profile_changed = True
+        elif company:
+            profile_changed = True
     if profile_changed:
         hooks.facts_changed([lead.pk])
-    if created:
+    if created and email:
         lead.possible_duplicate_ids = list(
             Lead.objects.with_canonical_email()
             .filter(canonical_email=canonical_email(email))
@@ -156,10 +208,35 @@ def upsert_lead(*, email: str, company: Mapping[str, Any] | None = None, **field
     return lead, created
 
 
-class ActivityItem(TypedDict):
-    """One activity as the API hands it to record_activities (already type-checked)."""
+def _find_for_upsert(email: str | None, keys: Sequence[ExternalKey]) -> Lead | None:
+    """The one lead these keys name, locked (FOR NO KEY UPDATE: activities being inserted for it,
+    a key-share lock, need not wait for a profile update); None when none does. Keys naming two
+    different leads are a Conflict."""
+    by_key = lead_ids_by_external_key(keys)
+    key_leads = set(by_key.values())
+    if len(key_leads) > 1:
+        shown = ", ".join(f"{key_text(k)} → lead {v}" for k, v in sorted(by_key.items()))
+        raise Conflict(f"These ids belong to different leads ({shown}); merge them first, or send one of them.")
+    email_lead = lead_ids_by_email([email]).get(email) if email else None
+    if key_leads and email_lead is not None and email_lead not in key_leads:
+        (key_lead,) = key_leads
+        raise Conflict(
+            f"The email {email} belongs to lead {email_lead} and the id {key_text(next(iter(by_key)))} to lead {key_lead}; "
+            "merge the two leads first, or send only one of the keys.",
+            field_errors={"email": [f"{email} belongs to lead {email_lead}, not to lead {key_lead}."]},
+        )
+    lead_id = next(iter(key_leads), None) or email_lead
+    if lead_id is None:
+        return None
+    return Lead.objects.select_for_update(no_key=True).filter(pk=lead_id).first()
 
-    email: str
+
+class ActivityItem(TypedDict):
+    """One activity as the API hands it to record_activities (already type-checked); its lead
+    named by `email` or by `lead_key` ((source, id) of a LeadExternalId)."""
+
+    email: NotRequired[str | None]
+    lead_key: NotRequired[ExternalKey | None]
     kind: str
     occurred_at: datetime
     properties: NotRequired[Mapping[str, Any] | None]
@@ -184,21 +261,23 @@ class ActivityOutcome:
 def record_activities(*, items: Sequence[ActivityItem]) -> list[ActivityOutcome]:
     """Record a batch of activities, all or nothing. Idempotent on (source, external_id).
 
-    `items` are dicts with email, kind, occurred_at, properties, source, external_id (already
+    `items` are dicts with email or lead_key, kind, occurred_at, properties, source, external_id (already
     type-checked by the caller). Returns one ActivityOutcome per item, in order: "known" when
     that (source, external_id) was recorded before or earlier in the same batch.
     """
     if len(items) > settings.ACTIVITY_BATCH_LIMIT:
         raise ValidationFailed(f"A batch holds at most {settings.ACTIVITY_BATCH_LIMIT} activities.")
-    emails = {normalize_email(item["email"]) for item in items}
-    lead_ids = dict(Lead.objects.filter(email__in=emails).values_list("email", "id"))
-    if len(lead_ids) < len(emails):
-        # Addresses of merged-away leads count for their survivor (one query for the batch).
-        lead_ids.update(LeadAlias.objects.filter(email__in=emails - lead_ids.keys()).values_list("email", "lead_id"))
+    # Each item names its lead by email (merged-away addresses count for their survivor) or by
+    # its id in another system (lead_key); two queries for the batch.
+    item_leads = resolve_lead_keys(items)
     errors = {
-        index: {"email": ["No lead has this email; create it with POST /api/leads/ first."]}
+        index: (
+            {"lead_external_id": ["No lead has this id; create it with POST /api/leads/ first."]}
+            if item.get("lead_key")
+            else {"email": ["No lead has this email; create it with POST /api/leads/ first."]}
+        )
         for index, item in enumerate(items)
-        if normalize_email(item["email"]) not in lead_ids
+        if item_leads[index] is None
     }
     if errors:
         raise ValidationFailed("Some activities refer to unknown leads.", field_errors=errors)
@@ -209,9 +288,9 @@ def record_activities(*, items: Sequence[ActivityItem]) -> list[ActivityOutcome]
         key = (item["source"], item["external_id"])
         if key not in first:
             first[key] = index
-            rows.append(
-                (lead_ids[normalize_email(item["email"])], item["kind"], item["occurred_at"], item.get("properties") or {}, *key)
-            )
+            lead_id = item_leads[index]
+            assert lead_id is not None  # unknown leads were refused above
+            rows.append((lead_id, item["kind"], item["occurred_at"], item.get("properties") or {}, *key))
     # Key order: two batches with the same keys in opposite orders would otherwise each wait
     # for the other's insert into the unique index, a deadlock.
     rows.sort(key=lambda row: (row[4], row[5]))

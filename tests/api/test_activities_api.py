@@ -105,7 +105,7 @@ def test_missing_fields_wrong_types_and_non_objects_are_reported_by_index(integr
     assert response.status_code == 400
     errors = response.data["errors"]["activities"]
     assert errors == {
-        "0": {"email": ["This field is required."]},
+        "0": {"email": ["This field is required (or name the lead by lead_external_id)."]},
         "1": {"email": ["Enter a valid email address."]},
         "2": {"source": ["Ensure this field has no more than 60 characters."]},
         "3": {"non_field_errors": ["Expected an object."]},
