@@ -18,6 +18,7 @@ from django.utils import timezone
 from leadhub.choices import Stage
 from leadhub.lifecycle import transition
 from leadhub.models import Lead, StageChange
+from leadhub.outcomes import backfill_queue_outcomes
 
 from . import rollup, services
 from .choices import EventKind, HandoffStatus
@@ -165,6 +166,9 @@ def seed(*, users, seed=7, stdout=None, progress=False, now=None):
         counts = _seed_history(rng, now, sdrs, stdout)
         # The history is back-dated with plain UPDATEs, past the services: recount the rollups.
         rollup.rebuild()
+        # Every won or lost lead has its Outcome (the labels /feedback/ and learning read); the
+        # services wrote most, one INSERT … SELECT writes any left (set-based).
+        backfill_queue_outcomes(at=now)
     stdout.write(
         f"Handoffs: {counts['decided']:,} decided ({counts['accepted']:,} accepted, {counts['rejected']:,} rejected), "
         f"{counts['sql']:,} SQLs, {counts['won']:,} won; {counts['open']:,} open in the queue ({counts['pool']} in the pool)."

@@ -14,6 +14,7 @@ from leadhub.db import retry_on_conflict
 from leadhub.errors import Conflict, ValidationFailed
 from leadhub.lifecycle import transition
 from leadhub.models import Lead
+from leadhub.outcomes import record_queue_outcome
 
 from .. import rollup
 from ..choices import REQUIRED_CHECKLIST, EventKind, Outcome
@@ -158,6 +159,8 @@ def lead_record_outcome(
             Handoff.objects.filter(pk=qualification.handoff_id).update(won_at=at if outcome == Outcome.WON else None)
     reason = "Won" if outcome == Outcome.WON else f"Lost: {lost_reason}"
     transition(locked, Stage(outcome), by=by, reason=reason, note=note, at=at)
+    # The label scoring is measured by (leadhub Outcome), in the same transaction as the move.
+    record_queue_outcome(lead_id=locked.pk, result=outcome, by=by, at=at)
     record_event(handoff=qualification.handoff_id, lead=locked, kind=EventKind.OUTCOME, by=by, at=at, reason=reason, note=note)
     lead.stage = locked.stage
     return qualification

@@ -12,7 +12,7 @@ from handoff.models import Handoff, SDRProfile
 from handoff.selectors import sla_state
 from handoff.sla_clock import calendar_for
 from leadhub.choices import Stage
-from leadhub.models import Lead, StageChange
+from leadhub.models import Lead, Outcome, StageChange
 from tests.clock import INSTANTS, is_business_time
 
 pytestmark = pytest.mark.django_db
@@ -66,6 +66,11 @@ def test_seed_demo_builds_a_believable_consistent_queue_history(settings, instan
     assert {label for label, _ in paid_reasons.most_common(2)} <= {"Student", "No budget", "Bad contact data"}
     assert Lead.objects.filter(stage=Stage.NURTURE, nurture_until__gt=now, recycle_count__gte=1).exists()
     assert Lead.objects.filter(stage=Stage.SQL).exists() and Lead.objects.filter(stage=Stage.WON).exists()
+    # Every won or lost lead has its outcome label, from the queue, dated when it closed.
+    closed = Lead.objects.filter(stage__in=[Stage.WON, Stage.LOST])
+    labels = dict(Outcome.objects.values_list("lead_id", "result"))
+    assert labels == dict(closed.values_list("pk", "stage"))
+    assert not Outcome.objects.exclude(origin="queue").exists()
 
 
 @pytest.mark.parametrize("instant", INSTANTS)

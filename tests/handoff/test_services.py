@@ -12,7 +12,7 @@ from handoff.models import Handoff, HandoffEvent, Qualification, SLAPolicy
 from leadhub.choices import Stage
 from leadhub.errors import Conflict, InvalidTransition, NotAllowed, ValidationFailed
 from leadhub.lifecycle import transition
-from leadhub.models import StageChange
+from leadhub.models import Outcome, StageChange
 from tests.factories import LeadFactory
 from tests.handoff.factories import HandoffFactory, SDRProfileFactory, make_mql, reason
 
@@ -380,6 +380,16 @@ def test_outcome_won_and_lost_with_reason(sdr, routing):
     lost.refresh_from_db()
     assert lost.stage == Stage.LOST
     assert StageChange.objects.filter(lead=lost).first().reason == "Lost: Chose a competitor"
+    # Each close writes the lead's Outcome (the scoring label), recorded by the queue.
+    outcomes = {o.lead_id: (o.result, o.origin, o.recorded_by_id) for o in Outcome.objects.all()}
+    assert outcomes == {won.pk: ("won", "queue", sdr.pk), lost.pk: ("lost", "queue", sdr.pk)}
+
+
+def test_an_outcome_that_fails_records_no_outcome_row(sdr, routing):
+    lead = accepted_sal(sdr)
+    with pytest.raises(Conflict):
+        services.lead_record_outcome(lead=lead, by=sdr, outcome="won")
+    assert not Outcome.objects.exists()
 
 
 def test_outcome_needs_an_sql(sdr, routing):
