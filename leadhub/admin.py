@@ -1,6 +1,7 @@
 """The admin site of the lead records. Composition root: the merge page counts the handoff
 app's rows too. The admin bases other apps share are in leadhub.admin_base."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.core.exceptions import PermissionDenied
@@ -14,12 +15,26 @@ from django.utils.timesince import timesince
 
 from handoff.models import Handoff
 
-from . import search, services
+from . import lead_fields, search, services
 from .admin_base import HistoryInline, ReadOnlyAdmin
 from .errors import DomainError
 from .formatting import job_state
+from .identity import clean_source
 from .imports import import_resume
-from .models import Activity, Company, ImportMapping, Lead, LeadAlias, LeadImport, LeadMerge, StageChange
+from .lead_fields import clean_attributes
+from .models import (
+    Activity,
+    Company,
+    ImportMapping,
+    Lead,
+    LeadAlias,
+    LeadExternalId,
+    LeadField,
+    LeadImport,
+    LeadMerge,
+    Outcome,
+    StageChange,
+)
 from .services import MERGE_PERMISSION, lead_merge, merge_order, normalize_email, possible_duplicates
 
 
@@ -38,6 +53,46 @@ class CompanyAdmin(admin.ModelAdmin):
 class StageChangeInline(HistoryInline):
     model = StageChange
     fields = ["at", "from_stage", "to_stage", "by", "reason", "note"]
+
+
+class ExternalIdInline(admin.TabularInline):
+    """The lead's ids in other systems: one per source, each unique within its source."""
+
+    model = LeadExternalId
+    fields = ["source", "external_id", "created_at"]
+    readonly_fields = ["created_at"]
+    extra = 0
+
+
+class OutcomeInline(admin.TabularInline):
+    """Won or lost: from the queue, or recorded outside it (API, imports). Read only."""
+
+    model = Outcome
+    fields = ["result", "occurred_on", "amount", "origin", "source", "external_id", "recorded_by", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["-occurred_on", "-id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class LeadAdminForm(forms.ModelForm):
+    class Meta:
+        model = Lead
+        fields = ["email", "first_name", "last_name", "title", "phone", "country", "company", "source", "campaign", "attributes"]
+
+    def clean_email(self):
+        # NULL, never "": leads known by phone or id only have no email, and many may exist.
+        return normalize_email(self.cleaned_data.get("email")) or None
+
+    def clean_attributes(self):
+        # The one validator of custom field values; the form holds the lead's whole set.
+        merged, errors = clean_attributes(self.cleaned_data.get("attributes") or {}, current={})
+        if errors:
+            raise forms.ValidationError([f"{key}: {message}" for key, message in errors.items()])
+        return merged
 
 
 class SearchRankedChangeList(ChangeList):
@@ -69,7 +124,8 @@ class LeadAdmin(admin.ModelAdmin):
     list_select_related = ["company", "owner"]
     autocomplete_fields = ["company"]
     date_hierarchy = "created_at"
-    inlines = [StageChangeInline]
+    form = LeadAdminForm
+    inlines = [ExternalIdInline, OutcomeInline, StageChangeInline]
     show_full_result_count = False
     # Stage, owner and scores change only through services (transition, handoff decisions and
     # reassignment, scoring), which write their history; never by hand here, whatever the role.
@@ -99,9 +155,16 @@ class LeadAdmin(admin.ModelAdmin):
         return SearchRankedChangeList
 
     def save_model(self, request, obj, form, change):
-        obj.email = normalize_email(obj.email)
+        obj.email = normalize_email(obj.email) or None
         super().save_model(request, obj, form, change)
         services.rescore_after_commit([obj.pk])
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is LeadExternalId:
+            for inline_form in formset.forms:
+                if inline_form.cleaned_data.get("source"):
+                    inline_form.instance.source = clean_source(inline_form.cleaned_data["source"])
+        super().save_formset(request, form, formset, change)
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
@@ -147,7 +210,7 @@ class LeadAdmin(admin.ModelAdmin):
             if merged:
                 self.message_user(
                     request,
-                    f"{merged.duplicate_email} was already merged into lead {merged.survivor_id} "
+                    f"{merged.duplicate_email or f'Lead {merged.duplicate_id}'} was already merged into lead {merged.survivor_id} "
                     "a moment ago; nothing more to do.",
                     messages.WARNING,
                 )
@@ -165,7 +228,9 @@ class LeadAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 error = exc.message
             else:
-                self.message_user(request, f"Merged {duplicate.email} into {survivor.email}.", messages.SUCCESS)
+                self.message_user(
+                    request, f"Merged {duplicate.email or duplicate} into {survivor.email or survivor}.", messages.SUCCESS
+                )
                 return HttpResponseRedirect(reverse("leads:detail", args=[survivor.pk]))
         context = {
             **self.admin_site.each_context(request),
@@ -208,7 +273,8 @@ def _merge_column(lead, role, fill_from=None):
         "lead": lead,
         "role": role,
         "facts": [
-            ("Email", lead.email, False),
+            ("Email", lead.email or "—", False),
+            ("External ids", ", ".join(map(str, lead.external_ids.all())) or "—", False),
             fact("First name", "first_name"),
             fact("Last name", "last_name"),
             fact("Title", "title"),
@@ -229,6 +295,72 @@ def _merge_column(lead, role, fill_from=None):
             ("Open handoffs", Handoff.objects.filter(lead=lead, status="open").count()),
         ],
     }
+
+
+class LeadFieldAdminForm(forms.ModelForm):
+    class Meta:
+        model = LeadField
+        fields = ["key", "label", "type", "options", "help_text", "show_in_panel", "show_in_list", "position"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        previous = LeadField.objects.get(pk=self.instance.pk) if self.instance.pk else None
+        # The rules every writer of definitions follows (leadhub.lead_fields): type kept while
+        # leads hold values, options in use kept, key never changes.
+        problems = lead_fields.field_problems(self.instance, previous=previous)
+        for name, sentence in problems.items():
+            self.add_error(name if name in self.fields else None, sentence)
+        return cleaned
+
+
+@admin.register(LeadField)
+class LeadFieldAdmin(admin.ModelAdmin):
+    """Custom lead fields marketers define; values live in each lead's attributes."""
+
+    form = LeadFieldAdminForm
+    list_display = ["label", "key", "type", "options_shown", "show_in_panel", "show_in_list", "position"]
+    list_editable = ["position"]
+    list_filter = ["type", "show_in_panel", "show_in_list"]
+    search_fields = ["label", "key"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["key"] if obj else []
+
+    @admin.display(description="options")
+    def options_shown(self, field):
+        return ", ".join(field.options) if field.options else "—"
+
+    def delete_view(self, request, object_id, extra_context=None):
+        field = self.get_object(request, object_id)
+        if field is not None and (problem := lead_fields.lead_field_delete_problem(field)):
+            self.message_user(request, problem, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:leadhub_leadfield_change", args=[field.pk]))
+        return super().delete_view(request, object_id, extra_context)
+
+    def delete_model(self, request, obj):
+        lead_fields.lead_field_delete(obj)
+
+    def delete_queryset(self, request, queryset):
+        # The list's "delete selected": each field through the in-use check; those in use stay.
+        for field in queryset:
+            try:
+                lead_fields.lead_field_delete(field)
+            except DomainError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+
+
+@admin.register(Outcome)
+class OutcomeAdmin(ReadOnlyAdmin):
+    """Leads' results: from the queue, or recorded outside it (API, imports)."""
+
+    list_display = ["lead", "result", "occurred_on", "amount", "origin", "source", "external_id", "created_at"]
+    list_filter = ["result", "origin"]
+    search_fields = ["lead__email", "external_id"]
+    raw_id_fields = ["lead"]
+    list_select_related = ["lead"]
+    show_full_result_count = False
 
 
 @admin.register(LeadMerge)

@@ -66,6 +66,15 @@ class ActivitiesRecorded:
     rows: tuple[ActivityRow, ...]
 
 
+@dataclass(frozen=True)
+class LeadFieldUse:
+    """Is the custom lead field `key` (LeadField.key, values in Lead.attributes) used? Asked
+    before a field is deleted (leadhub.lead_fields.lead_field_delete). Each receiver returns a
+    list of sentences naming what uses it (e.g. a published scoring rule), empty when nothing."""
+
+    key: str
+
+
 class Hook[Payload]:
     """A named list of receivers of one payload type."""
 
@@ -99,6 +108,12 @@ on_stage_entered: Hook[StageEntered] = Hook("on_stage_entered")
 on_leads_merged: Hook[LeadsMerged] = Hook("on_leads_merged")
 on_facts_changed: Hook[FactsChanged] = Hook("on_facts_changed")
 on_activities_recorded: Hook[ActivitiesRecorded] = Hook("on_activities_recorded")
+on_lead_field_use: Hook[LeadFieldUse] = Hook("on_lead_field_use")
+
+
+def lead_field_uses(key: str) -> list[str]:
+    """Sentences naming what uses the custom field `key` in the apps above (empty: unused)."""
+    return [sentence for found in on_lead_field_use.send(LeadFieldUse(key)) for sentence in (found or ())]
 
 
 def facts_changed(lead_ids: Mapping[int, datetime | None] | Iterable[int]) -> None:

@@ -34,7 +34,30 @@ def rebuild_merged_rollups(event: hooks.LeadsMerged) -> dict:
     return {}
 
 
+def lead_field_uses(event: hooks.LeadFieldUse) -> list[str]:
+    """The draft or published scoring models that use the custom field (a fit rule on
+    "attributes.<key>", or a required field of the MQL profile): deleting it would break them."""
+    from .choices import ModelStatus
+    from .models import FitRule, ScoringModel
+
+    name = f"attributes.{event.key}"
+    live = [ModelStatus.DRAFT, ModelStatus.PUBLISHED]
+    uses = []
+    for version, status, label in (
+        FitRule.objects.filter(field=name, model__status__in=live)
+        .order_by("model__version", "id")
+        .values_list("model__version", "model__status", "label")
+    ):
+        uses.append(f"a fit rule{f' ({label})' if label else ''} of the {status} scoring model v{version}")
+    # required_fields is a JSON list: checked by value (a few draft and published models).
+    for model in ScoringModel.objects.filter(status__in=live).only("version", "status", "required_fields"):
+        if name in (model.required_fields or []):
+            uses.append(f"the MQL required fields of the {model.status} scoring model v{model.version}")
+    return uses
+
+
 def register() -> None:
     hooks.on_facts_changed.connect(mark_changed_leads)
     hooks.on_activities_recorded.connect(roll_up_activities)
     hooks.on_leads_merged.connect(rebuild_merged_rollups)
+    hooks.on_lead_field_use.connect(lead_field_uses)
