@@ -59,8 +59,7 @@ def _managers():
 
 
 def _lead_label(handoff):
-    lead = handoff.lead
-    return lead.full_name or lead.email
+    return str(handoff.lead)  # name, else email, phone or "Lead 12" (email is optional)
 
 
 def _notify(users, *, handoff, escalation, subject, text):

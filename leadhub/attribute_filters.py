@@ -78,3 +78,24 @@ def active_attribute_filters(query, definitions=None):
             suffix = {"eq": "", "min": " from", "max": " to"}[op]
             shown.append((name, f"{field.label}{suffix}", query.get(name)))
     return shown
+
+
+class AttributeFilterMixin:
+    """For a FilterSet of leads: the attr_* parameters of its data, checked (a bad value is a
+    form error naming the parameter) and applied before the FilterSet's own filtering."""
+
+    def _attribute_filters(self):
+        if not hasattr(self, "_attribute_cache"):
+            self._attribute_cache = attribute_q(self.data or {})
+        return self._attribute_cache
+
+    def is_valid(self):
+        valid = super().is_valid()
+        _, errors = self._attribute_filters()
+        for name, sentence in errors.items():
+            self.form.add_error(None, f"{name}: {sentence}")
+        return valid and not errors
+
+    def filter_queryset(self, queryset):
+        q, _ = self._attribute_filters()
+        return super().filter_queryset(queryset.filter(q) if q else queryset)

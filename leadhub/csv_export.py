@@ -110,11 +110,32 @@ LEAD_EXPORT_COLUMNS = [
 EXPORT_CHUNK_SIZE = 2000
 
 
-def lead_rows(queryset):
-    """The export rows of a (filtered, ordered) lead queryset, fetched chunk by chunk."""
+def lead_rows(queryset, fields=()):
+    """The export rows of a (filtered, ordered) lead queryset, fetched chunk by chunk: the
+    standard columns, then the lead's external ids ("crm:00Q5e…; erp:7", one query per chunk) and one
+    column per custom field (`fields`, LeadField definitions)."""
+    from .identity import external_ids_of
+
     lookups = [lookup for _, lookup in LEAD_EXPORT_COLUMNS]
-    return queryset.values_list(*lookups).iterator(chunk_size=EXPORT_CHUNK_SIZE)
+    rows = queryset.values_list(*lookups, "attributes").iterator(chunk_size=EXPORT_CHUNK_SIZE)
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= EXPORT_CHUNK_SIZE:
+            yield from _with_ids_and_fields(chunk, fields, external_ids_of)
+            chunk = []
+    if chunk:
+        yield from _with_ids_and_fields(chunk, fields, external_ids_of)
 
 
-def lead_header():
-    return [name for name, _ in LEAD_EXPORT_COLUMNS]
+def _with_ids_and_fields(chunk, fields, external_ids_of):
+    ids = external_ids_of(row[0] for row in chunk)
+    for *row, attributes in chunk:
+        attributes = attributes or {}
+        values = [attributes.get(field.key, "") for field in fields]
+        yield [*row, "; ".join(ids.get(row[0], [])), *values]
+
+
+def lead_header(fields=()):
+    """Header of lead_rows: the standard columns, external_ids, then attributes.<key> per custom field."""
+    return [*(name for name, _ in LEAD_EXPORT_COLUMNS), "external_ids", *(f"attributes.{field.key}" for field in fields)]

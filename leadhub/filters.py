@@ -16,6 +16,7 @@ from handoff.models import Handoff
 from handoff.reports import handoff_q
 
 from . import pagination
+from .attribute_filters import AttributeFilterMixin
 from .choices import DefaultChannel, Grade, Stage
 from .models import NEVER_ACTIVE, Lead
 from .pagination import SortKey
@@ -166,7 +167,7 @@ def _active_users(request):
     return get_user_model().objects.filter(is_active=True).order_by("username")
 
 
-class LeadFilter(django_filters.FilterSet):
+class LeadFilter(AttributeFilterMixin, django_filters.FilterSet):  # attr_<key> filters: leadhub.attribute_filters
     q = django_filters.CharFilter(method="search", label="Search")
     stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
     source = django_filters.MultipleChoiceFilter(choices=DefaultChannel.choices, label="DefaultChannel")

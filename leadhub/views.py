@@ -22,12 +22,22 @@ from handoff.models import RejectionReason
 from qualification import selectors as qualification_selectors
 from qualification.models import EngagementRule, FitRule
 
-from . import csv_export, formatting, imports, pagination, selectors
+from . import attribute_filters, csv_export, formatting, imports, pagination, selectors
 from .choices import DefaultChannel, Stage
 from .errors import DomainError
 from .filters import LeadFilter
 from .middleware import remember_zone
-from .models import ImportOutcome, ImportStatus, Lead, LeadImport, StageChange, UserPreference, time_zone_choices
+from .models import (
+    ImportOutcome,
+    ImportStatus,
+    Lead,
+    LeadField,
+    LeadFieldType,
+    LeadImport,
+    StageChange,
+    UserPreference,
+    time_zone_choices,
+)
 
 LEADS_PER_PAGE = 50
 
@@ -70,6 +80,10 @@ def lead_list(request):
             stale_cursor = True
             page = pagination.keyset_page(leads, keys, None, LEADS_PER_PAGE)
         count = pagination.capped_count(leads)
+    definitions = list(LeadField.objects.all())
+    list_fields = [field for field in definitions if field.show_in_list]
+    if page is not None:
+        selectors.decorate_lead_rows(page, list_fields)
     query = params.copy()
     for name in ("page", "cursor"):  # page: links from before keyset pages
         query.pop(name, None)
@@ -84,8 +98,39 @@ def lead_list(request):
         "query": query.urlencode(),
         "sort_query": sort_query.urlencode(),
         "current_sort": request.GET.get("ordering", ""),
+        "list_fields": list_fields,
+        "attribute_inputs": _attribute_inputs(list_fields, params),
+        "hidden_attribute_filters": [
+            (name, value)
+            for name, value in params.items()
+            if name.startswith(attribute_filters.PREFIX) and name not in _attribute_input_names(list_fields)
+        ],
     }
     return render(request, "leadhub/lead_list.html", context)
+
+
+def _attribute_input_names(fields):
+    return {name for name, (field, _) in attribute_filters.attribute_filter_params({f.key: f for f in fields}).items()}
+
+
+def _attribute_inputs(fields, params):
+    """The filter bar's inputs for the show-in-list custom fields: a select for choice and
+    yes/no, a text box for text, from/to for numbers and dates."""
+    inputs = []
+    for name, (field, op) in attribute_filters.attribute_filter_params({f.key: f for f in fields}).items():
+        if field.type == LeadFieldType.CHOICE:
+            kind, options = "select", [(o, o) for o in field.options]
+        elif field.type == LeadFieldType.BOOLEAN:
+            kind, options = "select", [("yes", "Yes"), ("no", "No")]
+        elif field.type == LeadFieldType.DATE:
+            kind, options = "date", []
+        elif field.type == LeadFieldType.NUMBER:
+            kind, options = "number", []
+        else:
+            kind, options = "text", []
+        label = {"eq": field.label, "min": f"{field.label} from", "max": "to"}[op]
+        inputs.append({"name": name, "label": label, "kind": kind, "options": options, "value": params.get(name, "")})
+    return inputs
 
 
 # Filters the lead list shows as fields; the others arrive in links (dashboards, feedback).
@@ -197,6 +242,8 @@ def lead_detail(request, pk):
         lead = get_object_or_404(Lead, pk=pk)
     context = {
         "lead": lead,
+        "custom_fields": selectors.lead_custom_fields(lead),
+        "outcomes": selectors.lead_outcomes(lead),
         "timeline": selectors.lead_timeline(lead),
         "history": lead.stage_changes.all(),
         **qualification_selectors.lead_score_context(lead),
@@ -212,7 +259,8 @@ def lead_export(request):
     if not lead_filter.is_valid():
         return HttpResponseBadRequest("Some filters are not valid; fix them on the lead list and export again.")
     filename = f"leads-{timezone.localtime():%Y%m%d-%H%M}.csv"
-    return csv_export.stream_csv(csv_export.lead_rows(lead_filter.qs), csv_export.lead_header(), filename)
+    fields = list(LeadField.objects.all())
+    return csv_export.stream_csv(csv_export.lead_rows(lead_filter.qs, fields), csv_export.lead_header(fields), filename)
 
 
 # --- CSV import ------------------------------------------------------------------------------

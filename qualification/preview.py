@@ -348,7 +348,7 @@ def _sample_row(stage, cd, oq, nq, lead_id, email, first, last, old_total, old_g
         note = "stays MQL: rescoring never demotes" if stage == Stage.MQL else "no longer qualifies"
     return {
         "id": lead_id,
-        "name": f"{first} {last}".strip() or email,
+        "name": f"{first} {last}".strip() or email or f"Lead {lead_id}",
         "email": email,
         "stage": stage,
         "old_total": Decimal(old_total).quantize(Decimal("0.1")),

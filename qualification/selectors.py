@@ -142,7 +142,7 @@ def lead_facts(
             for kind, at, props in activities
         )
     return engine.LeadFacts(
-        email_domain=lead.email.partition("@")[2],
+        email_domain=(lead.email or "").partition("@")[2],
         title=lead.title or "",
         country=lead.country or (company.country if company else "") or "",
         first_name=lead.first_name or "",

@@ -8,6 +8,7 @@ from typing import Any, TypedDict
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+import leadhub.selectors as lead_selectors
 import qualification.selectors as qualification_selectors
 from leadhub.choices import Stage
 from leadhub.models import Activity, Lead
@@ -47,6 +48,9 @@ def handoff_panel(handoff_id: int, user: User) -> dict[str, Any]:
         "can_act": services.can_act(user),
         "is_manager": services.is_manager(user),
         **qualification_selectors.lead_score_context(lead),
+        # The custom fields marked "show in the queue panel", and the lead's ids in other systems.
+        "custom_fields": lead_selectors.lead_custom_fields(lead, panel_only=True),
+        "external_ids": [str(key) for key in lead.external_ids.all()],
     }
 
 

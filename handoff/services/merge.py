@@ -38,7 +38,7 @@ def handoff_lead_merged(*, survivor: Lead, duplicate: Lead, by: User | None, at:
                 by=by,
                 at=at,
                 reason="Duplicate",
-                note=f"Lead {duplicate.email} was merged into {survivor.email}.",
+                note=f"Lead {duplicate.email or duplicate} was merged into {survivor.email or survivor}.",
             )
     moved = {
         "handoffs": Handoff.objects.filter(lead_id=duplicate.pk).update(lead_id=survivor.pk),

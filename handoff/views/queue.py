@@ -302,8 +302,8 @@ def _sla_restarted(handoff):
 
 
 def _lead_name(handoff):
-    lead = Lead.objects.only("first_name", "last_name", "email").get(pk=handoff.lead_id)
-    return lead.full_name or lead.email
+    lead = Lead.objects.only("first_name", "last_name", "email", "phone").get(pk=handoff.lead_id)
+    return str(lead)  # name, else email, phone or "Lead 12" (email is optional)
 
 
 @require_POST

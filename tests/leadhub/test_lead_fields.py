@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from leadhub import hooks, lead_fields, services
 from leadhub.errors import Conflict, ValidationFailed
-from leadhub.models import Lead, LeadField
+from leadhub.models import LeadField
 from qualification.choices import ModelStatus
 from tests.conftest import make_user, token_client
 from tests.qualification.factories import ScoringModelFactory
