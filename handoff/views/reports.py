@@ -11,6 +11,7 @@ from leadhub import csv_export
 from .. import charts, feedback_versions, reports
 from ..exports import DASHBOARD_TABLES, FEEDBACK_TABLES, rows_for
 from ..forms import ReportFilterForm
+from ..reports import by_field
 
 DASHBOARD = "handoff.view_dashboard"
 FEEDBACK = "handoff.view_feedback"
@@ -71,6 +72,7 @@ def _feedback_context(scope, request=None):
         "bands": bands,
         "grades": reports.conversion_by_grade(scope),
         "recycled": reports.recycled_leads(scope, limit=15),
+        **_by_field_context(scope, request),
         "acceptance_chart": charts.bar_chart(
             "MQL to SAL acceptance rate by channel",
             [(r["label"], r["rate"], f"{r['accepted']:,} of {r['decided']:,}") for r in acceptance],
@@ -84,6 +86,20 @@ def _feedback_context(scope, request=None):
             unit="%",
             color="#2563eb",
         ),
+    }
+
+
+def _by_field_context(scope, request=None):
+    """The "by a custom field" section: the choice fields, the one picked (?field=, else the
+    first) and its breakdown (handoff.reports.by_field)."""
+    choices = by_field.choice_fields()
+    key = request.GET.get("field", "") if request else ""
+    field = next((f for f in choices if f.key == key), choices[0] if choices else None)
+    query = [(k, v) for k, v in (request.GET.items() if request else []) if k != "field"]
+    return {
+        "by_field_choices": choices,
+        "by_field": by_field.breakdown(scope, field) if field else None,
+        "by_field_query": query,
     }
 
 
