@@ -68,7 +68,8 @@ def _sqlite_functions():
 
 def lead_search_text(first_name, last_name, email, phone):
     """What a lead's words are searched in (the Python twin of leadhub_lead_search_text())."""
-    return fold(f" {first_name} {last_name} {email} {phone}")
+    # A missing part (a lead without an email) is empty text, as coalesce() in the SQL twin.
+    return fold(f" {first_name or ''} {last_name or ''} {email or ''} {phone or ''}")
 
 
 def lead_document():

@@ -131,3 +131,13 @@ def test_merging_an_id_only_duplicate_records_the_merge_without_an_alias(markete
     a.refresh_from_db()
     assert a.phone == "+1 555"
     assert list(a.external_ids.values_list("external_id", flat=True)) == ["B"]
+
+
+def test_a_lead_without_email_is_found_by_name_and_phone_search(client, marketer):
+    lead, _ = services.upsert_lead(external_ids=[("crm", "S1")], first_name="Zoë", last_name="Quist", phone="+91 5550")
+    services.upsert_lead(email="other@acme.com", first_name="Ann")
+    client.force_login(marketer)
+    for words in ("zoe quist", "5550"):
+        listed = client.get("/leads/", {"q": words}).context["page"]
+        assert [row.pk for row in listed] == [lead.pk]
+    assert not list(client.get("/leads/", {"q": "none"}).context["page"])
