@@ -3,7 +3,7 @@
 from django.conf import settings
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.utils import translate_validation
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
@@ -121,6 +121,13 @@ class LeadUpsertPermissions(ModelPermissions):
     }
 
 
+@extend_schema_view(
+    list=extend_schema(
+        description="Filters and search as on the lead list. Custom fields filter too: `attr_<key>=<value>` for "
+        "choice, yes/no and text fields (equality), `attr_<key>_min=` / `attr_<key>_max=` for number and date "
+        "fields (inclusive); GET /api/lead-fields/ lists the keys. A value that does not fit its field is a 400."
+    )
+)
 class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Leads: list with filters, read one with its activities and stage history, upsert by email."""
 

@@ -21,7 +21,7 @@ MAX_AMOUNT = Decimal("999999999999.99")
 ROW_KEYS = {"email", "lead_external_id", "result", "converted", "occurred_on", "amount", "source", "external_id"}
 
 
-class OutcomeInputSerializer(serializers.Serializer):
+class OutcomeRecordSerializer(serializers.Serializer):
     """One outcome (this serializer documents the shape; rows are checked by parse_outcome_rows)."""
 
     email = serializers.EmailField(required=False, help_text="The lead's email; or name it by lead_external_id.")
@@ -42,7 +42,7 @@ class OutcomeInputSerializer(serializers.Serializer):
 
 
 class OutcomeBatchSerializer(serializers.Serializer):
-    outcomes = OutcomeInputSerializer(many=True, max_length=outcomes.BATCH_LIMIT)
+    outcomes = OutcomeRecordSerializer(many=True, max_length=outcomes.BATCH_LIMIT)
 
 
 class OutcomeStatusSerializer(serializers.Serializer):

@@ -300,6 +300,8 @@ SPECTACULAR_SETTINGS = {
         "ChannelEnum": "leadhub.choices.DefaultChannel",
         "ActivityKindEnum": "leadhub.choices.DefaultActivityKind",
         "GradeEnum": "leadhub.choices.Grade",
+        # What a batch item became (activities, outcomes): one enum for both.
+        "ReceivedStatusEnum": [("created", "created"), ("known", "known")],
     },
 }
 
