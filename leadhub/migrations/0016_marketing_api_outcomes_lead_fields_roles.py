@@ -1,5 +1,5 @@
 """Marketing's own API token: it may send activities and outcomes (as the Integration role can),
-and it defines custom lead fields (admin and /api/lead-fields/). Integration may send outcomes.
+it defines custom lead fields (admin and /api/lead-fields/) and edits leads' external ids in the admin. Integration may send outcomes.
 Both read leads' external ids. Depends on 0015_lead_attributes_index only."""
 
 from django.db import migrations
@@ -12,6 +12,10 @@ PERMISSIONS = {
         "leadhub.add_outcome",
         "leadhub.view_outcome",
         "leadhub.view_leadexternalid",
+        # The lead admin's external ids (a wrong id is removed there before a merge).
+        "leadhub.add_leadexternalid",
+        "leadhub.change_leadexternalid",
+        "leadhub.delete_leadexternalid",
         "leadhub.view_leadfield",
         "leadhub.add_leadfield",
         "leadhub.change_leadfield",

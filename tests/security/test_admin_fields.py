@@ -48,6 +48,11 @@ def test_posting_an_owner_or_stage_through_the_admin_changes_neither(client, adm
         "stage": Stage.SAL,
         "stage_changes-TOTAL_FORMS": "0",
         "stage_changes-INITIAL_FORMS": "0",
+        # The lead's external ids and outcomes are inlines too.
+        "external_ids-TOTAL_FORMS": "0",
+        "external_ids-INITIAL_FORMS": "0",
+        "outcomes-TOTAL_FORMS": "0",
+        "outcomes-INITIAL_FORMS": "0",
     }
 
     response = client.post(f"/admin/leadhub/lead/{lead.pk}/change/", data)
