@@ -80,14 +80,16 @@ def lead_ids_by_external_key(keys: Iterable[ExternalKey]) -> dict[ExternalKey, i
     return found
 
 
-def lead_ids_by_email(emails: Iterable[str]) -> dict[str, int]:
+def lead_ids_by_email(emails: Iterable[str | None]) -> dict[str, int]:
     """{normalized email: lead id}, merged-away addresses counting for their survivor."""
-    emails = {normalize_email(e) for e in emails if e}
-    if not emails:
+    wanted = {normalize_email(e) for e in emails if e}
+    if not wanted:
         return {}
-    found = dict(Lead.objects.filter(email__in=emails).values_list("email", "id"))
-    if len(found) < len(emails):
-        found.update(LeadAlias.objects.filter(email__in=emails - found.keys()).values_list("email", "lead_id"))
+    found: dict[str, int] = {
+        email: lead_id for email, lead_id in Lead.objects.filter(email__in=wanted).values_list("email", "id") if email
+    }
+    if len(found) < len(wanted):
+        found.update(LeadAlias.objects.filter(email__in=wanted - found.keys()).values_list("email", "lead_id"))
     return found
 
 

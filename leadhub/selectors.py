@@ -1,10 +1,13 @@
 """Read queries for lead records, shared by views, the API and dashboards."""
 
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 from django.db.models import Prefetch, QuerySet
 
 from . import outcomes
 from .identity import external_ids_of
-from .models import Activity, Lead, LeadField, LeadFieldType, LeadMerge, StageChange
+from .models import Activity, Lead, LeadField, LeadFieldType, LeadMerge, Outcome, StageChange
 from .services import possible_duplicates
 
 TIMELINE_LIMIT = 200
@@ -41,7 +44,7 @@ def lead_timeline(lead: Lead, limit: int = TIMELINE_LIMIT) -> list[Activity]:
     return list(Activity.objects.filter(lead=lead).order_by("-occurred_at", "-id")[:limit])
 
 
-def field_value_text(field, value):
+def field_value_text(field: LeadField, value: Any) -> str:
     """A custom field value as the pages print it ("Yes"/"No", numbers with separators)."""
     if value is None or value == "":
         return "—"
@@ -52,7 +55,9 @@ def field_value_text(field, value):
     return str(value)
 
 
-def lead_custom_fields(lead: Lead, *, definitions=None, panel_only: bool = False) -> list[tuple[str, str, str]]:
+def lead_custom_fields(
+    lead: Lead, *, definitions: Iterable[LeadField] | None = None, panel_only: bool = False
+) -> list[tuple[str, str, str]]:
     """[(label, value as text, help text)] of the custom fields, in their order: all that hold a
     value on the lead page; those marked "show in the queue panel" (empty ones too) for the panel."""
     definitions = LeadField.objects.all() if definitions is None else definitions
@@ -67,7 +72,7 @@ def lead_custom_fields(lead: Lead, *, definitions=None, panel_only: bool = False
     return shown
 
 
-def decorate_lead_rows(leads, list_fields) -> None:
+def decorate_lead_rows(leads: Iterable[Lead], list_fields: Sequence[LeadField]) -> None:
     """Give each lead of a list page `shown_ids` ("crm:00Q5e…", one query for the page) and
     `list_values` (the show-in-list fields' values, in the columns' order)."""
     leads = list(leads)
@@ -78,5 +83,5 @@ def decorate_lead_rows(leads, list_fields) -> None:
         lead.list_values = [field_value_text(field, attributes.get(field.key)) for field in list_fields]
 
 
-def lead_outcomes(lead: Lead):
+def lead_outcomes(lead: Lead) -> list[Outcome]:
     return outcomes.latest_outcomes(lead)

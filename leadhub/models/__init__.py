@@ -120,6 +120,9 @@ class Lead(models.Model):
     # Set by the services that report them (upsert_lead, selectors.lead_detail); not columns.
     possible_duplicate_ids: list[int]
     possible_duplicates: list["Lead"]
+    # Set by selectors.decorate_lead_rows for the lead list; not columns.
+    shown_ids: list[str]
+    list_values: list[str]
 
     class Meta:
         ordering = ["-created_at", "-id"]
