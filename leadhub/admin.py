@@ -308,10 +308,18 @@ class LeadFieldAdminForm(forms.ModelForm):
             return cleaned
         previous = LeadField.objects.get(pk=self.instance.pk) if self.instance.pk else None
         # The rules every writer of definitions follows (leadhub.lead_fields): type kept while
-        # leads hold values, options in use kept, key never changes.
-        problems = lead_fields.field_problems(self.instance, previous=previous)
+        # leads hold values, options in use kept, key never changes. Checked on the definition
+        # as submitted (the instance takes the form's values only after clean()).
+        candidate = LeadField(pk=self.instance.pk, key=self.instance.key, label=self.instance.label)
+        for name in ("key", "label", "type", "options"):
+            if name in cleaned:
+                setattr(candidate, name, cleaned[name])
+        candidate.options = candidate.options or []
+        problems = lead_fields.field_problems(candidate, previous=previous)
         for name, sentence in problems.items():
             self.add_error(name if name in self.fields else None, sentence)
+        if not problems and "options" in cleaned:
+            cleaned["options"] = candidate.options  # trimmed
         return cleaned
 
 

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from leadhub import hooks, lead_fields, services
 from leadhub.errors import Conflict, ValidationFailed
-from leadhub.models import LeadField
+from leadhub.models import Lead, LeadField
 from qualification.choices import ModelStatus
 from tests.conftest import make_user, token_client
 from tests.qualification.factories import ScoringModelFactory
@@ -154,3 +154,17 @@ def test_admin_refuses_deleting_a_field_in_use_and_edits_lead_attributes_through
     lead.refresh_from_db()
     assert lead.attributes == {"band": "11-50"}
     assert lead.email is None  # an empty email is stored as NULL
+
+
+def test_admin_refuses_a_type_change_of_a_field_with_values_and_keeps_a_rename(admin_client, band):
+    services.upsert_lead(email="a@acme.com", attributes={"band": "1-10"})
+    url = reverse("admin:leadhub_leadfield_change", args=[band.pk])
+    form = {"label": "Employees band", "type": "number", "options": "[]", "help_text": "", "position": "0"}
+    response = admin_client.post(url, form)
+    assert response.status_code == 200
+    assert "its type cannot change from Choice to Number" in response.content.decode()
+    response = admin_client.post(url, {**form, "type": "choice", "options": '["1-10", "11-50"]', "label": "Size"})
+    assert response.status_code == 302
+    band.refresh_from_db()
+    assert (band.label, band.type) == ("Size", "choice")
+    assert Lead.objects.get().attributes == {"band": "1-10"}
