@@ -16,6 +16,7 @@ from handoff.models import Handoff
 
 from . import search, services
 from .admin_base import HistoryInline, ReadOnlyAdmin
+from .admin_taxonomy import ActivityKindAdmin, ChannelAdmin, IndustryAdmin  # noqa: F401  (registered there)
 from .errors import DomainError
 from .formatting import job_state
 from .imports import import_resume

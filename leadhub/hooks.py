@@ -66,6 +66,17 @@ class ActivitiesRecorded:
     rows: tuple[ActivityRow, ...]
 
 
+@dataclass(frozen=True)
+class ListEntryUses:
+    """Who uses the entry `key` of an edited list (`list_name`: channel, industry or
+    activity_kind; leadhub.taxonomy.usage), asked before it is deleted or its key changes.
+    A receiver returns [(how many, what)] of its app's uses, e.g. [(2, "engagement rules")],
+    or nothing."""
+
+    list_name: str
+    key: str
+
+
 class Hook[Payload]:
     """A named list of receivers of one payload type."""
 
@@ -99,6 +110,7 @@ on_stage_entered: Hook[StageEntered] = Hook("on_stage_entered")
 on_leads_merged: Hook[LeadsMerged] = Hook("on_leads_merged")
 on_facts_changed: Hook[FactsChanged] = Hook("on_facts_changed")
 on_activities_recorded: Hook[ActivitiesRecorded] = Hook("on_activities_recorded")
+on_list_entry_uses: Hook[ListEntryUses] = Hook("on_list_entry_uses")
 
 
 def facts_changed(lead_ids: Mapping[int, datetime | None] | Iterable[int]) -> None:

@@ -20,7 +20,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import hooks
+from . import hooks, taxonomy
 from .db import retry_on_conflict
 from .errors import ValidationFailed
 from .merge import MERGE_PERMISSION, lead_merge, merge_order  # noqa: F401 (the admin's and the API's names)
@@ -109,6 +109,9 @@ def upsert_lead(*, email: str, company: Mapping[str, Any] | None = None, **field
     unknown = set(fields) - set(LEAD_PROFILE_FIELDS)
     if unknown:
         raise ValidationFailed(f"Unknown lead fields: {', '.join(sorted(unknown))}.")
+    # Channel and industry: raw values to the keys of the lists marketers edit.
+    taxonomy.clean_lead_fields(fields)
+    company = taxonomy.clean_company_fields(company)
 
     company_obj = company_for_email(email, company_fields=company)
     # FOR NO KEY UPDATE: the email (the key) does not change, and activities being inserted
@@ -200,8 +203,21 @@ def record_activities(*, items: Sequence[ActivityItem]) -> list[ActivityOutcome]
         for index, item in enumerate(items)
         if normalize_email(item["email"]) not in lead_ids
     }
+    unknown_leads = bool(errors)
+    # Kinds (raw values resolved) and declared property types, against the activity kinds
+    # marketers edit: read once for the batch.
+    kinds = taxonomy.activity_kinds()
+    checked = []
+    for index, item in enumerate(items):
+        kind, properties, problems = kinds.check(item["kind"], item.get("properties") or {})
+        if problems:
+            errors[index] = {**errors.get(index, {}), **problems}
+        checked.append((kind, properties))
     if errors:
-        raise ValidationFailed("Some activities refer to unknown leads.", field_errors=errors)
+        raise ValidationFailed(
+            "Some activities refer to unknown leads." if unknown_leads else "Some activities do not match their activity kind.",
+            field_errors=errors,
+        )
 
     rows: list[ActivityInsert] = []
     first: dict[tuple[str, str], int] = {}
@@ -209,9 +225,8 @@ def record_activities(*, items: Sequence[ActivityItem]) -> list[ActivityOutcome]
         key = (item["source"], item["external_id"])
         if key not in first:
             first[key] = index
-            rows.append(
-                (lead_ids[normalize_email(item["email"])], item["kind"], item["occurred_at"], item.get("properties") or {}, *key)
-            )
+            kind, properties = checked[index]
+            rows.append((lead_ids[normalize_email(item["email"])], kind, item["occurred_at"], properties, *key))
     # Key order: two batches with the same keys in opposite orders would otherwise each wait
     # for the other's insert into the unique index, a deadlock.
     rows.sort(key=lambda row: (row[4], row[5]))

@@ -7,11 +7,12 @@ from rest_framework.routers import DefaultRouter
 
 from handoff import api as handoff_api
 
-from . import api, api_support, health, views
+from . import api, api_support, api_taxonomy, health, views
 
 router = DefaultRouter()
 router.register("leads", api.LeadViewSet, basename="lead")
 router.register("activities", api.ActivityViewSet, basename="activity")
+router.register("activity-kinds", api_taxonomy.ActivityKindViewSet, basename="activity-kind")
 router.register("handoffs", handoff_api.HandoffViewSet, basename="handoff")
 router.register("leads", handoff_api.LeadSalesViewSet, basename="lead-sales")
 
