@@ -8,6 +8,7 @@ The rules live in leadhub.taxonomy; this module only parses the forms and shows 
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import ActionLocation
 from django.contrib.admin.utils import unquote
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -90,9 +91,9 @@ class EntryAdmin(admin.ModelAdmin):
         # The key is on the records: once anything uses it, it stays.
         return ["key"] if obj is not None and taxonomy.key_locked(obj) else []
 
-    def get_actions(self, request):
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
         # No bulk delete: each entry's deletion is checked and refused with its own sentence.
-        actions = super().get_actions(request)
+        actions = super().get_actions(request, action_location=action_location)
         actions.pop("delete_selected", None)
         return actions
 
