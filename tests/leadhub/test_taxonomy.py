@@ -321,3 +321,14 @@ def test_a_kind_in_use_keeps_its_key_through_the_api(marketer):
     assert response.status_code == 400
     assert "cannot change" in str(response.data["errors"]["key"])
     assert api.patch("/api/activity-kinds/email_open/", {"label": "Opened an email"}, format="json").status_code == 200
+
+
+def test_admin_forms_offer_the_lists_and_the_timeline_shows_kind_labels(client, marketer, manager, chat):
+    lead = LeadFactory(source="live_chat")
+    ActivityFactory(lead=lead, kind="sms_sent")
+    client.force_login(marketer)
+    form = client.get(reverse("admin:leadhub_lead_change", args=[lead.pk])).content.decode()
+    assert '<option value="live_chat" selected>Messenger</option>' in form
+    client.force_login(manager)
+    page = client.get(reverse("leads:detail", args=[lead.pk])).content.decode()
+    assert "Text message sent" in page and "Messenger" in page
