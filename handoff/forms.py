@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from django import forms
 from django.utils import timezone
 
-from leadhub.choices import DefaultChannel
+from leadhub import taxonomy
 
 from .filters import queue_workers
 from .reports import Scope
@@ -24,7 +24,7 @@ class ReportFilterForm(forms.Form):
     date_from = forms.DateField(label="MQL from", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label="to", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     owner = forms.ModelChoiceField(label="SDR", required=False, queryset=None, empty_label="Whole team")
-    channel = forms.ChoiceField(label="DefaultChannel", required=False, choices=[("", "All channels"), *DefaultChannel.choices])
+    channel = forms.ChoiceField(label="Channel", required=False, choices=taxonomy.Menu("channel", first=("", "All channels")))
     campaign = forms.CharField(label="Campaign", required=False, max_length=120)
 
     def __init__(self, data=None, *, with_owner=True, **kwargs):

@@ -7,6 +7,7 @@ from leadhub.choices import Stage
 from qualification import routing_impact as scoring_routing_impact
 
 from . import routing_impact
+from .models import Handoff, SLAPolicy
 from .routing import handoff_create_many
 from .services.merge import handoff_lead_merged
 
@@ -22,8 +23,20 @@ def move_merged_handoffs(event: hooks.LeadsMerged) -> dict:
     return handoff_lead_merged(survivor=event.survivor, duplicate=event.duplicate, by=event.by, at=event.at)
 
 
+def channel_uses(event: hooks.ListEntryUses) -> list[tuple[int, str]]:
+    """Handoffs keep the channel the lead had, SLA policies apply per channel: a channel they
+    name cannot be deleted (leadhub.taxonomy.usage)."""
+    if event.list_name != "channel":
+        return []
+    return [
+        (SLAPolicy.objects.filter(channel=event.key).count(), "SLA policies"),
+        (Handoff.objects.filter(channel=event.key).count(), "handoffs"),
+    ]
+
+
 def register() -> None:
     hooks.on_stage_entered.connect(route_new_mqls)
     hooks.on_leads_merged.connect(move_merged_handoffs)
+    hooks.on_list_entry_uses.connect(channel_uses)
     # The preview and publish confirmation show what a publish does to the SDRs' queues.
     scoring_routing_impact.provide(routing_impact.routing_impact)

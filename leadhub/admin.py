@@ -17,6 +17,7 @@ from handoff.models import Handoff
 
 from . import lead_fields, search, services
 from .admin_base import HistoryInline, ReadOnlyAdmin
+from .admin_taxonomy import ActivityKindAdmin, ChannelAdmin, IndustryAdmin  # noqa: F401  (registered there)
 from .errors import DomainError
 from .formatting import job_state
 from .identity import clean_source

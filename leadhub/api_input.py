@@ -12,6 +12,7 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from . import taxonomy
 from .choices import DefaultActivityKind, DefaultChannel, DefaultIndustry
 from .identity import clean_external_key
 from .lead_fields import clean_attributes
@@ -110,9 +111,26 @@ class StrictInput(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+def _list_value_field(list_name, defaults, *, max_length, **kwargs):
+    """A channel, industry or activity kind: text resolved against the list marketers edit
+    (leadhub.taxonomy) when written; the schema shows the default keys as examples."""
+    where = {"channel": "/admin/leadhub/channel/", "industry": "/admin/leadhub/industry/"}.get(
+        list_name, "GET /api/activity-kinds/"
+    )
+    noun = {"channel": "a channel", "industry": "an industry"}.get(list_name, "an activity kind")
+    schema = {
+        "type": "string",
+        "maxLength": max_length,
+        "example": defaults[0],
+        "description": f"A key, label or source value of {noun} ({where}); the default keys are {', '.join(defaults)}.",
+    }
+    field_class = type(f"{list_name.title().replace('_', '')}Field", (serializers.CharField,), {})
+    return extend_schema_field(schema)(field_class)(max_length=max_length, **kwargs)
+
+
 class CompanyInputSerializer(StrictInput):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    industry = serializers.ChoiceField(choices=DefaultIndustry.choices, required=False, allow_blank=True)
+    industry = _list_value_field("industry", DefaultIndustry.values, max_length=80, required=False, allow_blank=True)
     employee_count = serializers.IntegerField(min_value=0, max_value=INT32_MAX, required=False, allow_null=True)
     annual_revenue = amount_field(max_digits=16, decimal_places=2, max_value=MAX_REVENUE, required=False, allow_null=True)
     country = serializers.CharField(max_length=2, required=False, allow_blank=True)
@@ -147,7 +165,8 @@ class LeadUpsertSerializer(StrictInput):
     title = serializers.CharField(max_length=150, required=False, allow_blank=True)
     phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
     country = serializers.CharField(max_length=2, required=False, allow_blank=True)
-    channel = serializers.ChoiceField(choices=DefaultChannel.choices, required=False)
+    # Unknown channels: settings.LEADHUB_UNKNOWN_LIST_VALUES (leadhub.taxonomy.clean_channel).
+    channel = _list_value_field("channel", DefaultChannel.values, max_length=80, required=False, allow_blank=True)
     campaign = serializers.CharField(max_length=120, required=False, allow_blank=True)
     company = CompanyInputSerializer(required=False)
 
@@ -180,7 +199,7 @@ class ActivityInputSerializer(serializers.Serializer):
         max_length=254, required=False, help_text="The lead's email; or name the lead by lead_external_id."
     )
     lead_external_id = LeadKeySerializer(required=False, help_text="The lead's id in another system, instead of email.")
-    kind = serializers.ChoiceField(choices=DefaultActivityKind.choices)
+    kind = _list_value_field("activity_kind", [*DefaultActivityKind.values, "sms_sent"], max_length=80)
     occurred_at = serializers.DateTimeField()
     properties = serializers.DictField(required=False, default=dict, allow_null=True, help_text="Null counts as no properties.")
     source = ExternalIdField(max_length=60)
@@ -202,9 +221,6 @@ class ActivityBatchResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     known = serializers.IntegerField()
     items = ActivityOutcomeSerializer(many=True)
-
-
-ACTIVITY_KINDS = frozenset(DefaultActivityKind.values)
 
 
 def _text(value, name, max_length, errors):
@@ -278,6 +294,7 @@ def parse_activity_items(items):
     """
     valid, errors = [], {}
     window = activity_window()
+    kinds = taxonomy.activity_kinds()  # once per batch: every item is then a lookup
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             errors[str(index)] = {"non_field_errors": ["Expected an object."]}
@@ -303,9 +320,8 @@ def parse_activity_items(items):
                 if not _is_valid_email(email):
                     problems["email"] = ["Enter a valid email address."]
         kind = item.get("kind")
-        if "kind" not in problems and not (isinstance(kind, str) and kind in ACTIVITY_KINDS):
-            shown = kind if isinstance(kind, str) and len(kind) <= 40 and not text_problem(kind) else "this value"
-            problems["kind"] = [f"“{shown}” is not a valid activity kind."]
+        if "kind" not in problems and not isinstance(kind, str):
+            problems["kind"] = ["Expected text: a key, label or source value of an activity kind."]
         occurred_at = item.get("occurred_at")
         if "occurred_at" not in problems:
             occurred_at = _activity_time(occurred_at, problems, window)
@@ -314,6 +330,10 @@ def parse_activity_items(items):
             problems["properties"] = ["Expected an object of properties."]
         elif properties and (problem := json_problem(properties)):
             problems["properties"] = [problem]
+        if "kind" not in problems and "properties" not in problems:
+            # The kind's key, its declared properties' types (leadhub.taxonomy).
+            kind, properties, kind_problems = kinds.check(kind, properties)
+            problems.update(kind_problems)
         source = _text(item.get("source"), "source", 60, problems) if "source" not in problems else None
         external_id = _text(item.get("external_id"), "external_id", 120, problems) if "external_id" not in problems else None
         if problems:

@@ -75,6 +75,17 @@ class LeadFieldUse:
     key: str
 
 
+@dataclass(frozen=True)
+class ListEntryUses:
+    """Who uses the entry `key` of an edited list (`list_name`: channel, industry or
+    activity_kind; leadhub.taxonomy.usage), asked before it is deleted or its key changes.
+    A receiver returns [(how many, what)] of its app's uses, e.g. [(2, "engagement rules")],
+    or nothing."""
+
+    list_name: str
+    key: str
+
+
 class Hook[Payload]:
     """A named list of receivers of one payload type."""
 
@@ -109,6 +120,7 @@ on_leads_merged: Hook[LeadsMerged] = Hook("on_leads_merged")
 on_facts_changed: Hook[FactsChanged] = Hook("on_facts_changed")
 on_activities_recorded: Hook[ActivitiesRecorded] = Hook("on_activities_recorded")
 on_lead_field_use: Hook[LeadFieldUse] = Hook("on_lead_field_use")
+on_list_entry_uses: Hook[ListEntryUses] = Hook("on_list_entry_uses")
 
 
 def lead_field_uses(key: str) -> list[str]:

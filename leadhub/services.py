@@ -20,7 +20,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import hooks, lead_fields
+from . import hooks, lead_fields, taxonomy
 from .db import retry_on_conflict
 from .errors import Conflict, ValidationFailed
 from .identity import (
@@ -144,6 +144,9 @@ def upsert_lead(
     unknown = set(fields) - set(LEAD_PROFILE_FIELDS)
     if unknown:
         raise ValidationFailed(f"Unknown lead fields: {', '.join(sorted(unknown))}.")
+    # Channel and industry: raw values to the keys of the lists marketers edit.
+    taxonomy.clean_lead_fields(fields)
+    company = taxonomy.clean_company_fields(company)
     definitions = None
     if attributes is not None:
         definitions = lead_fields.field_definitions()
@@ -279,8 +282,21 @@ def record_activities(*, items: Sequence[ActivityItem]) -> list[ActivityOutcome]
         for index, item in enumerate(items)
         if item_leads[index] is None
     }
+    unknown_leads = bool(errors)
+    # Kinds (raw values resolved) and declared property types, against the activity kinds
+    # marketers edit: read once for the batch.
+    kinds = taxonomy.activity_kinds()
+    checked = []
+    for index, item in enumerate(items):
+        kind, properties, problems = kinds.check(item["kind"], item.get("properties") or {})
+        if problems:
+            errors[index] = {**errors.get(index, {}), **problems}
+        checked.append((kind, properties))
     if errors:
-        raise ValidationFailed("Some activities refer to unknown leads.", field_errors=errors)
+        raise ValidationFailed(
+            "Some activities refer to unknown leads." if unknown_leads else "Some activities do not match their activity kind.",
+            field_errors=errors,
+        )
 
     rows: list[ActivityInsert] = []
     first: dict[tuple[str, str], int] = {}
@@ -290,7 +306,8 @@ def record_activities(*, items: Sequence[ActivityItem]) -> list[ActivityOutcome]
             first[key] = index
             lead_id = item_leads[index]
             assert lead_id is not None  # unknown leads were refused above
-            rows.append((lead_id, item["kind"], item["occurred_at"], item.get("properties") or {}, *key))
+            kind, properties = checked[index]
+            rows.append((lead_id, kind, item["occurred_at"], properties, *key))
     # Key order: two batches with the same keys in opposite orders would otherwise each wait
     # for the other's insert into the unique index, a deadlock.
     rows.sort(key=lambda row: (row[4], row[5]))

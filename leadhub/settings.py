@@ -297,11 +297,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {
         "StageEnum": "leadhub.choices.Stage",
-        "ChannelEnum": "leadhub.choices.DefaultChannel",
-        "ActivityKindEnum": "leadhub.choices.DefaultActivityKind",
         "GradeEnum": "leadhub.choices.Grade",
         # What a batch item became (activities, outcomes): one enum for both.
         "ReceivedStatusEnum": [("created", "created"), ("known", "known")],
+        # The name it had while activity kinds were an enum too (qualification.api's contributions).
+        "ContributionKindEnum": ["fit", "engagement"],
     },
 }
 
@@ -384,6 +384,13 @@ FREE_MAIL_DOMAINS = frozenset(
     )
 )
 ACTIVITY_BATCH_LIMIT = 1000
+# A lead or company sent with a channel or industry no list entry names (by key, label or
+# source value; leadhub.taxonomy): "other" files it under Other (a lead's raw channel is kept in
+# its campaign when it has none), "reject" refuses the write with the list of valid entries.
+# docs/decisions/edited-lists.md says why "other" is the default.
+LEADHUB_UNKNOWN_LIST_VALUES = env_str("LEADHUB_UNKNOWN_LIST_VALUES", "other")
+if LEADHUB_UNKNOWN_LIST_VALUES not in ("other", "reject"):
+    raise ImproperlyConfigured("LEADHUB_UNKNOWN_LIST_VALUES is “other” or “reject”.")
 
 # CSV imports (leadhub.imports). Uploads are streamed to this directory (a shared volume
 # when web and worker run on different hosts) and parsed from disk, never held in memory.

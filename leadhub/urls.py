@@ -7,13 +7,14 @@ from rest_framework.routers import DefaultRouter
 
 from handoff import api as handoff_api
 
-from . import api, api_lead_fields, api_outcomes, api_support, health, views
+from . import api, api_lead_fields, api_outcomes, api_support, api_taxonomy, health, views
 
 router = DefaultRouter()
 router.register("leads", api.LeadViewSet, basename="lead")
 router.register("activities", api.ActivityViewSet, basename="activity")
 router.register("outcomes", api_outcomes.OutcomeViewSet, basename="outcome")
 router.register("lead-fields", api_lead_fields.LeadFieldViewSet, basename="lead-field")
+router.register("activity-kinds", api_taxonomy.ActivityKindViewSet, basename="activity-kind")
 router.register("handoffs", handoff_api.HandoffViewSet, basename="handoff")
 router.register("leads", handoff_api.LeadSalesViewSet, basename="lead-sales")
 

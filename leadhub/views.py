@@ -22,12 +22,13 @@ from handoff.models import RejectionReason
 from qualification import selectors as qualification_selectors
 from qualification.models import EngagementRule, FitRule
 
-from . import attribute_filters, csv_export, formatting, imports, pagination, selectors
-from .choices import DefaultChannel, Stage
+from . import attribute_filters, csv_export, formatting, imports, pagination, selectors, taxonomy
+from .choices import Stage
 from .errors import DomainError
 from .filters import LeadFilter
 from .middleware import remember_zone
 from .models import (
+    Channel,
     ImportOutcome,
     ImportStatus,
     Lead,
@@ -272,12 +273,12 @@ class ImportUploadForm(forms.Form):
     file = forms.FileField(
         label="CSV file", help_text="UTF-8 or Windows-1252, comma or semicolon separated, first line names the columns."
     )
-    channel = forms.ChoiceField(choices=DefaultChannel.choices, initial=DefaultChannel.IMPORT)
+    channel = forms.ChoiceField(choices=lambda: taxonomy.choices(Channel), initial="import")
     campaign = forms.CharField(max_length=120, required=False, help_text="For example trade-show-berlin-2026.")
 
 
 class ImportMappingForm(forms.Form):
-    channel = forms.ChoiceField(choices=DefaultChannel.choices)
+    channel = forms.ChoiceField(choices=lambda: taxonomy.choices(Channel))
     campaign = forms.CharField(max_length=120, required=False)
 
     def __init__(self, *args, job, **kwargs):

@@ -54,6 +54,18 @@ def lead_field_uses(event: hooks.LeadFieldUse) -> list[str]:
         if name in (model.required_fields or []):
             uses.append(f"the MQL required fields of the {model.status} scoring model v{model.version}")
     return uses
+def list_entry_uses(event: hooks.ListEntryUses) -> list[tuple[int, str]]:
+    """Scoring rules that name a list entry: engagement rules of an activity kind, fit rules
+    testing a channel or industry with it among their values (leadhub.taxonomy.usage refuses
+    to delete an entry in use)."""
+    from .models import EngagementRule, FitRule
+
+    if event.list_name == "activity_kind":
+        return [(EngagementRule.objects.filter(kind=event.key).count(), "engagement rules")]
+    field = {"channel": "channel", "industry": "industry"}[event.list_name]
+    values = FitRule.objects.filter(field=field, value__icontains=event.key).values_list("value", flat=True)
+    used = sum(1 for value in values if event.key in {v.strip().lower() for v in value.split(",")})
+    return [(used, "fit rules")]
 
 
 def register() -> None:
@@ -61,3 +73,4 @@ def register() -> None:
     hooks.on_activities_recorded.connect(roll_up_activities)
     hooks.on_leads_merged.connect(rebuild_merged_rollups)
     hooks.on_lead_field_use.connect(lead_field_uses)
+    hooks.on_list_entry_uses.connect(list_entry_uses)

@@ -10,7 +10,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from leadhub.choices import DefaultChannel, Grade
+from leadhub.choices import Grade
+from leadhub.models.taxonomy import TaxonomyKeyField
 
 from ..business_hours import parse_holidays
 from ..choices import Destination, EventKind, HandoffStatus, Outcome
@@ -101,8 +102,8 @@ class SLAPolicy(models.Model):
     paid or event leads) override it. handoff.sla turns a policy into a BusinessCalendar."""
 
     name = models.CharField(max_length=100)
-    channel = models.CharField(
-        max_length=20, choices=DefaultChannel.choices, blank=True, help_text="Empty: the default policy for every channel."
+    channel = TaxonomyKeyField(
+        max_length=20, blank=True, list_name="channel", help_text="Empty: the default policy for every channel."
     )
     response_hours = models.DecimalField(
         "response time (business hours)",
@@ -179,7 +180,7 @@ class Handoff(models.Model):
     )
     sla_policy = models.ForeignKey(SLAPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # Snapshots taken when the lead became an MQL, so reports describe the handoff as it was.
-    channel = models.CharField(max_length=20, choices=DefaultChannel.choices)
+    channel = TaxonomyKeyField(max_length=20, list_name="channel")
     campaign = models.CharField(max_length=120, blank=True)
     score_at_handoff = models.DecimalField(max_digits=8, decimal_places=1, default=0)
     grade_at_handoff = models.CharField(max_length=1, choices=Grade.choices, blank=True)

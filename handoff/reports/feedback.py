@@ -10,7 +10,8 @@ from urllib.parse import urlencode
 from django.db.models import Case, Count, IntegerField, Max, OuterRef, Q, Subquery, Sum, Value, When
 from django.urls import reverse
 
-from leadhub.choices import DefaultChannel, Stage
+from leadhub import taxonomy
+from leadhub.choices import Stage
 from leadhub.models import Lead
 
 from ..choices import EventKind, HandoffStatus
@@ -45,7 +46,7 @@ def acceptance_by_channel(scope):
                 rejected=Count("id", filter=Q(status=HandoffStatus.REJECTED)),
             )
         )
-    labels = dict(DefaultChannel.choices)
+    labels = taxonomy.labels("channel")
     out = []
     for row in rows:
         extra = {"handoff_channel": row["channel"]}
@@ -77,7 +78,7 @@ def rejections(scope, by="channel"):
         counts = list(scoped(scope, reached="rejected").order_by().values(key, "rejection_reason_id").annotate(n=Count("id")))
     reason_ids = {row["rejection_reason_id"] for row in counts}
     reasons = list(RejectionReason.objects.filter(pk__in=reason_ids).order_by("order", "label"))
-    labels = dict(DefaultChannel.choices)
+    labels = taxonomy.labels("channel")
     table = {}
     for row in counts:
         table.setdefault(row[key], {})[row["rejection_reason_id"]] = row["n"]

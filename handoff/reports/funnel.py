@@ -8,7 +8,7 @@ scope's handoffs."""
 
 from django.db.models import Count, Q, Sum
 
-from leadhub.choices import DefaultChannel
+from leadhub import taxonomy
 
 from ..choices import HandoffStatus
 from ..models import HandoffDailyRollup
@@ -91,7 +91,7 @@ def funnel(scope, by=None):
 
 
 def _funnel_rows(rows, scope, key):
-    labels = dict(DefaultChannel.choices)
+    labels = taxonomy.labels("channel")
     out = []
     for row in rows:
         row["label"] = labels.get(row[key], row[key]) if key == "channel" else (row[key] or "(none)")

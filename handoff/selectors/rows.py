@@ -15,6 +15,7 @@ from typing import Any
 from django.utils import timezone
 
 import qualification.selectors as qualification_selectors
+from leadhub import taxonomy
 from leadhub.links import link
 from leadhub.sql import aware_datetime
 
@@ -176,9 +177,6 @@ def _policy_ref(columns: Sequence[Any]) -> _PolicyRef | None:
     return ref
 
 
-_CHANNEL_LABELS: dict[str, str] = dict(Handoff._meta.get_field("channel").choices or ())  # type: ignore[arg-type]  # flat (value, label) pairs: the field has no groups
-
-
 def _present(
     row: QueueRow | Handoff,
     *,
@@ -228,6 +226,7 @@ def queue_rows(tuples: Iterable[Sequence[Any]], now: datetime | None = None) -> 
     tz = timezone.get_current_timezone()
     policies: dict[int, _PolicyRef | None] = {}
     open_ = HandoffStatus.OPEN.value
+    channel_labels = taxonomy.labels("channel")  # kept a few seconds per process
     for (
         pk,
         owner_id,
@@ -281,7 +280,7 @@ def queue_rows(tuples: Iterable[Sequence[Any]], now: datetime | None = None) -> 
             company_name=company_name,
             total_score=total,
             grade=grade,
-            channel_label=_CHANNEL_LABELS.get(channel, channel),
+            channel_label=channel_labels.get(channel, channel),
             owner_name=(f"{owner_first} {owner_last}".strip() or username) if owner_id else "",
             now=now,
             tz=tz,
@@ -322,7 +321,7 @@ def decorate(handoffs: Iterable[Handoff], now: datetime | None = None) -> list[H
             company_name=lead.company.name if lead.company is not None else "",
             total_score=lead.total_score,
             grade=lead.grade,
-            channel_label=handoff.get_channel_display(),
+            channel_label=taxonomy.label("channel", handoff.channel),
             owner_name=(handoff.owner.get_full_name() or handoff.owner.username) if handoff.owner is not None else "",
             now=now,
             tz=tz,

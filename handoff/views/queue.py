@@ -19,8 +19,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
-from leadhub import auth_backends, csv_export, formatting
-from leadhub.choices import DefaultChannel, Grade
+from leadhub import auth_backends, csv_export, formatting, taxonomy
+from leadhub.choices import Grade
 from leadhub.context_processors import navigation
 from leadhub.errors import DomainError
 from leadhub.links import link
@@ -120,7 +120,7 @@ def _queue(request, assumed=None):
         )
     )
     context.update(
-        filter_bar=_filter_bar(values, link("handoff:queue")),
+        filter_bar=_filter_bar(values, link("handoff:queue"), tuple(taxonomy.menu("channel"))),
         notices=_notices(request.user) if summary["unread_notices"] else [],
         urls={"queue": link("handoff:queue"), "csv": link("handoff:queue-csv")},
     )
@@ -142,14 +142,15 @@ def _notices(user):
 
 
 @functools.lru_cache(maxsize=256)
-def _filter_bar(values, queue_url):
-    """The filter bar for these values ((name, value) pairs); most loads ask for the same few."""
+def _filter_bar(values, queue_url, channels):
+    """The filter bar for these values ((name, value) pairs) and channels (the list marketers
+    edit, kept a few seconds per process); most loads ask for the same few."""
     context = {
         "form_values": dict(values),
         "urls": {"queue": queue_url},
         "assigned_choices": Assigned.choices,
         "sort_choices": QueueSort.choices,
-        "channel_choices": DefaultChannel.choices,
+        "channel_choices": channels,
         "grade_choices": Grade.choices,
     }
     return mark_safe(engines[ROWS_ENGINE].env.get_template("handoff/_filters.html").render(context))

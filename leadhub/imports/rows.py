@@ -6,15 +6,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from ..choices import DefaultChannel, DefaultIndustry
+from .. import taxonomy
+from ..models import Channel, Industry
 from ..services import canonical_email, normalize_email
 from ..validation import INT32_MAX, MAX_REVENUE
 from .mapping import FIELD_LABELS, MAX_LENGTHS
 from .reading import iter_records, validate_email_ok
 
 BATCH_SIZE = 1000
-CHANNELS = {**{c.value: c.value for c in DefaultChannel}, **{c.label.lower(): c.value for c in DefaultChannel}}
-INDUSTRIES = {**{c.value: c.value for c in DefaultIndustry}, **{c.label.lower(): c.value for c in DefaultIndustry}}
 
 
 @dataclass
@@ -97,20 +96,29 @@ def parse_row(line, cells, spec):
             problems.append(f"country “{values['country']}” is not a 2-letter code like DE or US")
     lead["source"] = spec.channel
     if "channel" in values:
-        channel = CHANNELS.get(values["channel"].lower().replace(" ", "_")) or CHANNELS.get(values["channel"].lower())
+        # Keys, labels and source values of the channels marketers edit (leadhub.taxonomy).
+        channels = taxonomy.kept_lookup("channel")
+        channel = taxonomy.resolve(Channel, values["channel"], table=channels) or taxonomy.resolve(
+            Channel, values["channel"].replace(" ", "_"), table=channels
+        )
         if channel:
             lead["source"] = channel
         else:
-            problems.append(f"channel “{values['channel']}” is unknown (use one of: {', '.join(DefaultChannel.values)})")
+            known = ", ".join(sorted(set(channels.values())))
+            problems.append(f"channel “{values['channel']}” is unknown (use one of: {known})")
     lead["campaign"] = values.get("campaign", spec.campaign)
     if "company_name" in values:
         company["name"] = values["company_name"]
     if "industry" in values:
-        industry = INDUSTRIES.get(values["industry"].lower()) or INDUSTRIES.get(values["industry"].lower().replace(" ", "_"))
+        industries = taxonomy.kept_lookup("industry")
+        industry = taxonomy.resolve(Industry, values["industry"], table=industries) or taxonomy.resolve(
+            Industry, values["industry"].replace(" ", "_"), table=industries
+        )
         if industry:
             company["industry"] = industry
         else:
-            problems.append(f"industry “{values['industry']}” is unknown (use one of: {', '.join(DefaultIndustry.values)})")
+            known = ", ".join(sorted(set(industries.values())))
+            problems.append(f"industry “{values['industry']}” is unknown (use one of: {known})")
     if "employee_count" in values:
         try:
             company["employee_count"] = _whole_number(values["employee_count"])

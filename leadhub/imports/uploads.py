@@ -8,23 +8,23 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from ..choices import DefaultChannel
+from .. import taxonomy
 from ..errors import Conflict
-from ..models import ImportMapping, ImportStatus, LeadImport
+from ..models import Channel, ImportMapping, ImportStatus, LeadImport
 from .jobs import import_commit, open_job_file, preview_rows
 from .mapping import MAX_LENGTHS, clean_fields, guess_fields, header_fingerprint, parse_mapping_options
 from .reading import check_size, sniff
 from .spec import ImportFileError, ImportSpec
 
 
-def import_upload(*, uploaded_file, by, channel=DefaultChannel.IMPORT, campaign=""):
+def import_upload(*, uploaded_file, by, channel="import", campaign=""):
     """Store an uploaded file and sniff it. Returns the LeadImport, waiting for its mapping."""
     check_size(uploaded_file.size)
     job = LeadImport(
         original_name=Path(uploaded_file.name or "upload.csv").name[:255],
         size=uploaded_file.size,
         created_by=by,
-        channel=channel or DefaultChannel.IMPORT,
+        channel=channel or "import",
         campaign=campaign or "",
     )
     try:
@@ -43,7 +43,7 @@ def import_upload(*, uploaded_file, by, channel=DefaultChannel.IMPORT, campaign=
     return job
 
 
-def import_from_path(*, path, by=None, channel=DefaultChannel.IMPORT, campaign=""):
+def import_from_path(*, path, by=None, channel="import", campaign=""):
     """The command's way in: copy a local file into import storage, then as import_upload."""
     path = Path(path)
     if not path.is_file():
@@ -55,8 +55,8 @@ def import_from_path(*, path, by=None, channel=DefaultChannel.IMPORT, campaign="
 
 
 def _check_choice(channel, campaign):
-    if channel not in DefaultChannel.values:
-        raise ImportFileError(f"Unknown channel “{channel}”: use one of {', '.join(DefaultChannel.values)}.")
+    if channel not in taxonomy.keys(Channel):
+        raise ImportFileError(f"Unknown channel “{channel}”: use one of {', '.join(taxonomy.keys(Channel))}.")
     if len(campaign or "") > MAX_LENGTHS["campaign"]:
         raise ImportFileError(f"The campaign is longer than {MAX_LENGTHS['campaign']} characters.")
 
@@ -104,7 +104,6 @@ def import_local_file(*, path, channel, campaign="", mapping=(), dry_run=False, 
     then the `mapping` overrides "Column=field"), then either count (dry run, writes nothing)
     or import. Returns (header, fields, Summary) for a dry run, else (header, fields, the finished LeadImport).
     """
-    _check_choice(channel, campaign)
     path = Path(path)
     if not path.is_file():
         raise ImportFileError(f"There is no file at {path}.")
@@ -112,6 +111,9 @@ def import_local_file(*, path, channel, campaign="", mapping=(), dry_run=False, 
         check_size(path.stat().st_size)
         with path.open("rb") as binary:
             info = sniff(binary)
+            # The channel is a row of a table: checked once the file is known to be readable
+            # (a real import checks it when its mapping is saved).
+            _check_choice(channel, campaign)
             fields = clean_fields(info.header, parse_mapping_options(info.header, mapping))
             if on_start:
                 on_start(path.stat().st_size)

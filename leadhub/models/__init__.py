@@ -13,8 +13,9 @@ from django.db.models.functions import Coalesce, Concat, Lower, StrIndex, Substr
 from django.db.models.lookups import GreaterThan, LessThan
 from django.utils import timezone
 
-from ..choices import DefaultActivityKind, DefaultChannel, DefaultIndustry, Grade, Stage
+from ..choices import Grade, Stage
 from ..validation import INT32_MAX, MAX_REVENUE
+from .taxonomy import TaxonomyKeyField
 
 # The lead list sorts leads never active as the oldest activity, so the sort key is never NULL.
 NEVER_ACTIVE = datetime(1, 1, 1, tzinfo=UTC)
@@ -23,7 +24,8 @@ NEVER_ACTIVE = datetime(1, 1, 1, tzinfo=UTC)
 class Company(models.Model):
     domain = models.CharField(max_length=253, unique=True)
     name = models.CharField(max_length=200, blank=True)
-    industry = models.CharField(max_length=40, choices=DefaultIndustry.choices, blank=True)
+    # A key of the industries marketers edit (leadhub.models.taxonomy).
+    industry = TaxonomyKeyField(max_length=40, blank=True, list_name="industry")
     # Limits: what every database keeps exactly (leadhub/validation.py).
     employee_count = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(INT32_MAX)])
     annual_revenue = models.DecimalField(
@@ -90,7 +92,8 @@ class Lead(models.Model):
     phone = models.CharField(max_length=40, blank=True)
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166 alpha-2 code.")
     company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
-    source = models.CharField("channel", max_length=20, choices=DefaultChannel.choices, default=DefaultChannel.OTHER)
+    # A key of the channels marketers edit (leadhub.models.taxonomy); "other" when the sender named none.
+    source = TaxonomyKeyField("channel", max_length=20, default="other", list_name="channel")
     campaign = models.CharField(max_length=120, blank=True)
     # Custom field values by LeadField key, validated against the definitions on every write
     # (leadhub.lead_fields).
@@ -130,7 +133,6 @@ class Lead(models.Model):
         constraints = [
             models.UniqueConstraint(Lower("email"), name="lead_email_lower_unique"),
             models.CheckConstraint(condition=models.Q(stage__in=Stage.values), name="lead_stage_valid"),
-            models.CheckConstraint(condition=models.Q(source__in=DefaultChannel.values), name="lead_source_valid"),
         ]
         indexes = [
             # Each sort key with the id that breaks its ties, so "the page after this row"
@@ -196,7 +198,8 @@ class Activity(models.Model):
     # No index of its own: activity_lead_occurred starts with the lead (one index less to
     # write per activity).
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities", db_index=False)
-    kind = models.CharField(max_length=30, choices=DefaultActivityKind.choices)
+    # A key of the activity kinds marketers edit (leadhub.models.taxonomy).
+    kind = TaxonomyKeyField(max_length=30, list_name="activity_kind")
     occurred_at = models.DateTimeField()
     properties = models.JSONField(default=dict, blank=True)
     source = models.CharField(max_length=60, help_text="The system that sent it.")
@@ -208,7 +211,6 @@ class Activity(models.Model):
         verbose_name_plural = "activities"
         constraints = [
             models.UniqueConstraint(fields=["source", "external_id"], name="activity_source_external_id"),
-            models.CheckConstraint(condition=models.Q(kind__in=DefaultActivityKind.values), name="activity_kind_valid"),
         ]
         indexes = [models.Index(fields=["lead", "-occurred_at"], name="activity_lead_occurred")]
 

@@ -7,7 +7,7 @@ from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils import timezone
 
-from ..choices import DefaultChannel
+from .taxonomy import TaxonomyKeyField
 
 
 class ImportStatus(models.TextChoices):
@@ -72,7 +72,7 @@ class LeadImport(models.Model):
     header = models.JSONField(default=list)
     sample = models.JSONField(default=list, help_text="The first data rows, for the mapping page.")
     fields = models.JSONField(default=list, help_text='One lead field (or "") per header column.')
-    channel = models.CharField(max_length=20, choices=DefaultChannel.choices, default=DefaultChannel.IMPORT)
+    channel = TaxonomyKeyField(max_length=20, default="import", list_name="channel", help_text="For new leads.")
     campaign = models.CharField(max_length=120, blank=True)
     status = models.CharField(max_length=20, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
     error = models.TextField(blank=True, help_text="Why the whole file failed, if it did.")

@@ -175,6 +175,7 @@ def test_the_lead_list_costs_the_same_queries_for_10_and_1000_leads(client, mana
         )
 
     add(10, 0)
+    client.get("/leads/")  # the process reads the channel labels once, then keeps them a few seconds
     counts = {}
     for extra in (0, 990):  # 10 leads, then 1,000
         add(extra, 10)

@@ -88,6 +88,7 @@ def test_invalid_filter_values_show_a_form_error_not_500(client, manager):
 def test_lead_list_query_count_does_not_grow_with_rows(client, manager, sdr):
     client.force_login(manager)
     LeadFactory.create_batch(3, owner=sdr)
+    client.get("/leads/")  # the process reads the channel labels once, then keeps them a few seconds
     with CaptureQueriesContext(connection) as few:
         client.get("/leads/")
     LeadFactory.create_batch(30, owner=sdr)

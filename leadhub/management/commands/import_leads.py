@@ -2,7 +2,6 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from leadhub import csv_export, imports
-from leadhub.choices import DefaultChannel
 from leadhub.errors import DomainError
 from leadhub.models import ImportStatus
 
@@ -18,9 +17,8 @@ class Command(BaseCommand):
         parser.add_argument("file", help="Path of the CSV file.")
         parser.add_argument(
             "--channel",
-            default=DefaultChannel.IMPORT,
-            choices=DefaultChannel.values,
-            help="DefaultChannel of new leads (default import).",
+            default="import",
+            help="Channel of new leads: a key of the channels edited in the admin (default import).",
         )
         parser.add_argument("--campaign", default="", help="Campaign of new leads.")
         parser.add_argument(
