@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from handoff import api as handoff_api
+from qualification import api as qualification_api
 
 from . import api, api_support, health, views
 
@@ -14,6 +15,7 @@ router.register("leads", api.LeadViewSet, basename="lead")
 router.register("activities", api.ActivityViewSet, basename="activity")
 router.register("handoffs", handoff_api.HandoffViewSet, basename="handoff")
 router.register("leads", handoff_api.LeadSalesViewSet, basename="lead-sales")
+router.register("scoring-models", qualification_api.ScoringModelViewSet, basename="scoring-model")
 
 lead_patterns = (
     [

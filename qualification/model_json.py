@@ -58,22 +58,30 @@ def export_model(model):
 
 
 def _coerce(field, value):
-    """A JSON value for a model field, as the field takes it (numbers for decimals stay exact)."""
+    """A JSON value for a model field, of the JSON type the schema gives it (numbers for
+    decimals, integers for whole numbers, text for text): "5" for a number is an error."""
     if value is None:
         return None
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if isinstance(field, models.DecimalField):
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        if not number:
             raise ValidationError("Give a number.")
         try:
             return Decimal(str(value))
         except InvalidOperation:
             raise ValidationError(f"“{value}” is not a number.")
+    if isinstance(field, models.IntegerField):
+        if not number or not float(value).is_integer():
+            raise ValidationError("Give a whole number.")
+        return int(value)
+    if isinstance(field, models.FloatField):
+        if not number:
+            raise ValidationError("Give a number.")
+        return float(value)
+    if isinstance(field, models.BooleanField) and not isinstance(value, bool):
+        raise ValidationError("Give true or false.")
     if isinstance(field, (models.CharField, models.TextField)) and not isinstance(value, str):
         raise ValidationError("Give text.")
-    if isinstance(field, (models.IntegerField, models.FloatField)) and (
-        isinstance(value, bool) or not isinstance(value, (int, float))
-    ):
-        raise ValidationError("Give a number.")
     return value
 
 
