@@ -462,9 +462,12 @@ def suggest(*, model, options=None, by=None, progress=None, now=None):
         raise ValidationFailed("No feature the rule language can express differs between these leads.")
     X = np.column_stack([f.values for f in features]).astype(np.float32)
     coef, _ = _fit(X[fit_rows], ds.y[fit_rows], options)
-    # Engagement rules give positive points only: kinds that point down are refitted without.
-    negative = [i for i, f in enumerate(features) if f.kind == "engagement" and coef[i] <= 0]
-    if negative:
+    # Engagement rules give positive points only: kinds that point down are refitted without
+    # (until none does: dropping one can turn another).
+    for _ in range(5):
+        negative = [i for i, f in enumerate(features) if f.kind == "engagement" and coef[i] <= 0]
+        if not negative:
+            break
         for i in negative:
             skipped.append(
                 f"“{features[i].text}” left out: it lowers the odds (coef {coef[i]:+.2f}), and engagement rules only add points."
@@ -486,6 +489,10 @@ def suggest(*, model, options=None, by=None, progress=None, now=None):
         feature.points = int(round(c * scale))
         if feature.points == 0:
             skipped.append(f"“{feature.text}” left out: its coefficient ({c:+.3f}) rounds to 0 points.")
+        elif feature.kind == "engagement" and feature.points < 0:
+            skipped.append(
+                f"“{feature.text}” left out: it lowers the odds (coef {c:+.2f}), and engagement rules only add points."
+            )
         else:
             kept.append(feature)
     caps = [round(f.points * f.cap_count, 1) if f.cap_count is not None else None for f in kept]
