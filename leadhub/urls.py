@@ -16,6 +16,7 @@ router.register("activities", api.ActivityViewSet, basename="activity")
 router.register("handoffs", handoff_api.HandoffViewSet, basename="handoff")
 router.register("leads", handoff_api.LeadSalesViewSet, basename="lead-sales")
 router.register("scoring-models", qualification_api.ScoringModelViewSet, basename="scoring-model")
+router.register("scoring-suggestions", qualification_api.SuggestionViewSet, basename="scoring-suggestion")
 
 lead_patterns = (
     [

@@ -3,7 +3,6 @@
 publish) for the Marketing role and admins."""
 
 from django.db import models as db_models
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -241,7 +240,7 @@ def suggestion_body(request, run):
         "status": run.status,
         "progress": run.progress,
         "step": run.step,
-        "url": reverse("scoring-model-suggestion", args=[run.model_id, run.pk], request=request),
+        "url": reverse("scoring-suggestion-detail", args=[run.pk], request=request),
         "draft_id": run.draft_id,
         "auc": result.get("auc"),
         "auc_published": result.get("auc_published"),
@@ -334,14 +333,6 @@ class ScoringModelViewSet(viewsets.GenericViewSet):
         body = suggestion_body(request, run)
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
 
-    @extend_schema(responses=SuggestionSerializer)
-    @action(detail=True, methods=["get"], url_path=r"suggestions/(?P<run_id>[0-9]+)", url_name="suggestion")
-    def suggestion(self, request, pk=None, run_id=None):
-        """A suggestion run: its progress, and when done the draft's id and held-out AUC."""
-        model = self.get_object()
-        run = get_object_or_404(SuggestionRun, pk=int(run_id), model=model)
-        return Response(suggestion_body(request, run))
-
     @extend_schema(request=PublishInputSerializer, responses={200: PublishResultSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def publish(self, request, pk=None):
@@ -353,3 +344,17 @@ class ScoringModelViewSet(viewsets.GenericViewSet):
         run = services.publish(draft=model, by=request.user, note=serializer.validated_data["note"], daily_cap=cap)
         model.refresh_from_db()
         return Response({"id": model.pk, "version": model.version, "status": model.status, "run_id": run.pk, "daily_cap": cap})
+
+
+@extend_schema(tags=["scoring-models"])
+class SuggestionViewSet(viewsets.GenericViewSet):
+    """Suggestion runs (POST /api/scoring-models/{id}/suggest/ starts one): progress, and when
+    done the draft's id and its held-out AUC. The Marketing role and admins only."""
+
+    permission_classes = [ScoringModelsPermission]
+    queryset = SuggestionRun.objects.select_related("model")
+    serializer_class = SuggestionSerializer
+
+    @extend_schema(responses=SuggestionSerializer)
+    def retrieve(self, request, pk=None):
+        return Response(suggestion_body(request, self.get_object()))
