@@ -69,10 +69,14 @@ def test_only_marketing_and_admins_may_use_the_scoring_models_api(role, allowed,
         assert codes[4] == 202
         assert codes[5] == 409  # the published model is not a draft: a sentence says so
         assert "only a draft can be published" in answers[5].json()["detail"]
+        run = SuggestionRun.objects.get()
+        assert api.get(f"/api/scoring-suggestions/{run.pk}/").json()["id"] == run.pk
     else:
         assert codes == [403] * 6, codes
         assert ScoringModel.objects.count() == before
         assert not SuggestionRun.objects.exists()
+        run = SuggestionRun.objects.create(model=model)
+        assert api.get(f"/api/scoring-suggestions/{run.pk}/").status_code == 403
 
 
 def test_signed_out_is_401():
