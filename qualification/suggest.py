@@ -294,8 +294,8 @@ def _activity_candidates(ds, model, options, taken_kinds):
     ]
 
 
-def build_features(model, ds, options, skipped):
-    features = _rule_features(model, ds, skipped)
+def build_features(model, ds, options, skipped, rule_features=None):
+    features = list(rule_features) if rule_features is not None else _rule_features(model, ds, skipped)
     taken = {("fit", f.field, f.operator, data.engine.fold(f.value)) for f in features if f.kind == "fit"}
     choice = ["channel", "industry", "country", *[data.ATTR + k for k in ds.choice_attributes]]
     numbers = ["employee_count", "annual_revenue", *[data.ATTR + k for k in ds.numeric_attributes]]
@@ -398,9 +398,9 @@ def _grade_ok(fit, bands, min_grade):
     return fit >= bands[min_grade]
 
 
-def model_scores(model, ds, skipped):
+def model_scores(model, ds, skipped, features=None):
     """The model's (total, fit, qualifies) on the labelled leads (required fields and cooldowns aside)."""
-    features = _rule_features(model, ds, skipped)
+    features = _rule_features(model, ds, skipped) if features is None else features
     points = [float(f.rule.points) for f in features]
     # Engagement features are capped counts already; the cap in points is the same bound.
     caps = [float(f.rule.cap) if f.kind == "engagement" and f.rule.cap is not None else None for f in features]
@@ -445,7 +445,8 @@ def suggest(*, model, options=None, by=None, progress=None, now=None):
             f"at least {MIN_LEADS} leads with {MIN_CLASS} of each label are needed."
         )
     progress(20, f"Building features for {ds.n:,} leads")
-    features = build_features(model, ds, options, skipped)
+    own = _rule_features(model, ds, skipped)
+    features = build_features(model, ds, options, skipped, rule_features=own)
     if not features:
         raise ValidationFailed("No feature the rule language can express has enough leads.")
     train, test, how, test_from = split(ds, options)
@@ -498,7 +499,7 @@ def suggest(*, model, options=None, by=None, progress=None, now=None):
     caps = [round(f.points * f.cap_count, 1) if f.cap_count is not None else None for f in kept]
     total, fit = scores(kept, [f.points for f in kept], caps)
     # Grade bands keep the starting model's share of leads at each grade; the threshold gives the MQL rate.
-    base_total, base_fit, base_qualifies = model_scores(model, ds, [])
+    base_total, base_fit, base_qualifies = model_scores(model, ds, [], features=own)
     shares = grade_shares(model, base_fit)
     bands = {g: _band(fit, shares[g]) for g in (Grade.A, Grade.B, Grade.C)}
     bands[Grade.B] = min(bands[Grade.B], bands[Grade.A])
