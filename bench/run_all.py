@@ -26,6 +26,7 @@ BENCHMARKS = {
     "queue_page.py": {"tiny": ["--leads", "500", "--fresh"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
     "dashboard.py": {"tiny": ["--leads", "500", "--fresh"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
     "preview.py": {"tiny": ["--leads", "500"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
+    "suggest.py": {"tiny": ["--leads", "500"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000", "--reuse"]},
     # The lead list at its budget's size in every run but CI's (the 1M database is built once, then reused).
     "lead_list.py": {"tiny": ["--tiny"], "quick": ["--reuse"], "full": ["--reuse"]},
     # The production shape under a team of SDRs and an integration (deploy/serve.sh on 127.0.0.1).
@@ -45,6 +46,7 @@ TINY_DATABASES = {
     "queue_page.py": {"BENCH_DATABASE_URL": f"{PG}/leadhub_tiny_queue"},
     "dashboard.py": {"BENCH_DATABASE_URL": f"{PG}/leadhub_tiny_dashboard"},
     "preview.py": {"BENCH_PREVIEW_DB": "leadhub_tiny_preview"},
+    "suggest.py": {"BENCH_SUGGEST_DB": "leadhub_tiny_suggest"},
     "lead_list.py": {"BENCH_DATABASE_URL": f"{PG}/leadhub_tiny_lead_list"},
     "load.py": {"BENCH_LOAD_DB": "leadhub_tiny_load"},
 }

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from handoff import api as handoff_api
+from qualification import api as qualification_api
 
 from . import api, api_lead_fields, api_outcomes, api_support, api_taxonomy, health, views
 
@@ -17,6 +18,8 @@ router.register("lead-fields", api_lead_fields.LeadFieldViewSet, basename="lead-
 router.register("activity-kinds", api_taxonomy.ActivityKindViewSet, basename="activity-kind")
 router.register("handoffs", handoff_api.HandoffViewSet, basename="handoff")
 router.register("leads", handoff_api.LeadSalesViewSet, basename="lead-sales")
+router.register("scoring-models", qualification_api.ScoringModelViewSet, basename="scoring-model")
+router.register("scoring-suggestions", qualification_api.SuggestionViewSet, basename="scoring-suggestion")
 
 lead_patterns = (
     [

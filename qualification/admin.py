@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html
 
-from . import admin_publish, selectors, services
+from . import admin_json, admin_publish, admin_suggest, selectors, services
 from .choices import ModelStatus, RequiredField
 from .editor_forms import EngagementRuleInline, FitRuleInline, NegativeFitRuleInline, ScoringModelForm
 from .models import ScoringModel
@@ -23,7 +23,7 @@ class ScoringModelAdmin(admin.ModelAdmin):
     list_display = ["__str__", "status_badge", "mql_threshold", "min_grade", "half_life_days", "published_at", "published_by"]
     list_filter = ["status"]
     inlines = [FitRuleInline, EngagementRuleInline, NegativeFitRuleInline]
-    actions = ["copy_as_draft"]
+    actions = ["copy_as_draft", admin_json.export_as_json, admin_suggest.suggest_weights]
     change_list_template = "qualification/admin/scoringmodel_change_list.html"
     change_form_template = "qualification/admin/scoringmodel_change_form.html"
     fieldsets = [
@@ -81,6 +81,17 @@ class ScoringModelAdmin(admin.ModelAdmin):
             path("<int:pk>/preview/", view(self.preview_view), name="qualification_scoringmodel_preview"),
             path("<int:pk>/publish/", view(self.publish_view), name="qualification_scoringmodel_publish"),
             path("progress/", view(self.progress_view), name="qualification_scoringmodel_progress"),
+            path("import-json/", view(lambda r: admin_json.import_view(self, r)), name="qualification_scoringmodel_import"),
+            path(
+                "<int:pk>/suggest/",
+                view(lambda r, pk: admin_suggest.suggest_view(self, r, pk)),
+                name="qualification_scoringmodel_suggest",
+            ),
+            path(
+                "suggestions/<int:run_id>/",
+                view(lambda r, run_id: admin_suggest.run_view(self, r, run_id)),
+                name="qualification_scoringmodel_suggestion",
+            ),
             *super().get_urls(),
         ]
 
@@ -91,6 +102,8 @@ class ScoringModelAdmin(admin.ModelAdmin):
                 "can_copy": obj is not None and self.has_add_permission(request),
                 "run": selectors.active_run() or (selectors.recent_runs(1) or [None])[0],
                 "publishes": list(obj.publishes.select_related("by")) if obj is not None else [],
+                "can_suggest": obj is not None and self.has_add_permission(request),
+                **admin_suggest.change_form_context(obj),
             }
         )
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)

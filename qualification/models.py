@@ -357,3 +357,4 @@ class PendingRescore(models.Model):
 
 
 from .publish_records import PublishRecord  # noqa: E402, F401  (the history of publishing)
+from .suggest_models import SuggestionRun  # noqa: E402, F401  (suggested weights: qualification.suggest)

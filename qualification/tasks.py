@@ -56,3 +56,12 @@ def nightly_rescore():
     and as a failed run with the reason in the admin (that run rescores everything anyway)."""
     run = services.rescore_all(kind=RunKind.NIGHTLY, by=None)
     return run.pk if run else None
+
+
+@shared_task(base=DurableTask)
+def suggest_weights(run_id):
+    """Fit suggested weights from outcomes and create the draft (qualification.suggest); the run
+    (SuggestionRun) records progress and the result. A run already done is not repeated."""
+    from .suggest import run_suggestion
+
+    run_suggestion(run_id)
