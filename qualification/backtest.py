@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from . import quality, selectors
 from .models import ScoringModel
+from .quality_forms import QualityForm
 from .quality_labels import ACCEPTANCE, LABELS, OUTCOME, SHORT, Period, labels
 
 WORSE_BY = 0.005  # an AUC drop smaller than this is "about the same"
@@ -95,3 +96,18 @@ def _verdict(out: dict) -> dict:
             f"{published['auc']:.2f} → {draft['auc']:.2f}.{missed_text}",
         }
     return {"worse": False, "verdict": f"This draft ranks past leads about as well as v{published['version']}.{missed_text}"}
+
+
+def for_preview(draft: ScoringModel, params=None, now: datetime | None = None) -> dict:
+    """The preview page's backtest: {"form", "result" or "error"}; the period, label and filters
+    come from `params` (the page's GET, fields prefixed "bt"), else backtest's defaults."""
+    chosen = params is not None and any(key.startswith("bt-") for key in params)
+    form = QualityForm(params if chosen else None, with_model=False, prefix="bt")
+    try:
+        if chosen:
+            if not form.is_valid():
+                return {"form": form, "error": "Check the backtest's choices."}
+            return {"form": form, "result": backtest(draft, form.period(), now=now)}
+        return {"form": form, "result": backtest(draft, now=now)}
+    except ValueError as exc:  # a rule value that does not parse
+        return {"form": form, "error": str(exc)}
