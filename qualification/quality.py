@@ -18,7 +18,7 @@ the model (its MQL threshold and its grade bands), precision and recall of the m
 """
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -27,10 +27,10 @@ from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from leadhub.sql import SQL, Leads, is_postgresql
+from leadhub.sql import SQL, Leads, db_datetime, is_postgresql
 
 from . import bulk, engine, selectors, stats
-from .models import ScoringModel
+from .models import PendingRescore, ScoringModel
 from .quality_labels import LABELS, SHORT, Labels, Period, labels
 
 PG_PARTS = 4  # id lists scored in parallel parts on PostgreSQL
@@ -57,13 +57,36 @@ def _parts(ids: np.ndarray) -> list[Leads]:
     return [Leads(ids=tuple(int(i) for i in ids[i : i + SQLITE_CHUNK])) for i in range(0, len(ids), SQLITE_CHUNK)]
 
 
-def _run(spec: engine.ModelSpec, today: int, parts: list[Leads], columns: str, carry=()) -> list[tuple]:
-    """Rows of `columns` (over the scored leads `s`) for the leads of `parts`."""
+def _fresh_sql(published: ScoringModel, today: int) -> SQL:
+    """True for a lead `l` whose stored scores are `published`'s as of epoch day `today`: scored
+    by it that day, and nothing waiting to rescore it (every change of its facts marks it).
+    The preview's rule too (qualification.preview)."""
+    day_start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=today)
+    return SQL().add(
+        "(COALESCE(l.score_model_version, -1) = %s AND l.scored_at IS NOT NULL AND l.scored_at >= %s AND l.scored_at < %s"
+        f" AND l.id NOT IN (SELECT p.lead_id FROM {PendingRescore._meta.db_table} p))",
+        published.version,
+        db_datetime(day_start),
+        db_datetime(day_start + timedelta(days=1)),
+    )
+
+
+def _run(spec: engine.ModelSpec, today: int, parts: list[Leads], columns: str, carry=(), stored=None) -> list[tuple]:
+    """Rows of `columns` (over the scored leads `s`) for the leads of `parts`. With `stored`
+    (the published model's spec and its ScoringModel), leads whose stored scores are that
+    model's as of `today` are scored from them plus the rules that differ (the preview's
+    shortcut, bulk.preview_scores_sql: exact), the others in full."""
     groups = [parts] if is_postgresql() else [[part] for part in parts]
     rows: list[tuple] = []
     with connection.cursor() as cursor:
         for group in groups:
-            with_decay, body = bulk.parallel_scores_sql(spec, today, group, carry)
+            if stored is not None:
+                published_spec, published = stored
+                with_decay, body = bulk.preview_scores_sql(
+                    spec, today, group, carry, published=published_spec, fresh=_fresh_sql(published, today)
+                )
+            else:
+                with_decay, body = bulk.parallel_scores_sql(spec, today, group, carry)
             sql = SQL().add(f"{with_decay} SELECT {columns} FROM (").extend(body).add(") s")
             cursor.execute(sql.text, sql.params)
             rows.extend(cursor.fetchall())
@@ -90,8 +113,11 @@ def _probes(spec: engine.ModelSpec) -> list[tuple[engine.ModelSpec, list, list]]
 
 
 def score(spec: engine.ModelSpec, ids: np.ndarray, as_of: datetime, with_rules: bool = True) -> Scored:
-    """Score the leads `ids` (ascending) under `spec` as of `as_of`, without writing."""
+    """Score the leads `ids` (ascending) under `spec` as of `as_of`, without writing. Leads
+    holding the published model's scores of that day start from them (see _run)."""
     today = engine.epoch_day(as_of)
+    published = selectors.published_model()
+    stored = (selectors.snapshot(published), published) if published is not None else None
     parts = _parts(ids)
     grades = bulk.grades_at_least(spec.min_grade)
     carry = [("rq", SQL().add(f"CASE WHEN {bulk.required_sql(spec)} THEN 1 ELSE 0 END"))]
@@ -102,7 +128,7 @@ def score(spec: engine.ModelSpec, ids: np.ndarray, as_of: datetime, with_rules: 
     fired: dict = {}
     with transaction.atomic():
         bulk.tune_for_preview()
-        rows = _run(spec, today, parts, "s.id, s.fit, s.total, s.grade, s.rq", carry)
+        rows = _run(spec, today, parts, "s.id, s.fit, s.total, s.grade, s.rq", carry, stored)
         if rows:
             got = np.array([r[0] for r in rows], dtype=np.int64)
             at = np.searchsorted(ids, got)

@@ -38,7 +38,18 @@ class QualityForm(forms.Form):
     field = forms.ChoiceField(label="Custom field", required=False)
 
     def __init__(self, data=None, *, with_model=True, **kwargs):
-        super().__init__(data if data is not None else {}, **kwargs)
+        data = data.copy() if data is not None else {}
+        prefix = kwargs.get("prefix")
+        today = timezone.localdate()
+        # The period shown is the one measured: a year to today unless chosen.
+        for name, day in (("date_from", today - timedelta(days=DEFAULT_DAYS - 1)), ("date_to", today)):
+            key = f"{prefix}-{name}" if prefix else name
+            if not data.get(key):
+                data[key] = day.isoformat()
+        horizon = f"{prefix}-horizon" if prefix else "horizon"
+        if not data.get(horizon):
+            data[horizon] = str(DEFAULT_HORIZON)
+        super().__init__(data, **kwargs)
         if with_model:
             self.fields["model"].queryset = ScoringModel.objects.order_by("-version")
             self.fields["model"].label_from_instance = lambda m: str(m)

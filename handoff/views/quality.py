@@ -57,6 +57,6 @@ def quality_context(form):
 @require_GET
 @permission_required(FEEDBACK, raise_exception=True)
 def feedback_quality(request):
-    context = quality_context(QualityForm(request.GET))
+    context = quality_context(QualityForm(request.GET, prefix="q"))  # "q-": the page's report form has the same names
     template = "handoff/_quality_section.html" if request.htmx else "handoff/quality.html"
     return render(request, template, context)
