@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import team, views
+from .views.quality import feedback_quality
 
 app_name = "handoff"
 
@@ -20,6 +21,7 @@ urlpatterns = [
     path("team/<int:pk>/", team.team_profile, name="team-profile"),
     path("feedback/", views.feedback, name="feedback"),
     path("feedback/export.csv", views.feedback_csv, name="feedback-csv"),
+    path("feedback/quality/", feedback_quality, name="feedback-quality"),
     path("leads/<int:pk>/checklist/", views.lead_checklist, name="lead-checklist"),
     path("leads/<int:pk>/outcome/", views.lead_outcome, name="lead-outcome"),
     path("leads/<int:pk>/recycle/", views.lead_recycle, name="lead-recycle"),

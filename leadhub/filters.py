@@ -218,6 +218,17 @@ class LeadFilter(AttributeFilterMixin, django_filters.FilterSet):  # attr_<key> 
         validators=[RegexValidator(r"^(fit|engagement):\d+$", "Write a rule as fit:<id> or engagement:<id>.")],
     )
     in_cooldown = StrictBooleanFilter(method="_in_cooldown", label="Recycled, in cooldown")
+    # The model quality report's "missed" converters (qualification.quality.missed_ids): leads
+    # created in created_after..created_before (of one source and campaign) that converted by
+    # missed_label within missed_horizon days and that the model's MQL rule does not qualify.
+    missed_for = IdFilter(method="_missed", label="Converters the model (id) misses")
+    missed_label = django_filters.ChoiceFilter(
+        choices=[("outcome", "Won"), ("acceptance", "Accepted by an SDR")], method="_missed_option", label="Missed by label"
+    )
+    missed_horizon = django_filters.NumberFilter(
+        method="_missed_option", min_value=1, max_value=730, label="Missed: horizon (days)"
+    )
+    missed_field = django_filters.CharFilter(method="_missed_option", label="Missed: custom field (key=value)")
     ordering = django_filters.ChoiceFilter(choices=SORT_CHOICES, method="_ordering", label="Sort", empty_label="Newest first")
 
     class Meta:
@@ -275,6 +286,33 @@ class LeadFilter(AttributeFilterMixin, django_filters.FilterSet):  # attr_<key> 
 
         condition = Q(stage=Stage.NURTURE, recycle_count__gte=1, nurture_until__gt=timezone.now())
         return queryset.filter(condition) if value else queryset.exclude(condition)
+
+    def _missed_option(self, queryset, name, value):
+        return queryset  # read by _missed
+
+    def _missed(self, queryset, name, value):
+        from qualification import quality
+        from qualification.models import ScoringModel
+        from qualification.quality_forms import QualityForm
+
+        data = self.form.cleaned_data
+        sources = data.get("source") or []
+        form = QualityForm(
+            {
+                "label": data.get("missed_label") or "",
+                "date_from": data.get("created_after") or "",
+                "date_to": data.get("created_before") or "",
+                "horizon": data.get("missed_horizon") or "",
+                "channel": sources[0] if len(sources) == 1 else "",
+                "campaign": data.get("campaign") or "",
+                "field": data.get("missed_field") or "",
+            },
+            with_model=False,
+        )
+        model = ScoringModel.objects.filter(pk=value).first()
+        if model is None or not form.is_valid():
+            return queryset.none()
+        return queryset.filter(pk__in=quality.missed_ids(model, form.period()))
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)

@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 
 from leadhub.errors import DomainError
 
-from . import services
+from . import backtest, services
 from .choices import ModelStatus
 from .models import ScoringModel
 from .routing_impact import routing_impact
@@ -78,6 +78,7 @@ def preview_view(model_admin, request, pk):
         error=error,
         impact=routing_impact(result.promoted) if result else None,
         max_count=max([max(n, d) for _, n, d in result.distribution] or [1]) if result else 1,
+        backtest=backtest.for_preview(draft, request.GET) if result else None,
     )
     return TemplateResponse(request, "qualification/admin/preview.html", context)
 

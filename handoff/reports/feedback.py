@@ -13,6 +13,8 @@ from django.urls import reverse
 from leadhub import taxonomy
 from leadhub.choices import Stage
 from leadhub.models import Lead
+from qualification.quality import score_bands as score_bands_for
+from qualification.selectors import published_model
 
 from ..choices import EventKind, HandoffStatus
 from ..models import HandoffDailyRollup, HandoffEvent, HandoffRuleCampaignRollup, HandoffRuleRollup, RejectionReason
@@ -194,33 +196,44 @@ def _band_label(low, high):
     return f"{low}–{high - 1}"
 
 
+def score_bands():
+    """The score bands at handoff: from the published model's MQL threshold ("under T", then
+    steps of about T/4 from T: qualification.quality.score_bands), so they split the MQLs
+    where that model puts them; the old fixed bands when nothing is published.
+    [(label, low inclusive or None, high exclusive or None)]."""
+    model = published_model()
+    if model is None:
+        return [(_band_label(lo, hi), lo, hi) for lo, hi in BANDS]
+    return score_bands_for(model.mql_threshold, below=False)
+
+
 def conversion_by_band(scope):
-    """Funnel per band of the score at handoff: does a higher score mean more SQLs?"""
+    """Funnel per band of the score at handoff (bands that follow the published model's
+    threshold, see score_bands): does a higher score mean more SQLs? Read from the scope's
+    handoffs: the rollups keep the fixed bands' index only."""
+    bands = score_bands()
     whens = [
         When(
             Q(**({"score_at_handoff__gte": lo} if lo is not None else {}))
             & Q(**({"score_at_handoff__lt": hi} if hi is not None else {})),
             then=Value(i),
         )
-        for i, (lo, hi) in enumerate(BANDS)
+        for i, (_, lo, hi) in enumerate(bands)
     ]
-    if sources(scope).counts == ROLLUP:
-        rows = {r["band"]: funnel_sums(r) for r in rollup_rows(HandoffDailyRollup, scope).values("band").annotate(**FUNNEL_SUMS)}
-    else:
-        rows = {
-            r["band"]: r
-            for r in scoped(scope)
-            .annotate(band=Case(*whens, output_field=IntegerField()))
-            .order_by()
-            .values("band")
-            .annotate(**FUNNEL_COUNTS)
-        }
+    rows = {
+        r["band"]: r
+        for r in scoped(scope)
+        .annotate(band=Case(*whens, output_field=IntegerField()))
+        .order_by()
+        .values("band")
+        .annotate(**FUNNEL_COUNTS)
+    }
     out = []
-    for i, (lo, hi) in enumerate(BANDS):
+    for i, (label, lo, hi) in enumerate(bands):
         row = rows.get(i, {"mql": 0, "sal": 0, "sql": 0, "won": 0})
         out.append(
             funnel_row(
-                {"band": _band_label(lo, hi), **{k: row[k] for k in ("mql", "sal", "sql", "won")}},
+                {"band": label, **{k: row[k] for k in ("mql", "sal", "sql", "won")}},
                 scope,
                 handoff_score_min=lo,
                 handoff_score_max=hi,
