@@ -170,7 +170,7 @@ def parse_activity(line, cells, spec, ctx):
     if not raw_kind:
         problems.append("the activity kind is empty")
     elif not row.kind:
-        problems.append(f"activity kind “{raw_kind}” is unknown; map it to a kind in the preview")
+        problems.append(f"activity kind “{raw_kind}” is unknown: map it to an activity kind")
     raw_time = values.get("occurred_at", (None, ""))[1]
     if not raw_time:
         problems.append("the time is empty")

@@ -103,6 +103,7 @@ def plan_batch(rows, ctx):
         existing = current.get(lead_id) if lead_id else None
         if existing is None:
             values = {f: "" for f in LEAD_WRITE_FIELDS} | row.lead
+            values["source"] = values["source"] or ctx.spec.channel
             plan = Plan(
                 row,
                 "new",

@@ -196,7 +196,8 @@ def parse_row(line, cells, spec, ctx=None):
             company["country"] = code
         else:
             bad(index, f"company country “{value}” is not a country name or code")
-    lead["source"] = ctx.spec.channel
+    if "channel" not in values:
+        lead["source"] = ctx.spec.channel  # the import's channel (new leads only, unless chosen)
     if "channel" in values:
         index, value = values["channel"]
         channel = taxonomy.resolve(Channel, value, table=ctx.channels) or taxonomy.resolve(
@@ -205,8 +206,9 @@ def parse_row(line, cells, spec, ctx=None):
         if channel:
             lead["source"] = channel
         else:
-            bad(index, f"channel “{value}” is not a known channel or lead source; map it to one in the preview")
-    lead["campaign"] = ctx.spec.campaign
+            bad(index, f"channel “{value}” is not a known channel or lead source: map it to a channel")
+    if ctx.spec.campaign or "campaign" not in values:
+        lead["campaign"] = ctx.spec.campaign
     if "campaign" in values:
         index, value = values["campaign"]
         value = limited("campaign", index, value, MAX_LENGTHS["campaign"])

@@ -45,7 +45,9 @@ def import_upload(*, uploaded_file, by, channel=DefaultChannel.IMPORT, campaign=
             info = sniff(binary)
         job.encoding, job.delimiter, job.header, job.sample = info.encoding, info.delimiter, info.header, info.sample
         job.profile = info.profile
-        job.fields, _ = guess_fields(info.header, kind)
+        job.fields, remembered = guess_fields(info.header, kind)
+        if remembered is not None:
+            job.options = dict(remembered.options or {})
         job.save()
     except BaseException:
         # Whatever stopped it (a file that is not CSV, a broken connection, an error of ours),
@@ -109,7 +111,7 @@ def _save_mapping(job, *, fields, channel, campaign, by, status, options):
         raise Conflict("This import is already running or finished; its mapping cannot change now.")
     ImportMapping.objects.update_or_create(
         fingerprint=header_fingerprint(job.header, job.kind),
-        defaults={"header": job.header, "fields": fields, "updated_by": by, "kind": job.kind},
+        defaults={"header": job.header, "fields": fields, "updated_by": by, "kind": job.kind, "options": options},
     )
 
 
@@ -145,6 +147,35 @@ def command_fields(header, *, kind, mapping=(), key_column=None, use_saved=True)
         fields = ["" if f == target else f for f in fields]
         fields[index] = target
     return fields, remembered
+
+
+def _column_options(header, options):
+    """The commands name columns (--truncate COLUMN); the options keep their indexes."""
+    options = dict(options)
+    maps = {}
+    for column, raw, value in options.pop("value_columns", None) or []:
+        maps.setdefault(str(column_index(header, column)), {})[raw] = value
+    if maps:
+        options["value_maps"] = maps
+    names = options.pop("truncate_columns", None)
+    if names:
+        options["truncate"] = sorted({*options.get("truncate", []), *(column_index(header, n) for n in names)})
+    return options
+
+
+def _merge_remembered(options, remembered):
+    """The options remembered with a mapping (key, source, value maps, truncated columns...),
+    under those given on the command line."""
+    if remembered is None:
+        return options
+    base = dict(remembered.options or {})
+    merged = {**base, **{k: v for k, v in options.items() if v not in ("", None, [], {}, False)}}
+    maps = {k: dict(v) for k, v in (base.get("value_maps") or {}).items()}
+    for column, values in (options.get("value_maps") or {}).items():
+        maps.setdefault(column, {}).update(values)
+    merged["value_maps"] = maps
+    merged["truncate"] = sorted({*base.get("truncate", []), *options.get("truncate", [])})
+    return merged
 
 
 def import_local_file(
@@ -184,9 +215,11 @@ def import_local_file(
         with path.open("rb") as binary, transaction.atomic():
             info = sniff(binary)
             _check_choice(channel, campaign)
+            options = _column_options(info.header, options)
             fields, remembered = command_fields(
                 info.header, kind=kind, mapping=mapping, key_column=key_column, use_saved=use_saved
             )
+            options = _merge_remembered(options, remembered)
             if on_mapping:
                 on_mapping(info.header, fields, remembered)
             if create_missing_fields:
@@ -202,7 +235,9 @@ def import_local_file(
     _check_choice(channel, campaign)
     job = import_from_path(path=path, by=by, channel=channel, campaign=campaign, kind=kind)
     try:
+        options = _column_options(job.header, options)
         fields, remembered = command_fields(job.header, kind=kind, mapping=mapping, key_column=key_column, use_saved=use_saved)
+        options = _merge_remembered(options, remembered)
         if on_mapping:
             on_mapping(job.header, fields, remembered)
         if not create_missing_fields:

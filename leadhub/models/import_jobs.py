@@ -44,6 +44,7 @@ class ImportMapping(models.Model):
     header = models.JSONField(default=list)
     fields = models.JSONField(default=list, help_text='One lead field (or "") per header column.')
     kind = models.CharField(max_length=12, choices=ImportKind.choices, default=ImportKind.LEADS)
+    options = models.JSONField(default=dict, blank=True, help_text="The import's options (key, source, value maps...) with it.")
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
