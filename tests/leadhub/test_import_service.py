@@ -27,9 +27,7 @@ def preview(django_capture_on_commit_callbacks):
     def preview(data, *, fields=None, channel="event", campaign="berlin-fair", options=None):
         job = imports.import_upload(uploaded_file=SimpleUploadedFile("leads.csv", data), by=None)
         with django_capture_on_commit_callbacks(execute=True):
-            imports.import_set_mapping(
-                job=job, fields=fields or job.fields, channel=channel, campaign=campaign, options=options
-            )
+            imports.import_set_mapping(job=job, fields=fields or job.fields, channel=channel, campaign=campaign, options=options)
         job.refresh_from_db()
         return job
 
