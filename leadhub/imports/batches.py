@@ -19,6 +19,7 @@ from ..models import Company, ImportOutcome, ImportRow, Lead, LeadAlias, LeadExt
 from ..services import canonical_email, email_domain, is_free_mail
 from .outcomes import write_outcomes
 from .rows import ParsedRow
+from .writes import insert_external_ids, insert_import_rows, insert_leads
 
 LEAD_WRITE_FIELDS = ("first_name", "last_name", "title", "phone", "country", "source", "campaign")
 COMPANY_WRITE_FIELDS = ("name", "industry", "employee_count", "annual_revenue", "country")
@@ -237,18 +238,20 @@ def write_batch(plans, company_facts, ctx):
     ids = {p.row.line: p.existing_id for p in plans if p.existing_id}
     new = [p for p in plans if p.kind == "new"]
     if new:
-        leads = [Lead(email=p.email, company_id=company_ids.get(p.domain), attributes=p.attributes, **p.lead_values) for p in new]
         # A lead created by someone else since plan_batch read (same email): ours updates it.
-        Lead.objects.bulk_create(
-            leads,
-            update_conflicts=True,
-            unique_fields=["email"],
-            update_fields=[*LEAD_WRITE_FIELDS, "attributes", "company", "updated_at"],
+        new_ids = insert_leads(
+            [
+                {
+                    "email": p.email,
+                    "company_id": company_ids.get(p.domain),
+                    "attributes": p.attributes,
+                    **p.lead_values,
+                }
+                for p in new
+            ]
         )
-        missing = [p.email for p, lead in zip(new, leads, strict=True) if lead.pk is None and p.email]
-        by_email = dict(Lead.objects.filter(email__in=missing).values_list("email", "id")) if missing else {}
-        for plan, lead in zip(new, leads, strict=True):
-            ids[plan.row.line] = lead.pk or by_email.get(plan.email)
+        for plan, lead_id in zip(new, new_ids, strict=True):
+            ids[plan.row.line] = lead_id
     updates = [p for p in plans if p.kind == "update"]
     if updates:
         now = timezone.now()
@@ -270,13 +273,9 @@ def write_batch(plans, company_facts, ctx):
                 elif name != "external_id":
                     fields.add({"channel": "source"}.get(name, name))
         Lead.objects.bulk_update(objects, sorted(fields))
-    external = [
-        LeadExternalId(lead_id=ids[p.row.line], source=ctx.source, external_id=p.row.external_id)
-        for p in plans
-        if p.add_external_id and ids.get(p.row.line)
-    ]
-    if external:
-        LeadExternalId.objects.bulk_create(external, ignore_conflicts=True)
+    insert_external_ids(
+        [(ids[p.row.line], p.row.external_id) for p in plans if p.add_external_id and ids.get(p.row.line)], source=ctx.source
+    )
     return ids
 
 
@@ -285,7 +284,9 @@ def commit_batch(job_id, batch, ctx):
     plans, company_facts = plan_batch(valid, ctx)
     ids = write_batch(plans, company_facts, ctx)
     outcomes = write_outcomes(
-        [(ids[p.row.line], p.row.outcome) for p in plans if p.row.outcome and ids.get(p.row.line)], source=ctx.source
+        [(ids[p.row.line], p.row.outcome) for p in plans if p.row.outcome and ids.get(p.row.line)],
+        source=ctx.source,
+        new_leads={ids[p.row.line] for p in plans if p.kind == "new"},
     )
     outcome = {"new": ImportOutcome.CREATED, "update": ImportOutcome.UPDATED, "unchanged": ImportOutcome.UNCHANGED}
     rows = [
@@ -313,7 +314,7 @@ def commit_batch(job_id, batch, ctx):
             )
         )
     rows.sort(key=lambda r: r.line)
-    ImportRow.objects.bulk_create(rows)
+    insert_import_rows(rows)
     # Fit scores read company facts: rescore unchanged leads whose company changed, too.
     touched = [ids[p.row.line] for p in plans if p.kind != "unchanged" or p.company_changed]
     facts_changed([i for i in touched if i])

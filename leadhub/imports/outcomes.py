@@ -12,9 +12,10 @@ one once both exist.)
 from collections import Counter
 
 from ..models import Outcome, OutcomeOrigin
+from .writes import insert_outcomes
 
 
-def write_outcomes(items, *, source, dry_run=False):
+def write_outcomes(items, *, source, dry_run=False, new_leads=None):
     """items: [(lead_id, {"result", "occurred_on", "amount"})]. Returns a Counter with
     "outcome" = how many outcomes were (or, dry_run, would be) recorded or changed."""
     counts = Counter()
@@ -28,16 +29,7 @@ def write_outcomes(items, *, source, dry_run=False):
     for lead_id, outcome in wanted.items():
         current = existing.get(lead_id)
         if current is None:
-            create.append(
-                Outcome(
-                    lead_id=lead_id,
-                    result=outcome["result"],
-                    occurred_on=outcome["occurred_on"],
-                    amount=outcome["amount"],
-                    origin=OutcomeOrigin.IMPORT,
-                    source=source,
-                )
-            )
+            create.append((lead_id, outcome["result"], outcome["occurred_on"], outcome["amount"]))
         elif (current.result, current.occurred_on, current.amount) != (
             outcome["result"],
             outcome["occurred_on"],
@@ -49,7 +41,7 @@ def write_outcomes(items, *, source, dry_run=False):
     if dry_run:
         return counts
     if create:
-        Outcome.objects.bulk_create(create)
+        insert_outcomes(create, source=source, origin=OutcomeOrigin.IMPORT)
     if update:
         Outcome.objects.bulk_update(update, ["result", "occurred_on", "amount"])
     return counts
