@@ -162,7 +162,7 @@ def main():
         "rows/s",
         budget=f">= {BUDGET:,} rows/s",
         passed=rate >= BUDGET,
-        note=f"{args.rows:,} rows; preview {args.rows / preview_s:,.0f} rows/s",
+        note=f"{args.rows:,} rows; preview {args.rows / preview_s:,.0f} rows/s; load average {os.getloadavg()[0]:.1f}",
     )
 
 
