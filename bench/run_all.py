@@ -29,6 +29,8 @@ BENCHMARKS = {
     "suggest.py": {"tiny": ["--leads", "500"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000", "--reuse"]},
     # The lead list at its budget's size in every run but CI's (the 1M database is built once, then reused).
     "lead_list.py": {"tiny": ["--tiny"], "quick": ["--reuse"], "full": ["--reuse"]},
+    # A 100,000-row CRM export with 10 custom fields through a Celery worker (the budget's size in every run but CI's).
+    "import_leads.py": {"tiny": ["--rows", "500"], "quick": ["--rows", "100000"], "full": ["--rows", "100000"]},
     # The production shape under a team of SDRs and an integration (deploy/serve.sh on 127.0.0.1).
     "load.py": {"tiny": ["--seconds", "20", "--sdrs", "10", "--rate", "200"], "quick": [], "full": []},
 }
@@ -49,6 +51,7 @@ TINY_DATABASES = {
     "suggest.py": {"BENCH_SUGGEST_DB": "leadhub_tiny_suggest"},
     "lead_list.py": {"BENCH_DATABASE_URL": f"{PG}/leadhub_tiny_lead_list"},
     "load.py": {"BENCH_LOAD_DB": "leadhub_tiny_load"},
+    "import_leads.py": {"BENCH_IMPORT_DB": "leadhub_tiny_import"},
 }
 
 

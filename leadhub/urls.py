@@ -8,7 +8,7 @@ from rest_framework.routers import DefaultRouter
 from handoff import api as handoff_api
 from qualification import api as qualification_api
 
-from . import api, api_lead_fields, api_outcomes, api_support, api_taxonomy, health, views
+from . import api, api_lead_fields, api_outcomes, api_support, api_taxonomy, health, import_views, views
 
 router = DefaultRouter()
 router.register("leads", api.LeadViewSet, basename="lead")
@@ -27,11 +27,11 @@ lead_patterns = (
         path("<int:pk>/", views.lead_detail, name="detail"),
         path("export.csv", views.lead_export, name="export"),
         path("campaigns/", views.campaign_suggestions, name="campaigns"),
-        path("import/", views.import_start, name="import"),
-        path("import/<int:pk>/", views.import_detail, name="import-detail"),
-        path("import/<int:pk>/progress/", views.import_progress, name="import-progress"),
-        path("import/<int:pk>/commit/", views.import_commit, name="import-commit"),
-        path("import/<int:pk>/rejected.csv", views.import_rejected_csv, name="import-rejected"),
+        path("import/", import_views.import_start, name="import"),
+        path("import/<int:pk>/", import_views.import_detail, name="import-detail"),
+        path("import/<int:pk>/progress/", import_views.import_progress, name="import-progress"),
+        path("import/<int:pk>/commit/", import_views.import_commit, name="import-commit"),
+        path("import/<int:pk>/rejected.csv", import_views.import_rejected_csv, name="import-rejected"),
     ],
     "leads",
 )
@@ -40,6 +40,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("leads/", include(lead_patterns)),
+    path("activities/import/", import_views.activity_import_start, name="activity-import"),
     path("", include("handoff.urls")),
     path("", include("qualification.urls")),
     path("account/", views.account, name="account"),

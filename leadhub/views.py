@@ -1,11 +1,8 @@
-import re
-
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 from django.core.paginator import Paginator
 from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseBadRequest, JsonResponse
@@ -13,32 +10,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_POST
-from django_htmx.http import HttpResponseClientRefresh
 
 from handoff import selectors as handoff_selectors
 from handoff.models import RejectionReason
 from qualification import selectors as qualification_selectors
 from qualification.models import EngagementRule, FitRule
 
-from . import attribute_filters, csv_export, formatting, imports, pagination, selectors, taxonomy
+from . import attribute_filters, csv_export, formatting, pagination, selectors
 from .choices import Stage
-from .errors import DomainError
 from .filters import LeadFilter
 from .middleware import remember_zone
-from .models import (
-    Channel,
-    ImportOutcome,
-    ImportStatus,
-    Lead,
-    LeadField,
-    LeadFieldType,
-    LeadImport,
-    StageChange,
-    UserPreference,
-    time_zone_choices,
-)
+from .models import Lead, LeadField, LeadFieldType, StageChange, UserPreference, time_zone_choices
 
 LEADS_PER_PAGE = 50
 
@@ -262,172 +244,3 @@ def lead_export(request):
     filename = f"leads-{timezone.localtime():%Y%m%d-%H%M}.csv"
     fields = list(LeadField.objects.all())
     return csv_export.stream_csv(csv_export.lead_rows(lead_filter.qs, fields), csv_export.lead_header(fields), filename)
-
-
-# --- CSV import ------------------------------------------------------------------------------
-
-IMPORT_ROWS_PER_PAGE = 100
-
-
-class ImportUploadForm(forms.Form):
-    file = forms.FileField(
-        label="CSV file", help_text="UTF-8 or Windows-1252, comma or semicolon separated, first line names the columns."
-    )
-    channel = forms.ChoiceField(choices=lambda: taxonomy.choices(Channel), initial="import")
-    campaign = forms.CharField(max_length=120, required=False, help_text="For example trade-show-berlin-2026.")
-
-
-class ImportMappingForm(forms.Form):
-    channel = forms.ChoiceField(choices=lambda: taxonomy.choices(Channel))
-    campaign = forms.CharField(max_length=120, required=False)
-
-    def __init__(self, *args, job, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.job = job
-        choices = [("", "— don't import —"), *imports.IMPORT_FIELDS]
-        self.columns = []
-        for index, column in enumerate(job.header):
-            name = f"col_{index}"
-            self.fields[name] = forms.ChoiceField(choices=choices, required=False, label=f"Field for column {column}")
-            self.initial.setdefault(name, job.fields[index] if index < len(job.fields) else "")
-            samples = [row[index] for row in job.sample if index < len(row) and row[index].strip()][:3]
-            self.columns.append({"name": column, "field": self[name], "samples": samples})
-
-    def mapped_fields(self):
-        return [self.cleaned_data.get(f"col_{i}", "") for i in range(len(self.job.header))]
-
-
-class LimitedUploadHandler(TemporaryFileUploadHandler):
-    """Streams an upload to a temporary file, and stops reading it past the import size limit,
-    so a 200 MB file costs neither memory nor disk before it is refused."""
-
-    def __init__(self, request=None, limit=None):
-        super().__init__(request)
-        self.limit = limit
-        self.received = 0
-        self.too_large = False
-
-    def receive_data_chunk(self, raw_data, start):
-        self.received += len(raw_data)
-        if self.received > self.limit:
-            self.too_large = True
-            raise StopUpload(connection_reset=False)
-        return super().receive_data_chunk(raw_data, start)
-
-
-@csrf_exempt  # the upload handler must be set before the CSRF check reads the body...
-@permission_required("leadhub.import_leads", raise_exception=True)
-def import_start(request):
-    handler = LimitedUploadHandler(request, settings.LEADHUB_IMPORT_MAX_BYTES)
-    request.upload_handlers = [handler]
-    return _import_start(request, handler)
-
-
-@csrf_protect  # ...so the check runs here, right after.
-def _import_start(request, handler):
-    form = ImportUploadForm(request.POST or None, request.FILES or None)
-    error = None
-    if request.method == "POST":
-        sent = int(request.META.get("CONTENT_LENGTH") or 0)
-        try:
-            if handler.too_large:
-                imports.check_size(max(handler.received, sent))
-            if form.is_valid():
-                job = imports.import_upload(
-                    uploaded_file=form.cleaned_data["file"],
-                    by=request.user,
-                    channel=form.cleaned_data["channel"],
-                    campaign=form.cleaned_data["campaign"],
-                )
-                return redirect("leads:import-detail", job.pk)
-        except DomainError as exc:
-            error = exc.message
-    context = {
-        "form": form,
-        "error": error,
-        "recent": LeadImport.objects.select_related("created_by")[:10],
-        "max_size": imports.human_size(settings.LEADHUB_IMPORT_MAX_BYTES),
-    }
-    return render(request, "leadhub/import_start.html", context, status=400 if request.method == "POST" else 200)
-
-
-def _import_context(request, job, mapping_form=None):
-    context = {"job": job, "Status": ImportStatus}
-    if job.status in (ImportStatus.UPLOADED, ImportStatus.PREVIEWED, ImportStatus.FAILED) and job.started_at is None:
-        context["mapping_form"] = mapping_form or ImportMappingForm(
-            job=job, initial={"channel": job.channel, "campaign": job.campaign}
-        )
-    if job.status in (ImportStatus.PREVIEWED, ImportStatus.DONE):
-        outcomes = dict(ImportOutcome.choices)
-        shown = request.GET.get("show", "")
-        if job.status == ImportStatus.PREVIEWED:
-            tabs = [("", "Problems"), ("rejected", "Rejected"), ("possible_dup", "Possible duplicates")]
-            rows = job.rows.all() if shown not in outcomes else job.rows.filter(outcome=shown)
-        else:
-            tabs = [
-                ("", "All"),
-                ("created", "Created"),
-                ("updated", "Updated"),
-                ("unchanged", "Unchanged"),
-                ("rejected", "Rejected"),
-            ]
-            rows = job.rows.all() if shown not in outcomes else job.rows.filter(outcome=shown)
-        page = Paginator(rows.select_related("lead", "possible_duplicate_of").order_by("line"), IMPORT_ROWS_PER_PAGE)
-        context.update(tabs=tabs, shown=shown, rows_page=page.get_page(request.GET.get("page")))
-    return context
-
-
-@permission_required("leadhub.import_leads", raise_exception=True)
-def import_detail(request, pk):
-    """One import: mapping form, progress, preview or result, depending on where it is."""
-    job = get_object_or_404(LeadImport, pk=pk)
-    mapping_form = None
-    if request.method == "POST":
-        mapping_form = ImportMappingForm(request.POST, job=job)
-        if mapping_form.is_valid():
-            try:
-                imports.import_set_mapping(
-                    job=job,
-                    fields=mapping_form.mapped_fields(),
-                    channel=mapping_form.cleaned_data["channel"],
-                    campaign=mapping_form.cleaned_data["campaign"],
-                    by=request.user,
-                )
-            except DomainError as exc:
-                mapping_form.add_error(None, exc.message)
-            else:
-                return redirect("leads:import-detail", job.pk)
-        job.refresh_from_db()
-    context = _import_context(request, job, mapping_form)
-    status = 400 if mapping_form is not None and mapping_form.errors else 200
-    return render(request, "leadhub/import_detail.html", context, status=status)
-
-
-@permission_required("leadhub.import_leads", raise_exception=True)
-def import_progress(request, pk):
-    """Polled by htmx while a phase runs; reloads the page once it has finished."""
-    job = get_object_or_404(LeadImport, pk=pk)
-    if not job.running and request.htmx:
-        return HttpResponseClientRefresh()
-    return render(request, "leadhub/_import_progress.html", {"job": job})
-
-
-@require_POST
-@permission_required("leadhub.import_leads", raise_exception=True)
-def import_commit(request, pk):
-    job = get_object_or_404(LeadImport, pk=pk)
-    try:
-        imports.import_start(job=job)
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    return redirect("leads:import-detail", job.pk)
-
-
-@permission_required("leadhub.import_leads", raise_exception=True)
-def import_rejected_csv(request, pk):
-    """The rejected lines with their original cells and an error column, to fix and re-upload."""
-    job = get_object_or_404(LeadImport, pk=pk)
-    header, rows = imports.rejected_rows(job)
-    # The uploaded name goes into a header: keep it to safe characters.
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", job.original_name.rsplit(".", 1)[0]).strip("-.") or "import"
-    return csv_export.stream_csv(rows, header, f"{stem[:80]}-rejected.csv")

@@ -1,17 +1,29 @@
 """One batch of valid rows against the database: what it does to leads and companies
-(`plan_batch`: new, update or unchanged, read with a few queries), the bulk upsert that writes
-it (`write_batch`), and the per-line outcomes with the rescoring of the touched leads
-(`commit_batch`, inside the batch's transaction)."""
+(`plan_batch`: new, update or unchanged, and which fields change, read with a few queries),
+the writes (`write_batch`: companies upserted, new leads inserted, changed leads updated,
+external ids and outcomes recorded), and the per-line outcomes with the rescoring of the
+touched leads (`commit_batch`, inside the batch's transaction).
 
-from dataclasses import dataclass
+Leads are matched by the import's key: their email (a merged-away address counts for its
+survivor), or their id in the import's source system (LeadExternalId); a row keyed by an id
+nobody has yet, with an email a lead already has, is that lead (it gets the id).
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.utils import timezone
 
 from ..hooks import facts_changed
-from ..models import Company, ImportOutcome, ImportRow, Lead, LeadAlias
+from ..models import Company, ImportOutcome, ImportRow, Lead, LeadAlias, LeadExternalId
 from ..services import canonical_email, email_domain, is_free_mail
+from .outcomes import write_outcomes
 from .rows import ParsedRow
+from .writes import insert_external_ids, insert_import_rows, insert_leads
 
 LEAD_WRITE_FIELDS = ("first_name", "last_name", "title", "phone", "country", "source", "campaign")
 COMPANY_WRITE_FIELDS = ("name", "industry", "employee_count", "annual_revenue", "country")
+FIELD_NAMES = {"source": "channel"}  # how the result names a lead column
 
 
 @dataclass
@@ -22,65 +34,140 @@ class Plan:
     domain: str | None
     existing_id: int | None = None
     company_changed: bool = False
+    email: str | None = None  # the email the lead will have
+    attributes: dict = field(default_factory=dict)  # the lead's attributes after the row
+    changed: list = field(default_factory=list)  # names of the fields the row changes on an existing lead
+    company_id: int | None = None  # an existing lead's company when the row does not decide it
+    keep_company: bool = False
+    add_external_id: bool = False
+    possible_duplicate_of: int | None = None
+    extra_note: str = ""
 
     @property
     def note(self):
-        if self.row.note:
-            return self.row.note
-        return f"Possible duplicate of lead #{self.possible_duplicate_of}." if self.possible_duplicate_of else ""
+        notes = [n for n in (self.row.note, self.extra_note) if n]
+        if self.possible_duplicate_of:
+            notes.append(f"Possible duplicate of lead #{self.possible_duplicate_of}.")
+        notes.extend(self.row.cell_errors[i] for i in sorted(self.row.cell_errors))
+        return " ".join(notes)
 
-    possible_duplicate_of: int | None = None
 
-
-def plan_batch(rows):
+def plan_batch(rows, ctx):
     """What importing these valid rows does to leads and companies, read with a few queries."""
     rows = _follow_aliases(rows)
-    emails = [row.email for row in rows]
-    existing = {
-        values["email"]: values
-        for values in Lead.objects.filter(email__in=emails).values("id", "email", "company_id", *LEAD_WRITE_FIELDS)
+    emails = [row.email for row in rows if row.email]
+    by_email = dict(Lead.objects.filter(email__in=emails).values_list("email", "id"))
+    external = [row.external_id for row in rows if row.external_id]
+    by_external = (
+        dict(LeadExternalId.objects.filter(source=ctx.source, external_id__in=external).values_list("external_id", "lead_id"))
+        if external
+        else {}
+    )
+    # Ids of leads that already have an id of this source, for the leads the rows may match.
+    candidates = set(by_external.values()) | set(by_email.values())
+    with_id = (
+        set(LeadExternalId.objects.filter(source=ctx.source, lead_id__in=candidates).values_list("lead_id", flat=True))
+        if external and candidates
+        else set()
+    )
+    matched = {}
+    for row in rows:
+        if ctx.key == "external_id":
+            lead_id = by_external.get(row.external_id)
+            if lead_id is None and row.email in by_email and by_email[row.email] not in with_id:
+                lead_id = by_email[row.email]  # the lead of this address gets the id
+        else:
+            lead_id = by_email.get(row.email)
+        matched[row.line] = lead_id
+    ids = {i for i in matched.values() if i}
+    current = {
+        values["id"]: values
+        for values in Lead.objects.filter(id__in=ids).values("id", "email", "company_id", "attributes", *LEAD_WRITE_FIELDS)
     }
     domains = {email_domain(e) for e in emails}
-    domains = {d for d in domains if d and not is_free_mail(d)}
+    domains = {d for d in domains if d and not is_free_mail(d) and d not in ctx.shared_domains}
     companies = {c["domain"]: c for c in Company.objects.filter(domain__in=domains).values("id", "domain", *COMPANY_WRITE_FIELDS)}
-    canonical = {canonical_email(row.email) for row in rows if row.email not in existing}
+    canonical = {canonical_email(row.email) for row in rows if row.email and row.email not in by_email}
     twins = {}
-    by_canonical = Lead.objects.with_canonical_email().filter(canonical_email__in=canonical)
-    for pk, canon in by_canonical.order_by("-pk").values_list("pk", "canonical_email"):
-        twins[canon] = pk  # the oldest lead wins (ordered newest first)
+    if canonical:
+        by_canonical = Lead.objects.with_canonical_email().filter(canonical_email__in=canonical)
+        for pk, canon in by_canonical.order_by("-pk").values_list("pk", "canonical_email"):
+            twins[canon] = pk  # the oldest lead wins (ordered newest first)
 
     company_facts = _merge_company_facts(rows, domains, companies)
+    update_first_touch = ctx.options["update_channel_campaign"]
     plans, planned = [], set()
     for row in rows:
-        domain = email_domain(row.email)
+        domain = email_domain(row.email) if row.email else None
         domain = domain if domain in domains else None
-        current = existing.get(row.email)
-        if current is None:
+        lead_id = matched[row.line]
+        existing = current.get(lead_id) if lead_id else None
+        if existing is None:
             values = {f: "" for f in LEAD_WRITE_FIELDS} | row.lead
-            plan = Plan(row, "new", values, domain, possible_duplicate_of=twins.get(canonical_email(row.email)))
-        else:
-            # Channel and campaign are the lead's first touch: an import does not rewrite them.
-            incoming = {k: v for k, v in row.lead.items() if k not in ("source", "campaign")}
-            values = {f: current[f] for f in LEAD_WRITE_FIELDS} | incoming
-            company_id = companies.get(domain, {}).get("id") if domain else None
-            # A lead is updated when its own fields or its company link change. New facts about its
-            # company (a list vendor's employee count) change the company, not the lead, so a file
-            # that says different things about one company still re-imports as "unchanged".
-            same = values == {f: current[f] for f in LEAD_WRITE_FIELDS} and current["company_id"] == company_id
-            same = same and (domain is None or domain in companies)
+            values["source"] = values["source"] or ctx.spec.channel
             plan = Plan(
                 row,
-                "unchanged" if same else "update",
+                "new",
                 values,
                 domain,
-                existing_id=current["id"],
-                company_changed=domain in company_facts["changed"],
+                email=row.email or None,
+                attributes=dict(row.attributes),
+                add_external_id=bool(row.external_id),
+                possible_duplicate_of=twins.get(canonical_email(row.email)) if row.email else None,
             )
-            if current["email"] in planned:
+        else:
+            # Channel and campaign are the lead's first touch: an import rewrites them only
+            # when the user chose so on the mapping page.
+            incoming = {k: v for k, v in row.lead.items() if update_first_touch or k not in ("source", "campaign")}
+            if "channel" not in ctx.mapped and "source" in incoming:
+                incoming.pop("source")  # the default channel is for new leads only
+            if "campaign" not in ctx.mapped and "campaign" in incoming and not ctx.spec.campaign:
+                incoming.pop("campaign")
+            before = {f: existing[f] for f in LEAD_WRITE_FIELDS}
+            values = before | incoming
+            changed = [FIELD_NAMES.get(f, f) for f in LEAD_WRITE_FIELDS if values[f] != before[f]]
+            attributes = dict(existing["attributes"] or {})
+            for key, value in row.attributes.items():
+                if attributes.get(key) != value:
+                    attributes[key] = value
+                    changed.append(f"attributes.{key}")
+            email = existing["email"]
+            extra_note = ""
+            if row.email and row.email != email:
+                if email is None and row.email not in by_email:
+                    email = row.email
+                    changed.append("email")
+                elif email is None or ctx.key != "email":
+                    extra_note = f"The email {row.email} belongs to another lead: left out."
+            # A lead's company follows its email's domain; a lead without one (or with a
+            # shared domain) keeps the company it has.
+            keep_company = domain is None
+            company_id = existing["company_id"]
+            if not keep_company and (domain not in companies or companies[domain]["id"] != company_id):
+                changed.append("company")
+            add_external_id = bool(row.external_id) and existing["id"] not in with_id
+            if add_external_id:
+                changed.append("external_id")
+            plan = Plan(
+                row,
+                "update" if changed else "unchanged",
+                values,
+                domain,
+                existing_id=existing["id"],
+                company_changed=domain in company_facts["changed"],
+                email=email,
+                attributes=attributes,
+                changed=changed,
+                company_id=company_id,
+                keep_company=keep_company,
+                add_external_id=add_external_id,
+                extra_note=extra_note,
+            )
+            if existing["id"] in planned:
                 # A merged address and its survivor in one batch: one statement must not write a lead twice.
-                plan.kind = "unchanged"
-        if plan.kind != "unchanged":
-            planned.add(row.email)
+                plan.kind, plan.changed = "unchanged", []
+        if plan.kind != "unchanged" and plan.existing_id:
+            planned.add(plan.existing_id)
         plans.append(plan)
     return plans, company_facts
 
@@ -88,18 +175,23 @@ def plan_batch(rows):
 def _follow_aliases(rows):
     """Rows for the address of a merged-away lead update its survivor (one query per batch):
     the row takes the survivor's email, so the batch writes that lead."""
-    aliases = dict(LeadAlias.objects.filter(email__in={row.email for row in rows}).values_list("email", "lead__email"))
+    emails = {row.email for row in rows if row.email}
+    if not emails:
+        return rows
+    aliases = dict(LeadAlias.objects.filter(email__in=emails).values_list("email", "lead__email"))
     for row in rows:
-        row.email = aliases.get(row.email, row.email)
+        if row.email in aliases and aliases[row.email]:
+            row.email = aliases[row.email]
     return rows
 
 
 def _merge_company_facts(rows, domains, companies):
     """The company values per domain after this batch: existing values, overridden by the non-empty
-    facts of the rows (later rows win). Returns {"values": {domain: {...}}, "changed": {domain}}."""
+    facts of the rows (later rows win): only the columns mapped to company fields give facts.
+    Returns {"values": {domain: {...}}, "changed": {domain}}."""
     values, changed = {}, set()
     for row in rows:
-        domain = email_domain(row.email)
+        domain = email_domain(row.email) if row.email else None
         if domain not in domains:
             continue
         if domain not in values:
@@ -121,12 +213,18 @@ def _merge_company_facts(rows, domains, companies):
     return {"values": values, "changed": changed}
 
 
-def write_batch(plans, company_facts):
-    """Bulk upsert the companies and leads of one batch (call inside a transaction).
+def count_changes(plans):
+    """{field: leads it changed} over the plans of existing leads."""
+    counts = Counter()
+    for plan in plans:
+        if plan.kind == "update":
+            counts.update(plan.changed)
+    return counts
 
-    Returns {email: lead id} of the written leads. INSERT ... ON CONFLICT DO UPDATE also covers
-    a lead created by someone else since plan_batch read: ours then updates it.
-    """
+
+def write_batch(plans, company_facts, ctx):
+    """Write one batch (call inside a transaction): companies upserted, new leads inserted,
+    changed leads updated, the external ids added. Returns {row line: lead id}."""
     changed = company_facts["changed"]
     if changed:
         Company.objects.bulk_create(
@@ -136,29 +234,67 @@ def write_batch(plans, company_facts):
             update_fields=list(COMPANY_WRITE_FIELDS),
         )
     domains = {p.domain for p in plans if p.domain}
-    company_ids = dict(Company.objects.filter(domain__in=domains).values_list("domain", "id"))
-    to_write = [p for p in plans if p.kind != "unchanged"]
-    if to_write:
-        Lead.objects.bulk_create(
-            [Lead(email=p.row.email, company_id=company_ids.get(p.domain), **p.lead_values) for p in to_write],
-            update_conflicts=True,
-            unique_fields=["email"],
-            update_fields=[*LEAD_WRITE_FIELDS, "company", "updated_at"],
+    company_ids = dict(Company.objects.filter(domain__in=domains).values_list("domain", "id")) if domains else {}
+    ids = {p.row.line: p.existing_id for p in plans if p.existing_id}
+    new = [p for p in plans if p.kind == "new"]
+    if new:
+        # A lead created by someone else since plan_batch read (same email): ours updates it.
+        new_ids = insert_leads(
+            [
+                {
+                    "email": p.email,
+                    "company_id": company_ids.get(p.domain),
+                    "attributes": p.attributes,
+                    **p.lead_values,
+                }
+                for p in new
+            ]
         )
-    return dict(Lead.objects.filter(email__in=[p.row.email for p in to_write]).values_list("email", "id"))
+        for plan, lead_id in zip(new, new_ids, strict=True):
+            ids[plan.row.line] = lead_id
+    updates = [p for p in plans if p.kind == "update"]
+    if updates:
+        now = timezone.now()
+        fields = {"updated_at"}
+        objects = []
+        for plan in updates:
+            lead = Lead(
+                pk=plan.existing_id,
+                email=plan.email,
+                attributes=plan.attributes,
+                company_id=plan.company_id if plan.keep_company else company_ids.get(plan.domain),
+                updated_at=now,
+                **plan.lead_values,
+            )
+            objects.append(lead)
+            for name in plan.changed:
+                if name.startswith("attributes."):
+                    fields.add("attributes")
+                elif name != "external_id":
+                    fields.add({"channel": "source"}.get(name, name))
+        Lead.objects.bulk_update(objects, sorted(fields))
+    insert_external_ids(
+        [(ids[p.row.line], p.row.external_id) for p in plans if p.add_external_id and ids.get(p.row.line)], source=ctx.source
+    )
+    return ids
 
 
-def commit_batch(job_id, batch):
+def commit_batch(job_id, batch, ctx):
     valid = [row for row in batch if not row.error]
-    plans, company_facts = plan_batch(valid)
-    ids = write_batch(plans, company_facts)
+    plans, company_facts = plan_batch(valid, ctx)
+    ids = write_batch(plans, company_facts, ctx)
+    outcomes = write_outcomes(
+        [(ids[p.row.line], p.row.outcome) for p in plans if p.row.outcome and ids.get(p.row.line)],
+        source=ctx.source,
+        new_leads={ids[p.row.line] for p in plans if p.kind == "new"},
+    )
     outcome = {"new": ImportOutcome.CREATED, "update": ImportOutcome.UPDATED, "unchanged": ImportOutcome.UNCHANGED}
     rows = [
         ImportRow(
             job_id=job_id,
             line=row.line,
             outcome=ImportOutcome.REJECTED,
-            email=row.email[:254],
+            email=row.key[:254],
             message=row.error,
             values=row.cells,
         )
@@ -171,17 +307,20 @@ def commit_batch(job_id, batch):
                 job_id=job_id,
                 line=plan.row.line,
                 outcome=outcome[plan.kind],
-                email=plan.row.email,
+                email=plan.row.key[:254],
                 message=plan.note,
-                lead_id=ids.get(plan.row.email, plan.existing_id),
+                lead_id=ids.get(plan.row.line),
                 possible_duplicate_of_id=plan.possible_duplicate_of,
             )
         )
     rows.sort(key=lambda r: r.line)
-    ImportRow.objects.bulk_create(rows)
+    insert_import_rows(rows)
     # Fit scores read company facts: rescore unchanged leads whose company changed, too.
-    facts_changed([*ids.values(), *(p.existing_id for p in plans if p.kind == "unchanged" and p.company_changed)])
+    touched = [ids[p.row.line] for p in plans if p.kind != "unchanged" or p.company_changed]
+    facts_changed([i for i in touched if i])
     counts = {"created_count": 0, "updated_count": 0, "unchanged_count": 0}
     for plan in plans:
         counts[{"new": "created_count", "update": "updated_count", "unchanged": "unchanged_count"}[plan.kind]] += 1
-    return {**counts, "rejected_count": len(batch) - len(valid), "rows_done": len(batch)}
+    changes = count_changes(plans)
+    changes.update(outcomes)
+    return {**counts, "rejected_count": len(batch) - len(valid), "rows_done": len(batch)}, changes

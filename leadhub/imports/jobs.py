@@ -4,6 +4,7 @@ batch, each batch one transaction), with the progress and heartbeat that let a s
 the same job see it was overtaken; and the download of a job's rejected lines."""
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, reset_queries, transaction
@@ -12,10 +13,14 @@ from django.utils import timezone
 
 from ..db import is_retryable
 from ..errors import Conflict
-from ..models import ImportOutcome, ImportRow, ImportStatus, LeadImport
-from .batches import commit_batch, plan_batch
-from .rows import parsed_batches
+from ..models import ImportKind, ImportOutcome, ImportRow, ImportStatus, LeadImport
+from . import activities
+from .batches import commit_batch, count_changes, plan_batch
+from .outcomes import write_outcomes
+from .rows import SHARED_DOMAIN_THRESHOLD, RowContext, parsed_batches, resolve_value, shared_domains
 from .spec import ImportFileError, ImportSpec
+
+STATS_DISTINCT = 100  # distinct values kept per column for the preview's value mapping
 
 log = logging.getLogger("leadhub.imports")
 
@@ -33,7 +38,61 @@ class Summary:
     unchanged: int = 0
     rejected: int = 0
     possible_duplicates: int = 0
-    issues: list = field(default_factory=list)  # (line, email, message) for a dry run
+    issues: list = field(default_factory=list)  # (line, key, message) for a dry run
+    changes: Counter = field(default_factory=Counter)  # field -> existing leads it would change; "outcome"
+    column_stats: dict = field(default_factory=dict)  # see ColumnStats.as_json
+    notes: list = field(default_factory=list)  # sentences about the whole file
+
+    @property
+    def bad_cells(self):
+        return sum(stats["errors"] for stats in self.column_stats.values())
+
+
+class ColumnStats:
+    """Per mapped column: distinct raw values (after placeholders) with counts, what each
+    becomes, empty cells and bad values left out."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.values = {index: Counter() for index, name in enumerate(ctx.fields) if name}
+        self.empty = Counter()
+        self.errors = Counter()
+        self.error_examples = {}
+
+    def add(self, row):
+        for index, counter in self.values.items():
+            raw = " ".join(row.cells[index].split()) if index < len(row.cells) else ""
+            if not raw or raw.casefold() in self.ctx.placeholders:
+                self.empty[index] += 1
+            elif raw in counter or len(counter) < STATS_DISTINCT:
+                counter[raw] += 1
+        for index, message in row.cell_errors.items():
+            self.errors[index] += 1
+            self.error_examples.setdefault(index, message)
+
+    def as_json(self):
+        result = {}
+        for index, counter in self.values.items():
+            name = self.ctx.fields[index]
+            values = []
+            for raw, count in counter.most_common(STATS_DISTINCT):
+                value, why = resolve_value(name, self._mapped(index, raw), self.ctx)
+                values.append([raw, count, value if value is not None else "", why])
+            result[str(index)] = {
+                "field": name,
+                "values": values,
+                "distinct": len(counter),
+                "empty": self.empty[index],
+                "errors": self.errors[index],
+                "error_example": self.error_examples.get(index, ""),
+            }
+        return result
+
+    def _mapped(self, index, raw):
+        mapped = self.ctx.value_maps.get(index)
+        if mapped and raw.casefold() in mapped:
+            return str(mapped[raw.casefold()] or "")
+        return raw
 
 
 def _progress(job_id, *, bytes_done, status, rows_before, **counts):
@@ -53,6 +112,25 @@ class _Overtaken(Exception):
     """Another task is working on this job: this one stops."""
 
 
+def make_context(binary, spec):
+    """The parsing context of a phase; a lead import's reads the file once for shared domains."""
+    if spec.kind == ImportKind.ACTIVITIES:
+        return activities.ActivityContext(spec)
+    ctx = RowContext(spec)
+    ctx.shared_domains = shared_domains(binary, spec, ctx)
+    return ctx
+
+
+def file_notes(ctx):
+    notes = []
+    for domain, rows in sorted(getattr(ctx, "shared_domains", {}).items(), key=lambda item: -item[1]):
+        notes.append(
+            f"{rows:,} rows have an email at {domain}, more than {SHARED_DOMAIN_THRESHOLD} without naming one company: "
+            f"a shared address, not an employer, so these leads get no company from it."
+        )
+    return notes
+
+
 def preview_rows(binary, spec, *, job_id=None, on_progress=None, keep_issues=1000):
     """Count what an import of this file would do; writes no lead.
 
@@ -60,13 +138,29 @@ def preview_rows(binary, spec, *, job_id=None, on_progress=None, keep_issues=100
     (a dry run), the first `keep_issues` problems come back in Summary.issues.
     """
     summary = Summary()
+    ctx = make_context(binary, spec)
+    stats = ColumnStats(ctx)
+    summary.notes = file_notes(ctx)
     rows_before = 0
-    for batch, bytes_read in parsed_batches(binary, spec):
+    batches = activities.activity_batches if spec.kind == ImportKind.ACTIVITIES else parsed_batches
+    for batch, bytes_read in batches(binary, spec, ctx=ctx):
         reset_queries()  # with DEBUG on, Django would keep every batch's SQL until the end
-        valid = [row for row in batch if not row.error]
-        plans, _ = plan_batch(valid)
+        if spec.kind == ImportKind.ACTIVITIES:
+            plans = activities.plan_activities(batch, ctx)
+        else:
+            plans, _ = plan_batch([row for row in batch if not row.error], ctx)
+            summary.changes.update(count_changes(plans))
+            summary.changes.update(
+                write_outcomes(
+                    [(p.existing_id, p.row.outcome) for p in plans if p.row.outcome and p.existing_id],
+                    source=ctx.source,
+                    dry_run=True,
+                )
+            )
+            summary.changes["outcome"] += sum(1 for p in plans if p.row.outcome and not p.existing_id)
         issues = []
         for row in batch:
+            stats.add(row)
             if row.error:
                 summary.rejected += 1
                 issues.append(
@@ -74,7 +168,7 @@ def preview_rows(binary, spec, *, job_id=None, on_progress=None, keep_issues=100
                         job_id=job_id,
                         line=row.line,
                         outcome=ImportOutcome.REJECTED,
-                        email=row.email[:254],
+                        email=row.key[:254],
                         message=row.error,
                         values=row.cells,
                     )
@@ -82,13 +176,15 @@ def preview_rows(binary, spec, *, job_id=None, on_progress=None, keep_issues=100
         for plan in plans:
             setattr(summary, plan.kind, getattr(summary, plan.kind) + 1)
             if plan.note:
-                summary.possible_duplicates += 1
+                summary.possible_duplicates += 1 if plan.possible_duplicate_of or plan.row.note else 0
                 issues.append(
                     ImportRow(
                         job_id=job_id,
                         line=plan.row.line,
-                        outcome=ImportOutcome.POSSIBLE_DUPLICATE,
-                        email=plan.row.email,
+                        outcome=ImportOutcome.POSSIBLE_DUPLICATE
+                        if plan.possible_duplicate_of or plan.row.note
+                        else ImportOutcome.WARNING,
+                        email=plan.row.key[:254],
                         message=plan.note,
                         possible_duplicate_of_id=plan.possible_duplicate_of,
                     )
@@ -108,6 +204,7 @@ def preview_rows(binary, spec, *, job_id=None, on_progress=None, keep_issues=100
             del summary.issues[keep_issues:]
         if on_progress:
             on_progress(bytes_read)
+    summary.column_stats = stats.as_json()
     return summary
 
 
@@ -142,6 +239,9 @@ def import_preview(*, job_id, on_progress=None):
         unchanged_count=summary.unchanged,
         invalid_count=summary.rejected,
         possible_duplicate_count=summary.possible_duplicates,
+        changes=dict(summary.changes),
+        column_stats=summary.column_stats,
+        notes=summary.notes,
     )
     return LeadImport.objects.get(pk=job_id)
 
@@ -159,6 +259,7 @@ def import_start(*, job, queue=True):
         updated_count=0,
         unchanged_count=0,
         rejected_count=0,
+        changes={},
         heartbeat_at=timezone.now(),
         attempts=0,
     )
@@ -188,16 +289,24 @@ def import_commit(*, job_id, on_progress=None):
     spec = ImportSpec.for_job(job)
     rows_before = job.rows_done
     batch = []
+    activity_import = spec.kind == ImportKind.ACTIVITIES
+    batches = activities.activity_batches if activity_import else parsed_batches
+    commit = activities.commit_activities if activity_import else commit_batch
     try:
         with open_job_file(job) as binary:
-            for batch, bytes_read in parsed_batches(binary, spec, skip=job.rows_done):
+            ctx = make_context(binary, spec)
+            if not job.notes:
+                LeadImport.objects.filter(pk=job.pk).update(notes=file_notes(ctx))
+            for batch, bytes_read in batches(binary, spec, skip=job.rows_done, ctx=ctx):
                 reset_queries()  # with DEBUG on, Django would keep every batch's SQL until the end
                 with transaction.atomic():
                     # Claim the batch before writing it (the update locks the job's row until commit).
                     if not _progress(job.pk, bytes_done=bytes_read, status=ImportStatus.IMPORTING, rows_before=rows_before):
                         raise _Overtaken
-                    counts = commit_batch(job.pk, batch)
+                    counts, changes = commit(job.pk, batch, ctx)
                     LeadImport.objects.filter(pk=job.pk).update(**{k: F(k) + v for k, v in counts.items()})
+                    if changes:
+                        _add_changes(job.pk, changes)
                 rows_before += counts["rows_done"]
                 if on_progress:
                     on_progress(bytes_read)
@@ -231,6 +340,13 @@ def import_commit(*, job_id, on_progress=None):
         # is personal data nobody needs any more.
         job.file.storage.delete(job.file.name)
     return LeadImport.objects.get(pk=job_id)
+
+
+def _add_changes(job_id, changes):
+    """Add a batch's per-field counts to the job's (its row is locked by the batch's claim)."""
+    current = Counter(LeadImport.objects.filter(pk=job_id).values_list("changes", flat=True).first() or {})
+    current.update(changes)
+    LeadImport.objects.filter(pk=job_id).update(changes=dict(current))
 
 
 def rejected_rows(job):

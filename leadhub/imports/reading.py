@@ -12,10 +12,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 
 from ..services import normalize_email
+from .options import placeholder_set
 from .spec import FileInfo, ImportFileError
+from .values import profile_columns
 
 SAMPLE_BYTES = 64 * 1024
 SAMPLE_ROWS = 5
+PROFILE_ROWS = 2000  # rows read at upload to show each column's values and guess a new field's type
 DELIMITERS = ",;\t|"
 # Bytes Windows-1252 leaves undefined: a file with them is read as Latin-1 instead.
 CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
@@ -132,11 +135,13 @@ def sniff(binary):
     _, reader = _reader(binary, encoding, delimiter)
     try:
         header = next(reader, None)
-        sample = []
+        sample, profiled = [], []
         for row in reader:
             if any(cell.strip() for cell in row):
-                sample.append(row)
-            if len(sample) >= SAMPLE_ROWS:
+                if len(sample) < SAMPLE_ROWS:
+                    sample.append(row)
+                profiled.append(row)
+            if len(profiled) >= PROFILE_ROWS:
                 break
     except (csv.Error, UnicodeDecodeError) as exc:
         raise ImportFileError(f"This file cannot be read as CSV: {exc}.")
@@ -149,7 +154,8 @@ def sniff(binary):
         raise ImportFileError("The file has a header but no rows to import.")
     # Unnamed columns get a name, so the mapping page can refer to them.
     header = [cell or f"Column {i + 1}" for i, cell in enumerate(header)]
-    return FileInfo(encoding=encoding, delimiter=delimiter, header=header, sample=sample)
+    profile = profile_columns(header, profiled, placeholder_set({}))
+    return FileInfo(encoding=encoding, delimiter=delimiter, header=header, sample=sample, profile=profile)
 
 
 def validate_email_ok(value):

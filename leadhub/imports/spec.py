@@ -1,12 +1,12 @@
 """What an import reads a file with, and the error that refuses a whole file."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import ValidationFailed
 
 
 class ImportFileError(ValidationFailed):
-    """The whole file cannot be imported (not CSV, empty, too large, nothing mapped to email...)."""
+    """The whole file cannot be imported (not CSV, empty, too large, no match key mapped...)."""
 
 
 @dataclass(frozen=True)
@@ -15,6 +15,7 @@ class FileInfo:
     delimiter: str
     header: list
     sample: list
+    profile: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -24,10 +25,14 @@ class ImportSpec:
     encoding: str
     delimiter: str
     header: list
-    fields: list  # one IMPORT_FIELDS key or "" per header column
+    fields: list  # one field name (mapping.IMPORT_FIELDS, "attributes.KEY", outcome...) or "" per column
     channel: str
     campaign: str
+    options: dict = field(default_factory=dict)  # see leadhub.imports.options
+    kind: str = "leads"
 
     @classmethod
     def for_job(cls, job):
-        return cls(job.encoding, job.delimiter, job.header, job.fields, job.channel, job.campaign)
+        return cls(
+            job.encoding, job.delimiter, job.header, job.fields, job.channel, job.campaign, dict(job.options or {}), job.kind
+        )

@@ -297,7 +297,16 @@ class LeadMerge(models.Model):
 # Identity by other systems' ids, custom fields, the lists marketers edit, and outcomes.
 from .custom_fields import LeadField, LeadFieldType  # noqa: E402,F401
 from .identity import LeadExternalId  # noqa: E402,F401
-from .import_jobs import ImportMapping, ImportOutcome, ImportRow, ImportStatus, ImportStorage, LeadImport, import_storage  # noqa: E402,F401
+from .import_jobs import (  # noqa: E402,F401
+    ImportKind,
+    ImportMapping,
+    ImportOutcome,
+    ImportRow,
+    ImportStatus,
+    ImportStorage,
+    LeadImport,
+    import_storage,
+)
 from .outcomes import Outcome, OutcomeOrigin, OutcomeResult  # noqa: E402,F401
 from .preferences import UserPreference, time_zone_choices  # noqa: E402,F401
 from .taxonomy import ActivityKind, Channel, Industry  # noqa: E402,F401

@@ -26,14 +26,25 @@ class ImportOutcome(models.TextChoices):
     REJECTED = "rejected", "Rejected"
     # Preview only: what the import would do; nothing is written.
     POSSIBLE_DUPLICATE = "possible_dup", "Possible duplicate"
+    # Preview only: the row is imported, but a bad value of it is left out.
+    WARNING = "warning", "Value left out"
+    # Activity imports: the activity was recorded before (same source and id, or same content).
+    KNOWN = "known", "Already recorded"
+
+
+class ImportKind(models.TextChoices):
+    LEADS = "leads", "Leads"
+    ACTIVITIES = "activities", "Activities"
 
 
 class ImportMapping(models.Model):
     """The column mapping last used for a CSV header, offered again for the next file with it."""
 
-    fingerprint = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the normalised header.")
+    fingerprint = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the import's kind and normalised header.")
     header = models.JSONField(default=list)
     fields = models.JSONField(default=list, help_text='One lead field (or "") per header column.')
+    kind = models.CharField(max_length=12, choices=ImportKind.choices, default=ImportKind.LEADS)
+    options = models.JSONField(default=dict, blank=True, help_text="The import's options (key, source, value maps...) with it.")
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
@@ -63,7 +74,9 @@ class LeadImport(models.Model):
     """One uploaded CSV file and its way through mapping, preview and import."""
 
     Status = ImportStatus
+    Kind = ImportKind
 
+    kind = models.CharField(max_length=12, choices=ImportKind.choices, default=ImportKind.LEADS)
     file = models.FileField(upload_to="%Y/%m/", storage=import_storage, max_length=255)
     original_name = models.CharField(max_length=255)
     size = models.PositiveBigIntegerField(default=0)
@@ -74,6 +87,18 @@ class LeadImport(models.Model):
     fields = models.JSONField(default=list, help_text='One lead field (or "") per header column.')
     channel = TaxonomyKeyField(max_length=20, default="import", list_name="channel", help_text="For new leads.")
     campaign = models.CharField(max_length=120, blank=True)
+    # The match key, the source system, placeholders, value maps, truncated columns, whether
+    # channel and campaign of existing leads are updated, what a bad optional cell does
+    # (leadhub.imports.options describes every key).
+    options = models.JSONField(default=dict, blank=True)
+    profile = models.JSONField(default=list, blank=True, help_text="Per column: first values with counts and a guessed type.")
+    column_stats = models.JSONField(
+        default=dict, blank=True, help_text="Preview: per column, distinct values with counts and bad cells."
+    )
+    changes = models.JSONField(
+        default=dict, blank=True, help_text="Per lead field: how many leads it changed (the preview's and the import's)."
+    )
+    notes = models.JSONField(default=list, blank=True, help_text="Sentences about the whole file (e.g. shared domains).")
     status = models.CharField(max_length=20, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
     error = models.TextField(blank=True, help_text="Why the whole file failed, if it did.")
     bytes_done = models.PositiveBigIntegerField(default=0)
@@ -103,6 +128,7 @@ class LeadImport(models.Model):
         permissions = [("import_leads", "Can import leads from CSV files")]
         constraints = [
             models.CheckConstraint(condition=models.Q(status__in=ImportStatus.values), name="leadimport_status_valid"),
+            models.CheckConstraint(condition=models.Q(kind__in=ImportKind.values), name="leadimport_kind_valid"),
         ]
 
     def __str__(self):
@@ -138,7 +164,7 @@ class ImportRow(models.Model):
     job = models.ForeignKey("leadhub.LeadImport", on_delete=models.CASCADE, related_name="rows")
     line = models.PositiveIntegerField(help_text="Row number as a spreadsheet shows it: the header is line 1.")
     outcome = models.CharField(max_length=12, choices=ImportOutcome.choices)
-    email = models.CharField(max_length=254, blank=True)
+    email = models.CharField(max_length=254, blank=True, help_text="The row's key: its email, or source:external id.")
     message = models.TextField(blank=True)
     lead = models.ForeignKey("leadhub.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     possible_duplicate_of = models.ForeignKey("leadhub.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

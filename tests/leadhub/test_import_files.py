@@ -171,7 +171,7 @@ def test_the_mapping_is_remembered_for_the_next_file_with_the_same_header(run):
 
 def test_companies_come_from_the_email_domain_except_free_mail(run):
     run(
-        b"email,company,industry,employees,annual revenue,country\n"
+        b"email,company,industry,employees,annual revenue,company country\n"
         b'ann@acme.com,Acme Inc,Software,250,"$40,000,000.50",de\n'
         b"bob@acme.com,,,,,\n"
         b"carl@gmail.com,Carl's Garage,Retail,3,100000,US\n"

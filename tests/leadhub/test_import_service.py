@@ -24,10 +24,10 @@ def _import_dir(settings, tmp_path):
 
 @pytest.fixture
 def preview(django_capture_on_commit_callbacks):
-    def preview(data, *, fields=None, channel="event", campaign="berlin-fair"):
+    def preview(data, *, fields=None, channel="event", campaign="berlin-fair", options=None):
         job = imports.import_upload(uploaded_file=SimpleUploadedFile("leads.csv", data), by=None)
         with django_capture_on_commit_callbacks(execute=True):
-            imports.import_set_mapping(job=job, fields=fields or job.fields, channel=channel, campaign=campaign)
+            imports.import_set_mapping(job=job, fields=fields or job.fields, channel=channel, campaign=campaign, options=options)
         job.refresh_from_db()
         return job
 
@@ -155,25 +155,36 @@ def test_a_duplicate_row_in_the_file_is_rejected_as_duplicate_of_the_earlier_lin
     assert (job.created_count, job.rejected_count) == (2, 1)
 
 
-def test_wrong_types_and_unknown_channels_are_rejected_per_row(preview):
+def test_bad_optional_values_are_left_out_and_counted_per_column_unless_rows_are_rejected(preview, commit):
     data = (
         "email,channel,employees,revenue,industry,country,first_name\n"
         'a@acme.com,Paid,1.200,"1.234.567,89",Software,de,Ann\n'
-        "b@acme.com,carrier pigeon,many,lots,Rocketry,Germany,Bob\n"
+        "b@acme.com,carrier pigeon,many,lots,Rocketry,Atlantis,Bob\n"
         f"c@acme.com,event,5,5,software,US,{'x' * 101}\n"
     ).encode()
     job = preview(data)
-    assert (job.new_count, job.invalid_count) == (1, 2)
+    # Line 3 is imported without its bad values; line 4's too-long name rejects it.
+    assert (job.new_count, job.invalid_count) == (2, 1)
     messages = dict(job.rows.values_list("line", "message"))
-    assert messages[3].startswith("Country “Germany” is not a 2-letter code")
     for fragment in (
-        "channel “carrier pigeon” is unknown",
-        "employee count “many” is not a whole number",
-        "annual revenue “lots” is not an amount",
-        "industry “Rocketry” is unknown",
+        "Channel “carrier pigeon” is not a known channel",
+        "Employee count “many” is not a whole number",
+        "Annual revenue “lots” is not an amount",
+        "Industry “Rocketry” is unknown",
+        "Country “Atlantis” is not a country name or code",
     ):
         assert fragment in messages[3]
     assert messages[4] == "First name is longer than 100 characters."
+    stats = job.column_stats
+    assert (stats["1"]["errors"], stats["5"]["errors"], stats["6"]["errors"]) == (1, 1, 0)
+    assert ["Germany", 1, "DE", ""] not in stats["5"]["values"] and ["de", 1, "DE", ""] in stats["5"]["values"]
+    commit(job)
+    bob = Lead.objects.get(email="b@acme.com")
+    assert (bob.first_name, bob.source, bob.country) == ("Bob", "event", "")
+
+    # Rejecting rows with a bad value instead is one choice away.
+    job = preview(data.replace(b"@acme", b"@beta"), options={"bad_cells": "reject"})
+    assert (job.new_count, job.invalid_count) == (1, 2)
 
 
 def test_a_channel_column_overrides_the_chosen_channel(preview, commit):
@@ -233,9 +244,9 @@ def test_each_batch_is_one_transaction_and_a_retry_resumes_after_the_last_one(pr
     real_write = imports.write_batch
     calls = {"n": 0}
 
-    def crash_in_second_batch(plans, facts):
+    def crash_in_second_batch(plans, facts, ctx):
         calls["n"] += 1
-        result = real_write(plans, facts)
+        result = real_write(plans, facts, ctx)
         if calls["n"] == 2:
             raise RuntimeError("worker killed")
         return result

@@ -92,11 +92,11 @@ def test_a_stalled_import_is_resumed_by_the_sweeper_and_counts_each_row_once(
     real = imports.commit_batch
     calls = {"n": 0}
 
-    def worker_dies_in_second_batch(job_id, batch):
+    def worker_dies_in_second_batch(job_id, batch, ctx):
         calls["n"] += 1
         if calls["n"] == 2:
             raise SystemExit("worker killed")
-        return real(job_id, batch)
+        return real(job_id, batch, ctx)
 
     monkeypatch.setattr(imports.jobs, "commit_batch", worker_dies_in_second_batch)
     with pytest.raises(SystemExit):
