@@ -272,6 +272,8 @@ def test_profile_edits_in_the_admin_rescore_and_activities_there_are_read_only(
     form = client.get(f"/admin/leadhub/lead/{lead.pk}/change/").context["adminform"].form
     data = {name: form[name].value() for name in form.fields}
     data.update({"title": "VP Marketing", "stage_changes-TOTAL_FORMS": 0, "stage_changes-INITIAL_FORMS": 0})
+    for inline in ("external_ids", "outcomes"):  # the lead's other inlines
+        data.update({f"{inline}-TOTAL_FORMS": 0, f"{inline}-INITIAL_FORMS": 0})
     data = {k: ("" if v is None else v) for k, v in data.items()}
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(f"/admin/leadhub/lead/{lead.pk}/change/", data)
