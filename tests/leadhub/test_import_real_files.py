@@ -343,3 +343,12 @@ def test_activity_import_pages_upload_map_preview_and_import(client, marketer, d
     page = client.get(detail).content.decode()
     assert "Recorded" in page and "Already recorded" in page
     assert Activity.objects.filter(lead=lead).count() == 2
+
+
+def test_the_mapping_page_says_when_it_uses_a_saved_mapping(client, marketer, preview):
+    preview("email,Beruf\nann@acme.com,CMO\n", fields=["email", "title"])
+    client.force_login(marketer)
+    response = client.post("/leads/import/", {"file": SimpleUploadedFile("again.csv", b"email,Beruf\nbob@acme.com,CTO\n")})
+    page = client.get(response["Location"]).content.decode()
+    assert "The columns are mapped as saved on " in page
+    assert LeadImport.objects.latest("pk").fields == ["email", "title"]
