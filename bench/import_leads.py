@@ -126,7 +126,20 @@ def main():
         LeadField.objects.create(key=key, label=key.replace("_", " ").title(), type=kind, options=options, position=position)
 
     worker = c.start(
-        [c.PY, "-m", "celery", "-A", "leadhub", "worker", "-l", "warning", "--concurrency", "1", "--pidfile", f"{work}/worker.pid"],
+        [
+            c.PY,
+            "-m",
+            "celery",
+            "-A",
+            "leadhub",
+            "worker",
+            "-l",
+            "warning",
+            "--concurrency",
+            "1",
+            "--pidfile",
+            f"{work}/worker.pid",
+        ],
         env,
         f"{work}/worker.log",
     )
@@ -138,7 +151,9 @@ def main():
         fields = ["external_id", "email", "first_name", "last_name", "country", "channel", "outcome"]
         fields += [f"attributes.{key}" for key, _ in FIELDS]
         started = time.monotonic()
-        imports.import_set_mapping(job=job, fields=fields, channel="import", campaign="", options={"source": "crm", "key": "external_id"})
+        imports.import_set_mapping(
+            job=job, fields=fields, channel="import", campaign="", options={"source": "crm", "key": "external_id"}
+        )
         job = wait_for(job.pk, {"previewed"}, args.timeout)
         preview_s = time.monotonic() - started
         print(

@@ -273,6 +273,10 @@ def _import_context(request, job, mapping_form=None, values_form=None):
         for index, stats in sorted((job.column_stats or {}).items(), key=lambda item: int(item[0]))
         if stats.get("errors")
     ]
+    if job.status == ImportStatus.UPLOADED:
+        remembered = imports.remembered_mapping(job.header, job.kind)
+        if remembered is not None and list(remembered.fields) == list(job.fields):
+            context["remembered"] = remembered
     if job.status in (ImportStatus.UPLOADED, ImportStatus.PREVIEWED, ImportStatus.FAILED) and job.started_at is None:
         context["mapping_form"] = mapping_form or ImportMappingForm(
             job=job, initial={"channel": job.channel, "campaign": job.campaign}

@@ -45,6 +45,7 @@ from .mapping import (
     guess_fields,
     header_fingerprint,
     parse_mapping_options,
+    remembered_mapping,
     slug,
 )
 from .options import BAD_CELLS, DEFAULT_PLACEHOLDERS, parse_placeholders
@@ -76,6 +77,7 @@ __all__ = [
     "outcome_result",
     "parse_placeholders",
     "parse_time",
+    "remembered_mapping",
     "slug",
     "target_choices",
     "FileInfo",

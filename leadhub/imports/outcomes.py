@@ -24,7 +24,13 @@ def write_outcomes(items, *, source, dry_run=False, new_leads=None):
     wanted = {}
     for lead_id, outcome in items:
         wanted[lead_id] = outcome  # a lead twice in a batch (merged addresses): the later row wins
-    existing = {o.lead_id: o for o in Outcome.objects.filter(origin=OutcomeOrigin.IMPORT, source=source, lead_id__in=wanted)}
+    # Leads created by this batch have no outcome yet: only the others are looked up.
+    known = [i for i in wanted if i not in (new_leads or ())]
+    existing = (
+        {o.lead_id: o for o in Outcome.objects.filter(origin=OutcomeOrigin.IMPORT, source=source, lead_id__in=known)}
+        if known
+        else {}
+    )
     create, update = [], []
     for lead_id, outcome in wanted.items():
         current = existing.get(lead_id)

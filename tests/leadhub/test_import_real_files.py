@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from leadhub import imports
-from leadhub.models import Activity, Company, Lead, LeadExternalId, LeadField, Outcome, StageChange
+from leadhub.models import Activity, Company, Lead, LeadExternalId, LeadField, LeadImport, Outcome, StageChange
 from qualification.models import ActivityRollup, PendingRescore
 from tests.factories import LeadFactory
 
@@ -309,3 +309,46 @@ def test_import_activities_command(tmp_path):
     assert "Imported 4 rows" in out and "2 created, 0 updated, 0 already recorded, 2 rejected" in out
     out = run("import_activities", path, *args)
     assert "0 created, 0 updated, 2 already recorded, 2 rejected" in out
+
+
+def test_activity_import_pages_upload_map_preview_and_import(client, marketer, django_capture_on_commit_callbacks):
+    lead = LeadFactory(email="ann@acme.com")
+    LeadExternalId.objects.create(lead=lead, source="crm", external_id="00Q1")
+    client.force_login(marketer)
+    page = client.get("/activities/import/")
+    assert "Import activities from a CSV file" in page.content.decode()
+    upload = SimpleUploadedFile("activities.csv", ACTIVITIES.encode())
+    response = client.post("/activities/import/", {"file": upload})
+    assert response.status_code == 302
+    detail = response["Location"]
+    page = client.get(detail).content.decode()
+    assert "Map the columns to activity fields" in page and "Property minutes" in page
+    form = {"key": "external_id", "source": "crm", "col_0": "lead_external_id", "col_1": "kind", "col_2": "occurred_at"}
+    form.update({"col_3": "properties.minutes", "col_4": "external_id", "channel": "import"})
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(detail, form).status_code == 302
+    page = client.get(detail).content.decode()
+    # The preview maps the kinds' raw values: "Page Visited on Website" is offered for mapping.
+    assert "New activities" in page and "Page Visited on Website becomes" in page
+    job = LeadImport.objects.get()
+    values = {"values": "1"}
+    for n, (raw, *_rest) in enumerate(job.column_stats["1"]["values"]):
+        values[f"v_1_{n}"] = {"Page Visited on Website": "page_view", "Teleportation": ""}.get(raw, "")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(detail, values).status_code == 302
+    job.refresh_from_db()
+    assert (job.new_count, job.invalid_count) == (2, 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"{detail}commit/")
+    page = client.get(detail).content.decode()
+    assert "Recorded" in page and "Already recorded" in page
+    assert Activity.objects.filter(lead=lead).count() == 2
+
+
+def test_the_mapping_page_says_when_it_uses_a_saved_mapping(client, marketer, preview):
+    preview("email,Beruf\nann@acme.com,CMO\n", fields=["email", "title"])
+    client.force_login(marketer)
+    response = client.post("/leads/import/", {"file": SimpleUploadedFile("again.csv", b"email,Beruf\nbob@acme.com,CTO\n")})
+    page = client.get(response["Location"]).content.decode()
+    assert "The columns are mapped as saved on " in page
+    assert LeadImport.objects.latest("pk").fields == ["email", "title"]
