@@ -321,7 +321,7 @@ def parse_activity_items(items):
                     problems["email"] = ["Enter a valid email address."]
         kind = item.get("kind")
         if "kind" not in problems and not isinstance(kind, str):
-            problems["kind"] = ["Expected text: a key, label or source value of an activity kind."]
+            problems["kind"] = ["This is not a valid activity kind: send text (the key, label or a source value of one)."]
         occurred_at = item.get("occurred_at")
         if "occurred_at" not in problems:
             occurred_at = _activity_time(occurred_at, problems, window)

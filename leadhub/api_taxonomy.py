@@ -9,6 +9,7 @@ from rest_framework import mixins, serializers, viewsets
 from . import taxonomy
 from .models import ActivityKind
 from .permissions import ModelPermissions
+from .validation import json_problem, text_problem
 
 
 class PropertySpecSerializer(serializers.Serializer):
@@ -36,6 +37,8 @@ class ActivityKindSerializer(serializers.ModelSerializer):
         fields = ["key", "label", "source_values", "properties", "negative", "active", "position"]
 
     def validate_properties(self, value):
+        if problem := json_problem([dict(spec) for spec in value]):
+            raise serializers.ValidationError(problem)
         # The same rules as the admin's text (duplicates, options only for a choice).
         properties = [{k: v for k, v in dict(spec).items() if k != "options" or v} for spec in value]
         for spec in properties:
@@ -47,7 +50,16 @@ class ActivityKindSerializer(serializers.ModelSerializer):
         return properties
 
     def validate_source_values(self, value):
+        if problem := json_problem(value):
+            raise serializers.ValidationError(problem)
+        if any("\n" in v or "\r" in v for v in value):
+            raise serializers.ValidationError("One value per item, without line breaks.")
         return taxonomy.parse_source_values("\n".join(value))
+
+    def validate_label(self, value):
+        if problem := text_problem(value):
+            raise serializers.ValidationError(problem)
+        return value
 
     def validate(self, attrs):
         entry = ActivityKind(pk=self.instance.pk if self.instance else None)

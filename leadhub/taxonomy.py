@@ -267,12 +267,25 @@ def _number(value):
 
 @dataclass
 class KindCatalog:
-    """The activity kinds as one batch sees them: read once (`activity_kinds()`), then every
-    item is a dictionary lookup (the ingest budget is thousands of activities a second)."""
+    """The activity kinds as a batch sees them (`activity_kinds()`): every item is then a
+    dictionary lookup (the ingest budget is thousands of activities a second). A copy kept by
+    the process may be a few seconds old: a kind it does not know is looked up again in the
+    table before it is refused, so a kind created a moment ago is accepted at once."""
 
     table: dict[str, str]
     declared: dict[str, dict[str, dict[str, Any]]]
     keys: list[str] = field(default_factory=list)
+    fresh: bool = True
+
+    def _lookup(self, raw_kind):
+        key = self.table.get(raw_kind)  # the usual case: the key itself
+        if key is None:
+            key = self.table.get(_norm(raw_kind))
+        if key is None and not self.fresh:
+            current = _read_activity_kinds()
+            self.table, self.declared, self.keys, self.fresh = current.table, current.declared, current.keys, True
+            key = self.table.get(_norm(raw_kind))
+        return key
 
     def check(self, raw_kind, properties) -> tuple[str | None, Mapping[str, Any], dict[str, list[str]]]:
         """(kind key, properties with declared values normalised, {field: [problem]}).
@@ -281,7 +294,7 @@ class KindCatalog:
         one, stored as a number), text is text (numbers are stored as text), a choice is one
         of its options (any case; stored as declared). Null counts as not sent. Undeclared
         properties are kept as sent; rules cannot test them."""
-        key = self.table.get(_norm(raw_kind)) if isinstance(raw_kind, str) and raw_kind.strip() else None
+        key = self._lookup(raw_kind) if isinstance(raw_kind, str) and raw_kind.strip() else None
         if key is None:
             shown = raw_kind if isinstance(raw_kind, str) and len(raw_kind) <= 40 and not text_problem(raw_kind) else "this value"
             return (
@@ -304,6 +317,9 @@ class KindCatalog:
             if value is None:
                 continue
             kind = spec["type"]
+            # The usual cases first: text sent as text, a number as a whole JSON number.
+            if (kind == "text" and type(value) is str) or (kind == "number" and type(value) is int):
+                continue
             if kind == "number":
                 number = _number(value)
                 if number is None:
@@ -342,7 +358,13 @@ def _shown(value):
 
 
 def activity_kinds():
-    """The activity kinds for one batch (one query)."""
+    """The activity kinds for a batch: the copy the process keeps (LABEL_SECONDS; forgotten
+    when this process saves a kind), read again on a kind it does not know."""
+    catalog = kept("activity_kind", "catalog", lambda model: _read_activity_kinds())
+    return KindCatalog(table=catalog.table, declared=catalog.declared, keys=catalog.keys, fresh=False)
+
+
+def _read_activity_kinds():
     rows = list(ActivityKind.objects.values_list("key", "label", "source_values", "properties"))
     table = {}
     for key, label_, values, _ in rows:

@@ -124,7 +124,9 @@ def test_a_marketer_adds_a_channel_with_one_source_value_per_line(client, market
     client.force_login(marketer)
     response = client.post(
         admin_url(Channel, "add"),
-        channel_form(key="partner_site", label="Partner websites", source_values_text="Partner site\n\n partner  SITE \nAffiliate"),
+        channel_form(
+            key="partner_site", label="Partner websites", source_values_text="Partner site\n\n partner  SITE \nAffiliate"
+        ),
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert Channel.objects.get(key="partner_site").source_values == ["Partner site", "Affiliate"]
@@ -297,9 +299,10 @@ def test_every_api_role_lists_the_activity_kinds(role):
 def test_marketing_creates_and_changes_kinds_and_integrations_may_not(integration_api, marketer):
     new = {"key": "chat_message", "label": "Chat message", "properties": [{"key": "words", "type": "number"}]}
     assert integration_api.post("/api/activity-kinds/", new, format="json").status_code == 403
-    assert make_user(None, username="nobody") and token_client(make_user(None, username="nobody2")).get(
-        "/api/activity-kinds/"
-    ).status_code == 403
+    assert (
+        make_user(None, username="nobody")
+        and token_client(make_user(None, username="nobody2")).get("/api/activity-kinds/").status_code == 403
+    )
     api = token_client(marketer)
     created = api.post("/api/activity-kinds/", new, format="json")
     assert created.status_code == 201, created.data

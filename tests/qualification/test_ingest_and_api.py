@@ -124,7 +124,8 @@ def test_rollups_and_last_activity_after_many_batches_equal_a_rebuild_from_the_r
                     "email": rng.choice(leads).email,
                     "kind": rng.choice(["page_view", "webinar_attended"]),
                     "occurred_at": at,
-                    "properties": rng.choice([{}, {"minutes": 10}, {"minutes": 45.5}, {"minutes": "45"}, {"minutes": True}]),
+                    # minutes is a declared number: text holding one is stored as the number; null counts as not sent.
+                    "properties": rng.choice([{}, {"minutes": 10}, {"minutes": 45.5}, {"minutes": "45"}, {"minutes": None}]),
                     "source": "crm",
                     "external_id": f"x{len(sent)}",
                 }

@@ -43,6 +43,7 @@ def routes():
             elif isinstance(entry, URLPattern):
                 if "format" in pattern or "<path:" in pattern:
                     continue
+                pattern = re.sub(r"\(\?P<key>[^)]*\)", "<key>", pattern)  # /api/activity-kinds/{key}/
                 route = prefix + re.sub(r"\(\?P<pk>[^)]*\)", "<pk>", pattern).replace("^", "").replace("$", "").replace("\\", "")
                 yield f"{namespace}{entry.name}", "/" + route.replace("<int:pk>", "<pk>")
 
@@ -58,6 +59,7 @@ def world(db):
 
 
 def url_for(route, world):
+    route = route.replace("<key>", "page_view")
     if "<pk>" not in route:
         return route
     if route.startswith(("/queue/notices/",)):
