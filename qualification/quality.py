@@ -36,6 +36,7 @@ from .quality_labels import LABELS, SHORT, Labels, Period, labels
 PG_PARTS = 4  # id lists scored in parallel parts on PostgreSQL
 SQLITE_CHUNK = 2000  # ids per statement on SQLite (its parameter limit)
 FIT_BITS, ENGAGEMENT_BITS = 30, 8  # rules per probe: an int4 of fit bits; engagement products within bigint
+RULE_SAMPLE = 50_000  # per-rule firing on at most this many labelled leads (a fixed, seeded sample)
 
 
 @dataclass
@@ -46,7 +47,8 @@ class Scored:
     fit: np.ndarray  # tenths
     grade: np.ndarray  # "A".."D"
     qualifies: np.ndarray  # the model's MQL rule: threshold, grade, required fields
-    fired: dict  # {(kind, rule id): bool array}
+    fired: dict  # {(kind, rule id): bool array}, over the leads `sample` picks
+    sample: np.ndarray | None = None  # indexes of the leads per-rule firing was computed on (None: all)
 
 
 def _parts(ids: np.ndarray) -> list[Leads]:
@@ -112,6 +114,14 @@ def _probes(spec: engine.ModelSpec) -> list[tuple[engine.ModelSpec, list, list]]
     return out
 
 
+def rule_sample(n: int) -> np.ndarray | None:
+    """Which of n labelled leads per-rule firing is computed on: all (None) up to RULE_SAMPLE,
+    else RULE_SAMPLE of them drawn with a fixed seed (the same leads on every run)."""
+    if n <= RULE_SAMPLE:
+        return None
+    return np.sort(np.random.default_rng(16).choice(n, RULE_SAMPLE, replace=False))
+
+
 def score(spec: engine.ModelSpec, ids: np.ndarray, as_of: datetime, with_rules: bool = True) -> Scored:
     """Score the leads `ids` (ascending) under `spec` as of `as_of`, without writing. Leads
     holding the published model's scores of that day start from them (see _run)."""
@@ -136,12 +146,16 @@ def score(spec: engine.ModelSpec, ids: np.ndarray, as_of: datetime, with_rules: 
             total[at] = [r[2] for r in rows]
             grade[at] = [r[3] for r in rows]
             required[at] = [bool(r[4]) for r in rows]
+        sample = rule_sample(n) if with_rules else None
+        probed = ids if sample is None else ids[sample]
         if with_rules:
+            probe_parts = _parts(probed)
             for probe, fit_rules, engagement_rules in _probes(spec):
-                rows = _run(probe, today, parts, "s.id, s.fit, s.eng")
+                rows = _run(probe, today, probe_parts, "s.id, s.fit, s.eng")
                 got = np.array([r[0] for r in rows], dtype=np.int64)
-                at = np.searchsorted(ids, got)
-                fit_bits, eng_bits = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+                at = np.searchsorted(probed, got)
+                m = len(probed)
+                fit_bits, eng_bits = np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64)
                 if rows:
                     fit_bits[at] = [int(r[1]) for r in rows]
                     eng_bits[at] = [int(r[2]) for r in rows]
@@ -150,7 +164,7 @@ def score(spec: engine.ModelSpec, ids: np.ndarray, as_of: datetime, with_rules: 
                 for i, rule in enumerate(engagement_rules):
                     fired[("engagement", rule.id)] = (eng_bits >> i) & 1 == 1
     qualifies = (total >= spec.threshold) & np.isin(grade, grades) & required
-    return Scored(total=total, fit=fit, grade=grade, qualifies=qualifies, fired=fired)
+    return Scored(total=total, fit=fit, grade=grade, qualifies=qualifies, fired=fired, sample=sample)
 
 
 # --- bands that follow the model ------------------------------------------------------------
@@ -299,11 +313,15 @@ def report(model: ScoringModel, period: Period, now: datetime | None = None, lab
     out["bands"] = [_group_json(g) for g in stats.bands(points, y, score_bands(model.mql_threshold))]
     out["grades"] = [_group_json(g) for g in stats.bands(scored.fit / 10.0, y, grade_bands(model))]
     out["rules"] = _rule_rows(spec, scored, y)
+    out["rules_n"] = labelled.n if scored.sample is None else len(scored.sample)
+    out["rules_positives"] = labelled.positives if scored.sample is None else int(y[scored.sample].sum())
     out["verdict"] = verdict(out)
     return out
 
 
 def _rule_rows(spec: engine.ModelSpec, scored: Scored, y: np.ndarray) -> list[dict]:
+    if scored.sample is not None:
+        y = y[scored.sample]
     positives, negatives = int(y.sum()), int(len(y) - y.sum())
     yb = y.astype(bool)
     rows = []

@@ -109,13 +109,9 @@ def _day(expr: str, is_date: bool = False) -> str:
     return f"CAST(julianday({expr}) - 2440587.5 AS INTEGER)"
 
 
-def _base_sql(period: Period) -> SQL:
-    sql = SQL().add(
-        f"SELECT l.id AS id, l.stage AS stage, {_day('l.created_at')} AS created_day FROM {LEAD} l"
-        " WHERE l.created_at >= %s AND l.created_at < %s",
-        db_datetime(period.start),
-        db_datetime(period.end),
-    )
+def _period_where(period: Period) -> SQL:
+    """The conditions on a lead `l` of the period and its filters."""
+    sql = SQL().add("l.created_at >= %s AND l.created_at < %s", db_datetime(period.start), db_datetime(period.end))
     if period.channel:
         sql.add(" AND l.source = %s", period.channel)
     if period.campaign:
@@ -130,9 +126,37 @@ def _base_sql(period: Period) -> SQL:
     return sql
 
 
+def _candidates_sql(period: Period, today: int) -> SQL:
+    """The leads that may have a label, a superset found through small sets and indexes (the
+    period may hold a million leads, most of them still open): for acceptance, those an SDR
+    decided on after MQL; for outcome, those with an Outcome row, a move to won, lost or
+    disqualified, disqualified now, or created at least the horizon ago (a lead's start is
+    never before its creation, so no other lead's horizon has passed)."""
+    if period.label == ACCEPTANCE:
+        return SQL().add(
+            f"SELECT sc.lead_id AS id FROM {STAGES} sc WHERE sc.to_stage IN ('sal', 'nurture', 'disqualified') AND sc.from_stage = 'mql'"
+        )
+    cutoff = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=today - int(period.horizon_days) + 1)
+    return SQL().add(
+        f"SELECT oc.lead_id AS id FROM {OUTCOME_TABLE} oc"
+        f" UNION SELECT sc.lead_id FROM {STAGES} sc WHERE sc.to_stage IN ('won', 'lost', 'disqualified')"
+        f" UNION SELECT l.id FROM {LEAD} l WHERE l.stage = 'disqualified'"
+        f" UNION SELECT l.id FROM {LEAD} l WHERE l.created_at >= %s AND l.created_at < %s",
+        db_datetime(period.start),
+        db_datetime(min(cutoff, period.end)),
+    )
+
+
 def labels_sql(period: Period, now: datetime) -> SQL:
-    """SELECT id, y (1, 0 or NULL for left out) for the period's leads, ordered by id."""
-    sql = SQL().add("WITH b AS (").extend(_base_sql(period)).add(")")
+    """SELECT id, y (1, 0 or NULL for left out) for the period's leads that may have a label
+    (_candidates_sql), ordered by id."""
+    today = (now.astimezone(UTC).date() - date(1970, 1, 1)).days
+    sql = SQL().add("WITH c AS (").extend(_candidates_sql(period, today)).add(")")
+    sql.add(
+        f", b AS (SELECT l.id AS id, l.stage AS stage, {_day('l.created_at')} AS created_day FROM {LEAD} l"
+        " WHERE l.id IN (SELECT c.id FROM c) AND "
+    )
+    sql.extend(_period_where(period)).add(")")
     sql.add(
         f", m AS (SELECT sc.lead_id AS lead_id, MIN({_day('sc.at')}) AS day FROM {STAGES} sc JOIN b ON b.id = sc.lead_id"
         " WHERE sc.to_stage = 'mql' GROUP BY sc.lead_id)"
@@ -159,7 +183,6 @@ def labels_sql(period: Period, now: datetime) -> SQL:
         f", q AS (SELECT DISTINCT sc.lead_id AS lead_id FROM {STAGES} sc JOIN b ON b.id = sc.lead_id WHERE sc.to_stage = 'disqualified')"
     )
     horizon = int(period.horizon_days)
-    today = (now.astimezone(UTC).date() - date(1970, 1, 1)).days
     start = "COALESCE(m.day, b.created_day)"
     sql.add(
         " SELECT b.id, CASE"
@@ -173,6 +196,14 @@ def labels_sql(period: Period, now: datetime) -> SQL:
     return sql
 
 
+def period_count(period: Period) -> int:
+    """How many leads the period (with its filters) holds."""
+    sql = SQL().add(f"SELECT COUNT(*) FROM {LEAD} l WHERE ").extend(_period_where(period))
+    with connection.cursor() as cursor:
+        cursor.execute(sql.text, sql.params)
+        return cursor.fetchone()[0]
+
+
 def labels(period: Period, now: datetime | None = None) -> Labels:
     """The labelled leads of `period` (see the module docstring), as of `now`."""
     now = now or timezone.now()
@@ -183,4 +214,4 @@ def labels(period: Period, now: datetime | None = None) -> Labels:
     kept = [(pk, y) for pk, y in rows if y is not None]
     ids = np.fromiter((pk for pk, _ in kept), dtype=np.int64, count=len(kept))
     y = np.fromiter((y for _, y in kept), dtype=np.int8, count=len(kept))
-    return Labels(period=period, ids=ids, y=y, left_out=len(rows) - len(kept))
+    return Labels(period=period, ids=ids, y=y, left_out=period_count(period) - len(kept))

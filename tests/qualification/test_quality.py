@@ -151,3 +151,20 @@ def test_backtest_equals_publishing_the_draft_and_measuring(world):
     assert out["draft"]["mql"]["recall"] == round(100 * (selected & positives).sum() / positives.sum(), 1)
     assert out["draft"]["mql"]["missed"] == int((~selected & positives).sum())
     assert out["worse"] is True and "worse than the published model" in out["verdict"]
+
+
+def test_rule_firing_on_a_fixed_sample_when_there_are_many_leads(world, monkeypatch):
+    model, _ = world
+    monkeypatch.setattr(quality, "RULE_SAMPLE", 25)
+    spec = selectors.snapshot(model)
+    got = labels(PERIOD, NOW)
+    scored = quality.score(spec, got.ids, PERIOD.as_of(NOW))
+    assert len(scored.sample) == 25 and list(scored.sample) == sorted(scored.sample)
+    for index, pk in enumerate(got.ids[scored.sample].tolist()):
+        result = engine.score(selectors.lead_facts(Lead.objects.get(pk=pk)), spec, PERIOD.as_of(NOW))
+        gave = {(c.kind, c.rule_id) for c in result.contributions if c.points != 0}
+        for key, fired in scored.fired.items():
+            assert bool(fired[index]) == (key in gave), (pk, key)
+    out = quality.report(model, PERIOD, now=NOW)
+    assert out["rules_n"] == 25 and out["n"] == 80
+    assert sum(r["fired"] for r in out["rules"][:1]) <= 25
