@@ -45,7 +45,7 @@ def messages(job):
     return {r.line: r.message for r in ImportRow.objects.filter(job=job, outcome="rejected")}
 
 
-def test_numbers_beyond_their_column_are_rejected_in_the_preview_naming_the_limit(preview, django_capture_on_commit_callbacks):
+def test_numbers_beyond_their_column_are_left_out_in_the_preview_naming_the_limit(preview, django_capture_on_commit_callbacks):
     data = (
         HEADER
         + "a@acme.com,A,Acme,3000000000,\nb@beta.com,B,Beta,,99999999999999.99\nc@gamma.com,C,Gamma,2147483647,9999999999999.99\n"
@@ -53,14 +53,32 @@ def test_numbers_beyond_their_column_are_rejected_in_the_preview_naming_the_limi
 
     job = preview(data)
 
+    # A bad optional value is left out and counted; the row still comes in.
     assert job.status == ImportStatus.PREVIEWED
-    assert (job.new_count, job.invalid_count) == (1, 2)
-    found = messages(job)
+    assert (job.new_count, job.invalid_count) == (3, 0)
+    found = {r.line: r.message for r in ImportRow.objects.filter(job=job, outcome="warning")}
     assert "more than 2,147,483,647" in found[2]
     assert "more than 9,999,999,999,999.99" in found[3]
     job = commit(job, django_capture_on_commit_callbacks)
     assert job.status == ImportStatus.DONE
-    assert (job.created_count, job.rejected_count) == (1, 2)
+    assert (job.created_count, job.rejected_count) == (3, 0)
+    assert sorted(Company.objects.values_list("employee_count", flat=True), key=str) == [2147483647, None, None]
+    assert Company.objects.get(name="Beta").annual_revenue is None
+
+
+def test_numbers_beyond_their_column_reject_the_row_when_the_import_says_so(django_capture_on_commit_callbacks):
+    data = (HEADER + "a@acme.com,A,Acme,3000000000,\nc@gamma.com,C,Gamma,2147483647,9999999999999.99\n").encode()
+    job = imports.import_upload(uploaded_file=SimpleUploadedFile("leads.csv", data), by=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        imports.import_set_mapping(
+            job=job, fields=job.fields, channel="event", campaign="fair", options={**(job.options or {}), "bad_cells": "reject"}
+        )
+    job.refresh_from_db()
+
+    assert (job.new_count, job.invalid_count) == (1, 1)
+    assert "more than 2,147,483,647" in messages(job)[2]
+    job = commit(job, django_capture_on_commit_callbacks)
+    assert (job.created_count, job.rejected_count) == (1, 1)
     assert list(Company.objects.values_list("employee_count", flat=True)) == [2147483647]
 
 
