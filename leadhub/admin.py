@@ -31,6 +31,7 @@ class CompanyAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        search.refresh_search_text(company_ids=[obj.pk])
         if change:  # a company's facts are part of its leads' fit
             services.rescore_after_commit(Lead.objects.filter(company=obj).values_list("pk", flat=True))
 
@@ -101,6 +102,7 @@ class LeadAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         obj.email = normalize_email(obj.email)
         super().save_model(request, obj, form, change)
+        search.refresh_search_text([obj.pk])
         services.rescore_after_commit([obj.pk])
 
     def get_readonly_fields(self, request, obj=None):

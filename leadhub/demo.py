@@ -38,6 +38,7 @@ from .demo_data import (  # noqa: F401
     TITLES,
 )
 from .models import Activity, Company, Lead
+from .search import refresh_search_text
 
 
 def _weighted(rng, weights):
@@ -145,6 +146,7 @@ LEAD_FIELDS = [
     "last_activity_at",
     "created_at",
     "updated_at",
+    "attributes",
 ]
 ACTIVITY_FIELDS = ["lead_id", "kind", "occurred_at", "properties", "source", "external_id", "created_at"]
 
@@ -177,6 +179,7 @@ def seed_leads(*, leads, activities_per_lead=4.0, seed=7, progress=None, chunk_s
     channel_weights = list(CHANNEL_WEIGHTS.values())
     kinds, kind_weights = list(ACTIVITY_WEIGHTS), list(ACTIVITY_WEIGHTS.values())
     ekinds, ekind_weights = list(ENGAGED_WEIGHTS), list(ENGAGED_WEIGHTS.values())
+    no_attributes = "{}" if connection.vendor == "postgresql" else {}  # COPY takes JSON text
     made = 0
     total_activities = 0
     seen_emails = set()
@@ -253,10 +256,12 @@ def seed_leads(*, leads, activities_per_lead=4.0, seed=7, progress=None, chunk_s
                     last_at,
                     created,
                     created,
+                    no_attributes,
                 )
             )
         with transaction.atomic():
             lead_writer.write(lead_rows)
+            refresh_search_text([row[0] for row in lead_rows])
             if connection.vendor != "postgresql":
                 activity_rows = [(*row[:3], json.loads(row[3]), *row[4:]) for row in activity_rows]
             activity_writer.write(activity_rows)

@@ -25,6 +25,7 @@ from .db import retry_on_conflict
 from .errors import ValidationFailed
 from .merge import MERGE_PERMISSION, lead_merge, merge_order  # noqa: F401 (the admin's and the API's names)
 from .models import Activity, Company, Lead, LeadAlias
+from .search import refresh_search_text
 from .sql import db_datetime, rows_cte
 from .sql import execute as sql_execute
 
@@ -88,6 +89,7 @@ def company_for_email(email: str, *, company_fields: Mapping[str, Any] | None = 
             setattr(company, key, company_fields[key])
         if changed:
             company.save(update_fields=changed)
+            refresh_search_text(company_ids=[company.pk] if "name" in changed else [])
     return company
 
 
@@ -142,6 +144,7 @@ def upsert_lead(*, email: str, company: Mapping[str, Any] | None = None, **field
             profile_changed = True
     if profile_changed:
         hooks.facts_changed([lead.pk])
+        refresh_search_text([lead.pk])
     if created:
         lead.possible_duplicate_ids = list(
             Lead.objects.with_canonical_email()

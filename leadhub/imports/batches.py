@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ..hooks import facts_changed
 from ..models import Company, ImportOutcome, ImportRow, Lead, LeadAlias
+from ..search import refresh_search_text
 from ..services import canonical_email, email_domain, is_free_mail
 from .rows import ParsedRow
 
@@ -152,6 +153,7 @@ def commit_batch(job_id, batch):
     valid = [row for row in batch if not row.error]
     plans, company_facts = plan_batch(valid)
     ids = write_batch(plans, company_facts)
+    refresh_search_text(ids.values(), company_ids=Company.objects.filter(domain__in=company_facts["changed"]).values("pk"))
     outcome = {"new": ImportOutcome.CREATED, "update": ImportOutcome.UPDATED, "unchanged": ImportOutcome.UNCHANGED}
     rows = [
         ImportRow(
