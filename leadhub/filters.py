@@ -234,13 +234,14 @@ class LeadFilter(django_filters.FilterSet):
     def _ordering(self, queryset, name, value):
         return queryset  # applied in filter_queryset, after the search rank
 
-    def sort_keys(self):
+    def sort_keys(self, queryset=None):
         """The list's order as keyset keys: the search rank when searching, the chosen sort (or
-        newest first), then the id. Valid forms only."""
+        newest first), then the id. Valid forms only. (A broad search has no similarity key:
+        leadhub.search.)"""
         chosen = self.form.cleaned_data.get("ordering") or ""
         searching = bool(search_words(self.form.cleaned_data.get("q") or ""))
         keys = [SortKey("search_tier", False, IntegerField())] if searching else []
-        if searching and not chosen:
+        if searching and not chosen and not getattr((self.qs if queryset is None else queryset).query, "search_broad", False):
             keys.append(SortKey("search_similarity", True, IntegerField()))
         descending = chosen.startswith("-") or not chosen
         for name in SORTS[chosen.lstrip("-") or "created"]:
@@ -278,7 +279,7 @@ class LeadFilter(django_filters.FilterSet):
         conditions = {k: v for k, v in conditions.items() if v not in (None, "")}
         if conditions:
             queryset = queryset.filter(pk__in=Handoff.objects.filter(handoff_q(**conditions)).values("lead_id"))
-        keys = self.sort_keys()
+        keys = self.sort_keys(queryset)
         if any(key.name == "last_activity_sort" for key in keys):
             queryset = with_sort_columns(queryset)
         return queryset.order_by(*pagination.order_by(keys))

@@ -18,6 +18,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from django.core.exceptions import EmptyResultSet
 from django.db.models import BooleanField, Expression, F, Q, Value
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
@@ -172,6 +173,62 @@ def _values(row, keys):
     return out
 
 
+@dataclass(frozen=True)
+class Tiers:
+    """A first sort key with a few values (a search's rank: 0 exact, 1 prefix, 2 other), each
+    with a condition that selects its rows without computing the key, so a page reads one tier
+    at a time: the small tiers from their own indexes, the large last one from the index of the
+    keys that follow (stopping after a page of rows) instead of ranking every match first.
+    Put on a queryset with `tiered(queryset, tiers)`."""
+
+    key: str
+    conditions: tuple  # Q per tier value 0, 1, ...
+
+
+def _is_postgresql():
+    from django.db import connection
+
+    return connection.vendor == "postgresql"
+
+
+def tiered(queryset, tiers):
+    queryset = queryset.all()
+    queryset.query.keyset_tiers = tiers  # Query.clone copies its __dict__: it stays with filters
+    return queryset
+
+
+def _tiered_rows(queryset, keys, tiers, values, backwards, limit):
+    """Up to `limit` rows after (before) `values` in the order of `keys`, in two statements
+    whatever the data: the ids of each tier's first `limit` rows (one UNION ALL, each part read
+    from its own index in its own order), then those rows, put in order here."""
+    from django.db import connection
+
+    rest = keys[1:]
+    start = values[0] if values is not None else (len(tiers.conditions) - 1 if backwards else 0)
+    parts, params = [], []
+    for tier, condition in enumerate(tiers.conditions):
+        if (tier < start) if not backwards else (tier > start):
+            continue
+        part = queryset.filter(condition)
+        if values is not None and tier == start:
+            part = part.filter(after(rest, values[1:], backwards))
+        try:
+            sql, part_params = part.order_by(*order_by(rest, backwards)).values_list("pk")[:limit].query.sql_with_params()
+        except EmptyResultSet:
+            continue
+        parts.append(f"({sql})")
+        params.extend(part_params)
+    if not parts:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        ids = [row[0] for row in cursor.fetchall()]
+    rows = list(queryset.filter(pk__in=ids).order_by())
+    for key in reversed(keys):  # stable sorts, the last key first
+        rows.sort(key=lambda row, name=key.name: getattr(row, name), reverse=key.descending != backwards)
+    return rows[:limit]
+
+
 def keyset_page(queryset, keys, cursor=None, per_page=PER_PAGE):
     """One page of `queryset` in the order of `keys` (the last key must be unique, e.g. the id).
 
@@ -179,10 +236,14 @@ def keyset_page(queryset, keys, cursor=None, per_page=PER_PAGE):
     Raises BadCursor for one that is not. Reads per_page + 1 rows: the extra one says whether
     there is a page beyond."""
     values, backwards = decode_cursor(cursor, keys) if cursor else (None, False)
-    page_qs = queryset
-    if values is not None:
-        page_qs = page_qs.filter(after(keys, values, backwards))
-    rows = list(page_qs.order_by(*order_by(keys, backwards))[: per_page + 1])
+    tiers = getattr(queryset.query, "keyset_tiers", None)
+    if tiers and keys[0].name == tiers.key and _is_postgresql():
+        rows = _tiered_rows(queryset, keys, tiers, values, backwards, per_page + 1)
+    else:
+        page_qs = queryset
+        if values is not None:
+            page_qs = page_qs.filter(after(keys, values, backwards))
+        rows = list(page_qs.order_by(*order_by(keys, backwards))[: per_page + 1])
     more = len(rows) > per_page
     rows = rows[:per_page]
     if backwards:

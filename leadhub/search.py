@@ -28,6 +28,8 @@ from django.db import connection
 from django.db.models import Case, F, FloatField, Func, IntegerField, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast
 
+from . import pagination
+
 # Accented letter -> plain letter, applied after lowercasing. Migration 0013 writes the same
 # table into the database function; tests hold the two equal. Changing it needs a migration that
 # redefines the function and rewrites the search table.
@@ -43,6 +45,9 @@ _FOLD_TABLE = str.maketrans(FOLD_FROM, FOLD_TO)
 WORD_ANYWHERE = 3
 MAX_WORDS = 8
 MAX_WORD_LENGTH = 100
+# A search matching more leads than this is "broad": ranking every match by similarity would read
+# them all, so its pages list exact, then prefix matches, then the rest in the list's own order.
+BROAD = 2_000
 
 
 def fold(text):
@@ -163,15 +168,32 @@ def search_leads(queryset, text):
     for word in terms:
         condition &= Q(search_text__document__contains=_pattern(word))
     phrase = " ".join(terms)
-    return queryset.filter(condition).annotate(
-        search_tier=Case(
-            When(Q(search_text__email=phrase) | Q(search_text__name=phrase), then=Value(0)),
-            When(Q(search_text__email__startswith=phrase) | Q(search_text__name__startswith=phrase), then=Value(1)),
-            default=Value(2),
-            output_field=IntegerField(),
-        ),
-        search_similarity=_similarity(phrase),
+    exact = Q(search_text__email=phrase) | Q(search_text__name=phrase)
+    prefix = Q(search_text__email__startswith=phrase) | Q(search_text__name__startswith=phrase)
+    broad = _matches_more_than(terms, BROAD)
+    queryset = queryset.filter(condition).annotate(
+        search_tier=Case(When(exact, then=Value(0)), When(prefix, then=Value(1)), default=Value(2), output_field=IntegerField()),
+        search_similarity=Value(0, output_field=IntegerField()) if broad else _similarity(phrase),
     )
+    if broad:
+        # Pages read tier by tier (leadhub.pagination.Tiers): exact and prefix matches from the
+        # name and email indexes, then the rest in the list's own order, a page at a time.
+        queryset = pagination.tiered(
+            queryset, pagination.Tiers("search_tier", (exact, prefix & Q(search_tier=1), Q(search_tier=2)))
+        )
+    queryset.query.search_broad = broad
+    return queryset
+
+
+def _matches_more_than(terms, limit):
+    """True when more than `limit` leads match: one query reading at most limit + 1 rows of the
+    search table (the trigram index narrows them on PostgreSQL)."""
+    from .models import LeadSearch
+
+    condition = Q()
+    for word in terms:
+        condition &= Q(document__contains=_pattern(word))
+    return LeadSearch.objects.filter(condition)[: limit + 1].count() > limit
 
 
 def _similarity(phrase):

@@ -107,5 +107,13 @@ class Migration(migrations.Migration):
             model_name="leadsearch",
             index=GinIndex(OpClass(F("document"), name="gin_trgm_ops"), name="leadsearch_document_trgm"),
         ),
+        AddIndexConcurrently(
+            model_name="leadsearch",
+            index=models.Index(fields=["name"], opclasses=["text_pattern_ops"], name="leadsearch_name_prefix"),
+        ),
+        AddIndexConcurrently(
+            model_name="leadsearch",
+            index=models.Index(fields=["email"], opclasses=["text_pattern_ops"], name="leadsearch_email_prefix"),
+        ),
         RemoveIndexConcurrently(model_name="lead", name="lead_search_trgm"),
     ]

@@ -23,6 +23,9 @@ class LeadSearch(models.Model):
         indexes = [
             # Every word of a search is a LIKE '%word%' on the document; PostgreSQL only.
             GinIndex(OpClass(F("document"), name="gin_trgm_ops"), name="leadsearch_document_trgm"),
+            # Exact and prefix matches of a full name or email: a broad search's first tiers.
+            models.Index(fields=["name"], opclasses=["text_pattern_ops"], name="leadsearch_name_prefix"),
+            models.Index(fields=["email"], opclasses=["text_pattern_ops"], name="leadsearch_email_prefix"),
         ]
 
     def __str__(self):
