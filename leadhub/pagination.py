@@ -25,6 +25,8 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 COUNT_CAP = 10_000
+# How long a list's count may take on PostgreSQL before the planner's estimate stands in for it.
+COUNT_BUDGET_MS = 100
 PER_PAGE = 50
 # What a cursor may look like on the wire (the API schema says the same): URL-safe base64.
 CURSOR_PATTERN = r"^[A-Za-z0-9_=-]{0,800}$"  # empty: the first page
@@ -46,15 +48,53 @@ class SortKey:
 class Count:
     value: int
     capped: bool  # True: there are more than `value` rows
+    estimated: bool = False  # True: the planner's estimate, the count took longer than its budget
 
     def __str__(self):
+        if self.estimated:
+            return f"about {self.value:,}" if not self.capped else f"more than {self.value:,}"
         return f"more than {self.value:,}" if self.capped else f"{self.value:,}"
 
 
-def capped_count(queryset, cap=COUNT_CAP):
-    """How many rows `queryset` has, reading at most cap + 1 of them."""
-    found = queryset.order_by().values("pk")[: cap + 1].count()
+def capped_count(queryset, cap=COUNT_CAP, budget_ms=None):
+    """How many rows `queryset` has, reading at most cap + 1 of them.
+
+    On PostgreSQL the count also has a time budget (COUNT_BUDGET_MS): filters that match few of
+    the rows an index returns (a handoff condition, a grade and a score range) may read many rows
+    to find cap + 1 matches. Past the budget the count is the planner's estimate, said as such
+    (`estimated`), so a page never waits for its count."""
+    from django.db import OperationalError, connections, transaction
+
+    limited = queryset.order_by().values("pk")[: cap + 1]
+    connection = connections[queryset.db]
+    budget_ms = COUNT_BUDGET_MS if budget_ms is None else budget_ms
+    if connection.vendor != "postgresql" or not budget_ms:
+        found = limited.count()
+        return Count(min(found, cap), found > cap)
+    try:
+        with transaction.atomic(using=queryset.db):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT current_setting('statement_timeout'), set_config('statement_timeout', %s, true)",
+                    [f"{int(budget_ms)}ms"],
+                )
+                previous = cursor.fetchone()[0]
+            found = limited.count()
+            with connection.cursor() as cursor:  # the rest of an enclosing transaction keeps its own timeout
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != "57014":  # query_canceled
+            raise
+        estimate = _estimated_rows(queryset)
+        return Count(min(estimate, cap), estimate > cap, estimated=True)
     return Count(min(found, cap), found > cap)
+
+
+def _estimated_rows(queryset):
+    import json as _json
+
+    plan = _json.loads(queryset.order_by().values("pk").explain(format="json"))
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def encode_cursor(values, backwards=False):
@@ -300,6 +340,7 @@ class KeysetPagination(BasePagination):
             {
                 "count": self.count.value,
                 "count_capped": self.count.capped,
+                "count_estimated": self.count.estimated,
                 "next": self._link(self.page.next_cursor),
                 "previous": self._link(self.page.previous_cursor),
                 "results": data,
@@ -320,6 +361,10 @@ class KeysetPagination(BasePagination):
                 "count_capped": {
                     "type": "boolean",
                     "description": f"True when more than {COUNT_CAP:,} rows match (count is then {COUNT_CAP:,}).",
+                },
+                "count_estimated": {
+                    "type": "boolean",
+                    "description": "True when counting took too long and count is the database's estimate instead.",
                 },
                 "next": {
                     "type": "string",

@@ -243,3 +243,24 @@ def test_next_links_keep_the_filters_and_the_sort(client, manager, monkeypatch):
     link = response.content.decode().split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0]
     query = parse_qs(urlparse(link.replace("&amp;", "&")).query)
     assert query["source"] == ["event"] and query["ordering"] == ["-score"] and query["cursor"]
+
+
+@pytest.mark.postgres
+def test_a_count_that_takes_too_long_is_the_planners_estimate_said_as_such(client, manager, monkeypatch):
+    LeadFactory.create_batch(4)
+    slow = Lead.objects.extra(where=["pg_sleep(0.05) IS NOT NULL"])  # 50 ms a row: past a 60 ms budget
+    count = pagination.capped_count(slow, budget_ms=60)
+    assert count.estimated and count.value >= 1 and str(count).startswith("about")
+
+    quick = pagination.capped_count(Lead.objects.all(), budget_ms=60)
+    assert (quick.value, quick.capped, quick.estimated) == (4, False, False)
+    with connection.cursor() as cursor:  # the budget does not outlive the count
+        cursor.execute("SELECT pg_sleep(0.1), current_setting('statement_timeout')")
+        assert cursor.fetchone()[1] == "0"
+
+    monkeypatch.setattr(pagination, "capped_count", lambda queryset: pagination.Count(12_345, True, estimated=True))
+    client.force_login(manager)
+    body = client.get("/leads/").content.decode()
+    assert "an estimate: counting took too long" in body
+    api = token_client(manager).get("/api/leads/").json()
+    assert api["count_estimated"] is True
