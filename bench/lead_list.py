@@ -127,8 +127,7 @@ def page_statements(f, query):
         qs = f.qs
         pagination.keyset_page(qs, f.sort_keys(), query.get("cursor"))
         pagination.capped_count(qs)
-    skip = ("SAVEPOINT", "RELEASE", "ROLLBACK")
-    return [q["sql"] for q in captured.captured_queries if not q["sql"].lstrip().upper().startswith(skip)]
+    return [q["sql"] for q in captured.captured_queries if q["sql"].lstrip().upper().startswith(("SELECT", "WITH", "("))]
 
 
 def explain(path):
@@ -166,7 +165,12 @@ def drilldowns(cookies):
         for h in found:
             params = dict(parse_qsl(h.partition("?")[2]))
             day = params.get("mql_after") and params.get("mql_after") == params.get("mql_before")
-            kind = (tuple(sorted(params)), params.get("reached"), params.get("sla_state"), bool(day))
+            kind = (
+                params.get("reached"),
+                params.get("sla_state"),
+                bool(day),
+                *(name in params for name in ("rule", "rejection_reason", "handoff_owner", "in_cooldown", "handoff_grade")),
+            )
             if kind not in kinds:
                 kinds.add(kind)
                 links.append((f"drill-down from {page.strip('/')}: {h.partition('?')[2][:90]}", h))

@@ -12,8 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
-from handoff.models import Handoff
-from handoff.reports import handoff_q
+from handoff.reports import drilldown_leads
 
 from . import pagination
 from .choices import DefaultChannel, Grade, Stage
@@ -278,7 +277,7 @@ class LeadFilter(django_filters.FilterSet):
         conditions = {arg: self.form.cleaned_data.get(name) for name, arg in self.HANDOFF_PARAMS.items()}
         conditions = {k: v for k, v in conditions.items() if v not in (None, "")}
         if conditions:
-            queryset = queryset.filter(pk__in=Handoff.objects.filter(handoff_q(**conditions)).values("lead_id"))
+            queryset = drilldown_leads(queryset, conditions)
         keys = self.sort_keys(queryset)
         if any(key.name == "last_activity_sort" for key in keys):
             queryset = with_sort_columns(queryset)

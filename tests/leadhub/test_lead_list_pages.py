@@ -170,7 +170,7 @@ def test_a_broad_search_pages_exact_then_prefix_then_the_rest_in_the_lists_order
 
 def test_a_large_result_says_more_than_the_cap_instead_of_a_number(client, manager, monkeypatch):
     monkeypatch.setattr(pagination, "COUNT_CAP", 5)
-    monkeypatch.setattr(pagination.capped_count, "__defaults__", (5,))
+    monkeypatch.setattr(pagination.capped_count, "__defaults__", (5, None))
     LeadFactory.create_batch(7)
     client.force_login(manager)
     response = client.get("/leads/")
@@ -264,3 +264,28 @@ def test_a_count_that_takes_too_long_is_the_planners_estimate_said_as_such(clien
     assert "an estimate: counting took too long" in body
     api = token_client(manager).get("/api/leads/").json()
     assert api["count_estimated"] is True
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("inline", [5000, 0])  # a small cell: an id array; a big one: a semi-join bounded by the MQL date
+def test_a_drill_down_lists_exactly_the_leads_behind_the_cell(client, manager, monkeypatch, inline):
+    from handoff.models import HandoffStatus
+    from handoff.reports import scope
+    from tests.handoff.factories import HandoffFactory
+
+    monkeypatch.setattr(scope, "DRILLDOWN_IDS_INLINE", inline)
+    day = timezone.localdate() - timedelta(days=3)
+    at = scope.day_start(day) + timedelta(hours=10)
+    inside = [HandoffFactory(lead=LeadFactory(created_at=at - timedelta(days=i)), created_at=at) for i in range(3)]
+    HandoffFactory(lead=LeadFactory(created_at=at - timedelta(days=2)), created_at=at + timedelta(days=1))  # the next day
+    accepted = HandoffFactory(lead=LeadFactory(created_at=at), created_at=at, status=HandoffStatus.ACCEPTED)
+    inside.append(accepted)
+    client.force_login(manager)
+
+    page = client.get("/leads/", {"mql_after": day, "mql_before": day}).context["page"]
+    assert [lead.pk for lead in page] == [
+        h.lead_id for h in sorted(inside, key=lambda h: (h.lead.created_at, h.lead_id), reverse=True)
+    ]
+    sal = client.get("/leads/", {"mql_after": day, "mql_before": day, "reached": "sal"})
+    assert [lead.pk for lead in sal.context["page"]] == [accepted.lead_id]
+    assert list(client.get("/leads/", {"mql_after": day, "mql_before": day, "reached": "won"}).context["page"]) == []
