@@ -179,7 +179,9 @@ def search_leads(queryset, text):
         # Pages read tier by tier (leadhub.pagination.Tiers): exact and prefix matches from the
         # name and email indexes, then the rest in the list's own order, a page at a time.
         queryset = pagination.tiered(
-            queryset, pagination.Tiers("search_tier", (exact, prefix & Q(search_tier=1), Q(search_tier=2)))
+            # (plain conditions, not the rank's CASE: the planner estimates them, so it walks the
+            # sort index for the big last tier instead of reading all of it)
+            queryset, pagination.Tiers("search_tier", (exact, prefix & ~exact, ~prefix))
         )
     queryset.query.search_broad = broad
     return queryset
