@@ -167,8 +167,10 @@ def _active_users(request):
 
 class LeadFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
-    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
-    source = django_filters.MultipleChoiceFilter(choices=DefaultChannel.choices, label="DefaultChannel")
+    # distinct=False: no join to multiply rows, and DISTINCT would make PostgreSQL sort every match
+    # instead of walking the sort index (stage mql + channel paid: 0.5 s at 1M).
+    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices, distinct=False)
+    source = django_filters.MultipleChoiceFilter(choices=DefaultChannel.choices, label="DefaultChannel", distinct=False)
     campaign = django_filters.CharFilter(lookup_expr="iexact")
     owner = PersonFilter(queryset=_active_users, label="Owner", empty_label="Any")
     grade = django_filters.CharFilter(lookup_expr="exact")

@@ -118,6 +118,8 @@ def handoff_q(
 # Leads behind a report cell: up to this many handoffs are listed as an array of lead ids the
 # list reads by primary key; more are a semi-join the list's sort index drives (see drilldown_leads).
 DRILLDOWN_IDS_INLINE = 5_000
+# The handoff count that decides takes at most this long; past it the planner's estimate decides.
+DRILLDOWN_COUNT_BUDGET_MS = 50
 
 
 def drilldown_leads(leads, conditions):
@@ -137,10 +139,12 @@ def drilldown_leads(leads, conditions):
     from django.db.models import BooleanField
     from django.db.models.expressions import RawSQL
 
+    from leadhub.pagination import capped_count
+
     handoffs = Handoff.objects.filter(handoff_q(**conditions)).values("lead_id")
     if connection.vendor != "postgresql":
         return leads.filter(pk__in=handoffs)
-    if handoffs[: DRILLDOWN_IDS_INLINE + 1].count() <= DRILLDOWN_IDS_INLINE:
+    if not capped_count(handoffs, cap=DRILLDOWN_IDS_INLINE, budget_ms=DRILLDOWN_COUNT_BUDGET_MS).capped:
         try:
             sql, params = handoffs.query.sql_with_params()
         except EmptyResultSet:
