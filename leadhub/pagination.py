@@ -71,6 +71,9 @@ def capped_count(queryset, cap=COUNT_CAP, budget_ms=None):
     if connection.vendor != "postgresql" or not budget_ms:
         found = limited.count()
         return Count(min(found, cap), found > cap)
+    if getattr(queryset.query, "search_broad", False):  # thousands of matches (leadhub.search): estimate at once
+        estimate = _estimated_rows(queryset)
+        return Count(min(estimate, cap), estimate > cap, estimated=True)
     try:
         with transaction.atomic(using=queryset.db):
             with connection.cursor() as cursor:

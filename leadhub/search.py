@@ -181,7 +181,8 @@ def search_leads(queryset, text):
         queryset = pagination.tiered(
             # (plain conditions, not the rank's CASE: the planner estimates them, so it walks the
             # sort index for the big last tier instead of reading all of it)
-            queryset, pagination.Tiers("search_tier", (exact, prefix & ~exact, ~prefix))
+            queryset,
+            pagination.Tiers("search_tier", (exact, prefix & ~exact, ~prefix)),
         )
     queryset.query.search_broad = broad
     return queryset
