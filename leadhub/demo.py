@@ -146,7 +146,6 @@ LEAD_FIELDS = [
     "last_activity_at",
     "created_at",
     "updated_at",
-    "attributes",
 ]
 ACTIVITY_FIELDS = ["lead_id", "kind", "occurred_at", "properties", "source", "external_id", "created_at"]
 
@@ -179,7 +178,6 @@ def seed_leads(*, leads, activities_per_lead=4.0, seed=7, progress=None, chunk_s
     channel_weights = list(CHANNEL_WEIGHTS.values())
     kinds, kind_weights = list(ACTIVITY_WEIGHTS), list(ACTIVITY_WEIGHTS.values())
     ekinds, ekind_weights = list(ENGAGED_WEIGHTS), list(ENGAGED_WEIGHTS.values())
-    no_attributes = "{}" if connection.vendor == "postgresql" else {}  # COPY takes JSON text
     made = 0
     total_activities = 0
     seen_emails = set()
@@ -256,7 +254,6 @@ def seed_leads(*, leads, activities_per_lead=4.0, seed=7, progress=None, chunk_s
                     last_at,
                     created,
                     created,
-                    no_attributes,
                 )
             )
         with transaction.atomic():
