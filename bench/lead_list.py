@@ -37,7 +37,6 @@ from _lead_list_db import HANDOFFS, RULES, SCORES, build, built, top_up  # noqa:
 DEFAULT_URL = f"{c.PG}/leadhub_bench_lead_list"
 PORT = int(os.environ.get("BENCH_PORT", "8114"))
 BUDGET_MS, SEARCH_BUDGET_MS, EXPORT_TTFB_MS = 300, 200, 1000
-DRILLDOWNS_PER_PAGE = 5
 SECRET_KEY = "bench-only-secret-key-bench-only-secret-key-0123456789"
 
 
@@ -97,18 +96,14 @@ def sql_alone(path, requests):
     """p50 ms of the page's SQL (rows + capped count), run alone over this process's connection."""
     from django.db import connection
     from django.http import QueryDict
-    from django.test.utils import CaptureQueriesContext
 
-    from leadhub import pagination, selectors
+    from leadhub import selectors
     from leadhub.filters import LeadFilter
 
     query = QueryDict(path.partition("?")[2])
     f = LeadFilter(query, queryset=selectors.lead_list())
     assert f.is_valid(), f.errors
-    with CaptureQueriesContext(connection) as captured:
-        pagination.keyset_page(f.qs, f.sort_keys(), query.get("cursor"))
-        pagination.capped_count(f.qs)
-    statements = [q["sql"] for q in captured.captured_queries[-2:]]
+    statements = page_statements(f, query)
     times = []
     with connection.cursor() as cursor:
         for _ in range(requests):
@@ -120,40 +115,77 @@ def sql_alone(path, requests):
     return c.percentile(times, 0.5)
 
 
+def page_statements(f, query):
+    """The SQL a page runs for its rows and its count (the search's breadth check, a broad
+    search's tier query, the rows, the count and its time budget), as executed."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from leadhub import pagination
+
+    with CaptureQueriesContext(connection) as captured:
+        qs = f.qs
+        pagination.keyset_page(qs, f.sort_keys(), query.get("cursor"))
+        pagination.capped_count(qs)
+    return [q["sql"] for q in captured.captured_queries if q["sql"].lstrip().upper().startswith(("SELECT", "WITH", "("))]
+
+
 def explain(path):
     """EXPLAIN ANALYZE of the page's SQL (rows, then the capped count), as text."""
     from django.db import connection
     from django.http import QueryDict
-    from django.test.utils import CaptureQueriesContext
 
-    from leadhub import pagination, selectors
+    from leadhub import selectors
     from leadhub.filters import LeadFilter
 
     query = QueryDict(path.partition("?")[2])
     f = LeadFilter(query, queryset=selectors.lead_list())
     assert f.is_valid(), f.errors
-    with CaptureQueriesContext(connection) as captured:
-        pagination.keyset_page(f.qs, f.sort_keys(), query.get("cursor"))
-        pagination.capped_count(f.qs)
     out = []
     with connection.cursor() as cursor:
-        for q in captured.captured_queries[-2:]:
-            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + q["sql"])
+        for sql in page_statements(f, query):
+            if "set_config(" in sql:
+                continue
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
             out.append("\n".join(row[0] for row in cursor.fetchall()))
     return "\n--\n".join(out)
 
 
 def drilldowns(cookies):
-    """Lead-list links from the dashboard (manager) and the feedback page (marketer), a few each."""
-    links = []
+    """Lead-list links from the dashboard (manager) and the feedback page (marketer): one of each
+    kind (the set of parameters, with the outcome and SLA state asked for), so every kind of
+    number a report links (MQL day or range, owner, channel, outcome, SLA breached, SLA state,
+    rejection reason, rule, score band, grade) is measured once."""
+    from urllib.parse import parse_qsl
+
+    links, kinds = [], set()
     for page, who in (("/dashboard/", "manager"), ("/feedback/", "marketer")):
         _, body, _ = fetch(page, cookies[who])
         found = sorted({html.unescape(h) for h in re.findall(r'href="(/leads/\?[^"]+)"', body.decode())})
-        step = max(1, len(found) // DRILLDOWNS_PER_PAGE)
-        links += [
-            (f"drill-down from {page.strip('/')}: {h.partition('?')[2][:70]}", h) for h in found[::step][:DRILLDOWNS_PER_PAGE]
-        ]
+        for h in found:
+            params = dict(parse_qsl(h.partition("?")[2]))
+            day = params.get("mql_after") and params.get("mql_after") == params.get("mql_before")
+            kind = (
+                params.get("reached"),
+                params.get("sla_state"),
+                bool(day),
+                *(name in params for name in ("rule", "rejection_reason", "handoff_owner", "in_cooldown", "handoff_grade")),
+            )
+            if kind not in kinds:
+                kinds.add(kind)
+                links.append((f"drill-down from {page.strip('/')}: {h.partition('?')[2][:90]}", h))
     return links
+
+
+def workers_rss_mb(server_pid):
+    """Resident memory of gunicorn's workers (the server's children), in MB."""
+    total = 0
+    for task in Path(f"/proc/{server_pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            for line in Path(f"/proc/{child}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total / 1024
 
 
 def server_times(log_path):
@@ -264,12 +296,12 @@ def main():
     )
     try:
         c.wait_for_http(f"http://127.0.0.1:{PORT}/login/")  # /healthz may answer 503 for a rescoring backlog
-        measure(args, users, cookies, log_path)
+        measure(args, users, cookies, log_path, server.pid)
     finally:
         c.stop(server)
 
 
-def measure(args, users, cookies, log_path):
+def measure(args, users, cookies, log_path, server_pid):
     rows = []
     plan = [(label, resolve(path, users), search) for label, path, search in cases(args.leads)]
     plan += [(label, path, False) for label, path in drilldowns(cookies)]
@@ -287,12 +319,33 @@ def measure(args, users, cookies, log_path):
                 floor_ids.append(fetch("/bench/floor/", cookies[who])[2])
             rows.append((label, who, path, search, ids, floor_ids))
     export_rows = []
-    for label, path in (
+    exports = [
         ("export, channel paid", "/leads/export.csv?source=paid"),
         ("export, search a surname", "/leads/export.csv?q=garcia"),
-    ):
+        ("export, channel, grade, score range", "/leads/export.csv?source=event&grade=A&score_min=40&score_max=80"),
+    ]
+    exports += [
+        (f"export, {label}", path.replace("/leads/?", "/leads/export.csv?", 1))
+        for label, path, _ in plan
+        if "drill-down" in label
+    ][:3]
+    for label, path in exports:
         times = [fetch(path, cookies["manager"], first_bytes=4096)[0] * 1000 for _ in range(3)]
         export_rows.append((label, max(times)))
+    # Constant memory: the workers' resident memory before and after downloading a whole large export.
+    before = workers_rss_mb(server_pid)
+    t0 = time.perf_counter()
+    _, body, _ = fetch("/leads/export.csv?source=paid", cookies["manager"])
+    export_seconds = time.perf_counter() - t0
+    grown = workers_rss_mb(server_pid) - before
+    c.report(
+        "lead export, channel paid, whole file: workers' memory growth",
+        grown,
+        "MB",
+        budget="≤ 50 MB",
+        passed=grown <= 50,
+        note=f"{body.count(b'\n') - 1:,} rows, {len(body) / 1e6:.0f} MB in {export_seconds:.1f} s",
+    )
     time.sleep(1)  # the log lines of the last requests
     server = server_times(log_path)
     print(f"\nLead list at {args.leads:,} leads; server time from the request log; {args.requests} requests a case and role\n")

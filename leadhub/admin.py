@@ -47,6 +47,7 @@ class CompanyAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        search.refresh_search_text(company_ids=[obj.pk])
         if change:  # a company's facts are part of its leads' fit
             services.rescore_after_commit(Lead.objects.filter(company=obj).values_list("pk", flat=True))
 
@@ -158,6 +159,7 @@ class LeadAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         obj.email = normalize_email(obj.email) or None
         super().save_model(request, obj, form, change)
+        search.refresh_search_text([obj.pk])
         services.rescore_after_commit([obj.pk])
 
     def save_formset(self, request, form, formset, change):

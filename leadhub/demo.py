@@ -38,6 +38,7 @@ from .demo_data import (  # noqa: F401
     TITLES,
 )
 from .models import Activity, Company, Lead
+from .search import refresh_search_text
 
 
 def _weighted(rng, weights):
@@ -260,6 +261,7 @@ def seed_leads(*, leads, activities_per_lead=4.0, seed=7, progress=None, chunk_s
             )
         with transaction.atomic():
             lead_writer.write(lead_rows)
+            refresh_search_text([row[0] for row in lead_rows])
             if connection.vendor != "postgresql":
                 activity_rows = [(*row[:3], json.loads(row[3]), *row[4:]) for row in activity_rows]
             activity_writer.write(activity_rows)

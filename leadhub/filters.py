@@ -12,8 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
-from handoff.models import Handoff
-from handoff.reports import handoff_q
+from handoff.reports import drilldown_leads
 
 from . import pagination, taxonomy
 from .attribute_filters import AttributeFilterMixin
@@ -174,8 +173,10 @@ class ChannelFilter(django_filters.ChoiceFilter):
 
 class LeadFilter(AttributeFilterMixin, django_filters.FilterSet):  # attr_<key> filters: leadhub.attribute_filters
     q = django_filters.CharFilter(method="search", label="Search")
-    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
-    source = django_filters.MultipleChoiceFilter(choices=taxonomy.Menu("channel"), label="Channel")
+    # distinct=False: no join to multiply rows, and DISTINCT would make PostgreSQL sort every match
+    # instead of walking the sort index (stage mql + channel paid: 0.5 s at 1M).
+    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices, distinct=False)
+    source = django_filters.MultipleChoiceFilter(choices=taxonomy.Menu("channel"), label="Channel", distinct=False)
     campaign = django_filters.CharFilter(lookup_expr="iexact")
     owner = PersonFilter(queryset=_active_users, label="Owner", empty_label="Any")
     grade = django_filters.CharFilter(lookup_expr="exact")
@@ -249,13 +250,14 @@ class LeadFilter(AttributeFilterMixin, django_filters.FilterSet):  # attr_<key> 
     def _ordering(self, queryset, name, value):
         return queryset  # applied in filter_queryset, after the search rank
 
-    def sort_keys(self):
+    def sort_keys(self, queryset=None):
         """The list's order as keyset keys: the search rank when searching, the chosen sort (or
-        newest first), then the id. Valid forms only."""
+        newest first), then the id. Valid forms only. (A broad search has no similarity key:
+        leadhub.search.)"""
         chosen = self.form.cleaned_data.get("ordering") or ""
         searching = bool(search_words(self.form.cleaned_data.get("q") or ""))
         keys = [SortKey("search_tier", False, IntegerField())] if searching else []
-        if searching and not chosen:
+        if searching and not chosen and not getattr((self.qs if queryset is None else queryset).query, "search_broad", False):
             keys.append(SortKey("search_similarity", True, IntegerField()))
         descending = chosen.startswith("-") or not chosen
         for name in SORTS[chosen.lstrip("-") or "created"]:
@@ -319,8 +321,8 @@ class LeadFilter(AttributeFilterMixin, django_filters.FilterSet):  # attr_<key> 
         conditions = {arg: self.form.cleaned_data.get(name) for name, arg in self.HANDOFF_PARAMS.items()}
         conditions = {k: v for k, v in conditions.items() if v not in (None, "")}
         if conditions:
-            queryset = queryset.filter(pk__in=Handoff.objects.filter(handoff_q(**conditions)).values("lead_id"))
-        keys = self.sort_keys()
+            queryset = drilldown_leads(queryset, conditions)
+        keys = self.sort_keys(queryset)
         if any(key.name == "last_activity_sort" for key in keys):
             queryset = with_sort_columns(queryset)
         return queryset.order_by(*pagination.order_by(keys))

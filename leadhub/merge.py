@@ -14,6 +14,7 @@ from .choices import Stage
 from .db import retry_on_conflict
 from .errors import Conflict, NotAllowed, ValidationFailed
 from .models import Activity, ImportRow, Lead, LeadAlias, LeadExternalId, LeadMerge, Outcome, StageChange
+from .search import refresh_search_text
 
 MERGE_PERMISSION = "leadhub.merge_leads"
 # How far along the funnel a stage is, to keep the lead sales already works on. Disqualified
@@ -154,5 +155,6 @@ def lead_merge(*, survivor: Lead, duplicate: Lead, by: User | None, at: datetime
     if changed:
         keep.save(update_fields=[*changed, "updated_at"])
     hooks.facts_changed([keep.pk])
+    refresh_search_text([keep.pk])
     survivor.__dict__.update({k: v for k, v in keep.__dict__.items() if k != "_state"})
     return merge

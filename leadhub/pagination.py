@@ -18,12 +18,15 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from django.core.exceptions import EmptyResultSet
 from django.db.models import BooleanField, Expression, F, Q, Value
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 COUNT_CAP = 10_000
+# How long a list's count may take on PostgreSQL before the planner's estimate stands in for it.
+COUNT_BUDGET_MS = 100
 PER_PAGE = 50
 # What a cursor may look like on the wire (the API schema says the same): URL-safe base64.
 CURSOR_PATTERN = r"^[A-Za-z0-9_=-]{0,800}$"  # empty: the first page
@@ -45,15 +48,56 @@ class SortKey:
 class Count:
     value: int
     capped: bool  # True: there are more than `value` rows
+    estimated: bool = False  # True: the planner's estimate, the count took longer than its budget
 
     def __str__(self):
+        if self.estimated:
+            return f"about {self.value:,}" if not self.capped else f"more than {self.value:,}"
         return f"more than {self.value:,}" if self.capped else f"{self.value:,}"
 
 
-def capped_count(queryset, cap=COUNT_CAP):
-    """How many rows `queryset` has, reading at most cap + 1 of them."""
-    found = queryset.order_by().values("pk")[: cap + 1].count()
+def capped_count(queryset, cap=COUNT_CAP, budget_ms=None):
+    """How many rows `queryset` has, reading at most cap + 1 of them.
+
+    On PostgreSQL the count also has a time budget (COUNT_BUDGET_MS): filters that match few of
+    the rows an index returns (a handoff condition, a grade and a score range) may read many rows
+    to find cap + 1 matches. Past the budget the count is the planner's estimate, said as such
+    (`estimated`), so a page never waits for its count."""
+    from django.db import OperationalError, connections, transaction
+
+    limited = queryset.order_by().values("pk")[: cap + 1]
+    connection = connections[queryset.db]
+    budget_ms = COUNT_BUDGET_MS if budget_ms is None else budget_ms
+    if connection.vendor != "postgresql" or not budget_ms:
+        found = limited.count()
+        return Count(min(found, cap), found > cap)
+    if getattr(queryset.query, "search_broad", False):  # thousands of matches (leadhub.search): estimate at once
+        estimate = _estimated_rows(queryset)
+        return Count(min(estimate, cap), estimate > cap, estimated=True)
+    try:
+        with transaction.atomic(using=queryset.db):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT current_setting('statement_timeout'), set_config('statement_timeout', %s, true)",
+                    [f"{int(budget_ms)}ms"],
+                )
+                previous = cursor.fetchone()[0]
+            found = limited.count()
+            with connection.cursor() as cursor:  # the rest of an enclosing transaction keeps its own timeout
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != "57014":  # query_canceled
+            raise
+        estimate = _estimated_rows(queryset)
+        return Count(min(estimate, cap), estimate > cap, estimated=True)
     return Count(min(found, cap), found > cap)
+
+
+def _estimated_rows(queryset):
+    import json as _json
+
+    plan = _json.loads(queryset.order_by().values("pk").explain(format="json"))
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def encode_cursor(values, backwards=False):
@@ -172,6 +216,62 @@ def _values(row, keys):
     return out
 
 
+@dataclass(frozen=True)
+class Tiers:
+    """A first sort key with a few values (a search's rank: 0 exact, 1 prefix, 2 other), each
+    with a condition that selects its rows without computing the key, so a page reads one tier
+    at a time: the small tiers from their own indexes, the large last one from the index of the
+    keys that follow (stopping after a page of rows) instead of ranking every match first.
+    Put on a queryset with `tiered(queryset, tiers)`."""
+
+    key: str
+    conditions: tuple  # Q per tier value 0, 1, ...
+
+
+def _is_postgresql():
+    from django.db import connection
+
+    return connection.vendor == "postgresql"
+
+
+def tiered(queryset, tiers):
+    queryset = queryset.all()
+    queryset.query.keyset_tiers = tiers  # Query.clone copies its __dict__: it stays with filters
+    return queryset
+
+
+def _tiered_rows(queryset, keys, tiers, values, backwards, limit):
+    """Up to `limit` rows after (before) `values` in the order of `keys`, in two statements
+    whatever the data: the ids of each tier's first `limit` rows (one UNION ALL, each part read
+    from its own index in its own order), then those rows, put in order here."""
+    from django.db import connection
+
+    rest = keys[1:]
+    start = values[0] if values is not None else (len(tiers.conditions) - 1 if backwards else 0)
+    parts, params = [], []
+    for tier, condition in enumerate(tiers.conditions):
+        if (tier < start) if not backwards else (tier > start):
+            continue
+        part = queryset.filter(condition)
+        if values is not None and tier == start:
+            part = part.filter(after(rest, values[1:], backwards))
+        try:
+            sql, part_params = part.order_by(*order_by(rest, backwards)).values_list("pk")[:limit].query.sql_with_params()
+        except EmptyResultSet:
+            continue
+        parts.append(f"({sql})")
+        params.extend(part_params)
+    if not parts:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        ids = [row[0] for row in cursor.fetchall()]
+    rows = list(queryset.filter(pk__in=ids).order_by())
+    for key in reversed(keys):  # stable sorts, the last key first
+        rows.sort(key=lambda row, name=key.name: getattr(row, name), reverse=key.descending != backwards)
+    return rows[:limit]
+
+
 def keyset_page(queryset, keys, cursor=None, per_page=PER_PAGE):
     """One page of `queryset` in the order of `keys` (the last key must be unique, e.g. the id).
 
@@ -179,10 +279,14 @@ def keyset_page(queryset, keys, cursor=None, per_page=PER_PAGE):
     Raises BadCursor for one that is not. Reads per_page + 1 rows: the extra one says whether
     there is a page beyond."""
     values, backwards = decode_cursor(cursor, keys) if cursor else (None, False)
-    page_qs = queryset
-    if values is not None:
-        page_qs = page_qs.filter(after(keys, values, backwards))
-    rows = list(page_qs.order_by(*order_by(keys, backwards))[: per_page + 1])
+    tiers = getattr(queryset.query, "keyset_tiers", None)
+    if tiers and keys[0].name == tiers.key and _is_postgresql():
+        rows = _tiered_rows(queryset, keys, tiers, values, backwards, per_page + 1)
+    else:
+        page_qs = queryset
+        if values is not None:
+            page_qs = page_qs.filter(after(keys, values, backwards))
+        rows = list(page_qs.order_by(*order_by(keys, backwards))[: per_page + 1])
     more = len(rows) > per_page
     rows = rows[:per_page]
     if backwards:
@@ -239,6 +343,7 @@ class KeysetPagination(BasePagination):
             {
                 "count": self.count.value,
                 "count_capped": self.count.capped,
+                "count_estimated": self.count.estimated,
                 "next": self._link(self.page.next_cursor),
                 "previous": self._link(self.page.previous_cursor),
                 "results": data,
@@ -259,6 +364,10 @@ class KeysetPagination(BasePagination):
                 "count_capped": {
                     "type": "boolean",
                     "description": f"True when more than {COUNT_CAP:,} rows match (count is then {COUNT_CAP:,}).",
+                },
+                "count_estimated": {
+                    "type": "boolean",
+                    "description": "True when counting took too long and count is the database's estimate instead.",
                 },
                 "next": {
                     "type": "string",

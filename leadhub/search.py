@@ -3,30 +3,36 @@
 What a search means (on PostgreSQL and SQLite alike):
 
 * The text is split into words; every word has to match (AND). A word matches when it appears
-  in the lead's first name, last name, email or phone, or in its company's name. Words of three
-  characters or more match anywhere ("garc" finds Garcia, "gmail" every Gmail address); shorter
-  words match the start of one of those words ("li" finds Li and Lindqvist, not Emilia).
+  in the lead's first name, last name, email or phone, its company's name or one of its
+  external ids. Words of three characters or more match anywhere ("garc" finds Garcia, "gmail"
+  every Gmail address); shorter words match the start of one of those words ("li" finds Li and
+  Lindqvist, not Emilia).
 * Case and accents do not matter: both sides are folded (lowercase, common Latin accents
   removed: "Müller" = "muller", "Élodie" = "elodie"). Letters that fold to two (ß, æ, œ) stay.
 * Ranking: leads whose email or full name is exactly the search come first, then those whose
   email or full name starts with it, then the rest by trigram similarity of name and email to
   the search (PostgreSQL; SQLite has no similarity and keeps the list's sort among the rest).
 
-On PostgreSQL the folded text is an IMMUTABLE SQL function (migration 0012) with a pg_trgm GIN
-index over it, so `LIKE '%word%'` on it is an index scan, and several words are a BitmapAnd.
-unaccent() is not used: it is only STABLE (its dictionary can change), so it cannot be indexed
-without a wrapper that lies about that; translate() over a fixed table is truly immutable.
-On SQLite the same functions are registered in Python on the connection.
+Where: the folded text is kept in its own table (LeadSearch, one row per lead), written by
+`refresh_search_text` when a lead's name, email, phone, company (or its name) or external ids
+change, never by scoring. On PostgreSQL a pg_trgm GIN index over it makes `LIKE '%word%'` an
+index scan (several words are one index condition). The folding is an IMMUTABLE SQL function
+(leadhub_fold, migration 0013) with this module's `fold` as its Python twin: unaccent() is only
+STABLE (its dictionary can change); translate() over a fixed table is truly immutable.
 """
 
+from collections.abc import Iterable
+
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import BooleanField, Case, F, FloatField, Func, IntegerField, Q, TextField, Value, When
-from django.db.models.expressions import RawSQL
+from django.db.models import Case, F, FloatField, Func, IntegerField, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast
 
-# Accented letter -> plain letter, applied after lowercasing. Migration 0012 writes the same
+from . import pagination
+
+# Accented letter -> plain letter, applied after lowercasing. Migration 0013 writes the same
 # table into the database function; tests hold the two equal. Changing it needs a migration that
-# redefines the function and rebuilds the indexes over it.
+# redefines the function and rewrites the search table.
 FOLD_PAIRS = (
     "àa áa âa ãa äa åa āa ăa ąa çc ćc čc ďd đd èe ée êe ëe ēe ėe ęe ěe ìi íi îi ïi īi įi ıi ľl łl ńn ňn ñn "
     "òo óo ôo õo öo øo ōo őo ŕr řr śs šs şs ťt ţt ùu úu ûu üu ūu ůu űu ųu ýy ÿy źz żz žz"
@@ -39,10 +45,9 @@ _FOLD_TABLE = str.maketrans(FOLD_FROM, FOLD_TO)
 WORD_ANYWHERE = 3
 MAX_WORDS = 8
 MAX_WORD_LENGTH = 100
-# Companies matched per word before the lead query: up to this many become an id list that the
-# planner ORs with the lead index (a BitmapOr with the company_id index); more become an array
-# the database builds once (`company_id = ANY(ARRAY(SELECT ...))`), never a per-row subquery.
-COMPANY_IDS_INLINE = 20_000
+# A search matching more leads than this is "broad": ranking every match by similarity would read
+# them all, so its pages list exact, then prefix matches, then the rest in the list's own order.
+BROAD = 2_000
 
 
 def fold(text):
@@ -55,35 +60,96 @@ def words(text):
     return [word[:MAX_WORD_LENGTH] for word in fold(text).split()][:MAX_WORDS]
 
 
-def _sqlite_functions():
-    """Register the folding functions on the SQLite connection (PostgreSQL has them from the
-    migration). Cheap, and done per search so every connection has them."""
-    connection.ensure_connection()
-    raw = connection.connection
-    raw.create_function("leadhub_fold", 1, fold, deterministic=True)
-    raw.create_function("leadhub_lead_search_text", 4, lead_search_text, deterministic=True)
-    raw.create_function("leadhub_full_name", 2, lambda first, last: fold(f"{first} {last}"), deterministic=True)
-    raw.create_function("leadhub_company_search_text", 1, lambda name: fold(f" {name}"), deterministic=True)
+def search_document(first_name, last_name, email, phone, company_name="", external_ids=()):
+    """What a lead's words are searched in: the Python twin of REFRESH_SQL's document. Empty
+    or missing parts (a lead without email) leave nothing, never make the text NULL."""
+    parts = [first_name, last_name, email, phone, company_name, *external_ids]
+    return fold(" " + " ".join(part for part in parts if part))
 
 
-def lead_search_text(first_name, last_name, email, phone):
-    """What a lead's words are searched in (the Python twin of leadhub_lead_search_text())."""
-    # A missing part (a lead without an email) is empty text, as coalesce() in the SQL twin.
-    return fold(f" {first_name or ''} {last_name or ''} {email or ''} {phone or ''}")
+def full_name(first_name, last_name):
+    return fold(f"{first_name or ''} {last_name or ''}".strip())
 
 
-def lead_document():
-    return Func(
-        F("first_name"), F("last_name"), F("email"), F("phone"), function="leadhub_lead_search_text", output_field=TextField()
-    )
+# One statement for any number of leads: their text from the lead, its company and its external
+# ids, written only where it differs (a refresh of unchanged leads writes nothing).
+REFRESH_SQL = """
+INSERT INTO leadhub_leadsearch (lead_id, document, name, email)
+SELECT l.id,
+       leadhub_fold(concat_ws(' ', '', NULLIF(l.first_name, ''), NULLIF(l.last_name, ''), NULLIF(l.email, ''),
+                              NULLIF(l.phone, ''), NULLIF(c.name, ''),
+                              (SELECT string_agg(x.external_id, ' ' ORDER BY x.source, x.id)
+                                 FROM leadhub_leadexternalid x WHERE x.lead_id = l.id AND x.external_id <> ''))),
+       leadhub_fold(btrim(l.first_name || ' ' || l.last_name)),
+       leadhub_fold(COALESCE(l.email, ''))
+  FROM leadhub_lead l LEFT JOIN leadhub_company c ON c.id = l.company_id
+ WHERE l.id IN (SELECT leadhub_lead.id FROM leadhub_lead WHERE {where})
+ ORDER BY l.id
+    ON CONFLICT (lead_id) DO UPDATE
+   SET document = EXCLUDED.document, name = EXCLUDED.name, email = EXCLUDED.email
+ WHERE (leadhub_leadsearch.document, leadhub_leadsearch.name, leadhub_leadsearch.email)
+       IS DISTINCT FROM (EXCLUDED.document, EXCLUDED.name, EXCLUDED.email)
+"""
 
 
-def company_document():
-    return Func(F("name"), function="leadhub_company_search_text", output_field=TextField())
+def refresh_search_text(lead_ids: Iterable[int] | QuerySet = (), *, company_ids: Iterable[int] | QuerySet = ()) -> None:
+    """Rewrite the search text of these leads and of every lead of these companies (after a
+    company's name changed): set-based, one statement on PostgreSQL. Ids or querysets of ids
+    (`.values("pk")`). Call it from every writer that changes a lead's first or last name,
+    email, phone, company, its company's name or its external ids, in the same transaction."""
+    from .models import Lead, LeadExternalId, LeadSearch
 
-
-def full_name_folded():
-    return Func(F("first_name"), F("last_name"), function="leadhub_full_name", output_field=TextField())
+    parts, params = [], []
+    for column, ids in (("leadhub_lead.id", lead_ids), ("leadhub_lead.company_id", company_ids)):
+        if isinstance(ids, QuerySet):
+            try:
+                sql, sub_params = ids.values_list("pk", flat=True).query.sql_with_params()
+            except EmptyResultSet:  # filter(x__in=[]): no leads
+                continue
+            parts.append(f"{column} IN ({sql})")
+            params.extend(sub_params)
+        else:
+            ids = sorted({int(pk) for pk in ids if pk is not None})
+            if ids:
+                parts.append(f"{column} IN ({', '.join(['%s'] * len(ids))})")
+                params.extend(ids)
+    if not parts:
+        return
+    where = " OR ".join(parts)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(REFRESH_SQL.format(where=where), params)
+        return
+    # SQLite (development and tests): the same text computed in Python, one upsert.
+    leads = list(Lead.objects.extra(where=[where], params=params).select_related("company"))
+    external = {}
+    for lead_id, value in (
+        LeadExternalId.objects.filter(lead__in=[lead.pk for lead in leads])
+        .exclude(external_id="")
+        .order_by("source", "id")
+        .values_list("lead_id", "external_id")
+    ):
+        external.setdefault(lead_id, []).append(value)
+    rows = [
+        LeadSearch(
+            lead_id=lead.pk,
+            document=search_document(
+                lead.first_name,
+                lead.last_name,
+                lead.email,
+                lead.phone,
+                lead.company.name if lead.company else "",
+                external.get(lead.pk, ()),
+            ),
+            name=full_name(lead.first_name, lead.last_name),
+            email=fold(lead.email),
+        )
+        for lead in leads
+    ]
+    if rows:
+        LeadSearch.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["lead"], update_fields=["document", "name", "email"], batch_size=500
+        )
 
 
 def _pattern(word):
@@ -91,72 +157,46 @@ def _pattern(word):
     return word if len(word) >= WORD_ANYWHERE else " " + word
 
 
-def _company_matches(terms):
-    """{word: [company ids] or None (too many to list)} for the words of a search: one query."""
-    from .models import Company
-
-    condition = Q()
-    for word in terms:
-        condition |= Q(_doc__contains=_pattern(word))
-    rows = list(
-        Company.objects.alias(_doc=company_document())
-        .filter(condition)
-        .annotate(doc=company_document())
-        .values_list("id", "doc")[: COMPANY_IDS_INLINE * len(terms) + 1]
-    )
-    capped = len(rows) > COMPANY_IDS_INLINE * len(terms)
-    matches = {}
-    for word in terms:
-        ids = [pk for pk, doc in rows if _pattern(word) in doc]
-        matches[word] = None if capped or len(ids) > COMPANY_IDS_INLINE else ids
-    return matches
-
-
 def search_leads(queryset, text):
     """`queryset` narrowed to the leads matching every word of `text`, annotated with
     `search_tier` (0 exact, 1 prefix, 2 other) and `search_similarity` (0–1000; 0 on SQLite).
     The caller orders by them (leadhub.filters). A blank search returns `queryset` as it is."""
-    from .models import Company
-
     terms = words(text)
     if not terms:
         return queryset
-    if connection.vendor == "sqlite":
-        _sqlite_functions()
-    companies = _company_matches(terms)
-    queryset = queryset.alias(_search_doc=lead_document())
+    condition = Q()
     for word in terms:
-        ids = companies[word]
-        if ids is None and connection.vendor == "postgresql":
-            like = "%" + _pattern(word).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            in_company = Q(
-                RawSQL(
-                    '"leadhub_lead"."company_id" = ANY(ARRAY(SELECT id FROM leadhub_company '
-                    "WHERE leadhub_company_search_text(name) LIKE %s))",
-                    [like],
-                    output_field=BooleanField(),
-                )
-            )
-        elif ids is None:
-            in_company = Q(
-                company__in=Company.objects.alias(_doc=company_document()).filter(_doc__contains=_pattern(word)).values("id")
-            )
-        else:
-            in_company = Q(company__in=ids) if ids else Q()
-        condition = Q(_search_doc__contains=_pattern(word))
-        queryset = queryset.filter(condition | in_company if in_company else condition)
+        condition &= Q(search_text__document__contains=_pattern(word))
     phrase = " ".join(terms)
-    email = Func(F("email"), function="leadhub_fold", output_field=TextField())
-    queryset = queryset.alias(_search_name=full_name_folded(), _search_email=email).annotate(
-        search_tier=Case(
-            When(Q(_search_email=phrase) | Q(_search_name=phrase), then=Value(0)),
-            When(Q(_search_email__startswith=phrase) | Q(_search_name__startswith=phrase), then=Value(1)),
-            default=Value(2),
-            output_field=IntegerField(),
-        ),
-        search_similarity=_similarity(phrase),
+    exact = Q(search_text__email=phrase) | Q(search_text__name=phrase)
+    prefix = Q(search_text__email__startswith=phrase) | Q(search_text__name__startswith=phrase)
+    broad = _matches_more_than(terms, BROAD)
+    queryset = queryset.filter(condition).annotate(
+        search_tier=Case(When(exact, then=Value(0)), When(prefix, then=Value(1)), default=Value(2), output_field=IntegerField()),
+        search_similarity=Value(0, output_field=IntegerField()) if broad else _similarity(phrase),
     )
+    if broad:
+        # Pages read tier by tier (leadhub.pagination.Tiers): exact and prefix matches from the
+        # name and email indexes, then the rest in the list's own order, a page at a time.
+        queryset = pagination.tiered(
+            # (plain conditions, not the rank's CASE: the planner estimates them, so it walks the
+            # sort index for the big last tier instead of reading all of it)
+            queryset,
+            pagination.Tiers("search_tier", (exact, prefix & ~exact, ~prefix)),
+        )
+    queryset.query.search_broad = broad
     return queryset
+
+
+def _matches_more_than(terms, limit):
+    """True when more than `limit` leads match: one query reading at most limit + 1 rows of the
+    search table (the trigram index narrows them on PostgreSQL)."""
+    from .models import LeadSearch
+
+    condition = Q()
+    for word in terms:
+        condition &= Q(document__contains=_pattern(word))
+    return LeadSearch.objects.filter(condition)[: limit + 1].count() > limit
 
 
 def _similarity(phrase):
@@ -166,13 +206,8 @@ def _similarity(phrase):
         return Value(0, output_field=IntegerField())
     typed = Value(phrase, output_field=TextField())
     best = Func(
-        Func(full_name_folded(), typed, function="similarity", output_field=FloatField()),
-        Func(
-            Func(F("email"), function="leadhub_fold", output_field=TextField()),
-            typed,
-            function="similarity",
-            output_field=FloatField(),
-        ),
+        Func(F("search_text__name"), typed, function="similarity", output_field=FloatField()),
+        Func(F("search_text__email"), typed, function="similarity", output_field=FloatField()),
         function="GREATEST",
         output_field=FloatField(),
     )

@@ -34,6 +34,7 @@ from .identity import (
 )
 from .merge import MERGE_PERMISSION, lead_merge, merge_order  # noqa: F401 (the admin's and the API's names)
 from .models import Activity, Company, Lead
+from .search import refresh_search_text
 from .sql import db_datetime, rows_cte
 from .sql import execute as sql_execute
 
@@ -97,6 +98,7 @@ def company_for_email(email: str | None, *, company_fields: Mapping[str, Any] | 
             setattr(company, key, company_fields[key])
         if changed:
             company.save(update_fields=changed)
+            refresh_search_text(company_ids=[company.pk] if "name" in changed else [])
     return company
 
 
@@ -197,6 +199,8 @@ def upsert_lead(
             profile_changed = True
     if profile_changed:
         hooks.facts_changed([lead.pk])
+    if profile_changed or created or keys:
+        refresh_search_text([lead.pk])
     if created and email:
         lead.possible_duplicate_ids = list(
             Lead.objects.with_canonical_email()

@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from leadhub.choices import DefaultActivityKind, DefaultChannel, DefaultIndustry
 from leadhub.models import Activity, Company, Lead
+from leadhub.search import refresh_search_text
 
 DEFAULT_PASSWORD = "correct-horse-battery"
 
@@ -37,6 +38,7 @@ class CompanyFactory(factory.django.DjangoModelFactory):
 class LeadFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Lead
+        skip_postgeneration_save = True
 
     company = factory.SubFactory(CompanyFactory)
     email = factory.LazyAttributeSequence(lambda o, n: f"lead{n}@{o.company.domain if o.company else 'gmail.com'}")
@@ -46,6 +48,11 @@ class LeadFactory(factory.django.DjangoModelFactory):
     country = "US"
     source = DefaultChannel.INBOUND_FORM
     campaign = "website-demo-form"
+
+    @factory.post_generation
+    def search_text(obj, create, extracted, **kwargs):  # as every writer of a lead does (leadhub.search)
+        if create:
+            refresh_search_text([obj.pk])
 
 
 class ActivityFactory(factory.django.DjangoModelFactory):

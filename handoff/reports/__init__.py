@@ -28,7 +28,7 @@ from .feedback import (
     rejections_by_rule,
 )
 from .funnel import funnel, funnel_tables
-from .scope import RAW, ROLLUP, Scope, Sources, day_start, handoff_q, leads_url, rate, scoped, sources
+from .scope import RAW, ROLLUP, Scope, Sources, day_start, drilldown_leads, handoff_q, leads_url, rate, scoped, sources
 from .sla import open_by_state, response_by_sdr, response_by_week, sla_summary, sla_tables
 from .stats import percentile, percentile_of_counts
 from .team import team_load, team_overdue_count, team_overdue_sql
@@ -45,6 +45,7 @@ __all__ = [
     "funnel",
     "funnel_tables",
     "handoff_q",
+    "drilldown_leads",
     "leads_url",
     "open_by_state",
     "percentile",

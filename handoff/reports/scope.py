@@ -115,6 +115,48 @@ def handoff_q(
     return q
 
 
+# Leads behind a report cell: up to this many handoffs are listed as an array of lead ids the
+# list reads by primary key; more are a semi-join the list's sort index drives (see drilldown_leads).
+DRILLDOWN_IDS_INLINE = 5_000
+# The handoff count that decides takes at most this long; past it the planner's estimate decides.
+DRILLDOWN_COUNT_BUDGET_MS = 50
+
+
+def drilldown_leads(leads, conditions):
+    """`leads` narrowed to those with a handoff matching `conditions` (handoff_q's arguments):
+    the lead list's drill-down filter.
+
+    On PostgreSQL, a cell of up to DRILLDOWN_IDS_INLINE handoffs (one day, an SLA state, a
+    reason, nothing at all) becomes `id = ANY(ARRAY(SELECT lead_id ...))`: the handoffs are read
+    once from their own indexes and the leads by primary key, instead of walking the newest
+    leads and probing each one's handoffs (a day a month ago, or a cell with no handoffs, read
+    most of the lead table that way). A bigger cell stays a semi-join, and its MQL end date also
+    bounds the leads' created_at: a lead exists before its handoff (routing hands off existing
+    leads; a merge keeps the earlier created_at), so the newest-first walk starts at the
+    window's end instead of at today. One query (the capped count of handoffs) decides."""
+    from django.core.exceptions import EmptyResultSet
+    from django.db import connection
+    from django.db.models import BooleanField
+    from django.db.models.expressions import RawSQL
+
+    from leadhub.pagination import capped_count
+
+    handoffs = Handoff.objects.filter(handoff_q(**conditions)).values("lead_id")
+    if connection.vendor != "postgresql":
+        return leads.filter(pk__in=handoffs)
+    if not capped_count(handoffs, cap=DRILLDOWN_IDS_INLINE, budget_ms=DRILLDOWN_COUNT_BUDGET_MS).capped:
+        try:
+            sql, params = handoffs.query.sql_with_params()
+        except EmptyResultSet:
+            return leads.none()
+        table = leads.model._meta.db_table
+        return leads.filter(RawSQL(f'"{table}"."id" = ANY(ARRAY({sql}))', params, output_field=BooleanField()))
+    leads = leads.filter(pk__in=handoffs)
+    if conditions.get("mql_before"):
+        leads = leads.filter(created_at__lt=day_start(conditions["mql_before"] + timedelta(days=1)))
+    return leads
+
+
 def state_q(state, now):
     soon = now + timedelta(minutes=DUE_SOON_MINUTES)
     return {

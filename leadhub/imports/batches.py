@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from ..hooks import facts_changed
 from ..models import Company, ImportOutcome, ImportRow, Lead, LeadAlias, LeadExternalId
+from ..search import refresh_search_text
 from ..services import canonical_email, email_domain, is_free_mail
 from .outcomes import write_outcomes
 from .rows import ParsedRow
@@ -288,6 +289,7 @@ def commit_batch(job_id, batch, ctx):
         source=ctx.source,
         new_leads={ids[p.row.line] for p in plans if p.kind == "new"},
     )
+    refresh_search_text(ids.values(), company_ids=Company.objects.filter(domain__in=company_facts["changed"]).values("pk"))
     outcome = {"new": ImportOutcome.CREATED, "update": ImportOutcome.UPDATED, "unchanged": ImportOutcome.UNCHANGED}
     rows = [
         ImportRow(

@@ -146,22 +146,6 @@ class Lead(models.Model):
             models.Index(fields=["total_score", "id"], name="lead_score_id"),
             models.Index(fields=["last_name", "id"], name="lead_name_id"),
             models.Index(Coalesce("last_activity_at", Value(NEVER_ACTIVE)), F("id"), name="lead_last_activity_id"),
-            # Search (leadhub.search): trigram indexes over the folded text, PostgreSQL only
-            # (migration 0012 skips them elsewhere).
-            GinIndex(
-                OpClass(
-                    Func(
-                        F("first_name"),
-                        F("last_name"),
-                        F("email"),
-                        F("phone"),
-                        function="leadhub_lead_search_text",
-                        output_field=models.TextField(),
-                    ),
-                    name="gin_trgm_ops",
-                ),
-                name="lead_search_trgm",
-            ),
             # A campaign filter (case-insensitive) and the campaign suggestions' loose index scan.
             models.Index(Upper("campaign"), F("campaign"), name="lead_campaign_upper"),
             # Possible duplicates ("ann+webinar@x.com" / "ann@x.com"); not unique on purpose:
@@ -309,4 +293,5 @@ from .import_jobs import (  # noqa: E402,F401
 )
 from .outcomes import Outcome, OutcomeOrigin, OutcomeResult  # noqa: E402,F401
 from .preferences import UserPreference, time_zone_choices  # noqa: E402,F401
+from .search import LeadSearch  # noqa: E402,F401
 from .taxonomy import ActivityKind, Channel, Industry  # noqa: E402,F401

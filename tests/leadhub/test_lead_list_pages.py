@@ -132,9 +132,45 @@ def test_search_results_page_in_rank_order(client, manager, monkeypatch):
     assert sorted(rest) == sorted(lead.pk for lead in others)
 
 
+@pytest.mark.parametrize("ordering", ["", "-score", "name"])
+def test_a_broad_search_pages_exact_then_prefix_then_the_rest_in_the_lists_order(client, manager, monkeypatch, ordering):
+    from leadhub import search
+
+    monkeypatch.setattr(search, "BROAD", 3)  # more matches than this: pages read tier by tier
+    monkeypatch.setattr(views, "LEADS_PER_PAGE", 2)
+    client.force_login(manager)
+    now = timezone.now()
+    others = [
+        LeadFactory(first_name="Joann", last_name=f"Lee{i % 2}", email=f"y{i}@one.example", total_score=i % 3, created_at=now)
+        for i in range(5)
+    ]
+    prefix = LeadFactory(first_name="Ann", last_name="Leeds", email="x2@one.example", created_at=now - timedelta(days=9))
+    exact = LeadFactory(first_name="Ann", last_name="Lee", email="x1@one.example", created_at=now - timedelta(days=10))
+    LeadFactory(first_name="Bob", last_name="Stone")  # no match
+    params = {"q": "ann lee", **({"ordering": ordering} if ordering else {})}
+    pages, response = [], client.get("/leads/", params)
+    while True:
+        page = response.context["page"]
+        pages.append([lead.pk for lead in page])
+        if not page.next_cursor:
+            break
+        LeadFactory(first_name="Joanna", last_name="Lee", created_at=now + timedelta(days=1))  # inserted between pages
+        response = client.get("/leads/", {**params, "cursor": page.next_cursor})
+    seen = [pk for p in pages for pk in p]
+    expected_rest = expected_order(ordering)
+    expected_rest = [pk for pk in expected_rest if pk in {lead.pk for lead in others}]
+    assert seen[:2] == [exact.pk, prefix.pk]
+    assert [pk for pk in seen[2:] if pk in expected_rest] == expected_rest  # each once, in the list's order
+    back = []
+    while page.previous_cursor:
+        page = client.get("/leads/", {**params, "cursor": page.previous_cursor}).context["page"]
+        back.insert(0, [lead.pk for lead in page])
+    assert back[0] == [exact.pk, prefix.pk]
+
+
 def test_a_large_result_says_more_than_the_cap_instead_of_a_number(client, manager, monkeypatch):
     monkeypatch.setattr(pagination, "COUNT_CAP", 5)
-    monkeypatch.setattr(pagination.capped_count, "__defaults__", (5,))
+    monkeypatch.setattr(pagination.capped_count, "__defaults__", (5, None))
     LeadFactory.create_batch(7)
     client.force_login(manager)
     response = client.get("/leads/")
@@ -156,7 +192,9 @@ def test_an_unusable_cursor_shows_the_first_page_or_a_400_when_malformed(client,
     assert len(body["results"]) == 11
 
 
-def test_the_lead_list_costs_the_same_queries_for_10_and_1000_leads(client, manager, sdr):
+def test_the_lead_list_costs_the_same_queries_for_10_and_1000_leads(client, manager, sdr, monkeypatch):
+    from leadhub import search
+
     client.force_login(manager)
     now = timezone.now()
 
@@ -173,13 +211,21 @@ def test_the_lead_list_costs_the_same_queries_for_10_and_1000_leads(client, mana
                 for i in range(n)
             ]
         )
+        search.refresh_search_text(Lead.objects.filter(email__startswith="bulk"))
 
     add(10, 0)
     client.get("/leads/")  # the process reads the channel labels once, then keeps them a few seconds
+    monkeypatch.setattr(search, "BROAD", 5)  # "bulk" is a broad search at both sizes: pages read tier by tier
     counts = {}
     for extra in (0, 990):  # 10 leads, then 1,000
         add(extra, 10)
-        for params in ({}, {"ordering": "-last_activity"}, {"q": "bulk"}, {"reached": "sal", "mql_after": "2026-01-01"}):
+        for params in (
+            {},
+            {"ordering": "-last_activity"},
+            {"q": "bulk"},
+            {"q": "bulk", "ordering": "-score"},
+            {"reached": "sal", "mql_after": "2026-01-01"},
+        ):
             with CaptureQueriesContext(connection) as queries:
                 response = client.get("/leads/", params)
             cursor = response.context["page"].next_cursor
@@ -198,3 +244,49 @@ def test_next_links_keep_the_filters_and_the_sort(client, manager, monkeypatch):
     link = response.content.decode().split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0]
     query = parse_qs(urlparse(link.replace("&amp;", "&")).query)
     assert query["source"] == ["event"] and query["ordering"] == ["-score"] and query["cursor"]
+
+
+@pytest.mark.postgres
+def test_a_count_that_takes_too_long_is_the_planners_estimate_said_as_such(client, manager, monkeypatch):
+    LeadFactory.create_batch(4)
+    slow = Lead.objects.extra(where=["pg_sleep(0.05) IS NOT NULL"])  # 50 ms a row: past a 60 ms budget
+    count = pagination.capped_count(slow, budget_ms=60)
+    assert count.estimated and count.value >= 1 and str(count).startswith("about")
+
+    quick = pagination.capped_count(Lead.objects.all(), budget_ms=60)
+    assert (quick.value, quick.capped, quick.estimated) == (4, False, False)
+    with connection.cursor() as cursor:  # the budget does not outlive the count
+        cursor.execute("SELECT pg_sleep(0.1), current_setting('statement_timeout')")
+        assert cursor.fetchone()[1] == "0"
+
+    monkeypatch.setattr(pagination, "capped_count", lambda queryset: pagination.Count(12_345, True, estimated=True))
+    client.force_login(manager)
+    body = client.get("/leads/").content.decode()
+    assert "an estimate: counting took too long" in body
+    api = token_client(manager).get("/api/leads/").json()
+    assert api["count_estimated"] is True
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("inline", [5000, 0])  # a small cell: an id array; a big one: a semi-join bounded by the MQL date
+def test_a_drill_down_lists_exactly_the_leads_behind_the_cell(client, manager, monkeypatch, inline):
+    from handoff.models import HandoffStatus
+    from handoff.reports import scope
+    from tests.handoff.factories import HandoffFactory
+
+    monkeypatch.setattr(scope, "DRILLDOWN_IDS_INLINE", inline)
+    day = timezone.localdate() - timedelta(days=3)
+    at = scope.day_start(day) + timedelta(hours=10)
+    inside = [HandoffFactory(lead=LeadFactory(created_at=at - timedelta(days=i)), created_at=at) for i in range(3)]
+    HandoffFactory(lead=LeadFactory(created_at=at - timedelta(days=2)), created_at=at + timedelta(days=1))  # the next day
+    accepted = HandoffFactory(lead=LeadFactory(created_at=at), created_at=at, status=HandoffStatus.ACCEPTED)
+    inside.append(accepted)
+    client.force_login(manager)
+
+    page = client.get("/leads/", {"mql_after": day, "mql_before": day}).context["page"]
+    assert [lead.pk for lead in page] == [
+        h.lead_id for h in sorted(inside, key=lambda h: (h.lead.created_at, h.lead_id), reverse=True)
+    ]
+    sal = client.get("/leads/", {"mql_after": day, "mql_before": day, "reached": "sal"})
+    assert [lead.pk for lead in sal.context["page"]] == [accepted.lead_id]
+    assert list(client.get("/leads/", {"mql_after": day, "mql_before": day, "reached": "won"}).context["page"]) == []
