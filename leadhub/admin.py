@@ -168,6 +168,9 @@ class LeadAdmin(admin.ModelAdmin):
                 if inline_form.cleaned_data.get("source"):
                     inline_form.instance.source = clean_source(inline_form.cleaned_data["source"])
         super().save_formset(request, form, formset, change)
+        if formset.model is LeadExternalId:
+            # External ids are searched too: the inline saves them after the lead.
+            search.refresh_search_text([form.instance.pk])
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
