@@ -1,5 +1,6 @@
 """One FilterSet per list: the API and the HTML lead list both use LeadFilter."""
 
+import re
 from datetime import date, datetime, time, timedelta
 
 import django_filters
@@ -166,15 +167,44 @@ def _active_users(request):
     return get_user_model().objects.filter(is_active=True).order_by("username")
 
 
-@extend_schema_field({"type": "string", "example": "inbound_form"})
+class _AnyKey:
+    """A channel menu that takes any key-shaped value: filtering by a channel no lead has (or
+    one deleted since the link was made) finds nothing, it is no error."""
+
+    def valid_value(self, value):
+        return bool(isinstance(value, str) and KEY_PATTERN.fullmatch(value))
+
+
+class AnyKeyChoiceField(_AnyKey, django_filters.fields.ChoiceField):
+    pass
+
+
+class AnyKeyMultipleChoiceField(_AnyKey, django_filters.fields.MultipleChoiceField):
+    pass
+
+
+KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
+KEY_SCHEMA = {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$", "example": "inbound_form"}
+
+
+@extend_schema_field({**KEY_SCHEMA, "pattern": "^([a-z][a-z0-9_]{0,39})?$"})
 class ChannelFilter(django_filters.ChoiceFilter):
     """One channel key of the list marketers edit (the schema does not read the list)."""
+
+    field_class = AnyKeyChoiceField
+
+
+@extend_schema_field({"type": "array", "items": KEY_SCHEMA})
+class ChannelsFilter(django_filters.MultipleChoiceFilter):
+    """Channel keys of the list marketers edit, any of them (the schema does not read the list)."""
+
+    field_class = AnyKeyMultipleChoiceField
 
 
 class LeadFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
-    source = django_filters.MultipleChoiceFilter(choices=taxonomy.Menu("channel"), label="Channel")
+    source = ChannelsFilter(choices=taxonomy.Menu("channel"), label="Channel")
     campaign = django_filters.CharFilter(lookup_expr="iexact")
     owner = PersonFilter(queryset=_active_users, label="Owner", empty_label="Any")
     grade = django_filters.CharFilter(lookup_expr="exact")
