@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from leadhub import taxonomy
 from leadhub.choices import Grade
-from leadhub.filters import PersonFilter, StrictBooleanFilter, score_filter
+from leadhub.filters import ChannelsFilter, PersonFilter, StrictBooleanFilter, score_filter
 
 from .choices import Assigned, HandoffStatus, QueueSort
 from .models import Handoff
@@ -79,7 +79,7 @@ class HandoffFilter(django_filters.FilterSet):
     # distinct=False: these filters never multiply rows, and DISTINCT would stop PostgreSQL
     # from reading the queue in index order.
     status = django_filters.MultipleChoiceFilter(choices=HandoffStatus.choices, distinct=False)
-    channel = django_filters.MultipleChoiceFilter(choices=taxonomy.Menu("channel"), distinct=False)
+    channel = ChannelsFilter(choices=taxonomy.Menu("channel"), distinct=False)
     campaign = django_filters.CharFilter(lookup_expr="iexact")
     grade = django_filters.MultipleChoiceFilter(field_name="lead__grade", choices=Grade.choices, distinct=False)
     score_min = score_filter(field_name="lead__total_score", lookup_expr="gte", label="Score from")

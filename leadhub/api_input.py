@@ -106,6 +106,9 @@ class StrictInput(serializers.Serializer):
                     continue
                 if expected := _json_type_expected(field, value):
                     errors[name] = [f"Expected {expected}."]
+                elif type(value) is str and getattr(field, "max_length", None) and len(value) > field.max_length:
+                    # As sent, before DRF trims surrounding spaces: the schema's maxLength counts them.
+                    errors[name] = [f"Ensure this field has no more than {field.max_length} characters."]
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)

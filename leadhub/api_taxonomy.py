@@ -7,22 +7,32 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 
 from . import taxonomy
+from .api_input import StrictInput
 from .models import ActivityKind
 from .permissions import ModelPermissions
 from .validation import json_problem, text_problem
 
 
-class PropertySpecSerializer(serializers.Serializer):
+class TextField(serializers.CharField):
+    """Text only: a number is refused, not turned into text (as the schema says)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class PropertySpecSerializer(StrictInput):
     key = serializers.RegexField(r"^[a-z][a-z0-9_]{0,39}$", help_text="Lowercase letters, digits and underscores.")
     type = serializers.ChoiceField(choices=list(taxonomy.PROPERTY_TYPES))
     options = serializers.ListField(
-        child=serializers.CharField(max_length=80), required=False, help_text="A choice's options (only for type choice)."
+        child=TextField(max_length=80), required=False, help_text="A choice's options (only for type choice)."
     )
 
 
-class ActivityKindSerializer(serializers.ModelSerializer):
+class ActivityKindSerializer(StrictInput, serializers.ModelSerializer):
     source_values = serializers.ListField(
-        child=serializers.CharField(max_length=80),
+        child=TextField(max_length=80),
         required=False,
         help_text="Raw values other systems send for this kind (“SMS sent”); case and spaces ignored.",
     )
@@ -42,7 +52,7 @@ class ActivityKindSerializer(serializers.ModelSerializer):
         # The same rules as the admin's text (duplicates, options only for a choice).
         properties = [{k: v for k, v in dict(spec).items() if k != "options" or v} for spec in value]
         for spec in properties:
-            if spec["type"] != "choice":
+            if spec.get("type") != "choice":
                 spec.pop("options", None)
         errors = taxonomy.check_properties_declaration(properties)
         if errors:

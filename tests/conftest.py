@@ -111,6 +111,17 @@ def fixed_instant(request):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_edited_lists(monkeypatch):
+    """Each test starts without the channel/industry/kind labels a process keeps
+    (leadhub.models.taxonomy), and keeps what it reads for the whole test, so query counts do
+    not depend on how slow the machine is. Saving or deleting an entry still forgets them."""
+    from leadhub.models import taxonomy
+
+    taxonomy.forget_entries()
+    monkeypatch.setattr(taxonomy, "LABEL_SECONDS", 3600.0)
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     from celery._state import _set_task_join_will_block
