@@ -8,7 +8,7 @@ caps, windows and labels may differ between versions; that is what a rule's hist
 
 from decimal import Decimal
 
-from . import engine
+from . import engine, language
 from .choices import FitField, Operator
 
 FIT, ENGAGEMENT, NEGATIVE = "fit", "engagement", "negative"
@@ -27,7 +27,16 @@ def points_text(points):
 def _fit_subject(field, operator, value):
     label = FitField(field).label if field in FitField.values else field
     op = Operator(operator).label if operator in Operator.values else operator
+    if operator in (Operator.IS_EMPTY, Operator.IS_NOT_EMPTY):
+        value = ""
     return f"{label} {op} {value}".strip()
+
+
+def _engagement_subject(rule):
+    subject = engine.describe_engagement(rule.kind, rule.conditions or [], rule.aggregate, rule.aggregate_property)
+    if rule.aggregate and rule.at_least is not None:
+        subject += f" ≥ {rule.at_least:g} in {rule.window_days} days"
+    return subject
 
 
 def fit_sentence(rule):
@@ -36,8 +45,10 @@ def fit_sentence(rule):
 
 
 def engagement_sentence(rule):
-    """“Pricing page view: +10 each, at most 30, last 30 days”."""
-    subject = engine.describe_engagement(rule.kind, rule.condition_property, rule.condition_operator, rule.condition_value)
+    """“Pricing page view: +10 each, at most 30, last 30 days”; “Page view: total minutes ≥ 10 in 30 days: +20”."""
+    subject = _engagement_subject(rule)
+    if rule.aggregate:
+        return f"{subject}: {points_text(rule.points)}"
     parts = [f"{points_text(rule.points)} each"]
     if rule.cap is not None:
         parts.append(f"at most {Decimal(rule.cap).normalize():f}")
@@ -65,15 +76,22 @@ def signature(rule):
     """What a rule scores, the same for its copies in every version (see the module's doc)."""
     if hasattr(rule, "field"):
         return ("fit", rule.field, rule.operator, _norm(rule.value))
-    value = "" if rule.condition_value is None else f"{float(rule.condition_value):g}"
-    return ("engagement", rule.kind, rule.condition_property or "", rule.condition_operator or "", value)
+    at_least = "" if rule.at_least is None else f"{float(rule.at_least):g}"
+    return (
+        "engagement",
+        rule.kind,
+        _norm(language.conditions_text(rule.conditions)),
+        rule.aggregate,
+        rule.aggregate_property,
+        at_least,
+    )
 
 
 def subject(rule):
     """The rule without its points: “Title contains Consultant”, “Demo request”."""
     if hasattr(rule, "field"):
         return _fit_subject(rule.field, rule.operator, (rule.value or "").strip())
-    return engine.describe_engagement(rule.kind, rule.condition_property, rule.condition_operator, rule.condition_value)
+    return _engagement_subject(rule)
 
 
 def _terms(rule):

@@ -84,9 +84,7 @@ def random_model(rng, status):
         model=model,
         kind="webinar_attended",
         points=Decimal("8"),
-        condition_property="minutes",
-        condition_operator="gte",
-        condition_value=30,
+        conditions=[{"property": "minutes", "operator": "gte", "value": 30.0}],
         window_days=60,
     )
     return model
