@@ -24,8 +24,12 @@ def points_text(points):
     return ("−" if points < 0 else "+") + text
 
 
-def _fit_subject(field, operator, value):
-    label = FitField(field).label if field in FitField.values else field
+def _fit_subject(field, operator, value, labels=None):
+    key = language.attribute_key(field)
+    if key is not None:
+        label = (labels or {}).get(key, key)
+    else:
+        label = FitField(field).label if field in FitField.values else field
     op = Operator(operator).label if operator in Operator.values else operator
     if operator in (Operator.IS_EMPTY, Operator.IS_NOT_EMPTY):
         value = ""
@@ -39,9 +43,9 @@ def _engagement_subject(rule):
     return subject
 
 
-def fit_sentence(rule):
-    """“Title contains Consultant: −10”."""
-    return f"{_fit_subject(rule.field, rule.operator, (rule.value or '').strip())}: {points_text(rule.points)}"
+def fit_sentence(rule, labels=None):
+    """“Title contains Consultant: −10”; custom fields by their label (`labels`: {key: label})."""
+    return f"{_fit_subject(rule.field, rule.operator, (rule.value or '').strip(), labels)}: {points_text(rule.points)}"
 
 
 def engagement_sentence(rule):
@@ -57,8 +61,18 @@ def engagement_sentence(rule):
     return f"{subject}: {', '.join(parts)}"
 
 
-def sentence(rule):
-    return fit_sentence(rule) if hasattr(rule, "field") else engagement_sentence(rule)
+def sentence(rule, labels=None):
+    return fit_sentence(rule, labels) if hasattr(rule, "field") else engagement_sentence(rule)
+
+
+def custom_labels(rules):
+    """{custom field key: label} for the custom fields `rules` read (no query when none does)."""
+    keys = {language.attribute_key(r.field) for r in rules if hasattr(r, "field")} - {None}
+    if not keys:
+        return {}
+    from leadhub.models import LeadField
+
+    return dict(LeadField.objects.filter(key__in=keys).values_list("key", "label"))
 
 
 def group_of(rule):
