@@ -16,6 +16,7 @@ engine.py and scoring_sql.py evaluate what it parsed.
 """
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -165,7 +166,7 @@ class Condition:
         return {"property": self.property, "operator": self.operator, "value": value}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Condition":
+    def from_dict(cls, data: Mapping[str, Any]) -> "Condition":
         value = data.get("value")
         return cls(
             str(data.get("property", "")), str(data.get("operator", "")), tuple(value) if isinstance(value, list) else value
@@ -181,7 +182,7 @@ class Condition:
         return f"{self.property} {CONDITION_OPERATORS.get(self.operator, self.operator)} {shown}"
 
 
-def conditions_text(conditions: list[dict[str, Any]] | None) -> str:
+def conditions_text(conditions: "Iterable[Mapping[str, Any]] | None") -> str:
     """“url contains /pricing; minutes ≥ 30”."""
     return "; ".join(Condition.from_dict(c).text() for c in conditions or [])
 
