@@ -90,7 +90,7 @@ class ConditionsField(forms.CharField):
         for part in text.replace("\n", ";").split(";"):
             if not part.strip():
                 continue
-            split = language._split_condition(part.strip())  # noqa: SLF001 (the language's own parser)
+            split = language.split_condition(part.strip())
             if split is None:
                 raise ValidationError(
                     f"“{part.strip()}”: write a condition as property, operator, value, e.g. “url contains /pricing” or “minutes >= 30”."

@@ -199,7 +199,7 @@ def parse_conditions(text: str, properties: dict[str, dict[str, Any]]) -> list[C
     return conditions
 
 
-def _split_condition(part: str) -> tuple[str, str, str] | None:
+def split_condition(part: str) -> tuple[str, str, str] | None:
     """(property, operator, value) of a written condition, None when it names no operator."""
     lowered = part.lower()
     for written, operator in _WRITTEN:
@@ -210,7 +210,7 @@ def _split_condition(part: str) -> tuple[str, str, str] | None:
 
 
 def _parse_condition(part: str, properties: dict[str, dict[str, Any]]) -> Condition:
-    found = _split_condition(part)
+    found = split_condition(part)
     if found is None:
         raise ValueError(
             f"“{part}”: write a condition as property, operator, value, e.g. “url contains /pricing” or “minutes >= 30”."
