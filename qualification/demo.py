@@ -46,7 +46,7 @@ ENGAGEMENT_RULES = [
     ("pricing_page_view", 10, None, 30, 30),
     ("event_conversation", 20, None, 40, 90),
     ("webinar_attended", 10, None, 20, 60),
-    ("webinar_attended", 10, ("minutes", "gte", 30), 20, 60),
+    ("webinar_attended", 10, ("minutes", "gte", 30.0), 20, 60),
     ("webinar_registered", 5, None, 10, 60),
     ("email_reply", 15, None, 30, 60),
     ("email_click", 3, None, 15, 30),
@@ -79,9 +79,7 @@ def default_model(name="B2B default"):
             points=Decimal(points),
             cap=Decimal(cap) if cap is not None else None,
             window_days=window,
-            condition_property=cond[0] if cond else "",
-            condition_operator=cond[1] if cond else "",
-            condition_value=cond[2] if cond else None,
+            conditions=[{"property": cond[0], "operator": cond[1], "value": cond[2]}] if cond else [],
         )
         for kind, points, cond, cap, window in ENGAGEMENT_RULES
     )

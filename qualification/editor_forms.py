@@ -8,9 +8,9 @@ from django.forms.renderers import Jinja2
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-from . import rule_text
-from .choices import ModelStatus, RequiredField
-from .models import EngagementRule, FitRule, ScoringModel
+from . import language, rule_text
+from .choices import FitField, ModelStatus, RequiredField
+from .models import EngagementRule, FitRule, ScoringModel, Vocabulary
 
 
 class QuickSelect(forms.Select):
@@ -42,13 +42,71 @@ class RuleForm(forms.ModelForm):
     # language took most of the page's time to render.
     default_renderer = Jinja2()
 
+    def __init__(self, *args, parent=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.parent = parent
+        if "conditions" in self.fields:
+            self.initial["conditions"] = language.conditions_text(self.instance.conditions if self.instance.pk else [])
+
     def validate_constraints(self):
         pass
+
+    def _post_clean(self):
+        # The rule's clean() checks names against the formset's one Vocabulary (no query per row).
+        self.instance.vocabulary = _parent_vocabulary(self.parent)
+        super()._post_clean()
+
+
+def _parent_vocabulary(parent):
+    """One Vocabulary per scoring model being saved, shared by its three rule groups, read only
+    when a row is cleaned."""
+    if parent is None:
+        return None
+    vocabulary = getattr(parent, "_rule_vocabulary", None)
+    if vocabulary is None:
+        vocabulary = parent._rule_vocabulary = Vocabulary.load()
+    return vocabulary
+
+
+class ConditionsField(forms.CharField):
+    """Conditions as people write them: “url contains /pricing; minutes >= 30”. The rule's clean()
+    checks them against its kind's declared properties; here they only become a list to store."""
+
+    def prepare_value(self, value):
+        return language.conditions_text(value) if isinstance(value, list) else value
+
+    def has_changed(self, initial, data):
+        # Compared as written: the stored values are typed (30.0), the posted ones text ("30").
+        try:
+            posted = self.to_python(data)
+            before = initial if isinstance(initial, list) else self.to_python(initial)
+        except ValidationError:
+            return True
+        return language.conditions_text(before) != language.conditions_text(posted)
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        found = []
+        for part in text.replace("\n", ";").split(";"):
+            if not part.strip():
+                continue
+            split = language.split_condition(part.strip())
+            if split is None:
+                raise ValidationError(
+                    f"“{part.strip()}”: write a condition as property, operator, value, e.g. “url contains /pricing” or “minutes >= 30”."
+                )
+            name, operator, raw = split
+            found.append({"property": name, "operator": operator, "value": raw})
+        return found
 
 
 class RuleFormSet(forms.BaseInlineFormSet):
     """The rule rows. Each posted row finds its rule among those the formset read (one query),
     instead of the stock id field's query per row."""
+
+    def get_form_kwargs(self, index):
+        # The rows check names against one Vocabulary of the model (_parent_vocabulary).
+        return {**super().get_form_kwargs(index), "parent": self.instance}
 
     def add_fields(self, form, index):
         super().add_fields(form, index)
@@ -96,7 +154,10 @@ class RuleInline(admin.StackedInline):
         if form_field is not None:
             form_field.help_text = ""  # said once above each group, not on every row
             if type(form_field.widget) is forms.Select:
-                choices = [("", "none") if key == "" else (key, label) for key, label in form_field.widget.choices]
+                choices = [
+                    ("", "none") if key == "" and label == "---------" else (key, label)
+                    for key, label in form_field.widget.choices
+                ]
                 form_field.widget = QuickSelect(attrs=form_field.widget.attrs, choices=choices)
         return form_field
 
@@ -107,14 +168,36 @@ class RuleInline(admin.StackedInline):
 
 
 FIT_HELP = (
-    "Points for who the lead is. Value: one value; a comma-separated list for “is one of”; “low, high” for "
-    "“between”; numbers may end in k or m (10m = 10,000,000); text matches ignore case."
+    "Points for who the lead is, from any lead field, company field or custom field. Value: one value; a "
+    "comma-separated list for “is one of” / “is not one of”; “low, high” for “between”; nothing for “is empty”; "
+    "numbers may end in k or m (10m = 10,000,000); dates as YYYY-MM-DD; yes or no; text matches ignore case."
 )
+
+
+def field_choices():
+    """The fields a fit rule may read: the standard ones, then every custom field (one query)."""
+    from leadhub.models import LeadField
+
+    custom = [(f"attributes.{key}", f"{label} (custom)") for key, label in LeadField.objects.values_list("key", "label")]
+    return [("", "---------"), *FitField.choices, *custom]
+
+
+def kind_choices():
+    from leadhub.models import ActivityKind
+
+    return [("", "---------"), *ActivityKind.objects.values_list("key", "label")]
 
 
 class FitRuleInline(RuleInline):
     model = FitRule
     fields = [("field", "operator", "value", "points", "label")]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "field":
+            # Free text in the database, checked by the rule's clean(); offered as a list here.
+            return forms.CharField(widget=QuickSelect(choices=field_choices()), label="field")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     verbose_name, verbose_name_plural = "fit rule", "Fit rules"
     help = FIT_HELP + " A rule with points below 0 moves to Negative rules when saved."
 
@@ -133,13 +216,25 @@ class NegativeFitRuleInline(FitRuleInline):
 
 class EngagementRuleInline(RuleInline):
     model = EngagementRule
-    fields = [("kind", "points", "cap", "window_days", "condition_property", "condition_operator", "condition_value", "label")]
+    fields = [("kind", "points", "cap", "window_days", "conditions", "aggregate", "aggregate_property", "at_least", "label")]
     verbose_name, verbose_name_plural = "engagement rule", "Engagement rules"
     group = rule_text.ENGAGEMENT
     help = (
-        "Points for each activity of a kind within the window (today is day 1), halving every half-life; "
-        "the cap is the most a rule gives (empty: no cap). A condition (e.g. minutes ≥ 5) needs all three parts."
+        "Points for each activity of a kind within the window (today is day 1), halving every half-life; negative points "
+        "take away. The cap is the most a rule gives or takes away (empty: no cap). Conditions, all of which must hold, "
+        "test the kind's properties: “url contains /pricing; minutes >= 30” (text: equals, contains, starts with; "
+        "numbers: >=, <=, =; choices: is one of a, b). Count or sum: the points once (not decayed) when the count of "
+        "the activities, or the sum of a number property (“sum of”: minutes), within the window reaches “at least”."
     )
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "kind":
+            return forms.CharField(widget=QuickSelect(choices=kind_choices()), label="activity kind")
+        if db_field.name == "conditions":
+            return ConditionsField(
+                required=False, label="conditions", widget=forms.TextInput(attrs={"placeholder": "url contains /pricing"})
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
 class ScoringModelForm(forms.ModelForm):
@@ -147,8 +242,15 @@ class ScoringModelForm(forms.ModelForm):
         choices=RequiredField.choices,
         widget=forms.CheckboxSelectMultiple,
         required=False,
-        help_text="Profile fields a lead must have to become an MQL.",
+        help_text="Profile fields a lead must have to become an MQL (custom fields too).",
     )
+
+    def __init__(self, *args, **kwargs):
+        from leadhub.models import LeadField
+
+        super().__init__(*args, **kwargs)
+        custom = [(f"attributes.{key}", label) for key, label in LeadField.objects.values_list("key", "label")]
+        self.fields["required_fields"].choices = [*RequiredField.choices, *custom]
 
     class Meta:
         model = ScoringModel

@@ -18,30 +18,25 @@ two equal. The arithmetic is chosen so both give the same result to the point:
 """
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from leadhub.choices import DefaultActivityKind, DefaultIndustry, Grade
+from leadhub.choices import DefaultActivityKind, Grade
 
-from .choices import NUMERIC_FIELDS, FitField, Operator
+from . import language
+from .choices import FitField, Operator
+from .language import Condition, fold, parse_number  # noqa: F401 (re-exported)
 
 EPOCH = date(1970, 1, 1)
 MICRO = 1_000_000
 GRADES: list[str] = [Grade.A, Grade.B, Grade.C, Grade.D]
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
-# A fit rule's parsed value (parse_fit_value): floats for numeric fields (one, or low and high
-# for "between"), folded strings for text fields.
-RuleValues = tuple[float, ...] | tuple[str, ...]
-
-
-def fold(text: str) -> str:
-    """Lowercase A–Z only (see the module docstring)."""
-    return text.translate(_ASCII_LOWER)
+# A fit rule's parsed value (language.parse_fit_value): floats for numbers, ISO dates, folded
+# strings for text.
+RuleValues = tuple[Any, ...]
 
 
 def epoch_day(moment: datetime | date) -> int:
@@ -77,65 +72,45 @@ def numeric_property(properties: Mapping[str, Any] | None, name: str) -> float |
 
 # --- rule values ----------------------------------------------------------------------------
 
-_NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([kmb]?)\s*$", re.IGNORECASE)
-_SUFFIX = {"": 1, "k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
-_BETWEEN_SPLIT = re.compile(r"\s*(?:,|\.\.|–|—|\bto\b|\band\b)\s*", re.IGNORECASE)
+
+def parse_fit_value(field_name: str, operator: str, value: str | None, field_kind: str | None = None) -> RuleValues:
+    """The rule's value as a tuple (language.parse_fit_value) for a field of type `field_kind`
+    (default: the standard field's type; text for an unknown field). Raises ValueError."""
+    kind = field_kind or language.STANDARD_TYPES.get(field_name, "text")
+    return language.parse_fit_value(kind, operator, value)
 
 
-def parse_number(text: str | None) -> Decimal:
-    match = _NUMBER.match(text or "")
-    if not match:
-        raise ValueError(f"“{text}” is not a number (examples: 250, 10k, 2.5m).")
-    try:
-        return Decimal(match.group(1)) * _SUFFIX[match.group(2).lower()]
-    except InvalidOperation:
-        raise ValueError(f"“{text}” is not a number.")
-
-
-def parse_fit_value(field_name: str, operator: str, value: str | None) -> RuleValues:
-    """The rule's value as a tuple: folded strings for text fields, floats for numbers.
-
-    Raises ValueError with a message for the value field."""
-    text = (value or "").strip()
-    if not text:
-        raise ValueError("Enter a value.")
-    if field_name in NUMERIC_FIELDS:
-        if operator == Operator.BETWEEN:
-            parts = [p for p in _BETWEEN_SPLIT.split(text) if p]
-            if len(parts) != 2:
-                raise ValueError("“between” needs two numbers, low and high, e.g. “50, 500”.")
-            low, high = (parse_number(p) for p in parts)
-            if low > high:
-                raise ValueError(f"The low number ({low:f}) is above the high one ({high:f}).")
-            return (float(low), float(high))
-        return (float(parse_number(text)),)
-    if operator == Operator.IN:
-        items = tuple(dict.fromkeys(fold(v.strip()) for v in text.split(",") if v.strip()))
-        if not items:
-            raise ValueError("List at least one value, separated by commas.")
-    else:
-        items = (fold(text),)
-    if field_name == FitField.INDUSTRY and operator != Operator.CONTAINS:
-        unknown = [v for v in items if v not in DefaultIndustry.values]
-        if unknown:
-            raise ValueError(f"Unknown industry {', '.join(unknown)}; use: {', '.join(DefaultIndustry.values)}.")
-    return items
-
-
-def describe_fit(field_name: str, operator: str, value: str) -> str:
-    label = FitField(field_name).label if field_name in FitField.values else field_name
+def describe_fit(field_name: str, operator: str, value: str, field_label: str | None = None) -> str:
+    label = field_label or (FitField(field_name).label if field_name in FitField.values else field_name)
     op = Operator(operator).label if operator in Operator.values else operator
-    if operator == Operator.CONTAINS:
-        return f"{label} contains “{value}”"
+    if operator in (Operator.IS_EMPTY, Operator.IS_NOT_EMPTY):
+        return f"{label} {op}"
+    if operator in (Operator.CONTAINS, Operator.STARTS_WITH):
+        return f"{label} {op} “{value}”"
     return f"{label} {op} {value}"
 
 
-def describe_engagement(kind: str, prop: str, op: str, val: float | Decimal | None) -> str:
-    label = DefaultActivityKind(kind).label if kind in DefaultActivityKind.values else kind
-    if prop:
-        symbol = {"gte": "≥", "lte": "≤", "equals": "="}.get(op, op)
-        shown = int(val) if val is not None and float(val).is_integer() else val
-        label += f" ({prop} {symbol} {shown})"
+def kind_label(kind: str) -> str:
+    return DefaultActivityKind(kind).label if kind in DefaultActivityKind.values else kind.replace("_", " ").capitalize()
+
+
+def describe_engagement(
+    kind: str,
+    conditions: Iterable[Mapping[str, Any]] = (),
+    aggregate: str = "",
+    aggregate_property: str = "",
+    at_least: float | Decimal | None = None,
+    kind_name: str | None = None,
+) -> str:
+    """“Pricing page view (url contains /pricing)”, “Page view: total minutes”, “Demo request: count”."""
+    label = kind_name or kind_label(kind)
+    if aggregate == "sum":
+        label += f": total {aggregate_property}"
+    elif aggregate == "count":
+        label += ": count"
+    written = language.conditions_text(list(conditions))
+    if written:
+        label += f" ({written})"
     return label
 
 
@@ -155,19 +130,33 @@ class FitRuleSpec:
     values: tuple[Any, ...]  # RuleValues; Any so the comparisons below need no narrowing per field kind
     points: int  # tenths
     label: str
+    field_kind: str = ""  # text, choice, number, date, boolean (language.field_type); "" for a standard field's own
+
+    def __post_init__(self) -> None:
+        if not self.field_kind:
+            object.__setattr__(self, "field_kind", language.STANDARD_TYPES.get(self.field, "text"))
 
 
 @dataclass(frozen=True)
 class EngagementRuleSpec:
     id: int
     kind: str
-    points: int  # tenths, per occurrence
-    condition_property: str  # "" for none
-    condition_operator: str
-    condition_value: float | None
-    cap: int | None  # tenths
+    points: int  # tenths, per occurrence (or once, for an aggregate); may be negative
+    conditions: tuple[Condition, ...]  # all must hold
+    cap: int | None  # tenths, bounds the absolute value of a per-occurrence rule's points
     window_days: int
     label: str
+    aggregate: str = ""  # "" per occurrence (decayed); "count" or "sum" (not decayed)
+    aggregate_property: str = ""  # the number summed, for "sum"
+    at_least: float | None = None  # an aggregate rule gives its points when the count or sum reaches this
+
+    @property
+    def uses_rollups(self) -> bool:
+        """Whether the daily rollups (lead, day, kind, minutes, count) answer this rule;
+        otherwise it reads the raw activities of its kind within its window."""
+        if self.aggregate == "sum" and self.aggregate_property != "minutes":
+            return False
+        return all(language.condition_uses_rollups(c) for c in self.conditions)
 
 
 @dataclass(frozen=True)
@@ -195,6 +184,18 @@ class ActivityFact:
     day: int  # epoch_day of occurred_at
     minutes: float | None = None
     count: int = 1
+    # The activity's properties when read from the raw activity; None for a rollup row, which
+    # knows `minutes` only (rules reading other properties get raw facts: selectors).
+    properties: Mapping[str, Any] | None = None
+
+    def number(self, name: str) -> float | None:
+        if self.properties is None:
+            return self.minutes if name == "minutes" else None
+        return numeric_property(self.properties, name)
+
+    def text(self, name: str) -> str | None:
+        value = (self.properties or {}).get(name)
+        return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,11 @@ class LeadFacts:
     industry: str = ""
     employee_count: int | None = None
     annual_revenue: float | None = None
+    channel: str = ""
+    campaign: str = ""
+    company_name: str = ""
+    company_country: str = ""
+    attributes: Mapping[str, Any] = field(default_factory=dict)  # custom field values by key
     activities: tuple[ActivityFact, ...] = ()
 
 
@@ -237,44 +243,93 @@ class ScoreResult:
 # --- scoring --------------------------------------------------------------------------------
 
 
+def fit_fact(rule: FitRuleSpec, facts: LeadFacts) -> Any:
+    """The lead's value of the rule's field: a float for numbers, a string for the rest
+    ("true"/"false" for yes/no), None when absent or not of the field's type."""
+    key = language.attribute_key(rule.field)
+    if key is None:
+        raw = getattr(facts, rule.field, None)
+        if rule.field_kind == "number":
+            return None if raw is None else float(raw)
+        return raw if isinstance(raw, str) else None
+    raw = facts.attributes.get(key) if isinstance(facts.attributes, Mapping) else None
+    if rule.field_kind == "number":
+        return numeric_property({key: raw}, key)
+    if rule.field_kind == "boolean":
+        return ("true" if raw else "false") if isinstance(raw, bool) else None
+    return raw if isinstance(raw, str) else None
+
+
+def is_present(value: Any) -> bool:
+    """A value other than nothing, an empty text or only spaces."""
+    return value is not None and (not isinstance(value, str) or value.strip(" ") != "")
+
+
 def fit_matches(rule: FitRuleSpec, facts: LeadFacts) -> bool:
-    raw = getattr(facts, rule.field)
-    if rule.field in NUMERIC_FIELDS:
-        if raw is None:
-            return False
-        number = float(raw)
-        if rule.operator == Operator.EQUALS:
-            return number == rule.values[0]
-        if rule.operator == Operator.GTE:
-            return number >= rule.values[0]
-        if rule.operator == Operator.LTE:
-            return number <= rule.values[0]
-        if rule.operator == Operator.BETWEEN:
-            return rule.values[0] <= number <= rule.values[1]
-        return False
-    if not raw:
-        return False  # a missing field never fires a rule
-    text = fold(raw)
+    value = fit_fact(rule, facts)
+    present = is_present(value)
+    if rule.operator == Operator.IS_EMPTY:
+        return not present
+    if rule.operator == Operator.IS_NOT_EMPTY:
+        return present
+    if not present:
+        return False  # a missing field fires no rule but “is empty”
+    if rule.field_kind == "text" or rule.field_kind == "choice":
+        value = fold(value)
+    first = rule.values[0]
     if rule.operator == Operator.EQUALS:
-        return text == rule.values[0]
+        return bool(value == first)
+    if rule.operator == Operator.IS_NOT:
+        return bool(value != first)
     if rule.operator == Operator.IN:
-        return text in rule.values
+        return value in rule.values
+    if rule.operator == Operator.NOT_IN:
+        return value not in rule.values
     if rule.operator == Operator.CONTAINS:
-        return rule.values[0] in text
+        return first in value
+    if rule.operator == Operator.STARTS_WITH:
+        return bool(value.startswith(first))
+    if rule.operator == Operator.GTE:
+        return bool(value >= first)
+    if rule.operator == Operator.LTE:
+        return bool(value <= first)
+    if rule.operator == Operator.BETWEEN:
+        return bool(first <= value <= rule.values[1])
     return False
 
 
-def condition_holds(rule: EngagementRuleSpec, minutes: float | None) -> bool:
-    if not rule.condition_property:
-        return True
-    limit = rule.condition_value
-    if minutes is None or limit is None:  # as in SQL, a comparison with nothing holds for no activity
+def condition_holds(condition: Condition, activity: ActivityFact) -> bool:
+    """Whether one condition holds for an activity. As in SQL, a property that is absent (or
+    not of the condition's type) meets no condition."""
+    if condition.operator in ("gte", "lte", "eq"):
+        number = activity.number(condition.property)
+        limit = condition.value
+        if number is None or limit is None:
+            return False
+        if condition.operator == "gte":
+            return number >= limit
+        if condition.operator == "lte":
+            return number <= limit
+        return number == limit
+    text = activity.text(condition.property)
+    if text is None:
         return False
-    if rule.condition_operator == "gte":
-        return minutes >= limit
-    if rule.condition_operator == "lte":
-        return minutes <= limit
-    return minutes == limit
+    text = fold(text)
+    if condition.operator == "in":
+        return text in {fold(v) for v in condition.value}
+    wanted = fold(str(condition.value))
+    if condition.operator == "equals":
+        return text == wanted
+    if condition.operator == "contains":
+        return wanted in text
+    return text.startswith(wanted)
+
+
+def counts(rule: EngagementRuleSpec, activity: ActivityFact, today: int) -> bool:
+    """Whether the rule counts the activity: its kind, within its window, meeting every condition."""
+    if activity.kind != rule.kind or max(0, today - activity.day) >= rule.window_days:
+        return False
+    return all(condition_holds(c, activity) for c in rule.conditions)
 
 
 def grade_for(fit_tenths: int, model: ModelSpec) -> Grade:
@@ -290,8 +345,11 @@ def grade_for(fit_tenths: int, model: ModelSpec) -> Grade:
 def missing_required(facts: LeadFacts, model: ModelSpec) -> tuple[str, ...]:
     missing: list[str] = []
     for name in model.required_fields:
+        key = language.attribute_key(name)
         if name == "company":
             present = facts.has_company
+        elif key is not None:
+            present = is_present(facts.attributes.get(key))
         else:
             present = bool((getattr(facts, name, "") or "").strip(" "))
         if not present:
@@ -314,32 +372,65 @@ def _ages_text(ages: Iterable[int]) -> str:
 
 
 def _engagement(rule: EngagementRuleSpec, facts: LeadFacts, today: int, half_life: int) -> tuple[int, str] | None:
+    if rule.aggregate:
+        return _aggregate(rule, facts, today)
     weighted = 0  # sum of count × decay factor in millionths
     count = 0
     ages: list[int] = []
     for activity in facts.activities:
-        if activity.kind != rule.kind or not condition_holds(rule, activity.minutes):
+        if not counts(rule, activity, today):
             continue
         age = max(0, today - activity.day)
-        if age >= rule.window_days:
-            continue
         weighted += activity.count * decay_micro(age, half_life)
         count += activity.count
         ages.append(age)
     if not count:
         return None
-    points = (rule.points * weighted + MICRO // 2) // MICRO
+    # Rounded half away from zero, so negative rules mirror positive ones (SQL divides |points|).
+    sign = -1 if rule.points < 0 else 1
+    magnitude = (abs(rule.points) * weighted + MICRO // 2) // MICRO
     cap = rule.cap
-    capped = min(points, cap) if cap is not None else points
-    each = _fmt(rule.points)
-    text = f"{rule.label} ×{count}, {each} pts each"
+    capped = min(magnitude, cap) if cap is not None else magnitude
+    shown = _fmt if sign > 0 else _signed  # positive points as before: “10 pts each → 30”
+    text = f"{rule.label} ×{count}, {shown(rule.points)} pts each"
     if any(ages):
-        text += f" ({_ages_text(ages)}), halving every {half_life} days → {_fmt(points)}"
+        text += f" ({_ages_text(ages)}), halving every {half_life} days → {shown(sign * magnitude)}"
     else:
-        text += f" → {_fmt(points)}"
-    if cap is not None and capped != points:
-        text += f", capped at {_fmt(cap)}"
-    return capped, text
+        text += f" → {shown(sign * magnitude)}"
+    if cap is not None and capped != magnitude:
+        text += f", capped at {shown(sign * cap)}"
+    return sign * capped, text
+
+
+def _number_text(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def aggregate_value(rule: EngagementRuleSpec, facts: LeadFacts, today: int) -> float:
+    """The count of the activities the rule counts, or the sum of their property (absent or
+    non-numeric values add nothing)."""
+    total = 0.0
+    for activity in facts.activities:
+        if not counts(rule, activity, today):
+            continue
+        if rule.aggregate == "count":
+            total += activity.count
+        else:
+            number = activity.number(rule.aggregate_property)
+            if number is not None:
+                total += number * activity.count
+    return total
+
+
+def _aggregate(rule: EngagementRuleSpec, facts: LeadFacts, today: int) -> tuple[int, str] | None:
+    """An aggregate rule: its points once when the count or sum within the window reaches
+    `at_least` (not decayed)."""
+    value = aggregate_value(rule, facts, today)
+    if rule.at_least is None or value < rule.at_least:
+        return None
+    return rule.points, (
+        f"{rule.label} in {rule.window_days} days: {_number_text(value)} ≥ {_number_text(rule.at_least)} → {_signed(rule.points)}"
+    )
 
 
 def score(facts: LeadFacts, model: ModelSpec, now: datetime | date) -> ScoreResult:
@@ -350,21 +441,9 @@ def score(facts: LeadFacts, model: ModelSpec, now: datetime | date) -> ScoreResu
     for rule in model.fit_rules:
         if fit_matches(rule, facts):
             fit += rule.points
-            shown = getattr(facts, rule.field)
-            if rule.field == FitField.ANNUAL_REVENUE:
-                shown = f"${float(shown):,.0f}"
-            elif rule.field == FitField.EMPLOYEE_COUNT:
-                shown = f"{shown:,}"
-            contributions.append(
-                Contribution(
-                    rule.id,
-                    "fit",
-                    rule.label,
-                    from_tenths(rule.points),
-                    f"{rule.label} ({shown}): {_signed(rule.points)}",
-                    str(shown),
-                )
-            )
+            shown = _shown(rule, fit_fact(rule, facts))
+            text = f"{rule.label} ({shown}): {_signed(rule.points)}" if shown else f"{rule.label}: {_signed(rule.points)}"
+            contributions.append(Contribution(rule.id, "fit", rule.label, from_tenths(rule.points), text, shown))
     engagement = 0
     for engagement_rule in model.engagement_rules:
         outcome = _engagement(engagement_rule, facts, today, model.half_life_days)
@@ -387,6 +466,19 @@ def score(facts: LeadFacts, model: ModelSpec, now: datetime | date) -> ScoreResu
         qualifies=qualifies,
         model_version=model.version,
     )
+
+
+def _shown(rule: FitRuleSpec, value: Any) -> str:
+    """The lead's value as the explanation shows it ("" when empty: “Occupation is empty: −10”)."""
+    if not is_present(value):
+        return ""
+    if rule.field == FitField.ANNUAL_REVENUE:
+        return f"${float(value):,.0f}"
+    if rule.field_kind == "number":
+        return _number_text(float(value))
+    if rule.field_kind == "boolean":
+        return "yes" if value == "true" else "no"
+    return str(value)
 
 
 def _signed(tenths: int) -> str:

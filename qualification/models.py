@@ -4,6 +4,7 @@ Marketers edit drafts only; a published or archived model is history and stays a
 (services.copy_as_draft makes an editable copy).
 """
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
@@ -14,15 +15,11 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from leadhub.choices import DefaultActivityKind, Grade
+from leadhub.choices import Grade
 
-from . import engine
+from . import engine, language
 from .choices import (
-    NUMERIC_FIELDS,
-    NUMERIC_OPERATORS,
-    TEXT_OPERATORS,
-    ConditionOperator,
-    ConditionProperty,
+    Aggregate,
     FitField,
     ModelStatus,
     Operator,
@@ -70,7 +67,9 @@ class ScoringModel(models.Model):
     required_fields = models.JSONField(
         default=default_required_fields,
         blank=True,
-        help_text="Profile fields a lead must have to become an MQL: " + ", ".join(RequiredField.values) + ".",
+        help_text="Profile fields a lead must have to become an MQL: "
+        + ", ".join(RequiredField.values)
+        + ", or a custom field as attributes.<key>.",
     )
     half_life_days = models.PositiveIntegerField(
         "engagement half-life (days)",
@@ -106,8 +105,9 @@ class ScoringModel(models.Model):
 
     def clean(self):
         errors = {}
-        if not isinstance(self.required_fields, list) or any(f not in RequiredField.values for f in self.required_fields):
-            errors["required_fields"] = "Give a list of fields from: " + ", ".join(RequiredField.values) + "."
+        problem = required_fields_problem(self.required_fields)
+        if problem:
+            errors["required_fields"] = problem
         bands = [self.grade_a_min, self.grade_b_min, self.grade_c_min]
         if None not in bands and not (bands[0] >= bands[1] >= bands[2]):
             errors["grade_b_min"] = "Grade bands must go down: A ≥ B ≥ C."
@@ -128,8 +128,14 @@ class ScoringModel(models.Model):
             problems["min_grade"] = (
                 f"No lead could reach grade {self.min_grade}: it needs a fit of {band}, and the fit rules give at most {best_fit}."
             )
-        if engagement_rules and all(r.cap is not None for r in engagement_rules):
-            best = best_fit + sum(r.cap for r in engagement_rules)
+        # The most each engagement rule can add: its cap, an aggregate's points, nothing for a
+        # negative rule; None when unbounded (a positive per-occurrence rule without a cap).
+        most = [
+            Decimal(0) if r.points is not None and r.points < 0 else (r.points if r.aggregate else r.cap)
+            for r in engagement_rules
+        ]
+        if engagement_rules and all(m is not None for m in most):
+            best = best_fit + sum(most)
             if self.mql_threshold is not None and best < self.mql_threshold:
                 problems["mql_threshold"] = (
                     f"No lead could reach {self.mql_threshold}: the best possible total with these rules is {best}."
@@ -141,14 +147,88 @@ class ScoringModel(models.Model):
         return problems
 
 
+@dataclass
+class Vocabulary:
+    """What rules may name, read once (a few queries) for many rules: custom fields
+    ({key: (type, label)}) and their options, activity kinds ({key: (label, declared
+    properties by key)}), industry and channel keys. The editor's formsets load one and hand it
+    to every rule they clean (`rule.vocabulary = …`), so saving 50 rules costs what 5 do."""
+
+    custom: dict[str, tuple[str, str]]
+    options: dict[str, list]
+    kinds: dict[str, tuple[str, dict[str, dict]]]
+    lists: dict[str, list[str]]
+
+    @classmethod
+    def load(cls) -> "Vocabulary":
+        from leadhub.models import ActivityKind, Channel, Industry, LeadField
+
+        custom, options = {}, {}
+        for key, kind, label, opts in LeadField.objects.values_list("key", "type", "label", "options"):
+            custom[key], options[key] = (kind, label), [str(o) for o in opts or []]
+        kinds = {
+            key: (label, {p["key"]: p for p in props or [] if isinstance(p, dict) and "key" in p})
+            for key, label, props in ActivityKind.objects.values_list("key", "label", "properties")
+        }
+        lists = {
+            FitField.INDUSTRY: list(Industry.objects.values_list("key", flat=True)),
+            FitField.CHANNEL: list(Channel.objects.values_list("key", flat=True)),
+        }
+        return cls(custom, options, kinds, lists)
+
+
+def _vocabulary(rule) -> Vocabulary:
+    vocabulary = getattr(rule, "vocabulary", None)
+    if vocabulary is None:
+        vocabulary = rule.vocabulary = Vocabulary.load()
+    return vocabulary
+
+
+def custom_fields() -> dict[str, tuple[str, str]]:
+    """{custom field key: (type, label)} (one query)."""
+    from leadhub.models import LeadField
+
+    return {key: (kind, label) for key, kind, label in LeadField.objects.values_list("key", "type", "label")}
+
+
+def field_label(name: str, custom: dict[str, tuple[str, str]] | None = None) -> str:
+    """“Industry”, or a custom field's label for `attributes.<key>`."""
+    key = language.attribute_key(name)
+    if key is None:
+        return str(FitField(name).label) if name in FitField.values else str(dict(RequiredField.choices).get(name, name))
+    custom = custom_fields() if custom is None else custom
+    return custom[key][1] if key in custom else key
+
+
+def required_fields_problem(value) -> str | None:
+    """A sentence when `value` is not a list of standard required fields and existing custom fields."""
+    standard = ", ".join(RequiredField.values)
+    if not isinstance(value, list) or not all(isinstance(f, str) for f in value):
+        return f"Give a list of fields from: {standard}, or attributes.<key> for a custom field."
+    custom = custom_fields()
+    unknown = [f for f in value if f not in RequiredField.values and (language.attribute_key(f) or "") not in custom]
+    if unknown:
+        return (
+            f"No field {', '.join(unknown)}: use {standard}, or attributes.<key> of a custom field"
+            f" ({', '.join('attributes.' + k for k in sorted(custom)) or 'none defined yet'})."
+        )
+    return None
+
+
 class FitRule(models.Model):
     model = models.ForeignKey(ScoringModel, on_delete=models.CASCADE, related_name="fit_rules")
-    field = models.CharField(max_length=20, choices=FitField.choices)
-    operator = models.CharField(max_length=10, choices=Operator.choices)
+    # A standard field (choices.FitField) or a custom field as attributes.<key>; checked against
+    # the fields that exist when the rule is saved (clean), not by a constraint.
+    field = models.CharField(
+        max_length=60, help_text="A lead field (industry, title, channel, …) or a custom field as attributes.<key>."
+    )
+    operator = models.CharField(max_length=20, choices=Operator.choices)
     value = models.CharField(
         max_length=500,
-        help_text="One value; a comma-separated list for “is one of”; two numbers “low, high” for “between”. "
-        "Numbers may end in k or m (10m = 10,000,000). Text matches ignore case.",
+        blank=True,
+        help_text="One value; a comma-separated list for “is one of”; two values “low, high” for “between”; "
+        "nothing for “is empty”. Numbers may end in k or m (10m = 10,000,000); dates as YYYY-MM-DD; yes/no. "
+        "Text matches ignore case.",
     )
     points = models.DecimalField(max_digits=7, decimal_places=1, help_text="Negative points are allowed.")
     label = models.CharField(max_length=120, blank=True, help_text="Shown in explanations; generated when empty.")
@@ -156,27 +236,42 @@ class FitRule(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.CheckConstraint(condition=Q(field__in=FitField.values), name="fitrule_field_valid"),
-            models.CheckConstraint(condition=Q(operator__in=Operator.values), name="fitrule_operator_valid"),
+            models.CheckConstraint(condition=Q(operator__in=Operator.values), name="fitrule_operator_valid_v2"),
         ]
 
     def __str__(self):
         return self.describe()
 
-    def describe(self):
-        return self.label or engine.describe_fit(self.field, self.operator, self.value)
+    def describe(self, custom: dict[str, tuple[str, str]] | None = None):
+        if self.label:
+            return self.label
+        label = field_label(self.field, custom) if language.attribute_key(self.field) else None
+        return engine.describe_fit(self.field, self.operator, self.value, label)
 
     def clean(self):
         errors = {}
-        if self.field and self.operator:
-            allowed = NUMERIC_OPERATORS if self.field in NUMERIC_FIELDS else TEXT_OPERATORS
-            if self.operator not in allowed:
-                kind = "a number" if self.field in NUMERIC_FIELDS else "text"
-                names = ", ".join(f"“{Operator(o).label}”" for o in Operator.values if o in allowed)
-                errors["operator"] = f"{FitField(self.field).label} is {kind}: use {names}."
+        vocabulary = _vocabulary(self)
+        custom = vocabulary.custom
+        kind = language.field_type(self.field or "", {k: t for k, (t, _) in custom.items()})
+        if self.field and kind is None:
+            key = language.attribute_key(self.field)
+            if key is not None:
+                names = ", ".join("attributes." + k for k in sorted(custom)) or "none are defined yet"
+                errors["field"] = f"There is no custom field “{key}” (custom fields: {names})."
+            else:
+                errors["field"] = (
+                    f"There is no field “{self.field}”: use one of {', '.join(FitField.values)}, or attributes.<key> for a custom field."
+                )
+        elif self.field and self.operator:
+            problem = language.check_operator(field_label(self.field, custom), kind, self.operator)
+            if problem:
+                errors["operator"] = problem
             else:
                 try:
-                    engine.parse_fit_value(self.field, self.operator, self.value or "")
+                    values = language.parse_fit_value(kind, self.operator, self.value or "")
+                    problem = _listed_values_problem(self.field, self.operator, values, vocabulary)
+                    if problem:
+                        errors["value"] = problem
                 except ValueError as exc:
                     errors["value"] = str(exc)
         if self.points is not None and self.points == 0:
@@ -185,21 +280,57 @@ class FitRule(models.Model):
             raise ValidationError(errors)
 
 
+def _listed_values_problem(field, operator, values, vocabulary):
+    """For fields whose values come from a list (industry, channel, choice fields): a sentence
+    naming values that are not in it."""
+    if operator not in (Operator.EQUALS, Operator.IS_NOT, Operator.IN, Operator.NOT_IN):
+        return None
+    key = language.attribute_key(field)
+    if key is not None:
+        if vocabulary.custom.get(key, ("", ""))[0] != "choice":
+            return None
+        options = vocabulary.options.get(key, [])
+    elif field in vocabulary.lists:
+        options = vocabulary.lists[field]
+    else:
+        return None
+    known = {language.fold(o) for o in options}
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        return f"Unknown {field_label(field, vocabulary.custom).lower()} {', '.join(unknown)}; use: {', '.join(options)}."
+    return None
+
+
 class EngagementRule(models.Model):
+    """Points for activities of a kind. Per occurrence (decayed, capped: the cap bounds the
+    absolute value, so a negative rule takes away at most its cap), or an aggregate: the count
+    of the activities, or the sum of one of their number properties, within the window reaching
+    `at_least` gives the points once (not decayed). Conditions (all must hold) choose the
+    activities counted: see language.py."""
+
     model = models.ForeignKey(ScoringModel, on_delete=models.CASCADE, related_name="engagement_rules")
-    kind = models.CharField("activity kind", max_length=30, choices=DefaultActivityKind.choices)
+    # An ActivityKind key, checked against the list when the rule is saved (clean).
+    kind = models.CharField("activity kind", max_length=40)
     points = models.DecimalField(
-        "points each",
+        "points",
         max_digits=7,
         decimal_places=1,
-        validators=[MinValueValidator(Decimal("0.1"))],
-        help_text="Points per occurrence, before decay.",
+        help_text="Per occurrence before decay, or once for an aggregate; negative points take away.",
     )
-    condition_property = models.CharField(max_length=20, choices=ConditionProperty.choices, blank=True)
-    condition_operator = models.CharField(max_length=10, choices=ConditionOperator.choices, blank=True)
-    condition_value = models.FloatField(null=True, blank=True)
+    conditions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="[{property, operator, value}], all must hold (written “url contains /pricing; minutes >= 30”).",
+    )
+    aggregate = models.CharField(max_length=10, choices=Aggregate.choices, blank=True, default="")
+    aggregate_property = models.CharField("sum of", max_length=40, blank=True)
+    at_least = models.FloatField("at least", null=True, blank=True)
     cap = models.DecimalField(
-        max_digits=7, decimal_places=1, null=True, blank=True, help_text="Most points this rule may give; empty for no cap."
+        max_digits=7,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        help_text="Most points (taken away, for a negative rule) this rule may give; empty for no cap.",
     )
     window_days = models.PositiveIntegerField(
         "window (days)",
@@ -212,34 +343,66 @@ class EngagementRule(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=DefaultActivityKind.values), name="engagementrule_kind_valid"),
-            models.CheckConstraint(condition=Q(points__gt=0), name="engagementrule_points_positive"),
+            models.CheckConstraint(condition=~Q(points=0), name="engagementrule_points_nonzero"),
+            models.CheckConstraint(condition=Q(aggregate__in=Aggregate.values), name="engagementrule_aggregate_valid"),
         ]
 
     def __str__(self):
         return self.describe()
 
-    def describe(self):
-        return self.label or engine.describe_engagement(
-            self.kind, self.condition_property, self.condition_operator, self.condition_value
+    def describe(self, kind_labels: dict[str, str] | None = None):
+        if self.label:
+            return self.label
+        name = kind_labels.get(self.kind) if kind_labels is not None else None
+        return engine.describe_engagement(
+            self.kind, self.conditions or [], self.aggregate, self.aggregate_property, self.at_least, name
         )
+
+    def condition_specs(self):
+        return tuple(language.Condition.from_dict(c) for c in self.conditions or [] if isinstance(c, dict))
 
     def clean(self):
         errors = {}
-        parts = [self.condition_property, self.condition_operator, self.condition_value]
-        given = [p not in ("", None) for p in parts]
-        if any(given) and not all(given):
-            missing = [
-                name
-                for name, ok in zip(["condition_property", "condition_operator", "condition_value"], given, strict=True)
-                if not ok
-            ]
-            for name in missing:
-                errors[name] = "A condition needs a property, an operator and a value (or none of them)."
-        if self.cap is not None and self.points is not None and self.cap < self.points:
-            errors["cap"] = (
-                f"The cap ({self.cap}) is below the points of one occurrence ({self.points}): raise it or leave it empty."
-            )
+        kinds = _vocabulary(self).kinds
+        kind = kinds.get(self.kind) if self.kind else None
+        if self.kind and kind is None:
+            errors["kind"] = f"There is no activity kind “{self.kind}” (kinds: {', '.join(kinds)})."
+        declared = kind[1] if kind else {}
+        if kind is not None:
+            try:
+                written = language.conditions_text(self.conditions or [])
+                self.conditions = [c.as_dict() for c in language.parse_conditions(written, declared)]
+            except (ValueError, AttributeError, TypeError) as exc:
+                errors["conditions"] = str(exc)
+        if self.points is not None and self.points == 0:
+            errors["points"] = "A rule worth 0 points does nothing; give it points (negative to take away) or delete it."
+        if self.aggregate:
+            if self.at_least is None or self.at_least <= 0:
+                errors["at_least"] = "An aggregate rule needs a number above 0 to reach (e.g. 10 for “at least 10 minutes”)."
+            if self.aggregate == Aggregate.SUM:
+                prop = declared.get(self.aggregate_property)
+                numbers = ", ".join(k for k, p in declared.items() if p.get("type") == "number") or "none"
+                if not self.aggregate_property:
+                    errors["aggregate_property"] = f"Say which number to add up (this kind's numbers: {numbers})."
+                elif kind is not None and (prop is None or prop.get("type") != "number"):
+                    errors["aggregate_property"] = (
+                        f"{self.aggregate_property} is not a number property of this kind (its numbers: {numbers})."
+                    )
+            elif self.aggregate_property:
+                errors["aggregate_property"] = "Only a sum adds up a property: leave “sum of” empty for a count."
+            if self.cap is not None:
+                errors["cap"] = "An aggregate rule gives its points once: leave the cap empty."
+        else:
+            if self.aggregate_property:
+                errors["aggregate_property"] = "Choose “sum” to add up a property (or leave it empty)."
+            if self.at_least is not None:
+                errors["at_least"] = "“At least” is for aggregate rules (count or sum): choose one or leave it empty."
+            if self.cap is not None and self.cap <= 0:
+                errors["cap"] = "The cap is the most points the rule gives (or takes away): give a number above 0."
+            elif self.cap is not None and self.points is not None and self.cap < abs(self.points):
+                errors["cap"] = (
+                    f"The cap ({self.cap}) is below the points of one occurrence ({abs(self.points)}): raise it or leave it empty."
+                )
         if errors:
             raise ValidationError(errors)
 
@@ -307,7 +470,8 @@ class ActivityRollup(models.Model):
     Rescoring reads these narrow rows instead of the raw activities (no JSON parsing, fewer
     rows); leadhub.services.record_activities keeps them current through rollups.add_to_rollups
     (a receiver of leadhub.hooks.on_activities_recorded).
-    Conditions on activity properties can only use the properties kept here.
+    Rules whose conditions read other properties read the raw activities of their kind within
+    their window instead (docs/decisions/engagement-conditions.md).
     """
 
     lead = models.ForeignKey("leadhub.Lead", on_delete=models.CASCADE, related_name="+", db_index=False)

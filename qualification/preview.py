@@ -21,9 +21,9 @@ from leadhub.choices import Stage
 from leadhub.models import Lead
 from leadhub.sql import db_datetime
 
-from . import bulk, engine, rule_text, selectors
-from .choices import RequiredField
-from .models import PendingRescore
+from . import bulk, engine, language, rule_text, selectors
+from .models import PendingRescore, custom_fields, field_label
+from .scoring_sql import missing_sql
 
 BUCKETS = [(-1, "below 0")] + [(b, f"{b * 10}–{b * 10 + 9.9:g}") for b in range(10)] + [(10, "100 and up")]
 
@@ -60,6 +60,10 @@ class Preview:
     rule_changes: list = field(default_factory=list)
     setting_changes: list = field(default_factory=list)  # "MQL threshold: 65.0 → 60.0"
     cause_labels: dict = field(default_factory=dict)  # {(side, cause): sentence}
+    # Of the leads the draft does not qualify, how many lack each of its required fields
+    # ({field: leads}; a lead lacking two fields counts under both), and the fields' labels.
+    missing_fields: dict = field(default_factory=dict)
+    field_labels: dict = field(default_factory=dict)
 
     @property
     def mql_after(self):
@@ -117,13 +121,28 @@ class Preview:
         """The draft's required fields keep every lead from qualifying."""
         return self.leads > 0 and self.blocked_causes.get(REQUIRED, 0) == self.leads
 
+    @property
+    def missing_reasons(self):
+        """[(“missing required field Occupation”, leads)], largest first: why the leads the draft
+        does not qualify fail its required fields, per field."""
+        return [
+            (f"missing required field {self.field_labels.get(name, name)}", n)
+            for name, n in sorted(self.missing_fields.items(), key=lambda kv: (-kv[1], kv[0]))
+            if n
+        ]
+
+    @property
+    def blocking_fields(self):
+        """The labels of the required fields no lead has (each alone blocks every lead)."""
+        return [self.field_labels.get(name, name) for name, n in self.missing_fields.items() if self.leads and n == self.leads]
+
 
 QUALIFIES, REQUIRED, GRADE, THRESHOLD, UNSCORED = 0, 1, 2, 3, 4
 
 
 def _cause_labels(spec, current_spec):
     """The sentence of each cause: "old" for what the published model asked, "new" for the draft."""
-    labels = dict(RequiredField.choices)
+    labels = _field_labels([*spec.required_fields, *(current_spec.required_fields if current_spec else ())])
 
     def side(model, name):
         if model is None:
@@ -152,9 +171,15 @@ SETTINGS = [
 ]
 
 
+def _field_labels(names):
+    """{required field: its label} (custom fields by their LeadField label)."""
+    custom = custom_fields() if any(language.attribute_key(n) for n in names) else {}
+    return {name: field_label(name, custom) for name in names}
+
+
 def _setting_changes(current, draft):
     """The draft's settings that differ from the published model's, as sentences."""
-    labels = dict(RequiredField.choices)
+    labels = _field_labels([*(current.required_fields or []), *(draft.required_fields or [])])
 
     def shown(name, value):
         if name == "required_fields":
@@ -232,6 +257,11 @@ def preview(*, draft, now=None, sample_size=10):
         ("rq", bulk.SQL().add(f"CASE WHEN {bulk.required_sql(spec)} THEN 1 ELSE 0 END")),
         ("ob", bulk.SQL().add(_bucket_sql("l.total_score", 1))),
         ("old_total", bulk.SQL().add("l.total_score")),
+        # The draft's required fields each lead lacks, as bits (field i: 2^i).
+        (
+            "mm",
+            bulk.SQL().add("(0" + "".join(f" + {1 << i} * {missing_sql(n)}" for i, n in enumerate(spec.required_fields)) + ")"),
+        ),
     ]
     new_q = f"(s.total >= {spec.threshold} AND s.grade IN ({', '.join(repr(g) for g in bulk.grades_at_least(spec.min_grade))}) AND s.rq = 1)"
     new_cause = _cause_sql(new_q, "s.rq = 1", "s.grade", bulk.grades_at_least(spec.min_grade))
@@ -262,25 +292,27 @@ def preview(*, draft, now=None, sample_size=10):
         with_decay, scored = bulk.parallel_scores_sql(spec, today, _parts(), carry=carry)
     sql = bulk.SQL().add(
         f"{with_decay}, g AS MATERIALIZED (SELECT q.stage AS stage, q.cd AS cd, q.oq AS oq, q.nq AS nq, q.oc AS oc, q.nc AS nc,"
-        " q.ob AS ob, q.nb AS nb,"
+        " q.ob AS ob, q.nb AS nb, q.mm AS mm,"
         f" CASE WHEN {changed} THEN q.id END AS id, CASE WHEN {changed} THEN q.old_total END AS old_total,"
         f" CASE WHEN {changed} THEN q.fit END AS fit, CASE WHEN {changed} THEN q.eng END AS eng,"
         f" CASE WHEN {changed} THEN q.grade END AS grade, COUNT(*) AS n"
-        " FROM (SELECT s.id AS id, s.stage AS stage, s.cd AS cd, s.oq AS oq, s.oc AS oc, s.ob AS ob, s.old_total AS old_total,"
+        " FROM (SELECT s.id AS id, s.stage AS stage, s.cd AS cd, s.oq AS oq, s.oc AS oc, s.ob AS ob, s.mm AS mm,"
+        " s.old_total AS old_total,"
         f" s.fit AS fit, s.eng AS eng, s.grade AS grade, CASE WHEN {new_q} THEN 1 ELSE 0 END AS nq, {new_cause} AS nc,"
         f" {_bucket_sql('s.total', 10)} AS nb{column}"
         " FROM ("
     )
-    sql.extend(scored).add(f") s{end}) q GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)")
+    sql.extend(scored).add(f") s{end}) q GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)")
 
     # The sample: up to sample_size leads from each direction (entering, leaving), the biggest
     # score changes first.
     biggest = "ABS(fit + eng - old_total * 10) DESC, id"
     sql.add(
-        " SELECT 'count' AS row_kind, stage, cd, oq, nq, oc, nc, ob, nb, CAST(SUM(n) AS BIGINT) AS n, NULL AS id, NULL AS email,"
+        " SELECT 'count' AS row_kind, stage, cd, oq, nq, oc, nc, ob, nb, mm, CAST(SUM(n) AS BIGINT) AS n, NULL AS id,"
+        " NULL AS email,"
         " NULL AS first_name, NULL AS last_name, NULL AS old_total, NULL AS old_grade, NULL AS fit, NULL AS eng, NULL AS total,"
-        " NULL AS grade FROM g GROUP BY stage, cd, oq, nq, oc, nc, ob, nb UNION ALL SELECT * FROM (SELECT 'sample', t.stage, t.cd,"
-        " t.oq, t.nq, t.oc, t.nc, t.ob, t.nb, 1, t.id, l.email, l.first_name, l.last_name, t.old_total, l.grade, t.fit, t.eng,"
+        " NULL AS grade FROM g GROUP BY stage, cd, oq, nq, oc, nc, ob, nb, mm UNION ALL SELECT * FROM (SELECT 'sample', t.stage,"
+        " t.cd, t.oq, t.nq, t.oc, t.nc, t.ob, t.nb, t.mm, 1, t.id, l.email, l.first_name, l.last_name, t.old_total, l.grade, t.fit, t.eng,"
         " t.fit + t.eng, t.grade"
         f" FROM (SELECT g.*, ROW_NUMBER() OVER (PARTITION BY nq ORDER BY {biggest}) AS rn FROM g WHERE id IS NOT NULL) t"
         f" JOIN {bulk.LEAD} l ON l.id = t.id WHERE t.rn <= {int(sample_size)}"
@@ -288,7 +320,12 @@ def preview(*, draft, now=None, sample_size=10):
     )
     labels = _cause_labels(spec, current_spec)
     result = Preview(
-        draft_version=draft.version, current_version=current.version if current else None, as_of=now, cause_labels=labels
+        draft_version=draft.version,
+        current_version=current.version if current else None,
+        as_of=now,
+        cause_labels=labels,
+        field_labels=_field_labels(spec.required_fields),
+        missing_fields=dict.fromkeys(spec.required_fields, 0),
     )
     if current is not None and current.pk != draft.pk:
         result.setting_changes = _setting_changes(current, draft)
@@ -300,7 +337,7 @@ def preview(*, draft, now=None, sample_size=10):
         bulk.tune_for_preview()
         cursor.execute(sql.text, sql.params)
         rows = cursor.fetchall()
-    for row_kind, stage, cd, oq, nq, oc, nc, old_b, new_b, n, *lead in rows:
+    for row_kind, stage, cd, oq, nq, oc, nc, old_b, new_b, mm, n, *lead in rows:
         if row_kind == "sample":
             result.sample.append(_sample_row(stage, cd, oq, nq, *lead, reason=labels[("new" if oq else "old", nc if oq else oc)]))
             continue
@@ -310,6 +347,9 @@ def preview(*, draft, now=None, sample_size=10):
             result.leave_causes[nc] = result.leave_causes.get(nc, 0) + n
         if not nq:
             result.blocked_causes[nc] = result.blocked_causes.get(nc, 0) + n
+            for i, name in enumerate(spec.required_fields):
+                if int(mm) & (1 << i):
+                    result.missing_fields[name] += n
         if nq and stage == Stage.MQL:
             result.already_mql += n
         result.leads += n

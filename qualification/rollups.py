@@ -18,7 +18,7 @@ ACTIVITY = Activity._meta.db_table
 ROLLUP = ActivityRollup._meta.db_table
 
 
-def _day_sql(column: str) -> str:
+def day_sql(column: str) -> str:
     if is_postgresql():
         return f"(({column} AT TIME ZONE 'UTC')::date - DATE '1970-01-01')"
     return f"CAST(julianday(substr({column}, 1, 10)) - 2440587.5 AS INTEGER)"
@@ -32,7 +32,7 @@ def _minutes_sql(column: str = "properties") -> str:
 
 def _insert_rollups_sql(where: SQL) -> SQL:
     sql = SQL().add(
-        f"INSERT INTO {ROLLUP} (lead_id, kind, day, minutes, n) SELECT lead_id, kind, {_day_sql('occurred_at')}, "
+        f"INSERT INTO {ROLLUP} (lead_id, kind, day, minutes, n) SELECT lead_id, kind, {day_sql('occurred_at')}, "
         f"{_minutes_sql()}, COUNT(*) FROM {ACTIVITY} WHERE "
     )
     return sql.extend(where).add(" GROUP BY 1, 2, 3, 4")

@@ -8,7 +8,7 @@ caps, windows and labels may differ between versions; that is what a rule's hist
 
 from decimal import Decimal
 
-from . import engine
+from . import engine, language
 from .choices import FitField, Operator
 
 FIT, ENGAGEMENT, NEGATIVE = "fit", "engagement", "negative"
@@ -24,20 +24,35 @@ def points_text(points):
     return ("−" if points < 0 else "+") + text
 
 
-def _fit_subject(field, operator, value):
-    label = FitField(field).label if field in FitField.values else field
+def _fit_subject(field, operator, value, labels=None):
+    key = language.attribute_key(field)
+    if key is not None:
+        label = (labels or {}).get(key, key)
+    else:
+        label = FitField(field).label if field in FitField.values else field
     op = Operator(operator).label if operator in Operator.values else operator
+    if operator in (Operator.IS_EMPTY, Operator.IS_NOT_EMPTY):
+        value = ""
     return f"{label} {op} {value}".strip()
 
 
-def fit_sentence(rule):
-    """“Title contains Consultant: −10”."""
-    return f"{_fit_subject(rule.field, rule.operator, (rule.value or '').strip())}: {points_text(rule.points)}"
+def _engagement_subject(rule):
+    subject = engine.describe_engagement(rule.kind, rule.conditions or [], rule.aggregate, rule.aggregate_property)
+    if rule.aggregate and rule.at_least is not None:
+        subject += f" ≥ {rule.at_least:g} in {rule.window_days} days"
+    return subject
+
+
+def fit_sentence(rule, labels=None):
+    """“Title contains Consultant: −10”; custom fields by their label (`labels`: {key: label})."""
+    return f"{_fit_subject(rule.field, rule.operator, (rule.value or '').strip(), labels)}: {points_text(rule.points)}"
 
 
 def engagement_sentence(rule):
-    """“Pricing page view: +10 each, at most 30, last 30 days”."""
-    subject = engine.describe_engagement(rule.kind, rule.condition_property, rule.condition_operator, rule.condition_value)
+    """“Pricing page view: +10 each, at most 30, last 30 days”; “Page view: total minutes ≥ 10 in 30 days: +20”."""
+    subject = _engagement_subject(rule)
+    if rule.aggregate:
+        return f"{subject}: {points_text(rule.points)}"
     parts = [f"{points_text(rule.points)} each"]
     if rule.cap is not None:
         parts.append(f"at most {Decimal(rule.cap).normalize():f}")
@@ -46,8 +61,18 @@ def engagement_sentence(rule):
     return f"{subject}: {', '.join(parts)}"
 
 
-def sentence(rule):
-    return fit_sentence(rule) if hasattr(rule, "field") else engagement_sentence(rule)
+def sentence(rule, labels=None):
+    return fit_sentence(rule, labels) if hasattr(rule, "field") else engagement_sentence(rule)
+
+
+def custom_labels(rules):
+    """{custom field key: label} for the custom fields `rules` read (no query when none does)."""
+    keys = {language.attribute_key(r.field) for r in rules if hasattr(r, "field")} - {None}
+    if not keys:
+        return {}
+    from leadhub.models import LeadField
+
+    return dict(LeadField.objects.filter(key__in=keys).values_list("key", "label"))
 
 
 def group_of(rule):
@@ -65,15 +90,22 @@ def signature(rule):
     """What a rule scores, the same for its copies in every version (see the module's doc)."""
     if hasattr(rule, "field"):
         return ("fit", rule.field, rule.operator, _norm(rule.value))
-    value = "" if rule.condition_value is None else f"{float(rule.condition_value):g}"
-    return ("engagement", rule.kind, rule.condition_property or "", rule.condition_operator or "", value)
+    at_least = "" if rule.at_least is None else f"{float(rule.at_least):g}"
+    return (
+        "engagement",
+        rule.kind,
+        _norm(language.conditions_text(rule.conditions)),
+        rule.aggregate,
+        rule.aggregate_property,
+        at_least,
+    )
 
 
 def subject(rule):
     """The rule without its points: “Title contains Consultant”, “Demo request”."""
     if hasattr(rule, "field"):
         return _fit_subject(rule.field, rule.operator, (rule.value or "").strip())
-    return engine.describe_engagement(rule.kind, rule.condition_property, rule.condition_operator, rule.condition_value)
+    return _engagement_subject(rule)
 
 
 def _terms(rule):

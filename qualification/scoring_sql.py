@@ -13,17 +13,20 @@ published model adds only what the draft's changed rules change.
 
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
+from datetime import UTC, datetime, timedelta
 
-from leadhub.models import Company, Lead
-from leadhub.sql import SQL, Leads, is_postgresql
+from leadhub.models import Activity, Company, Lead
+from leadhub.sql import SQL, Leads, db_datetime, is_postgresql
 
-from . import engine
-from .choices import NUMERIC_FIELDS, FitField, Operator
+from . import engine, language
+from .choices import FitField, Operator
 from .models import ActivityRollup
+from .rollups import day_sql
 
 LEAD = Lead._meta.db_table
 COMPANY = Company._meta.db_table
 ROLLUP = ActivityRollup._meta.db_table
+ACTIVITY = Activity._meta.db_table
 GRADE_LETTERS = ["A", "B", "C", "D"]
 
 # Extra columns a scoring query carries along: (name, SQL over the lead `l` and its company `c`).
@@ -32,8 +35,6 @@ Carry = Sequence[tuple[str, SQL]]
 RuleChanges = tuple[
     list[engine.FitRuleSpec], list[engine.FitRuleSpec], list[engine.EngagementRuleSpec], list[engine.EngagementRuleSpec]
 ]
-# _engagement_change_sql's rollup rows to weigh: (spec, window in days, today's epoch day).
-RollupWindow = tuple[engine.ModelSpec, int, int]
 
 
 def _fold(sql: str) -> str:
@@ -48,61 +49,147 @@ def _instr(haystack: str, needle: str) -> str:
 
 # --- facts as SQL ---------------------------------------------------------------------------
 
-# The facts fit rules read, computed once per lead in a derived table `f` (text folded).
+# The standard facts fit rules read, over the lead `l` and its company `c`. Computed once per
+# lead in a derived table `f` (text folded), only those the rules use.
 FACT_COLUMNS: dict[str, str | None] = {
     FitField.INDUSTRY: "c.industry",
     FitField.EMPLOYEE_COUNT: "c.employee_count",
     FitField.ANNUAL_REVENUE: "c.annual_revenue",
     FitField.TITLE: "l.title",
     FitField.COUNTRY: "COALESCE(NULLIF(l.country, ''), c.country)",
-    FitField.EMAIL_DOMAIN: None,  # vendor-specific, see _facts_sql
+    FitField.EMAIL_DOMAIN: None,  # vendor-specific, see _fact_sql
+    FitField.CHANNEL: "l.source",
+    FitField.CAMPAIGN: "l.campaign",
+    FitField.PHONE: "l.phone",
+    FitField.FIRST_NAME: "l.first_name",
+    FitField.LAST_NAME: "l.last_name",
+    FitField.COMPANY_NAME: "c.name",
+    FitField.COMPANY_COUNTRY: "c.country",
 }
+STRING_KINDS = ("text", "choice", "date", "boolean")
 
 
-def _facts_sql() -> str:
-    columns: list[str] = []
-    for name, expr in FACT_COLUMNS.items():
-        if name == FitField.EMAIL_DOMAIN:
-            expr = f"substr(l.email, {_instr('l.email', chr(39) + '@' + chr(39))} + 1)"
-        elif name == FitField.EMPLOYEE_COUNT and is_postgresql():
+def _safe_key(key: str) -> str:
+    # Keys are slugs (LeadField and ActivityKind validate them); checked again as they go into SQL text.
+    if not language.KEY.match(key):
+        raise ValueError(f"Not a field or property key: {key!r}")
+    return key
+
+
+def json_value_sql(column: str, key: str, kind: str) -> str:
+    """A JSON object column's value at `key` as SQL: a float for kind "number" (JSON numbers
+    only), "true"/"false" for "boolean" (JSON booleans only), the text for the other kinds (JSON
+    strings only); NULL when absent or of another JSON type (as engine.fit_fact and
+    ActivityFact.number/text read them)."""
+    key = _safe_key(key)
+    if is_postgresql():
+        typed = f"jsonb_typeof({column} -> '{key}')"
+        if kind == "number":
+            return f"CASE WHEN {typed} = 'number' THEN ({column} ->> '{key}')::float8 END"
+        if kind == "boolean":
+            return f"CASE WHEN {typed} = 'boolean' THEN {column} ->> '{key}' END"
+        return f"CASE WHEN {typed} = 'string' THEN {column} ->> '{key}' END"
+    typed = f"json_type({column}, '$.{key}')"
+    if kind == "number":
+        return f"CASE WHEN {typed} IN ('integer', 'real') THEN json_extract({column}, '$.{key}') END"
+    if kind == "boolean":
+        return f"CASE {typed} WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' END"
+    return f"CASE WHEN {typed} = 'text' THEN json_extract({column}, '$.{key}') END"
+
+
+def fact_name(field: str) -> str:
+    """The column of `f` holding a fit rule field's fact."""
+    key = language.attribute_key(field)
+    return f"a_{_safe_key(key)}" if key is not None else _safe_key(field)
+
+
+def _fact_sql(field: str, kind: str) -> str:
+    key = language.attribute_key(field)
+    if key is not None:
+        expr = json_value_sql("l.attributes", key, kind)
+    elif field == FitField.EMAIL_DOMAIN:
+        expr = f"substr(l.email, {_instr('l.email', chr(39) + '@' + chr(39))} + 1)"
+    else:
+        expr = FACT_COLUMNS[field] or ""
+        if field == FitField.EMPLOYEE_COUNT and is_postgresql():
             # The rules' values arrive as numeric literals: compared with the integer column each
             # one would convert it to numeric again. As float8 (exact for any integer count) every
             # comparison is a plain float8 one, as in engine.fit_matches, which compares floats.
             expr = f"CAST({expr} AS float8)"
-        assert expr is not None
-        columns.append(f"{expr} AS {name}" if name in NUMERIC_FIELDS else f"{_fold(expr)} AS {name}")
-    return ", ".join(columns)
+    if kind in ("text", "choice"):
+        return _fold(expr)
+    if kind in ("date", "boolean") and is_postgresql():
+        return f'({expr}) COLLATE "C"'  # ISO dates compare in date order byte by byte
+    return expr
+
+
+def _facts_sql(rules: Sequence[engine.FitRuleSpec]) -> str:
+    """The facts `rules` read, each once: "expr AS name, …" ("0 AS no_fact" when none)."""
+    columns = {fact_name(rule.field): _fact_sql(rule.field, rule.field_kind) for rule in rules}
+    return ", ".join(f"{expr} AS {name}" for name, expr in columns.items()) or "0 AS no_fact"
+
+
+def _present(column: str, kind: str) -> str:
+    """The fact is there: not NULL, and for text not empty or only spaces (engine.is_present)."""
+    if kind == "number":
+        return f"{column} IS NOT NULL"
+    return f"COALESCE(TRIM({column}) <> '', FALSE)"
 
 
 def _fit_condition(rule: engine.FitRuleSpec) -> SQL:
-    column = f"f.{rule.field}"
+    column = f"f.{fact_name(rule.field)}"
+    kind = rule.field_kind
     sql = SQL()
+    present = _present(column, kind)
+    if rule.operator == Operator.IS_EMPTY:
+        return sql.add(f"NOT {present}")
+    if rule.operator == Operator.IS_NOT_EMPTY:
+        return sql.add(present)
+    # A missing field fires no other rule. A match with a (non-empty, trimmed) value implies
+    # the field is there, except for “is not”, “is not one of” and ranges of text (dates).
+    guard = (
+        f"{present} AND " if kind != "number" and rule.operator not in (Operator.EQUALS, Operator.IN, Operator.CONTAINS) else ""
+    )
+    first = rule.values[0]
     if rule.operator == Operator.BETWEEN:
-        return sql.add(f"{column} >= %s AND {column} <= %s", *rule.values)
+        return sql.add(f"{guard}{column} >= %s AND {column} <= %s", *rule.values)
     if rule.operator in (Operator.GTE, Operator.LTE):
-        return sql.add(f"{column} {'>=' if rule.operator == Operator.GTE else '<='} %s", rule.values[0])
-    if rule.field in NUMERIC_FIELDS:
-        return sql.add(f"{column} = %s", rule.values[0])
-    # A missing field never fires a rule. Folding keeps emptiness, so "<> ''" on the folded text
-    # is "the field is present"; it is only needed when a value is empty, as an empty field
-    # (or NULL) matches no other value.
-    present = f"{column} <> '' AND " if "" in rule.values else ""
+        return sql.add(f"{guard}{column} {'>=' if rule.operator == Operator.GTE else '<='} %s", first)
     if rule.operator == Operator.EQUALS:
-        return sql.add(f"{present}{column} = %s", rule.values[0])
-    if rule.operator == Operator.IN:
-        return sql.add(f"{present}{column} IN ({', '.join(['%s'] * len(rule.values))})", *rule.values)
-    return sql.add(f"{present}{_instr(column, '%s')} > 0", rule.values[0])
+        return sql.add(f"{column} = %s", first)
+    if rule.operator == Operator.IS_NOT:
+        return sql.add(f"{guard}{column} <> %s", first)
+    if rule.operator in (Operator.IN, Operator.NOT_IN):
+        negate = "NOT " if rule.operator == Operator.NOT_IN else ""
+        return sql.add(f"{guard}{column} {negate}IN ({', '.join(['%s'] * len(rule.values))})", *rule.values)
+    if rule.operator == Operator.STARTS_WITH:
+        return sql.add(f"{guard}substr({column}, 1, {len(first)}) = %s", first)
+    return sql.add(f"{_instr(column, '%s')} > 0", first)
 
 
 def _present_sql(name: str) -> str:
+    key = language.attribute_key(name)
+    if key is not None:
+        # Any JSON value but null, and a text only when not empty or spaces (engine.is_present).
+        key = _safe_key(key)
+        if is_postgresql():
+            value = f"l.attributes -> '{key}'"
+            return f"COALESCE(jsonb_typeof({value}) NOT IN ('null', 'string') OR TRIM(l.attributes ->> '{key}') <> '', FALSE)"
+        typed = f"json_type(l.attributes, '$.{key}')"
+        return f"COALESCE({typed} NOT IN ('null', 'text') OR TRIM(json_extract(l.attributes, '$.{key}')) <> '', FALSE)"
     if name == "company":
         return "l.company_id IS NOT NULL"
-    column = "COALESCE(NULLIF(l.country, ''), c.country, '')" if name == "country" else f"l.{name}"
+    column = "COALESCE(NULLIF(l.country, ''), c.country, '')" if name == "country" else f"l.{_safe_key(name)}"
     return f"TRIM({column}) <> ''"
 
 
 def required_sql(spec: engine.ModelSpec) -> str:
     return " AND ".join(_present_sql(name) for name in spec.required_fields) or "1 = 1"
+
+
+def missing_sql(name: str) -> str:
+    """1 when the lead `l` (company `c`) lacks the required field `name`, else 0."""
+    return f"CASE WHEN {_present_sql(name)} THEN 0 ELSE 1 END"
 
 
 def grades_at_least(min_grade: str) -> list[str]:
@@ -115,69 +202,155 @@ def _decay_cte(spec: engine.ModelSpec, window: int = 0) -> str:
     return f"decay(age, f) AS (VALUES {rows})"
 
 
-def _counted_sql(rule: engine.EngagementRuleSpec, today: int) -> SQL:
-    """The rollup rows `r` that engagement `rule` counts: its kind, within its window, meeting its condition.
+def _property_sql(prop: str, kind: str, raw: bool) -> str:
+    """An activity property of the row `r`: the rollups keep `minutes` only; raw rows carry
+    their properties (JSON)."""
+    if not raw:
+        assert prop == "minutes" and kind == "number", (prop, kind)
+        return "r.minutes"
+    return json_value_sql("r.properties", prop, kind)
+
+
+def _condition_sql(condition: language.Condition, raw: bool) -> SQL:
+    """SQL over the row `r` for one condition (engine.condition_holds)."""
+    if condition.operator in ("gte", "lte", "eq"):
+        op = {"gte": ">=", "lte": "<=", "eq": "="}[condition.operator]
+        # A condition without a value compares with NULL: it holds for no activity.
+        value = None if condition.value is None else float(condition.value)
+        return SQL().add(f"{_property_sql(condition.property, 'number', raw)} {op} %s", value)
+    text = _fold(_property_sql(condition.property, "text", raw))
+    if condition.operator == "in":
+        values = list(dict.fromkeys(engine.fold(str(v)) for v in condition.value))
+        return SQL().add(f"{text} IN ({', '.join(['%s'] * len(values))})", *values)
+    wanted = engine.fold(str(condition.value))
+    if condition.operator == "equals":
+        return SQL().add(f"{text} = %s", wanted)
+    if condition.operator == "starts_with":
+        return SQL().add(f"substr({text}, 1, {len(wanted)}) = %s", wanted)
+    return SQL().add(f"{_instr(text, '%s')} > 0", wanted)
+
+
+def _counted_sql(rule: engine.EngagementRuleSpec, today: int, raw: bool = False) -> SQL:
+    """The rows `r` (rollups, or raw activities with `raw`) that engagement `rule` counts: its
+    kind, within its window, meeting its conditions.
 
     Every rollup row is tested against every rule, so the kind test is worth keeping cheap: under
     the "C" collation texteq skips looking up the database's collation (equality is byte
     equality under any deterministic collation, so the result is the same)."""
     kind = 'r.kind = %s COLLATE "C"' if is_postgresql() else "r.kind = %s"
     sql = SQL().add(f"{kind} AND r.day > {today - rule.window_days}", rule.kind)
-    if rule.condition_property:
-        op = {"gte": ">=", "lte": "<=", "equals": "="}[rule.condition_operator]
-        # A condition without a value compares with NULL: it holds for no activity (as in engine.condition_holds).
-        value = None if rule.condition_value is None else float(rule.condition_value)
-        sql.add(f" AND r.{rule.condition_property} {op} %s", value)
+    for condition in rule.conditions:
+        sql.add(" AND ").extend(_condition_sql(condition, raw))
     return sql
 
 
-def _engagement_points_sql(rules: Sequence[engine.EngagementRuleSpec], sums: Sequence[SQL]) -> SQL:
-    """Engagement in tenths from each rule's sum of count × decay (SQL; NULL when none), capped per rule."""
-    sql = SQL().add("(0")
-    for rule, weighted in zip(rules, sums, strict=True):
-        least = ("LEAST(" if is_postgresql() else "MIN(") if rule.cap is not None else ""
-        sql.add(f" + {least}({int(rule.points)} * COALESCE(").extend(weighted).add(
-            f", 0) + {engine.MICRO // 2}) / {engine.MICRO}"
-        )
-        sql.add(f", {int(rule.cap)})" if rule.cap is not None else "")
-    return sql.add(")")
+def _rule_points_sql(rule: engine.EngagementRuleSpec, today: int, weighted: str | None, raw: bool) -> SQL:
+    """One rule's points in tenths over the grouped rows `r` of a lead (`weighted`: a row's
+    count × decay as SQL), or for no activity at all when `weighted` is None (always 0)."""
+    if weighted is None:
+        return SQL().add("0")
+    if rule.aggregate:
+        if rule.aggregate == "count":
+            measure = "CAST(r.n AS float8)" if is_postgresql() else "r.n"
+        else:
+            measure = f"(r.n * {_property_sql(rule.aggregate_property, 'number', raw)})"
+        sql = SQL().add(f"CASE WHEN COALESCE(SUM({measure}) FILTER (WHERE ").extend(_counted_sql(rule, today, raw))
+        return sql.add(f"), 0) >= %s THEN {int(rule.points)} ELSE 0 END", float(rule.at_least or 0))
+    # |points| × weight, rounded half up, capped, then signed: negative rules mirror positive ones.
+    sign = "-" if rule.points < 0 else ""
+    least = ("LEAST(" if is_postgresql() else "MIN(") if rule.cap is not None else ""
+    sql = SQL().add(f"{sign}{least}({abs(int(rule.points))} * COALESCE(CAST(SUM({weighted}) FILTER (WHERE ")
+    sql.extend(_counted_sql(rule, today, raw)).add(f") AS BIGINT), 0) + {engine.MICRO // 2}) / {engine.MICRO}")
+    return sql.add(f", {int(rule.cap)})" if rule.cap is not None else "")
 
 
-def _engagement_sql(spec: engine.ModelSpec, today: int, leads: Leads, only: SQL | None = None) -> SQL:
-    """SELECT lead_id, eng (tenths): one row per lead of `leads` with rollups within the longest window.
+def _engagement_points_sql(rules: Sequence[engine.EngagementRuleSpec], today: int, weighted: str | None, raw: bool) -> SQL:
+    """The engagement (tenths) `rules` give over a lead's grouped rows `r`, as a BIGINT."""
+    sql = SQL().add("CAST((0")
+    for rule in rules:
+        sql.add(" + ").extend(_rule_points_sql(rule, today, weighted, raw))
+    return sql.add(") AS BIGINT)")
 
-    Each rollup row is weighed once and added to the rules that count it (FILTER: one addition
+
+def _raw_source(
+    rules: Sequence[engine.EngagementRuleSpec], today: int, window: int, leads: Leads, half_life_days: int
+) -> tuple[str, SQL]:
+    """(weighted SQL, FROM SQL) for the raw activities `r` of `leads` that `rules` may count:
+    their kinds, since the first day of the longest window (through the index on (lead,
+    occurred_at)), each with its UTC day and count 1."""
+    kinds = sorted({rule.kind for rule in rules})
+    since = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=today - window + 1)
+    weighted, join = _weigh(half_life_days, window, today)
+    source = SQL().add(
+        f"(SELECT a.lead_id AS lead_id, a.kind AS kind, {day_sql('a.occurred_at')} AS day, 1 AS n, a.properties AS properties"
+        f" FROM {ACTIVITY} a WHERE "
+    )
+    source.extend(leads.where("a.lead_id")).add(
+        f" AND a.kind IN ({', '.join(['%s'] * len(kinds))}) AND a.occurred_at >= %s) r{join}", *kinds, db_datetime(since)
+    )
+    return weighted, source
+
+
+def _rows_sql(
+    rules: Sequence[engine.EngagementRuleSpec],
+    today: int,
+    leads: Leads,
+    half_life_days: int,
+    raw: bool,
+    window: int | None = None,
+) -> tuple[str, SQL]:
+    """(weighted SQL, FROM SQL) of the rows `r` `rules` read: rollups, or raw activities."""
+    window = window or max((rule.window_days for rule in rules), default=1)
+    if raw:
+        return _raw_source(rules, today, window, leads, half_life_days)
+    weighted, join = _weigh(half_life_days, window, today)
+    return weighted, SQL().add(f"{ROLLUP} r{join}")
+
+
+def _engagement_sql(
+    spec: engine.ModelSpec,
+    rules: Sequence[engine.EngagementRuleSpec],
+    today: int,
+    leads: Leads,
+    only: SQL | None = None,
+    raw: bool = False,
+) -> SQL:
+    """SELECT lead_id, eng (tenths): one row per lead of `leads` with rows within the longest
+    window of `rules`: daily rollups, or with `raw` the raw activities of the rules' kinds.
+
+    Each row is weighed once and added to the rules that count it (FILTER: one addition
     per row, not one per rule); the sums are capped and added up inside the grouping, so what
     joins the leads is narrow. PostgreSQL looks the decay factor up in an array (no join), and
     sums in float8: every product and sum is an integer far below 2^53, so exact, and a float8
     sum is a plain value, much cheaper to add and to pass between parallel workers than a bigint
     sum's 128-bit state."""
-    weighted, source = _weighted_sql(spec.half_life_days, spec.max_window, today)
-    sums = [
-        SQL().add(f"CAST(SUM({weighted}) FILTER (WHERE ").extend(_counted_sql(rule, today)).add(") AS BIGINT)")
-        for rule in spec.engagement_rules
-    ]
-    sql = (
-        SQL()
-        .add("SELECT r.lead_id AS lead_id, ")
-        .extend(_engagement_points_sql(spec.engagement_rules, sums))
-        .add(f" AS eng FROM {source} WHERE ")
-    )
+    window = max(rule.window_days for rule in rules)
+    weighted, source = _rows_sql(rules, today, leads, spec.half_life_days, raw, window)
+    sql = SQL().add("SELECT r.lead_id AS lead_id, ").extend(_engagement_points_sql(rules, today, weighted, raw))
+    sql.add(" AS eng FROM ").extend(source).add(" WHERE ")
     sql.extend(leads.where("r.lead_id"))
     if only is not None:
         sql.add(f" AND r.lead_id IN (SELECT l.id FROM {LEAD} l WHERE ").extend(leads.where("l.id")).add(" AND ").extend(only).add(
             ")"
         )
-    return sql.add(f" AND r.day > {today - spec.max_window} GROUP BY r.lead_id")
+    return sql.add(f" AND r.day > {today - window} GROUP BY r.lead_id")
 
 
-def _weighted_sql(half_life_days: int, window: int, today: int) -> tuple[str, str]:
-    """(a rollup row r's count × decay, as SQL; the FROM text that gives it)."""
+def _weigh(half_life_days: int, window: int, today: int) -> tuple[str, str]:
+    """(a row r's count × decay, as SQL; the join that gives it after `r` in a FROM)."""
     age = f"(CASE WHEN r.day < {today} THEN {today} - r.day ELSE 0 END)"
     if is_postgresql():
         factors = ",".join(str(engine.decay_micro(a, half_life_days)) for a in range(max(window, 1)))
-        return f"CAST(r.n AS float8) * ('{{{factors}}}'::float8[])[{age} + 1]", f"{ROLLUP} r"
-    return "CAST(r.n AS BIGINT) * d.f", f"{ROLLUP} r JOIN decay d ON d.age = {age}"
+        return f"CAST(r.n AS float8) * ('{{{factors}}}'::float8[])[{age} + 1]", ""
+    return "CAST(r.n AS BIGINT) * d.f", f" JOIN decay d ON d.age = {age}"
+
+
+def _split(rules: Sequence[engine.EngagementRuleSpec]) -> list[tuple[bool, list[engine.EngagementRuleSpec]]]:
+    """The rules by what they read: [(False, rules the rollups answer), (True, rules reading raw
+    activities)], leaving out an empty group."""
+    rollup = [rule for rule in rules if rule.uses_rollups]
+    raw = [rule for rule in rules if not rule.uses_rollups]
+    return [(is_raw, group) for is_raw, group in ((False, rollup), (True, raw)) if group]
 
 
 def fence(parallel: bool = False) -> tuple[str, str]:
@@ -216,11 +389,12 @@ def _engagement_key(rule: engine.EngagementRuleSpec) -> Hashable:
     return (
         rule.kind,
         rule.points,
-        rule.condition_property,
-        rule.condition_operator,
-        rule.condition_value,
+        rule.conditions,
         rule.cap,
         rule.window_days,
+        rule.aggregate,
+        rule.aggregate_property,
+        rule.at_least,
     )
 
 
@@ -290,10 +464,16 @@ def _changed_scores_sql(spec: engine.ModelSpec, changes: RuleChanges, today: int
         for rule in rules:
             sql.add(f" {sign} CASE WHEN ").extend(_fit_condition(rule)).add(f" THEN {int(rule.points)} ELSE 0 END")
     sql.add(") AS fit, (f.eng0")
-    if old_engagement or new_engagement:
-        sql.add(" + COALESCE(a.deng, ").extend(_engagement_change_sql(old_engagement, new_engagement, None)).add(")")
+    # The changed engagement rules by what they read (rollups, raw activities): one join each.
+    groups: list[tuple[str, bool, list[engine.EngagementRuleSpec], list[engine.EngagementRuleSpec]]] = []
+    for alias, raw in (("a", False), ("b", True)):
+        old = [rule for rule in old_engagement if rule.uses_rollups != raw]
+        new = [rule for rule in new_engagement if rule.uses_rollups != raw]
+        if old or new:
+            groups.append((alias, raw, old, new))
+            sql.add(f" + COALESCE({alias}.deng, 0)")
     column, end = fence(parallel=True)
-    facts = f", {_facts_sql()}" if old_fit or new_fit else ""
+    facts = f", {_facts_sql([*old_fit, *new_fit])}" if old_fit or new_fit else ""
     # The same column types as _scored_sql's (integer fit; bigint engagement when rules sum it):
     # otherwise the UNION ALL of the parts needs a conversion step, and PostgreSQL no longer
     # hands its branches to parallel workers.
@@ -309,41 +489,19 @@ def _changed_scores_sql(spec: engine.ModelSpec, changes: RuleChanges, today: int
     company = f" LEFT JOIN {COMPANY} c ON c.id = l.company_id" if uses_company else ""
     sql.add(f" FROM {LEAD} l{company} WHERE ").extend(leads.where("l.id")).add(" AND ").extend(fresh)
     sql.add(f"{' ORDER BY l.id' if is_postgresql() else ''}{end if is_postgresql() else ''}) f")
-    if old_engagement or new_engagement:
-        changed = [*old_engagement, *new_engagement]
-        window = max(rule.window_days for rule in changed)
-        kinds = sorted({rule.kind for rule in changed})
-        sql.add(" LEFT JOIN (SELECT r.lead_id AS lead_id, ").extend(
-            _engagement_change_sql(old_engagement, new_engagement, (spec, window, today))
-        )
-        sql.add(f" AS deng FROM {_weighted_sql(spec.half_life_days, window, today)[1]} WHERE ").extend(leads.where("r.lead_id"))
+    for alias, raw, old, new in groups:
+        window = max(rule.window_days for rule in [*old, *new])
+        kinds = sorted({rule.kind for rule in [*old, *new]})
+        weighted, source = _rows_sql([*old, *new], today, leads, spec.half_life_days, raw, window)
+        sql.add(" LEFT JOIN (SELECT r.lead_id AS lead_id, (").extend(_engagement_points_sql(new, today, weighted, raw))
+        sql.add(" - ").extend(_engagement_points_sql(old, today, weighted, raw)).add(") AS deng FROM ").extend(source)
+        sql.add(" WHERE ").extend(leads.where("r.lead_id"))
         sql.add(
-            f" AND r.kind IN ({', '.join(['%s'] * len(kinds))}) AND r.day > {today - window} GROUP BY r.lead_id) a ON a.lead_id = f.id",
+            f" AND r.kind IN ({', '.join(['%s'] * len(kinds))}) AND r.day > {today - window} GROUP BY r.lead_id)"
+            f" {alias} ON {alias}.lead_id = f.id",
             *kinds,
         )
     return sql.add(f"{end}) x")
-
-
-def _engagement_change_sql(
-    old_rules: Sequence[engine.EngagementRuleSpec], new_rules: Sequence[engine.EngagementRuleSpec], rollups: RollupWindow | None
-) -> SQL:
-    """Engagement points (tenths) of `new_rules` minus those of `old_rules`: over the rollup rows
-    `r` when `rollups` is (spec, window, today), or for no activity when it is None."""
-
-    def points(rules: Sequence[engine.EngagementRuleSpec]) -> SQL:
-        if rollups is None:
-            return _engagement_points_sql(rules, [SQL().add("NULL") for _ in rules])
-        spec, window, today = rollups
-        weighted = _weighted_sql(spec.half_life_days, window, today)[0]
-        return _engagement_points_sql(
-            rules,
-            [
-                SQL().add(f"CAST(SUM({weighted}) FILTER (WHERE ").extend(_counted_sql(rule, today)).add(") AS BIGINT)")
-                for rule in rules
-            ],
-        )
-
-    return SQL().add("(").extend(points(new_rules)).add(" - ").extend(points(old_rules)).add(")")
 
 
 def _scored_sql(
@@ -358,16 +516,17 @@ def _scored_sql(
     sql.add(" ELSE 'D' END AS grade FROM (SELECT f.id AS id" + "".join(f", f.{name} AS {name}" for name, _ in carry) + ", (0")
     for rule in spec.fit_rules:
         sql.add(" + CASE WHEN ").extend(_fit_condition(rule)).add(f" THEN {int(rule.points)} ELSE 0 END")
-    # Leads without rollups in the window get what the rules give for no activity.
-    no_activity = _engagement_points_sql(spec.engagement_rules, [SQL().add("NULL") for _ in spec.engagement_rules])
+    # Leads without activities in the window get 0 from every engagement rule (an aggregate
+    # needs more than 0 to fire).
+    groups = _split(spec.engagement_rules)
     sql.add(") AS fit, ")
-    if spec.engagement_rules:
-        sql.add("COALESCE(a.eng, ").extend(no_activity).add(")")
+    if groups:
+        sql.add("CAST(0" + "".join(f" + COALESCE({'b' if raw else 'a'}.eng, 0)" for raw, _ in groups) + " AS BIGINT)")
     else:
-        sql.extend(no_activity)
+        sql.add("CAST(0 AS INTEGER)")
     # A fence keeps `f` a separate step, so each fact is computed once, not once per rule.
     column, end = fence(parallel)
-    sql.add(f" AS eng{column} FROM (SELECT l.id AS id, {_facts_sql()}{column}")
+    sql.add(f" AS eng{column} FROM (SELECT l.id AS id, {_facts_sql(spec.fit_rules)}{column}")
     for name, expr in carry:
         sql.add(", ").extend(expr).add(f" AS {name}")
     sql.add(f" FROM {LEAD} l LEFT JOIN {COMPANY} c ON c.id = l.company_id WHERE ")
@@ -378,8 +537,11 @@ def _scored_sql(
     if only is not None:
         sql.add(" AND ").extend(only)
     sql.add(f"{order}{end if is_postgresql() else ''}) f")
-    if spec.engagement_rules:
-        sql.add(" LEFT JOIN (").extend(_engagement_sql(spec, today, leads, only)).add(") a ON a.lead_id = f.id")
+    for raw, rules in groups:
+        alias = "b" if raw else "a"
+        sql.add(" LEFT JOIN (").extend(_engagement_sql(spec, rules, today, leads, only, raw)).add(
+            f") {alias} ON {alias}.lead_id = f.id"
+        )
     # A fence here too: otherwise the fit and engagement sums are recomputed for total, grade
     # and every later use of them.
     return sql.add(f"{end}) x")

@@ -9,11 +9,11 @@ from typing import Any, NamedTuple, NotRequired, TypedDict
 from django.db import connection
 from django.utils import timezone
 
-from leadhub.models import Activity, Lead
+from leadhub.models import Activity, ActivityKind, Lead
 
-from . import engine
-from .choices import ModelStatus, RequiredField, RunStatus
-from .models import ActivityRollup, RescoreRun, ScoringModel
+from . import engine, language
+from .choices import ModelStatus, RunStatus
+from .models import ActivityRollup, RescoreRun, ScoringModel, custom_fields, field_label
 
 
 def published_model() -> ScoringModel | None:
@@ -30,16 +30,24 @@ def published_spec() -> engine.ModelSpec | None:
     return _specs_with_keys([version], known={version: row})[version][1]
 
 
+def _fit_kind(field: str, custom: dict[str, tuple[str, str]]) -> str:
+    # A custom field deleted since the rule was written reads as text: only “is empty” fires.
+    return language.field_type(field, {k: t for k, (t, _) in custom.items()}) or "text"
+
+
 def snapshot(model: ScoringModel) -> engine.ModelSpec:
     """The model and its rules as plain data for engine.score and scoring_sql.py."""
+    custom = custom_fields()
+    kinds = dict(ActivityKind.objects.values_list("key", "label"))
     fit_rules = tuple(
         engine.FitRuleSpec(
             id=r.pk,
             field=r.field,
             operator=r.operator,
-            values=engine.parse_fit_value(r.field, r.operator, r.value),
+            values=engine.parse_fit_value(r.field, r.operator, r.value, _fit_kind(r.field, custom)),
             points=engine.to_tenths(r.points),
-            label=r.describe(),
+            label=r.describe(custom),
+            field_kind=_fit_kind(r.field, custom),
         )
         for r in model.fit_rules.all()
     )
@@ -48,12 +56,13 @@ def snapshot(model: ScoringModel) -> engine.ModelSpec:
             id=r.pk,
             kind=r.kind,
             points=engine.to_tenths(r.points),
-            condition_property=r.condition_property or "",
-            condition_operator=r.condition_operator or "",
-            condition_value=r.condition_value,
+            conditions=r.condition_specs(),
             cap=engine.to_tenths(r.cap) if r.cap is not None else None,
             window_days=r.window_days,
-            label=r.describe(),
+            label=r.describe(kinds),
+            aggregate=r.aggregate or "",
+            aggregate_property=r.aggregate_property or "",
+            at_least=r.at_least,
         )
         for r in model.engagement_rules.all()
     )
@@ -138,7 +147,12 @@ def lead_facts(
     if activity_facts is None:
         assert activities is not None
         activity_facts = tuple(
-            engine.ActivityFact(kind, engine.epoch_day(at), engine.numeric_property(props, "minutes"))
+            engine.ActivityFact(
+                kind,
+                engine.epoch_day(at),
+                engine.numeric_property(props, "minutes"),
+                properties=props if isinstance(props, dict) else {},
+            )
             for kind, at, props in activities
         )
     return engine.LeadFacts(
@@ -152,6 +166,11 @@ def lead_facts(
         industry=(company.industry if company else "") or "",
         employee_count=company.employee_count if company else None,
         annual_revenue=float(company.annual_revenue) if company and company.annual_revenue is not None else None,
+        channel=lead.source or "",
+        campaign=lead.campaign or "",
+        company_name=(company.name if company else "") or "",
+        company_country=(company.country if company else "") or "",
+        attributes=lead.attributes if isinstance(lead.attributes, dict) else {},
         activities=tuple(activity_facts),
     )
 
@@ -257,11 +276,20 @@ def _stored_scores(pairs: Sequence[tuple[Lead, engine.ModelSpec]]) -> dict[int, 
     """{lead id: engine.ScoreResult} for (Lead with company loaded, spec) pairs, each scored at
     the moment it was scored; the activity facts come from the daily rollups in one query."""
     facts: defaultdict[int, list[engine.ActivityFact]] = defaultdict(list)
-    rollups = ActivityRollup.objects.filter(lead_id__in=[lead.pk for lead, _ in pairs]).values_list(
-        "lead_id", "kind", "day", "minutes", "n"
-    )
-    for lead_id, kind, day, minutes, count in rollups:
+    ids = [lead.pk for lead, _ in pairs]
+    # Rules reading properties the rollups do not keep read the raw activities of their kind:
+    # those kinds' facts all come from the raw rows (with every property), the rest from rollups.
+    raw_kinds = sorted({r.kind for _, spec in pairs for r in spec.engagement_rules if not r.uses_rollups})
+    rollups = ActivityRollup.objects.filter(lead_id__in=ids).exclude(kind__in=raw_kinds)
+    for lead_id, kind, day, minutes, count in rollups.values_list("lead_id", "kind", "day", "minutes", "n"):
         facts[lead_id].append(engine.ActivityFact(kind, day, minutes, count))
+    if raw_kinds:
+        raw = Activity.objects.filter(lead_id__in=ids, kind__in=raw_kinds)
+        for lead_id, kind, at, props in raw.values_list("lead_id", "kind", "occurred_at", "properties"):
+            props = props if isinstance(props, dict) else {}
+            facts[lead_id].append(
+                engine.ActivityFact(kind, engine.epoch_day(at), engine.numeric_property(props, "minutes"), properties=props)
+            )
     now = timezone.now()
     return {
         lead.pk: engine.score(lead_facts(lead, activity_facts=facts[lead.pk]), spec, lead.scored_at or now)
@@ -316,13 +344,13 @@ def lead_score_context(lead: Lead) -> dict[str, Any]:
     result = engine.score(lead_facts(lead), spec, lead.scored_at or timezone.now())
     fit = [c for c in result.contributions if c.kind == "fit"]
     engagement = [c for c in result.contributions if c.kind == "engagement"]
-    labels = dict(RequiredField.choices)
+    custom = custom_fields() if any(language.attribute_key(f) for f in result.missing_required_fields) else {}
     return {
         "score": result,
         "score_model": model,
         "fit_contributions": fit,
         "engagement_contributions": engagement,
-        "missing_labels": [labels.get(f, f) for f in result.missing_required_fields],
+        "missing_labels": [field_label(f, custom) for f in result.missing_required_fields],
         "below_threshold": result.total < model.mql_threshold,
         "below_grade": engine.GRADES.index(result.grade) > engine.GRADES.index(model.min_grade),
     }

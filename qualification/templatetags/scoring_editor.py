@@ -20,7 +20,12 @@ def rule_rows(inline_admin_formset):
     from django.template import engines
 
     template = engines["jinja2"].get_template("qualification/rule_rows.html")
-    return mark_safe(template.render({"inline_admin_formset": inline_admin_formset, "sentence": rule_text.sentence}))
+    labels = rule_text.custom_labels([form.instance for form in inline_admin_formset.formset.initial_forms])
+
+    def sentence(rule):
+        return rule_text.sentence(rule, labels)
+
+    return mark_safe(template.render({"inline_admin_formset": inline_admin_formset, "sentence": sentence}))
 
 
 @register.filter

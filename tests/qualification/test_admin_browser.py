@@ -61,4 +61,4 @@ def test_marketer_sees_the_validation_message_on_the_field(page, live_server, ma
     page.get_by_role("button", name="Log in").click()
     page.locator('select[name="fit_rules-0-operator"]').select_option("between")
     page.get_by_role("button", name="Save and continue editing").click()
-    expect(page.locator(".errorlist").first).to_contain_text("Industry is text")
+    expect(page.locator(".errorlist").first).to_contain_text("Industry is a list of choices: use “equals”, “is not”")

@@ -21,7 +21,7 @@ def test_seed_demo_publishes_a_believable_model_and_promotes_5_to_15_percent(set
     model = ScoringModel.objects.get(status="published")
     services.validate_model(model)
     assert model.fit_rules.filter(points__lt=0, field="email_domain", value__contains="gmail.com").exists()
-    assert model.engagement_rules.filter(condition_property="minutes", condition_value=30).exists()
+    assert model.engagement_rules.filter(conditions=[{"property": "minutes", "operator": "gte", "value": 30.0}]).exists()
     # Counted from the history: the handoff demo may move MQLs on (SAL, back to nurture...).
     total = Lead.objects.count()
     reached = StageChange.objects.filter(to_stage="mql", by__isnull=True).values("lead").distinct().count()

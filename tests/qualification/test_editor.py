@@ -35,9 +35,7 @@ def model_with_rules(n, status=ModelStatus.DRAFT):
                 kind="webinar_attended",
                 points=Decimal("2"),
                 cap=Decimal("10"),
-                condition_property="minutes",
-                condition_operator="gte",
-                condition_value=i,
+                conditions=[{"property": "minutes", "operator": "gte", "value": float(i)}],
             )
     return model
 

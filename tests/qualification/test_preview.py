@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from leadhub.models import Lead
+from leadhub.models import Lead, LeadField
 from qualification import bulk, engine, selectors, services
 from qualification.choices import ModelStatus
 from qualification.models import RescoreRun
@@ -26,6 +26,7 @@ STAGES = ["new", "new", "nurture", "nurture", "nurture", "mql", "sal", "sql", "d
 
 
 def random_leads(rng, now, count, start=0):
+    LeadField.objects.get_or_create(key="occupation", defaults={"label": "Occupation", "type": "text"})
     companies = [
         CompanyFactory(
             domain=f"c{start + i}.com",
@@ -45,9 +46,12 @@ def random_leads(rng, now, count, start=0):
             country=rng.choice(["", "US", "FR"]),
             stage=rng.choice(STAGES),
             nurture_until=cooldown,
+            attributes=rng.choice([{}, {"occupation": "Student"}, {"occupation": "Working Professional"}]),
         )
         for _ in range(rng.randint(0, 12)):
             properties = {"minutes": rng.choice([10, 30, 45])} if rng.random() < 0.4 else {}
+            if rng.random() < 0.5:
+                properties["url"] = rng.choice(["/pricing", "/docs", "/pricing/teams"])
             ActivityFactory(
                 lead=lead,
                 kind=rng.choice(KINDS),
@@ -63,7 +67,11 @@ def random_model(rng, status):
         mql_threshold=Decimal(rng.choice([20, 35, 50])),
         min_grade=rng.choice("BCD"),
         half_life_days=rng.choice([7, 21, 45]),
-        required_fields=rng.choice([["title"], ["first_name", "country"], []]),
+        required_fields=rng.choice([["title"], ["first_name", "country"], [], ["attributes.occupation", "title"]]),
+    )
+    FitRuleFactory(model=model, field="attributes.occupation", operator="is_empty", value="", points=Decimal("-10"))
+    FitRuleFactory(
+        model=model, field="attributes.occupation", operator="equals", value="working professional", points=Decimal("8")
     )
     FitRuleFactory(
         model=model, field="industry", operator="in", value="software, financial_services", points=Decimal(rng.choice([15, 25]))
@@ -84,10 +92,25 @@ def random_model(rng, status):
         model=model,
         kind="webinar_attended",
         points=Decimal("8"),
-        condition_property="minutes",
-        condition_operator="gte",
-        condition_value=30,
+        conditions=[{"property": "minutes", "operator": "gte", "value": 30.0}],
         window_days=60,
+    )
+    # Rules that read raw activities (a text condition) and an aggregate.
+    EngagementRuleFactory(
+        model=model,
+        kind="page_view",
+        points=Decimal(rng.choice(["3", "-2"])),
+        conditions=[{"property": "url", "operator": "starts_with", "value": "/pricing"}],
+        window_days=30,
+    )
+    EngagementRuleFactory(
+        model=model,
+        kind="page_view",
+        points=Decimal("6"),
+        aggregate="sum",
+        aggregate_property="minutes",
+        at_least=40.0,
+        window_days=45,
     )
     return model
 
@@ -123,6 +146,9 @@ def edited_copy(rng, published):
     rule = rng.choice(list(draft.engagement_rules.all()))
     rule.points, rule.cap = rule.points + Decimal("3"), None
     rule.save()
+    raw = draft.engagement_rules.get(conditions__0__property="url")
+    raw.points = raw.points * 2
+    raw.save()
     rng.choice(list(draft.fit_rules.all())).delete()
     FitRuleFactory(model=draft, field="country", operator="in", value="US, DE", points=Decimal("5"))
     EngagementRuleFactory(model=draft, kind="email_open", points=Decimal("1"), cap=Decimal("4"), window_days=30)
@@ -182,6 +208,7 @@ def test_preview_equals_scoring_every_lead_under_the_draft_and_what_publish_does
     expected = Counter()
     now_dist, draft_dist, changed = Counter(), Counter(), {}
     causes = {"enter": Counter(), "leave": Counter(), "blocked": Counter()}
+    missing = Counter()
     for lead in Lead.objects.select_related("company"):
         facts = selectors.lead_facts(lead)
         new = engine.score(facts, new_spec, now)
@@ -217,6 +244,7 @@ def test_preview_equals_scoring_every_lead_under_the_draft_and_what_publish_does
             causes["leave"][new_cause] += 1
         if not new_q:
             causes["blocked"][new_cause] += 1
+            missing.update(new.missing_required_fields)
     for name in [
         "leads",
         "mql_now",
@@ -238,6 +266,7 @@ def test_preview_equals_scoring_every_lead_under_the_draft_and_what_publish_does
         dict(causes["leave"]),
         dict(causes["blocked"]),
     )
+    assert {name: n for name, n in preview.missing_fields.items() if n} == dict(missing)
     assert sum(n for _, n in preview.enter_reasons) == preview.entering
     assert sum(n for _, n in preview.leave_reasons) == preview.leaving
     assert sum(n for _, n in preview.blocked_reasons) + preview.qualify_draft == preview.leads

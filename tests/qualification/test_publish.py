@@ -249,14 +249,12 @@ def test_copy_as_draft_copies_settings_and_rules(marketer):
         model=source,
         kind="webinar_attended",
         points=Decimal("5"),
-        condition_property="minutes",
-        condition_operator="gte",
-        condition_value=30,
+        conditions=[{"property": "minutes", "operator": "gte", "value": 30.0}],
     )
     draft = services.copy_as_draft(model=source, by=marketer)
     assert draft.status == "draft" and draft.version > source.version and draft.copied_from == source
     assert draft.fit_rules.count() == source.fit_rules.count() == 4
-    assert draft.engagement_rules.filter(condition_property="minutes", condition_value=30).exists()
+    assert draft.engagement_rules.filter(conditions=[{"property": "minutes", "operator": "gte", "value": 30.0}]).exists()
     assert services.selectors.snapshot(draft).fit_rules[-1].values == (1_000_000.0, 5_000_000.0)
     # The draft's admin history says who copied it, and from which version.
     from django.contrib.admin.models import LogEntry

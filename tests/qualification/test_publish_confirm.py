@@ -116,3 +116,19 @@ def test_a_draft_whose_required_fields_block_every_lead_says_so(client, marketer
     client.force_login(marketer)
     page = client.get(f"/admin/qualification/scoringmodel/{draft.pk}/preview/").content.decode()
     assert f"The required fields of v{draft.version} block every lead" in page
+
+
+def test_preview_names_the_custom_required_field_that_blocks_every_lead(client, marketer):
+    """“3 → 0 MQLs” with the reason: no lead has an Occupation; counted per field."""
+    from leadhub.models import LeadField
+
+    LeadField.objects.create(key="occupation", label="Occupation", type="text")
+    hot_leads(3)
+    draft = simple_model(required_fields=["title", "attributes.occupation"])
+    preview = services.preview(draft=draft)
+    assert preview.qualify_draft == 0 and preview.blocking_fields == ["Occupation"]
+    assert preview.missing_reasons == [("missing required field Occupation", 3)]
+    client.force_login(marketer)
+    page = client.get(f"/admin/qualification/scoringmodel/{draft.pk}/preview/").content.decode()
+    assert "none of the 3 leads has them all (no lead has Occupation)" in page
+    assert "Missing required field Occupation" in page
