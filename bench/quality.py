@@ -74,19 +74,16 @@ ANALYZE leadhub_outcome;
 
 def measure(url, runs):
     setup_django(url)
-    from datetime import date
-
     from django.db import connection
     from django.utils import timezone
 
     from leadhub.models import Lead, Outcome
-    from qualification import backtest, quality, selectors, services
+    from qualification import backtest, bulk, quality, selectors, services
+    from qualification.models import PendingRescore
     from qualification.quality_labels import Period
 
     # Every lead holds the published model's scores of today (as after the nightly rescoring;
     # an interrupted seed leaves some unscored): chunks of set-based UPDATEs, no stage moves.
-    from qualification import bulk
-    from qualification.models import PendingRescore
 
     spec = selectors.snapshot(selectors.published_model())
     started = time.monotonic()
@@ -169,7 +166,6 @@ def measure(url, runs):
         passed=figure <= BACKTEST_RATIO * floor,
         note=f"floor = the preview alone; median of {runs}: " + ", ".join(f"{t:.2f}" for t in together),
     )
-    del date
 
 
 def main():

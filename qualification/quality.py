@@ -78,6 +78,8 @@ def _run(spec: engine.ModelSpec, today: int, parts: list[Leads], columns: str, c
     (the published model's spec and its ScoringModel), leads whose stored scores are that
     model's as of `today` are scored from them plus the rules that differ (the preview's
     shortcut, bulk.preview_scores_sql: exact), the others in full."""
+    if not parts:
+        return []  # no labelled leads
     groups = [parts] if is_postgresql() else [[part] for part in parts]
     rows: list[tuple] = []
     with connection.cursor() as cursor:

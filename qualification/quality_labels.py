@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from leadhub.models import Lead, Outcome, StageChange
@@ -208,7 +208,9 @@ def labels(period: Period, now: datetime | None = None) -> Labels:
     """The labelled leads of `period` (see the module docstring), as of `now`."""
     now = now or timezone.now()
     sql = labels_sql(period, now)
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if is_postgresql():  # sorts and hashes of a few hundred thousand leads in memory, not on disk
+            cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(sql.text, sql.params)
         rows = cursor.fetchall()
     kept = [(pk, y) for pk, y in rows if y is not None]

@@ -168,3 +168,11 @@ def test_rule_firing_on_a_fixed_sample_when_there_are_many_leads(world, monkeypa
     out = quality.report(model, PERIOD, now=NOW)
     assert out["rules_n"] == 25 and out["n"] == 80
     assert sum(r["fired"] for r in out["rules"][:1]) <= 25
+
+
+def test_a_period_without_labelled_leads_reports_nothing_to_measure(db):
+    model = simple_model(status=ModelStatus.PUBLISHED)
+    out = quality.report(model, PERIOD, now=NOW)
+    assert (out["n"], out["positives"], out["auc"]) == (0, 0, None)
+    assert "Not enough labelled leads" in out["verdict"]
+    assert backtest.backtest(model, PERIOD, now=NOW)["draft"]["auc"] is None
