@@ -282,7 +282,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="lead",
             name="attributes",
-            field=models.JSONField(blank=True, default=dict),
+            field=models.JSONField(blank=True, db_default={}, default=dict),
         ),
         migrations.AlterField(
             model_name="lead",

@@ -94,7 +94,7 @@ class Lead(models.Model):
     campaign = models.CharField(max_length=120, blank=True)
     # Custom field values by LeadField key, validated against the definitions on every write
     # (leadhub.lead_fields).
-    attributes = models.JSONField(default=dict, blank=True)
+    attributes = models.JSONField(default=dict, blank=True, db_default={})
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NEW)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
