@@ -177,7 +177,7 @@ def _engagement_rule_accepted(kind, window_days):
     return None
 
 
-def _rule_features(model, ds, skipped):
+def _rule_features(model, ds, skipped, engagement):
     features = []
     for rule in model.fit_rules.all():
         column = ds.columns.get(rule.field)
@@ -204,7 +204,12 @@ def _rule_features(model, ds, skipped):
     for rule in model.engagement_rules.all():
         condition = (rule.condition_operator, rule.condition_value) if rule.condition_property else None
         counts = data.decayed_counts(
-            ds, kinds=[rule.kind], window_days=rule.window_days, half_life_days=model.half_life_days, condition=condition
+            ds,
+            engagement,
+            kinds=[rule.kind],
+            window_days=rule.window_days,
+            half_life_days=model.half_life_days,
+            condition=condition,
         )[rule.kind]
         cap_count = float(rule.cap / rule.points) if rule.cap is not None else None
         if cap_count is not None:
@@ -278,9 +283,11 @@ def _bin_candidates(ds, names, options):
     return out
 
 
-def _activity_candidates(ds, model, options, taken_kinds):
-    kinds = [k for k in data.kinds_seen(ds, options.window_days, options.min_leads) if k not in taken_kinds]
-    counts = data.decayed_counts(ds, kinds=kinds, window_days=options.window_days, half_life_days=model.half_life_days)
+def _activity_candidates(ds, engagement, model, options, taken_kinds):
+    kinds = [k for k in data.kinds_seen(ds, engagement, options.window_days, options.min_leads) if k not in taken_kinds]
+    counts = data.decayed_counts(
+        ds, engagement, kinds=kinds, window_days=options.window_days, half_life_days=model.half_life_days
+    )
     return [
         Feature(
             "engagement",
@@ -294,8 +301,8 @@ def _activity_candidates(ds, model, options, taken_kinds):
     ]
 
 
-def build_features(model, ds, options, skipped, rule_features=None):
-    features = list(rule_features) if rule_features is not None else _rule_features(model, ds, skipped)
+def build_features(model, ds, engagement, options, skipped, rule_features=None):
+    features = list(rule_features) if rule_features is not None else _rule_features(model, ds, skipped, engagement)
     taken = {("fit", f.field, f.operator, data.engine.fold(f.value)) for f in features if f.kind == "fit"}
     choice = ["channel", "industry", "country", *[data.ATTR + k for k in ds.choice_attributes]]
     numbers = ["employee_count", "annual_revenue", *[data.ATTR + k for k in ds.numeric_attributes]]
@@ -310,7 +317,7 @@ def build_features(model, ds, options, skipped, rule_features=None):
     for name, (text, why) in refused.items():
         skipped.append(f"Features of {name} left out: the rule language here does not accept “{text}” ({why}).")
     taken_kinds = {f.activity for f in features if f.kind == "engagement"}
-    for feature in _activity_candidates(ds, model, options, taken_kinds):
+    for feature in _activity_candidates(ds, engagement, model, options, taken_kinds):
         why = _engagement_rule_accepted(feature.activity, feature.window_days)
         if why is None:
             features.append(feature)
@@ -398,9 +405,9 @@ def _grade_ok(fit, bands, min_grade):
     return fit >= bands[min_grade]
 
 
-def model_scores(model, ds, skipped, features=None):
+def model_scores(model, ds, engagement, skipped, features=None):
     """The model's (total, fit, qualifies) on the labelled leads (required fields and cooldowns aside)."""
-    features = _rule_features(model, ds, skipped) if features is None else features
+    features = _rule_features(model, ds, skipped, engagement) if features is None else features
     points = [float(f.rule.points) for f in features]
     # Engagement features are capped counts already; the cap in points is the same bound.
     caps = [float(f.rule.cap) if f.kind == "engagement" and f.rule.cap is not None else None for f in features]
@@ -445,8 +452,12 @@ def suggest(*, model, options=None, by=None, progress=None, now=None):
             f"at least {MIN_LEADS} leads with {MIN_CLASS} of each label are needed."
         )
     progress(20, f"Building features for {ds.n:,} leads")
-    own = _rule_features(model, ds, skipped)
-    features = build_features(model, ds, options, skipped, rule_features=own)
+    windows = [options.window_days] + [
+        r.window_days for m in (model, published) if m is not None for r in m.engagement_rules.all()
+    ]
+    engagement = data.load_engagement(ds, max(windows))
+    own = _rule_features(model, ds, skipped, engagement)
+    features = build_features(model, ds, engagement, options, skipped, rule_features=own)
     if not features:
         raise ValidationFailed("No feature the rule language can express has enough leads.")
     train, test, how, test_from = split(ds, options)
@@ -499,7 +510,7 @@ def suggest(*, model, options=None, by=None, progress=None, now=None):
     caps = [round(f.points * f.cap_count, 1) if f.cap_count is not None else None for f in kept]
     total, fit = scores(kept, [f.points for f in kept], caps)
     # Grade bands keep the starting model's share of leads at each grade; the threshold gives the MQL rate.
-    base_total, base_fit, base_qualifies = model_scores(model, ds, [], features=own)
+    base_total, base_fit, base_qualifies = model_scores(model, ds, engagement, [], features=own)
     shares = grade_shares(model, base_fit)
     bands = {g: _band(fit, shares[g]) for g in (Grade.A, Grade.B, Grade.C)}
     bands[Grade.B] = min(bands[Grade.B], bands[Grade.A])
@@ -516,7 +527,7 @@ def suggest(*, model, options=None, by=None, progress=None, now=None):
     qualifies = (total >= threshold) & eligible
     published_auc = None
     if published is not None:
-        published_total = base_total if published.pk == model.pk else model_scores(published, ds, [])[0]
+        published_total = base_total if published.pk == model.pk else model_scores(published, ds, engagement, [])[0]
         published_auc = auc(ds.y[test], published_total[test])
     result = {
         "auc": auc(ds.y[test], total[test]),

@@ -292,46 +292,69 @@ def load(*, label="outcome", horizon_days=180, filters=None, today=None, text_fi
     return dataset
 
 
-def kinds_seen(dataset, window_days, min_leads):
-    """Activity kinds that at least `min_leads` labelled leads had in the window before their as-of day."""
+@dataclass
+class Engagement:
+    """The labelled leads' rollup rows in the widest window any feature needs, read once: the
+    lead's position in the dataset, the kind's code, the age in days before its as-of day, the
+    minutes property and the count. Every engagement feature is computed from these in numpy."""
+
+    window_days: int
+    position: np.ndarray
+    kind: np.ndarray
+    age: np.ndarray
+    minutes: np.ndarray
+    n: np.ndarray
+    kinds: list
+
+
+def load_engagement(dataset, window_days):
     sql = (
-        f"SELECT r.kind, COUNT(DISTINCT r.lead_id) FROM {ROLLUP} r JOIN ({dataset._where}) t ON t.id = r.lead_id "
-        f"WHERE r.day <= t.asof AND r.day > t.asof - {int(window_days)} GROUP BY r.kind ORDER BY r.kind"
+        f"SELECT r.lead_id, r.kind, t.asof - r.day, r.minutes, r.n FROM {ROLLUP} r JOIN ({dataset._where}) t ON t.id = r.lead_id "
+        f"WHERE r.day <= t.asof AND r.day > t.asof - {int(window_days)}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, dataset._params)
-        return [kind for kind, n in cursor.fetchall() if n >= min_leads]
+    kinds: dict[str, int] = {}
+    parts: dict[str, list] = {k: [] for k in ("position", "kind", "age", "minutes", "n")}
+    for rows in _fetch(sql, dataset._params):
+        lead_ids, row_kinds, ages, minutes, counts = zip(*rows, strict=True)
+        parts["position"].append(np.searchsorted(dataset.ids, np.asarray(lead_ids, dtype=np.int64)).astype(np.int32))
+        parts["kind"].append(np.fromiter((kinds.setdefault(k, len(kinds)) for k in row_kinds), dtype=np.int16, count=len(rows)))
+        parts["age"].append(np.asarray(ages, dtype=np.int32))
+        parts["minutes"].append(np.asarray([np.nan if m is None else m for m in minutes], dtype=np.float64))
+        parts["n"].append(np.asarray(counts, dtype=np.float64))
+    dtypes = {"position": np.int32, "kind": np.int16, "age": np.int32, "minutes": np.float64, "n": np.float64}
+    arrays = {k: (np.concatenate(v) if v else np.zeros(0, dtype=dtypes[k])) for k, v in parts.items()}
+    return Engagement(window_days=int(window_days), kinds=list(kinds), **arrays)
 
 
-def decayed_counts(dataset, *, kinds, window_days, half_life_days, condition=None):
+def kinds_seen(dataset, engagement, window_days, min_leads):
+    """Activity kinds that at least `min_leads` labelled leads had in the window before their as-of day."""
+    inside = engagement.age < window_days
+    seen = []
+    for code, kind in enumerate(engagement.kinds):
+        mask = inside & (engagement.kind == code)
+        if len(np.unique(engagement.position[mask])) >= min_leads:
+            seen.append(kind)
+    return sorted(seen)
+
+
+def decayed_counts(dataset, engagement, *, kinds, window_days, half_life_days, condition=None):
     """{kind: float array aligned with dataset.ids}: Σ count × 0.5^(age / half-life) over the
     rollups of that kind in the window before each lead's as-of day (age 0 = the as-of day).
     `condition`: (operator, value) on the activities' minutes, as an engagement rule's."""
-    out = {kind: np.zeros(dataset.n, dtype=np.float64) for kind in kinds}
-    if not kinds or not dataset.n:
-        return out
-    cond = ""
-    params = list(dataset._params)
+    if window_days > engagement.window_days:
+        raise ValueError(f"engagement was read for {engagement.window_days} days, not {window_days}")
+    mask = engagement.age < window_days
     if condition:
         op, value = condition
-        cond = f" AND r.minutes {({'gte': '>=', 'lte': '<=', 'equals': '='})[op]} %s"
-        params.append(float(value))
-    marks = ", ".join(["%s"] * len(kinds))
-    params += list(kinds)
-    sql = (
-        f"SELECT r.lead_id, r.kind, SUM(r.n * power(0.5, (t.asof - r.day) * 1.0 / {int(half_life_days)})) "
-        f"FROM {ROLLUP} r JOIN ({dataset._where}) t ON t.id = r.lead_id "
-        f"WHERE r.day <= t.asof AND r.day > t.asof - {int(window_days)}{cond} AND r.kind IN ({marks}) "
-        "GROUP BY r.lead_id, r.kind"
-    )
-    for rows in _fetch(sql, params):
-        lead_ids, row_kinds, sums = zip(*rows, strict=True)
-        positions = np.searchsorted(dataset.ids, np.asarray(lead_ids, dtype=np.int64))
-        kind_arr = np.asarray(row_kinds, dtype=object)
-        sums_arr = np.asarray(sums, dtype=np.float64)
-        for kind in set(row_kinds):
-            mask = kind_arr == kind
-            out[kind][positions[mask]] += sums_arr[mask]
+        with np.errstate(invalid="ignore"):
+            test = {"gte": np.greater_equal, "lte": np.less_equal, "equals": np.equal}[op]
+            mask &= ~np.isnan(engagement.minutes) & test(engagement.minutes, float(value))
+    weight = engagement.n * np.power(0.5, engagement.age / float(half_life_days))
+    out = {}
+    for kind in kinds:
+        code = engagement.kinds.index(kind) if kind in engagement.kinds else -1
+        chosen = mask & (engagement.kind == code)
+        out[kind] = np.bincount(engagement.position[chosen], weights=weight[chosen], minlength=dataset.n).astype(np.float64)
     return out
 
 
