@@ -202,7 +202,12 @@ def _rule_features(model, ds, skipped, engagement):
             )
         )
     for rule in model.engagement_rules.all():
-        condition = (rule.condition_operator, rule.condition_value) if rule.condition_property else None
+        conditions = rule.conditions or []
+        # The features read the daily rollups (count and minutes per kind and day): an
+        # aggregate rule, or a condition on another property than minutes, is not one of them.
+        if rule.aggregate or len(conditions) > 1 or any(c.get("property") != "minutes" for c in conditions):
+            continue
+        condition = (conditions[0]["operator"], conditions[0]["value"]) if conditions else None
         counts = data.decayed_counts(
             ds,
             engagement,
@@ -222,7 +227,7 @@ def _rule_features(model, ds, skipped, engagement):
                 "rule",
                 activity=rule.kind,
                 window_days=rule.window_days,
-                condition=(rule.condition_property, rule.condition_operator, rule.condition_value) if condition else None,
+                condition=("minutes", *condition) if condition else None,
                 cap_count=cap_count,
                 rule_label=rule.describe(),
                 rule=rule,
@@ -601,7 +606,7 @@ def _create_draft(model, kept, caps, bands, threshold, options, result):
                 "label": _label(feature),
             }
             if prop:
-                rule.update(condition_property=prop, condition_operator=op, condition_value=value)
+                rule["conditions"] = [{"property": prop, "operator": op, "value": value}]
             engagement_rules.append(rule)
     document = {
         "format": model_json.FORMAT,

@@ -347,7 +347,7 @@ def decayed_counts(dataset, engagement, *, kinds, window_days, half_life_days, c
     if condition:
         op, value = condition
         with np.errstate(invalid="ignore"):
-            test = {"gte": np.greater_equal, "lte": np.less_equal, "equals": np.equal}[op]
+            test = {"gte": np.greater_equal, "lte": np.less_equal, "equals": np.equal, "eq": np.equal}[op]
             mask &= ~np.isnan(engagement.minutes) & test(engagement.minutes, float(value))
     weight = engagement.n * np.power(0.5, engagement.age / float(half_life_days))
     out = {}

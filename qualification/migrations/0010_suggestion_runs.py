@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('qualification', '0007_publish_records'),
+        ('qualification', '0009_remove_single_condition_columns'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
