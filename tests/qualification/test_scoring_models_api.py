@@ -105,7 +105,7 @@ def test_create_reads_back_the_same_document(marketer):
 @pytest.mark.parametrize(
     "change, key, words",
     [
-        (lambda d: d["fit_rules"][0].update(field="shoe_size"), "fit_rules.0.field", "not a valid choice"),
+        (lambda d: d["fit_rules"][0].update(field="shoe_size"), "fit_rules.0.field", "There is no field “shoe_size”"),
         (lambda d: d["fit_rules"][1].update(operator="contains"), "fit_rules.1.operator", "is a number"),
         (lambda d: d["settings"].update(mql_threshold=500), "settings.mql_threshold", "No lead could reach 500"),
     ],
