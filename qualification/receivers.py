@@ -54,6 +54,8 @@ def lead_field_uses(event: hooks.LeadFieldUse) -> list[str]:
         if name in (model.required_fields or []):
             uses.append(f"the MQL required fields of the {model.status} scoring model v{model.version}")
     return uses
+
+
 def list_entry_uses(event: hooks.ListEntryUses) -> list[tuple[int, str]]:
     """Scoring rules that name a list entry: engagement rules of an activity kind, fit rules
     testing a channel or industry with it among their values (leadhub.taxonomy.usage refuses
