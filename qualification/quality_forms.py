@@ -33,8 +33,8 @@ class QualityForm(forms.Form):
     date_from = forms.DateField(label="Leads created from", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label="to", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     horizon = forms.IntegerField(label="Horizon (days)", min_value=1, max_value=730, required=False)
-    channel = forms.ChoiceField(label="Channel", required=False)
-    campaign = forms.CharField(label="Campaign", max_length=120, required=False)
+    channel = forms.ChoiceField(label="Leads from channel", required=False)
+    campaign = forms.CharField(label="Leads from campaign", max_length=120, required=False)
     field = forms.ChoiceField(label="Custom field", required=False)
 
     def __init__(self, data=None, *, with_model=True, **kwargs):
