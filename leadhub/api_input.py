@@ -307,9 +307,11 @@ def parse_activity_items(items):
             if item.get(name) in (None, ""):
                 problems[name] = ["This field is required."]
         email, lead_key = item.get("email"), None
-        if item.get("lead_external_id") is not None:
-            if email not in (None, ""):
+        if "lead_external_id" in item:
+            if "email" in item:
                 problems["lead_external_id"] = ["Name the lead by email or by lead_external_id, not both."]
+            elif not isinstance(item["lead_external_id"], dict):
+                problems["lead_external_id"] = ['Expected an object: {"source": …, "id": …}.']
             else:
                 lead_key, key_problems = clean_external_key(item["lead_external_id"])
                 if key_problems:

@@ -5,11 +5,12 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.response import Response
 
 from . import lead_fields
+from .api_input import StrictInput
 from .models import LeadField
 from .permissions import ModelPermissions
 
 
-class LeadFieldSerializer(serializers.ModelSerializer):
+class LeadFieldSerializer(StrictInput, serializers.ModelSerializer):
     options = serializers.ListField(
         child=serializers.CharField(max_length=200), required=False, help_text="The allowed values of a choice field."
     )

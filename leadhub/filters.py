@@ -75,6 +75,11 @@ class ScoreFilter(django_filters.NumberFilter):
     pass
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": 730})
+class HorizonFilter(django_filters.NumberFilter):
+    pass
+
+
 def score_filter(**kwargs):
     return ScoreFilter(min_value=-SCORE_LIMIT, max_value=SCORE_LIMIT, **kwargs)
 
@@ -256,9 +261,7 @@ class LeadFilter(AttributeFilterMixin, django_filters.FilterSet):  # attr_<key> 
     missed_label = django_filters.ChoiceFilter(
         choices=[("outcome", "Won"), ("acceptance", "Accepted by an SDR")], method="_missed_option", label="Missed by label"
     )
-    missed_horizon = django_filters.NumberFilter(
-        method="_missed_option", min_value=1, max_value=730, label="Missed: horizon (days)"
-    )
+    missed_horizon = HorizonFilter(method="_missed_option", min_value=1, max_value=730, label="Missed: horizon (days)")
     missed_field = django_filters.CharFilter(method="_missed_option", label="Missed: custom field (key=value)")
     ordering = django_filters.ChoiceFilter(choices=SORT_CHOICES, method="_ordering", label="Sort", empty_label="Newest first")
 

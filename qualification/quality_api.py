@@ -4,7 +4,7 @@ rest of /api/scoring-models/ is a router viewset elsewhere."""
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leadhub.roles import MARKETING
+from leadhub.schema import ErrorSerializer
 
 from . import quality
 from .models import ScoringModel
@@ -89,7 +90,10 @@ class ScoringModelQualityView(APIView):
             OpenApiParameter("campaign", str),
             OpenApiParameter("field", str, description="A custom choice field's value: key=value."),
         ],
-        responses={200: QualitySerializer},
+        responses={
+            200: QualitySerializer,
+            400: OpenApiResponse(ErrorSerializer, "A parameter is not valid (an unknown custom field or option, a bad period)."),
+        },
     )
     def get(self, request, pk):
         model = get_object_or_404(ScoringModel, pk=pk)
