@@ -28,27 +28,16 @@ from ..services import normalize_email
 from ..sql import db_datetime, rows_cte
 from ..sql import execute as sql_execute
 from .mapping import MAX_LENGTHS
-from .options import normalized, placeholder_set
 from .reading import iter_records, validate_email_ok
-from .rows import BATCH_SIZE
+from .rows import BATCH_SIZE, ColumnContext
 
 MAX_EXTERNAL_ID = 120  # Activity.external_id
 DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%d.%m.%Y %H:%M", "%d/%m/%Y %H:%M", "%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y")
 
 
-class ActivityContext:
+class ActivityContext(ColumnContext):
     def __init__(self, spec):
-        self.spec = spec
-        self.fields = list(spec.fields)
-        self.options = normalized(spec.options, fields=self.fields)
-        self.key = self.options["key"]
-        self.source = self.options["source"]
-        self.placeholders = placeholder_set(self.options)
-        self.value_maps = {
-            int(index): {str(raw).casefold(): target for raw, target in values.items()}
-            for index, values in self.options["value_maps"].items()
-        }
-        self.truncate = set(self.options["truncate"])
+        super().__init__(spec)
         self.kinds = taxonomy.lookup(ActivityKind)
         self.declared = {
             key: {p.get("key"): p for p in (props or []) if isinstance(p, dict)}
@@ -57,17 +46,6 @@ class ActivityContext:
         self.definitions = {}
         self.mapped = {name: index for index, name in enumerate(self.fields) if name}
         self.shared_domains = {}
-
-    def cell(self, cells, index):
-        if index >= len(cells):
-            return ""
-        value = " ".join(cells[index].split())
-        if value.casefold() in self.placeholders:
-            return ""
-        mapped = self.value_maps.get(index)
-        if mapped and value.casefold() in mapped:
-            return " ".join(str(mapped[value.casefold()] or "").split())
-        return value
 
 
 @dataclass

@@ -53,11 +53,11 @@ class ParsedRow:
     note: str = ""  # e.g. "possible duplicate of line 4"
 
 
-class RowContext:
-    """What parsing needs, read once per phase: the normalised options, the custom fields,
-    the channel and industry lists, and which columns have value maps or truncate."""
+class ColumnContext:
+    """A file's columns as the import's options say (lead and activity imports alike): the
+    normalised options, the key, placeholders, value maps and truncated columns, and `cell`."""
 
-    def __init__(self, spec, *, definitions=None):
+    def __init__(self, spec):
         self.spec = spec
         self.fields = list(spec.fields)
         self.options = normalized(spec.options, fields=self.fields)
@@ -69,12 +69,6 @@ class RowContext:
             for index, values in self.options["value_maps"].items()
         }
         self.truncate = set(self.options["truncate"])
-        self.definitions = field_definitions() if definitions is None else definitions
-        self.channels = taxonomy.lookup(Channel)
-        self.industries = taxonomy.lookup(Industry)
-        self.shared_domains = set()
-        self.mapped = {name: index for index, name in enumerate(self.fields) if name}
-        self.company_mapped = any(name in self.mapped for name in ("company_name",))
 
     def cell(self, cells, index):
         """The cell's value after whitespace, placeholders and the column's value map ("" = empty)."""
@@ -87,6 +81,20 @@ class RowContext:
         if mapped and value.casefold() in mapped:
             return " ".join(str(mapped[value.casefold()] or "").split())
         return value
+
+
+class RowContext(ColumnContext):
+    """What parsing a lead row needs, read once per phase: the columns' options, the custom
+    fields, the channel and industry lists."""
+
+    def __init__(self, spec, *, definitions=None):
+        super().__init__(spec)
+        self.definitions = field_definitions() if definitions is None else definitions
+        self.channels = taxonomy.lookup(Channel)
+        self.industries = taxonomy.lookup(Industry)
+        self.shared_domains = set()
+        self.mapped = {name: index for index, name in enumerate(self.fields) if name}
+        self.company_mapped = any(name in self.mapped for name in ("company_name",))
 
 
 def _whole_number(value):
