@@ -23,13 +23,14 @@ from datetime import datetime, time
 from django.utils import timezone
 
 from .. import hooks, taxonomy
-from ..models import Activity, ActivityKind, ImportOutcome, ImportRow, Lead, LeadAlias, LeadExternalId
+from ..models import Activity, ActivityKind, ImportOutcome, Lead, LeadAlias, LeadExternalId
 from ..services import normalize_email
 from ..sql import db_datetime, rows_cte
 from ..sql import execute as sql_execute
 from .mapping import MAX_LENGTHS
 from .reading import iter_records, validate_email_ok
 from .rows import BATCH_SIZE, ColumnContext
+from .writes import ResultLine, insert_import_rows
 
 MAX_EXTERNAL_ID = 120  # Activity.external_id
 DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%d.%m.%Y %H:%M", "%d/%m/%Y %H:%M", "%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y")
@@ -286,7 +287,7 @@ def commit_activities(job_id, batch, ctx):
         ]
     )
     rows = [
-        ImportRow(
+        ResultLine(
             job_id=job_id, line=row.line, outcome=ImportOutcome.REJECTED, email=row.key[:254], message=row.error, values=row.cells
         )
         for row in batch
@@ -297,7 +298,7 @@ def commit_activities(job_id, batch, ctx):
         new = (ctx.source, plan.row.external_id) in created
         counts["created_count" if new else "unchanged_count"] += 1
         rows.append(
-            ImportRow(
+            ResultLine(
                 job_id=job_id,
                 line=plan.row.line,
                 outcome=ImportOutcome.CREATED if new else ImportOutcome.KNOWN,
@@ -307,5 +308,5 @@ def commit_activities(job_id, batch, ctx):
             )
         )
     rows.sort(key=lambda r: r.line)
-    ImportRow.objects.bulk_create(rows)
+    insert_import_rows(rows)
     return {**counts, "rejected_count": len(batch) - len(plans), "rows_done": len(batch)}, {}

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from ..hooks import facts_changed
-from ..models import Company, ImportOutcome, ImportRow, Lead, LeadAlias, LeadExternalId
+from ..models import Company, ImportOutcome, Lead, LeadAlias, LeadExternalId
 from ..search import refresh_search_text
 from ..services import canonical_email, email_domain, is_free_mail
 from .outcomes import write_outcomes
 from .rows import ParsedRow
-from .writes import insert_external_ids, insert_import_rows, insert_leads
+from .writes import ResultLine, insert_external_ids, insert_import_rows, insert_leads
 
 LEAD_WRITE_FIELDS = ("first_name", "last_name", "title", "phone", "country", "source", "campaign")
 COMPANY_WRITE_FIELDS = ("name", "industry", "employee_count", "annual_revenue", "country")
@@ -292,7 +292,7 @@ def commit_batch(job_id, batch, ctx):
     refresh_search_text(ids.values(), company_ids=Company.objects.filter(domain__in=company_facts["changed"]).values("pk"))
     outcome = {"new": ImportOutcome.CREATED, "update": ImportOutcome.UPDATED, "unchanged": ImportOutcome.UNCHANGED}
     rows = [
-        ImportRow(
+        ResultLine(
             job_id=job_id,
             line=row.line,
             outcome=ImportOutcome.REJECTED,
@@ -305,7 +305,7 @@ def commit_batch(job_id, batch, ctx):
     ]
     for plan in plans:
         rows.append(
-            ImportRow(
+            ResultLine(
                 job_id=job_id,
                 line=plan.row.line,
                 outcome=outcome[plan.kind],

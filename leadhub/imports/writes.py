@@ -3,6 +3,8 @@ not the ORM's bulk_create: building a thousand model instances and a thousand-ro
 cost more than the database's work. Every function takes a batch's rows and writes them with
 one statement."""
 
+from typing import NamedTuple
+
 from django.utils import timezone
 
 from ..models import ImportRow, Lead, LeadExternalId, Outcome
@@ -20,8 +22,22 @@ def _json_amount(value):
     return str(value) if value is not None else None
 
 
+class ResultLine(NamedTuple):
+    """One line's result, as insert_import_rows writes it (an ImportRow without the model
+    instance, which cost more to build than the INSERT's work)."""
+
+    job_id: int
+    line: int
+    outcome: str
+    email: str
+    message: str = ""
+    lead_id: int | None = None
+    possible_duplicate_of_id: int | None = None
+    values: list | None = None
+
+
 def insert_import_rows(rows):
-    """ImportRow instances (not saved) in one INSERT."""
+    """ResultLines (or unsaved ImportRows) in one INSERT."""
     if not rows:
         return
     columns = [
