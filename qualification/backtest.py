@@ -29,22 +29,28 @@ def backtest(draft: ScoringModel, period: Period | None = None, now: datetime | 
     """The draft against the published model on the period's labelled leads (without a period:
     the last year by outcome, or by SDR acceptance when outcomes give no leads of both kinds)."""
     now = now or timezone.now()
+    published = selectors.published_model()
+
+    def labelled_leads(period):  # with the published model's stored scores, read in the same pass
+        as_of = period.as_of(now)
+        return labels(period, now, quality.stored_columns(published, as_of) if published is not None else ())
+
     if period is None:
         period = default_period(now)
-        labelled = labels(period, now)
+        labelled = labelled_leads(period)
         if not labelled.positives or labelled.positives == labelled.n:
             fallback = default_period(now, ACCEPTANCE)
-            other = labels(fallback, now)
+            other = labelled_leads(fallback)
             if other.positives and other.positives < other.n:
                 period, labelled = fallback, other
     else:
-        labelled = labels(period, now)
+        labelled = labelled_leads(period)
     as_of = period.as_of(now)
-    published = selectors.published_model()
     sides = []
     for model in ([published] if published is not None and published.pk != draft.pk else []) + [draft]:
         spec = selectors.snapshot(model)
-        scored = quality.score(spec, labelled.ids, as_of, with_rules=False)
+        read = labelled.extra if published is not None and model.pk == published.pk else None
+        scored = quality.score(spec, labelled.ids, as_of, with_rules=False, read=read)
         sides.append({"version": model.version, "id": model.pk, **quality.figures(spec, labelled, scored)})
     out = {
         "label": period.label,

@@ -36,7 +36,7 @@ from .quality_labels import LABELS, SHORT, Labels, Period, labels
 PG_PARTS = 4  # id lists scored in parallel parts on PostgreSQL
 SQLITE_CHUNK = 2000  # ids per statement on SQLite (its parameter limit)
 FIT_BITS, ENGAGEMENT_BITS = 30, 8  # rules per probe: an int4 of fit bits; engagement products within bigint
-RULE_SAMPLE = 50_000  # per-rule firing on at most this many labelled leads (a fixed, seeded sample)
+RULE_SAMPLE = 20_000  # per-rule firing on at most this many labelled leads (a fixed, seeded sample)
 
 
 @dataclass
@@ -70,6 +70,24 @@ def _fresh_sql(published: ScoringModel, today: int) -> SQL:
         published.version,
         db_datetime(day_start),
         db_datetime(day_start + timedelta(days=1)),
+    )
+
+
+def stored_columns(model: ScoringModel, as_of: datetime) -> tuple[tuple[str, SQL], ...]:
+    """Columns for quality_labels.labels that read the leads' stored scores, when `model` is the
+    published model: its fit and engagement in tenths, its required fields present, and whether
+    the stored scores are its scores as of `as_of` (_fresh_sql). Empty for any other model (a
+    draft's scores are never stored)."""
+    published = selectors.published_model()
+    if published is None or published.pk != model.pk:
+        return ()
+    spec = selectors.snapshot(published)
+    fresh = _fresh_sql(published, engine.epoch_day(as_of))
+    return (
+        ("fit", SQL().add("CAST(ROUND(l.fit_score * 10) AS INTEGER)")),
+        ("eng", SQL().add("CAST(ROUND(l.engagement_score * 10) AS BIGINT)")),
+        ("rq", SQL().add(f"CASE WHEN {bulk.required_sql(spec)} THEN 1 ELSE 0 END")),
+        ("fresh", SQL().add("CASE WHEN ").extend(fresh).add(" THEN 1 ELSE 0 END")),
     )
 
 
@@ -124,13 +142,14 @@ def rule_sample(n: int) -> np.ndarray | None:
     return np.sort(np.random.default_rng(16).choice(n, RULE_SAMPLE, replace=False))
 
 
-def score(spec: engine.ModelSpec, ids: np.ndarray, as_of: datetime, with_rules: bool = True) -> Scored:
+def score(spec: engine.ModelSpec, ids: np.ndarray, as_of: datetime, with_rules: bool = True, read: dict | None = None) -> Scored:
     """Score the leads `ids` (ascending) under `spec` as of `as_of`, without writing. Leads
-    holding the published model's scores of that day start from them (see _run)."""
+    holding the published model's scores of that day start from them (see _run). `read` is
+    Labels.extra as stored_columns(spec's model, as_of) read it: the leads it marks fresh take
+    their stored scores as they are, and only the others are scored."""
     today = engine.epoch_day(as_of)
     published = selectors.published_model()
     stored = (selectors.snapshot(published), published) if published is not None else None
-    parts = _parts(ids)
     grades = bulk.grades_at_least(spec.min_grade)
     carry = [("rq", SQL().add(f"CASE WHEN {bulk.required_sql(spec)} THEN 1 ELSE 0 END"))]
     n = len(ids)
@@ -138,6 +157,15 @@ def score(spec: engine.ModelSpec, ids: np.ndarray, as_of: datetime, with_rules: 
     grade = np.full(n, "D", dtype="<U1")
     required = np.zeros(n, dtype=bool)
     fired: dict = {}
+    to_score = ids
+    if read and len(read.get("fresh", ())) == n:
+        fresh = read["fresh"].astype(bool)
+        fit[fresh] = read["fit"][fresh].astype(np.int64)
+        total[fresh] = fit[fresh] + read["eng"][fresh].astype(np.int64)
+        required[fresh] = read["rq"][fresh].astype(bool)
+        grade[fresh] = _grades(spec, fit[fresh])
+        to_score = ids[~fresh]
+    parts = _parts(to_score)
     with transaction.atomic():
         bulk.tune_for_preview()
         rows = _run(spec, today, parts, "s.id, s.fit, s.total, s.grade, s.rq", carry, stored)
@@ -167,6 +195,11 @@ def score(spec: engine.ModelSpec, ids: np.ndarray, as_of: datetime, with_rules: 
                     fired[("engagement", rule.id)] = (eng_bits >> i) & 1 == 1
     qualifies = (total >= spec.threshold) & np.isin(grade, grades) & required
     return Scored(total=total, fit=fit, grade=grade, qualifies=qualifies, fired=fired, sample=sample)
+
+
+def _grades(spec: engine.ModelSpec, fit: np.ndarray) -> np.ndarray:
+    """The grade letters of fit scores (tenths) under `spec`'s bands, as the scoring SQL gives them."""
+    return np.select([fit >= spec.grade_a, fit >= spec.grade_b, fit >= spec.grade_c], ["A", "B", "C"], default="D")
 
 
 # --- bands that follow the model ------------------------------------------------------------
@@ -282,10 +315,10 @@ def figures(spec: engine.ModelSpec, labelled: Labels, scored: Scored) -> dict:
 def report(model: ScoringModel, period: Period, now: datetime | None = None, labelled: Labels | None = None) -> dict:
     """The quality report of `model` over `period` (see the module docstring), as JSON-able data."""
     now = now or timezone.now()
-    labelled = labelled if labelled is not None else labels(period, now)
     as_of = period.as_of(now)
+    labelled = labelled if labelled is not None else labels(period, now, stored_columns(model, as_of))
     spec = selectors.snapshot(model)
-    scored = score(spec, labelled.ids, as_of)
+    scored = score(spec, labelled.ids, as_of, read=labelled.extra)
     y = labelled.y
     points = scored.total / 10.0
     out = {
@@ -379,7 +412,8 @@ def verdict(out: dict) -> str:
 def missed_ids(model: ScoringModel, period: Period, now: datetime | None = None) -> list[int]:
     """The converters of `period` that `model`'s MQL rule does not qualify (for /leads/)."""
     now = now or timezone.now()
-    labelled = labels(period, now)
-    scored = score(selectors.snapshot(model), labelled.ids, period.as_of(now), with_rules=False)
+    as_of = period.as_of(now)
+    labelled = labels(period, now, stored_columns(model, as_of))
+    scored = score(selectors.snapshot(model), labelled.ids, as_of, with_rules=False, read=labelled.extra)
     missed = labelled.y.astype(bool) & ~scored.qualifies
     return [int(pk) for pk in labelled.ids[missed]]

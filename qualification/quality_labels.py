@@ -25,7 +25,7 @@ import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
 
-from leadhub.models import Lead, Outcome, StageChange
+from leadhub.models import Company, Lead, Outcome, StageChange
 from leadhub.sql import SQL, db_datetime, is_postgresql
 
 OUTCOME, ACCEPTANCE = "outcome", "acceptance"
@@ -38,6 +38,8 @@ DEFAULT_HORIZON = 90
 ATTRIBUTE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 LEAD = Lead._meta.db_table
+COMPANY = Company._meta.db_table
+TEMP_TABLE = "quality_labelled_leads"
 OUTCOME_TABLE = Outcome._meta.db_table
 STAGES = StageChange._meta.db_table
 
@@ -131,7 +133,8 @@ def _candidates_sql(period: Period, today: int) -> SQL:
     period may hold a million leads, most of them still open): for acceptance, those an SDR
     decided on after MQL; for outcome, those with an Outcome row, a move to won, lost or
     disqualified, disqualified now, or created at least the horizon ago (a lead's start is
-    never before its creation, so no other lead's horizon has passed)."""
+    never before its creation, so no other lead's horizon has passed). A lead may appear more
+    than once (the caller's lookup by id ignores repeats)."""
     if period.label == ACCEPTANCE:
         return SQL().add(
             f"SELECT sc.lead_id AS id FROM {STAGES} sc WHERE sc.to_stage IN ('sal', 'nurture', 'disqualified') AND sc.from_stage = 'mql'"
@@ -139,36 +142,59 @@ def _candidates_sql(period: Period, today: int) -> SQL:
     cutoff = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=today - int(period.horizon_days) + 1)
     return SQL().add(
         f"SELECT oc.lead_id AS id FROM {OUTCOME_TABLE} oc"
-        f" UNION SELECT sc.lead_id FROM {STAGES} sc WHERE sc.to_stage IN ('won', 'lost', 'disqualified')"
-        f" UNION SELECT l.id FROM {LEAD} l WHERE l.stage = 'disqualified'"
-        f" UNION SELECT l.id FROM {LEAD} l WHERE l.created_at >= %s AND l.created_at < %s",
+        f" UNION ALL SELECT sc.lead_id FROM {STAGES} sc WHERE sc.to_stage IN ('won', 'lost', 'disqualified')"
+        f" UNION ALL SELECT l.id FROM {LEAD} l WHERE l.stage = 'disqualified'"
+        f" UNION ALL SELECT l.id FROM {LEAD} l WHERE l.created_at >= %s AND l.created_at < %s",
         db_datetime(period.start),
         db_datetime(min(cutoff, period.end)),
     )
 
 
-def labels_sql(period: Period, now: datetime) -> SQL:
-    """SELECT id, y (1, 0 or NULL for left out) for the period's leads that may have a label
-    (_candidates_sql), ordered by id."""
-    today = (now.astimezone(UTC).date() - date(1970, 1, 1)).days
+def labelled_leads_sql(period: Period, today: int, columns: tuple[tuple[str, SQL], ...] = ()) -> SQL:
+    """SELECT id, stage, created_day and the `columns` (as x_<name>) of the period's leads
+    that may have a label (_candidates_sql)."""
     sql = SQL().add("WITH c AS (").extend(_candidates_sql(period, today)).add(")")
+    sql.add(f" SELECT l.id AS id, l.stage AS stage, {_day('l.created_at')} AS created_day")
+    for name, column in columns:
+        sql.add(", ").extend(column).add(f" AS x_{name}")
+    sql.add(f" FROM {LEAD} l")
+    if any("c." in column.text for _, column in columns):
+        sql.add(f" LEFT JOIN {COMPANY} c ON c.id = l.company_id")
+    if is_postgresql():
+        # The candidates as one array the lead's primary key is probed with: a hash join would
+        # read every lead of the period (a million) to keep a fifth of them.
+        sql.add(" WHERE l.id = ANY(ARRAY(SELECT c.id FROM c)) AND ")
+    else:
+        sql.add(" WHERE l.id IN (SELECT c.id FROM c) AND ")
+    return sql.extend(_period_where(period))
+
+
+def labels_sql(period: Period, now: datetime, columns: tuple[tuple[str, SQL], ...] = (), table: str = "") -> SQL:
+    """SELECT id, y (1, 0 or NULL for left out) and the extra `columns` for the period's leads
+    that may have a label, ordered by id. `columns` are (name, SQL over the lead `l` and its
+    company `c`) read in the same pass over the leads' rows, e.g. a model's stored scores
+    (quality.stored_columns). With `table`, the leads are read from that table, which holds
+    labelled_leads_sql's rows (labels() on PostgreSQL); otherwise they are a CTE."""
+    today = (now.astimezone(UTC).date() - date(1970, 1, 1)).days
+    if table:
+        sql = SQL().add("WITH ")
+        b = f"{table} b"
+    else:
+        sql = SQL().add("WITH b AS (").extend(labelled_leads_sql(period, today, columns)).add("), ")
+        b = "b"
+    extra = "".join(f", b.x_{name}" for name, _ in columns)
     sql.add(
-        f", b AS (SELECT l.id AS id, l.stage AS stage, {_day('l.created_at')} AS created_day FROM {LEAD} l"
-        " WHERE l.id IN (SELECT c.id FROM c) AND "
-    )
-    sql.extend(_period_where(period)).add(")")
-    sql.add(
-        f", m AS (SELECT sc.lead_id AS lead_id, MIN({_day('sc.at')}) AS day FROM {STAGES} sc JOIN b ON b.id = sc.lead_id"
+        f"m AS (SELECT sc.lead_id AS lead_id, MIN({_day('sc.at')}) AS day FROM {STAGES} sc JOIN {b} ON b.id = sc.lead_id"
         " WHERE sc.to_stage = 'mql' GROUP BY sc.lead_id)"
     )
     if period.label == ACCEPTANCE:
         sql.add(
             ", d AS (SELECT t.lead_id AS lead_id, t.to_stage AS to_stage FROM (SELECT sc.lead_id AS lead_id, sc.to_stage AS to_stage,"
             " ROW_NUMBER() OVER (PARTITION BY sc.lead_id ORDER BY sc.at, sc.id) AS rn"
-            f" FROM {STAGES} sc JOIN b ON b.id = sc.lead_id WHERE sc.from_stage = 'mql'"
+            f" FROM {STAGES} sc JOIN {b} ON b.id = sc.lead_id WHERE sc.from_stage = 'mql'"
             " AND sc.to_stage IN ('sal', 'nurture', 'disqualified')) t WHERE t.rn = 1)"
-            " SELECT b.id, CASE WHEN d.to_stage IS NULL THEN NULL WHEN d.to_stage = 'sal' THEN 1 ELSE 0 END AS y"
-            " FROM b LEFT JOIN d ON d.lead_id = b.id ORDER BY b.id"
+            f" SELECT b.id, CASE WHEN d.to_stage IS NULL THEN NULL WHEN d.to_stage = 'sal' THEN 1 ELSE 0 END AS y{extra}"
+            f" FROM {b} LEFT JOIN d ON d.lead_id = b.id ORDER BY b.id"
         )
         return sql
     # Outcome rows, else the lead's moves to won or lost, latest first.
@@ -176,11 +202,11 @@ def labels_sql(period: Period, now: datetime) -> SQL:
         ", o AS (SELECT t.lead_id AS lead_id, t.result AS result, t.day AS day FROM (SELECT u.lead_id AS lead_id,"
         " u.result AS result, u.day AS day, ROW_NUMBER() OVER (PARTITION BY u.lead_id ORDER BY u.day DESC, u.src, u.key DESC) AS rn"
         f" FROM (SELECT oc.lead_id AS lead_id, oc.result AS result, COALESCE({_day('oc.occurred_on', is_date=True)},"
-        f" {_day('oc.created_at')}) AS day, 0 AS src, oc.id AS key FROM {OUTCOME_TABLE} oc JOIN b ON b.id = oc.lead_id"
-        f" UNION ALL SELECT sc.lead_id, sc.to_stage, {_day('sc.at')}, 1, sc.id FROM {STAGES} sc JOIN b ON b.id = sc.lead_id"
+        f" {_day('oc.created_at')}) AS day, 0 AS src, oc.id AS key FROM {OUTCOME_TABLE} oc JOIN {b} ON b.id = oc.lead_id"
+        f" UNION ALL SELECT sc.lead_id, sc.to_stage, {_day('sc.at')}, 1, sc.id FROM {STAGES} sc JOIN {b} ON b.id = sc.lead_id"
         f" WHERE sc.to_stage IN ('won', 'lost') AND NOT EXISTS (SELECT 1 FROM {OUTCOME_TABLE} x WHERE x.lead_id = sc.lead_id)) u) t"
         " WHERE t.rn = 1)"
-        f", q AS (SELECT DISTINCT sc.lead_id AS lead_id FROM {STAGES} sc JOIN b ON b.id = sc.lead_id WHERE sc.to_stage = 'disqualified')"
+        f", q AS (SELECT DISTINCT sc.lead_id AS lead_id FROM {STAGES} sc JOIN {b} ON b.id = sc.lead_id WHERE sc.to_stage = 'disqualified')"
     )
     horizon = int(period.horizon_days)
     start = "COALESCE(m.day, b.created_day)"
@@ -190,8 +216,8 @@ def labels_sql(period: Period, now: datetime) -> SQL:
         " WHEN o.result IS NOT NULL THEN 0"
         " WHEN b.stage = 'disqualified' OR q.lead_id IS NOT NULL THEN 0"
         f" WHEN {start} + {horizon} <= {today} THEN 0"
-        " ELSE NULL END AS y"
-        " FROM b LEFT JOIN m ON m.lead_id = b.id LEFT JOIN o ON o.lead_id = b.id LEFT JOIN q ON q.lead_id = b.id ORDER BY b.id"
+        f" ELSE NULL END AS y{extra}"
+        f" FROM {b} LEFT JOIN m ON m.lead_id = b.id LEFT JOIN o ON o.lead_id = b.id LEFT JOIN q ON q.lead_id = b.id ORDER BY b.id"
     )
     return sql
 
@@ -204,16 +230,33 @@ def period_count(period: Period) -> int:
         return cursor.fetchone()[0]
 
 
-def labels(period: Period, now: datetime | None = None) -> Labels:
-    """The labelled leads of `period` (see the module docstring), as of `now`."""
+def labels(period: Period, now: datetime | None = None, columns: tuple[tuple[str, SQL], ...] = ()) -> Labels:
+    """The labelled leads of `period` (see the module docstring), as of `now`; with `columns`
+    (see labels_sql), Labels.extra holds each as an array aligned with ids."""
     now = now or timezone.now()
-    sql = labels_sql(period, now)
     with transaction.atomic(), connection.cursor() as cursor:
-        if is_postgresql():  # sorts and hashes of a few hundred thousand leads in memory, not on disk
+        if is_postgresql():
+            # Sorts and hashes of a few hundred thousand leads in memory, not on disk; no JIT
+            # (compiling the expressions took 0.4 s at 1M leads, more than it saved).
             cursor.execute("SET LOCAL work_mem = '64MB'")
+            cursor.execute("SET LOCAL jit = off")
+            # The period's candidate leads in a temporary table with statistics: found by
+            # probing the leads' key with an array, whose size the planner cannot see, so joins
+            # planned on it directly looped over "ten" leads a few hundred thousand times.
+            today = (now.astimezone(UTC).date() - date(1970, 1, 1)).days
+            found = labelled_leads_sql(period, today, columns)
+            cursor.execute(f"DROP TABLE IF EXISTS {TEMP_TABLE}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {TEMP_TABLE} ON COMMIT DROP AS {found.text}", found.params)
+            cursor.execute(f"ANALYZE {TEMP_TABLE}")
+            sql = labels_sql(period, now, columns, table=TEMP_TABLE)
+        else:
+            sql = labels_sql(period, now, columns)
         cursor.execute(sql.text, sql.params)
         rows = cursor.fetchall()
-    kept = [(pk, y) for pk, y in rows if y is not None]
-    ids = np.fromiter((pk for pk, _ in kept), dtype=np.int64, count=len(kept))
-    y = np.fromiter((y for _, y in kept), dtype=np.int8, count=len(kept))
-    return Labels(period=period, ids=ids, y=y, left_out=period_count(period) - len(kept))
+        if is_postgresql():
+            cursor.execute(f"DROP TABLE {TEMP_TABLE}")
+    kept = [row for row in rows if row[1] is not None]
+    ids = np.fromiter((row[0] for row in kept), dtype=np.int64, count=len(kept))
+    y = np.fromiter((row[1] for row in kept), dtype=np.int8, count=len(kept))
+    extra = {name: np.array([row[2 + i] for row in kept]) for i, (name, _) in enumerate(columns)}
+    return Labels(period=period, ids=ids, y=y, left_out=period_count(period) - len(kept), extra=extra)

@@ -176,3 +176,31 @@ def test_a_period_without_labelled_leads_reports_nothing_to_measure(db):
     assert (out["n"], out["positives"], out["auc"]) == (0, 0, None)
     assert "Not enough labelled leads" in out["verdict"]
     assert backtest.backtest(model, PERIOD, now=NOW)["draft"]["auc"] is None
+
+
+def test_the_published_models_stored_scores_give_the_same_report_as_scoring_again(world):
+    """The report of the published model reads the leads' stored scores in the labels' pass when
+    they are its scores of the report's day, and scores only the others: the figures are those
+    of scoring every lead again."""
+    from qualification.models import PendingRescore
+
+    model, leads = world
+    spec = selectors.snapshot(model)
+    as_of = PERIOD.as_of(NOW)
+    bulk.write_scores(spec, as_of, bulk.Leads())
+    stale = leads[3]
+    Lead.objects.filter(pk=stale.pk).update(fit_score=Decimal("99"), total_score=Decimal("99"))
+    PendingRescore.objects.create(lead=stale)  # its profile changed since: its stored scores are not used
+
+    got = labels(PERIOD, NOW, quality.stored_columns(model, as_of))
+    fresh = got.extra["fresh"].astype(bool)
+    assert stale.pk in got.ids and not fresh[list(got.ids).index(stale.pk)]
+    assert fresh.sum() == len(got.ids) - 1
+    from_stored = quality.score(spec, got.ids, as_of, read=got.extra)
+    again = quality.score(spec, got.ids, as_of)
+    for name in ("total", "fit", "grade", "qualifies"):
+        assert getattr(from_stored, name).tolist() == getattr(again, name).tolist(), name
+    assert quality.report(model, PERIOD, now=NOW)["auc"] == round(roc_auc_score(got.y, again.total), 4)
+
+    draft = ScoringModelFactory(mql_threshold=Decimal("20"), min_grade="D", required_fields=[])
+    assert quality.stored_columns(draft, as_of) == ()  # a draft's scores are never stored
