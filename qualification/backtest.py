@@ -49,8 +49,7 @@ def backtest(draft: ScoringModel, period: Period | None = None, now: datetime | 
     sides = []
     for model in ([published] if published is not None and published.pk != draft.pk else []) + [draft]:
         spec = selectors.snapshot(model)
-        read = labelled.extra if published is not None and model.pk == published.pk else None
-        scored = quality.score(spec, labelled.ids, as_of, with_rules=False, read=read)
+        scored = quality.score(spec, labelled.ids, as_of, with_rules=False, read=labelled.extra)
         sides.append({"version": model.version, "id": model.pk, **quality.figures(spec, labelled, scored)})
     out = {
         "label": period.label,

@@ -91,11 +91,14 @@ def stored_columns(model: ScoringModel, as_of: datetime) -> tuple[tuple[str, SQL
     )
 
 
-def _run(spec: engine.ModelSpec, today: int, parts: list[Leads], columns: str, carry=(), stored=None) -> list[tuple]:
+def _run(
+    spec: engine.ModelSpec, today: int, parts: list[Leads], columns: str, carry=(), stored=None, all_fresh=False
+) -> list[tuple]:
     """Rows of `columns` (over the scored leads `s`) for the leads of `parts`. With `stored`
     (the published model's spec and its ScoringModel), leads whose stored scores are that
     model's as of `today` are scored from them plus the rules that differ (the preview's
-    shortcut, bulk.preview_scores_sql: exact), the others in full."""
+    shortcut, bulk.preview_scores_sql: exact), the others in full; `all_fresh` says the leads
+    of `parts` are all such leads (read just before), so none is looked for among the others."""
     if not parts:
         return []  # no labelled leads
     groups = [parts] if is_postgresql() else [[part] for part in parts]
@@ -104,9 +107,8 @@ def _run(spec: engine.ModelSpec, today: int, parts: list[Leads], columns: str, c
         for group in groups:
             if stored is not None:
                 published_spec, published = stored
-                with_decay, body = bulk.preview_scores_sql(
-                    spec, today, group, carry, published=published_spec, fresh=_fresh_sql(published, today)
-                )
+                fresh = SQL().add("1 = 1") if all_fresh else _fresh_sql(published, today)
+                with_decay, body = bulk.preview_scores_sql(spec, today, group, carry, published=published_spec, fresh=fresh)
             else:
                 with_decay, body = bulk.parallel_scores_sql(spec, today, group, carry)
             sql = SQL().add(f"{with_decay} SELECT {columns} FROM (").extend(body).add(") s")
@@ -145,8 +147,10 @@ def rule_sample(n: int) -> np.ndarray | None:
 def score(spec: engine.ModelSpec, ids: np.ndarray, as_of: datetime, with_rules: bool = True, read: dict | None = None) -> Scored:
     """Score the leads `ids` (ascending) under `spec` as of `as_of`, without writing. Leads
     holding the published model's scores of that day start from them (see _run). `read` is
-    Labels.extra as stored_columns(spec's model, as_of) read it: the leads it marks fresh take
-    their stored scores as they are, and only the others are scored."""
+    Labels.extra as stored_columns(the published model, as_of) read it: under the published
+    model, the leads it marks fresh take their stored scores as they are and only the others are
+    scored; under another model (a draft), the fresh ones are scored from their stored scores
+    plus the rules that differ, and only the others in full."""
     today = engine.epoch_day(as_of)
     published = selectors.published_model()
     stored = (selectors.snapshot(published), published) if published is not None else None
@@ -157,18 +161,22 @@ def score(spec: engine.ModelSpec, ids: np.ndarray, as_of: datetime, with_rules: 
     grade = np.full(n, "D", dtype="<U1")
     required = np.zeros(n, dtype=bool)
     fired: dict = {}
-    to_score = ids
-    if read and len(read.get("fresh", ())) == n:
-        fresh = read["fresh"].astype(bool)
-        fit[fresh] = read["fit"][fresh].astype(np.int64)
-        total[fresh] = fit[fresh] + read["eng"][fresh].astype(np.int64)
-        required[fresh] = read["rq"][fresh].astype(bool)
-        grade[fresh] = _grades(spec, fit[fresh])
-        to_score = ids[~fresh]
-    parts = _parts(to_score)
+    columns = "s.id, s.fit, s.total, s.grade, s.rq"
     with transaction.atomic():
         bulk.tune_for_preview()
-        rows = _run(spec, today, parts, "s.id, s.fit, s.total, s.grade, s.rq", carry, stored)
+        if read and len(read.get("fresh", ())) == n and published is not None:
+            fresh = read["fresh"].astype(bool)
+            if spec.id == published.pk:
+                fit[fresh] = read["fit"][fresh].astype(np.int64)
+                total[fresh] = fit[fresh] + read["eng"][fresh].astype(np.int64)
+                required[fresh] = read["rq"][fresh].astype(bool)
+                grade[fresh] = _grades(spec, fit[fresh])
+                rows = []
+            else:
+                rows = _run(spec, today, _parts(ids[fresh]), columns, carry, stored, all_fresh=True)
+            rows += _run(spec, today, _parts(ids[~fresh]), columns, carry)
+        else:
+            rows = _run(spec, today, _parts(ids), columns, carry, stored)
         if rows:
             got = np.array([r[0] for r in rows], dtype=np.int64)
             at = np.searchsorted(ids, got)
