@@ -36,7 +36,7 @@ from .quality_labels import LABELS, SHORT, Labels, Period, labels
 PG_PARTS = 4  # id lists scored in parallel parts on PostgreSQL
 SQLITE_CHUNK = 2000  # ids per statement on SQLite (its parameter limit)
 FIT_BITS, ENGAGEMENT_BITS = 30, 8  # rules per probe: an int4 of fit bits; engagement products within bigint
-RULE_SAMPLE = 20_000  # per-rule firing on at most this many labelled leads (a fixed, seeded sample)
+RULE_SAMPLE = 10_000  # per-rule firing on at most this many labelled leads (a fixed, seeded sample)
 
 
 @dataclass
@@ -84,8 +84,8 @@ def stored_columns(model: ScoringModel, as_of: datetime) -> tuple[tuple[str, SQL
     spec = selectors.snapshot(published)
     fresh = _fresh_sql(published, engine.epoch_day(as_of))
     return (
-        ("fit", SQL().add("CAST(ROUND(l.fit_score * 10) AS INTEGER)")),
-        ("eng", SQL().add("CAST(ROUND(l.engagement_score * 10) AS BIGINT)")),
+        ("fit", SQL().add("CAST(ROUND(COALESCE(l.fit_score, 0) * 10) AS INTEGER)")),
+        ("eng", SQL().add("CAST(ROUND(COALESCE(l.engagement_score, 0) * 10) AS BIGINT)")),
         ("rq", SQL().add(f"CASE WHEN {bulk.required_sql(spec)} THEN 1 ELSE 0 END")),
         ("fresh", SQL().add("CASE WHEN ").extend(fresh).add(" THEN 1 ELSE 0 END")),
     )

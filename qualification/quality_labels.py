@@ -170,8 +170,8 @@ def labelled_leads_sql(period: Period, today: int, columns: tuple[tuple[str, SQL
 
 
 def labels_sql(period: Period, now: datetime, columns: tuple[tuple[str, SQL], ...] = (), table: str = "") -> SQL:
-    """SELECT id, y (1, 0 or NULL for left out) and the extra `columns` for the period's leads
-    that may have a label, ordered by id. `columns` are (name, SQL over the lead `l` and its
+    """SELECT id, y (1 or 0; the leads left out are not returned) and the extra `columns` (whole
+    numbers) for the period's leads that may have a label, ordered by id. `columns` are (name, SQL over the lead `l` and its
     company `c`) read in the same pass over the leads' rows, e.g. a model's stored scores
     (quality.stored_columns). With `table`, the leads are read from that table, which holds
     labelled_leads_sql's rows (labels() on PostgreSQL); otherwise they are a CTE."""
@@ -193,8 +193,8 @@ def labels_sql(period: Period, now: datetime, columns: tuple[tuple[str, SQL], ..
             " ROW_NUMBER() OVER (PARTITION BY sc.lead_id ORDER BY sc.at, sc.id) AS rn"
             f" FROM {STAGES} sc JOIN {b} ON b.id = sc.lead_id WHERE sc.from_stage = 'mql'"
             " AND sc.to_stage IN ('sal', 'nurture', 'disqualified')) t WHERE t.rn = 1)"
-            f" SELECT b.id, CASE WHEN d.to_stage IS NULL THEN NULL WHEN d.to_stage = 'sal' THEN 1 ELSE 0 END AS y{extra}"
-            f" FROM {b} LEFT JOIN d ON d.lead_id = b.id ORDER BY b.id"
+            f" SELECT b.id, CASE WHEN d.to_stage = 'sal' THEN 1 ELSE 0 END AS y{extra}"
+            f" FROM {b} JOIN d ON d.lead_id = b.id ORDER BY b.id"
         )
         return sql
     # Outcome rows, else the lead's moves to won or lost, latest first.
@@ -211,13 +211,14 @@ def labels_sql(period: Period, now: datetime, columns: tuple[tuple[str, SQL], ..
     horizon = int(period.horizon_days)
     start = "COALESCE(m.day, b.created_day)"
     sql.add(
-        " SELECT b.id, CASE"
+        " SELECT * FROM (SELECT b.id AS id, CASE"
         f" WHEN o.result = 'won' AND o.day <= {start} + {horizon} THEN 1"
         " WHEN o.result IS NOT NULL THEN 0"
         " WHEN b.stage = 'disqualified' OR q.lead_id IS NOT NULL THEN 0"
         f" WHEN {start} + {horizon} <= {today} THEN 0"
         f" ELSE NULL END AS y{extra}"
-        f" FROM {b} LEFT JOIN m ON m.lead_id = b.id LEFT JOIN o ON o.lead_id = b.id LEFT JOIN q ON q.lead_id = b.id ORDER BY b.id"
+        f" FROM {b} LEFT JOIN m ON m.lead_id = b.id LEFT JOIN o ON o.lead_id = b.id LEFT JOIN q ON q.lead_id = b.id) t"
+        " WHERE t.y IS NOT NULL ORDER BY t.id"
     )
     return sql
 
@@ -247,6 +248,7 @@ def labels(period: Period, now: datetime | None = None, columns: tuple[tuple[str
             found = labelled_leads_sql(period, today, columns)
             cursor.execute(f"DROP TABLE IF EXISTS {TEMP_TABLE}")
             cursor.execute(f"CREATE TEMPORARY TABLE {TEMP_TABLE} ON COMMIT DROP AS {found.text}", found.params)
+            cursor.execute("SET LOCAL default_statistics_target = 10")  # its size and ids are all it needs
             cursor.execute(f"ANALYZE {TEMP_TABLE}")
             sql = labels_sql(period, now, columns, table=TEMP_TABLE)
         else:
@@ -255,8 +257,8 @@ def labels(period: Period, now: datetime | None = None, columns: tuple[tuple[str
         rows = cursor.fetchall()
         if is_postgresql():
             cursor.execute(f"DROP TABLE {TEMP_TABLE}")
-    kept = [row for row in rows if row[1] is not None]
-    ids = np.fromiter((row[0] for row in kept), dtype=np.int64, count=len(kept))
-    y = np.fromiter((row[1] for row in kept), dtype=np.int8, count=len(kept))
-    extra = {name: np.array([row[2 + i] for row in kept]) for i, (name, _) in enumerate(columns)}
-    return Labels(period=period, ids=ids, y=y, left_out=period_count(period) - len(kept), extra=extra)
+    # Every column is a whole number (the leads left out are not among the rows).
+    table = np.array(rows, dtype=np.int64).reshape(len(rows), 2 + len(columns))
+    extra = {name: table[:, 2 + i] for i, (name, _) in enumerate(columns)}
+    ids, y = table[:, 0].copy(), table[:, 1].astype(np.int8)
+    return Labels(period=period, ids=ids, y=y, left_out=period_count(period) - len(rows), extra=extra)
