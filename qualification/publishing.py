@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, reset_queries, transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
@@ -285,6 +285,7 @@ def run_rescore(*, run_id, chunk_size=CHUNK_SIZE):
 def _work_through(run_id, spec, chunk_size):
     """The run's chunks, one transaction each (the cursor saved with it), until it is done or stopped."""
     while True:
+        reset_queries()  # with DEBUG on (make run's eager tasks), Django would keep every chunk's SQL until the end
         with transaction.atomic():
             run = RescoreRun.objects.select_for_update().get(pk=run_id)
             if run.status != RunStatus.RUNNING:
