@@ -315,7 +315,7 @@ def record_activities(*, items: Sequence[ActivityItem]) -> list[ActivityOutcome]
     # Key order: two batches with the same keys in opposite orders would otherwise each wait
     # for the other's insert into the unique index, a deadlock.
     rows.sort(key=lambda row: (row[4], row[5]))
-    created = _insert_new_activities(rows)
+    created = insert_new_activities(rows)
     outcomes = [
         ActivityOutcome(index, *key, "created" if key in created and first[key] == index else "known")
         for index, key in enumerate((item["source"], item["external_id"]) for item in items)
@@ -340,7 +340,7 @@ def record_activities(*, items: Sequence[ActivityItem]) -> list[ActivityOutcome]
     return outcomes
 
 
-def _insert_new_activities(rows: Sequence[ActivityInsert]) -> set[tuple[str, str]]:
+def insert_new_activities(rows: Sequence[ActivityInsert]) -> set[tuple[str, str]]:
     """Insert (lead_id, kind, occurred_at, properties, source, external_id) rows in one
     statement, in (source, external_id) order, skipping those whose (source, external_id) is
     already recorded (also by a concurrent replay of the same batch, which waits for ours on the

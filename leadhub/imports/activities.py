@@ -24,9 +24,7 @@ from django.utils import timezone
 
 from .. import hooks, taxonomy
 from ..models import Activity, ActivityKind, ImportOutcome, Lead, LeadAlias, LeadExternalId
-from ..services import normalize_email
-from ..sql import db_datetime, rows_cte
-from ..sql import execute as sql_execute
+from ..services import insert_new_activities, normalize_email
 from .mapping import MAX_LENGTHS
 from .reading import iter_records, validate_email_ok
 from .rows import BATCH_SIZE, ColumnContext
@@ -239,29 +237,12 @@ def plan_activities(batch, ctx):
 
 
 def record_activity_rows(rows):
-    """Insert (lead_id, kind, occurred_at, properties, source, external_id) rows as
-    leadhub.services.record_activities does: one statement in (source, external_id) order,
-    skipping known keys, then the hooks for the new rows (rollups, rescoring). Returns the
-    keys inserted. Call inside a transaction."""
+    """Insert (lead_id, kind, occurred_at, properties, source, external_id) rows with the API's
+    insert (leadhub.services.insert_new_activities: one statement in (source, external_id)
+    order, skipping known keys), then the hooks for the new rows (rollups, rescoring). Returns
+    the keys inserted. Call inside a transaction."""
     rows = sorted(rows, key=lambda row: (row[4], row[5]))
-    cte, params = rows_cte(
-        "v",
-        [
-            ("lead_id", "bigint"),
-            ("kind", "text"),
-            ("occurred_at", "timestamptz"),
-            ("properties", "jsonb"),
-            ("source", "text"),
-            ("external_id", "text"),
-        ],
-        rows,
-    )
-    sql = (
-        f"WITH {cte} INSERT INTO {Activity._meta.db_table} (lead_id, kind, occurred_at, properties, source, external_id, created_at)"
-        f" SELECT v.lead_id, v.kind, v.occurred_at, v.properties, v.source, v.external_id, %s FROM v WHERE true"
-        f" ORDER BY v.source, v.external_id ON CONFLICT (source, external_id) DO NOTHING RETURNING source, external_id"
-    )
-    created = {(s, e) for s, e in sql_execute(sql, [*params, db_datetime(timezone.now())]) or ()}
+    created = insert_new_activities(rows)
     new_rows = [row for row in rows if (row[4], row[5]) in created]
     if new_rows:
         hooks.on_activities_recorded.send(
