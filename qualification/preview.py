@@ -29,7 +29,14 @@ BUCKETS = [(-1, "below 0")] + [(b, f"{b * 10}–{b * 10 + 9.9:g}") for b in rang
 
 
 def _bucket_sql(expr, scale):
-    """CASE giving the score band of expr (scale 1 for points, 10 for tenths)."""
+    """The score band (BUCKETS) of expr (scale 1 for points, 10 for tenths), as SQL."""
+    if connection.vendor == "postgresql":
+        # One call instead of up to a dozen comparisons per lead: below 0 is bucket 0, 100 and
+        # up is 11. Tenths are integers, exact as float8.
+        top = 100 * scale
+        return (
+            f"width_bucket({expr}, 0, {top}, 10) - 1" if scale == 1 else f"width_bucket(CAST({expr} AS float8), 0, {top}, 10) - 1"
+        )
     whens = " ".join(f"WHEN {expr} < {(b + 1) * 10 * scale} THEN {b}" for b in range(-1, 10))
     return f"CASE {whens} ELSE 10 END"
 
@@ -193,11 +200,15 @@ def _setting_changes(current, draft):
     ]
 
 
-def _cause_sql(qualifies, required, grade_column, grades, extra_first=""):
-    """CASE giving the first condition a lead fails (required fields, grade, threshold), 0 if none."""
+def _cause_sql(required, grade_column, grades, below_threshold, unscored=None):
+    """CASE giving the first condition of the MQL rule a lead fails (not scored, required
+    fields, grade, threshold), or QUALIFIES (0) when it meets them all: the one column says
+    both whether a lead qualifies and why not."""
+    first = f"WHEN {unscored} THEN {UNSCORED} " if unscored else ""
     return (
-        f"CASE WHEN {qualifies} THEN {QUALIFIES} {extra_first}WHEN NOT ({required}) THEN {REQUIRED}"
-        f" WHEN COALESCE({grade_column}, '') NOT IN ({', '.join(repr(g) for g in grades)}) THEN {GRADE} ELSE {THRESHOLD} END"
+        f"CASE {first}WHEN NOT ({required}) THEN {REQUIRED}"
+        f" WHEN COALESCE({grade_column}, '') NOT IN ({', '.join(repr(g) for g in grades)}) THEN {GRADE}"
+        f" WHEN {below_threshold} THEN {THRESHOLD} ELSE {QUALIFIES} END"
     )
 
 
@@ -232,29 +243,27 @@ def preview(*, draft, now=None, sample_size=10):
     current_spec = selectors.snapshot(current) if current and current.pk != draft.pk else None
     today = engine.epoch_day(now)
     if current_spec:
-        old_q = (
-            f"(l.score_model_version IS NOT NULL AND l.total_score >= %s AND l.grade IN"
-            f" ({', '.join(repr(g) for g in bulk.grades_at_least(current_spec.min_grade))}) AND {bulk.required_sql(current_spec)})"
-        )
-        old_params = [engine.from_tenths(current_spec.threshold)]
-        old_cause = _cause_sql(
-            old_q,
-            bulk.required_sql(current_spec),
-            "l.grade",
-            bulk.grades_at_least(current_spec.min_grade),
-            extra_first=f"WHEN l.score_model_version IS NULL THEN {UNSCORED} ",
+        old_cause = bulk.SQL().add(
+            _cause_sql(
+                bulk.required_sql(current_spec),
+                "l.grade",
+                bulk.grades_at_least(current_spec.min_grade),
+                "l.total_score < %s",
+                unscored="l.score_model_version IS NULL",
+            ),
+            engine.from_tenths(current_spec.threshold),
         )
     else:
-        old_q, old_params = "(1 = 0)", []
-        old_cause = str(UNSCORED)
+        old_cause = bulk.SQL().add(str(UNSCORED))
     cooldown = "(l.nurture_until IS NOT NULL AND l.nurture_until > %s)"
     # What the counts need of each lead rides along with its scores, so the leads are read once.
+    # Each is computed once per lead, as cheaply as it can be (a million leads per preview):
+    # whether a lead qualifies is its cause being QUALIFIES, and whether it has the draft's
+    # required fields is no bit of `mm` being set.
     carry = [
         ("stage", bulk.SQL().add("l.stage")),
         ("cd", bulk.SQL().add(f"CASE WHEN {cooldown} THEN 1 ELSE 0 END", db_datetime(now))),
-        ("oq", bulk.SQL().add(f"CASE WHEN {old_q} THEN 1 ELSE 0 END", *old_params)),
-        ("oc", bulk.SQL().add(old_cause, *(old_params if current_spec else []))),
-        ("rq", bulk.SQL().add(f"CASE WHEN {bulk.required_sql(spec)} THEN 1 ELSE 0 END")),
+        ("oc", old_cause),
         ("ob", bulk.SQL().add(_bucket_sql("l.total_score", 1))),
         ("old_total", bulk.SQL().add("l.total_score")),
         # The draft's required fields each lead lacks, as bits (field i: 2^i).
@@ -263,8 +272,7 @@ def preview(*, draft, now=None, sample_size=10):
             bulk.SQL().add("(0" + "".join(f" + {1 << i} * {missing_sql(n)}" for i, n in enumerate(spec.required_fields)) + ")"),
         ),
     ]
-    new_q = f"(s.total >= {spec.threshold} AND s.grade IN ({', '.join(repr(g) for g in bulk.grades_at_least(spec.min_grade))}) AND s.rq = 1)"
-    new_cause = _cause_sql(new_q, "s.rq = 1", "s.grade", bulk.grades_at_least(spec.min_grade))
+    new_cause = _cause_sql("s.mm = 0", "s.grade", bulk.grades_at_least(spec.min_grade), f"s.total < {spec.threshold}")
 
     # One statement, so the draft's scores are computed once. The leads are scored in parts that
     # parallel workers take whole (bulk.parallel_scores_sql), and each worker reduces its leads at
@@ -296,27 +304,25 @@ def preview(*, draft, now=None, sample_size=10):
         f" CASE WHEN {changed} THEN q.id END AS id, CASE WHEN {changed} THEN q.old_total END AS old_total,"
         f" CASE WHEN {changed} THEN q.fit END AS fit, CASE WHEN {changed} THEN q.eng END AS eng,"
         f" CASE WHEN {changed} THEN q.grade END AS grade, COUNT(*) AS n"
-        " FROM (SELECT s.id AS id, s.stage AS stage, s.cd AS cd, s.oq AS oq, s.oc AS oc, s.ob AS ob, s.mm AS mm,"
-        " s.old_total AS old_total,"
-        f" s.fit AS fit, s.eng AS eng, s.grade AS grade, CASE WHEN {new_q} THEN 1 ELSE 0 END AS nq, {new_cause} AS nc,"
+        " FROM (SELECT c.*, CASE WHEN c.oc = 0 THEN 1 ELSE 0 END AS oq, CASE WHEN c.nc = 0 THEN 1 ELSE 0 END AS nq"
+        " FROM (SELECT s.id AS id, s.stage AS stage, s.cd AS cd, s.oc AS oc, s.ob AS ob, s.mm AS mm,"
+        f" s.old_total AS old_total, s.fit AS fit, s.eng AS eng, s.grade AS grade, {new_cause} AS nc,"
         f" {_bucket_sql('s.total', 10)} AS nb{column}"
         " FROM ("
     )
-    sql.extend(scored).add(f") s{end}) q GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)")
+    sql.extend(scored).add(f") s{end}) c) q GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)")
 
     # The sample: up to sample_size leads from each direction (entering, leaving), the biggest
-    # score changes first.
+    # score changes first. Their names are read afterwards by id: joined here, the planner
+    # (which expects millions of sample rows from g) would hash every lead to find twenty.
     biggest = "ABS(fit + eng - old_total * 10) DESC, id"
     sql.add(
         " SELECT 'count' AS row_kind, stage, cd, oq, nq, oc, nc, ob, nb, mm, CAST(SUM(n) AS BIGINT) AS n, NULL AS id,"
-        " NULL AS email,"
-        " NULL AS first_name, NULL AS last_name, NULL AS old_total, NULL AS old_grade, NULL AS fit, NULL AS eng, NULL AS total,"
+        " NULL AS old_total, NULL AS fit, NULL AS eng, NULL AS total,"
         " NULL AS grade FROM g GROUP BY stage, cd, oq, nq, oc, nc, ob, nb, mm UNION ALL SELECT * FROM (SELECT 'sample', t.stage,"
-        " t.cd, t.oq, t.nq, t.oc, t.nc, t.ob, t.nb, t.mm, 1, t.id, l.email, l.first_name, l.last_name, t.old_total, l.grade, t.fit, t.eng,"
-        " t.fit + t.eng, t.grade"
+        " t.cd, t.oq, t.nq, t.oc, t.nc, t.ob, t.nb, t.mm, 1, t.id, t.old_total, t.fit, t.eng, t.fit + t.eng, t.grade"
         f" FROM (SELECT g.*, ROW_NUMBER() OVER (PARTITION BY nq ORDER BY {biggest}) AS rn FROM g WHERE id IS NOT NULL) t"
-        f" JOIN {bulk.LEAD} l ON l.id = t.id WHERE t.rn <= {int(sample_size)}"
-        " ORDER BY t.nq DESC, ABS(t.fit + t.eng - t.old_total * 10) DESC, t.id) sample"
+        f" WHERE t.rn <= {int(sample_size)} ORDER BY t.nq DESC, ABS(t.fit + t.eng - t.old_total * 10) DESC, t.id) sample"
     )
     labels = _cause_labels(spec, current_spec)
     result = Preview(
@@ -337,9 +343,36 @@ def preview(*, draft, now=None, sample_size=10):
         bulk.tune_for_preview()
         cursor.execute(sql.text, sql.params)
         rows = cursor.fetchall()
-    for row_kind, stage, cd, oq, nq, oc, nc, old_b, new_b, mm, n, *lead in rows:
+    sampled = [row[11] for row in rows if row[0] == "sample"]
+    names = {
+        pk: rest
+        for pk, *rest in Lead.objects.filter(pk__in=sampled).values_list("pk", "email", "first_name", "last_name", "grade")
+    }
+    for row_kind, stage, cd, oq, nq, oc, nc, old_b, new_b, mm, n, lead_id, old_total, fit, eng, total, grade in rows:
         if row_kind == "sample":
-            result.sample.append(_sample_row(stage, cd, oq, nq, *lead, reason=labels[("new" if oq else "old", nc if oq else oc)]))
+            # A sampled lead deleted meanwhile is left out.
+            if lead_id in names:
+                email, first, last, old_grade = names[lead_id]
+                reason = labels[("new" if oq else "old", nc if oq else oc)]
+                result.sample.append(
+                    _sample_row(
+                        stage,
+                        cd,
+                        oq,
+                        nq,
+                        lead_id,
+                        email,
+                        first,
+                        last,
+                        old_total,
+                        old_grade,
+                        fit,
+                        eng,
+                        total,
+                        grade,
+                        reason=reason,
+                    )
+                )
             continue
         if nq and not oq:
             result.enter_causes[oc] = result.enter_causes.get(oc, 0) + n

@@ -212,22 +212,34 @@ def _property_sql(prop: str, kind: str, raw: bool) -> str:
 
 
 def _condition_sql(condition: language.Condition, raw: bool) -> SQL:
-    """SQL over the row `r` for one condition (engine.condition_holds)."""
+    """SQL over the row `r` for one condition (engine.condition_holds): true when it holds,
+    false or NULL when not (it is only ever a filter)."""
     if condition.operator in ("gte", "lte", "eq"):
         op = {"gte": ">=", "lte": "<=", "eq": "="}[condition.operator]
         # A condition without a value compares with NULL: it holds for no activity.
         value = None if condition.value is None else float(condition.value)
         return SQL().add(f"{_property_sql(condition.property, 'number', raw)} {op} %s", value)
-    text = _fold(_property_sql(condition.property, "text", raw))
+    # Text conditions read raw rows only (the rollups keep no text). The value is compared as
+    # the JSON text first and its type checked after, for the (few) rows that match: looking
+    # the key up once more costs less than on every row. A JSON number whose text matches is
+    # then still refused, as engine.condition_holds refuses it.
+    key = _safe_key(condition.property)
+    if is_postgresql():
+        value, is_text = f"r.properties ->> '{key}'", f"jsonb_typeof(r.properties -> '{key}') = 'string'"
+    else:
+        value, is_text = f"json_extract(r.properties, '$.{key}')", f"json_type(r.properties, '$.{key}') = 'text'"
+    text = _fold(value)
     if condition.operator == "in":
         values = list(dict.fromkeys(engine.fold(str(v)) for v in condition.value))
-        return SQL().add(f"{text} IN ({', '.join(['%s'] * len(values))})", *values)
-    wanted = engine.fold(str(condition.value))
-    if condition.operator == "equals":
-        return SQL().add(f"{text} = %s", wanted)
-    if condition.operator == "starts_with":
-        return SQL().add(f"substr({text}, 1, {len(wanted)}) = %s", wanted)
-    return SQL().add(f"{_instr(text, '%s')} > 0", wanted)
+        test = SQL().add(f"{text} IN ({', '.join(['%s'] * len(values))})", *values)
+    elif condition.operator == "equals":
+        test = SQL().add(f"{text} = %s", engine.fold(str(condition.value)))
+    elif condition.operator == "starts_with":
+        wanted = engine.fold(str(condition.value))
+        test = SQL().add(f"substr({text}, 1, {len(wanted)}) = %s", wanted)
+    else:
+        test = SQL().add(f"{_instr(text, '%s')} > 0", engine.fold(str(condition.value)))
+    return SQL().add("(").extend(test).add(f" AND {is_text})")
 
 
 def _counted_sql(rule: engine.EngagementRuleSpec, today: int, raw: bool = False) -> SQL:
@@ -244,7 +256,17 @@ def _counted_sql(rule: engine.EngagementRuleSpec, today: int, raw: bool = False)
     return sql
 
 
-def _rule_points_sql(rule: engine.EngagementRuleSpec, today: int, weighted: str | None, raw: bool) -> SQL:
+def _sum_sql(measure: str, rule: engine.EngagementRuleSpec, today: int, raw: bool, counted_only: bool) -> SQL:
+    """SUM(measure) over the rows `r` `rule` counts; with `counted_only` every row is one it
+    counts (the WHERE has already chosen them: _shared_filter), so no FILTER is needed."""
+    if counted_only:
+        return SQL().add(f"SUM({measure})")
+    return SQL().add(f"SUM({measure}) FILTER (WHERE ").extend(_counted_sql(rule, today, raw)).add(")")
+
+
+def _rule_points_sql(
+    rule: engine.EngagementRuleSpec, today: int, weighted: str | None, raw: bool, counted_only: bool = False
+) -> SQL:
     """One rule's points in tenths over the grouped rows `r` of a lead (`weighted`: a row's
     count × decay as SQL), or for no activity at all when `weighted` is None (always 0)."""
     if weighted is None:
@@ -254,22 +276,36 @@ def _rule_points_sql(rule: engine.EngagementRuleSpec, today: int, weighted: str 
             measure = "CAST(r.n AS float8)" if is_postgresql() else "r.n"
         else:
             measure = f"(r.n * {_property_sql(rule.aggregate_property, 'number', raw)})"
-        sql = SQL().add(f"CASE WHEN COALESCE(SUM({measure}) FILTER (WHERE ").extend(_counted_sql(rule, today, raw))
-        return sql.add(f"), 0) >= %s THEN {int(rule.points)} ELSE 0 END", float(rule.at_least or 0))
+        sql = SQL().add("CASE WHEN COALESCE(").extend(_sum_sql(measure, rule, today, raw, counted_only))
+        return sql.add(f", 0) >= %s THEN {int(rule.points)} ELSE 0 END", float(rule.at_least or 0))
     # |points| × weight, rounded half up, capped, then signed: negative rules mirror positive ones.
     sign = "-" if rule.points < 0 else ""
     least = ("LEAST(" if is_postgresql() else "MIN(") if rule.cap is not None else ""
-    sql = SQL().add(f"{sign}{least}({abs(int(rule.points))} * COALESCE(CAST(SUM({weighted}) FILTER (WHERE ")
-    sql.extend(_counted_sql(rule, today, raw)).add(f") AS BIGINT), 0) + {engine.MICRO // 2}) / {engine.MICRO}")
+    sql = SQL().add(f"{sign}{least}({abs(int(rule.points))} * COALESCE(CAST(")
+    sql.extend(_sum_sql(weighted, rule, today, raw, counted_only)).add(f" AS BIGINT), 0) + {engine.MICRO // 2}) / {engine.MICRO}")
     return sql.add(f", {int(rule.cap)})" if rule.cap is not None else "")
 
 
-def _engagement_points_sql(rules: Sequence[engine.EngagementRuleSpec], today: int, weighted: str | None, raw: bool) -> SQL:
+def _engagement_points_sql(
+    rules: Sequence[engine.EngagementRuleSpec], today: int, weighted: str | None, raw: bool, counted_only: bool = False
+) -> SQL:
     """The engagement (tenths) `rules` give over a lead's grouped rows `r`, as a BIGINT."""
     sql = SQL().add("CAST((0")
     for rule in rules:
-        sql.add(" + ").extend(_rule_points_sql(rule, today, weighted, raw))
+        sql.add(" + ").extend(_rule_points_sql(rule, today, weighted, raw, counted_only))
     return sql.add(") AS BIGINT)")
+
+
+def _shared_filter(rules: Sequence[engine.EngagementRuleSpec], today: int, raw: bool) -> SQL | None:
+    """When `rules` read raw activities and all count the same rows (one kind, window and set of
+    conditions: a draft that changes only a rule's points, say), the test of those rows as SQL
+    for the WHERE: then the rows no rule counts are never grouped and the conditions are
+    tested once per row, not once per rule. Otherwise None (each rule keeps its FILTER)."""
+    if not raw or not rules:
+        return None
+    if len({(rule.kind, rule.window_days, rule.conditions) for rule in rules}) != 1:
+        return None
+    return _counted_sql(rules[0], today, raw)
 
 
 def _raw_source(
@@ -326,14 +362,19 @@ def _engagement_sql(
     sum's 128-bit state."""
     window = max(rule.window_days for rule in rules)
     weighted, source = _rows_sql(rules, today, leads, spec.half_life_days, raw, window)
-    sql = SQL().add("SELECT r.lead_id AS lead_id, ").extend(_engagement_points_sql(rules, today, weighted, raw))
+    shared = _shared_filter(rules, today, raw)
+    sql = SQL().add("SELECT r.lead_id AS lead_id, ")
+    sql.extend(_engagement_points_sql(rules, today, weighted, raw, counted_only=shared is not None))
     sql.add(" AS eng FROM ").extend(source).add(" WHERE ")
     sql.extend(leads.where("r.lead_id"))
     if only is not None:
         sql.add(f" AND r.lead_id IN (SELECT l.id FROM {LEAD} l WHERE ").extend(leads.where("l.id")).add(" AND ").extend(only).add(
             ")"
         )
-    return sql.add(f" AND r.day > {today - window} GROUP BY r.lead_id")
+    sql.add(f" AND r.day > {today - window}")
+    if shared is not None:
+        sql.add(" AND ").extend(shared)
+    return sql.add(" GROUP BY r.lead_id")
 
 
 def _weigh(half_life_days: int, window: int, today: int) -> tuple[str, str]:
@@ -493,14 +534,15 @@ def _changed_scores_sql(spec: engine.ModelSpec, changes: RuleChanges, today: int
         window = max(rule.window_days for rule in [*old, *new])
         kinds = sorted({rule.kind for rule in [*old, *new]})
         weighted, source = _rows_sql([*old, *new], today, leads, spec.half_life_days, raw, window)
-        sql.add(" LEFT JOIN (SELECT r.lead_id AS lead_id, (").extend(_engagement_points_sql(new, today, weighted, raw))
-        sql.add(" - ").extend(_engagement_points_sql(old, today, weighted, raw)).add(") AS deng FROM ").extend(source)
-        sql.add(" WHERE ").extend(leads.where("r.lead_id"))
-        sql.add(
-            f" AND r.kind IN ({', '.join(['%s'] * len(kinds))}) AND r.day > {today - window} GROUP BY r.lead_id)"
-            f" {alias} ON {alias}.lead_id = f.id",
-            *kinds,
-        )
+        shared = _shared_filter([*old, *new], today, raw)
+        sql.add(" LEFT JOIN (SELECT r.lead_id AS lead_id, (")
+        sql.extend(_engagement_points_sql(new, today, weighted, raw, counted_only=shared is not None)).add(" - ")
+        sql.extend(_engagement_points_sql(old, today, weighted, raw, counted_only=shared is not None))
+        sql.add(") AS deng FROM ").extend(source).add(" WHERE ").extend(leads.where("r.lead_id"))
+        sql.add(f" AND r.kind IN ({', '.join(['%s'] * len(kinds))}) AND r.day > {today - window}", *kinds)
+        if shared is not None:
+            sql.add(" AND ").extend(shared)
+        sql.add(f" GROUP BY r.lead_id) {alias} ON {alias}.lead_id = f.id")
     return sql.add(f"{end}) x")
 
 

@@ -287,3 +287,33 @@ def test_preview_equals_scoring_every_lead_under_the_draft_and_what_publish_does
     assert (run.promoted, run.nurtured) == (preview.promoted, preview.nurtured)
     assert mql_before == preview.mql_now and Lead.objects.filter(stage="mql").count() == preview.mql_after
     assert Counter(band(t) for t in Lead.objects.values_list("total_score", flat=True)) == draft_dist
+
+
+@pytest.mark.parametrize(
+    "points, expected",
+    [
+        (-0.1, "below 0"),
+        (0, "0–9.9"),
+        (9.9, "0–9.9"),
+        (10, "10–19.9"),
+        (64.9, "60–69.9"),
+        (99.9, "90–99.9"),
+        (100, "100 and up"),
+        (250, "100 and up"),
+    ],
+)
+def test_a_score_on_a_band_boundary_falls_in_the_band_it_starts(points, expected):
+    """The distribution's bands in SQL (points and tenths) agree with the labels people read."""
+    from django.db import connection
+
+    from qualification.preview import BUCKETS, _bucket_sql
+
+    labels = dict(BUCKETS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_bucket_sql('v.points', 1)}, {_bucket_sql('v.tenths', 10)}"
+            " FROM (SELECT CAST(%s AS NUMERIC(8, 1)) AS points, %s AS tenths) v",
+            [points, round(points * 10)],
+        )
+        in_points, in_tenths = cursor.fetchone()
+    assert (labels[in_points], labels[in_tenths]) == (expected, expected)
