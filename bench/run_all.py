@@ -27,6 +27,7 @@ BENCHMARKS = {
     "dashboard.py": {"tiny": ["--leads", "500", "--fresh"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
     "preview.py": {"tiny": ["--leads", "500"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000"]},
     "suggest.py": {"tiny": ["--leads", "500"], "quick": ["--leads", "100000"], "full": ["--leads", "1000000", "--reuse"]},
+    "editor.py": {"tiny": ["--rules", "50", "--runs", "2"], "quick": [], "full": []},
     # The lead list at its budget's size in every run but CI's (the 1M database is built once, then reused).
     "lead_list.py": {"tiny": ["--tiny"], "quick": ["--reuse"], "full": ["--reuse"]},
     # A 100,000-row CRM export with 10 custom fields through a Celery worker (the budget's size in every run but CI's).
@@ -51,6 +52,7 @@ TINY_DATABASES = {
     "suggest.py": {"BENCH_SUGGEST_DB": "leadhub_tiny_suggest"},
     "lead_list.py": {"BENCH_DATABASE_URL": f"{PG}/leadhub_tiny_lead_list"},
     "load.py": {"BENCH_LOAD_DB": "leadhub_tiny_load"},
+    "editor.py": {"BENCH_EDITOR_DB": "leadhub_tiny_editor"},
     "import_leads.py": {"BENCH_IMPORT_DB": "leadhub_tiny_import"},
 }
 

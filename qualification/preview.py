@@ -23,7 +23,7 @@ from leadhub.sql import db_datetime
 
 from . import bulk, engine, language, rule_text, selectors
 from .models import PendingRescore, custom_fields, field_label
-from .scoring_sql import missing_sql
+from .scoring_sql import present_bit_sql
 
 BUCKETS = [(-1, "below 0")] + [(b, f"{b * 10}–{b * 10 + 9.9:g}") for b in range(10)] + [(10, "100 and up")]
 
@@ -242,37 +242,41 @@ def preview(*, draft, now=None, sample_size=10):
     current = selectors.published_model()
     current_spec = selectors.snapshot(current) if current and current.pk != draft.pk else None
     today = engine.epoch_day(now)
+    # What the counts need of each lead rides along with its scores, so the leads are read once:
+    # the stored facts as they are, each required field's presence as one bit (`pb`, field i of
+    # `present_fields`: 2^i, the draft's fields first), tested once per field. The causes and
+    # bands are computed from them a level up, with the draft's scores: at a million leads per
+    # preview every expression per lead counts.
+    present_fields = list(dict.fromkeys([*spec.required_fields, *(current_spec.required_fields if current_spec else [])]))
+    new_mask = (1 << len(spec.required_fields)) - 1
+    cooldown = "(l.nurture_until IS NOT NULL AND l.nurture_until > %s)"
+    carry = [
+        ("stage", bulk.SQL().add("l.stage")),
+        ("cd", bulk.SQL().add(f"CASE WHEN {cooldown} THEN 1 ELSE 0 END", db_datetime(now))),
+        ("vn", bulk.SQL().add("CASE WHEN l.score_model_version IS NULL THEN 1 ELSE 0 END")),
+        ("og", bulk.SQL().add("l.grade")),
+        ("old_total", bulk.SQL().add("l.total_score")),
+        ("pb", bulk.SQL().add("(0" + "".join(f" + {1 << i} * {present_bit_sql(n)}" for i, n in enumerate(present_fields)) + ")")),
+    ]
     if current_spec:
+        old_mask = sum(1 << present_fields.index(n) for n in current_spec.required_fields)
         old_cause = bulk.SQL().add(
             _cause_sql(
-                bulk.required_sql(current_spec),
-                "l.grade",
+                f"(s.pb & {old_mask}) = {old_mask}",
+                "s.og",
                 bulk.grades_at_least(current_spec.min_grade),
-                "l.total_score < %s",
-                unscored="l.score_model_version IS NULL",
+                "s.old_total < %s",
+                unscored="s.vn = 1",
             ),
             engine.from_tenths(current_spec.threshold),
         )
     else:
         old_cause = bulk.SQL().add(str(UNSCORED))
-    cooldown = "(l.nurture_until IS NOT NULL AND l.nurture_until > %s)"
-    # What the counts need of each lead rides along with its scores, so the leads are read once.
-    # Each is computed once per lead, as cheaply as it can be (a million leads per preview):
-    # whether a lead qualifies is its cause being QUALIFIES, and whether it has the draft's
-    # required fields is no bit of `mm` being set.
-    carry = [
-        ("stage", bulk.SQL().add("l.stage")),
-        ("cd", bulk.SQL().add(f"CASE WHEN {cooldown} THEN 1 ELSE 0 END", db_datetime(now))),
-        ("oc", old_cause),
-        ("ob", bulk.SQL().add(_bucket_sql("l.total_score", 1))),
-        ("old_total", bulk.SQL().add("l.total_score")),
-        # The draft's required fields each lead lacks, as bits (field i: 2^i).
-        (
-            "mm",
-            bulk.SQL().add("(0" + "".join(f" + {1 << i} * {missing_sql(n)}" for i, n in enumerate(spec.required_fields)) + ")"),
-        ),
-    ]
-    new_cause = _cause_sql("s.mm = 0", "s.grade", bulk.grades_at_least(spec.min_grade), f"s.total < {spec.threshold}")
+    new_cause = _cause_sql(
+        f"(s.pb & {new_mask}) = {new_mask}", "s.grade", bulk.grades_at_least(spec.min_grade), f"s.total < {spec.threshold}"
+    )
+    # The draft's required fields each lead lacks, as bits (field i of spec.required_fields: 2^i).
+    missing_bits = f"({new_mask} - (s.pb & {new_mask}))"
 
     # One statement, so the draft's scores are computed once. The leads are scored in parts that
     # parallel workers take whole (bulk.parallel_scores_sql), and each worker reduces its leads at
@@ -305,7 +309,10 @@ def preview(*, draft, now=None, sample_size=10):
         f" CASE WHEN {changed} THEN q.fit END AS fit, CASE WHEN {changed} THEN q.eng END AS eng,"
         f" CASE WHEN {changed} THEN q.grade END AS grade, COUNT(*) AS n"
         " FROM (SELECT c.*, CASE WHEN c.oc = 0 THEN 1 ELSE 0 END AS oq, CASE WHEN c.nc = 0 THEN 1 ELSE 0 END AS nq"
-        " FROM (SELECT s.id AS id, s.stage AS stage, s.cd AS cd, s.oc AS oc, s.ob AS ob, s.mm AS mm,"
+        " FROM (SELECT s.id AS id, s.stage AS stage, s.cd AS cd, "
+    )
+    sql.extend(old_cause).add(
+        f" AS oc, {_bucket_sql('s.old_total', 1)} AS ob, {missing_bits} AS mm,"
         f" s.old_total AS old_total, s.fit AS fit, s.eng AS eng, s.grade AS grade, {new_cause} AS nc,"
         f" {_bucket_sql('s.total', 10)} AS nb{column}"
         " FROM ("

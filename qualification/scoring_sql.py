@@ -187,9 +187,9 @@ def required_sql(spec: engine.ModelSpec) -> str:
     return " AND ".join(_present_sql(name) for name in spec.required_fields) or "1 = 1"
 
 
-def missing_sql(name: str) -> str:
-    """1 when the lead `l` (company `c`) lacks the required field `name`, else 0."""
-    return f"CASE WHEN {_present_sql(name)} THEN 0 ELSE 1 END"
+def present_bit_sql(name: str) -> str:
+    """1 when the lead `l` (company `c`) has the required field `name`, else 0."""
+    return f"CASE WHEN {_present_sql(name)} THEN 1 ELSE 0 END"
 
 
 def grades_at_least(min_grade: str) -> list[str]:
@@ -520,8 +520,9 @@ def _changed_scores_sql(spec: engine.ModelSpec, changes: RuleChanges, today: int
     # hands its branches to parallel workers.
     eng_type = "BIGINT" if spec.engagement_rules else "INTEGER"
     sql.add(
-        f") AS eng{column} FROM (SELECT l.id AS id, CAST(ROUND(l.fit_score * 10) AS INTEGER) AS fit0,"
-        f" CAST(ROUND(l.engagement_score * 10) AS {eng_type}) AS eng0{facts}{column}"
+        # Scores have one decimal: ten times one is a whole number, converted without rounding.
+        f") AS eng{column} FROM (SELECT l.id AS id, CAST(l.fit_score * 10 AS INTEGER) AS fit0,"
+        f" CAST(l.engagement_score * 10 AS {eng_type}) AS eng0{facts}{column}"
     )
     uses_company = bool(facts)
     for name, expr in carry:

@@ -1,7 +1,6 @@
-"""The scoring editor: rules grouped with their sentences, read-only history, and a cost that
-does not grow with the number of rules."""
+"""The scoring editor: rules grouped with their sentences, read-only history, and a cost in
+queries that does not grow with the number of rules (its time: bench/editor.py)."""
 
-import time
 from decimal import Decimal
 
 import pytest
@@ -101,24 +100,6 @@ def test_opening_and_saving_a_draft_costs_the_same_queries_for_5_and_50_rules(ad
     assert counts[small.pk] == counts[large.pk]
     assert counts[large.pk][0] <= 20 and counts[large.pk][1] <= 25
     assert ScoringModel.objects.get(pk=large.pk).mql_threshold == Decimal("6")
-
-
-def test_opening_and_saving_fifty_rules_takes_under_200_ms(admin_client):
-    model = model_with_rules(50)
-    admin_client.get(change_url(model))  # templates compiled once
-    data = post_data(admin_client, model, mql_threshold="6")
-    opened, saved = [], []
-    # CPU time of this process (the test client serves in it): the machine is shared, so the
-    # wall clock measures the neighbours too. The best of three.
-    for _ in range(3):
-        start = time.process_time()
-        admin_client.get(change_url(model))
-        opened.append(time.process_time() - start)
-        start = time.process_time()
-        assert admin_client.post(change_url(model), data).status_code == 302
-        saved.append(time.process_time() - start)
-    opened, saved = min(opened), min(saved)
-    assert opened < 0.2 and saved < 0.2, (opened, saved)
 
 
 def test_rules_are_grouped_fit_engagement_negative_with_sentences(admin_client):

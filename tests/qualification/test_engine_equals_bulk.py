@@ -307,13 +307,14 @@ def test_engine_and_bulk_sql_agree_on_random_leads_and_models(
 def _missing_in_sql(lead_id, name):
     from django.db import connection
 
-    from qualification.scoring_sql import COMPANY, LEAD, missing_sql
+    from qualification.scoring_sql import COMPANY, LEAD, present_bit_sql
 
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {missing_sql(name)} FROM {LEAD} l LEFT JOIN {COMPANY} c ON c.id = l.company_id WHERE l.id = %s", [lead_id]
+            f"SELECT {present_bit_sql(name)} FROM {LEAD} l LEFT JOIN {COMPANY} c ON c.id = l.company_id WHERE l.id = %s",
+            [lead_id],
         )
-        return cursor.fetchone()[0] == 1
+        return cursor.fetchone()[0] == 0
 
 
 def test_skipping_busy_leads_needs_a_list_of_ids_and_says_so():
