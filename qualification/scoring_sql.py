@@ -225,10 +225,10 @@ def _condition_sql(condition: language.Condition, raw: bool) -> SQL:
     # then still refused, as engine.condition_holds refuses it.
     key = _safe_key(condition.property)
     if is_postgresql():
-        value, is_text = f"r.properties ->> '{key}'", f"jsonb_typeof(r.properties -> '{key}') = 'string'"
+        as_text, is_text = f"r.properties ->> '{key}'", f"jsonb_typeof(r.properties -> '{key}') = 'string'"
     else:
-        value, is_text = f"json_extract(r.properties, '$.{key}')", f"json_type(r.properties, '$.{key}') = 'text'"
-    text = _fold(value)
+        as_text, is_text = f"json_extract(r.properties, '$.{key}')", f"json_type(r.properties, '$.{key}') = 'text'"
+    text = _fold(as_text)
     if condition.operator == "in":
         values = list(dict.fromkeys(engine.fold(str(v)) for v in condition.value))
         test = SQL().add(f"{text} IN ({', '.join(['%s'] * len(values))})", *values)
