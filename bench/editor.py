@@ -64,24 +64,16 @@ def main():
     floor_open, floor_save = measure(model_with_rules(3))
     opened, saved = measure(model_with_rules(args.rules))
     scale = max(1, args.rules / 50)
-    report(
-        f"scoring editor: open {args.rules} rules (CPU, best of {args.runs})",
-        opened * 1000,
-        "ms",
-        floor=floor_open * 1000,
-        budget="< 200 ms for 50 rules",
-        passed=opened < BUDGET_S * scale,
-        note="floor: a model with three rules (one fit, one negative, one engagement)",
-    )
-    report(
-        f"scoring editor: save {args.rules} rules (CPU, best of {args.runs})",
-        saved * 1000,
-        "ms",
-        floor=floor_save * 1000,
-        budget="< 200 ms for 50 rules",
-        passed=saved < BUDGET_S * scale,
-        note="floor: a model with three rules (one fit, one negative, one engagement)",
-    )
+    for action, figure, floor in (("open", opened, floor_open), ("save", saved, floor_save)):
+        report(
+            f"scoring editor: {action} {args.rules} rules (CPU, best of {args.runs})",
+            figure * 1000,
+            "ms",
+            floor=floor * 1000,
+            budget="< 200 ms for 50 rules",
+            passed=figure < BUDGET_S * scale,
+            note="floor: a model with three rules (one fit, one negative, one engagement)",
+        )
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ def test_the_editor_fits_the_screen_with_its_rules_and_controls(page, live_serve
 def test_a_previewed_draft_reconciles_and_publish_does_what_it_said(page, live_server, marketer, sdr, other_sdr, width):
     SDRProfileFactory(user=sdr, capacity=3)
     SDRProfileFactory(user=other_sdr, capacity=2)
-    hot_leads(7)
+    hot = hot_leads(7)
     LeadFactory.create_batch(3, stage=Stage.NURTURE)  # nothing qualifies them
     draft = simple_model()
     page.set_viewport_size({"width": width, "height": 900})
@@ -87,6 +87,11 @@ def test_a_previewed_draft_reconciles_and_publish_does_what_it_said(page, live_s
     assert sum(counts(page, "#pv-enter-reasons")) == enter
     assert sum(counts(page, "#pv-ready-parts")) == ready
     assert sum(counts(page, "#pv-blocked-reasons")) == 3
+    # The sample names each entering lead (read by id after the counts) and links to it.
+    sample = page.locator("#pv-sample-enter-table tbody tr")
+    expect(sample).to_have_count(7)
+    assert sorted(sample.locator("td:first-child a").all_inner_texts()) == sorted(lead.full_name or lead.email for lead in hot)
+    expect(sample.first).to_contain_text("moves to MQL")
     new_mqls, routed, pool = number(page, "#pv-new-mqls"), number(page, "#pv-routed"), number(page, "#pv-pool")
     assert (new_mqls, number(page, "#pv-free"), routed, pool) == (7, 5, 5, 2)
     assert page.evaluate("document.documentElement.scrollWidth") <= width
