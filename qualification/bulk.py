@@ -28,6 +28,7 @@ from .scoring_sql import (  # noqa: F401 (re-exported)
     COMPANY,
     LEAD,
     ROLLUP,
+    changed_scores_sql,
     fence,
     grades_at_least,
     parallel_scores_sql,

@@ -230,6 +230,69 @@ def _parts():
     return tuple(bulk.Leads(start, end) for start, end in zip([-BIGINT_MAX, *starts[1:]], ends, strict=True))
 
 
+# Up to this many leads not scored today are scored again by id (PostgreSQL), more by range.
+STALE_BY_ID = 50_000
+
+
+def _counts_sql(with_decay, scored, old_cause, new_cause, missing_bits, sample_size):
+    """The preview's statement over the derived table `scored` (one row per lead: the draft's
+    scores and the carried facts; `fr` = 1 when those are the lead's, 0 when it must be scored
+    again). Each worker reduces its leads at once to groups for the counts, so all that is
+    handed on and kept is `g`: one row per group, except that leads whose qualification changes
+    keep a row of their own (with what the sample shows of them), and so do those with `fr` = 0.
+    Returns rows: ('count', the group's columns, n), ('sample', ..., id, scores) for up to
+    sample_size leads per direction, the biggest score changes first, and ('stale', ..., id)."""
+    changed = "q.oq <> q.nq"
+    own_row = f"({changed} OR q.fr = 0)"
+    column, end = bulk.fence(parallel=True)
+    sql = bulk.SQL().add(
+        f"{with_decay}, g AS MATERIALIZED (SELECT q.stage AS stage, q.cd AS cd, q.oq AS oq, q.nq AS nq, q.oc AS oc, q.nc AS nc,"
+        " q.ob AS ob, q.nb AS nb, q.mm AS mm, q.fr AS fr,"
+        f" CASE WHEN {own_row} THEN q.id END AS id, CASE WHEN {changed} THEN q.old_total END AS old_total,"
+        f" CASE WHEN {changed} THEN q.fit END AS fit, CASE WHEN {changed} THEN q.eng END AS eng,"
+        f" CASE WHEN {changed} THEN q.grade END AS grade, COUNT(*) AS n"
+        " FROM (SELECT c.*, CASE WHEN c.oc = 0 THEN 1 ELSE 0 END AS oq, CASE WHEN c.nc = 0 THEN 1 ELSE 0 END AS nq"
+        " FROM (SELECT s.id AS id, s.stage AS stage, s.cd AS cd, s.fr AS fr, "
+    )
+    sql.extend(old_cause).add(
+        f" AS oc, {_bucket_sql('s.old_total', 1)} AS ob, {missing_bits} AS mm,"
+        f" s.old_total AS old_total, s.fit AS fit, s.eng AS eng, s.grade AS grade, {new_cause} AS nc,"
+        f" {_bucket_sql('s.total', 10)} AS nb{column}"
+        " FROM ("
+    )
+    sql.extend(scored).add(f") s{end}) c) q GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)")
+    # The sample's names are read afterwards by id: joined here, the planner (which expects
+    # millions of sample rows from g) would hash every lead to find twenty.
+    biggest = "ABS(fit + eng - old_total * 10) DESC, id"
+    return sql.add(
+        " SELECT 'count' AS row_kind, stage, cd, oq, nq, oc, nc, ob, nb, mm, CAST(SUM(n) AS BIGINT) AS n, NULL AS id,"
+        " NULL AS old_total, NULL AS fit, NULL AS eng, NULL AS total,"
+        " NULL AS grade FROM g WHERE fr = 1 GROUP BY stage, cd, oq, nq, oc, nc, ob, nb, mm"
+        " UNION ALL SELECT 'sample', t.stage,"
+        " t.cd, t.oq, t.nq, t.oc, t.nc, t.ob, t.nb, t.mm, 1, t.id, t.old_total, t.fit, t.eng, t.fit + t.eng, t.grade"
+        f" FROM (SELECT g.*, ROW_NUMBER() OVER (PARTITION BY nq ORDER BY {biggest}) AS rn FROM g"
+        f" WHERE id IS NOT NULL AND fr = 1) t WHERE t.rn <= {int(sample_size)}"
+        " UNION ALL SELECT 'stale', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, id, NULL, NULL, NULL, NULL,"
+        " NULL FROM g WHERE fr = 0"
+    )
+
+
+def _sample(rows, sample_size):
+    """The 'sample' rows of `rows` (from one statement or two): up to sample_size leads each
+    entering and leaving, the biggest score changes first, then by id."""
+    candidates = sorted(
+        (row for row in rows if row[0] == "sample"),
+        key=lambda row: (-row[4], -abs(row[13] + row[14] - Decimal(row[12]) * 10), row[11]),
+    )
+    kept = {0: 0, 1: 0}
+    sample = []
+    for row in candidates:
+        if kept[row[4]] < sample_size:
+            kept[row[4]] += 1
+            sample.append(row)
+    return sample
+
+
 def preview(*, draft, now=None, sample_size=10):
     """What publishing `draft` would do, computed without writing (one set-based statement).
 
@@ -278,59 +341,34 @@ def preview(*, draft, now=None, sample_size=10):
     # The draft's required fields each lead lacks, as bits (field i of spec.required_fields: 2^i).
     missing_bits = f"({new_mask} - (s.pb & {new_mask}))"
 
-    # One statement, so the draft's scores are computed once. The leads are scored in parts that
-    # parallel workers take whole (bulk.parallel_scores_sql), and each worker reduces its leads at
-    # once to groups for the counts, so all that is handed on and kept is `g`: one row per group,
-    # except that leads whose qualification changes keep a row of their own (with what the sample
-    # shows of them), for the sample to be chosen from. Only the sample's few leads are read
-    # again, for their names and stored grade.
-    changed = "q.oq <> q.nq"
-    column, end = bulk.fence(parallel=True)
-    if current_spec:
-        # A lead scored today by the published model, with nothing waiting to be rescored
-        # (every change of its facts marks it), holds that model's scores as of today.
+    # The leads are read once, with the draft's scores computed on the way, and each worker
+    # reduces its leads at once to groups for the counts, so all that is handed on and kept is
+    # `g` (_counts_sql). Leads scored today by the published model, with nothing waiting to be
+    # rescored (every change of its facts marks it), hold that model's scores as of today: they
+    # are scored as those plus what the changed rules change (changed_scores_sql), which reads
+    # only those rules' activities. The others ("stale": `fr` = 0) are scored in full by a
+    # second statement, by id when they are few.
+    parts = _parts()
+    changes = bulk.rule_changes(current_spec, spec) if current_spec else None
+    every = [*carry, ("fr", bulk.SQL().add("1"))]
+    if changes is not None and current_spec is not None:
         day_start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=today)
         fresh = bulk.SQL().add(
-            f"(COALESCE(l.score_model_version, -1) = %s AND l.scored_at IS NOT NULL AND l.scored_at >= %s"
+            # A plain comparison (NULL never equals): the planner estimates it from the column's
+            # statistics, where COALESCE(...) would get a guess of 0.5% and plan for 300 leads.
+            "(l.score_model_version = %s AND l.scored_at IS NOT NULL AND l.scored_at >= %s"
             # NOT IN: one hashed set of the (few) waiting leads; a correlated NOT EXISTS would keep
-            # PostgreSQL from handing the parts to parallel workers.
+            # PostgreSQL from handing the scan to parallel workers.
             f" AND l.scored_at < %s AND l.id NOT IN (SELECT p.lead_id FROM {PendingRescore._meta.db_table} p))",
             current.version,
             db_datetime(day_start),
             db_datetime(day_start + timedelta(days=1)),
         )
-        with_decay, scored = bulk.preview_scores_sql(spec, today, _parts(), carry=carry, published=current_spec, fresh=fresh)
+        flagged = [*carry, ("fr", bulk.SQL().add("CASE WHEN ").extend(fresh).add(" THEN 1 ELSE 0 END"))]
+        first = bulk.changed_scores_sql(spec, current_spec, changes, today, parts, flagged)
     else:
-        with_decay, scored = bulk.parallel_scores_sql(spec, today, _parts(), carry=carry)
-    sql = bulk.SQL().add(
-        f"{with_decay}, g AS MATERIALIZED (SELECT q.stage AS stage, q.cd AS cd, q.oq AS oq, q.nq AS nq, q.oc AS oc, q.nc AS nc,"
-        " q.ob AS ob, q.nb AS nb, q.mm AS mm,"
-        f" CASE WHEN {changed} THEN q.id END AS id, CASE WHEN {changed} THEN q.old_total END AS old_total,"
-        f" CASE WHEN {changed} THEN q.fit END AS fit, CASE WHEN {changed} THEN q.eng END AS eng,"
-        f" CASE WHEN {changed} THEN q.grade END AS grade, COUNT(*) AS n"
-        " FROM (SELECT c.*, CASE WHEN c.oc = 0 THEN 1 ELSE 0 END AS oq, CASE WHEN c.nc = 0 THEN 1 ELSE 0 END AS nq"
-        " FROM (SELECT s.id AS id, s.stage AS stage, s.cd AS cd, "
-    )
-    sql.extend(old_cause).add(
-        f" AS oc, {_bucket_sql('s.old_total', 1)} AS ob, {missing_bits} AS mm,"
-        f" s.old_total AS old_total, s.fit AS fit, s.eng AS eng, s.grade AS grade, {new_cause} AS nc,"
-        f" {_bucket_sql('s.total', 10)} AS nb{column}"
-        " FROM ("
-    )
-    sql.extend(scored).add(f") s{end}) c) q GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)")
-
-    # The sample: up to sample_size leads from each direction (entering, leaving), the biggest
-    # score changes first. Their names are read afterwards by id: joined here, the planner
-    # (which expects millions of sample rows from g) would hash every lead to find twenty.
-    biggest = "ABS(fit + eng - old_total * 10) DESC, id"
-    sql.add(
-        " SELECT 'count' AS row_kind, stage, cd, oq, nq, oc, nc, ob, nb, mm, CAST(SUM(n) AS BIGINT) AS n, NULL AS id,"
-        " NULL AS old_total, NULL AS fit, NULL AS eng, NULL AS total,"
-        " NULL AS grade FROM g GROUP BY stage, cd, oq, nq, oc, nc, ob, nb, mm UNION ALL SELECT * FROM (SELECT 'sample', t.stage,"
-        " t.cd, t.oq, t.nq, t.oc, t.nc, t.ob, t.nb, t.mm, 1, t.id, t.old_total, t.fit, t.eng, t.fit + t.eng, t.grade"
-        f" FROM (SELECT g.*, ROW_NUMBER() OVER (PARTITION BY nq ORDER BY {biggest}) AS rn FROM g WHERE id IS NOT NULL) t"
-        f" WHERE t.rn <= {int(sample_size)} ORDER BY t.nq DESC, ABS(t.fit + t.eng - t.old_total * 10) DESC, t.id) sample"
-    )
+        fresh = None
+        first = bulk.parallel_scores_sql(spec, today, parts, carry=every)
     labels = _cause_labels(spec, current_spec)
     result = Preview(
         draft_version=draft.version,
@@ -346,10 +384,30 @@ def preview(*, draft, now=None, sample_size=10):
             [*current.fit_rules.all(), *current.engagement_rules.all()], [*draft.fit_rules.all(), *draft.engagement_rules.all()]
         )
     now_dist, draft_dist = {}, {}
+    nested = connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and not nested:
+            # Both statements see the same leads: none is counted twice or left out.
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         bulk.tune_for_preview()
-        cursor.execute(sql.text, sql.params)
-        rows = cursor.fetchall()
+
+        def fetch(with_decay, scored):
+            sql = _counts_sql(with_decay, scored, old_cause, new_cause, missing_bits, sample_size)
+            cursor.execute(sql.text, sql.params)
+            return cursor.fetchall()
+
+        rows = fetch(*first)
+        stale = [row[11] for row in rows if row[0] == "stale"]
+        if stale:
+            if connection.vendor == "postgresql" and len(stale) <= STALE_BY_ID:
+                step = len(stale) // PREVIEW_PARTS + 1
+                by_id = tuple(bulk.Leads(ids=tuple(stale[i : i + step])) for i in range(0, len(stale), step))
+                with_decay, scored = bulk.parallel_scores_sql(spec, today, by_id, carry=every)
+            else:
+                only = bulk.SQL().add("(").extend(fresh).add(") IS NOT TRUE") if fresh is not None else None
+                with_decay, scored = bulk.parallel_scores_sql(spec, today, parts, carry=every, only=only)
+            rows += fetch(with_decay, scored)
+    rows = [row for row in rows if row[0] == "count"] + _sample(rows, sample_size)
     sampled = [row[11] for row in rows if row[0] == "sample"]
     names = {
         pk: rest

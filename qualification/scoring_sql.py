@@ -239,7 +239,9 @@ def _condition_sql(condition: language.Condition, raw: bool) -> SQL:
         test = SQL().add(f"substr({text}, 1, {len(wanted)}) = %s", wanted)
     else:
         test = SQL().add(f"{_instr(text, '%s')} > 0", engine.fold(str(condition.value)))
-    return SQL().add("(").extend(test).add(f" AND {is_text})")
+    # One CASE, not two conditions joined by AND: PostgreSQL would order those by its own cost
+    # estimate and look the type up first, on every row.
+    return SQL().add("(CASE WHEN ").extend(test).add(f" THEN {is_text} ELSE FALSE END)")
 
 
 def _counted_sql(rule: engine.EngagementRuleSpec, today: int, raw: bool = False) -> SQL:
@@ -305,7 +307,12 @@ def _shared_filter(rules: Sequence[engine.EngagementRuleSpec], today: int, raw: 
         return None
     if len({(rule.kind, rule.window_days, rule.conditions) for rule in rules}) != 1:
         return None
-    return _counted_sql(rules[0], today, raw)
+    # The raw rows are already those of that kind and window (_raw_source): only the
+    # conditions are left to test.
+    sql = SQL().add("1 = 1")
+    for condition in rules[0].conditions:
+        sql.add(" AND ").extend(_condition_sql(condition, raw))
+    return sql
 
 
 def _raw_source(
@@ -371,7 +378,8 @@ def _engagement_sql(
         sql.add(f" AND r.lead_id IN (SELECT l.id FROM {LEAD} l WHERE ").extend(leads.where("l.id")).add(" AND ").extend(only).add(
             ")"
         )
-    sql.add(f" AND r.day > {today - window}")
+    if not raw:  # raw rows come within the window already
+        sql.add(f" AND r.day > {today - window}")
     if shared is not None:
         sql.add(" AND ").extend(shared)
     return sql.add(" GROUP BY r.lead_id")
@@ -410,15 +418,18 @@ def scores_sql(spec: engine.ModelSpec, today: int, leads: Leads, carry: Carry = 
     return SQL().add(f"WITH {_decay_cte(spec)}, s AS (").extend(_scored_sql(spec, today, leads, carry)).add(")")
 
 
-def parallel_scores_sql(spec: engine.ModelSpec, today: int, parts: Sequence[Leads], carry: Carry = ()) -> tuple[str, SQL]:
+def parallel_scores_sql(
+    spec: engine.ModelSpec, today: int, parts: Sequence[Leads], carry: Carry = (), only: SQL | None = None
+) -> tuple[str, SQL]:
     """The WITH clause `decay` (for SQLite), and a SELECT of what `s` of scores_sql holds, for
     use as a derived table: the UNION ALL of scoring each of `parts` (disjoint Leads) on its
     own. Every part is complete by itself (its leads with all their rollups), so PostgreSQL can
     hand whole parts to parallel workers (Parallel Append) and nothing per lead has to be
-    combined afterwards. (Not a WITH query: its volatile fences would make it materialized.)"""
+    combined afterwards. (Not a WITH query: its volatile fences would make it materialized.)
+    With `only` (SQL over the lead `l`), only the leads meeting it."""
     body = SQL()
     for i, part in enumerate(parts):
-        body.add(" UNION ALL " if i else "").extend(_scored_sql(spec, today, part, carry, parallel=True))
+        body.add(" UNION ALL " if i else "").extend(_scored_sql(spec, today, part, carry, parallel=True, only=only))
     return f"WITH {_decay_cte(spec)}", body
 
 
@@ -475,24 +486,42 @@ def preview_scores_sql(
     """parallel_scores_sql, with a shortcut. With `published` (the spec stored scores come from)
     and `fresh` (SQL: true when a lead `l`'s stored scores are `published`'s as of `today` and
     nothing it is scored on changed since), each part's fresh leads are scored as their stored
-    scores plus what the rules that differ add and take away (_changed_scores_sql): scores are
+    scores plus what the rules that differ add and take away (_delta_scores_sql): scores are
     sums of per-rule points, so this is exact, and it reads only the rollups of the changed
     rules' kinds. The other leads are scored in full. Returns (WITH clause, derived table)."""
     changes = rule_changes(published, spec) if published is not None else None
     if changes is None or published is None or fresh is None:
         return parallel_scores_sql(spec, today, parts, carry)
-    stale = SQL().add("NOT ").extend(fresh)
+    # IS NOT TRUE: `fresh` is NULL for a lead never scored, and that lead is stale.
+    stale = SQL().add("(").extend(fresh).add(") IS NOT TRUE")
     body = SQL()
     for i, part in enumerate(parts):
-        body.add(" UNION ALL " if i else "").extend(_changed_scores_sql(spec, changes, today, part, carry, fresh))
+        body.add(" UNION ALL " if i else "").extend(_delta_scores_sql(spec, changes, today, part, carry, fresh))
         body.add(" UNION ALL ").extend(_scored_sql(spec, today, part, carry, parallel=True, only=stale))
     return f"WITH {_decay_cte(spec, published.max_window)}", body
 
 
-def _changed_scores_sql(spec: engine.ModelSpec, changes: RuleChanges, today: int, leads: Leads, carry: Carry, fresh: SQL) -> SQL:
-    """What _scored_sql gives (parallel), for the leads of `leads` meeting `fresh`: the stored
-    fit and engagement plus the points of the rules only in `spec`, minus those of the rules
-    only in the published model (`changes`, see rule_changes)."""
+def changed_scores_sql(
+    spec: engine.ModelSpec, published: engine.ModelSpec, changes: RuleChanges, today: int, parts: Sequence[Leads], carry: Carry
+) -> tuple[str, SQL]:
+    """_delta_scores_sql for every lead of `parts`, whether or not its stored scores are the
+    published model's of today: a `carry` column must say which are (the others' rows are not
+    their scores, and are to be scored again). Each part reads its leads once, where
+    preview_scores_sql reads them twice (once for each kind). Returns (WITH clause, derived
+    table)."""
+    body = SQL()
+    for i, part in enumerate(parts):
+        body.add(" UNION ALL " if i else "").extend(_delta_scores_sql(spec, changes, today, part, carry))
+    return f"WITH {_decay_cte(spec, published.max_window)}", body
+
+
+def _delta_scores_sql(
+    spec: engine.ModelSpec, changes: RuleChanges, today: int, leads: Leads, carry: Carry, fresh: SQL | None = None
+) -> SQL:
+    """What _scored_sql gives (parallel) for the leads of `leads` (with `fresh`, SQL over the
+    lead `l`, only those meeting it), computed as the stored fit and engagement plus the points
+    of the rules only in `spec`, minus those of the rules only in the published model
+    (`changes`, see rule_changes)."""
     old_fit, new_fit, old_engagement, new_engagement = changes
     names = "".join(f", x.{name} AS {name}" for name, _ in carry)
     sql = SQL().add(f"SELECT x.id AS id, x.fit AS fit, x.eng AS eng, x.fit + x.eng AS total{names}, CASE")
@@ -529,21 +558,25 @@ def _changed_scores_sql(spec: engine.ModelSpec, changes: RuleChanges, today: int
         sql.add(", ").extend(expr).add(f" AS {name}")
         uses_company = uses_company or "c." in expr.text
     company = f" LEFT JOIN {COMPANY} c ON c.id = l.company_id" if uses_company else ""
-    sql.add(f" FROM {LEAD} l{company} WHERE ").extend(leads.where("l.id")).add(" AND ").extend(fresh)
+    sql.add(f" FROM {LEAD} l{company} WHERE ").extend(leads.where("l.id"))
+    if fresh is not None:
+        sql.add(" AND ").extend(fresh)
     sql.add(f"{' ORDER BY l.id' if is_postgresql() else ''}{end if is_postgresql() else ''}) f")
     for alias, raw, old, new in groups:
         window = max(rule.window_days for rule in [*old, *new])
         kinds = sorted({rule.kind for rule in [*old, *new]})
-        weighted, source = _rows_sql([*old, *new], today, leads, spec.half_life_days, raw, window)
         shared = _shared_filter([*old, *new], today, raw)
+        weighted, source = _rows_sql([*old, *new], today, leads, spec.half_life_days, raw, window)
         sql.add(" LEFT JOIN (SELECT r.lead_id AS lead_id, (")
         sql.extend(_engagement_points_sql(new, today, weighted, raw, counted_only=shared is not None)).add(" - ")
         sql.extend(_engagement_points_sql(old, today, weighted, raw, counted_only=shared is not None))
         sql.add(") AS deng FROM ").extend(source).add(" WHERE ").extend(leads.where("r.lead_id"))
-        sql.add(f" AND r.kind IN ({', '.join(['%s'] * len(kinds))}) AND r.day > {today - window}", *kinds)
+        if not raw:  # raw rows come of these kinds and within the window already (_raw_source)
+            sql.add(f" AND r.kind IN ({', '.join(['%s'] * len(kinds))}) AND r.day > {today - window}", *kinds)
         if shared is not None:
             sql.add(" AND ").extend(shared)
-        sql.add(f" GROUP BY r.lead_id) {alias} ON {alias}.lead_id = f.id")
+        sql.add(" GROUP BY r.lead_id")
+        sql.add(f") {alias} ON {alias}.lead_id = f.id")
     return sql.add(f"{end}) x")
 
 
