@@ -11,7 +11,6 @@ the published model, samples from both directions, and the routing impact
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import Max, Min
@@ -242,35 +241,37 @@ def _counts_sql(with_decay, scored, old_cause, new_cause, missing_bits, sample_s
     keep a row of their own (with what the sample shows of them), and so do those with `fr` = 0.
     Returns rows: ('count', the group's columns, n), ('sample', ..., id, scores) for up to
     sample_size leads per direction, the biggest score changes first, and ('stale', ..., id)."""
-    changed = "q.oq <> q.nq"
-    own_row = f"({changed} OR q.fr = 0)"
     column, end = bulk.fence(parallel=True)
+    # Each level is a step of its own (a fence), so its expressions are computed once per lead:
+    # `c` the causes and bands, `q` what they make of the lead (qualifies now, under the draft,
+    # changes), and `g` groups by them.
+    kept = "CASE WHEN q.chg = 1 THEN q.{0} END AS {0}"
     sql = bulk.SQL().add(
-        f"{with_decay}, g AS MATERIALIZED (SELECT q.stage AS stage, q.cd AS cd, q.oq AS oq, q.nq AS nq, q.oc AS oc, q.nc AS nc,"
-        " q.ob AS ob, q.nb AS nb, q.mm AS mm, q.fr AS fr,"
-        f" CASE WHEN {own_row} THEN q.id END AS id, CASE WHEN {changed} THEN q.old_total END AS old_total,"
-        f" CASE WHEN {changed} THEN q.fit END AS fit, CASE WHEN {changed} THEN q.eng END AS eng,"
-        f" CASE WHEN {changed} THEN q.grade END AS grade, COUNT(*) AS n"
-        " FROM (SELECT c.*, CASE WHEN c.oc = 0 THEN 1 ELSE 0 END AS oq, CASE WHEN c.nc = 0 THEN 1 ELSE 0 END AS nq"
+        f"{with_decay}, g AS MATERIALIZED (SELECT q.stage AS stage, q.cd AS cd, q.oc AS oc, q.nc AS nc,"
+        " q.ob AS ob, q.nb AS nb, q.mm AS mm, q.fr AS fr, CASE WHEN q.chg = 1 OR q.fr = 0 THEN q.id END AS id, "
+        + ", ".join(kept.format(name) for name in ("ot", "fit", "eng", "grade"))
+        + ", COUNT(*) AS n FROM (SELECT c.id AS id, c.stage AS stage, c.cd AS cd, c.oc AS oc, c.nc AS nc, c.ob AS ob,"
+        " c.nb AS nb, c.mm AS mm, c.fr AS fr, c.ot AS ot, c.fit AS fit, c.eng AS eng, c.grade AS grade,"
+        f" CASE WHEN (c.oc = 0) <> (c.nc = 0) THEN 1 ELSE 0 END AS chg{column}"
         " FROM (SELECT s.id AS id, s.stage AS stage, s.cd AS cd, s.fr AS fr, "
     )
     sql.extend(old_cause).add(
-        f" AS oc, {_bucket_sql('s.old_total', 1)} AS ob, {missing_bits} AS mm,"
-        f" s.old_total AS old_total, s.fit AS fit, s.eng AS eng, s.grade AS grade, {new_cause} AS nc,"
+        f" AS oc, {_bucket_sql('s.ot', 10)} AS ob, {missing_bits} AS mm,"
+        f" s.ot AS ot, s.fit AS fit, s.eng AS eng, s.grade AS grade, {new_cause} AS nc,"
         f" {_bucket_sql('s.total', 10)} AS nb{column}"
         " FROM ("
     )
-    sql.extend(scored).add(f") s{end}) c) q GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)")
+    sql.extend(scored).add(f") s{end}) c{end}) q GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)")
     # The sample's names are read afterwards by id: joined here, the planner (which expects
     # millions of sample rows from g) would hash every lead to find twenty.
-    biggest = "ABS(fit + eng - old_total * 10) DESC, id"
+    qualifies = "CASE WHEN oc = 0 THEN 1 ELSE 0 END AS oq, CASE WHEN nc = 0 THEN 1 ELSE 0 END AS nq"
     return sql.add(
-        " SELECT 'count' AS row_kind, stage, cd, oq, nq, oc, nc, ob, nb, mm, CAST(SUM(n) AS BIGINT) AS n, NULL AS id,"
-        " NULL AS old_total, NULL AS fit, NULL AS eng, NULL AS total,"
-        " NULL AS grade FROM g WHERE fr = 1 GROUP BY stage, cd, oq, nq, oc, nc, ob, nb, mm"
-        " UNION ALL SELECT 'sample', t.stage,"
-        " t.cd, t.oq, t.nq, t.oc, t.nc, t.ob, t.nb, t.mm, 1, t.id, t.old_total, t.fit, t.eng, t.fit + t.eng, t.grade"
-        f" FROM (SELECT g.*, ROW_NUMBER() OVER (PARTITION BY nq ORDER BY {biggest}) AS rn FROM g"
+        f" SELECT 'count' AS row_kind, stage, cd, {qualifies}, oc, nc, ob, nb, mm, CAST(SUM(n) AS BIGINT) AS n, NULL AS id,"
+        " NULL AS ot, NULL AS fit, NULL AS eng, NULL AS total,"
+        " NULL AS grade FROM g WHERE fr = 1 GROUP BY stage, cd, oc, nc, ob, nb, mm"
+        f" UNION ALL SELECT 'sample', t.stage, t.cd, {qualifies}, t.oc, t.nc, t.ob, t.nb, t.mm, 1, t.id, t.ot, t.fit,"
+        " t.eng, t.fit + t.eng, t.grade"
+        " FROM (SELECT g.*, ROW_NUMBER() OVER (PARTITION BY nc = 0 ORDER BY ABS(fit + eng - ot) DESC, id) AS rn FROM g"
         f" WHERE id IS NOT NULL AND fr = 1) t WHERE t.rn <= {int(sample_size)}"
         " UNION ALL SELECT 'stale', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, id, NULL, NULL, NULL, NULL,"
         " NULL FROM g WHERE fr = 0"
@@ -282,7 +283,7 @@ def _sample(rows, sample_size):
     entering and leaving, the biggest score changes first, then by id."""
     candidates = sorted(
         (row for row in rows if row[0] == "sample"),
-        key=lambda row: (-row[4], -abs(row[13] + row[14] - Decimal(row[12]) * 10), row[11]),
+        key=lambda row: (-row[4], -abs(row[13] + row[14] - row[12]), row[11]),
     )
     kept = {0: 0, 1: 0}
     sample = []
@@ -318,7 +319,8 @@ def preview(*, draft, now=None, sample_size=10):
         ("cd", bulk.SQL().add(f"CASE WHEN {cooldown} THEN 1 ELSE 0 END", db_datetime(now))),
         ("vn", bulk.SQL().add("CASE WHEN l.score_model_version IS NULL THEN 1 ELSE 0 END")),
         ("og", bulk.SQL().add("l.grade")),
-        ("old_total", bulk.SQL().add("l.total_score")),
+        # Tenths, as the draft's scores are (a stored score has one decimal: exact).
+        ("ot", bulk.SQL().add("CAST(l.total_score * 10 AS INTEGER)")),
         ("pb", bulk.SQL().add("(0" + "".join(f" + {1 << i} * {present_bit_sql(n)}" for i, n in enumerate(present_fields)) + ")")),
     ]
     if current_spec:
@@ -328,10 +330,9 @@ def preview(*, draft, now=None, sample_size=10):
                 f"(s.pb & {old_mask}) = {old_mask}",
                 "s.og",
                 bulk.grades_at_least(current_spec.min_grade),
-                "s.old_total < %s",
+                f"s.ot < {int(current_spec.threshold)}",
                 unscored="s.vn = 1",
             ),
-            engine.from_tenths(current_spec.threshold),
         )
     else:
         old_cause = bulk.SQL().add(str(UNSCORED))
@@ -413,7 +414,7 @@ def preview(*, draft, now=None, sample_size=10):
         pk: rest
         for pk, *rest in Lead.objects.filter(pk__in=sampled).values_list("pk", "email", "first_name", "last_name", "grade")
     }
-    for row_kind, stage, cd, oq, nq, oc, nc, old_b, new_b, mm, n, lead_id, old_total, fit, eng, total, grade in rows:
+    for row_kind, stage, cd, oq, nq, oc, nc, old_b, new_b, mm, n, lead_id, old_tenths, fit, eng, total, grade in rows:
         if row_kind == "sample":
             # A sampled lead deleted meanwhile is left out.
             if lead_id in names:
@@ -429,7 +430,7 @@ def preview(*, draft, now=None, sample_size=10):
                         email,
                         first,
                         last,
-                        old_total,
+                        engine.from_tenths(old_tenths),
                         old_grade,
                         fit,
                         eng,
@@ -489,7 +490,7 @@ def _sample_row(stage, cd, oq, nq, lead_id, email, first, last, old_total, old_g
         "name": f"{first} {last}".strip() or email or f"Lead {lead_id}",
         "email": email,
         "stage": stage,
-        "old_total": Decimal(old_total).quantize(Decimal("0.1")),
+        "old_total": old_total,
         "old_grade": old_grade or "—",
         "new_fit": engine.from_tenths(fit),
         "new_engagement": engine.from_tenths(eng),

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from leadhub.models import Lead, LeadField
 from qualification import bulk, engine, selectors, services
+from qualification import preview as preview_module
 from qualification.choices import ModelStatus
 from qualification.models import RescoreRun
 from tests.factories import ActivityFactory, CompanyFactory, LeadFactory
@@ -186,7 +187,20 @@ def test_preview_equals_scoring_every_lead_under_the_draft_and_what_publish_does
     seed, edited, marketer, django_capture_on_commit_callbacks
 ):
     """With the published model's scores from today, preview adds up only what the changed rules
-    change for most leads (bulk.preview_scores_sql): the figures must be the same."""
+    change for most leads (bulk.changed_scores_sql), and scores the others again by id: the
+    figures must be the same."""
+    check_preview(seed, edited, marketer, django_capture_on_commit_callbacks)
+
+
+@pytest.mark.parametrize("edited", [False, True], ids=["new model, scored days ago", "edited copy, scored today"])
+def test_many_leads_not_scored_today_are_scored_again_by_range(edited, marketer, django_capture_on_commit_callbacks, monkeypatch):
+    """Past preview.STALE_BY_ID such leads, the second statement scores them by id range (as
+    always on SQLite): the same figures."""
+    monkeypatch.setattr(preview_module, "STALE_BY_ID", 0)
+    check_preview(4, edited, marketer, django_capture_on_commit_callbacks)
+
+
+def check_preview(seed, edited, marketer, django_capture_on_commit_callbacks):
     rng = random.Random(seed)
     now = timezone.now()
     random_leads(rng, now, 40)
