@@ -211,10 +211,14 @@ def test_sdr_decides_from_the_queue_and_the_page_stays_whole(browser, live_serve
     expect(empty).to_contain_text("No open handoffs match these filters")
     expect(empty).to_contain_text("(0 matching)")
     shot(page, f"queue-sdr-{size}-empty-filter")
-    # The campaign box's suggestions arrive 200 ms after typing: let them land before leaving,
-    # as the test server shares one in-memory SQLite connection between its request threads.
+    # The campaign box's suggestions arrive 200 ms after typing, and leaving the box may send
+    # the form again: let both land before leaving. The test server shares one in-memory SQLite
+    # connection between its request threads, and a late answer's history entry would cancel
+    # the link's navigation.
+    page.get_by_label("Campaign").blur()
     page.wait_for_load_state("networkidle")
     empty.get_by_role("link", name="Clear the filters").click()
+    page.wait_for_url(re.compile(r"/queue/$"))
     expect(page.locator("#queue-rows tr.qrow")).to_have_count(1)  # mine and the pool: only Pia is left
     context.close()
 
