@@ -231,6 +231,26 @@ def _parts():
 
 # Up to this many leads not scored today are scored again by id (PostgreSQL), more by range.
 STALE_BY_ID = 50_000
+# Leads whose stored scores are from today are told from the others on a sample of 1% of the
+# table's pages, or on every lead when there are fewer than this (_mostly_stale).
+SAMPLE_ALL_BELOW = 100_000
+
+
+def _mostly_stale(fresh):
+    """Whether most leads are not `fresh` (SQL over the lead `l`), judged on a sample of the
+    table's pages (PostgreSQL; all of a small table): then each part is better read once for
+    each kind of lead than once for all and again for the many stale ones."""
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Lead._meta.db_table])
+        (estimate,) = cursor.fetchone() or (0,)
+        percent = 100 if estimate < SAMPLE_ALL_BELOW else 1
+        sql = bulk.SQL().add("SELECT COUNT(*), COUNT(*) FILTER (WHERE (").extend(fresh)
+        sql.add(f") IS NOT TRUE) FROM {Lead._meta.db_table} l TABLESAMPLE SYSTEM ({percent}) REPEATABLE (15)")
+        cursor.execute(sql.text, sql.params)
+        sampled, stale = cursor.fetchone()
+    return sampled > 0 and stale * 2 > sampled
 
 
 def _counts_sql(with_decay, scored, old_cause, new_cause, missing_bits, sample_size):
@@ -365,8 +385,12 @@ def preview(*, draft, now=None, sample_size=10):
             db_datetime(day_start),
             db_datetime(day_start + timedelta(days=1)),
         )
-        flagged = [*carry, ("fr", bulk.SQL().add("CASE WHEN ").extend(fresh).add(" THEN 1 ELSE 0 END"))]
-        first = bulk.changed_scores_sql(spec, current_spec, changes, today, parts, flagged)
+        if _mostly_stale(fresh):
+            # As before the nightly rescoring: one pass over each part for each kind of lead.
+            first = bulk.preview_scores_sql(spec, today, parts, carry=every, published=current_spec, fresh=fresh)
+        else:
+            flagged = [*carry, ("fr", bulk.SQL().add("CASE WHEN ").extend(fresh).add(" THEN 1 ELSE 0 END"))]
+            first = bulk.changed_scores_sql(spec, current_spec, changes, today, parts, flagged)
     else:
         fresh = None
         first = bulk.parallel_scores_sql(spec, today, parts, carry=every)
