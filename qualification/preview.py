@@ -315,7 +315,8 @@ def _sample(rows, sample_size):
 
 
 def preview(*, draft, now=None, sample_size=10):
-    """What publishing `draft` would do, computed without writing (one set-based statement).
+    """What publishing `draft` would do, computed without writing (set-based: one statement, and a
+    second for the leads whose stored scores are not the published model's of today).
 
     "Qualify" means meeting the MQL rule (threshold, grade, required fields) on scores: the
     stored ones for now, the draft's for after. Publish moves to MQL exactly the new and
