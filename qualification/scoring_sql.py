@@ -180,6 +180,10 @@ def _present_sql(name: str) -> str:
     if name == "company":
         return "l.company_id IS NOT NULL"
     column = "COALESCE(NULLIF(l.country, ''), c.country, '')" if name == "country" else f"l.{_safe_key(name)}"
+    if is_postgresql():
+        # A text that starts with a character above the space is there, told by one byte
+        # comparison; only the others are trimmed (the preview tests this on every lead).
+        return f"({column} COLLATE \"C\" >= '!' OR TRIM({column}) <> '')"
     return f"TRIM({column}) <> ''"
 
 
