@@ -60,6 +60,9 @@ def test_marketer_sees_model_quality_and_the_backtest_warning(page, live_server,
     # Switching the label reloads the section in place.
     section.get_by_label("Label", exact=True).select_option("acceptance")
     expect(page.locator("#model-quality .quality-summary, #model-quality .empty").first).to_be_visible()
+    # The section's old summary satisfies that at once: let the reload land before leaving, as
+    # the test server shares one in-memory SQLite connection between its request threads.
+    page.wait_for_load_state("networkidle")
     page.goto(f"{live_server.url}/feedback/")
     page.locator("#model-quality .quality-auc-value").wait_for()
     page.locator("#model-quality").scroll_into_view_if_needed()
